@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "Outpost",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "outpost", targets: ["outpost"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+    ],
+    targets: [
+        // System libraries: zlib for gzip, SQLite for the SQLite connector.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+
+        .target(
+            name: "Metadata",
+            dependencies: [
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "Secrets"),
+        .target(
+            name: "Connectors",
+            dependencies: [
+                "Metadata",
+                "Secrets",
+                "CSQLite",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .executableTarget(
+            name: "outpost",
+            dependencies: [
+                "Connectors",
+                "Metadata",
+                "Secrets",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .target(
+            name: "OutpostTesting",
+            dependencies: [
+                "Metadata",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/OutpostTesting"
+        ),
+        .testTarget(name: "MetadataTests", dependencies: ["Metadata", "OutpostTesting"]),
+        .testTarget(name: "SecretsTests", dependencies: ["Secrets", "OutpostTesting"]),
+        .testTarget(
+            name: "ConnectorsTests",
+            dependencies: [
+                "Connectors", "Metadata", "OutpostTesting",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(name: "CommandLineTests", dependencies: ["Metadata", "OutpostTesting"]),
+    ]
+)
+
+// One settings loop for every Swift target: Swift 6 mode plus the upcoming features we hold ourselves to.
+for target in package.targets where target.type != .system {
+    target.swiftSettings = (target.swiftSettings ?? []) + [
+        .swiftLanguageMode(.v6),
+        .enableUpcomingFeature("ExistentialAny"),
+        .enableUpcomingFeature("MemberImportVisibility"),
+        .enableUpcomingFeature("InternalImportsByDefault"),
+    ]
+}

@@ -1,0 +1,30 @@
+/// An error of the Metadata module: a malformed record, chunk, manifest or name, or an I/O failure while
+/// writing or reading an extraction.
+public struct MetadataError: Error, CustomStringConvertible, Sendable {
+    /// What kind of failure this is; stable for programmatic checks.
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        fileprivate let raw: String
+        public var description: String { raw }
+
+        public static let invalidQualifiedName = Code(raw: "invalidQualifiedName")
+        public static let invalidRecord = Code(raw: "invalidRecord")
+        public static let invalidManifest = Code(raw: "invalidManifest")
+        public static let corruptChunk = Code(raw: "corruptChunk")
+        public static let checksumMismatch = Code(raw: "checksumMismatch")
+        public static let io = Code(raw: "io")
+        public static let compression = Code(raw: "compression")
+    }
+
+    public let code: Code
+    /// A message safe to show to an operator: what went wrong and what to do.
+    public let message: String
+    public let underlying: (any Error)?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying
+    }
+
+    public var description: String { message }
+}

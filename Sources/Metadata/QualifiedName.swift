@@ -1,0 +1,136 @@
+/// A stable, escaped identifier of one metadata object: `<connection>/<database>/<schema>/<object>[/<column>]`.
+///
+/// Each part is an unescaped identifier exactly as the source names it. When rendered, `%`, `/`, `~` and
+/// control characters are percent-encoded (UTF-8 bytes, upper-case hex) and everything else, including
+/// quotes, spaces, dots and non-ASCII letters, is written literally. Parts that start with `~` are reserved
+/// for markers (`~constraint`, `~index`, `~type`, `~function`, `~lineage`) that separate sub-object namespaces;
+/// because `~` in an identifier is always escaped, a marker can never collide with a real name.
+public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Comparable {
+    /// The unescaped parts, outermost first.
+    public let parts: [String]
+
+    /// Creates a name from unescaped parts.
+    public init(_ parts: [String]) {
+        self.parts = parts
+    }
+
+    /// The name of a child object: this name plus one more part.
+    public func appending(_ part: String) -> QualifiedName {
+        QualifiedName(parts + [part])
+    }
+
+    /// The name of a sub-object in a marked namespace, such as `…/table/~index/name`.
+    public func appending(marker: Marker, _ part: String) -> QualifiedName {
+        QualifiedName(parts + [marker.rawValue, part])
+    }
+
+    /// Namespaces of objects that are not tables or columns.
+    public enum Marker: String, Sendable, CaseIterable {
+        case constraint = "~constraint"
+        case index = "~index"
+        case type = "~type"
+        case function = "~function"
+        case lineage = "~lineage"
+    }
+
+    /// The escaped, rendered form.
+    public var description: String {
+        var out = ""
+        out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
+        for (index, part) in parts.enumerated() {
+            if index > 0 { out.append("/") }
+            if Marker(rawValue: part) != nil {
+                out.append(part)
+            } else {
+                QualifiedName.escape(part, into: &out)
+            }
+        }
+        return out
+    }
+
+    /// Parses a rendered name back into its parts.
+    ///
+    /// - Throws: `MetadataError` with code `.invalidQualifiedName` when an escape sequence is malformed.
+    public init(parsing text: String) throws {
+        var parts: [String] = []
+        for piece in text.split(separator: "/", omittingEmptySubsequences: false) {
+            if Marker(rawValue: String(piece)) != nil {
+                parts.append(String(piece))
+            } else {
+                parts.append(try QualifiedName.unescape(piece))
+            }
+        }
+        self.parts = parts
+    }
+
+    public static func < (lhs: QualifiedName, rhs: QualifiedName) -> Bool {
+        lhs.parts.lexicographicallyPrecedes(rhs.parts)
+    }
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: "%") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "~") || byte < 0x20
+            || byte == 0x7F
+    }
+
+    /// Appends the escaped form of one part.
+    static func escape(_ part: String, into out: inout String) {
+        if !part.utf8.contains(where: needsEscape) {
+            out.append(part)
+            return
+        }
+        let hex = Array("0123456789ABCDEF".utf8)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(part.utf8.count + 8)
+        for byte in part.utf8 {
+            if needsEscape(byte) {
+                bytes.append(UInt8(ascii: "%"))
+                bytes.append(hex[Int(byte >> 4)])
+                bytes.append(hex[Int(byte & 0x0F)])
+            } else {
+                bytes.append(byte)
+            }
+        }
+        out.append(String(decoding: bytes, as: UTF8.self))
+    }
+
+    private static func unescape(_ piece: Substring) throws -> String {
+        guard piece.utf8.contains(UInt8(ascii: "%")) else { return String(piece) }
+        var bytes: [UInt8] = []
+        var iterator = piece.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                throw MetadataError(.invalidQualifiedName, "malformed percent escape in qualified name part '\(piece)'")
+            }
+            bytes.append(high << 4 | low)
+        }
+        guard let string = String(validating: bytes, as: UTF8.self) else {
+            throw MetadataError(.invalidQualifiedName, "qualified name part '\(piece)' does not decode to UTF-8")
+        }
+        return string
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        default: nil
+        }
+    }
+}
+
+extension QualifiedName: Codable {
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        try self.init(parsing: try container.decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}

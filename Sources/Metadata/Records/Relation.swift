@@ -1,0 +1,74 @@
+/// A table, view or materialized view.
+public struct Relation: Codable, Sendable, Equatable {
+    /// Which of the three relation kinds this is; written as the record's `kind`.
+    public enum Kind: String, Sendable, Equatable {
+        case table
+        case view
+        case materializedView
+
+        init(_ kind: RecordKind) {
+            switch kind {
+            case .view: self = .view
+            case .materializedView: self = .materializedView
+            default: self = .table
+            }
+        }
+
+        var recordKind: RecordKind {
+            switch self {
+            case .table: .table
+            case .view: .view
+            case .materializedView: .materializedView
+            }
+        }
+    }
+
+    /// Finer distinctions among tables.
+    public enum TableType: String, Codable, Sendable, Equatable {
+        case base
+        case partitioned
+        case foreign
+        case virtual
+    }
+
+    /// Set from the record's `kind` when decoding; not a JSON field of its own.
+    public var kind: Kind = .table
+    public var qualifiedName: QualifiedName
+    public var name: String
+    public var database: QualifiedName
+    public var schema: QualifiedName
+    public var tableType: TableType?
+    public var owner: String?
+    /// `permanent`, `unlogged` or `temporary`.
+    public var persistence: String?
+    public var rowEstimate: Int64?
+    public var sizeBytes: Int64?
+    /// The SQL text of a view or materialized view.
+    public var definition: String?
+    /// For a materialized view: whether it holds data.
+    public var populated: Bool?
+    /// For a partition: the partitioned table it belongs to.
+    public var partitionOf: QualifiedName?
+    /// For a partition: its bound, as the source prints it (`FOR VALUES FROM (…) TO (…)`).
+    public var partitionBound: String?
+    /// For a partitioned table: its partition key, as the source prints it (`RANGE (created_on)`).
+    public var partitionKey: String?
+    /// Tables this one inherits from (PostgreSQL inheritance, not partitioning).
+    public var inherits: [QualifiedName]?
+    public var comment: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case qualifiedName, name, database, schema, tableType, owner, persistence, rowEstimate, sizeBytes
+        case definition, populated, partitionOf, partitionBound, partitionKey, inherits, comment
+    }
+
+    public init(
+        kind: Kind, qualifiedName: QualifiedName, name: String, database: QualifiedName, schema: QualifiedName
+    ) {
+        self.kind = kind
+        self.qualifiedName = qualifiedName
+        self.name = name
+        self.database = database
+        self.schema = schema
+    }
+}

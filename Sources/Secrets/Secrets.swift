@@ -1,0 +1,88 @@
+// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`) into values just in time.
+// A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
+// caller only as long as it needs them and are never part of an error message.
+
+/// A pointer to a secret in one of the organisation's own stores.
+///
+/// Written as `<store>:<locator>[#field]`: `env:PG_PASSWORD`, `file:/run/secrets/pg`,
+/// `file:/run/secrets/db.json#password`. The optional `#field` selects one field of a JSON object secret.
+public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Codable {
+    /// The stores this build can resolve.
+    public enum Store: String, Sendable, CaseIterable, Codable {
+        case env
+        case file
+    }
+
+    public let store: Store
+    public let locator: String
+    public let field: String?
+
+    public init(store: Store, locator: String, field: String? = nil) {
+        self.store = store
+        self.locator = locator
+        self.field = field
+    }
+
+    /// Parses the textual form.
+    ///
+    /// - Throws: `SecretError` with `.invalidReference` for an unknown store or an empty locator.
+    public init(parsing text: String) throws {
+        guard let colon = text.firstIndex(of: ":") else {
+            throw SecretError(
+                .invalidReference,
+                "'\(SecretReference.redactedForm(text))' is not a secret reference: write STORE:LOCATOR, e.g. "
+                    + "env:PG_PASSWORD or file:/run/secrets/pg")
+        }
+        let storeName = String(text[..<colon])
+        guard let store = Store(rawValue: storeName) else {
+            let known = Store.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SecretError(
+                .invalidReference, "unknown secret store '\(storeName)': this build resolves \(known)")
+        }
+        var locator = String(text[text.index(after: colon)...])
+        var field: String?
+        if let hash = locator.lastIndex(of: "#") {
+            field = String(locator[locator.index(after: hash)...])
+            locator = String(locator[..<hash])
+            if field?.isEmpty == true {
+                throw SecretError(.invalidReference, "secret reference '\(storeName):\(locator)#' names an empty field")
+            }
+        }
+        guard !locator.isEmpty else {
+            throw SecretError(.invalidReference, "secret reference '\(storeName):' has no locator")
+        }
+        self.init(store: store, locator: locator, field: field)
+    }
+
+    public var description: String {
+        "\(store.rawValue):\(locator)" + (field.map { "#\($0)" } ?? "")
+    }
+
+    /// Whether `text` looks like a reference rather than a literal value.
+    public static func looksLikeReference(_ text: String) -> Bool {
+        guard let colon = text.firstIndex(of: ":") else { return false }
+        return Store(rawValue: String(text[..<colon])) != nil
+    }
+
+    /// A form of unparseable input safe to echo: it might be a pasted secret, so only its length is shown.
+    static func redactedForm(_ text: String) -> String {
+        "<\(text.count) characters>"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        try self.init(parsing: try decoder.singleValueContainer().decode(String.self))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
+/// A store that can turn references into values.
+public protocol SecretProvider: Sendable {
+    /// The store this provider serves.
+    var store: SecretReference.Store { get }
+    /// Resolves the raw secret (before `#field` selection).
+    func resolve(_ reference: SecretReference) async throws -> String
+}
