@@ -69,13 +69,16 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "CommandLineTests", dependencies: ["Metadata", "OutpostTesting"]),
+        .testTarget(name: "CommandLineTests", dependencies: ["outpost", "Metadata", "OutpostTesting"]),
     ]
 )
 
 // One settings loop for every Swift target: Swift 6 mode plus the upcoming features we hold ourselves to.
+// CI sets OUTPOST_WARNINGS_AS_ERRORS=1 so a warning in our code (never in a dependency's) fails the build.
+let warningsAsErrors: [SwiftSetting] =
+    Context.environment["OUTPOST_WARNINGS_AS_ERRORS"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
 for target in package.targets where target.type != .system {
-    target.swiftSettings = (target.swiftSettings ?? []) + [
+    target.swiftSettings = (target.swiftSettings ?? []) + warningsAsErrors + [
         .swiftLanguageMode(.v6),
         .enableUpcomingFeature("ExistentialAny"),
         .enableUpcomingFeature("MemberImportVisibility"),

@@ -1,0 +1,55 @@
+// The SQLite connector reads one database file through the system SQLite library. SQLite has one schema per
+// file that matters here (`main`), so a file becomes one database and one schema, named after the file.
+
+internal import CSQLite
+public import Logging
+public import Metadata
+
+/// Reads the catalog of one SQLite database file.
+///
+/// The file is opened read-only and never created; everything is read inside one read transaction, so the
+/// records describe a single snapshot even if another process writes meanwhile. Records are emitted table by
+/// table as they are read. A relation whose details cannot be read (a virtual table whose module this SQLite
+/// lacks, a view over a dropped table) marks the schema incomplete and the extraction carries on.
+public struct SQLiteConnector: Connector {
+    /// The database file, as given.
+    public let path: String
+
+    public init(path: String) {
+        self.path = path
+    }
+
+    public var sourceKind: String { "sqlite" }
+
+    public func extract(
+        scope: ExtractionScope, into sink: any RecordSink, logger: Logger
+    ) async throws -> SourceReport {
+        let database = try SQLiteDatabase(readOnlyPath: path)
+        var report = SourceReport(
+            source: Manifest.Source(
+                kind: sourceKind, serverVersion: String(cString: sqlite3_libversion()), location: path),
+            connector: Manifest.Connector(name: "outpost-sqlite", version: ConnectorVersion.current),
+            completeness: [])
+        let databaseName = Self.databaseName(path: path)
+        guard scope.filters.admitsDatabase(databaseName) else { return report }
+        try database.execute("BEGIN")
+        // Nothing was written; ending the read transaction either way releases the snapshot.
+        defer { try? database.execute("ROLLBACK") }
+        let reader = try SQLiteCatalogReader(
+            database: database, scope: scope, databaseName: databaseName, sink: sink, logger: logger)
+        report.completeness = try reader.read()
+        return report
+    }
+
+    /// The database name for a file: its name without the last extension (`shop` for `/data/shop.db`).
+    static func databaseName(path: String) -> String {
+        let file = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = file.lastIndex(of: "."), dot != file.startIndex else { return file }
+        return String(file[..<dot])
+    }
+
+    /// `name` as an SQL identifier: in double quotes, with double quotes inside doubled.
+    static func quoted(_ name: String) -> String {
+        "\"" + name.split(separator: "\"", omittingEmptySubsequences: false).joined(separator: "\"\"") + "\""
+    }
+}

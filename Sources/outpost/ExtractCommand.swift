@@ -1,0 +1,188 @@
+import ArgumentParser
+import Connectors
+import Logging
+import Metadata
+import Secrets
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `outpost extract`: one source into one folder, no control plane.
+struct ExtractCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "extract",
+        abstract: "Extract a source's metadata into a folder of gzip JSON Lines chunks and a manifest.",
+        discussion: """
+            Sources: postgres://user@host:5432/db (one database) or postgres://user@host:5432 (every database the \
+            role can connect to), sqlite:PATH.
+            The password comes from --password-file, --password-secret or PGPASSWORD, never from the command line.
+            Patterns are globs (sales_*, tmp_?) or, prefixed with re:, regular expressions.
+            Exit status: 0 complete, 2 partial (some schemas incomplete; see the manifest), 1 failed, 64 bad usage.
+            """
+    )
+
+    @Option(name: .long, help: "The source URL (postgres://…, sqlite:PATH).")
+    var source: String
+
+    @Option(name: .long, help: "The folder to write into; created if missing, must not hold an extraction.")
+    var output: String
+
+    @Option(name: .long, help: "The first part of every qualified name (default: host, or SQLite file name).")
+    var connectionName: String?
+
+    @Option(name: .long, help: "A file whose content is the source password.")
+    var passwordFile: String?
+
+    @Option(name: .long, help: "A secret reference for the source password: env:NAME or file:PATH[#field].")
+    var passwordSecret: String?
+
+    @Option(name: .long, help: "Only databases matching this pattern (repeatable).")
+    var includeDatabase: [String] = []
+    @Option(name: .long, help: "Skip databases matching this pattern (repeatable).")
+    var excludeDatabase: [String] = []
+    @Option(name: .long, help: "Only schemas matching this pattern (repeatable).")
+    var includeSchema: [String] = []
+    @Option(name: .long, help: "Skip schemas matching this pattern (repeatable).")
+    var excludeSchema: [String] = []
+    @Option(name: .long, help: "Only tables/views matching this pattern (repeatable).")
+    var includeTable: [String] = []
+    @Option(name: .long, help: "Skip tables/views matching this pattern (repeatable).")
+    var excludeTable: [String] = []
+    @Option(name: .long, help: "Never emit records of this kind, e.g. function (repeatable).")
+    var excludeKind: [String] = []
+    @Option(
+        name: .long,
+        help: "Never emit this field group: comments, definitions, defaults, statistics, owners (repeatable).")
+    var excludeField: [String] = []
+
+    @Option(name: .long, help: "Upper bound of a chunk's uncompressed size in MiB.")
+    var chunkSize: Int = MetadataFormat.defaultChunkBytes / (1024 * 1024)
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "info"
+
+    @Flag(name: .long, help: "Disable the progress display even on a terminal.")
+    var noProgress = false
+
+    func run() async throws {
+        let interactive = !noProgress && isatty(STDERR_FILENO) == 1
+        var logger = Logger(label: "outpost.extract")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        if interactive && logger.logLevel > .debug { logger.logLevel = max(logger.logLevel, .warning) }
+
+        let status = await execute(interactive: interactive, logger: logger)
+        if status != ExitStatus.success { throw ExitCode(status) }
+    }
+
+    private func execute(interactive: Bool, logger: Logger) async -> Int32 {
+        let environment = ProcessEnvironment.current
+        let filters: ExtractionFilters
+        let resolved: ResolvedSource
+        do {
+            filters = try makeFilters()
+            resolved = try SourceLocation.resolve(
+                source, password: try await resolvePassword(environment: environment), environment: environment)
+        } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code) {
+            Terminal.error(error.message)
+            return ExitStatus.usage
+        } catch {
+            Terminal.error("\(error)")
+            return ExitStatus.failure
+        }
+        if resolved.passwordInURL {
+            Terminal.warning("the source URL contains a password, which other users can see in the process list; "
+                + "use --password-file or --password-secret instead")
+        }
+        let folder: ExtractionFolder
+        do {
+            folder = try OutputDirectory.prepare(output)
+        } catch {
+            Terminal.error("\(error)")
+            return ExitStatus.failure
+        }
+        let extraction = Extraction(
+            connector: resolved.connector,
+            scope: ExtractionScope(connection: connectionName ?? resolved.defaultConnectionName, filters: filters),
+            folder: folder, maxChunkBytes: max(1, chunkSize) * 1024 * 1024)
+        let progress = ExtractionProgress()
+        let display = ProgressDisplay(progress: progress, interactive: interactive, logger: logger)
+        let started = ContinuousClock.now
+        let manifest: Manifest
+        do {
+            manifest = try await display.run { try await extraction.run(progress: progress, logger: logger) }
+        } catch {
+            Terminal.error("\(error)")
+            return ExitStatus.failure
+        }
+        let elapsed = ContinuousClock.now - started
+        Terminal.summary(manifest: manifest, folder: folder.path, elapsed: elapsed)
+        return manifest.status == .complete ? ExitStatus.success : ExitStatus.partial
+    }
+
+    private func makeFilters() throws -> ExtractionFilters {
+        var filters = ExtractionFilters()
+        filters.includeDatabases = try includeDatabase.map(NamePattern.init)
+        filters.excludeDatabases = try excludeDatabase.map(NamePattern.init)
+        filters.includeSchemas = try includeSchema.map(NamePattern.init)
+        filters.excludeSchemas = try excludeSchema.map(NamePattern.init)
+        filters.includeTables = try includeTable.map(NamePattern.init)
+        filters.excludeTables = try excludeTable.map(NamePattern.init)
+        for kind in excludeKind {
+            guard let value = RecordKind(rawValue: kind) else {
+                let known = RecordKind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConnectorError(.invalidFilter, "unknown record kind '\(kind)': use one of \(known)")
+            }
+            filters.excludeKinds.insert(value)
+        }
+        for field in excludeField {
+            guard let value = FieldGroup(rawValue: field) else {
+                let known = FieldGroup.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConnectorError(.invalidFilter, "unknown field group '\(field)': use one of \(known)")
+            }
+            filters.excludeFields.insert(value)
+        }
+        return filters
+    }
+
+    private func resolvePassword(environment: [String: String]) async throws -> String? {
+        if passwordFile != nil && passwordSecret != nil {
+            throw ConnectorError(.invalidSource, "give either --password-file or --password-secret, not both")
+        }
+        let reference: SecretReference
+        if let passwordFile {
+            reference = SecretReference(store: .file, locator: passwordFile)
+        } else if let passwordSecret {
+            do {
+                reference = try SecretReference(parsing: passwordSecret)
+            } catch let error as SecretError {
+                throw ConnectorError(.invalidSource, error.message)
+            }
+        } else {
+            return nil
+        }
+        do {
+            return try await SecretResolver.standard.resolve(reference)
+        } catch let error as SecretError {
+            throw ConnectorError(.unreadableFile, error.message)
+        }
+    }
+}
+
+/// The process environment as a dictionary.
+enum ProcessEnvironment {
+    static var current: [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") {
+                result[String(text[..<equals])] = String(text[text.index(after: equals)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}

@@ -1,0 +1,60 @@
+import Metadata
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Checks and creates the folder `outpost extract` writes into, before any source is contacted.
+enum OutputDirectory {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Creates `path` (and parents) if missing, refuses one that already holds an extraction, and proves it
+    /// writable by creating and removing a probe file.
+    static func prepare(_ path: String) throws -> ExtractionFolder {
+        var built = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            built += "/" + component
+            if mkdir(built, 0o755) != 0 && errno != EEXIST {
+                throw Failure(description: "output directory \(path) is not writable: cannot create \(built): \(errorText())")
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw Failure(description: "output path \(path) exists and is not a directory")
+        }
+        if access(path + "/" + MetadataFormat.manifestFileName, F_OK) == 0 {
+            throw Failure(
+                description: "output directory \(path) already holds an extraction (manifest.json): choose an empty "
+                    + "directory")
+        }
+        if let directory = opendir(path) {
+            defer { closedir(directory) }
+            while let entry = readdir(directory) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name.hasPrefix("records-") {
+                    throw Failure(
+                        description: "output directory \(path) holds chunk files from an earlier extraction "
+                            + "(\(name)): choose an empty directory")
+                }
+            }
+        }
+        let probe = path + "/.outpost-write-probe-\(getpid())"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            throw Failure(description: "output directory \(path) is not writable: \(errorText())")
+        }
+        close(descriptor)
+        unlink(probe)
+        return ExtractionFolder(path: path)
+    }
+
+    private static func errorText() -> String {
+        String(cString: strerror(errno))
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
+# makes sure the Python validators the tests call are installed, runs `swift test`, and stops what it started.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+if ! python3 -c 'import jsonschema' 2>/dev/null || ! command -v datahub >/dev/null 2>&1; then
+    echo "test.sh: installing the Python validators (jsonschema, acryl-datahub)…" >&2
+    python3 -m pip install -q -r Tests/tools/requirements.txt >&2
+fi
+
+started=""
+if [ -z "${OUTPOST_TEST_POSTGRES_URL:-}" ]; then
+    pgdir=$(mktemp -d /tmp/outpost-pg.XXXXXX)
+    eval "$(bash Tests/tools/start-postgres.sh "$pgdir")"
+    export OUTPOST_TEST_POSTGRES_URL
+    started=$pgdir
+fi
+stop_postgres() {
+    if [ -n "$started" ]; then
+        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+        runuser -u postgres -- "$bin/pg_ctl" -D "$started/data" -m immediate stop >/dev/null 2>&1 || true
+        rm -rf "$started"
+    fi
+}
+trap stop_postgres EXIT
+
+swift test "$@"
