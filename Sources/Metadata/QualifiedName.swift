@@ -6,22 +6,43 @@
 /// for markers (`~constraint`, `~index`, `~type`, `~function`, `~lineage`) that separate sub-object namespaces;
 /// because `~` in an identifier is always escaped, a marker can never collide with a real name.
 public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Comparable {
-    /// The unescaped parts, outermost first.
+    /// The unescaped parts, outermost first; marker parts (`~index`, …) appear verbatim.
     public let parts: [String]
+    /// The escaped form, built once: names are rendered for every record that mentions them.
+    public let description: String
 
     /// Creates a name from unescaped parts.
     public init(_ parts: [String]) {
+        var rendered = ""
+        for (index, part) in parts.enumerated() {
+            if index > 0 { rendered.append("/") }
+            QualifiedName.escape(part, into: &rendered)
+        }
         self.parts = parts
+        self.description = rendered
+    }
+
+    private init(parts: [String], description: String) {
+        self.parts = parts
+        self.description = description
     }
 
     /// The name of a child object: this name plus one more part.
     public func appending(_ part: String) -> QualifiedName {
-        QualifiedName(parts + [part])
+        var rendered = description
+        if !parts.isEmpty { rendered.append("/") }
+        QualifiedName.escape(part, into: &rendered)
+        return QualifiedName(parts: parts + [part], description: rendered)
     }
 
     /// The name of a sub-object in a marked namespace, such as `…/table/~index/name`.
     public func appending(marker: Marker, _ part: String) -> QualifiedName {
-        QualifiedName(parts + [marker.rawValue, part])
+        var rendered = description
+        if !parts.isEmpty { rendered.append("/") }
+        rendered.append(marker.rawValue)
+        rendered.append("/")
+        QualifiedName.escape(part, into: &rendered)
+        return QualifiedName(parts: parts + [marker.rawValue, part], description: rendered)
     }
 
     /// Namespaces of objects that are not tables or columns.
@@ -33,19 +54,12 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
         case lineage = "~lineage"
     }
 
-    /// The escaped, rendered form.
-    public var description: String {
-        var out = ""
-        out.reserveCapacity(parts.reduce(parts.count) { $0 + $1.utf8.count })
-        for (index, part) in parts.enumerated() {
-            if index > 0 { out.append("/") }
-            if Marker(rawValue: part) != nil {
-                out.append(part)
-            } else {
-                QualifiedName.escape(part, into: &out)
-            }
-        }
-        return out
+    public static func == (lhs: QualifiedName, rhs: QualifiedName) -> Bool {
+        lhs.description == rhs.description
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(description)
     }
 
     /// Parses a rendered name back into its parts.
@@ -53,14 +67,19 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
     /// - Throws: `MetadataError` with code `.invalidQualifiedName` when an escape sequence is malformed.
     public init(parsing text: String) throws {
         var parts: [String] = []
-        for piece in text.split(separator: "/", omittingEmptySubsequences: false) {
+        var rendered = ""
+        for (index, piece) in text.split(separator: "/", omittingEmptySubsequences: false).enumerated() {
+            if index > 0 { rendered.append("/") }
             if Marker(rawValue: String(piece)) != nil {
                 parts.append(String(piece))
+                rendered.append(String(piece))
             } else {
-                parts.append(try QualifiedName.unescape(piece))
+                let part = try QualifiedName.unescape(piece)
+                parts.append(part)
+                QualifiedName.escape(part, into: &rendered)
             }
         }
-        self.parts = parts
+        self.init(parts: parts, description: rendered)
     }
 
     public static func < (lhs: QualifiedName, rhs: QualifiedName) -> Bool {

@@ -31,7 +31,8 @@ public struct SecretResolver: Sendable {
     /// Picks one string field of a JSON object secret.
     static func select(field: String, from raw: String, reference: SecretReference) throws -> String {
         guard let object = try? JSONDecoder().decode([String: FieldValue].self, from: Data(raw.utf8)) else {
-            throw SecretError(.invalidFormat, "secret \(reference) is not a JSON object, so #\(field) cannot be selected")
+            throw SecretError(
+                .invalidFormat, "secret \(reference) is not a JSON object, so #\(field) cannot be selected")
         }
         guard let value = object[field] else {
             throw SecretError(.notFound, "secret \(reference) has no field '\(field)'")

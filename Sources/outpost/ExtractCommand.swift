@@ -61,6 +61,9 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Upper bound of a chunk's uncompressed size in MiB.")
     var chunkSize: Int = MetadataFormat.defaultChunkBytes / (1024 * 1024)
 
+    @Option(name: .long, help: "Also write a DataHub metadata file (MCP JSON) to this path.")
+    var datahubFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String = "info"
 
@@ -85,7 +88,8 @@ struct ExtractCommand: AsyncParsableCommand {
             filters = try makeFilters()
             resolved = try SourceLocation.resolve(
                 source, password: try await resolvePassword(environment: environment), environment: environment)
-        } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code) {
+        } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code)
+        {
             Terminal.error(error.message)
             return ExitStatus.usage
         } catch {
@@ -93,8 +97,9 @@ struct ExtractCommand: AsyncParsableCommand {
             return ExitStatus.failure
         }
         if resolved.passwordInURL {
-            Terminal.warning("the source URL contains a password, which other users can see in the process list; "
-                + "use --password-file or --password-secret instead")
+            Terminal.warning(
+                "the source URL contains a password, which other users can see in the process list; "
+                    + "use --password-file or --password-secret instead")
         }
         let folder: ExtractionFolder
         do {
@@ -119,6 +124,13 @@ struct ExtractCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - started
         Terminal.summary(manifest: manifest, folder: folder.path, elapsed: elapsed)
+        if let datahubFile {
+            do {
+                try DataHubExport.write(folder: folder, to: datahubFile)
+            } catch {
+                return ExitStatus.failure
+            }
+        }
         return manifest.status == .complete ? ExitStatus.success : ExitStatus.partial
     }
 

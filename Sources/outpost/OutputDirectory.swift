@@ -19,7 +19,8 @@ enum OutputDirectory {
         for component in path.split(separator: "/") {
             built += "/" + component
             if mkdir(built, 0o755) != 0 && errno != EEXIST {
-                throw Failure(description: "output directory \(path) is not writable: cannot create \(built): \(errorText())")
+                throw Failure(
+                    description: "output directory \(path) is not writable: cannot create \(built): \(errorText())")
             }
         }
         var info = stat()

@@ -43,6 +43,37 @@ struct ExtractCommandTests {
         #expect(manifest.counts["lineageEdge"] == 4)
     }
 
+    @Test("a real PostgreSQL extraction exported for DataHub passes DataHub's own metadata-file check")
+    func datahubExportValidates() throws {
+        let server = try TestPostgres()
+        let database = try server.createDatabase(loading: Self.fixture)
+        defer { server.dropDatabase(database) }
+        let directory = try TemporaryDirectory()
+        let file = directory.path + "/datahub.json"
+        let result = try OutpostCLI.run(
+            [
+                "extract", "--source", server.url(database: database), "--output", directory.path + "/out",
+                "--datahub-file", file,
+            ],
+            environment: ["PGPASSWORD": server.password])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("wrote DataHub metadata file"))
+        let datahub = try #require(
+            ChildProcess.which("datahub"), "the datahub CLI is missing: pip install acryl-datahub")
+        let check = try ChildProcess.run(datahub, ["check", "metadata-file", file])
+        #expect(check.status == 0, "\(check.standardOutput)\(check.standardError)")
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        #expect(text.contains("urn:li:dataset:(urn:li:dataPlatform:postgres,\(database).public.customers,PROD)"))
+        #expect(text.contains("upstreamLineage"))
+
+        // The same file from `outpost export datahub`.
+        let exported = try OutpostCLI.run([
+            "export", "datahub", "--input", directory.path + "/out", "--output", directory.path + "/again.json",
+        ])
+        #expect(exported.status == 0, "\(exported.standardError)")
+        #expect(try String(contentsOfFile: directory.path + "/again.json", encoding: .utf8) == text)
+    }
+
     @Test("a role without access to one schema gets exit status 2 and a manifest marking it incomplete")
     func partialExtraction() throws {
         let server = try TestPostgres()
@@ -75,13 +106,16 @@ struct ExtractCommandTests {
         let role = "canary_\(UUID().uuidString.prefix(8).lowercased())"
         let database = try server.createDatabase(loading: "CREATE TABLE t (id int);")
         defer { server.dropDatabase(database) }
-        try server.psql("CREATE ROLE \(role) LOGIN PASSWORD '\(canary)'; GRANT CONNECT ON DATABASE \(database) TO \(role);")
+        try server.psql(
+            "CREATE ROLE \(role) LOGIN PASSWORD '\(canary)'; GRANT CONNECT ON DATABASE \(database) TO \(role);")
         defer { _ = try? server.psql("DROP ROLE \(role);") }
         let directory = try TemporaryDirectory()
         let output = directory.path + "/out"
         let result = try OutpostCLI.run(
-            ["extract", "--source", server.url(database: database, user: role), "--output", output,
-             "--password-secret", "env:CANARY_SECRET", "--log-level", "trace", "--no-progress"],
+            [
+                "extract", "--source", server.url(database: database, user: role), "--output", output,
+                "--password-secret", "env:CANARY_SECRET", "--log-level", "trace", "--no-progress",
+            ],
             environment: ["CANARY_SECRET": canary])
         #expect(result.status == 0, "\(result.standardError)")
         #expect(!result.standardOutput.contains(canary))
@@ -114,7 +148,8 @@ struct ExtractCommandTests {
         let errorLines = result.standardError.split(separator: "\n").filter { $0.hasPrefix("outpost: error:") }
         #expect(errorLines.count == 1, "\(result.standardError)")
         #expect(
-            result.standardError.contains(input.expectedMessage), "expected '\(input.expectedMessage)' in \(result.standardError)")
+            result.standardError.contains(input.expectedMessage),
+            "expected '\(input.expectedMessage)' in \(result.standardError)")
         #expect(!result.standardError.contains(server.password))
     }
 
@@ -168,7 +203,9 @@ struct ExtractCommandTests {
                 try "just some text, not a database at all".write(toFile: path, atomically: true, encoding: .utf8)
                 return (["extract", "--source", "sqlite:" + path, "--output", output], [:])
             case .invalidRegex:
-                return (["extract", "--source", good, "--output", output, "--include-schema", "re:(unclosed"], password)
+                return (
+                    ["extract", "--source", good, "--output", output, "--include-schema", "re:(unclosed"], password
+                )
             case .invalidGlob:
                 return (["extract", "--source", good, "--output", output, "--exclude-table", "tmp_[abc"], password)
             case .unwritableOutput:

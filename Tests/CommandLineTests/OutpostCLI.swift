@@ -12,7 +12,9 @@ enum OutpostCLI {
     }
 
     /// Runs `outpost` under a wrapper that reports the child's peak resident set size in KiB.
-    static func runMeasuringMemory(_ arguments: [String], environment extra: [String: String] = [:]) throws -> (
+    static func runMeasuringMemory(
+        _ arguments: [String], environment extra: [String: String] = [:]
+    ) throws -> (
         ProcessResult, Int
     ) {
         var environment = ProcessInfo.processInfo.environment

@@ -93,8 +93,9 @@ struct PostgresConnectorTests {
             #expect(sink.record("\(prefix)/a%2Fb.c/x%2Fy.z \"quoted\"") != nil)
             #expect(sink.record("\(prefix)/Sales Dept/Order Items") != nil)
 
-            let relationNames = Set(sink.records.filter { [.table, .view, .materializedView].contains($0.kind) }
-                .map { $0.qualifiedName.parts.suffix(2).joined(separator: ".") })
+            let relationNames = Set(
+                sink.records.filter { [.table, .view, .materializedView].contains($0.kind) }
+                    .map { $0.qualifiedName.parts.suffix(2).joined(separator: ".") })
             #expect(
                 relationNames == [
                     "public.customers", "Sales Dept.Order Items", "a/b.c.x/y.z \"quoted\"", "схема.\(long)",
@@ -184,7 +185,8 @@ struct PostgresConnectorTests {
         try await Self.withFixture { database in
             let (sink, _) = try await Self.extract(database: database)
             let prefix = "pg/\(database)"
-            guard case .constraint(let pk) = sink.record("\(prefix)/Sales Dept/Order Items/~constraint/Order Items_pkey")
+            guard
+                case .constraint(let pk) = sink.record("\(prefix)/Sales Dept/Order Items/~constraint/Order Items_pkey")
             else {
                 Issue.record("composite primary key missing")
                 return
@@ -205,7 +207,8 @@ struct PostgresConnectorTests {
             #expect(fk.onUpdate == "setNull")
             #expect(fk.matchType == "simple")
 
-            guard case .constraint(let unique) = sink.record("\(prefix)/public/customers/~constraint/customers_email_key")
+            guard
+                case .constraint(let unique) = sink.record("\(prefix)/public/customers/~constraint/customers_email_key")
             else {
                 Issue.record("unique constraint missing")
                 return

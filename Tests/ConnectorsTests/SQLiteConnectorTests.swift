@@ -33,7 +33,9 @@ struct SQLiteConnectorTests {
         #expect(
             report.completeness == [
                 Manifest.Completeness(
-                    database: "shop", schema: "main", qualifiedName: schema.qualifiedName, complete: true)
+                    database: "shop", schema: nil, qualifiedName: schema.database, complete: true),
+                Manifest.Completeness(
+                    database: "shop", schema: "main", qualifiedName: schema.qualifiedName, complete: true),
             ])
     }
 
@@ -330,7 +332,8 @@ struct SQLiteConnectorTests {
 
         #expect(records.relations.map(\.name) == ["broken", "kept"])
         #expect(records.columns(of: "kept").map(\.name) == ["a"])
-        let completeness = try #require(report.completeness.first)
+        let completeness = try #require(report.completeness.first { $0.schema == "main" })
+        #expect(report.completeness.first { $0.schema == nil }?.complete == true)
         #expect(!completeness.complete)
         #expect(completeness.reason?.contains("view \"broken\"") == true)
         #expect(completeness.reason?.contains("gone") == true)

@@ -85,7 +85,8 @@ struct ChunkedRecordWriterTests {
         let directory = try TemporaryDirectory()
         let writer = ChunkedRecordWriter(directory: directory.path, maxChunkBytes: 1024)
         for index in 0..<100 {
-            try writer.write(.database(Database(qualifiedName: QualifiedName(["c", "db\(index)"]), name: "db\(index)")))
+            try writer.write(
+                .database(Database(qualifiedName: QualifiedName(["c", "db\(index)"]), name: "db\(index)")))
         }
         writer.discard()
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)

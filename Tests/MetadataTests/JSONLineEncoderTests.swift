@@ -8,7 +8,8 @@ struct JSONLineEncoderTests {
         let database = QualifiedName(["c", "db"])
         let schema = database.appending("s")
         let table = schema.appending("t \"q\"\n")
-        var relation = Relation(kind: .view, qualifiedName: table, name: "t \"q\"\n", database: database, schema: schema)
+        var relation = Relation(
+            kind: .view, qualifiedName: table, name: "t \"q\"\n", database: database, schema: schema)
         relation.definition = "SELECT 1 -- ü\u{1}\t\\"
         relation.rowEstimate = 42
         var column = Column(
@@ -25,7 +26,8 @@ struct JSONLineEncoderTests {
             .relation(relation), .column(column), .index(index),
             .lineageEdge(
                 LineageEdge(
-                    downstream: table, downstreamKind: .view, upstream: schema.appending("u/v"), upstreamKind: .table,
+                    downstream: table, downstreamKind: .view, upstream: schema.appending("u/v"), upstreamSchema: schema,
+                    upstreamKind: .table,
                     name: "u/v", database: database, schema: schema, upstreamColumns: [])),
         ]
     }()

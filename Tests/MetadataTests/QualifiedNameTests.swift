@@ -20,7 +20,8 @@ struct QualifiedNameTests {
 
     @Test("quotes, spaces, dots and unicode are written literally; %, / and ~ are escaped")
     func escaping() {
-        #expect(QualifiedName(["c", "a/b.c \"x\"", "100%", "~t", "ü表"]).description == "c/a%2Fb.c \"x\"/100%25/%7Et/ü表")
+        #expect(
+            QualifiedName(["c", "a/b.c \"x\"", "100%", "~t", "ü表"]).description == "c/a%2Fb.c \"x\"/100%25/%7Et/ü表")
     }
 
     @Test("markers cannot collide with identifiers spelled like them")

@@ -1,8 +1,8 @@
 // Helpers shared by the test targets: real child processes, a real PostgreSQL reached through
 // OUTPOST_TEST_POSTGRES_URL, temporary directories, and a sink that collects records in memory.
 
-public import Metadata
 import Foundation
+public import Metadata
 
 /// A `RecordSink` that keeps every record, for tests over small catalogs.
 public final class CollectingSink: RecordSink {
@@ -122,7 +122,8 @@ private final class LockedData: @unchecked Sendable {
 public enum BuildProducts {
     /// The directory holding the test bundle, where SwiftPM also puts the `outpost` executable.
     public static var productsDirectory: String {
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+        let executable =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
             ?? CommandLine.arguments[0]
         var url = URL(fileURLWithPath: executable).deletingLastPathComponent()
         while url.path != "/" && !FileManager.default.fileExists(atPath: url.appendingPathComponent("outpost").path) {

@@ -41,7 +41,9 @@ public struct TestPostgres: Sendable {
 
     /// Runs SQL through `psql` as the admin role (or `user`), stopping at the first error.
     @discardableResult
-    public func psql(_ sql: String, database: String = "postgres", user: String? = nil, password: String? = nil)
+    public func psql(
+        _ sql: String, database: String = "postgres", user: String? = nil, password: String? = nil
+    )
         throws -> String
     {
         guard let psql = ChildProcess.which("psql") else {
@@ -51,8 +53,11 @@ public struct TestPostgres: Sendable {
         environment["PGPASSWORD"] = password ?? self.password
         let result = try ChildProcess.run(
             psql,
-            ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", String(port), "-U", user ?? self.user, "-d", database,
-             "-At", "-f", "-"],
+            [
+                "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-p", String(port), "-U", user ?? self.user, "-d",
+                database,
+                "-At", "-f", "-",
+            ],
             environment: environment, input: sql)
         guard result.status == 0 else {
             throw Unavailable(description: "psql failed (\(result.status)): \(result.standardError)")

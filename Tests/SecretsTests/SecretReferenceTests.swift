@@ -40,9 +40,11 @@ struct SecretReferenceTests {
     func fieldSelection() async throws {
         let directory = try TemporaryDirectory()
         let path = directory.path + "/db.json"
-        try #"{"username":"app","password":"Canary-123","port":5432}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        try #"{"username":"app","password":"Canary-123","port":5432}"#.write(
+            toFile: path, atomically: true, encoding: .utf8)
         let resolver = SecretResolver.standard
-        #expect(try await resolver.resolve(SecretReference(store: .file, locator: path, field: "password")) == "Canary-123")
+        #expect(
+            try await resolver.resolve(SecretReference(store: .file, locator: path, field: "password")) == "Canary-123")
         #expect(try await resolver.resolve(SecretReference(store: .file, locator: path, field: "port")) == "5432")
         do {
             _ = try await resolver.resolve(SecretReference(store: .file, locator: path, field: "token"))

@@ -86,7 +86,9 @@ extension MetadataRecord {
             if definitions {
                 record.definition = nil
                 record.predicate = nil
-                record.keys = record.keys.map { Index.Key(column: $0.column, expression: nil, descending: $0.descending) }
+                record.keys = record.keys.map {
+                    Index.Key(column: $0.column, expression: nil, descending: $0.descending)
+                }
             }
             return .index(record)
         case .lineageEdge:

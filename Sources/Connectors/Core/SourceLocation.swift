@@ -34,7 +34,8 @@ public enum SourceLocation {
                 throw ConnectorError(.invalidSource, "sqlite: needs a file path, e.g. sqlite:./shop.db")
             }
             let fileName = path.split(separator: "/").last.map(String.init) ?? path
-            let stem = fileName.split(separator: ".", omittingEmptySubsequences: false).dropLast().joined(separator: ".")
+            let stem = fileName.split(separator: ".", omittingEmptySubsequences: false).dropLast().joined(
+                separator: ".")
             return ResolvedSource(
                 connector: SQLiteConnector(path: path), defaultConnectionName: stem.isEmpty ? fileName : stem,
                 passwordInURL: false)

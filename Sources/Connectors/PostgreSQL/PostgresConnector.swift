@@ -74,12 +74,16 @@ public struct PostgresConnector: Connector {
                 try? await reusable?.close()
                 throw error
             } catch {
-                // The database could not be read at all (connection lost before the catalog queries).
-                completeness += reader.completeness
-                completeness.append(
-                    Manifest.Completeness(
-                        database: database, schema: nil, qualifiedName: scope.connectionName.appending(database),
-                        complete: false, reason: PostgresErrorMapping.reason(error)))
+                // The database could not be read fully (connection lost before or between catalog queries).
+                let reason = PostgresErrorMapping.reason(error)
+                completeness += reader.completeness.map { entry in
+                    var entry = entry
+                    if entry.complete || entry.schema == nil {
+                        entry.complete = false
+                        entry.reason = reason
+                    }
+                    return entry
+                }
             }
             serverVersion = serverVersion ?? reader.serverVersion
             try? await connection.close()

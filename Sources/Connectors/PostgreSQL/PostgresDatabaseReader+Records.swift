@@ -215,7 +215,8 @@ extension PostgresDatabaseReader {
         for position in columnNames.indices {
             let column = columnNames[position].isEmpty ? nil : columnNames[position]
             if position < keyCount {
-                let expression = position < expressions.count && !expressions[position].isEmpty
+                let expression =
+                    position < expressions.count && !expressions[position].isEmpty
                     ? expressions[position] : nil
                 let isDescending = position < descending.count ? descending[position] : false
                 keys.append(Index.Key(column: column, expression: expression, descending: isDescending ? true : nil))
@@ -252,7 +253,9 @@ extension PostgresDatabaseReader {
             }
         let record = LineageEdge(
             downstream: schema.appending(viewText), downstreamKind: downstreamKind,
-            upstream: upstreamSchema.appending(upstreamName), upstreamKind: upstreamKind, name: upstreamName,
+            upstream: upstreamSchema.appending(upstreamName), upstreamSchema: upstreamSchema,
+            upstreamKind: upstreamKind,
+            name: upstreamName,
             database: databaseName, schema: schema, upstreamColumns: try cells.next([String].self))
         try sink.write(.lineageEdge(record))
     }

@@ -45,33 +45,51 @@ struct PostgresDatabaseReader {
         try await execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try await readDatabase()
         try await readSchemas()
+        schemaListRead = true
         if !schemas.isEmpty {
             let oids = PostgresBindings.oids(schemas.map(\.oid))
-            markIncomplete(try await section("enum types", PostgresCatalogQueries.enumTypes, oids) { try emitEnumType($0) })
-            markIncomplete(try await section("domain types", PostgresCatalogQueries.domainTypes, oids) { try emitDomainType($0) })
-            markIncomplete(try await section("relations", PostgresCatalogQueries.relations, oids) { try emitRelation($0) })
+            markIncomplete(
+                try await section("enum types", PostgresCatalogQueries.enumTypes, oids) { try emitEnumType($0) })
+            markIncomplete(
+                try await section("domain types", PostgresCatalogQueries.domainTypes, oids) { try emitDomainType($0) })
+            markIncomplete(
+                try await section("relations", PostgresCatalogQueries.relations, oids) { try emitRelation($0) })
             var columns = ColumnState()
-            markIncomplete(try await section("columns", PostgresCatalogQueries.columns, oids) { try emitColumn($0, state: &columns) })
-            markIncomplete(try await section("constraints", PostgresCatalogQueries.constraints, oids) { try emitConstraint($0) })
+            markIncomplete(
+                try await section("columns", PostgresCatalogQueries.columns, oids) {
+                    try emitColumn($0, state: &columns)
+                })
+            markIncomplete(
+                try await section("constraints", PostgresCatalogQueries.constraints, oids) { try emitConstraint($0) })
             markIncomplete(try await section("indexes", PostgresCatalogQueries.indexes, oids) { try emitIndex($0) })
             markIncomplete(try await section("lineage", PostgresCatalogQueries.lineage, oids) { try emitLineage($0) })
-            markIncomplete(try await section("functions", PostgresCatalogQueries.functions, oids) { try emitFunction($0) })
+            markIncomplete(
+                try await section("functions", PostgresCatalogQueries.functions, oids) { try emitFunction($0) })
         }
         try? await execute("COMMIT")
         return completeness
     }
 
+    /// Whether the list of schemas was read: the database-level entry, which lets consumers delete schemas
+    /// that disappeared.
+    private(set) var schemaListRead = false
+
     var completeness: [Manifest.Completeness] {
         let database = databaseName.parts.last ?? ""
-        return schemas.map {
-            Manifest.Completeness(
-                database: database, schema: $0.name, qualifiedName: $0.qualifiedName,
-                complete: incomplete[$0.name] == nil, reason: incomplete[$0.name])
-        } + incomplete.keys.filter { name in !schemas.contains { $0.name == name } }.sorted().map {
-            Manifest.Completeness(
-                database: database, schema: $0, qualifiedName: databaseName.appending($0), complete: false,
-                reason: incomplete[$0])
-        }
+        let databaseEntry = Manifest.Completeness(
+            database: database, schema: nil, qualifiedName: databaseName, complete: schemaListRead,
+            reason: schemaListRead ? nil : "the list of schemas could not be read")
+        return [databaseEntry]
+            + schemas.map {
+                Manifest.Completeness(
+                    database: database, schema: $0.name, qualifiedName: $0.qualifiedName,
+                    complete: incomplete[$0.name] == nil, reason: incomplete[$0.name])
+            }
+            + incomplete.keys.filter { name in !schemas.contains { $0.name == name } }.sorted().map {
+                Manifest.Completeness(
+                    database: database, schema: $0, qualifiedName: databaseName.appending($0), complete: false,
+                    reason: incomplete[$0])
+            }
     }
 
     private func execute(_ sql: String) async throws {

@@ -41,7 +41,8 @@ enum PostgresErrorMapping {
                 }
             case .sslUnsupported:
                 return ConnectorError(
-                    .tls, "\(place) does not support TLS but sslmode requires it: enable ssl on the server or use "
+                    .tls,
+                    "\(place) does not support TLS but sslmode requires it: enable ssl on the server or use "
                         + "sslmode=prefer", underlying: error)
             case .authMechanismRequiresPassword:
                 return ConnectorError(
@@ -50,7 +51,8 @@ enum PostgresErrorMapping {
                         + "--password-secret", underlying: error)
             case .unsupportedAuthMechanism:
                 return ConnectorError(
-                    .authenticationFailed, "\(place) asked for an authentication method Outpost does not support "
+                    .authenticationFailed,
+                    "\(place) asked for an authentication method Outpost does not support "
                         + "(use scram-sha-256 or md5)", underlying: error)
             case .connectionError, .serverClosedConnection, .uncleanShutdown:
                 return ConnectorError(

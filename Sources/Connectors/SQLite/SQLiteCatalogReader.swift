@@ -75,7 +75,12 @@ final class SQLiteCatalogReader {
     /// Writes the database, its schema and every relation in scope; returns the schema's completeness.
     func read() throws -> [Manifest.Completeness] {
         try sink.write(.database(try databaseRecord()))
-        guard filters.admitsSchema(Self.schemaName) else { return [] }
+        guard filters.admitsSchema(Self.schemaName) else {
+            return [
+                Manifest.Completeness(
+                    database: databaseName, schema: nil, qualifiedName: databaseQualifiedName, complete: true)
+            ]
+        }
         try sink.write(
             .schema(Schema(qualifiedName: schemaQualifiedName, name: Self.schemaName, database: databaseQualifiedName)))
         var failures: [String] = []
@@ -109,8 +114,10 @@ final class SQLiteCatalogReader {
             }
         return [
             Manifest.Completeness(
+                database: databaseName, schema: nil, qualifiedName: databaseQualifiedName, complete: true),
+            Manifest.Completeness(
                 database: databaseName, schema: Self.schemaName, qualifiedName: schemaQualifiedName,
-                complete: failures.isEmpty, reason: reason)
+                complete: failures.isEmpty, reason: reason),
         ]
     }
 
@@ -141,7 +148,8 @@ final class SQLiteCatalogReader {
                 .lineageEdge(
                     LineageEdge(
                         downstream: qualifiedName, downstreamKind: .view,
-                        upstream: schemaQualifiedName.appending(upstream.name), upstreamKind: upstream.kind,
+                        upstream: schemaQualifiedName.appending(upstream.name), upstreamSchema: schemaQualifiedName,
+                        upstreamKind: upstream.kind,
                         name: upstream.name, database: databaseQualifiedName, schema: schemaQualifiedName,
                         upstreamColumns: upstream.columns)))
         }

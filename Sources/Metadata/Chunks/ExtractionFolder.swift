@@ -134,6 +134,11 @@ enum ChunkReader {
             throw MetadataError(
                 .checksumMismatch, "\(path) has SHA-256 \(digest); the manifest says \(expected.sha256)")
         }
+        guard uncompressed == expected.uncompressedBytes else {
+            throw MetadataError(
+                .checksumMismatch,
+                "\(path) holds \(uncompressed) uncompressed bytes; the manifest says \(expected.uncompressedBytes)")
+        }
         guard records == expected.records else {
             throw MetadataError(
                 .checksumMismatch, "\(path) holds \(records) records; the manifest says \(expected.records)")

@@ -27,7 +27,7 @@ final class OutputFile {
     func write(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = Glibc_write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            let written = platformWrite(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
             if written < 0 {
                 if errno == EINTR { continue }
                 throw MetadataError(.io, "cannot write \(path): \(SystemErrorText.current())")
@@ -51,7 +51,7 @@ final class OutputFile {
     }
 }
 
-func Glibc_write(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
+func platformWrite(_ fd: Int32, _ pointer: UnsafeRawPointer, _ count: Int) -> Int {
     write(fd, pointer, count)
 }
 

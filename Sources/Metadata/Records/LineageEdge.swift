@@ -12,13 +12,16 @@ public struct LineageEdge: Codable, Sendable, Equatable {
     public var downstream: QualifiedName
     public var downstreamKind: RecordKind
     public var upstream: QualifiedName
+    /// The upstream's schema, so consumers need not parse `upstream`.
+    public var upstreamSchema: QualifiedName
     public var upstreamKind: RecordKind
     /// The upstream columns the downstream reads; empty when the source cannot tell.
     public var upstreamColumns: [String]
 
     public init(
-        downstream: QualifiedName, downstreamKind: RecordKind, upstream: QualifiedName, upstreamKind: RecordKind,
-        name: String, database: QualifiedName, schema: QualifiedName, upstreamColumns: [String]
+        downstream: QualifiedName, downstreamKind: RecordKind, upstream: QualifiedName,
+        upstreamSchema: QualifiedName, upstreamKind: RecordKind, name: String, database: QualifiedName,
+        schema: QualifiedName, upstreamColumns: [String]
     ) {
         self.qualifiedName = downstream.appending(marker: .lineage, upstream.description)
         self.name = name
@@ -27,6 +30,7 @@ public struct LineageEdge: Codable, Sendable, Equatable {
         self.downstream = downstream
         self.downstreamKind = downstreamKind
         self.upstream = upstream
+        self.upstreamSchema = upstreamSchema
         self.upstreamKind = upstreamKind
         self.upstreamColumns = upstreamColumns
     }
