@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System libraries: zlib for gzip, SQLite for the SQLite connector.
@@ -28,6 +29,7 @@ let package = Package(
             ]
         ),
         .target(name: "Secrets"),
+        .target(name: "OutpostProtocol"),
         .target(
             name: "Connectors",
             dependencies: [
@@ -41,9 +43,23 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "OutpostProtocol",
+                "Metadata",
+                "CSQLite",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .executableTarget(
             name: "outpost",
             dependencies: [
+                "ControlPlane",
                 "Connectors",
                 "Metadata",
                 "Secrets",
@@ -67,6 +83,13 @@ let package = Package(
             dependencies: [
                 "Connectors", "Metadata", "OutpostTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "OutpostProtocol", "OutpostTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "CommandLineTests", dependencies: ["outpost", "Metadata", "OutpostTesting"]),

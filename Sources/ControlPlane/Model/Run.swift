@@ -1,0 +1,56 @@
+/// One execution of a connection's extraction, from queue to outcome.
+public struct RunRecord: Sendable, Equatable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
+        /// Waiting for an agent.
+        case queued
+        /// Claimed: an agent holds a lease but has not confirmed `start`.
+        case leased
+        case running
+        /// The agent completed; the delivery is being verified and published.
+        case ingesting
+        case succeeded
+        /// Succeeded with some schemas incomplete.
+        case partial
+        case failed
+        case cancelled
+
+        public var isFinished: Bool { [.succeeded, .partial, .failed, .cancelled].contains(self) }
+    }
+
+    public var tenantId: String
+    public var id: String
+    public var connectionId: String
+    public var status: Status
+    /// Attempts so far; a run whose lease expired is re-queued until `maxAttempts`.
+    public var attempt: Int
+    public var maxAttempts: Int
+    /// The current fencing token; 0 before the first claim. Strictly increasing.
+    public var leaseId: Int64
+    public var leaseAgentId: String?
+    public var leaseExpiresAt: Timestamp?
+    public var cancelRequested: Bool
+    public var cancelReason: String?
+    /// Secret-free reason for failed runs.
+    public var error: String?
+    public var createdAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    /// Log bytes stored so far (the next expected offset).
+    public var logBytes: Int64
+
+    public init(
+        tenantId: String, id: String, connectionId: String, status: Status, attempt: Int, maxAttempts: Int,
+        leaseId: Int64, createdAt: Timestamp
+    ) {
+        self.tenantId = tenantId
+        self.id = id
+        self.connectionId = connectionId
+        self.status = status
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.leaseId = leaseId
+        self.cancelRequested = false
+        self.createdAt = createdAt
+        self.logBytes = 0
+    }
+}

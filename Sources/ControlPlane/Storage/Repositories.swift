@@ -1,0 +1,109 @@
+import OutpostProtocol
+
+/// Tenants and their API keys.
+///
+/// Every method that reads or changes tenant data takes the tenant id: an implementation must put it in the
+/// `WHERE` clause of every statement, so a key of tenant A can never reach a row of tenant B.
+public protocol TenantRepository: Sendable {
+    func createTenant(_ tenant: Tenant) async throws
+    func tenant(id: String) async throws -> Tenant?
+    /// The first tenant by creation time, for bootstrap: nil on an empty database.
+    func firstTenant() async throws -> Tenant?
+
+    func createKey(_ key: APIKey) async throws
+    /// Looks a key up by the hash of the presented text; nil if unknown. Validity is the caller's check.
+    func key(hash: String) async throws -> APIKey?
+    func keys(tenantId: String) async throws -> [APIKey]
+    /// Returns false if no such key exists in the tenant.
+    func revokeKey(tenantId: String, id: String, at: Timestamp) async throws -> Bool
+    func touchKey(id: String, at: Timestamp) async throws
+}
+
+/// Agents as seen through heartbeats.
+public protocol AgentRepository: Sendable {
+    /// Inserts or updates the agent's row from a heartbeat or claim.
+    func upsertAgent(_ agent: AgentRecord) async throws
+    func agent(tenantId: String, id: String) async throws -> AgentRecord?
+    func agents(tenantId: String) async throws -> [AgentRecord]
+    func requestDrain(tenantId: String, id: String) async throws -> Bool
+}
+
+/// Connections (sources) an admin registered.
+public protocol ConnectionRepository: Sendable {
+    /// Throws `StorageError.conflict` when the tenant already has a connection of that name.
+    func createConnection(_ connection: ConnectionRecord) async throws
+    func updateConnection(_ connection: ConnectionRecord) async throws -> Bool
+    func connection(tenantId: String, id: String) async throws -> ConnectionRecord?
+    func connections(tenantId: String) async throws -> [ConnectionRecord]
+    func deleteConnection(tenantId: String, id: String) async throws -> Bool
+}
+
+/// The run queue with leases.
+///
+/// Claims must be safe with several server replicas on one database: a run is leased to exactly one agent
+/// (PostgreSQL: `FOR UPDATE SKIP LOCKED`; SQLite: one writer at a time).
+public protocol RunRepository: Sendable {
+    func createRun(_ run: RunRecord) async throws
+    func run(tenantId: String, id: String) async throws -> RunRecord?
+    /// Newest first.
+    func runs(tenantId: String, connectionId: String?, limit: Int) async throws -> [RunRecord]
+
+    /// Leases up to `limit` queued runs of the tenant whose connection is in one of `pools`, oldest first:
+    /// sets status `leased`, a new lease id (strictly greater than any before for that run), the agent and
+    /// expiry; increments `attempt`. Returns the leased runs.
+    func claimRuns(tenantId: String, agentId: String, pools: [String], limit: Int, ttlSeconds: Int, now: Timestamp)
+        async throws -> [RunRecord]
+
+    /// Applies `change` to the run if its current lease id equals `leaseId` and the lease has not expired;
+    /// returns the updated run, or nil when the lease is stale (the caller answers 409).
+    func updateLeased(
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        _ change: @Sendable (inout RunRecord) throws -> Void
+    ) async throws -> RunRecord?
+
+    /// Marks cancellation on a run not yet finished; a queued run is cancelled at once.
+    func requestCancel(tenantId: String, runId: String, reason: String, now: Timestamp) async throws -> RunRecord?
+
+    /// Runs whose lease expired more than `graceSeconds` ago go back to `queued` (attempts left) or `failed`.
+    /// Returns how many runs changed. Safe to call from every replica.
+    func expireLeases(now: Timestamp, graceSeconds: Int) async throws -> Int
+}
+
+/// Log chunks of runs, by offset.
+public protocol RunLogRepository: Sendable {
+    /// Appends `text` at `offset` if it equals the stored length; a chunk already stored at that offset with the
+    /// same bytes is accepted again (idempotent). Returns the next offset, or throws
+    /// `StorageError.offsetMismatch(expected:)`.
+    func appendLog(tenantId: String, runId: String, offset: Int64, text: [UInt8]) async throws -> Int64
+    /// Bytes `from` ..< `from + limit` of the run's log.
+    func readLog(tenantId: String, runId: String, from: Int64, limit: Int) async throws -> [UInt8]
+}
+
+/// Everything the control plane stores, in one database.
+public protocol ControlPlaneStore: TenantRepository, AgentRepository, ConnectionRepository, RunRepository,
+    RunLogRepository
+{
+    /// Applies pending migrations; idempotent, safe when several replicas start together.
+    func migrate() async throws
+    func close() async throws
+}
+
+/// A storage failure the HTTP layer maps to a status.
+public struct StorageError: Error, CustomStringConvertible, Sendable, Equatable {
+    public enum Code: Sendable, Equatable {
+        case conflict
+        case offsetMismatch(expected: Int64)
+        case notFound
+        case unavailable
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,166 @@
+/// `POST /v1/agent/claim`: the agent asks for work, offering free slots. Answered at once when a run is
+/// queued, otherwise held up to `waitSeconds` (≤ 50); 204 when nothing came.
+public struct ClaimRequest: Codable, Sendable, Equatable {
+    /// The agent's stable identity (chosen by the agent, persisted in its data dir).
+    public var agentId: String
+    public var agentName: String
+    public var version: String
+    /// Slots free for new runs; the server never hands out more runs than this.
+    public var freeSlots: Int
+    /// The pools this agent serves; a connection names the pool that may run it.
+    public var pools: [String]
+    /// How long the server may hold the request open.
+    public var waitSeconds: Int
+
+    public init(agentId: String, agentName: String, version: String, freeSlots: Int, pools: [String], waitSeconds: Int)
+    {
+        self.agentId = agentId
+        self.agentName = agentName
+        self.version = version
+        self.freeSlots = freeSlots
+        self.pools = pools
+        self.waitSeconds = waitSeconds
+    }
+}
+
+/// A run handed to an agent. Nothing may run before `start` with this lease succeeds.
+public struct ClaimResponse: Codable, Sendable, Equatable {
+    public var run: RunAssignment
+
+    public init(run: RunAssignment) {
+        self.run = run
+    }
+}
+
+/// One run as the agent sees it.
+public struct RunAssignment: Codable, Sendable, Equatable {
+    public var runId: String
+    /// The fencing token: strictly increasing per run; every later call carries it.
+    public var leaseId: Int64
+    public var leaseTTLSeconds: Int
+    /// 1 for the first attempt; higher after lease expiry re-queued the run.
+    public var attempt: Int
+    public var job: JobSpec
+    public var limits: RunLimits
+
+    public init(runId: String, leaseId: Int64, leaseTTLSeconds: Int, attempt: Int, job: JobSpec, limits: RunLimits) {
+        self.runId = runId
+        self.leaseId = leaseId
+        self.leaseTTLSeconds = leaseTTLSeconds
+        self.attempt = attempt
+        self.job = job
+        self.limits = limits
+    }
+}
+
+/// Limits the agent enforces on a run.
+public struct RunLimits: Codable, Sendable, Equatable {
+    public var maxDurationSeconds: Int
+    public var maxLogBytes: Int64
+    public var maxUploadBytes: Int64
+
+    public init(maxDurationSeconds: Int, maxLogBytes: Int64, maxUploadBytes: Int64) {
+        self.maxDurationSeconds = maxDurationSeconds
+        self.maxLogBytes = maxLogBytes
+        self.maxUploadBytes = maxUploadBytes
+    }
+}
+
+/// What to extract and where to deliver it. Holds secret *references* only, never values.
+public struct JobSpec: Codable, Sendable, Equatable {
+    public var connectionId: String
+    /// The first part of every qualified name.
+    public var connectionName: String
+    /// `postgresql` or `sqlite`.
+    public var sourceKind: String
+    /// The source URL without credentials (`postgres://reader@db:5432/sales`, `sqlite:/data/shop.db`).
+    public var sourceURL: String
+    /// Secret references by role, e.g. `password` → `aws-sm:prod/pg#password`.
+    public var secrets: [String: String]
+    public var filters: JobFilters
+    public var delivery: Delivery
+
+    public init(
+        connectionId: String, connectionName: String, sourceKind: String, sourceURL: String,
+        secrets: [String: String], filters: JobFilters, delivery: Delivery
+    ) {
+        self.connectionId = connectionId
+        self.connectionName = connectionName
+        self.sourceKind = sourceKind
+        self.sourceURL = sourceURL
+        self.secrets = secrets
+        self.filters = filters
+        self.delivery = delivery
+    }
+}
+
+/// Name filters and exclusions as patterns (`sales_*`, `re:^tmp_`), applied by the connector.
+public struct JobFilters: Codable, Sendable, Equatable {
+    public var includeDatabases: [String]
+    public var excludeDatabases: [String]
+    public var includeSchemas: [String]
+    public var excludeSchemas: [String]
+    public var includeTables: [String]
+    public var excludeTables: [String]
+    public var excludeKinds: [String]
+    public var excludeFields: [String]
+
+    public init(
+        includeDatabases: [String] = [], excludeDatabases: [String] = [], includeSchemas: [String] = [],
+        excludeSchemas: [String] = [], includeTables: [String] = [], excludeTables: [String] = [],
+        excludeKinds: [String] = [], excludeFields: [String] = []
+    ) {
+        self.includeDatabases = includeDatabases
+        self.excludeDatabases = excludeDatabases
+        self.includeSchemas = includeSchemas
+        self.excludeSchemas = excludeSchemas
+        self.includeTables = includeTables
+        self.excludeTables = excludeTables
+        self.excludeKinds = excludeKinds
+        self.excludeFields = excludeFields
+    }
+}
+
+/// Where a run's files go.
+public struct Delivery: Codable, Sendable, Equatable {
+    public enum Mode: String, Codable, Sendable {
+        /// Pre-signed upload URLs from the control plane.
+        case direct
+        /// The customer's own bucket; the control plane reads it with read-only credentials.
+        case relay
+    }
+
+    public var mode: Mode
+    /// For relay: the bucket to write to.
+    public var relay: RelayTarget?
+
+    public init(mode: Mode, relay: RelayTarget? = nil) {
+        self.mode = mode
+        self.relay = relay
+    }
+}
+
+/// A customer bucket (S3 API).
+public struct RelayTarget: Codable, Sendable, Equatable {
+    public var bucket: String
+    /// Object keys start with this prefix, then `<connection>/<run>/`.
+    public var prefix: String
+    public var region: String
+    /// For S3-compatible stores; nil means AWS.
+    public var endpoint: String?
+    /// `AES256` or `aws:kms`.
+    public var serverSideEncryption: String
+    public var kmsKeyId: String?
+
+    public init(
+        bucket: String, prefix: String, region: String, endpoint: String? = nil,
+        serverSideEncryption: String = "AES256", kmsKeyId: String? = nil
+    ) {
+        self.bucket = bucket
+        self.prefix = prefix
+        self.region = region
+        self.endpoint = endpoint
+        self.serverSideEncryption = serverSideEncryption
+        self.kmsKeyId = kmsKeyId
+    }
+}
