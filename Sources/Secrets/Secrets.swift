@@ -36,8 +36,9 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         let storeName = String(text[..<colon])
         guard let store = Store(rawValue: storeName) else {
             let known = Store.allCases.map(\.rawValue).joined(separator: ", ")
-            throw SecretError(
-                .invalidReference, "unknown secret store '\(storeName)': this build resolves \(known)")
+            // Echo the store name only if it looks like one: the text may be a pasted secret with a colon in it.
+            let shown = Self.looksLikeStoreName(storeName) ? "'\(storeName)'" : SecretReference.redactedForm(text)
+            throw SecretError(.invalidReference, "unknown secret store \(shown): this build resolves \(known)")
         }
         var locator = String(text[text.index(after: colon)...])
         var field: String?
@@ -62,6 +63,11 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
     public static func looksLikeReference(_ text: String) -> Bool {
         guard let colon = text.firstIndex(of: ":") else { return false }
         return Store(rawValue: String(text[..<colon])) != nil
+    }
+
+    private static func looksLikeStoreName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first), name.count <= 16 else { return false }
+        return name.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }
 
     /// A form of unparseable input safe to echo: it might be a pasted secret, so only its length is shown.

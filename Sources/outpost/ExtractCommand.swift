@@ -58,7 +58,7 @@ struct ExtractCommand: AsyncParsableCommand {
         help: "Never emit this field group: comments, definitions, defaults, statistics, owners (repeatable).")
     var excludeField: [String] = []
 
-    @Option(name: .long, help: "Upper bound of a chunk's uncompressed size in MiB.")
+    @Option(name: .long, help: "Upper bound of a chunk's uncompressed size in MiB (1–1024).")
     var chunkSize: Int = MetadataFormat.defaultChunkBytes / (1024 * 1024)
 
     @Option(name: .long, help: "Also write a DataHub metadata file (MCP JSON) to this path.")
@@ -111,7 +111,7 @@ struct ExtractCommand: AsyncParsableCommand {
         let extraction = Extraction(
             connector: resolved.connector,
             scope: ExtractionScope(connection: connectionName ?? resolved.defaultConnectionName, filters: filters),
-            folder: folder, maxChunkBytes: max(1, chunkSize) * 1024 * 1024)
+            folder: folder, maxChunkBytes: min(1024, max(1, chunkSize)) * 1024 * 1024)
         let progress = ExtractionProgress()
         let display = ProgressDisplay(progress: progress, interactive: interactive, logger: logger)
         let started = ContinuousClock.now

@@ -16,13 +16,13 @@ struct ProgressDisplay {
                 await display()
                 return nil
             }
-            defer { group.cancelAll() }
+            // Clear the status line on every way out, so an error message starts on a clean line.
+            defer {
+                group.cancelAll()
+                clear()
+            }
             while let value = try await group.next() {
-                if let value {
-                    group.cancelAll()
-                    clear()
-                    return value
-                }
+                if let value { return value }
             }
             throw CancellationError()
         }
@@ -47,7 +47,10 @@ struct ProgressDisplay {
             } else {
                 logger.notice(
                     "extract.progress",
-                    metadata: ["objects": "\(count)", "rate_per_second": "\(rate)", "elapsed": "\(clock(elapsed))"])
+                    metadata: [
+                        "progress.objects": "\(count)", "progress.rate_per_second": "\(rate)",
+                        "progress.elapsed": "\(clock(elapsed))",
+                    ])
             }
         }
     }

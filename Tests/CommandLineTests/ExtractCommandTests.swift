@@ -39,7 +39,7 @@ struct ExtractCommandTests {
             #expect(record.qualifiedName.parts.first == "warehouse")
         }
         #expect(count == manifest.recordCount)
-        #expect(manifest.counts["table"] == 10)
+        #expect(manifest.counts["table"] == 11)
         #expect(manifest.counts["lineageEdge"] == 4)
     }
 
@@ -151,17 +151,19 @@ struct ExtractCommandTests {
             result.standardError.contains(input.expectedMessage),
             "expected '\(input.expectedMessage)' in \(result.standardError)")
         #expect(!result.standardError.contains(server.password))
+        #expect(!result.standardError.contains("Canary"))
     }
 
     enum BadInput: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case unknownScheme, unreachableHost, wrongPassword, missingDatabase, unreadableFile, notADatabaseFile
         case invalidRegex, invalidGlob, unwritableOutput, outputIsAFile, unknownField, missingPasswordFile
+        case unparseableURLWithPassword
 
         var testDescription: String { rawValue }
 
         var expectedStatus: Int32 {
             switch self {
-            case .unknownScheme, .invalidRegex, .invalidGlob, .unknownField: 64
+            case .unknownScheme, .invalidRegex, .invalidGlob, .unknownField, .unparseableURLWithPassword: 64
             default: 1
             }
         }
@@ -180,6 +182,7 @@ struct ExtractCommandTests {
             case .outputIsAFile: "is not a directory"
             case .unknownField: "unknown field group 'passwords'"
             case .missingPasswordFile: "cannot read secret file /nonexistent/pw"
+            case .unparseableURLWithPassword: "postgres://***@"
             }
         }
 
@@ -223,6 +226,9 @@ struct ExtractCommandTests {
                 return (["extract", "--source", good, "--output", output, "--exclude-field", "passwords"], password)
             case .missingPasswordFile:
                 return (["extract", "--source", good, "--output", output, "--password-file", "/nonexistent/pw"], [:])
+            case .unparseableURLWithPassword:
+                // A password with '/' and '?' makes the URL unparseable; the error must not echo it.
+                return (["extract", "--source", "postgres://app:Se/cr?et-Canary@db:5432/x", "--output", output], [:])
             }
         }
     }

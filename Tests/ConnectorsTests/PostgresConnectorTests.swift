@@ -25,6 +25,21 @@ struct PostgresConnectorTests {
         return (sink, report)
     }
 
+    /// Extracts through the same `RecordPipeline` the CLI and agent use, so kind and field exclusions apply.
+    static func extractThroughPipeline(
+        database: String, filters: ExtractionFilters
+    ) async throws -> (
+        CollectingSink, SourceReport
+    ) {
+        let server = try TestPostgres()
+        let resolved = try SourceLocation.resolve(server.url(database: database), password: server.password)
+        let sink = CollectingSink()
+        let pipeline = RecordPipeline(next: sink, filters: filters, progress: ExtractionProgress())
+        let report = try await resolved.connector.extract(
+            scope: ExtractionScope(connection: "pg", filters: filters), into: pipeline, logger: Logger(label: "test"))
+        return (sink, report)
+    }
+
     static func withFixture<T>(_ body: (String) async throws -> T) async throws -> T {
         let server = try TestPostgres()
         let database = try server.createDatabase(loading: fixture)
@@ -99,7 +114,8 @@ struct PostgresConnectorTests {
             #expect(
                 relationNames == [
                     "public.customers", "Sales Dept.Order Items", "a/b.c.x/y.z \"quoted\"", "схема.\(long)",
-                    "public.events", "public.events_2024", "public.events_2025", "public.base_log", "public.child_log",
+                    "public.events", "public.events_2024", "public.events_2025", "public.event_refs", "public.base_log",
+                    "public.child_log",
                     "public.customer_emails", "a/b.c.view over view", "public.mv_scores", "restricted.payroll",
                 ])
         }
@@ -173,9 +189,9 @@ struct PostgresConnectorTests {
                 $0.qualifiedName.description.hasPrefix("pg/\(database)/a%2Fb.c/view over view/")
             }
             #expect(viewColumns.count == 2)
-            // customers 9, Order Items 5, x/y.z 2, long 1, events + 2 partitions 3 each, base_log 2,
-            // child_log 3, customer_emails 2, view over view 2, mv_scores 2, payroll 2.
-            let expectedColumns = 9 + 5 + 2 + 1 + 9 + 2 + 3 + 2 + 2 + 2 + 2
+            // customers 9, Order Items 5, x/y.z 2, long 1, events + 2 partitions 3 each, event_refs 2,
+            // base_log 2, child_log 3, customer_emails 2, view over view 2, mv_scores 2, payroll 2.
+            let expectedColumns = 9 + 5 + 2 + 1 + 9 + 2 + 2 + 3 + 2 + 2 + 2 + 2
             #expect(sink.records(of: .column).count == expectedColumns)
         }
     }
@@ -222,6 +238,24 @@ struct PostgresConnectorTests {
             }
             #expect(check.kind == .checkConstraint)
             #expect(check.expression == "CHECK (((score)::integer < 1000))")
+
+            // Exactly the declared foreign keys: none of PostgreSQL's hidden per-partition clones.
+            let foreignKeys = sink.records(of: .foreignKey).map { $0.qualifiedName.description }.sorted()
+            #expect(
+                foreignKeys == [
+                    "\(prefix)/Sales Dept/Order Items/~constraint/fk to customers",
+                    "\(prefix)/public/event_refs/~constraint/event_refs_event_fkey",
+                ])
+            guard case .constraint(let partitionedReference) = sink.record(foreignKeys[1]) else {
+                Issue.record("foreign key to a partitioned table missing")
+                return
+            }
+            #expect(partitionedReference.referencedTable?.description == "\(prefix)/public/events")
+            #expect(partitionedReference.columns == ["event_id", "happened"])
+            #expect(sink.records(of: .checkConstraint).count == 1)
+            #expect(sink.records(of: .uniqueConstraint).count == 1)
+            // Primary keys: customers, Order Items, x/y.z, events and its two partitions, event_refs, payroll.
+            #expect(sink.records(of: .primaryKey).count == 8)
 
             guard case .index(let partial) = sink.record("\(prefix)/public/customers/~index/customers_recent") else {
                 Issue.record("partial index missing")
@@ -342,7 +376,23 @@ struct PostgresConnectorTests {
             var filters = ExtractionFilters()
             filters.excludeSchemas = [try NamePattern("re:^(a/|схема)")]
             filters.excludeTables = [try NamePattern("events_*")]
-            let (sink, report) = try await Self.extract(database: database, filters: filters)
+            filters.excludeKinds = [.function]
+            filters.excludeFields = [.comments, .definitions]
+            let (sink, report) = try await Self.extractThroughPipeline(database: database, filters: filters)
+            #expect(sink.records(of: .function).isEmpty)
+            guard case .relation(let customers) = sink.record("pg/\(database)/public/customers"),
+                case .relation(let view) = sink.record("pg/\(database)/public/customer_emails"),
+                case .column(let email) = sink.record("pg/\(database)/public/customers/email"),
+                case .constraint(let check) = sink.record("pg/\(database)/public/customers/~constraint/score_sane")
+            else {
+                Issue.record("records missing")
+                return
+            }
+            #expect(customers.comment == nil)
+            #expect(email.comment == nil)
+            #expect(view.definition == nil)
+            #expect(check.expression == nil)
+            #expect(customers.rowEstimate == 50)
             #expect(!sink.records.contains { $0.qualifiedName.description.contains("/a%2Fb.c") })
             #expect(!sink.records.contains { $0.qualifiedName.parts.contains("схема") })
             #expect(sink.record("pg/\(database)/public/events_2024") == nil)
@@ -350,6 +400,29 @@ struct PostgresConnectorTests {
             #expect(sink.record("pg/\(database)/public/events") != nil)
             #expect(!report.completeness.contains { $0.schema == "схема" })
         }
+    }
+
+    @Test("without a database in the URL every connectable database is read, narrowed by database filters")
+    func multipleDatabases() async throws {
+        let server = try TestPostgres()
+        let first = try server.createDatabase(prefix: "outpost_multi", loading: "CREATE TABLE one (id int);")
+        defer { server.dropDatabase(first) }
+        let second = try server.createDatabase(prefix: "outpost_multi", loading: "CREATE TABLE two (id int);")
+        defer { server.dropDatabase(second) }
+        let resolved = try SourceLocation.resolve(
+            "postgres://\(server.user)@\(server.host):\(server.port)", password: server.password)
+        var filters = ExtractionFilters()
+        filters.includeDatabases = [try NamePattern("outpost_multi_*")]
+        filters.excludeDatabases = [try NamePattern(second)]
+        let sink = CollectingSink()
+        let report = try await resolved.connector.extract(
+            scope: ExtractionScope(connection: "pg", filters: filters), into: sink, logger: Logger(label: "test"))
+        let databases = sink.records(of: .database).map(\.qualifiedName.description)
+        #expect(databases.contains("pg/\(first)"))
+        #expect(!databases.contains("pg/\(second)"))
+        #expect(sink.record("pg/\(first)/public/one") != nil)
+        #expect(report.completeness.contains { $0.database == first && $0.schema == nil && $0.complete })
+        #expect(!report.completeness.contains { $0.database == second })
     }
 
     @Test("a schema the role may not use is reported incomplete while the rest is extracted")

@@ -48,6 +48,13 @@ CREATE TABLE public.events (id integer, happened date NOT NULL, payload jsonb) P
 CREATE TABLE public.events_2024 PARTITION OF public.events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
 CREATE TABLE public.events_2025 PARTITION OF public.events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 
+-- A foreign key to a partitioned table: PostgreSQL adds hidden per-partition clones that must not surface.
+CREATE TABLE public.event_refs (event_id integer, happened date,
+    CONSTRAINT event_refs_pkey PRIMARY KEY (event_id));
+ALTER TABLE public.events ADD CONSTRAINT events_pkey PRIMARY KEY (id, happened);
+ALTER TABLE public.event_refs ADD CONSTRAINT event_refs_event_fkey FOREIGN KEY (event_id, happened)
+    REFERENCES public.events (id, happened);
+
 CREATE TABLE public.base_log (id integer, note text);
 CREATE TABLE public.child_log (extra uuid) INHERITS (public.base_log);
 

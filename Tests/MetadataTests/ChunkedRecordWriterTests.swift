@@ -92,3 +92,19 @@ struct ChunkedRecordWriterTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path).isEmpty)
     }
 }
+
+@Suite("One-shot gzip")
+struct GzipTests {
+    @Test("compresses and decompresses, refusing truncation and output beyond the bound")
+    func roundTrip() throws {
+        let text = Array(String(repeating: "log line with some text\n", count: 1000).utf8)
+        let compressed = try Gzip.compress(text)
+        #expect(compressed.count < text.count / 10)
+        #expect(try Gzip.decompress(compressed, maxOutputBytes: text.count) == text)
+        #expect(throws: MetadataError.self) { try Gzip.decompress(compressed, maxOutputBytes: text.count - 1) }
+        #expect(throws: MetadataError.self) {
+            try Gzip.decompress(Array(compressed.dropLast(8)), maxOutputBytes: text.count)
+        }
+        #expect(throws: MetadataError.self) { try Gzip.decompress(Array("not gzip".utf8), maxOutputBytes: 100) }
+    }
+}

@@ -14,7 +14,9 @@ struct SecretReferenceTests {
         #expect(reference.description == "file:/run/secrets/db.json#password")
     }
 
-    @Test("an unknown store or a pasted value is refused without echoing it", arguments: ["vault:x", "hunter2-secret"])
+    @Test(
+        "an unknown store or a pasted value is refused without echoing it",
+        arguments: ["vault:x", "hunter2-secret", "Hunter2:pasted", "hunter2 with:colon"])
     func invalid(_ text: String) {
         do {
             _ = try SecretReference(parsing: text)

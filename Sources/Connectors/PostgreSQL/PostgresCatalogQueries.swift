@@ -56,7 +56,7 @@ enum PostgresCatalogQueries {
         SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(t.typbasetype, t.typtypmod),
                t.typcategory::text, bt.typname::text, NOT t.typnotnull, t.typdefault,
                ARRAY(SELECT pg_catalog.pg_get_constraintdef(c.oid) FROM pg_catalog.pg_constraint c
-                     WHERE c.contypid = t.oid ORDER BY c.conname),
+                     WHERE c.contypid = t.oid AND c.contype = 'c' ORDER BY c.conname),
                co.collname::text, pg_catalog.pg_get_userbyid(t.typowner)::text, d.description
         FROM pg_catalog.pg_type t
         JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
@@ -68,9 +68,17 @@ enum PostgresCatalogQueries {
         ORDER BY n.nspname, t.typname
         """
 
+    /// Read in batches (keyset on OID, `$2` the last OID seen, `$3` the batch size), each its own statement:
+    /// printing a view definition locks the view and everything it reads until the statement ends, and one
+    /// statement over every view of a large catalog would exhaust the server's lock table.
     static let relations = """
-        SELECT n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text,
-               pg_catalog.pg_get_userbyid(c.relowner)::text, c.reltuples::float8,
+        SELECT c.oid::int8, n.nspname::text, c.relname::text, c.relkind::text, c.relpersistence::text,
+               pg_catalog.pg_get_userbyid(c.relowner)::text,
+               -- Unknown before the first ANALYZE: -1 from PostgreSQL 14, 0 with no pages before.
+               CASE WHEN c.reltuples < 0 THEN NULL
+                    WHEN c.reltuples = 0 AND c.relpages = 0
+                         AND pg_catalog.current_setting('server_version_num')::int < 140000 THEN NULL
+                    ELSE c.reltuples::float8 END,
                CASE WHEN c.relkind IN ('r', 'm') AND (c.relpages > 0 OR c.reltuples >= 0)
                     THEN (c.relpages::int8 + COALESCE(tc.relpages, 0)
                           + COALESCE((SELECT sum(ix.relpages) FROM pg_catalog.pg_index i
@@ -97,8 +105,9 @@ enum PostgresCatalogQueries {
         LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
         LEFT JOIN pg_catalog.pg_description d
                ON d.objoid = c.oid AND d.classoid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objsubid = 0
-        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.oid::int8 = ANY($1)
-        ORDER BY n.nspname, c.relname
+        WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND n.oid::int8 = ANY($1) AND c.oid::int8 > $2
+        ORDER BY c.oid
+        LIMIT $3
         """
 
     /// Ordered by relation so the reader can number live columns and cache per-relation work.
@@ -149,6 +158,9 @@ enum PostgresCatalogQueries {
                ON d.objoid = con.oid AND d.classoid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
         WHERE con.contype IN ('p', 'f', 'u', 'c') AND c.relkind IN ('r', 'p', 'f')
           AND n.oid::int8 = ANY($1)
+          -- A foreign key to a partitioned table gets a hidden clone per partition on the same table.
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint parent
+                          WHERE parent.oid = con.conparentid AND parent.conrelid = con.conrelid)
         ORDER BY n.nspname, c.relname, con.conname
         """
 

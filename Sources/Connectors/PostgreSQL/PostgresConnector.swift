@@ -46,6 +46,7 @@ public struct PostgresConnector: Connector {
         var completeness: [Manifest.Completeness] = []
         var reusable: PostgresConnection? = first
         for database in databases {
+            try Task.checkCancellation()
             let connection: PostgresConnection
             if let open = reusable, database == firstDatabase {
                 connection = open
@@ -56,7 +57,8 @@ public struct PostgresConnector: Connector {
                 } catch let error as ConnectorError where databases.count > 1 {
                     // One unreadable database among several: report it, read the rest.
                     logger.warning(
-                        "postgres.database.unreadable", metadata: ["db.name": "\(database)", "reason": "\(error)"])
+                        "postgres.database.unreadable",
+                        metadata: ["db.name": "\(database)", "db.error": "\(error)"])
                     completeness.append(
                         Manifest.Completeness(
                             database: database, schema: nil, qualifiedName: scope.connectionName.appending(database),
@@ -69,7 +71,9 @@ public struct PostgresConnector: Connector {
                 connection: connection, scope: scope, sink: sink, logger: logger, database: database)
             do {
                 completeness += try await reader.read(statementTimeoutSeconds: source.statementTimeoutSeconds)
-            } catch let error as MetadataError {
+            } catch let error where error is MetadataError || error is CancellationError || error is ConnectorError {
+                // The sink failed, the job was cancelled, or the rows could not be decoded: stop, don't report
+                // a partial catalog.
                 try? await connection.close()
                 try? await reusable?.close()
                 throw error

@@ -42,11 +42,13 @@ extension PostgresDatabaseReader {
         try sink.write(.domainType(record))
     }
 
-    func emitRelation(_ row: PostgresRow) throws {
+    /// Emits one relation if the filters admit it; returns its OID (the keyset position).
+    func emitRelation(_ row: PostgresRow) throws -> Int64 {
         var cells = Cells(row)
+        let oid = try cells.next(Int64.self)
         let schemaText = try cells.next(String.self)
         let name = try cells.next(String.self)
-        guard scope.filters.admitsTable(name) else { return }
+        guard scope.filters.admitsTable(name) else { return oid }
         let schema = schemaName(schemaText)
         let relkind = try cells.next(String.self)
         let kind: Relation.Kind =
@@ -70,9 +72,9 @@ extension PostgresDatabaseReader {
             default: "permanent"
             }
         record.owner = try cells.next(String?.self)
-        // reltuples is -1 (PostgreSQL 14+) or 0 with relpages 0 (older) before the first ANALYZE: unknown.
-        let tuples = try cells.next(Double?.self)
-        if let tuples, tuples >= 0, kind != .view, relkind != "p" { record.rowEstimate = Int64(tuples) }
+        if let tuples = try cells.next(Double?.self), kind != .view, relkind != "p" {
+            record.rowEstimate = Int64(tuples)
+        }
         record.sizeBytes = try cells.next(Int64?.self)
         record.definition = try cells.next(String?.self)
         let populated = try cells.next(Bool.self)
@@ -91,6 +93,7 @@ extension PostgresDatabaseReader {
         }
         record.comment = try cells.next(String?.self)
         try sink.write(.relation(record))
+        return oid
     }
 
     func emitColumn(_ row: PostgresRow, state: inout ColumnState) throws {

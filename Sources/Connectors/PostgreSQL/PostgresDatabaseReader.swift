@@ -2,13 +2,18 @@ internal import Logging
 internal import Metadata
 internal import PostgresNIO
 
-/// Reads one database over one connection, inside a read-only repeatable-read transaction so every
-/// catalog query sees the same snapshot.
+/// Reads one database over one read-only session.
 ///
 /// Each section (types, relations, columns, constraints, indexes, lineage, functions) is one query over all
-/// schemas in scope, streamed row by row into the sink. A section that fails on the server (permission
-/// denied, statement timeout) is rolled back to its savepoint and marks every schema in scope incomplete
-/// with the reason; the other sections still run.
+/// schemas in scope (relations: a few keyset batches), streamed row by row into the sink. A section that fails
+/// on the server (permission denied, statement or lock timeout) marks every schema in scope incomplete with the
+/// reason; the other sections still run.
+///
+/// Sections run as separate statements, not in one snapshot transaction: deparsing a view locks it and every
+/// relation it reads until the transaction ends, so a long transaction would hold thousands of locks, block
+/// the customer's DDL for the whole extraction and, on large catalogs, exhaust the lock table. The price is
+/// that an object created or dropped during the seconds an extraction takes may appear in one section and not
+/// in another; consumers already treat references to absent objects as dangling, not as errors.
 struct PostgresDatabaseReader {
     let connection: PostgresConnection
     let scope: ExtractionScope
@@ -40,33 +45,46 @@ struct PostgresDatabaseReader {
     /// Reads the whole database; returns its completeness entries.
     mutating func read(statementTimeoutSeconds: Int) async throws -> [Manifest.Completeness] {
         try await execute("SET statement_timeout = \(statementTimeoutSeconds * 1000)")
+        try await execute("SET lock_timeout = \(min(statementTimeoutSeconds, 10) * 1000)")
+        try await execute("SET default_transaction_read_only = on")
         try await execute("SET search_path = pg_catalog")
         try await execute("SET work_mem = '64MB'")
-        try await execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try await readDatabase()
         try await readSchemas()
         schemaListRead = true
         if !schemas.isEmpty {
             let oids = PostgresBindings.oids(schemas.map(\.oid))
             markIncomplete(
-                try await section("enum types", PostgresCatalogQueries.enumTypes, oids) { try emitEnumType($0) })
-            markIncomplete(
-                try await section("domain types", PostgresCatalogQueries.domainTypes, oids) { try emitDomainType($0) })
-            markIncomplete(
-                try await section("relations", PostgresCatalogQueries.relations, oids) { try emitRelation($0) })
-            var columns = ColumnState()
-            markIncomplete(
-                try await section("columns", PostgresCatalogQueries.columns, oids) {
-                    try emitColumn($0, state: &columns)
+                try await section("enum types") {
+                    try await stream(PostgresCatalogQueries.enumTypes, oids) { try emitEnumType($0) }
                 })
             markIncomplete(
-                try await section("constraints", PostgresCatalogQueries.constraints, oids) { try emitConstraint($0) })
-            markIncomplete(try await section("indexes", PostgresCatalogQueries.indexes, oids) { try emitIndex($0) })
-            markIncomplete(try await section("lineage", PostgresCatalogQueries.lineage, oids) { try emitLineage($0) })
+                try await section("domain types") {
+                    try await stream(PostgresCatalogQueries.domainTypes, oids) { try emitDomainType($0) }
+                })
+            markIncomplete(try await section("relations") { try await readRelations(schemaOIDs: schemas.map(\.oid)) })
+            var columns = ColumnState()
             markIncomplete(
-                try await section("functions", PostgresCatalogQueries.functions, oids) { try emitFunction($0) })
+                try await section("columns") {
+                    try await stream(PostgresCatalogQueries.columns, oids) { try emitColumn($0, state: &columns) }
+                })
+            markIncomplete(
+                try await section("constraints") {
+                    try await stream(PostgresCatalogQueries.constraints, oids) { try emitConstraint($0) }
+                })
+            markIncomplete(
+                try await section("indexes") {
+                    try await stream(PostgresCatalogQueries.indexes, oids) { try emitIndex($0) }
+                })
+            markIncomplete(
+                try await section("lineage") {
+                    try await stream(PostgresCatalogQueries.lineage, oids) { try emitLineage($0) }
+                })
+            markIncomplete(
+                try await section("functions") {
+                    try await stream(PostgresCatalogQueries.functions, oids) { try emitFunction($0) }
+                })
         }
-        try? await execute("COMMIT")
         return completeness
     }
 
@@ -138,27 +156,64 @@ struct PostgresDatabaseReader {
         }
     }
 
-    /// Runs one section query under a savepoint; returns why it failed, or nil.
-    private func section(
-        _ label: String, _ sql: String, _ bindings: PostgresBindings, _ emit: (PostgresRow) throws -> Void
-    ) async throws -> String? {
-        do {
-            try await execute("SAVEPOINT outpost_section")
-            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
-            for try await row in rows {
-                try emit(row)
+    /// Relations in keyset batches of `relationBatchSize`, so each statement's locks stay bounded.
+    private func readRelations(schemaOIDs: [Int64]) async throws {
+        var lastOID: Int64 = 0
+        while true {
+            var bindings = PostgresBindings.oids(schemaOIDs)
+            bindings.append(lastOID)
+            bindings.append(Int64(Self.relationBatchSize))
+            var count = 0
+            try await stream(PostgresCatalogQueries.relations, bindings) { row in
+                lastOID = try emitRelation(row)
+                count += 1
             }
-            try await execute("RELEASE SAVEPOINT outpost_section")
+            if count < Self.relationBatchSize { return }
+        }
+    }
+
+    static let relationBatchSize = 1000
+
+    /// Runs one query and hands every row to `emit`.
+    private func stream(
+        _ sql: String, _ bindings: PostgresBindings, _ emit: (PostgresRow) throws -> Void
+    )
+        async throws
+    {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        for try await row in rows {
+            try emit(row)
+        }
+    }
+
+    /// Runs one section; returns why it failed on the server, or nil.
+    ///
+    /// Server-side failures (permissions, timeouts) are the source's state and make the section incomplete.
+    /// Anything else — the sink failing, cancellation, rows this code cannot decode — ends the extraction: a
+    /// bug or a stopped job must not masquerade as a partial catalog.
+    private func section(_ label: String, _ body: () async throws -> Void) async throws -> String? {
+        do {
+            try Task.checkCancellation()
+            try await body()
             return nil
         } catch let error as MetadataError {
-            // The sink failed (disk full, …): that ends the whole extraction, not just one section.
             throw error
+        } catch let error as ConnectorError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch let error as PostgresDecodingError {
+            throw ConnectorError(
+                .queryFailed, "cannot decode the \(label) of \(databaseName.parts.last ?? ""): \(error.code)",
+                underlying: error)
         } catch {
             let reason = "\(label) could not be read: " + PostgresErrorMapping.reason(error)
             logger.warning(
                 "postgres.section.failed",
-                metadata: ["db.name": "\(databaseName.parts.last ?? "")", "section": "\(label)", "reason": "\(reason)"])
-            try? await execute("ROLLBACK TO SAVEPOINT outpost_section")
+                metadata: [
+                    "db.name": "\(databaseName.parts.last ?? "")", "section.name": "\(label)",
+                    "section.reason": "\(reason)",
+                ])
             return reason
         }
     }

@@ -67,12 +67,14 @@ public struct PostgresSource: Sendable, CustomStringConvertible {
         }
         var host = components.host ?? ""
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        let user = components.user?.percentDecoded ?? environment["PGUSER"] ?? "postgres"
-        let path = components.path.percentDecoded ?? components.path
+        // URLComponents' decoded accessors already remove %-escapes; decode the raw forms exactly once.
+        let user = components.percentEncodedUser.flatMap(\.percentDecoded) ?? environment["PGUSER"] ?? "postgres"
+        let rawPath = components.percentEncodedPath
+        let path = rawPath.percentDecoded ?? rawPath
         let database = path.count > 1 ? String(path.dropFirst()) : nil
         self.init(
             host: host.isEmpty ? "localhost" : host, port: components.port ?? 5432, user: user,
-            password: components.password?.percentDecoded, database: database)
+            password: components.percentEncodedPassword.flatMap(\.percentDecoded), database: database)
         passwordCameFromURL = password != nil
         for item in components.queryItems ?? [] {
             let value = item.value ?? ""
@@ -136,12 +138,15 @@ public struct PostgresSource: Sendable, CustomStringConvertible {
     }
 
     /// Removes any `user:password@` part from text that may be a URL, for error messages.
+    ///
+    /// Everything between `://` and the last `@` goes, even when the text does not parse as a URL (a password
+    /// with `/` or `?` in it breaks parsing): over-redacting a database name is harmless, echoing a password is not.
     public static func sanitize(_ text: String) -> String {
-        guard let colon = text.firstIndex(of: ":"), text[colon...].hasPrefix("://") else { return text }
-        let authorityStart = text.index(colon, offsetBy: 3)
-        let authorityEnd = text[authorityStart...].firstIndex { $0 == "/" || $0 == "?" } ?? text.endIndex
-        guard let at = text[authorityStart..<authorityEnd].lastIndex(of: "@") else { return text }
-        return String(text[..<authorityStart]) + "***@" + String(text[text.index(after: at)...])
+        guard let separator = text.firstRange(of: "://"), let at = text[separator.upperBound...].lastIndex(of: "@")
+        else {
+            return text
+        }
+        return String(text[..<separator.upperBound]) + "***@" + String(text[text.index(after: at)...])
     }
 }
 

@@ -43,6 +43,8 @@ public final class ChunkedRecordWriter: RecordSink {
     private var line: [UInt8] = []
     private var current: OpenChunk?
     private var pending: [UInt8] = []
+    /// Temporary files of chunks whose finishing failed.
+    private var abandoned: [String] = []
 
     /// - Parameters:
     ///   - directory: an existing, writable directory.
@@ -91,7 +93,9 @@ public final class ChunkedRecordWriter: RecordSink {
             FileSystem.remove(open.file.path)
         }
         for chunk in chunks { FileSystem.remove(directory + "/" + chunk.fileName) }
+        for path in abandoned { FileSystem.remove(path) }
         chunks = []
+        abandoned = []
     }
 
     private func startChunk() throws {
@@ -119,6 +123,8 @@ public final class ChunkedRecordWriter: RecordSink {
         try flushPending()
         guard var open = current else { return }
         current = nil
+        // If finishing fails, the temporary file must still be removable by `discard()`.
+        abandoned.append(open.file.path)
         try open.compressor.finish { output in
             open.hasher.update(bufferPointer: output)
             open.bytes += Int64(output.count)
@@ -126,6 +132,7 @@ public final class ChunkedRecordWriter: RecordSink {
         }
         try open.file.close()
         try FileSystem.rename(open.file.path, to: directory + "/" + open.fileName)
+        abandoned.removeLast()
         let digest = Hex.encode(open.hasher.finalize())
         chunks.append(
             Chunk(
