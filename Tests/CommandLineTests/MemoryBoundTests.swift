@@ -34,8 +34,10 @@ struct MemoryBoundTests {
             for run in ["warm", "measured"] {
                 let output = "\(directory.path)/\(database)-\(run)"
                 let (result, peak) = try OutpostCLI.runMeasuringMemory(
-                    ["extract", "--source", server.url(database: database), "--output", output, "--no-progress",
-                     "--chunk-size", "1"],
+                    [
+                        "extract", "--source", server.url(database: database), "--output", output, "--no-progress",
+                        "--chunk-size", "1",
+                    ],
                     environment: ["PGPASSWORD": server.password])
                 #expect(result.status == 0, "\(result.standardError)")
                 peaks[database] = peak
@@ -49,6 +51,7 @@ struct MemoryBoundTests {
         // Ten times the records; allow 20 % for allocator noise, far below what accumulating would cost.
         #expect(
             Double(largePeak) <= Double(smallPeak) * 1.2,
-            "peak RSS \(smallPeak) KiB for \(records[small] ?? 0) records vs \(largePeak) KiB for \(records[large] ?? 0)")
+            "peak RSS \(smallPeak) KiB for \(records[small] ?? 0) records vs \(largePeak) KiB for \(records[large] ?? 0)"
+        )
     }
 }

@@ -246,6 +246,30 @@ struct SQLiteConnectorTests {
         #expect(index.keys == [Index.Key(expression: "lower(email)", descending: false)])
     }
 
+    @Test("gives every constraint of a table a distinct name, even when SQLite's names collide")
+    func constraintNamesNeverCollide() async throws {
+        let file = try TemporarySQLiteFile(
+            """
+            CREATE TABLE p (id INTEGER PRIMARY KEY);
+            CREATE TABLE t (
+                a TEXT, b TEXT, a_b TEXT, p_id INTEGER,
+                CONSTRAINT dup UNIQUE (a), CONSTRAINT dup UNIQUE (b),
+                UNIQUE (a, b), UNIQUE (a_b),
+                CONSTRAINT pk_t FOREIGN KEY (p_id) REFERENCES p (id),
+                PRIMARY KEY (a, b)
+            );
+            """)
+        defer { file.remove() }
+        let (records, _) = try await extract(file.path)
+        let names = records.compactMap { record -> String? in
+            guard case .constraint(let constraint) = record, constraint.table.parts.last == "t" else { return nil }
+            return constraint.qualifiedName.description
+        }
+        // SQLite makes no index for UNIQUE (a, b) when the primary key is (a, b), so it reports five.
+        #expect(names.count == 5)
+        #expect(Set(names).count == names.count, "duplicate constraint names: \(names.sorted())")
+    }
+
     @Test("reports partial and expression indexes with keys, predicate and definition")
     func indexes() async throws {
         let sql = "CREATE INDEX ix_mixed ON events (kind, lower(\"user\") DESC, ts) WHERE kind <> 'debug'"

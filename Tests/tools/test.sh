@@ -25,4 +25,6 @@ stop_postgres() {
 }
 trap stop_postgres EXIT
 
-swift test "$@"
+# Serial: several suites run real child processes (outpost, psql, datahub) and wait on them, and on a
+# two-core machine parallel suites would starve each other's timing-sensitive waits.
+swift test --no-parallel "$@"

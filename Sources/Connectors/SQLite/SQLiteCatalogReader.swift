@@ -170,9 +170,12 @@ final class SQLiteCatalogReader {
         records.append(.relation(relation))
         let primaryKey = try readColumns(
             of: qualifiedName, name, table: isVirtual ? nil : definition, into: &records)
+        // SQLite allows duplicate constraint names and we invent names for unnamed ones: one namespace per table
+        // keeps every constraint's qualified name unique.
+        var constraintNames = ConstraintNames()
         if !primaryKey.isEmpty {
-            let constraintName =
-                definition.namedConstraints.first { $0.kind == .primaryKey }?.name ?? "pk_\(name)"
+            let constraintName = constraintNames.claim(
+                definition.namedConstraints.first { $0.kind == .primaryKey }?.name ?? "pk_\(name)")
             records.append(
                 .constraint(
                     Constraint(
@@ -180,8 +183,9 @@ final class SQLiteCatalogReader {
                         name: constraintName, database: databaseQualifiedName, schema: schemaQualifiedName,
                         table: qualifiedName, columns: primaryKey)))
         }
-        try readForeignKeys(of: qualifiedName, name, definition: definition, into: &records)
-        try readIndexes(of: qualifiedName, name, definition: definition, into: &records)
+        try readForeignKeys(
+            of: qualifiedName, name, definition: definition, names: &constraintNames, into: &records)
+        try readIndexes(of: qualifiedName, name, definition: definition, names: &constraintNames, into: &records)
         // Check constraints are not extracted: no pragma reports them, and SQLite keeps them only inside the
         // CREATE TABLE text, where an unnamed check has no name to give it a stable qualified name.
     }
@@ -250,7 +254,7 @@ final class SQLiteCatalogReader {
 
     private func readForeignKeys(
         of relation: QualifiedName, _ name: String, definition: SQLiteSchemaSQL.Table,
-        into records: inout [MetadataRecord]
+        names: inout ConstraintNames, into records: inout [MetadataRecord]
     ) throws {
         struct Row {
             var id: Int64
@@ -268,7 +272,6 @@ final class SQLiteCatalogReader {
                     id: foreignKeys.int(0) ?? 0, parent: foreignKeys.text(1) ?? "", from: foreignKeys.text(2) ?? "",
                     to: foreignKeys.text(3), onUpdate: foreignKeys.text(4) ?? "", onDelete: foreignKeys.text(5) ?? ""))
         }
-        var usedNames: Set<String> = []
         var unclaimed = definition.namedConstraints.filter { $0.kind == .foreignKey }
         // One row per column of a key, keys in declaration order (SQLite numbers the last-declared key 0).
         var groups: [[Row]] = []
@@ -288,19 +291,16 @@ final class SQLiteCatalogReader {
                 // `REFERENCES parent` without columns means the parent's primary key.
                 referencedColumns = try primaryKeyColumns(of: parent)
             }
-            var constraintName: String
+            let constraintName: String
             if let index = unclaimed.firstIndex(where: { named in
                 named.columns.count == columns.count
                     && zip(named.columns, columns).allSatisfy { SQLiteSchemaSQL.sameName($0, $1) }
                     && named.referencedTable.map { SQLiteSchemaSQL.sameName($0, first.parent) } ?? true
             }) {
-                constraintName = unclaimed.remove(at: index).name
+                constraintName = names.claim(unclaimed.remove(at: index).name)
             } else {
-                constraintName = "fk_\(name)_" + columns.joined(separator: "_")
+                constraintName = names.claim("fk_\(name)_" + columns.joined(separator: "_"))
             }
-            // Two unnamed keys over the same columns (to different parents) still get distinct names.
-            if usedNames.contains(constraintName) { constraintName += "_\(first.id)" }
-            usedNames.insert(constraintName)
             var constraint = Constraint(
                 kind: .foreignKey, qualifiedName: relation.appending(marker: .constraint, constraintName),
                 name: constraintName, database: databaseQualifiedName, schema: schemaQualifiedName, table: relation,
@@ -342,7 +342,7 @@ final class SQLiteCatalogReader {
     /// table's own b-tree and has no index, so it has no index record.
     private func readIndexes(
         of relation: QualifiedName, _ name: String, definition: SQLiteSchemaSQL.Table,
-        into records: inout [MetadataRecord]
+        names: inout ConstraintNames, into records: inout [MetadataRecord]
     ) throws {
         struct Entry {
             var name: String
@@ -381,11 +381,11 @@ final class SQLiteCatalogReader {
             }
             if entry.origin == "u" {
                 let columns = keys.compactMap(\.column)
-                let constraintName =
+                let constraintName = names.claim(
                     definition.namedConstraints.first { named in
                         named.kind == .unique && named.columns.count == columns.count
                             && zip(named.columns, columns).allSatisfy { SQLiteSchemaSQL.sameName($0, $1) }
-                    }?.name ?? "uq_\(name)_" + columns.joined(separator: "_")
+                    }?.name ?? "uq_\(name)_" + columns.joined(separator: "_"))
                 records.append(
                     .constraint(
                         Constraint(
@@ -406,5 +406,21 @@ final class SQLiteCatalogReader {
             indexes.append(.index(index))
         }
         records.append(contentsOf: indexes)
+    }
+}
+
+/// Constraint names already given out within one table; a repeated name gets `_2`, `_3`, … appended.
+struct ConstraintNames {
+    private var used: Set<String> = []
+
+    mutating func claim(_ name: String) -> String {
+        var candidate = name
+        var suffix = 2
+        while used.contains(candidate) {
+            candidate = "\(name)_\(suffix)"
+            suffix += 1
+        }
+        used.insert(candidate)
+        return candidate
     }
 }

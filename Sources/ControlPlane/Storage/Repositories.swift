@@ -51,7 +51,9 @@ public protocol RunRepository: Sendable {
     /// Leases up to `limit` queued runs of the tenant whose connection is in one of `pools`, oldest first:
     /// sets status `leased`, a new lease id (strictly greater than any before for that run), the agent and
     /// expiry; increments `attempt`. Returns the leased runs.
-    func claimRuns(tenantId: String, agentId: String, pools: [String], limit: Int, ttlSeconds: Int, now: Timestamp)
+    func claimRuns(
+        tenantId: String, agentId: String, pools: [String], limit: Int, ttlSeconds: Int, now: Timestamp
+    )
         async throws -> [RunRecord]
 
     /// Applies `change` to the run if its current lease id equals `leaseId` and the lease has not expired;

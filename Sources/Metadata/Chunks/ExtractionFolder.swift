@@ -78,17 +78,15 @@ public struct ExtractionFolder: Sendable {
 enum ChunkReader {
     static func read(path: String, expected: Manifest.File, _ body: (MetadataRecord) throws -> Void) throws {
         let input = try InputFile(path: path)
-        let decompressor = try GzipDecompressor()
+        let lines = try GzipLineDecoder()
         var hasher = SHA256()
-        var bytes: Int64 = 0
         var records = 0
-        var uncompressed: Int64 = 0
-        var line: [UInt8] = []
         let decoder = JSONDecoder()
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
-        func decodeLine() throws {
-            defer { line.removeAll(keepingCapacity: true) }
-            guard !line.isEmpty else { return }
+        func decodeLine(_ line: [UInt8]) throws {
+            guard !line.isEmpty else {
+                throw MetadataError(.invalidRecord, "\(path): line \(records + 1) is empty")
+            }
             records += 1
             do {
                 try body(try decoder.decode(MetadataRecord.self, from: Data(line)))
@@ -105,39 +103,37 @@ enum ChunkReader {
             try buffer.withUnsafeBytes { raw in
                 let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
                 hasher.update(bufferPointer: slice)
-                bytes += Int64(count)
-                try decompressor.decompress(slice) { output in
-                    uncompressed += Int64(output.count)
-                    var start = 0
-                    for index in 0..<output.count where output[index] == UInt8(ascii: "\n") {
-                        line.append(contentsOf: UnsafeRawBufferPointer(rebasing: output[start..<index]))
-                        start = index + 1
-                        try decodeLine()
-                    }
-                    line.append(contentsOf: UnsafeRawBufferPointer(rebasing: output[start..<output.count]))
-                    if line.count > 64 * 1024 * 1024 {
-                        throw MetadataError(.corruptChunk, "\(path) holds a line longer than 64 MiB")
-                    }
-                }
+                try lines.feed(slice, decodeLine)
             }
         }
-        guard decompressor.atMemberBoundary, bytes > 0 else {
+        do {
+            try lines.finish(decodeLine)
+        } catch let error as MetadataError where error.code == .corruptChunk {
             throw MetadataError(.corruptChunk, "\(path) is truncated: the gzip stream does not end")
         }
-        try decodeLine()
+        try ChunkVerification.check(
+            path: path, expected: expected, bytes: lines.compressedBytes, sha256: Hex.encode(hasher.finalize()),
+            uncompressedBytes: lines.uncompressedBytes, records: records)
+    }
+}
+
+/// Compares what was read of a chunk with what the manifest promised.
+public enum ChunkVerification {
+    public static func check(
+        path: String, expected: Manifest.File, bytes: Int64, sha256: String, uncompressedBytes: Int64, records: Int
+    ) throws {
         guard bytes == expected.bytes else {
-            throw MetadataError(
-                .checksumMismatch, "\(path) has \(bytes) bytes; the manifest says \(expected.bytes)")
+            throw MetadataError(.checksumMismatch, "\(path) has \(bytes) bytes; the manifest says \(expected.bytes)")
         }
-        let digest = Hex.encode(hasher.finalize())
-        guard digest == expected.sha256 else {
+        guard sha256 == expected.sha256 else {
             throw MetadataError(
-                .checksumMismatch, "\(path) has SHA-256 \(digest); the manifest says \(expected.sha256)")
+                .checksumMismatch, "\(path) has SHA-256 \(sha256); the manifest says \(expected.sha256)")
         }
-        guard uncompressed == expected.uncompressedBytes else {
+        guard uncompressedBytes == expected.uncompressedBytes else {
             throw MetadataError(
                 .checksumMismatch,
-                "\(path) holds \(uncompressed) uncompressed bytes; the manifest says \(expected.uncompressedBytes)")
+                "\(path) holds \(uncompressedBytes) uncompressed bytes; the manifest says \(expected.uncompressedBytes)"
+            )
         }
         guard records == expected.records else {
             throw MetadataError(

@@ -1,0 +1,238 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metadata
+import OutpostProtocol
+
+/// `/v1/runs/{id}/…`: what an agent does with a run it claimed. Every call is fenced by the lease id: a stale or
+/// expired lease, or a finished run, is answered 409 `stale_lease` and the agent drops the job.
+///
+/// A run of another tenant is answered 404, exactly like a run that does not exist.
+struct RunController<Store: ControlPlaneStore>: Sendable {
+    let store: Store
+    let configuration: ServerConfiguration
+    let clock: WallClock
+
+    static var leaseHeader: HTTPField.Name { HTTPField.Name(AgentProtocol.leaseHeader)! }
+
+    func addRoutes(to group: RouterGroup<ControlPlaneRequestContext>) {
+        group.post("{id}/start", use: start)
+        group.post("{id}/lease", use: renew)
+        group.put("{id}/logs", use: appendLog)
+        group.post("{id}/uploads", use: uploads)
+        group.post("{id}/complete", use: complete)
+    }
+
+    /// Two-phase start: `leased` → `running`. Repeating it with the same lease and agent is harmless.
+    @Sendable func start(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(StartRequest.self)
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        let now = clock.now
+        let ttl = configuration.leaseTTLSeconds
+        let agentId = body.agentId
+        let run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
+            run in
+            // Refusals leave the run unchanged and are detected below rather than thrown from here, so the outcome
+            // does not depend on how a store passes errors out of its transaction.
+            guard run.status == .leased || run.status == .running,
+                run.leaseAgentId == nil || run.leaseAgentId == agentId
+            else { return }
+            run.status = .running
+            if run.startedAt == nil { run.startedAt = now }
+            run.leaseExpiresAt = now.adding(seconds: ttl)
+        }
+        guard run.status == .running, run.leaseAgentId == nil || run.leaseAgentId == agentId else {
+            throw APIError.staleLease(runId: runId)
+        }
+        context.logger.info(
+            "run.started", metadata: ["run.id": .string(runId), "lease.id": .stringConvertible(body.leaseId)])
+        return try leaseResponse(run)
+    }
+
+    /// Extends the lease; the answer carries a pending cancellation.
+    @Sendable func renew(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(LeaseRenewalRequest.self)
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        let now = clock.now
+        let ttl = configuration.leaseTTLSeconds
+        let run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
+            run in
+            guard run.status == .leased || run.status == .running else { return }
+            run.leaseExpiresAt = now.adding(seconds: ttl)
+        }
+        guard run.status == .leased || run.status == .running else { throw APIError.staleLease(runId: runId) }
+        return try leaseResponse(run)
+    }
+
+    /// `PUT …/logs?offset=N`: one chunk of the job's log, gzip or identity encoded, at the byte offset it starts.
+    @Sendable func appendLog(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        guard let offsetText = request.uri.queryParameters.get("offset"), let offset = Int64(offsetText), offset >= 0
+        else {
+            throw APIError.invalidRequest("offset is a required non-negative integer query parameter", field: "offset")
+        }
+        guard let leaseText = request.headers[Self.leaseHeader], let leaseId = Int64(leaseText) else {
+            throw APIError.invalidRequest(
+                "the \(AgentProtocol.leaseHeader) header must carry the lease id", field: AgentProtocol.leaseHeader)
+        }
+        let encoding = (request.headers[.contentEncoding] ?? "identity").lowercased()
+        guard encoding == "gzip" || encoding == "identity" else {
+            throw APIError.invalidRequest("Content-Encoding must be gzip or identity", field: "Content-Encoding")
+        }
+        var request = request
+        let body = try await request.collectBody(limit: AgentProtocol.maximumLogChunkBytes)
+        let text: [UInt8]
+        if encoding == "gzip" {
+            do {
+                text = try Gzip.decompress(
+                    Array(body.readableBytesView), maxOutputBytes: configuration.maximumDecompressedLogChunkBytes)
+            } catch let error as MetadataError where error.code == .compression {
+                throw APIError(
+                    .contentTooLarge, "payload_too_large",
+                    "the chunk expands beyond \(configuration.maximumDecompressedLogChunkBytes) bytes; send smaller chunks"
+                )
+            } catch {
+                throw APIError.invalidRequest("the body is not valid gzip", field: "body")
+            }
+        } else {
+            text = Array(body.readableBytesView)
+        }
+
+        guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        guard run.leaseId == leaseId, run.status == .leased || run.status == .running,
+            let expiry = run.leaseExpiresAt, clock.now < expiry
+        else { throw APIError.staleLease(runId: runId) }
+        guard offset + Int64(text.count) <= configuration.runLimits.maxLogBytes else {
+            throw APIError(
+                .contentTooLarge, "payload_too_large",
+                "the run's log would exceed \(configuration.runLimits.maxLogBytes) bytes; drop further output")
+        }
+        if text.isEmpty {
+            guard offset == run.logBytes else { throw APIError.offsetMismatch(expected: run.logBytes) }
+            return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: offset), status: .ok)
+        }
+        let next = try await store.appendLog(tenantId: identity.tenantId, runId: runId, offset: offset, text: text)
+        return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: next), status: .ok)
+    }
+
+    /// Direct-ingestion upload grants need the blob store, which is the next increment.
+    @Sendable func uploads(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        guard try await store.run(tenantId: identity.tenantId, id: runId) != nil else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        throw APIError.notImplemented(
+            "direct ingestion uploads are not available on this server yet; use relay delivery")
+    }
+
+    /// Records the run's outcome. Repeating an accepted `complete` with the same lease and status answers 200 again,
+    /// so an agent whose first attempt timed out can retry safely.
+    @Sendable func complete(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(CompleteRequest.self)
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        try Self.check(body)
+        let status = Self.runStatus(body.status)
+        let error =
+            body.status == .failed || body.status == .cancelled ? body.error.map { String($0.prefix(4000)) } : nil
+        let now = clock.now
+        let run: RunRecord
+        do {
+            run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
+                run in
+                guard run.status == .leased || run.status == .running else { return }
+                // Ingestion is not built yet: the agent's outcome is the run's final status.
+                run.status = status
+                run.error = error ?? (status == .failed ? "the agent reported a failure" : nil)
+                run.finishedAt = now
+                run.leaseExpiresAt = nil
+            }
+        } catch let apiError as APIError where apiError.problem.error == "stale_lease" {
+            guard let existing = try await store.run(tenantId: identity.tenantId, id: runId),
+                existing.leaseId == body.leaseId, existing.status == status
+            else { throw apiError }
+            return try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: "none"), status: .ok)
+        }
+        guard run.status == status, run.finishedAt == now else { throw APIError.staleLease(runId: runId) }
+        if body.logs.bytes != run.logBytes || body.logs.droppedBytes > 0 {
+            context.logger.notice(
+                "run.log_incomplete",
+                metadata: [
+                    "run.id": .string(runId), "log.reported_bytes": .stringConvertible(body.logs.bytes),
+                    "log.stored_bytes": .stringConvertible(run.logBytes),
+                    "log.dropped_bytes": .stringConvertible(body.logs.droppedBytes),
+                ])
+        }
+        context.logger.info(
+            "run.completed", metadata: ["run.id": .string(runId), "run.status": .string(status.rawValue)])
+        return try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: "none"), status: .ok)
+    }
+
+    static func runStatus(_ status: CompleteRequest.Status) -> RunRecord.Status {
+        switch status {
+        case .succeeded: .succeeded
+        case .partial: .partial
+        case .failed: .failed
+        case .cancelled: .cancelled
+        }
+    }
+
+    static func check(_ body: CompleteRequest) throws {
+        guard body.logs.bytes >= 0 else { throw APIError.invalidRequest("must not be negative", field: "logs.bytes") }
+        guard body.logs.droppedBytes >= 0 else {
+            throw APIError.invalidRequest("must not be negative", field: "logs.droppedBytes")
+        }
+        guard isSHA256(body.logs.sha256) else {
+            throw APIError.invalidRequest("must be a lower-case hex SHA-256", field: "logs.sha256")
+        }
+        if let relay = body.relay {
+            guard relay.objects.count <= 100_000 else {
+                throw APIError.invalidRequest("too many objects", field: "relay.objects")
+            }
+            for (index, object) in relay.objects.enumerated() {
+                guard isSHA256(object.sha256) else {
+                    throw APIError.invalidRequest(
+                        "must be a lower-case hex SHA-256", field: "relay.objects[\(index)].sha256")
+                }
+                guard object.bytes >= 0 else {
+                    throw APIError.invalidRequest("must not be negative", field: "relay.objects[\(index)].bytes")
+                }
+            }
+        }
+    }
+
+    static func isSHA256(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+    }
+
+    /// `store.updateLeased`, telling a run that does not exist (404) from a stale lease (409).
+    private func updateLeased(
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        _ change: @Sendable (inout RunRecord) throws -> Void
+    ) async throws -> RunRecord {
+        if let run = try await store.updateLeased(tenantId: tenantId, runId: runId, leaseId: leaseId, now: now, change)
+        {
+            return run
+        }
+        guard try await store.run(tenantId: tenantId, id: runId) != nil else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        throw APIError.staleLease(runId: runId)
+    }
+
+    private func leaseResponse(_ run: RunRecord) throws -> Response {
+        let response = LeaseResponse(
+            leaseId: run.leaseId, leaseTTLSeconds: configuration.leaseTTLSeconds, cancel: run.cancelRequested,
+            cancelReason: run.cancelRequested ? run.cancelReason : nil)
+        return try JSONResponse<LeaseResponse>.make(response, status: .ok)
+    }
+}

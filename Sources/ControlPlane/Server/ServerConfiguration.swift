@@ -1,0 +1,82 @@
+public import OutpostProtocol
+
+/// Everything `buildApplication` needs besides the store: where to listen and the queue's timing rules.
+///
+/// Plain values with production defaults; tests shorten the intervals instead of waiting real time.
+public struct ServerConfiguration: Sendable {
+    /// The address to bind; loopback by default so nothing is exposed by accident.
+    public var host: String
+    /// 0 picks a free port (tests).
+    public var port: Int
+    /// How long a claim or renewal keeps a lease alive; agents renew every ttl/4.
+    public var leaseTTLSeconds: Int
+    /// How long after expiry a lease is re-queued, so an agent that lost contact stops its job first.
+    public var leaseGraceSeconds: Int
+    /// Attempts before a run whose leases keep expiring is marked failed.
+    public var maxAttempts: Int
+    /// The oldest agent version that may claim work.
+    public var minimumAgentVersion: String
+    /// When older agents start being refused; nil refuses them at once.
+    public var minimumAgentVersionDeadline: Timestamp?
+    /// The longest a claim is held open; never more than `AgentProtocol.maximumClaimWaitSeconds`.
+    public var claimMaxWaitSeconds: Int
+    /// How often a held claim looks at the queue even without a wake-up, so runs created by another replica
+    /// are found.
+    public var claimRecheckInterval: Duration
+    /// How often expired leases are re-queued.
+    public var leaseExpiryInterval: Duration
+    /// The agents' heartbeat interval: an agent is stale after two missed intervals.
+    public var heartbeatIntervalSeconds: Int
+    /// An agent not seen for this long is offline.
+    public var agentOfflineSeconds: Int
+    /// Limits handed to the agent with every run.
+    public var runLimits: RunLimits
+    /// The largest a log chunk may grow when decompressed (zip-bomb bound).
+    public var maximumDecompressedLogChunkBytes: Int
+    /// Failed authentications per client address and minute before answering 429.
+    public var failedAuthenticationLimit: Int
+    /// A key's `lastUsedAt` is written at most this often.
+    public var keyTouchIntervalSeconds: Int
+
+    public init(
+        host: String = "127.0.0.1",
+        port: Int = 8080,
+        leaseTTLSeconds: Int = 60,
+        leaseGraceSeconds: Int = 30,
+        maxAttempts: Int = 3,
+        minimumAgentVersion: String = "0.1.0",
+        minimumAgentVersionDeadline: Timestamp? = nil,
+        claimMaxWaitSeconds: Int = AgentProtocol.maximumClaimWaitSeconds,
+        claimRecheckInterval: Duration = .seconds(5),
+        leaseExpiryInterval: Duration = .seconds(10),
+        heartbeatIntervalSeconds: Int = 30,
+        agentOfflineSeconds: Int = 600,
+        runLimits: RunLimits = RunLimits(
+            maxDurationSeconds: 6 * 3600, maxLogBytes: 64 * 1024 * 1024, maxUploadBytes: 10 * 1024 * 1024 * 1024),
+        maximumDecompressedLogChunkBytes: Int = 8 * 1024 * 1024,
+        failedAuthenticationLimit: Int = 20,
+        keyTouchIntervalSeconds: Int = 60
+    ) {
+        self.host = host
+        self.port = port
+        self.leaseTTLSeconds = leaseTTLSeconds
+        self.leaseGraceSeconds = leaseGraceSeconds
+        self.maxAttempts = maxAttempts
+        self.minimumAgentVersion = minimumAgentVersion
+        self.minimumAgentVersionDeadline = minimumAgentVersionDeadline
+        self.claimMaxWaitSeconds = claimMaxWaitSeconds
+        self.claimRecheckInterval = claimRecheckInterval
+        self.leaseExpiryInterval = leaseExpiryInterval
+        self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
+        self.agentOfflineSeconds = agentOfflineSeconds
+        self.runLimits = runLimits
+        self.maximumDecompressedLogChunkBytes = maximumDecompressedLogChunkBytes
+        self.failedAuthenticationLimit = failedAuthenticationLimit
+        self.keyTouchIntervalSeconds = keyTouchIntervalSeconds
+    }
+
+    /// The claim wait actually applied to a request asking for `requested` seconds.
+    func claimWait(requested: Int) -> Int {
+        max(0, min(requested, claimMaxWaitSeconds, AgentProtocol.maximumClaimWaitSeconds))
+    }
+}

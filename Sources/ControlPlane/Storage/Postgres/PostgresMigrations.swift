@@ -1,0 +1,113 @@
+/// The PostgreSQL schema, as versioned steps (see `SchemaMigration`); the same logical schema as
+/// `SQLiteMigrations`, version for version.
+///
+/// Times are BIGINT milliseconds since the epoch. A connection's secret references, filters and delivery are
+/// JSONB. Rows that belong to a tenant carry `tenant_id`, and child rows reference their parent with it, so a run
+/// can never point at another tenant's connection.
+enum PostgresMigrations {
+    static let all: [SchemaMigration] = [
+        SchemaMigration(
+            version: 1, name: "initial schema",
+            statements: [
+                """
+                CREATE TABLE tenants (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    created_at BIGINT NOT NULL
+                )
+                """,
+                """
+                CREATE TABLE api_keys (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    prefix TEXT NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    revoked_at BIGINT,
+                    last_used_at BIGINT
+                )
+                """,
+                // Every agent API call looks its key up by hash.
+                "CREATE UNIQUE INDEX api_keys_hash ON api_keys (hash)",
+                "CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at)",
+                """
+                CREATE TABLE agents (
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    free_slots BIGINT NOT NULL,
+                    running_leases BIGINT NOT NULL,
+                    cpu_percent DOUBLE PRECISION,
+                    memory_bytes BIGINT,
+                    disk_free_bytes BIGINT,
+                    spool_backlog_bytes BIGINT,
+                    last_error TEXT,
+                    last_seen_at BIGINT NOT NULL,
+                    drain_requested BOOLEAN NOT NULL DEFAULT FALSE,
+                    PRIMARY KEY (tenant_id, id)
+                )
+                """,
+                """
+                CREATE TABLE connections (
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    source_kind TEXT NOT NULL,
+                    source_url TEXT NOT NULL,
+                    secrets JSONB NOT NULL,
+                    filters JSONB NOT NULL,
+                    delivery JSONB NOT NULL,
+                    pool TEXT NOT NULL,
+                    schedule TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (tenant_id, id),
+                    UNIQUE (tenant_id, name)
+                )
+                """,
+                """
+                CREATE TABLE runs (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempt BIGINT NOT NULL,
+                    max_attempts BIGINT NOT NULL,
+                    lease_id BIGINT NOT NULL,
+                    lease_agent_id TEXT,
+                    lease_expires_at BIGINT,
+                    cancel_requested BOOLEAN NOT NULL DEFAULT FALSE,
+                    cancel_reason TEXT,
+                    error TEXT,
+                    created_at BIGINT NOT NULL,
+                    started_at BIGINT,
+                    finished_at BIGINT,
+                    log_bytes BIGINT NOT NULL DEFAULT 0,
+                    PRIMARY KEY (tenant_id, id),
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
+                )
+                """,
+                // The claim path: a tenant's queued runs, oldest first. Partial, so it stays as small as the queue.
+                "CREATE INDEX runs_queued ON runs (tenant_id, created_at, id) WHERE status = 'queued'",
+                "CREATE INDEX runs_tenant_created ON runs (tenant_id, created_at, id)",
+                "CREATE INDEX runs_connection ON runs (tenant_id, connection_id, created_at, id)",
+                // The lease reaper: only runs holding a lease.
+                "CREATE INDEX runs_lease_expiry ON runs (lease_expires_at) WHERE status IN ('leased', 'running')",
+                """
+                CREATE TABLE run_logs (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    byte_offset BIGINT NOT NULL,
+                    bytes BYTEA NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, byte_offset),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                )
+                """,
+            ])
+    ]
+}

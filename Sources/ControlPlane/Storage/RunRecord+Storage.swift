@@ -1,0 +1,21 @@
+// Run semantics shared by both stores, so the SQL of each backend only moves rows and the rules live in one place.
+
+extension RunRecord {
+    /// Whether a caller presenting `leaseId` may change the run at `now`: the lease is the current one, it has not
+    /// expired, and the run is not finished. A run re-queued by `expireLeases` has no expiry, so an old holder
+    /// of its lease is refused even though the id still matches.
+    func accepts(leaseId: Int64, at now: Timestamp) -> Bool {
+        self.leaseId == leaseId && !status.isFinished && (leaseExpiresAt.map { now < $0 } ?? false)
+    }
+
+    /// Restores the fields only the store may change, after a caller's closure edited a copy: identity, the
+    /// fencing token and the log length (kept in step with the stored chunks by `appendLog`).
+    mutating func keepStoreOwnedFields(of stored: RunRecord) {
+        tenantId = stored.tenantId
+        id = stored.id
+        connectionId = stored.connectionId
+        createdAt = stored.createdAt
+        leaseId = stored.leaseId
+        logBytes = stored.logBytes
+    }
+}

@@ -1,0 +1,155 @@
+// Tenants, API keys and agents in SQLite.
+
+extension SQLiteControlPlaneStore {
+    // MARK: Tenants
+
+    /// Throws `.conflict` when the id is taken.
+    public func createTenant(_ tenant: Tenant) async throws {
+        try database.writeTransaction {
+            try database.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
+                [tenant.id, tenant.name, tenant.createdAt])
+        }
+    }
+
+    public func tenant(id: String) async throws -> Tenant? {
+        try database.queryFirst("SELECT id, name, created_at FROM tenants WHERE id = ?", [id], Self.decodeTenant)
+    }
+
+    public func firstTenant() async throws -> Tenant? {
+        try database.queryFirst(
+            "SELECT id, name, created_at FROM tenants ORDER BY created_at, id LIMIT 1", [], Self.decodeTenant)
+    }
+
+    // MARK: API keys
+
+    /// Throws `.conflict` when the id or hash is taken, `.notFound` when the tenant does not exist.
+    public func createKey(_ key: APIKey) async throws {
+        try database.writeTransaction {
+            try database.execute(
+                """
+                INSERT INTO api_keys (id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at,
+                    last_used_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    key.id, key.tenantId, key.name, key.role.rawValue, key.hash, key.prefix, key.createdAt,
+                    key.expiresAt, key.revokedAt, key.lastUsedAt,
+                ])
+        }
+    }
+
+    /// The one lookup not scoped by tenant: the hash is what identifies the tenant.
+    public func key(hash: String) async throws -> APIKey? {
+        try database.queryFirst("SELECT \(Self.keyColumns) FROM api_keys WHERE hash = ?", [hash], Self.decodeKey)
+    }
+
+    /// Oldest first.
+    public func keys(tenantId: String) async throws -> [APIKey] {
+        try database.query(
+            "SELECT \(Self.keyColumns) FROM api_keys WHERE tenant_id = ? ORDER BY created_at, id", [tenantId],
+            Self.decodeKey)
+    }
+
+    /// Revoking twice keeps the first revocation time and still answers true.
+    public func revokeKey(tenantId: String, id: String, at: Timestamp) async throws -> Bool {
+        try database.writeTransaction {
+            try database.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE tenant_id = ? AND id = ?",
+                [at, tenantId, id]) > 0
+        }
+    }
+
+    /// Called after authentication, so by key id alone.
+    public func touchKey(id: String, at: Timestamp) async throws {
+        try database.writeTransaction {
+            _ = try database.execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", [at, id])
+        }
+    }
+
+    // MARK: Agents
+
+    /// Inserts or replaces the agent's reported fields. `drainRequested` is sticky: an upsert can set it but never
+    /// clears it, so a heartbeat racing an admin's drain request cannot lose that request.
+    public func upsertAgent(_ agent: AgentRecord) async throws {
+        try database.writeTransaction {
+            try database.execute(
+                """
+                INSERT INTO agents (tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent,
+                    memory_bytes, disk_free_bytes, spool_backlog_bytes, last_error, last_seen_at, drain_requested)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (tenant_id, id) DO UPDATE SET
+                    name = excluded.name, version = excluded.version, state = excluded.state,
+                    free_slots = excluded.free_slots, running_leases = excluded.running_leases,
+                    cpu_percent = excluded.cpu_percent, memory_bytes = excluded.memory_bytes,
+                    disk_free_bytes = excluded.disk_free_bytes, spool_backlog_bytes = excluded.spool_backlog_bytes,
+                    last_error = excluded.last_error, last_seen_at = excluded.last_seen_at,
+                    drain_requested = agents.drain_requested OR excluded.drain_requested
+                """,
+                [
+                    agent.tenantId, agent.id, agent.name, agent.version, agent.state, agent.freeSlots,
+                    agent.runningLeases, agent.cpuPercent, agent.memoryBytes, agent.diskFreeBytes,
+                    agent.spoolBacklogBytes, agent.lastError, agent.lastSeenAt, agent.drainRequested,
+                ])
+        }
+    }
+
+    public func agent(tenantId: String, id: String) async throws -> AgentRecord? {
+        try database.queryFirst(
+            "SELECT \(Self.agentColumns) FROM agents WHERE tenant_id = ? AND id = ?", [tenantId, id],
+            Self.decodeAgent)
+    }
+
+    /// By name, then id.
+    public func agents(tenantId: String) async throws -> [AgentRecord] {
+        try database.query(
+            "SELECT \(Self.agentColumns) FROM agents WHERE tenant_id = ? ORDER BY name, id", [tenantId],
+            Self.decodeAgent)
+    }
+
+    /// Returns false when the tenant has no such agent.
+    public func requestDrain(tenantId: String, id: String) async throws -> Bool {
+        try database.writeTransaction {
+            try database.execute(
+                "UPDATE agents SET drain_requested = 1 WHERE tenant_id = ? AND id = ?", [tenantId, id]) > 0
+        }
+    }
+
+    // MARK: Rows
+
+    private static func decodeTenant(_ row: SQLiteRow) -> Tenant {
+        Tenant(id: row.text(0), name: row.text(1), createdAt: row.timestamp(2))
+    }
+
+    private static let keyColumns =
+        "id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at, last_used_at"
+
+    private static func decodeKey(_ row: SQLiteRow) throws -> APIKey {
+        let roleText = row.text(3)
+        guard let role = APIKey.Role(rawValue: roleText) else {
+            throw StorageError(.unavailable, "API key \(row.text(0)) has an unknown role '\(roleText)'")
+        }
+        return APIKey(
+            id: row.text(0), tenantId: row.text(1), name: row.text(2), role: role, hash: row.text(4),
+            prefix: row.text(5), createdAt: row.timestamp(6), expiresAt: row.optionalTimestamp(7),
+            revokedAt: row.optionalTimestamp(8), lastUsedAt: row.optionalTimestamp(9))
+    }
+
+    private static let agentColumns = """
+        tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent, memory_bytes, disk_free_bytes,
+        spool_backlog_bytes, last_error, last_seen_at, drain_requested
+        """
+
+    private static func decodeAgent(_ row: SQLiteRow) -> AgentRecord {
+        var agent = AgentRecord(
+            tenantId: row.text(0), id: row.text(1), name: row.text(2), version: row.text(3), state: row.text(4),
+            freeSlots: row.int(5), runningLeases: row.int(6), lastSeenAt: row.timestamp(12),
+            drainRequested: row.bool(13))
+        agent.cpuPercent = row.optionalDouble(7)
+        agent.memoryBytes = row.optionalInt64(8)
+        agent.diskFreeBytes = row.optionalInt64(9)
+        agent.spoolBacklogBytes = row.optionalInt64(10)
+        agent.lastError = row.optionalText(11)
+        return agent
+    }
+}

@@ -1,0 +1,116 @@
+/// The SQLite schema, as versioned steps (see `SchemaMigration`).
+///
+/// Tables are `STRICT`, so a value of the wrong type fails instead of being stored silently. Times are INTEGER
+/// milliseconds since the epoch, booleans 0/1. Rows that belong to a tenant carry `tenant_id`, and child rows
+/// reference their parent with it (`(tenant_id, connection_id)`), so a run can never point at another tenant's
+/// connection.
+enum SQLiteMigrations {
+    static let all: [SchemaMigration] = [
+        SchemaMigration(
+            version: 1, name: "initial schema",
+            statements: [
+                """
+                CREATE TABLE tenants (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    name TEXT NOT NULL,
+                    created_at INTEGER NOT NULL
+                ) STRICT
+                """,
+                """
+                CREATE TABLE api_keys (
+                    id TEXT NOT NULL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    hash TEXT NOT NULL,
+                    prefix TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    revoked_at INTEGER,
+                    last_used_at INTEGER
+                ) STRICT
+                """,
+                // Every agent API call looks its key up by hash.
+                "CREATE UNIQUE INDEX api_keys_hash ON api_keys (hash)",
+                "CREATE INDEX api_keys_tenant ON api_keys (tenant_id, created_at)",
+                """
+                CREATE TABLE agents (
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    version TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    free_slots INTEGER NOT NULL,
+                    running_leases INTEGER NOT NULL,
+                    cpu_percent REAL,
+                    memory_bytes INTEGER,
+                    disk_free_bytes INTEGER,
+                    spool_backlog_bytes INTEGER,
+                    last_error TEXT,
+                    last_seen_at INTEGER NOT NULL,
+                    drain_requested INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (tenant_id, id)
+                ) STRICT
+                """,
+                """
+                CREATE TABLE connections (
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    id TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    source_kind TEXT NOT NULL,
+                    source_url TEXT NOT NULL,
+                    secrets TEXT NOT NULL,
+                    filters TEXT NOT NULL,
+                    delivery TEXT NOT NULL,
+                    pool TEXT NOT NULL,
+                    schedule TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, id),
+                    UNIQUE (tenant_id, name)
+                ) STRICT
+                """,
+                """
+                CREATE TABLE runs (
+                    tenant_id TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    max_attempts INTEGER NOT NULL,
+                    lease_id INTEGER NOT NULL,
+                    lease_agent_id TEXT,
+                    lease_expires_at INTEGER,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0,
+                    cancel_reason TEXT,
+                    error TEXT,
+                    created_at INTEGER NOT NULL,
+                    started_at INTEGER,
+                    finished_at INTEGER,
+                    log_bytes INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (tenant_id, id),
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                // The claim path: a tenant's queued runs, oldest first. Partial, so it stays as small as the queue.
+                "CREATE INDEX runs_queued ON runs (tenant_id, created_at, id) WHERE status = 'queued'",
+                "CREATE INDEX runs_tenant_created ON runs (tenant_id, created_at, id)",
+                "CREATE INDEX runs_connection ON runs (tenant_id, connection_id, created_at, id)",
+                // The lease reaper: only runs holding a lease.
+                """
+                CREATE INDEX runs_lease_expiry ON runs (lease_expires_at)
+                    WHERE status IN ('leased', 'running')
+                """,
+                """
+                CREATE TABLE run_logs (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    byte_offset INTEGER NOT NULL,
+                    bytes BLOB NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, byte_offset),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
+            ])
+    ]
+}

@@ -1,0 +1,228 @@
+import ArgumentParser
+import ControlPlane
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `outpost server`: the control plane (agent API v1 and admin API) over SQLite or PostgreSQL.
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the control plane: the agent API and the admin API.",
+        discussion: """
+            Storage: a SQLite file in the data directory by default; --database-url postgres://… (or \
+            OUTPOST_DATABASE_URL, which keeps a password out of the process list) for several replicas.
+            On the first start with an empty database, a default tenant and an admin key are created; the key is \
+            written to DATA_DIR/admin.key (mode 0600) and never logged.
+            Stops gracefully on SIGINT and SIGTERM.
+            """
+    )
+
+    @Option(name: .long, help: "The address to listen on, HOST:PORT.")
+    var listen = "127.0.0.1:8080"
+
+    @Option(name: .long, help: "The directory for the database and the admin key; created with mode 0700.")
+    var dataDir = "./outpost-data"
+
+    @Option(
+        name: .long,
+        help: "postgres://user@host:5432/db or sqlite:PATH (default: sqlite in the data directory).")
+    var databaseURL: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "outpost.server")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        var configuration = ServerConfiguration()
+        do {
+            (configuration.host, configuration.port) = try Self.parseListen(listen)
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.usage)
+        }
+
+        let storage: Storage
+        do {
+            try Self.prepareDataDirectory(dataDir, logger: logger)
+            storage = try chooseStorage()
+        } catch let error as ServerCommandError {
+            Terminal.error(error.description)
+            throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.usage)
+        }
+
+        do {
+            switch storage {
+            case .sqlite(let path):
+                logger.info("storage.sqlite", metadata: ["file.path": .string(path)])
+                let store = try SQLiteControlPlaneStore(path: path)
+                do {
+                    try await serve(store: store, configuration: configuration, logger: logger)
+                } catch {
+                    try? await store.close()
+                    throw error
+                }
+                try await store.close()
+            case .postgres(let url, let settings):
+                logger.info(
+                    "storage.postgres",
+                    metadata: [
+                        "db.host": .string(settings.host), "db.port": .stringConvertible(settings.port),
+                        "db.name": .string(settings.database),
+                    ])
+                let store = try PostgresControlPlaneStore(url: url, logger: logger)
+                // The connection pool only serves queries while its run() is running.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { await store.run() }
+                    do {
+                        try await serve(store: store, configuration: configuration, logger: logger)
+                    } catch {
+                        try? await store.close()
+                        throw error
+                    }
+                    try await store.close()
+                    try await group.waitForAll()
+                }
+            }
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.failure)
+        }
+    }
+
+    /// Migrates, bootstraps a first admin key if needed, then runs the application until SIGINT or SIGTERM and
+    /// lets held requests finish.
+    private func serve(store: some ControlPlaneStore, configuration: ServerConfiguration, logger: Logger) async throws {
+        try await store.migrate()
+        let keyPath = dataDir + "/admin.key"
+        if try await Bootstrap.run(store: store, deliver: { try Self.writeSecretFile(keyPath, contents: $0 + "\n") })
+            != nil
+        {
+            logger.notice(
+                "bootstrap.admin_key_written", metadata: ["file.path": .string(keyPath), "file.mode": "0600"])
+        }
+        let app = buildApplication(configuration: configuration, store: store, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// Where the control plane keeps its data.
+    enum Storage {
+        case sqlite(path: String)
+        case postgres(url: String, settings: PostgresStoreConfiguration)
+    }
+
+    private func chooseStorage() throws -> Storage {
+        let url = databaseURL ?? getenv("OUTPOST_DATABASE_URL").map { String(cString: $0) }
+        guard let url, !url.isEmpty else { return .sqlite(path: dataDir + "/outpost.sqlite") }
+        if url.hasPrefix("sqlite:") {
+            let path = String(url.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw ServerCommandError(usage: "--database-url sqlite:PATH needs a path") }
+            return .sqlite(path: path)
+        }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            let settings: PostgresStoreConfiguration
+            do {
+                settings = try PostgresStoreConfiguration(url: url)
+            } catch let error as StorageError {
+                throw ServerCommandError(usage: error.message)
+            }
+            if databaseURL != nil && settings.password != nil {
+                Terminal.warning(
+                    "the database URL on the command line contains a password, which other users can see in the "
+                        + "process list; set OUTPOST_DATABASE_URL instead")
+            }
+            return .postgres(url: url, settings: settings)
+        }
+        throw ServerCommandError(usage: "--database-url must start with postgres://, postgresql:// or sqlite:")
+    }
+
+    /// `HOST:PORT`, `[IPv6]:PORT`, or a bare port (loopback).
+    static func parseListen(_ text: String) throws -> (String, Int) {
+        var host = "127.0.0.1"
+        var portText = Substring(text)
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            portText = text[text.index(after: close)...]
+            guard portText.first == ":" else { throw ServerCommandError(usage: "--listen must be HOST:PORT") }
+            portText = portText.dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else {
+            throw ServerCommandError(usage: "--listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '\(text)')")
+        }
+        return (host, port)
+    }
+
+    /// Creates the data directory (mode 0700) with its parents; warns when an existing one is open to others.
+    static func prepareDataDirectory(_ path: String, logger: Logger) throws {
+        var built = path.hasPrefix("/") ? "" : "."
+        let components = path.split(separator: "/")
+        for (index, component) in components.enumerated() {
+            built += "/" + component
+            let mode: mode_t = index == components.count - 1 ? 0o700 : 0o755
+            if mkdir(built, mode) != 0 && errno != EEXIST {
+                throw ServerCommandError(
+                    "cannot create the data directory \(built): \(String(cString: strerror(errno)))")
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw ServerCommandError("the data directory \(path) exists and is not a directory")
+        }
+        if info.st_mode & 0o077 != 0 {
+            logger.warning(
+                "data_dir.permissive",
+                metadata: ["file.path": .string(path), "file.mode": .string(String(info.st_mode & 0o777, radix: 8))])
+        }
+    }
+
+    /// Writes `contents` to `path` readable by the owner only, replacing any earlier file without following a
+    /// symbolic link.
+    static func writeSecretFile(_ path: String, contents: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ServerCommandError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        guard fchmod(descriptor, 0o600) == 0 else {
+            throw ServerCommandError("cannot restrict \(path) to mode 0600: \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array(contents.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        guard written == bytes.count, fsync(descriptor) == 0 else {
+            throw ServerCommandError("cannot write \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// A start-up failure of `outpost server`, with a message safe to print.
+struct ServerCommandError: Error, CustomStringConvertible {
+    let description: String
+    /// A bad command line rather than a failing environment (exit status 64).
+    let isUsage: Bool
+
+    init(_ description: String) {
+        self.description = description
+        self.isUsage = false
+    }
+
+    init(usage description: String) {
+        self.description = description
+        self.isUsage = true
+    }
+}

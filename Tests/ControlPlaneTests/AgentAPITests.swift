@@ -1,0 +1,554 @@
+import ControlPlane
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Metadata
+import NIOCore
+import OutpostProtocol
+import Testing
+
+@Suite("Agent API v1")
+struct AgentAPITests {
+    // MARK: Claim
+
+    @Test func claimHandsOutAQueuedRunWithItsJobSpecAndRecordsTheAgent() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let runId = try await client.queueRun(fixture)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest())
+            #expect(response.status == .ok)
+            let run = try response.decode(ClaimResponse.self).run
+            #expect(run.runId == runId)
+            #expect(run.leaseId == 1)
+            #expect(run.attempt == 1)
+            #expect(run.leaseTTLSeconds == 60)
+            #expect(run.job.connectionName == "sales")
+            #expect(run.job.sourceURL == "postgres://reader@db.internal:5432/sales")
+            #expect(run.job.secrets == ["password": "env:SALES_PASSWORD"])
+            #expect(run.job.filters.includeSchemas == ["public"])
+            #expect(run.job.delivery.mode == .direct)
+            #expect(run.limits == fixture.configuration.runLimits)
+
+            let stored = try #require(try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: runId))
+            #expect(stored.status == .leased)
+            #expect(stored.leaseAgentId == "agent-1")
+            let agent = try #require(try await fixture.store.agent(tenantId: fixture.tenantA.tenant.id, id: "agent-1"))
+            #expect(agent.name == "agent one")
+            #expect(agent.lastSeenAt == fixture.clock.now)
+        }
+    }
+
+    @Test func claimAnswersNoContentWhenNothingIsQueued() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let response = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest())
+            #expect(response.status == .noContent)
+            #expect(response.body.readableBytes == 0)
+        }
+    }
+
+    @Test func claimOfAnotherTenantNeverSeesTheRun() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            _ = try await client.queueRun(fixture)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantB.agent, json: claimRequest())
+            #expect(response.status == .noContent)
+        }
+    }
+
+    @Test func claimWithNoFreeSlotsOrWhileDrainingGetsNothing() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            _ = try await client.queueRun(fixture)
+            let full = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest(freeSlots: 0))
+            #expect(full.status == .noContent)
+            let drain = try await client.send(.post, "/v1/admin/agents/agent-1/drain", key: fixture.tenantA.admin)
+            #expect(drain.status == .noContent)
+            let draining = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest())
+            #expect(draining.status == .noContent)
+        }
+    }
+
+    @Test func claimFromAnAgentOlderThanTheMinimumIsRefusedAfterTheDeadline() async throws {
+        let fixture = try await ControlPlaneFixture.make {
+            $0.minimumAgentVersion = "0.2.0"
+            $0.minimumAgentVersionDeadline = Timestamp(milliseconds: 1_735_689_600_000).adding(seconds: 3600)
+        }
+        try await fixture.application().test(.router) { client in
+            _ = try await client.queueRun(fixture)
+            let beforeDeadline = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest())
+            #expect(beforeDeadline.status == .ok)
+            fixture.clock.advance(seconds: 3601)
+            let afterDeadline = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest())
+            #expect(afterDeadline.status == .forbidden)
+            #expect(afterDeadline.problem?.error == "unsupported_version")
+        }
+    }
+
+    // MARK: Start
+
+    @Test func startMovesALeasedRunToRunning() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.claimedRun(fixture)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.start(run: assignment.runId), key: fixture.tenantA.agent,
+                json: StartRequest(leaseId: assignment.leaseId, agentId: "agent-1"))
+            #expect(response.status == .ok)
+            let lease = try response.decode(LeaseResponse.self)
+            #expect(lease == LeaseResponse(leaseId: assignment.leaseId, leaseTTLSeconds: 60))
+            let run = try #require(
+                try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
+            #expect(run.status == .running)
+            #expect(run.startedAt == fixture.clock.now)
+        }
+    }
+
+    @Test func startWithAStaleLeaseIsAConflict() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.claimedRun(fixture)
+            for leaseId in [assignment.leaseId - 1, assignment.leaseId + 1] {
+                let response = try await client.send(
+                    .post, AgentProtocol.Path.start(run: assignment.runId), key: fixture.tenantA.agent,
+                    json: StartRequest(leaseId: leaseId, agentId: "agent-1"))
+                #expect(response.status == .conflict)
+                #expect(response.problem?.error == "stale_lease")
+            }
+            let otherAgent = try await client.send(
+                .post, AgentProtocol.Path.start(run: assignment.runId), key: fixture.tenantA.agent,
+                json: StartRequest(leaseId: assignment.leaseId, agentId: "agent-2"))
+            #expect(otherAgent.status == .conflict)
+        }
+    }
+
+    @Test func startAfterTheLeaseExpiredIsAConflict() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.claimedRun(fixture)
+            fixture.clock.advance(seconds: assignment.leaseTTLSeconds + 1)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.start(run: assignment.runId), key: fixture.tenantA.agent,
+                json: StartRequest(leaseId: assignment.leaseId, agentId: "agent-1"))
+            #expect(response.status == .conflict)
+            #expect(response.problem?.error == "stale_lease")
+        }
+    }
+
+    // MARK: Lease renewal
+
+    @Test func renewalExtendsTheLease() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            fixture.clock.advance(seconds: 45)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId))
+            #expect(response.status == .ok)
+            #expect(try response.decode(LeaseResponse.self).cancel == false)
+            let run = try #require(
+                try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
+            #expect(run.leaseExpiresAt == fixture.clock.now.adding(seconds: 60))
+            // Past the original expiry, the renewed lease still holds.
+            fixture.clock.advance(seconds: 30)
+            let again = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId))
+            #expect(again.status == .ok)
+        }
+    }
+
+    @Test func renewalWithAStaleOrExpiredLeaseIsAConflict() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let stale = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId + 1))
+            #expect(stale.status == .conflict)
+            #expect(stale.problem?.error == "stale_lease")
+            fixture.clock.advance(seconds: 61)
+            let expired = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId))
+            #expect(expired.status == .conflict)
+            #expect(expired.problem?.error == "stale_lease")
+        }
+    }
+
+    @Test func cancellationReachesTheAgentInTheNextRenewal() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let cancel = try await client.send(
+                .post, "/v1/admin/runs/\(assignment.runId)/cancel", key: fixture.tenantA.admin,
+                json: CancelRequest(reason: "maintenance window"))
+            #expect(cancel.status == .ok)
+            #expect(try cancel.decode(RunResponse.self).cancelRequested)
+
+            let renewal = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId))
+            let lease = try renewal.decode(LeaseResponse.self)
+            #expect(lease.cancel)
+            #expect(lease.cancelReason == "maintenance window")
+
+            let complete = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
+                json: completeRequest(leaseId: assignment.leaseId, status: .cancelled))
+            #expect(complete.status == .ok)
+            let run = try await client.send(.get, "/v1/admin/runs/\(assignment.runId)", key: fixture.tenantA.admin)
+                .decode(RunResponse.self)
+            #expect(run.status == .cancelled)
+        }
+    }
+
+    @Test func anExpiredLeaseIsRequeuedAndClaimedWithAHigherLeaseId() async throws {
+        let fixture = try await ControlPlaneFixture.make { $0.leaseExpiryInterval = .milliseconds(20) }
+        try await fixture.application().test(.router) { client in
+            let first = try await client.startedRun(fixture)
+            fixture.clock.advance(seconds: 60 + 30 + 1)
+            // The background expiry runs every 20 ms; a held claim is woken when it re-queues the run.
+            let response = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent,
+                json: claimRequest(agentId: "agent-2", waitSeconds: 5))
+            let second = try response.decode(ClaimResponse.self).run
+            #expect(second.runId == first.runId)
+            #expect(second.leaseId > first.leaseId)
+            #expect(second.attempt == 2)
+            // The first agent's lease is dead for good.
+            let renewal = try await client.send(
+                .post, AgentProtocol.Path.lease(run: first.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: first.leaseId))
+            #expect(renewal.status == .conflict)
+        }
+    }
+
+    // MARK: Heartbeat
+
+    @Test func heartbeatRecordsTheAgentAndAnswersWhatItShouldKnow() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let expiring = try await fixture.mintKey(role: .agent, expiresAt: fixture.clock.now.adding(seconds: 86_400))
+        try await fixture.application().test(.router) { client in
+            var heartbeat = HeartbeatRequest(
+                agentId: "agent-1", agentName: "agent one", version: "0.1.0", state: .busy,
+                runningLeases: [.init(runId: "run_x", leaseId: 3)], freeSlots: 2)
+            heartbeat.cpuPercent = 12.5
+            heartbeat.memoryBytes = 1_000_000
+            heartbeat.diskFreeBytes = 5_000_000
+            heartbeat.spoolBacklogBytes = 42
+            heartbeat.lastError = "source unreachable"
+            let response = try await client.send(
+                .post, AgentProtocol.Path.heartbeat, key: expiring.text, json: heartbeat)
+            #expect(response.status == .ok)
+            let answer = try response.decode(HeartbeatResponse.self)
+            #expect(answer.drain == false)
+            #expect(answer.minimumAgentVersion == "0.1.0")
+            #expect(answer.versionDeadline == nil)
+            #expect(answer.keyExpiresAt == "2025-01-02T00:00:00.000Z")
+            #expect(answer.serverTime == "2025-01-01T00:00:00.000Z")
+
+            let agent = try #require(try await fixture.store.agent(tenantId: fixture.tenantA.tenant.id, id: "agent-1"))
+            #expect(agent.state == "busy")
+            #expect(agent.runningLeases == 1)
+            #expect(agent.freeSlots == 2)
+            #expect(agent.cpuPercent == 12.5)
+            #expect(agent.memoryBytes == 1_000_000)
+            #expect(agent.diskFreeBytes == 5_000_000)
+            #expect(agent.spoolBacklogBytes == 42)
+            #expect(agent.lastError == "source unreachable")
+
+            _ = try await client.send(.post, "/v1/admin/agents/agent-1/drain", key: fixture.tenantA.admin)
+            let drained = try await client.send(
+                .post, AgentProtocol.Path.heartbeat, key: fixture.tenantA.agent, json: heartbeat
+            ).decode(HeartbeatResponse.self)
+            #expect(drained.drain)
+            #expect(drained.keyExpiresAt == nil)
+        }
+    }
+
+    @Test func heartbeatWarnsAnOutdatedAgentOfTheDeadline() async throws {
+        let fixture = try await ControlPlaneFixture.make {
+            $0.minimumAgentVersion = "1.2.0"
+            $0.minimumAgentVersionDeadline = Timestamp(rfc3339: "2025-02-01T00:00:00Z")
+        }
+        try await fixture.application().test(.router) { client in
+            let heartbeat = HeartbeatRequest(
+                agentId: "agent-1", agentName: "old", version: "1.1.9", state: .idle, runningLeases: [], freeSlots: 1)
+            let answer = try await client.send(
+                .post, AgentProtocol.Path.heartbeat, key: fixture.tenantA.agent, json: heartbeat
+            ).decode(HeartbeatResponse.self)
+            #expect(answer.minimumAgentVersion == "1.2.0")
+            #expect(answer.versionDeadline == "2025-02-01T00:00:00.000Z")
+        }
+    }
+
+    // MARK: Logs
+
+    @Test func logChunksAppendAtTheirOffsetAndAResendIsIdempotent() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let path = AgentProtocol.Path.logs(run: assignment.runId)
+            let headers: HTTPFields = [
+                HTTPField.Name(AgentProtocol.leaseHeader)!: String(assignment.leaseId), .contentEncoding: "gzip",
+            ]
+            let first = try Gzip.compress(Array("connecting to db.internal\n".utf8))
+            let accepted = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: first, headers: headers)
+            #expect(accepted.status == .ok)
+            #expect(try accepted.decode(LogChunkResponse.self).nextOffset == 26)
+
+            let resent = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: first, headers: headers)
+            #expect(try resent.decode(LogChunkResponse.self).nextOffset == 26)
+
+            let second = try Gzip.compress(Array("read 12 schemas — done\n".utf8))
+            let appended = try await client.send(
+                .put, path + "?offset=26", key: fixture.tenantA.agent, bytes: second, headers: headers)
+            let next = try appended.decode(LogChunkResponse.self).nextOffset
+            #expect(next == 26 + Int64("read 12 schemas — done\n".utf8.count))
+
+            let gap = try await client.send(
+                .put, path + "?offset=999", key: fixture.tenantA.agent, bytes: second, headers: headers)
+            #expect(gap.status == .conflict)
+            #expect(gap.problem?.error == "offset_mismatch")
+            #expect(gap.problem?.expectedOffset == next)
+
+            let different = try Gzip.compress(Array("something else entirely!!\n".utf8))
+            let overwrite = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: different, headers: headers)
+            #expect(overwrite.status == .conflict)
+            #expect(overwrite.problem?.expectedOffset == next)
+
+            let log = try await client.send(
+                .get, "/v1/admin/runs/\(assignment.runId)/logs", key: fixture.tenantA.admin
+            ).decode(RunLogResponse.self)
+            #expect(log.text == "connecting to db.internal\nread 12 schemas — done\n")
+            #expect(log.totalBytes == next)
+            #expect(log.nextOffset == next)
+            #expect(log.finished == false)
+        }
+    }
+
+    @Test func logChunksMayBeSentUncompressed() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let response = try await client.send(
+                .put, AgentProtocol.Path.logs(run: assignment.runId) + "?offset=0", key: fixture.tenantA.agent,
+                bytes: Array("plain\n".utf8),
+                headers: [HTTPField.Name(AgentProtocol.leaseHeader)!: String(assignment.leaseId)])
+            #expect(try response.decode(LogChunkResponse.self).nextOffset == 6)
+        }
+    }
+
+    @Test func logChunksNeedAValidLeaseOffsetAndEncoding() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let path = AgentProtocol.Path.logs(run: assignment.runId)
+            let lease = HTTPField.Name(AgentProtocol.leaseHeader)!
+            let body = try Gzip.compress(Array("x\n".utf8))
+
+            let stale = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: body,
+                headers: [lease: String(assignment.leaseId + 1), .contentEncoding: "gzip"])
+            #expect(stale.status == .conflict)
+            #expect(stale.problem?.error == "stale_lease")
+
+            let noLease = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: body, headers: [.contentEncoding: "gzip"])
+            #expect(noLease.status == .badRequest)
+            #expect(noLease.problem?.field == AgentProtocol.leaseHeader)
+
+            let noOffset = try await client.send(
+                .put, path, key: fixture.tenantA.agent, bytes: body,
+                headers: [lease: String(assignment.leaseId), .contentEncoding: "gzip"])
+            #expect(noOffset.status == .badRequest)
+            #expect(noOffset.problem?.field == "offset")
+
+            let notGzip = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: Array("plain".utf8),
+                headers: [lease: String(assignment.leaseId), .contentEncoding: "gzip"])
+            #expect(notGzip.status == .badRequest)
+
+            let brotli = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: body,
+                headers: [lease: String(assignment.leaseId), .contentEncoding: "br"])
+            #expect(brotli.status == .badRequest)
+            #expect(brotli.problem?.field == "Content-Encoding")
+
+            fixture.clock.advance(seconds: 61)
+            let expired = try await client.send(
+                .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: body,
+                headers: [lease: String(assignment.leaseId), .contentEncoding: "gzip"])
+            #expect(expired.status == .conflict)
+        }
+    }
+
+    @Test func logChunksAreBoundedCompressedAndDecompressed() async throws {
+        let fixture = try await ControlPlaneFixture.make { $0.maximumDecompressedLogChunkBytes = 64 * 1024 }
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let path = AgentProtocol.Path.logs(run: assignment.runId) + "?offset=0"
+            let headers: HTTPFields = [
+                HTTPField.Name(AgentProtocol.leaseHeader)!: String(assignment.leaseId), .contentEncoding: "gzip",
+            ]
+            // A small body that inflates past the bound (a "zip bomb").
+            let bomb = try Gzip.compress([UInt8](repeating: 0x61, count: 1024 * 1024), level: 9)
+            #expect(bomb.count < 64 * 1024)
+            let inflated = try await client.send(.put, path, key: fixture.tenantA.agent, bytes: bomb, headers: headers)
+            #expect(inflated.status == .contentTooLarge)
+
+            let huge = [UInt8](repeating: 0x61, count: AgentProtocol.maximumLogChunkBytes + 1)
+            let oversized = try await client.send(
+                .put, path, key: fixture.tenantA.agent, bytes: huge,
+                headers: [HTTPField.Name(AgentProtocol.leaseHeader)!: String(assignment.leaseId)])
+            #expect(oversized.status == .contentTooLarge)
+            #expect(oversized.problem?.error == "payload_too_large")
+        }
+    }
+
+    // MARK: Complete
+
+    @Test func completeRecordsTheOutcomeAndEndsTheLease() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            fixture.clock.advance(seconds: 10)
+            let request = completeRequest(leaseId: assignment.leaseId, status: .partial)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent, json: request)
+            #expect(response.status == .ok)
+            #expect(try response.decode(CompleteResponse.self) == CompleteResponse(ingestion: "none"))
+            let run = try #require(
+                try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
+            #expect(run.status == .partial)
+            #expect(run.finishedAt == fixture.clock.now)
+
+            // A retry of the same completion is answered the same way.
+            let retry = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent, json: request)
+            #expect(retry.status == .ok)
+            // A different outcome, or any further lease use, is stale.
+            let different = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
+                json: completeRequest(leaseId: assignment.leaseId, status: .failed))
+            #expect(different.status == .conflict)
+            let renewal = try await client.send(
+                .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
+                json: LeaseRenewalRequest(leaseId: assignment.leaseId))
+            #expect(renewal.status == .conflict)
+        }
+    }
+
+    @Test func aFailedRunKeepsTheAgentsReason() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            var request = completeRequest(leaseId: assignment.leaseId, status: .failed)
+            request.error = "permission denied for schema finance"
+            _ = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent, json: request)
+            let run = try await client.send(.get, "/v1/admin/runs/\(assignment.runId)", key: fixture.tenantA.admin)
+                .decode(RunResponse.self)
+            #expect(run.status == .failed)
+            #expect(run.error == "permission denied for schema finance")
+        }
+    }
+
+    @Test func completeWithAStaleOrExpiredLeaseIsAConflict() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let stale = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
+                json: completeRequest(leaseId: assignment.leaseId + 1))
+            #expect(stale.status == .conflict)
+            #expect(stale.problem?.error == "stale_lease")
+            fixture.clock.advance(seconds: 61)
+            let expired = try await client.send(
+                .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
+                json: completeRequest(leaseId: assignment.leaseId))
+            #expect(expired.status == .conflict)
+        }
+    }
+
+    // MARK: Uploads
+
+    @Test func uploadsAreNotImplementedYet() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let response = try await client.send(
+                .post, AgentProtocol.Path.uploads(run: assignment.runId), key: fixture.tenantA.agent,
+                json: UploadGrantRequest(leaseId: assignment.leaseId, files: []))
+            #expect(response.status == .notImplemented)
+            #expect(response.problem?.error == "not_implemented")
+        }
+    }
+
+    // MARK: Tenant isolation
+
+    @Test(arguments: RunEndpoint.allCases)
+    func aKeyOfAnotherTenantGetsNotFoundForARunAndNeverItsData(endpoint: RunEndpoint) async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let response = try await endpoint.send(
+                client, runId: assignment.runId, leaseId: assignment.leaseId, key: fixture.tenantB.agent)
+            #expect(response.status == .notFound)
+            #expect(response.problem?.error == "not_found")
+            #expect(!response.text.contains("sales"))
+            #expect(!response.text.contains("leaseTTLSeconds"))
+            // The run is untouched.
+            let run = try #require(
+                try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
+            #expect(run.status == .running)
+            #expect(run.logBytes == 0)
+        }
+    }
+}
+
+/// The run-scoped agent endpoints, for parameterised tests.
+enum RunEndpoint: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case start, lease, logs, uploads, complete
+
+    var testDescription: String { rawValue }
+
+    func send(
+        _ client: some TestClientProtocol, runId: String, leaseId: Int64, key: String
+    ) async throws
+        -> TestResponse
+    {
+        switch self {
+        case .start:
+            return try await client.send(
+                .post, AgentProtocol.Path.start(run: runId), key: key,
+                json: StartRequest(leaseId: leaseId, agentId: "agent-1"))
+        case .lease:
+            return try await client.send(
+                .post, AgentProtocol.Path.lease(run: runId), key: key, json: LeaseRenewalRequest(leaseId: leaseId))
+        case .logs:
+            return try await client.send(
+                .put, AgentProtocol.Path.logs(run: runId) + "?offset=0", key: key, bytes: Array("x\n".utf8),
+                headers: [HTTPField.Name(AgentProtocol.leaseHeader)!: String(leaseId)])
+        case .uploads:
+            return try await client.send(
+                .post, AgentProtocol.Path.uploads(run: runId), key: key,
+                json: UploadGrantRequest(leaseId: leaseId, files: []))
+        case .complete:
+            return try await client.send(
+                .post, AgentProtocol.Path.complete(run: runId), key: key, json: completeRequest(leaseId: leaseId))
+        }
+    }
+}
