@@ -27,8 +27,12 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The source URL (postgres://…, sqlite:PATH).")
     var source: String
 
-    @Option(name: .long, help: "The folder to write into; created if missing, must not hold an extraction.")
+    @Option(
+        name: .long, help: "The folder to write into; created if missing, must not hold an extraction (see --overwrite).")
     var output: String
+
+    @Flag(name: .long, help: "Replace an earlier extraction in the output folder.")
+    var overwrite = false
 
     @Option(name: .long, help: "The first part of every qualified name (default: host, or SQLite file name).")
     var connectionName: String?
@@ -103,7 +107,7 @@ struct ExtractCommand: AsyncParsableCommand {
         }
         let folder: ExtractionFolder
         do {
-            folder = try OutputDirectory.prepare(output)
+            folder = try OutputDirectory.prepare(output, overwrite: overwrite)
         } catch {
             Terminal.error("\(error)")
             return ExitStatus.failure

@@ -14,7 +14,8 @@ enum OutputDirectory {
 
     /// Creates `path` (and parents) if missing, refuses one that already holds an extraction, and proves it
     /// writable by creating and removing a probe file.
-    static func prepare(_ path: String) throws -> ExtractionFolder {
+    /// With `overwrite`, an earlier extraction's manifest and chunks are removed first (nothing else is touched).
+    static func prepare(_ path: String, overwrite: Bool = false) throws -> ExtractionFolder {
         var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/") {
             built += "/" + component
@@ -27,22 +28,15 @@ enum OutputDirectory {
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw Failure(description: "output path \(path) exists and is not a directory")
         }
-        if access(path + "/" + MetadataFormat.manifestFileName, F_OK) == 0 {
-            throw Failure(
-                description: "output directory \(path) already holds an extraction (manifest.json): choose an empty "
-                    + "directory")
-        }
-        if let directory = opendir(path) {
-            defer { closedir(directory) }
-            while let entry = readdir(directory) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-                }
-                if name.hasPrefix("records-") {
-                    throw Failure(
-                        description: "output directory \(path) holds chunk files from an earlier extraction "
-                            + "(\(name)): choose an empty directory")
-                }
+        let earlier = try extractionFiles(in: path)
+        if !earlier.isEmpty {
+            guard overwrite else {
+                throw Failure(
+                    description: "output directory \(path) already holds an extraction (\(earlier[0])): choose an "
+                        + "empty directory or pass --overwrite")
+            }
+            for name in earlier where unlink(path + "/" + name) != 0 {
+                throw Failure(description: "cannot remove \(path)/\(name): \(errorText())")
             }
         }
         let probe = path + "/.outpost-write-probe-\(getpid())"
@@ -53,6 +47,20 @@ enum OutputDirectory {
         close(descriptor)
         unlink(probe)
         return ExtractionFolder(path: path)
+    }
+
+    /// The manifest and chunk files (finished or temporary) of an earlier extraction, manifest first.
+    private static func extractionFiles(in path: String) throws -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name.hasPrefix(MetadataFormat.manifestFileName) || name.hasPrefix("records-") { names.append(name) }
+        }
+        return names.sorted { lhs, rhs in lhs.hasPrefix("manifest") && !rhs.hasPrefix("manifest") }
     }
 
     private static func errorText() -> String {

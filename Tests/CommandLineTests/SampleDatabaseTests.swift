@@ -31,6 +31,19 @@ struct SampleDatabaseTests {
         #expect(validation.status == 0, "\(validation.standardOutput)\(validation.standardError)")
         let records = try Self.records(of: output)
         #expect(records["table shop/shop/main/customers"] != nil)
+
+        // Running it again is refused with the way out named; --overwrite replaces the extraction.
+        let again = try ChildProcess.run(
+            BuildProducts.outpost, ["extract", "--source", "sqlite:Samples/shop.db", "--output", output],
+            currentDirectory: Self.root)
+        #expect(again.status == 1)
+        #expect(again.standardError.contains("--overwrite"))
+        let replaced = try ChildProcess.run(
+            BuildProducts.outpost,
+            ["extract", "--source", "sqlite:Samples/shop.db", "--output", output, "--overwrite"],
+            currentDirectory: Self.root)
+        #expect(replaced.status == 0, "\(replaced.standardError)")
+        #expect(try OutpostCLI.validate(extraction: output).status == 0)
         #expect(records.keys.contains { $0.hasPrefix("lineageEdge ") })
     }
 
