@@ -28,7 +28,8 @@ struct ExtractCommand: AsyncParsableCommand {
     var source: String
 
     @Option(
-        name: .long, help: "The folder to write into; created if missing, must not hold an extraction (see --overwrite).")
+        name: .long,
+        help: "The folder to write into; created if missing, must not hold an extraction (see --overwrite).")
     var output: String
 
     @Flag(name: .long, help: "Replace an earlier extraction in the output folder.")
