@@ -32,6 +32,7 @@ let package = Package(
         ),
         .target(name: "Secrets"),
         .target(name: "OutpostProtocol"),
+        .target(name: "AWSSigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Connectors",
             dependencies: [
@@ -86,6 +87,7 @@ let package = Package(
             path: "Tests/OutpostTesting"
         ),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "OutpostTesting"]),
+        .testTarget(name: "AWSSigV4Tests", dependencies: ["AWSSigV4", "OutpostTesting"]),
         .testTarget(name: "SecretsTests", dependencies: ["Secrets", "OutpostTesting"]),
         .testTarget(
             name: "ConnectorsTests",
