@@ -99,8 +99,10 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "OutpostProtocol", "OutpostTesting",
+                "ControlPlane", "Connectors", "Metadata", "OutpostProtocol", "OutpostTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "CommandLineTests", dependencies: ["outpost", "Metadata", "OutpostTesting"]),

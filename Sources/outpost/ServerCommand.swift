@@ -20,6 +20,9 @@ struct ServerCommand: AsyncParsableCommand {
             OUTPOST_DATABASE_URL, which keeps a password out of the process list) for several replicas.
             On the first start with an empty database, a default tenant and an admin key are created; the key is \
             written to DATA_DIR/admin.key (mode 0600) and never logged.
+            Delivered metadata is kept in DATA_DIR/blobs, encrypted (AES-256-GCM) with DATA_DIR/blob.key; upload \
+            URLs are signed with DATA_DIR/upload-signing.key. Both keys are created on the first start (mode 0600): \
+            back them up with the database, since blobs cannot be read without blob.key.
             Stops gracefully on SIGINT and SIGTERM.
             """
     )
@@ -35,6 +38,11 @@ struct ServerCommand: AsyncParsableCommand {
         help: "postgres://user@host:5432/db or sqlite:PATH (default: sqlite in the data directory).")
     var databaseURL: String?
 
+    @Option(
+        name: .long,
+        help: "The URL agents reach this server at, for upload URLs (default: http://LISTEN-ADDRESS).")
+    var publicURL: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -45,15 +53,23 @@ struct ServerCommand: AsyncParsableCommand {
         var configuration = ServerConfiguration()
         do {
             (configuration.host, configuration.port) = try Self.parseListen(listen)
+            configuration.publicBaseURL = try publicURL.map(Self.checkPublicURL)
         } catch {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.usage)
         }
+        if configuration.publicBaseURL == nil && ["0.0.0.0", "::"].contains(configuration.host) {
+            Terminal.warning(
+                "listening on every interface without --public-url: upload URLs will name \(configuration.host), "
+                    + "which agents cannot reach; set --public-url to the address agents use")
+        }
 
         let storage: Storage
+        let blobs: Blobs
         do {
             try Self.prepareDataDirectory(dataDir, logger: logger)
             storage = try chooseStorage()
+            blobs = try Self.prepareBlobs(dataDir: dataDir)
         } catch let error as ServerCommandError {
             Terminal.error(error.description)
             throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
@@ -68,7 +84,7 @@ struct ServerCommand: AsyncParsableCommand {
                 logger.info("storage.sqlite", metadata: ["file.path": .string(path)])
                 let store = try SQLiteControlPlaneStore(path: path)
                 do {
-                    try await serve(store: store, configuration: configuration, logger: logger)
+                    try await serve(store: store, blobs: blobs, configuration: configuration, logger: logger)
                 } catch {
                     try? await store.close()
                     throw error
@@ -86,7 +102,7 @@ struct ServerCommand: AsyncParsableCommand {
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await store.run() }
                     do {
-                        try await serve(store: store, configuration: configuration, logger: logger)
+                        try await serve(store: store, blobs: blobs, configuration: configuration, logger: logger)
                     } catch {
                         try? await store.close()
                         throw error
@@ -103,7 +119,10 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// Migrates, bootstraps a first admin key if needed, then runs the application until SIGINT or SIGTERM and
     /// lets held requests finish.
-    private func serve(store: some ControlPlaneStore, configuration: ServerConfiguration, logger: Logger) async throws {
+    private func serve(
+        store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration,
+        logger: Logger
+    ) async throws {
         try await store.migrate()
         let keyPath = dataDir + "/admin.key"
         if try await Bootstrap.run(store: store, deliver: { try Self.writeSecretFile(keyPath, contents: $0 + "\n") })
@@ -112,10 +131,44 @@ struct ServerCommand: AsyncParsableCommand {
             logger.notice(
                 "bootstrap.admin_key_written", metadata: ["file.path": .string(keyPath), "file.mode": "0600"])
         }
-        let app = buildApplication(configuration: configuration, store: store, logger: logger)
+        let app = buildApplication(
+            configuration: configuration, store: store, blobs: blobs.store, signer: blobs.signer, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// Where delivered files go and what signs their upload URLs.
+    struct Blobs {
+        var store: LocalBlobStore
+        var signer: UploadSigner
+    }
+
+    /// Opens the encrypted blob folder and the upload-signing secret in the data directory, creating the keys
+    /// (32 random bytes, mode 0600) on the first start.
+    static func prepareBlobs(dataDir: String) throws -> Blobs {
+        do {
+            let key = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/blob.key")
+            let store = try LocalBlobStore(root: dataDir + "/blobs", key: key)
+            let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
+            return Blobs(store: store, signer: UploadSigner(secret: secret))
+        } catch let error as BlobError {
+            throw ServerCommandError(error.message)
+        }
+    }
+
+    /// `http(s)://host[:port][/path]` without a query, fragment or trailing slash.
+    static func checkPublicURL(_ text: String) throws -> String {
+        let trimmed = text.hasSuffix("/") ? String(text.dropLast()) : text
+        guard trimmed.hasPrefix("http://") || trimmed.hasPrefix("https://"),
+            trimmed.split(separator: "/", omittingEmptySubsequences: true).count >= 2,
+            !trimmed.contains("?"), !trimmed.contains("#"), !trimmed.contains("@"),
+            !trimmed.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F })
+        else {
+            throw ServerCommandError(
+                usage: "--public-url must be http(s)://HOST[:PORT][/PATH], e.g. https://outpost.example.com")
+        }
+        return trimmed
     }
 
     /// Where the control plane keeps its data.

@@ -420,19 +420,21 @@ struct AgentAPITests {
 
     // MARK: Complete
 
+    /// A failed run delivered nothing, so its outcome is final at once (succeeded and partial runs go through
+    /// ingestion: `DirectIngestionTests`).
     @Test func completeRecordsTheOutcomeAndEndsTheLease() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in
             let assignment = try await client.startedRun(fixture)
             fixture.clock.advance(seconds: 10)
-            let request = completeRequest(leaseId: assignment.leaseId, status: .partial)
+            let request = completeRequest(leaseId: assignment.leaseId, status: .failed)
             let response = try await client.send(
                 .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent, json: request)
             #expect(response.status == .ok)
             #expect(try response.decode(CompleteResponse.self) == CompleteResponse(ingestion: "none"))
             let run = try #require(
                 try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
-            #expect(run.status == .partial)
+            #expect(run.status == .failed)
             #expect(run.finishedAt == fixture.clock.now)
 
             // A retry of the same completion is answered the same way.
@@ -442,7 +444,7 @@ struct AgentAPITests {
             // A different outcome, or any further lease use, is stale.
             let different = try await client.send(
                 .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
-                json: completeRequest(leaseId: assignment.leaseId, status: .failed))
+                json: completeRequest(leaseId: assignment.leaseId, status: .cancelled))
             #expect(different.status == .conflict)
             let renewal = try await client.send(
                 .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
@@ -480,20 +482,6 @@ struct AgentAPITests {
                 .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
                 json: completeRequest(leaseId: assignment.leaseId))
             #expect(expired.status == .conflict)
-        }
-    }
-
-    // MARK: Uploads
-
-    @Test func uploadsAreNotImplementedYet() async throws {
-        let fixture = try await ControlPlaneFixture.make()
-        try await fixture.application().test(.router) { client in
-            let assignment = try await client.startedRun(fixture)
-            let response = try await client.send(
-                .post, AgentProtocol.Path.uploads(run: assignment.runId), key: fixture.tenantA.agent,
-                json: UploadGrantRequest(leaseId: assignment.leaseId, files: []))
-            #expect(response.status == .notImplemented)
-            #expect(response.problem?.error == "not_implemented")
         }
     }
 
@@ -545,7 +533,9 @@ enum RunEndpoint: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .uploads:
             return try await client.send(
                 .post, AgentProtocol.Path.uploads(run: runId), key: key,
-                json: UploadGrantRequest(leaseId: leaseId, files: []))
+                json: UploadGrantRequest(
+                    leaseId: leaseId,
+                    files: [.init(path: "manifest.json", bytes: 2, sha256: String(repeating: "0", count: 64))]))
         case .complete:
             return try await client.send(
                 .post, AgentProtocol.Path.complete(run: runId), key: key, json: completeRequest(leaseId: leaseId))

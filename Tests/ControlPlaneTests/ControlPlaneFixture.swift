@@ -1,5 +1,5 @@
-// A real SQLite store in a temporary directory, two tenants with keys, a hand-driven clock, and request helpers,
-// shared by the HTTP tests.
+// A real SQLite store and an encrypted blob folder in a temporary directory, two tenants with keys, a hand-driven
+// clock, and request helpers, shared by the HTTP tests.
 
 import ControlPlane
 import Foundation
@@ -41,6 +41,8 @@ struct TenantKeys {
 struct ControlPlaneFixture {
     let directory: TemporaryDirectory
     let store: SQLiteControlPlaneStore
+    let blobs: LocalBlobStore
+    let signer: UploadSigner
     let clock: ManualClock
     var configuration: ServerConfiguration
     let tenantA: TenantKeys
@@ -55,13 +57,16 @@ struct ControlPlaneFixture {
         configure(&configuration)
         let tenantA = try await Self.tenant(named: "a", store: store, clock: clock)
         let tenantB = try await Self.tenant(named: "b", store: store, clock: clock)
+        let blobs = try LocalBlobStore(
+            root: directory.path + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: directory.path + "/blob.key"))
+        let signer = UploadSigner(secret: try LocalBlobStore.loadOrCreateKey(at: directory.path + "/signing.key"))
         return ControlPlaneFixture(
-            directory: directory, store: store, clock: clock, configuration: configuration, tenantA: tenantA,
-            tenantB: tenantB)
+            directory: directory, store: store, blobs: blobs, signer: signer, clock: clock,
+            configuration: configuration, tenantA: tenantA, tenantB: tenantB)
     }
 
     static func tenant(
-        named name: String, store: SQLiteControlPlaneStore, clock: ManualClock
+        named name: String, store: some ControlPlaneStore, clock: ManualClock
     ) async throws
         -> TenantKeys
     {
@@ -81,7 +86,9 @@ struct ControlPlaneFixture {
     }
 
     func application() -> some ApplicationProtocol {
-        buildApplication(configuration: configuration, store: store, logger: logger, clock: clock.wallClock)
+        buildApplication(
+            configuration: configuration, store: store, blobs: blobs, signer: signer, logger: logger,
+            clock: clock.wallClock)
     }
 
     /// Mints and stores another key of tenant A.

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! python3 -c 'import jsonschema' 2>/dev/null || ! command -v datahub >/dev/null 2>&1; then
-    echo "test.sh: installing the Python validators (jsonschema, acryl-datahub)…" >&2
+if ! python3 -c 'import jsonschema, yaml' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
+    || ! command -v openapi-spec-validator >/dev/null 2>&1; then
+    echo "test.sh: installing the Python validators (jsonschema, acryl-datahub, openapi-spec-validator)…" >&2
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 

@@ -99,9 +99,17 @@ public struct CatalogAsset: Sendable, Equatable {
 public protocol CatalogRepository: Sendable {
     /// Empties the run's staging area (a re-delivery starts over).
     func clearStaging(tenantId: String, runId: String) async throws
-    /// Adds a batch of assets to the run's staging area; a repeated (kind, qualified name) is an error.
+    /// Adds a batch of assets to the run's staging area, all or nothing. A (kind, qualified name) staged before
+    /// or repeated in the batch throws `StorageError(.conflict)`; an unknown run throws `StorageError(.notFound)`.
     func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws
     /// Applies the staged assets to the connection's catalog and empties the staging area.
+    ///
+    /// New assets are created, assets whose body changed are updated (and name this run), the rest count as
+    /// unchanged. An asset the run did not stage is deleted only when it lies in one of `scope.completeSchemas`,
+    /// or in a schema of one of `scope.completeDatabases` that has no staged `schema` record (the schema
+    /// vanished), and `scope.outOfScope` does not claim it. Database assets are never deleted: no scope says a
+    /// connection's list of databases was read completely, so an extraction of one database cannot prove another
+    /// gone; they go with their connection. Throws `StorageError(.notFound)` for an unknown connection.
     func publish(
         tenantId: String, connectionId: String, runId: String, scope: PublishScope, now: Timestamp
     ) async throws -> PublishSummary

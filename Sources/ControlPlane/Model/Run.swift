@@ -37,6 +37,13 @@ public struct RunRecord: Sendable, Equatable {
     public var finishedAt: Timestamp?
     /// Log bytes stored so far (the next expected offset).
     public var logBytes: Int64
+    /// The log's total length as the agent reported it on `complete`; nil until then. Differs from `logBytes`
+    /// when chunks were lost, so a partial log shows as partial.
+    public var logTotalBytes: Int64?
+    /// Lower-case hex SHA-256 of the whole log as the agent reported it on `complete`.
+    public var logSHA256: String?
+    /// Bytes the agent dropped before shipping (spool full, line too long), as reported on `complete`.
+    public var logDroppedBytes: Int64?
 
     public init(
         tenantId: String, id: String, connectionId: String, status: Status, attempt: Int, maxAttempts: Int,

@@ -1,16 +1,26 @@
 public import Hummingbird
 public import Logging
 
-/// Builds the control plane's HTTP application over `store`: agent API v1, admin API, health check, and the
-/// background lease expiry.
+/// Builds the control plane's HTTP application over `store`: agent API v1, direct-ingestion uploads into `blobs`,
+/// admin API with the catalog, health check, and the background services (lease expiry, ingestion).
 ///
-/// The store must be migrated already. The application is a `Service`: run it in the process's `ServiceGroup`
-/// (or test it with `app.test(.router)` / `.live`).
-public func buildApplication(
-    configuration: ServerConfiguration, store: some ControlPlaneStore, logger: Logger, clock: WallClock = .system
+/// The store must be migrated already. `signer` holds the server secret that upload URLs are signed with; every
+/// replica must use the same one. The application is a `Service`: run it in the process's `ServiceGroup` (or test
+/// it with `app.test(.router)` / `.live`).
+public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
+    configuration: ServerConfiguration, store: Store, blobs: Blobs, signer: UploadSigner, logger: Logger,
+    clock: WallClock = .system
 ) -> some ApplicationProtocol {
     let notifier = RunNotifier()
-    let router = buildRouter(configuration: configuration, store: store, notifier: notifier, clock: clock)
+    let address = PublicAddress(configuration: configuration)
+    let ingestion = IngestionQueue(
+        worker: RunIngestion(
+            store: store, blobs: blobs, clock: clock, timeout: .seconds(configuration.ingestionTimeoutSeconds),
+            logger: logger),
+        concurrency: configuration.ingestionConcurrency, logger: logger)
+    let router = buildRouter(
+        configuration: configuration, store: store, blobs: blobs, signer: signer, address: address,
+        ingestion: ingestion, notifier: notifier, clock: clock)
     let expiry = LeaseExpiryService(
         store: store, notifier: notifier, clock: clock, interval: configuration.leaseExpiryInterval,
         graceSeconds: configuration.leaseGraceSeconds, logger: logger)
@@ -18,17 +28,20 @@ public func buildApplication(
         router: router,
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "outpost"),
-        services: [expiry],
+        services: [expiry, ingestion],
+        onServerRunning: { address.serverIsRunning(on: $0) },
         logger: logger)
 }
 
-/// The routes, grouped by the role their key must have.
-func buildRouter<Store: ControlPlaneStore>(
-    configuration: ServerConfiguration, store: Store, notifier: RunNotifier, clock: WallClock
+/// The routes, grouped by the role their key must have; uploads carry their own credential (the signed URL).
+func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
+    configuration: ServerConfiguration, store: Store, blobs: Blobs, signer: UploadSigner, address: PublicAddress,
+    ingestion: IngestionQueue, notifier: RunNotifier, clock: WallClock
 ) -> Router<ControlPlaneRequestContext> {
     let router = Router(context: ControlPlaneRequestContext.self)
     router.add(middleware: ProblemMiddleware())
     router.get("healthz") { _, _ in try JSONResponse<[String: String]>.make(["status": "ok"], status: .ok) }
+    router.get("openapi.yaml") { _, _ in OpenAPIDocument.response }
 
     let authenticator = Authenticator(
         store: store, clock: clock, failureLimit: configuration.failedAuthenticationLimit,
@@ -38,8 +51,12 @@ func buildRouter<Store: ControlPlaneStore>(
 
     AgentController(store: store, configuration: configuration, notifier: notifier, clock: clock)
         .addRoutes(to: router.group("v1/agent").add(middleware: agentAuthentication))
-    RunController(store: store, configuration: configuration, clock: clock)
-        .addRoutes(to: router.group("v1/runs").add(middleware: agentAuthentication))
+    RunController(
+        store: store, configuration: configuration, clock: clock, signer: signer, address: address,
+        ingestion: ingestion
+    )
+    .addRoutes(to: router.group("v1/runs").add(middleware: agentAuthentication))
+    BlobController(store: store, blobs: blobs, signer: signer, clock: clock).addRoutes(to: router.group("v1/blobs"))
 
     let admin = router.group("v1/admin").add(middleware: adminAuthentication)
     KeysController(store: store, clock: clock).addRoutes(to: admin.group("keys"))
@@ -47,5 +64,6 @@ func buildRouter<Store: ControlPlaneStore>(
         .addRoutes(to: admin.group("connections"))
     RunsController(store: store, clock: clock).addRoutes(to: admin.group("runs"))
     AgentsController(store: store, configuration: configuration, clock: clock).addRoutes(to: admin.group("agents"))
+    CatalogController(store: store).addRoutes(to: admin.group("catalog"))
     return router
 }

@@ -1,6 +1,7 @@
 public import OutpostProtocol
 
-/// Everything `buildApplication` needs besides the store: where to listen and the queue's timing rules.
+/// Everything `buildApplication` needs besides the store: where to listen, the queue's timing rules, and the
+/// limits of direct-ingestion uploads.
 ///
 /// Plain values with production defaults; tests shorten the intervals instead of waiting real time.
 public struct ServerConfiguration: Sendable {
@@ -37,6 +38,20 @@ public struct ServerConfiguration: Sendable {
     public var failedAuthenticationLimit: Int
     /// A key's `lastUsedAt` is written at most this often.
     public var keyTouchIntervalSeconds: Int
+    /// Where agents reach this server, for the pre-signed upload URLs it hands out (`https://outpost.example.com`,
+    /// no trailing slash). Nil derives `http://HOST:PORT` from the listen address, with the bound port when
+    /// `port` is 0; set it whenever agents come through a proxy, TLS terminator or another name.
+    public var publicBaseURL: String?
+    /// The largest single file a direct-ingestion upload grant is given for.
+    public var maximumUploadFileBytes: Int64
+    /// How long an upload grant stays valid; an agent asks again after it expired.
+    public var uploadGrantSeconds: Int
+    /// Deliveries verified and published at the same time. Ingestion is CPU- and database-bound, so 1–2 keeps a
+    /// large delivery from starving the API while a small one need not wait behind it.
+    public var ingestionConcurrency: Int
+    /// The longest one ingestion may take before the run fails; the server holds the run's lease this long (plus a
+    /// minute) while it ingests.
+    public var ingestionTimeoutSeconds: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -55,7 +70,12 @@ public struct ServerConfiguration: Sendable {
             maxDurationSeconds: 6 * 3600, maxLogBytes: 64 * 1024 * 1024, maxUploadBytes: 10 * 1024 * 1024 * 1024),
         maximumDecompressedLogChunkBytes: Int = 8 * 1024 * 1024,
         failedAuthenticationLimit: Int = 20,
-        keyTouchIntervalSeconds: Int = 60
+        keyTouchIntervalSeconds: Int = 60,
+        publicBaseURL: String? = nil,
+        maximumUploadFileBytes: Int64 = 1024 * 1024 * 1024,
+        uploadGrantSeconds: Int = 600,
+        ingestionConcurrency: Int = 2,
+        ingestionTimeoutSeconds: Int = 3600
     ) {
         self.host = host
         self.port = port
@@ -73,6 +93,11 @@ public struct ServerConfiguration: Sendable {
         self.maximumDecompressedLogChunkBytes = maximumDecompressedLogChunkBytes
         self.failedAuthenticationLimit = failedAuthenticationLimit
         self.keyTouchIntervalSeconds = keyTouchIntervalSeconds
+        self.publicBaseURL = publicBaseURL
+        self.maximumUploadFileBytes = maximumUploadFileBytes
+        self.uploadGrantSeconds = uploadGrantSeconds
+        self.ingestionConcurrency = ingestionConcurrency
+        self.ingestionTimeoutSeconds = ingestionTimeoutSeconds
     }
 
     /// The claim wait actually applied to a request asking for `requested` seconds.

@@ -199,6 +199,11 @@ public struct RunResponse: Codable, Sendable, Equatable {
     public var startedAt: String?
     public var finishedAt: String?
     public var logBytes: Int64
+    /// The log's length as the agent reported it on completion; more than `logBytes` when chunks were lost.
+    public var logTotalBytes: Int64?
+    public var logSHA256: String?
+    /// Bytes the agent dropped before shipping; a partial log shows as such.
+    public var logDroppedBytes: Int64?
 
     init(_ run: RunRecord) {
         id = run.id
@@ -216,6 +221,9 @@ public struct RunResponse: Codable, Sendable, Equatable {
         startedAt = run.startedAt?.rfc3339
         finishedAt = run.finishedAt?.rfc3339
         logBytes = run.logBytes
+        logTotalBytes = run.logTotalBytes
+        logSHA256 = run.logSHA256
+        logDroppedBytes = run.logDroppedBytes
     }
 }
 

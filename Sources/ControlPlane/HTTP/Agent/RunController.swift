@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import Metadata
 import OutpostProtocol
+import Synchronization
 
 /// `/v1/runs/{id}/…`: what an agent does with a run it claimed. Every call is fenced by the lease id: a stale or
 /// expired lease, or a finished run, is answered 409 `stale_lease` and the agent drops the job.
@@ -12,6 +13,11 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
     let store: Store
     let configuration: ServerConfiguration
     let clock: WallClock
+    /// Signs direct-ingestion upload grants.
+    let signer: UploadSigner
+    let address: PublicAddress
+    /// Where completed direct deliveries go to be ingested.
+    let ingestion: IngestionQueue
 
     static var leaseHeader: HTTPField.Name { HTTPField.Name(AgentProtocol.leaseHeader)! }
 
@@ -106,9 +112,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
-        guard run.leaseId == leaseId, run.status == .leased || run.status == .running,
-            let expiry = run.leaseExpiresAt, clock.now < expiry
-        else { throw APIError.staleLease(runId: runId) }
+        guard Self.isActive(run, leaseId: leaseId, at: clock.now) else { throw APIError.staleLease(runId: runId) }
         guard offset + Int64(text.count) <= configuration.runLimits.maxLogBytes else {
             throw APIError(
                 .contentTooLarge, "payload_too_large",
@@ -122,59 +126,102 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: next), status: .ok)
     }
 
-    /// Direct-ingestion upload grants need the blob store, which is the next increment.
-    @Sendable func uploads(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
-        let identity = try context.requireIdentity()
-        let runId = try context.parameters.require("id")
-        guard try await store.run(tenantId: identity.tenantId, id: runId) != nil else {
-            throw APIError.notFound("no run \(runId)")
-        }
-        throw APIError.notImplemented(
-            "direct ingestion uploads are not available on this server yet; use relay delivery")
-    }
-
-    /// Records the run's outcome. Repeating an accepted `complete` with the same lease and status answers 200 again,
-    /// so an agent whose first attempt timed out can retry safely.
+    /// Records the run's outcome. A succeeded or partial direct delivery moves the run to `ingesting` and queues its
+    /// ingestion, which decides the final status; a failed or cancelled run finishes at once. Repeating an accepted
+    /// `complete` with the same lease answers 200 again without doing anything twice, so an agent whose first
+    /// attempt timed out can retry safely.
     @Sendable func complete(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(CompleteRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
         try Self.check(body)
+        if body.relay != nil {
+            throw APIError.notImplemented(
+                "bucket relay delivery is not available on this server yet: deliver directly (connection delivery "
+                    + "mode 'direct': upload grants, then complete without 'relay')")
+        }
+        let ingests = body.status == .succeeded || body.status == .partial
+        if ingests && !ingestion.isAccepting {
+            throw APIError.unavailable("the control plane is shutting down; retry the completion")
+        }
         let status = Self.runStatus(body.status)
         let error =
             body.status == .failed || body.status == .cancelled ? body.error.map { String($0.prefix(4000)) } : nil
         let now = clock.now
+        let ingestionLease = now.adding(seconds: configuration.ingestionTimeoutSeconds + 60)
+        let logs = body.logs
+        let accepted = Mutex(false)
         let run: RunRecord
         do {
             run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
                 run in
-                guard run.status == .leased || run.status == .running else { return }
-                // Ingestion is not built yet: the agent's outcome is the run's final status.
-                run.status = status
-                run.error = error ?? (status == .failed ? "the agent reported a failure" : nil)
-                run.finishedAt = now
-                run.leaseExpiresAt = nil
+                // A run already ingesting is a re-sent completion: nothing changes.
+                let changes = run.status == .leased || run.status == .running
+                accepted.withLock { $0 = changes }
+                guard changes else { return }
+                run.logTotalBytes = logs.bytes
+                run.logSHA256 = logs.sha256
+                run.logDroppedBytes = logs.droppedBytes
+                if ingests {
+                    // The server holds the lease while it ingests, so only this ingestion can finish the run.
+                    run.status = .ingesting
+                    run.error = nil
+                    run.leaseExpiresAt = ingestionLease
+                } else {
+                    run.status = status
+                    run.error = error ?? (status == .failed ? "the agent reported a failure" : nil)
+                    run.finishedAt = now
+                    run.leaseExpiresAt = nil
+                }
             }
         } catch let apiError as APIError where apiError.problem.error == "stale_lease" {
             guard let existing = try await store.run(tenantId: identity.tenantId, id: runId),
-                existing.leaseId == body.leaseId, existing.status == status
+                Self.isRepeatedCompletion(existing, of: body)
             else { throw apiError }
-            return try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: "none"), status: .ok)
+            return try Self.completeResponse(ingests: ingests)
         }
-        guard run.status == status, run.finishedAt == now else { throw APIError.staleLease(runId: runId) }
-        if body.logs.bytes != run.logBytes || body.logs.droppedBytes > 0 {
+        guard accepted.withLock({ $0 }) else {
+            guard ingests, run.status == .ingesting else { throw APIError.staleLease(runId: runId) }
+            return try Self.completeResponse(ingests: true)
+        }
+        if logs.bytes != run.logBytes || logs.droppedBytes > 0 {
             context.logger.notice(
                 "run.log_incomplete",
                 metadata: [
-                    "run.id": .string(runId), "log.reported_bytes": .stringConvertible(body.logs.bytes),
+                    "run.id": .string(runId), "log.reported_bytes": .stringConvertible(logs.bytes),
                     "log.stored_bytes": .stringConvertible(run.logBytes),
-                    "log.dropped_bytes": .stringConvertible(body.logs.droppedBytes),
+                    "log.dropped_bytes": .stringConvertible(logs.droppedBytes),
                 ])
         }
         context.logger.info(
-            "run.completed", metadata: ["run.id": .string(runId), "run.status": .string(status.rawValue)])
-        return try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: "none"), status: .ok)
+            "run.completed", metadata: ["run.id": .string(runId), "run.status": .string(run.status.rawValue)])
+        if ingests {
+            await ingestion.submit(IngestionJob(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId))
+        }
+        return try Self.completeResponse(ingests: ingests)
+    }
+
+    /// Whether `body` repeats a completion the run accepted already under the same lease: the run carries the log
+    /// totals only `complete` stores, and its state is what that completion led to.
+    static func isRepeatedCompletion(_ run: RunRecord, of body: CompleteRequest) -> Bool {
+        guard run.leaseId == body.leaseId, run.logSHA256 != nil else { return false }
+        switch body.status {
+        case .succeeded, .partial: return [.ingesting, .succeeded, .partial, .failed, .cancelled].contains(run.status)
+        case .failed, .cancelled: return run.status == runStatus(body.status)
+        }
+    }
+
+    static func completeResponse(ingests: Bool) throws -> Response {
+        try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: ingests ? "queued" : "none"), status: .ok)
+    }
+
+    /// Whether `leaseId` is the run's current lease, unexpired, on a run the agent is still working on.
+    static func isActive(_ run: RunRecord, leaseId: Int64, at now: Timestamp) -> Bool {
+        guard run.leaseId == leaseId, run.status == .leased || run.status == .running,
+            let expiry = run.leaseExpiresAt
+        else { return false }
+        return now < expiry
     }
 
     static func runStatus(_ status: CompleteRequest.Status) -> RunRecord.Status {

@@ -1,7 +1,8 @@
-/// Any JSON value, as parsed from a request body before it is checked against a type.
+/// Any JSON value, as parsed from a request body before it is checked against a type, or as stored and passed
+/// through to a response (a catalog record).
 ///
 /// Integers and fractional numbers are kept apart so 64-bit ids and offsets survive exactly.
-public enum JSONValue: Sendable, Equatable, Decodable {
+public enum JSONValue: Sendable, Equatable, Codable {
     case null
     case bool(Bool)
     case integer(Int64)
@@ -26,6 +27,19 @@ public enum JSONValue: Sendable, Equatable, Decodable {
             self = .array(value)
         } else {
             self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .integer(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
         }
     }
 

@@ -13,7 +13,8 @@ extension PostgresControlPlaneStore {
             VALUES (\(run.tenantId), \(run.id), \(run.connectionId), \(run.status.rawValue), \(run.attempt),
                 \(run.maxAttempts), \(run.leaseId), \(run.leaseAgentId), \(run.leaseExpiresAt?.milliseconds),
                 \(run.cancelRequested), \(run.cancelReason), \(run.error), \(run.createdAt.milliseconds),
-                \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes))
+                \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes), \(run.logTotalBytes),
+                \(run.logSHA256), \(run.logDroppedBytes))
             """)
     }
 
@@ -250,7 +251,8 @@ extension PostgresControlPlaneStore {
                 max_attempts = \(run.maxAttempts), lease_agent_id = \(run.leaseAgentId),
                 lease_expires_at = \(run.leaseExpiresAt?.milliseconds), cancel_requested = \(run.cancelRequested),
                 cancel_reason = \(run.cancelReason), error = \(run.error), started_at = \(run.startedAt?.milliseconds),
-                finished_at = \(run.finishedAt?.milliseconds)
+                finished_at = \(run.finishedAt?.milliseconds), log_total_bytes = \(run.logTotalBytes),
+                log_sha256 = \(run.logSHA256), log_dropped_bytes = \(run.logDroppedBytes)
             WHERE tenant_id = \(run.tenantId) AND id = \(run.id)
             """, on: connection)
     }
@@ -258,7 +260,7 @@ extension PostgresControlPlaneStore {
     private static let runColumnNames = [
         "tenant_id", "id", "connection_id", "status", "attempt", "max_attempts", "lease_id", "lease_agent_id",
         "lease_expires_at", "cancel_requested", "cancel_reason", "error", "created_at", "started_at", "finished_at",
-        "log_bytes",
+        "log_bytes", "log_total_bytes", "log_sha256", "log_dropped_bytes",
     ]
 
     /// The run columns in `decodeRun`'s order, qualified by `table` where a join makes names ambiguous.
@@ -286,6 +288,9 @@ extension PostgresControlPlaneStore {
         run.startedAt = try columns[13].decode(Int64?.self).map(Timestamp.init(milliseconds:))
         run.finishedAt = try columns[14].decode(Int64?.self).map(Timestamp.init(milliseconds:))
         run.logBytes = try columns[15].decode(Int64.self)
+        run.logTotalBytes = try columns[16].decode(Int64?.self)
+        run.logSHA256 = try columns[17].decode(String?.self)
+        run.logDroppedBytes = try columns[18].decode(Int64?.self)
         return run
     }
 }

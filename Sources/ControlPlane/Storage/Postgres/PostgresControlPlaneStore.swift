@@ -57,6 +57,11 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
     /// advisory lock: replicas starting together apply them once, in order, and the others then find nothing
     /// to do. DDL is transactional in PostgreSQL, so a failed migration leaves no half-built schema.
     public func migrate() async throws {
+        try await migrate(through: nil)
+    }
+
+    /// Applies pending migrations up to `version`, or all when nil; tests build an older schema with it.
+    func migrate(through version: Int?) async throws {
         try await transaction { connection in
             try await self.rows("SELECT pg_advisory_xact_lock(\(Self.migrationLock))", on: connection)
             try await self.rows(
@@ -70,7 +75,8 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
                 try await self.rows("SELECT version FROM schema_migrations", on: connection).map {
                     try $0.decode(Int.self)
                 })
-            for migration in PostgresMigrations.all where !applied.contains(migration.version) {
+            for migration in PostgresMigrations.all
+            where !applied.contains(migration.version) && migration.version <= version ?? .max {
                 self.logger.info(
                     "storage.migration", metadata: ["migration.version": "\(migration.version)"])
                 for statement in migration.statements {

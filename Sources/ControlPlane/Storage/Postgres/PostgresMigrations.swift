@@ -108,6 +108,60 @@ enum PostgresMigrations {
                     FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
                 )
                 """,
-            ])
+            ]),
+        SchemaMigration(
+            version: 2, name: "catalog and run log totals",
+            statements: [
+                // What the agent reports on `complete`, so a partial log shows as partial.
+                "ALTER TABLE runs ADD COLUMN log_total_bytes BIGINT",
+                "ALTER TABLE runs ADD COLUMN log_sha256 TEXT",
+                "ALTER TABLE runs ADD COLUMN log_dropped_bytes BIGINT",
+                // A delivery's assets while it is verified; emptied by publish. The primary key refuses a
+                // repeated asset and serves every lookup publish makes (by run, by kind and name). Names and keys
+                // compare bytewise (`COLLATE "C"`): as in SQLite, so both stores sort alike whatever the
+                // database's locale, and cheaper to compare and hash in the joins of a large publish.
+                """
+                CREATE TABLE catalog_staging (
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    run_id TEXT COLLATE "C" NOT NULL,
+                    kind TEXT COLLATE "C" NOT NULL,
+                    qualified_name TEXT COLLATE "C" NOT NULL,
+                    name TEXT NOT NULL,
+                    name_lower TEXT COLLATE "C" NOT NULL,
+                    parent TEXT COLLATE "C",
+                    schema_qn TEXT COLLATE "C",
+                    database_qn TEXT COLLATE "C" NOT NULL,
+                    body BYTEA NOT NULL,
+                    fingerprint BYTEA NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, kind, qualified_name),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                )
+                """,
+                // Each connection's published catalog. `run_id` is the run that last created or changed the
+                // asset: a plain value, since runs may be pruned while the assets they published remain.
+                """
+                CREATE TABLE catalog_assets (
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    connection_id TEXT COLLATE "C" NOT NULL,
+                    kind TEXT COLLATE "C" NOT NULL,
+                    qualified_name TEXT COLLATE "C" NOT NULL,
+                    name TEXT NOT NULL,
+                    name_lower TEXT COLLATE "C" NOT NULL,
+                    parent TEXT COLLATE "C",
+                    schema_qn TEXT COLLATE "C",
+                    database_qn TEXT COLLATE "C" NOT NULL,
+                    body BYTEA NOT NULL,
+                    fingerprint BYTEA NOT NULL,
+                    run_id TEXT COLLATE "C" NOT NULL,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL,
+                    PRIMARY KEY (tenant_id, connection_id, kind, qualified_name),
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
+                )
+                """,
+                // Search walks a tenant's names in order and stops at the limit; browsing lists a parent's children.
+                "CREATE INDEX catalog_assets_name ON catalog_assets (tenant_id, name_lower)",
+                "CREATE INDEX catalog_assets_parent ON catalog_assets (tenant_id, connection_id, parent)",
+            ]),
     ]
 }

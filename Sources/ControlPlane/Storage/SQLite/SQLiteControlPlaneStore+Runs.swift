@@ -6,11 +6,15 @@ extension SQLiteControlPlaneStore {
     public func createRun(_ run: RunRecord) async throws {
         try database.writeTransaction {
             try database.execute(
-                "INSERT INTO runs (\(Self.runColumns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                """
+                INSERT INTO runs (\(Self.runColumns))
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
                 [
                     run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
                     run.leaseId, run.leaseAgentId, run.leaseExpiresAt, run.cancelRequested, run.cancelReason,
-                    run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes,
+                    run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes, run.logTotalBytes,
+                    run.logSHA256, run.logDroppedBytes,
                 ])
         }
     }
@@ -203,18 +207,21 @@ extension SQLiteControlPlaneStore {
         try database.execute(
             """
             UPDATE runs SET status = ?, attempt = ?, max_attempts = ?, lease_agent_id = ?, lease_expires_at = ?,
-                cancel_requested = ?, cancel_reason = ?, error = ?, started_at = ?, finished_at = ?
+                cancel_requested = ?, cancel_reason = ?, error = ?, started_at = ?, finished_at = ?,
+                log_total_bytes = ?, log_sha256 = ?, log_dropped_bytes = ?
             WHERE tenant_id = ? AND id = ?
             """,
             [
                 run.status.rawValue, run.attempt, run.maxAttempts, run.leaseAgentId, run.leaseExpiresAt,
-                run.cancelRequested, run.cancelReason, run.error, run.startedAt, run.finishedAt, run.tenantId, run.id,
+                run.cancelRequested, run.cancelReason, run.error, run.startedAt, run.finishedAt, run.logTotalBytes,
+                run.logSHA256, run.logDroppedBytes, run.tenantId, run.id,
             ])
     }
 
     private static let runColumns = """
         tenant_id, id, connection_id, status, attempt, max_attempts, lease_id, lease_agent_id, lease_expires_at,
-        cancel_requested, cancel_reason, error, created_at, started_at, finished_at, log_bytes
+        cancel_requested, cancel_reason, error, created_at, started_at, finished_at, log_bytes, log_total_bytes,
+        log_sha256, log_dropped_bytes
         """
 
     private static func decodeRun(_ row: SQLiteRow) throws -> RunRecord {
@@ -233,6 +240,9 @@ extension SQLiteControlPlaneStore {
         run.startedAt = row.optionalTimestamp(13)
         run.finishedAt = row.optionalTimestamp(14)
         run.logBytes = row.int64(15)
+        run.logTotalBytes = row.optionalInt64(16)
+        run.logSHA256 = row.optionalText(17)
+        run.logDroppedBytes = row.optionalInt64(18)
         return run
     }
 }

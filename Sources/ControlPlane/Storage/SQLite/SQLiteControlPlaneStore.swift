@@ -27,6 +27,11 @@ public actor SQLiteControlPlaneStore: ControlPlaneStore {
     /// Applies the migrations `schema_migrations` does not list yet, in one `BEGIN IMMEDIATE` transaction: a
     /// second server starting on the same file waits for the first and then finds nothing to do.
     public func migrate() async throws {
+        try migrate(through: nil)
+    }
+
+    /// Applies pending migrations up to `version`, or all when nil; tests build an older schema with it.
+    func migrate(through version: Int?) throws {
         try database.writeTransaction {
             try database.executeScript(
                 """
@@ -36,7 +41,8 @@ public actor SQLiteControlPlaneStore: ControlPlaneStore {
                 ) STRICT
                 """)
             let applied = Set(try database.query("SELECT version FROM schema_migrations", []) { $0.int(0) })
-            for migration in SQLiteMigrations.all where !applied.contains(migration.version) {
+            for migration in SQLiteMigrations.all
+            where !applied.contains(migration.version) && migration.version <= version ?? .max {
                 for statement in migration.statements { try database.executeScript(statement) }
                 try database.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",

@@ -111,6 +111,58 @@ enum SQLiteMigrations {
                     FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
                 ) STRICT
                 """,
-            ])
+            ]),
+        SchemaMigration(
+            version: 2, name: "catalog and run log totals",
+            statements: [
+                // What the agent reports on `complete`, so a partial log shows as partial.
+                "ALTER TABLE runs ADD COLUMN log_total_bytes INTEGER",
+                "ALTER TABLE runs ADD COLUMN log_sha256 TEXT",
+                "ALTER TABLE runs ADD COLUMN log_dropped_bytes INTEGER",
+                // A delivery's assets while it is verified; emptied by publish. The primary key refuses a
+                // repeated asset and serves every lookup publish makes (by run, by kind and name).
+                """
+                CREATE TABLE catalog_staging (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    qualified_name TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    name_lower TEXT NOT NULL,
+                    parent TEXT,
+                    schema_qn TEXT,
+                    database_qn TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, kind, qualified_name),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                // Each connection's published catalog. `run_id` is the run that last created or changed the
+                // asset: a plain value, since runs may be pruned while the assets they published remain.
+                """
+                CREATE TABLE catalog_assets (
+                    tenant_id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    qualified_name TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    name_lower TEXT NOT NULL,
+                    parent TEXT,
+                    schema_qn TEXT,
+                    database_qn TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    run_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, connection_id, kind, qualified_name),
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                // Search walks a tenant's names in order and stops at the limit; browsing lists a parent's children.
+                "CREATE INDEX catalog_assets_name ON catalog_assets (tenant_id, name_lower)",
+                "CREATE INDEX catalog_assets_parent ON catalog_assets (tenant_id, connection_id, parent)",
+            ]),
     ]
 }

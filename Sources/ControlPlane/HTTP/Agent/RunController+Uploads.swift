@@ -1,0 +1,82 @@
+import Hummingbird
+import Logging
+import OutpostProtocol
+
+extension RunController {
+    /// The most files one grant request may name.
+    static var maximumFilesPerGrantRequest: Int { 1000 }
+
+    /// `POST /v1/runs/{id}/uploads`: a batch of pre-signed upload URLs for direct ingestion, one per file, each bound
+    /// to the tenant, run, file name, exact size and SHA-256, and expiring after `uploadGrantSeconds`.
+    ///
+    /// Fenced by the lease like every run call. Asking again (say, after a grant expired) simply signs again.
+    @Sendable func uploads(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(UploadGrantRequest.self)
+        let identity = try context.requireIdentity()
+        let runId = try context.parameters.require("id")
+        try Self.check(
+            body, maximumFileBytes: configuration.maximumUploadFileBytes,
+            maximumTotalBytes: configuration.runLimits.maxUploadBytes)
+        let now = clock.now
+        guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        guard Self.isActive(run, leaseId: body.leaseId, at: now) else { throw APIError.staleLease(runId: runId) }
+
+        let expires = now.milliseconds / 1000 + Int64(configuration.uploadGrantSeconds)
+        let expiresAt = Timestamp(milliseconds: expires * 1000).rfc3339
+        let baseURL = address.baseURL
+        let grants = body.files.map { file in
+            let grant = UploadSigner.Grant(
+                tenantId: identity.tenantId, runId: runId, path: file.path, bytes: file.bytes, sha256: file.sha256,
+                expires: expires)
+            return UploadGrantResponse.Grant(
+                path: file.path, method: "PUT",
+                url: UploadURL.make(baseURL: baseURL, grant: grant, signature: signer.signature(for: grant)),
+                headers: ["Content-Length": String(file.bytes), UploadURL.checksumHeader: file.sha256],
+                expiresAt: expiresAt)
+        }
+        context.logger.debug(
+            "run.uploads_granted",
+            metadata: ["run.id": .string(runId), "upload.files": .stringConvertible(grants.count)])
+        return try JSONResponse<UploadGrantResponse>.make(UploadGrantResponse(grants: grants), status: .ok)
+    }
+
+    static func check(_ body: UploadGrantRequest, maximumFileBytes: Int64, maximumTotalBytes: Int64) throws {
+        guard !body.files.isEmpty else { throw APIError.invalidRequest("name at least one file", field: "files") }
+        guard body.files.count <= maximumFilesPerGrantRequest else {
+            throw APIError.invalidRequest(
+                "at most \(maximumFilesPerGrantRequest) files per request; ask in batches", field: "files")
+        }
+        var seen = Set<String>()
+        var total: Int64 = 0
+        for (index, file) in body.files.enumerated() {
+            guard UploadURL.isSafeFileName(file.path) else {
+                throw APIError.invalidRequest(
+                    "a file name is 1–\(UploadURL.maximumFileNameBytes) letters, digits, '.', '_' or '-', not "
+                        + "starting with '.' (manifest.json, records-00001.jsonl.gz)",
+                    field: "files[\(index)].path")
+            }
+            guard seen.insert(file.path).inserted else {
+                throw APIError.invalidRequest("'\(file.path)' is named twice", field: "files[\(index)].path")
+            }
+            guard file.bytes >= 0 else {
+                throw APIError.invalidRequest("must not be negative", field: "files[\(index)].bytes")
+            }
+            guard file.bytes <= maximumFileBytes else {
+                throw APIError.invalidRequest(
+                    "'\(file.path)' is larger than the \(maximumFileBytes) bytes this server accepts per file; "
+                        + "write smaller chunks", field: "files[\(index)].bytes")
+            }
+            guard isSHA256(file.sha256) else {
+                throw APIError.invalidRequest("must be a lower-case hex SHA-256", field: "files[\(index)].sha256")
+            }
+            total += file.bytes
+        }
+        guard total <= maximumTotalBytes else {
+            throw APIError.invalidRequest(
+                "the files add up to \(total) bytes; a run may upload at most \(maximumTotalBytes)", field: "files")
+        }
+    }
+}

@@ -1,0 +1,218 @@
+internal import NIOCore
+internal import PostgresNIO
+
+// The catalog in PostgreSQL: a per-run staging table filled by one multi-row insert per batch, published into the
+// connection's assets by set-based statements in one transaction, so neither side is ever loaded into memory.
+
+extension PostgresControlPlaneStore {
+    public func clearStaging(tenantId: String, runId: String) async throws {
+        try await rows("DELETE FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)")
+    }
+
+    /// One `INSERT … SELECT FROM unnest(…)` per batch: one statement text whatever the batch size, one round trip,
+    /// atomic. A (kind, qualified name) already staged for the run, or repeated in the batch, throws `.conflict`
+    /// and stages nothing of the batch; an unknown run throws `.notFound`.
+    public func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws {
+        guard !assets.isEmpty else { return }
+        // Arrays of optionals cannot be bound, so an absent parent or schema travels as '' and lands as NULL.
+        try await rows(
+            """
+            INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower, parent, schema_qn,
+                database_qn, body, fingerprint)
+            SELECT \(tenantId), \(runId), a.kind, a.qualified_name, a.name, a.name_lower, NULLIF(a.parent, ''),
+                NULLIF(a.schema_qn, ''), a.database_qn, a.body, a.fingerprint
+            FROM unnest(\(assets.map(\.kind))::text[], \(assets.map(\.qualifiedName))::text[],
+                \(assets.map(\.name))::text[], \(assets.map(\.nameLower))::text[],
+                \(assets.map { $0.storedParent ?? "" })::text[], \(assets.map { $0.storedSchema ?? "" })::text[],
+                \(assets.map(\.database))::text[], \(assets.map { ByteBuffer(bytes: $0.body) })::bytea[],
+                \(assets.map { ByteBuffer(bytes: $0.fingerprint) })::bytea[])
+                AS a (kind, qualified_name, name, name_lower, parent, schema_qn, database_qn, body, fingerprint)
+            """)
+    }
+
+    /// Applies the run's staging to the connection's assets in one transaction, then empties it.
+    ///
+    /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites only the assets
+    /// whose fingerprint changed (an upsert would lock, and so write, every unchanged row too), an anti-joined
+    /// `INSERT … SELECT` adds the new ones (`ON CONFLICT` would cost a speculative insertion per row), and each
+    /// counts its rows on the server. Deletion candidates — assets absent from staging inside the complete
+    /// scope — are streamed through a cursor a batch at a time, and those `scope.outOfScope` does not protect are
+    /// deleted by key. Database assets are never deleted (no scope covers a connection's list of databases).
+    ///
+    /// Publishes of one connection are serialised by a transaction-scoped advisory lock (which is what lets the
+    /// insert anti-join without `ON CONFLICT`); the connection row is key-share locked, so it cannot be deleted
+    /// meanwhile but can still be edited. Throws `.notFound` for an unknown connection.
+    public func publish(
+        tenantId: String, connectionId: String, runId: String, scope: PublishScope, now: Timestamp
+    ) async throws -> PublishSummary {
+        try await transaction { connection in
+            let lockKey = tenantId + "/" + connectionId
+            try await self.rows(
+                "SELECT pg_advisory_xact_lock(\(Self.publishLockSpace), hashtext(\(lockKey)))", on: connection)
+            guard
+                try await !self.rows(
+                    "SELECT 1 FROM connections WHERE tenant_id = \(tenantId) AND id = \(connectionId) FOR KEY SHARE",
+                    on: connection
+                ).isEmpty
+            else {
+                throw StorageError(.notFound, "connection \(connectionId) does not exist")
+            }
+            // Staging is filled and emptied run by run, so its statistics never describe the run at hand and the
+            // planner, expecting a handful of rows, would pick per-row index loops; the bulk statements below are
+            // always best as hash joins. Re-enabled for the key-by-key deletes.
+            try await self.rows("SET LOCAL enable_nestloop = off", on: connection)
+            let staged = try await self.count(
+                "SELECT count(*) FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)",
+                on: connection)
+            let updated = try await self.count(
+                """
+                WITH changed AS (
+                    UPDATE catalog_assets AS a SET name = s.name, name_lower = s.name_lower, parent = s.parent,
+                        schema_qn = s.schema_qn, database_qn = s.database_qn, body = s.body,
+                        fingerprint = s.fingerprint, run_id = s.run_id, updated_at = \(now.milliseconds)
+                    FROM catalog_staging AS s
+                    WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId)
+                        AND s.tenant_id = \(tenantId) AND s.run_id = \(runId)
+                        AND s.kind = a.kind AND s.qualified_name = a.qualified_name AND s.fingerprint <> a.fingerprint
+                    RETURNING 1
+                )
+                SELECT count(*) FROM changed
+                """, on: connection)
+            let created = try await self.count(
+                """
+                WITH added AS (
+                    INSERT INTO catalog_assets (tenant_id, connection_id, kind, qualified_name, name, name_lower,
+                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at)
+                    SELECT tenant_id, \(connectionId), kind, qualified_name, name, name_lower, parent, schema_qn,
+                        database_qn, body, fingerprint, run_id, \(now.milliseconds), \(now.milliseconds)
+                    FROM catalog_staging AS s WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId)
+                        AND NOT EXISTS (
+                            SELECT 1 FROM catalog_assets AS a
+                            WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.kind = s.kind
+                                AND a.qualified_name = s.qualified_name)
+                    RETURNING 1
+                )
+                SELECT count(*) FROM added
+                """, on: connection)
+            let deleted = try await self.deleteAbsent(
+                tenantId: tenantId, connectionId: connectionId, runId: runId, scope: scope, on: connection)
+            try await self.rows(
+                "DELETE FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)", on: connection)
+            return PublishSummary(
+                created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
+        }
+    }
+
+    /// Case-insensitive substring match on the name, ordered by name; `text` empty matches every asset.
+    public func searchAssets(
+        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
+    ) async throws -> [CatalogAsset] {
+        guard limit > 0 else { return [] }
+        return try await rows(
+            """
+            SELECT \(unescaped: Self.assetColumns) FROM catalog_assets
+            WHERE tenant_id = \(tenantId) AND strpos(name_lower, \(text.lowercased())) > 0
+                AND (\(kind)::text IS NULL OR kind = \(kind))
+                AND (\(connectionId)::text IS NULL OR connection_id = \(connectionId))
+            ORDER BY name_lower, name COLLATE "C", connection_id, kind, qualified_name
+            LIMIT \(limit)
+            """
+        ).map(Self.decodeAsset)
+    }
+
+    public func asset(
+        tenantId: String, connectionId: String, kind: String, qualifiedName: String
+    ) async throws -> CatalogAsset? {
+        try await rows(
+            """
+            SELECT \(unescaped: Self.assetColumns) FROM catalog_assets
+            WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId) AND kind = \(kind)
+                AND qualified_name = \(qualifiedName)
+            """
+        ).first.map(Self.decodeAsset)
+    }
+
+    /// Ordered by kind, then name.
+    public func children(tenantId: String, connectionId: String, parent: String) async throws -> [CatalogAsset] {
+        try await rows(
+            """
+            SELECT \(unescaped: Self.assetColumns) FROM catalog_assets
+            WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId) AND parent = \(parent)
+            ORDER BY kind, name_lower, name COLLATE "C", qualified_name
+            """
+        ).map(Self.decodeAsset)
+    }
+
+    // MARK: Deletion
+
+    /// The first key of the two-key advisory locks that serialise publishes of one connection (the second is a
+    /// hash of tenant and connection); "cat" in ASCII. Two-key locks never collide with the migration lock.
+    private static let publishLockSpace: Int32 = 0x63_6174
+
+    /// Deletes the connection's assets that the run did not stage and that lie inside the complete scope: in a
+    /// complete schema, or in a complete database whose schema has no staged `schema` record (the schema
+    /// vanished) — unless `outOfScope` keeps them. One cursor streams the candidates (the server plans the
+    /// anti-join once) and each fetched batch is filtered in Swift and deleted by key before the next is fetched.
+    private func deleteAbsent(
+        tenantId: String, connectionId: String, runId: String, scope: PublishScope, on connection: PostgresConnection
+    ) async throws -> Int {
+        try await rows(
+            """
+            DECLARE catalog_deletion_candidates NO SCROLL CURSOR FOR
+            SELECT a.kind, a.qualified_name FROM catalog_assets AS a
+            WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.schema_qn IS NOT NULL
+                AND (a.schema_qn = ANY(\(Array(scope.completeSchemas))::text[])
+                    OR (a.database_qn = ANY(\(Array(scope.completeDatabases))::text[]) AND NOT EXISTS (
+                        SELECT 1 FROM catalog_staging AS s
+                        WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId)
+                            AND s.kind = \(CatalogPublishing.schemaKind) AND s.qualified_name = a.schema_qn)))
+                AND NOT EXISTS (
+                    SELECT 1 FROM catalog_staging AS s
+                    WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId) AND s.kind = a.kind
+                        AND s.qualified_name = a.qualified_name)
+            """, on: connection)
+        try await rows("SET LOCAL enable_nestloop = on", on: connection)
+        var deleted = 0
+        while true {
+            let candidates = try await rows(
+                "FETCH FORWARD \(unescaped: String(CatalogPublishing.deletionBatchSize)) FROM catalog_deletion_candidates",
+                on: connection
+            ).map { try $0.decode((String, String).self) }
+            let chosen = candidates.filter { !scope.outOfScope($0.0, $0.1) }
+            if !chosen.isEmpty {
+                deleted += try await count(
+                    """
+                    WITH removed AS (
+                        DELETE FROM catalog_assets AS a
+                        USING unnest(\(chosen.map(\.0))::text[], \(chosen.map(\.1))::text[]) AS c (kind, qualified_name)
+                        WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.kind = c.kind
+                            AND a.qualified_name = c.qualified_name
+                        RETURNING 1
+                    )
+                    SELECT count(*) FROM removed
+                    """, on: connection)
+            }
+            if candidates.count < CatalogPublishing.deletionBatchSize { break }
+        }
+        try await rows("CLOSE catalog_deletion_candidates", on: connection)
+        return deleted
+    }
+
+    // MARK: Rows
+
+    /// The one integer a `SELECT count(*)` answers.
+    private func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
+        guard let row = try await rows(query, on: connection).first else { return 0 }
+        return try row.decode(Int.self)
+    }
+
+    private static let assetColumns = "connection_id, kind, qualified_name, name, parent, body, run_id"
+
+    private static func decodeAsset(_ row: PostgresRow) throws -> CatalogAsset {
+        let (connectionId, kind, qualifiedName, name, parent, body, runId) = try row.decode(
+            (String, String, String, String, String?, ByteBuffer, String).self)
+        return CatalogAsset(
+            connectionId: connectionId, kind: kind, qualifiedName: qualifiedName, name: name, parent: parent,
+            body: Array(body.readableBytesView), runId: runId)
+    }
+}

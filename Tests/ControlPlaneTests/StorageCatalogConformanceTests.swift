@@ -1,0 +1,653 @@
+// The catalog half of the conformance suite: staging, publishing and browsing, against both stores.
+
+import Foundation
+import OutpostProtocol
+import OutpostTesting
+import Synchronization
+import Testing
+
+@testable import ControlPlane
+
+@Suite("Storage conformance: catalog")
+struct StorageCatalogConformanceTests {
+    typealias F = StorageFixtures
+    typealias C = CatalogFixtures
+
+    // MARK: Publishing
+
+    @Test("a first publish creates every staged asset", arguments: StorageBackend.allCases)
+    func publishCreates(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let run = try await C.run(store, connection, at: 1)
+            let assets = C.shop()
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: assets)
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
+            #expect(summary == PublishSummary(created: assets.count, updated: 0, unchanged: 0, deleted: 0))
+
+            let orders = try #require(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "table", qualifiedName: C.orders))
+            #expect(orders == C.catalogAsset(C.table("orders"), connection: connection, run: run))
+            #expect(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "view", qualifiedName: C.orders) == nil)
+            let database = try #require(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "database", qualifiedName: C.database))
+            #expect(database.parent == nil)
+        }
+    }
+
+    @Test("republishing identical staging leaves everything unchanged", arguments: StorageBackend.allCases)
+    func republishUnchanged(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let first = try await C.publish(store, connection, C.shop(), at: 1)
+            let second = try await C.run(store, connection, at: 10)
+            try await store.stage(tenantId: tenant.id, runId: second.id, assets: C.shop())
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: second.id, scope: C.scope(), now: F.time(11))
+            #expect(summary == PublishSummary(created: 0, updated: 0, unchanged: C.shop().count, deleted: 0))
+            // The asset still names the run that last changed it.
+            let orders = try await store.asset(
+                tenantId: tenant.id, connectionId: connection.id, kind: "table", qualifiedName: C.orders)
+            #expect(orders?.runId == first.id)
+        }
+    }
+
+    @Test("an asset whose body changed is updated and names the new run", arguments: StorageBackend.allCases)
+    func changedBodyUpdates(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            _ = try await C.publish(store, connection, C.shop(), at: 1)
+            let changed = C.shop().map { $0.qualifiedName == C.orders ? C.table("orders", version: 2) : $0 }
+            let second = try await C.run(store, connection, at: 10)
+            try await store.stage(tenantId: tenant.id, runId: second.id, assets: changed)
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: second.id, scope: C.scope(), now: F.time(11))
+            #expect(summary == PublishSummary(created: 0, updated: 1, unchanged: changed.count - 1, deleted: 0))
+            let orders = try await store.asset(
+                tenantId: tenant.id, connectionId: connection.id, kind: "table", qualifiedName: C.orders)
+            #expect(orders == C.catalogAsset(C.table("orders", version: 2), connection: connection, run: second))
+        }
+    }
+
+    @Test(
+        "an asset missing from a complete schema is deleted, from an incomplete one kept",
+        arguments: StorageBackend.allCases)
+    func deletionOnlyInCompleteSchemas(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let staging = C.table("events", schema: "staging")
+            let stagingColumn = C.column("id", table: "events", schema: "staging")
+            _ = try await C.publish(
+                store, connection, C.shop() + [C.schema("staging"), staging, stagingColumn], at: 1,
+                scope: C.scope(schemas: [C.publicSchema, C.schemaName("staging")]))
+
+            // Second delivery: `customers` (and its column) and `staging.events` are gone; only `public` is complete.
+            let remaining = C.shop().filter { !$0.qualifiedName.hasPrefix(C.customers) } + [C.schema("staging")]
+            let second = try await C.run(store, connection, at: 10)
+            try await store.stage(tenantId: tenant.id, runId: second.id, assets: remaining)
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: second.id,
+                scope: C.scope(schemas: [C.publicSchema]), now: F.time(11))
+            #expect(summary == PublishSummary(created: 0, updated: 0, unchanged: remaining.count, deleted: 2))
+            #expect(
+                try await C.names(store, connection)
+                    == Set(
+                        remaining.map(\.qualifiedName) + [
+                            staging.qualifiedName, stagingColumn.qualifiedName,
+                        ]))
+        }
+    }
+
+    @Test(
+        "a schema that vanished from a complete database is deleted with its contents; the database stays",
+        arguments: StorageBackend.allCases)
+    func vanishedSchemaInCompleteDatabase(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let other = [C.database("crm"), C.schema("public", database: "crm"), C.table("leads", database: "crm")]
+            let archive = [C.schema("archive"), C.table("old", schema: "archive")]
+            _ = try await C.publish(store, connection, C.shop() + archive + other, at: 1)
+
+            // `archive` vanished from `shop` (complete), and `crm` (not complete) delivered nothing at all.
+            let second = try await C.run(store, connection, at: 10)
+            try await store.stage(tenantId: tenant.id, runId: second.id, assets: C.shop())
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: second.id,
+                scope: C.scope(schemas: [C.publicSchema], databases: [C.database]), now: F.time(11))
+            #expect(summary.deleted == 2)
+            #expect(try await C.names(store, connection) == Set((C.shop() + other).map(\.qualifiedName)))
+
+            // Even a complete database's own entry is never deleted by a delivery that lacks it.
+            let third = try await C.run(store, connection, at: 20)
+            try await store.stage(tenantId: tenant.id, runId: third.id, assets: [])
+            let empty = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: third.id,
+                scope: C.scope(schemas: [], databases: [C.database]), now: F.time(21))
+            #expect(empty.deleted == C.shop().count - 1)
+            #expect(try await C.names(store, connection) == Set([C.database] + other.map(\.qualifiedName)))
+        }
+    }
+
+    @Test("outOfScope is asked about deletion candidates only and protects them", arguments: StorageBackend.allCases)
+    func outOfScopeProtects(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let excluded = C.table("tmp_load")
+            _ = try await C.publish(store, connection, C.shop() + [excluded], at: 1)
+
+            let asked = Questions()
+            let scope = PublishScope(completeSchemas: [C.publicSchema], completeDatabases: []) { kind, name in
+                asked.record("\(kind) \(name)")
+                return name.hasSuffix("/tmp_load")
+            }
+            let remaining = C.shop().filter { !$0.qualifiedName.hasPrefix(C.customers) }
+            let second = try await C.run(store, connection, at: 10)
+            try await store.stage(tenantId: tenant.id, runId: second.id, assets: remaining)
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: second.id, scope: scope, now: F.time(11))
+            #expect(summary.deleted == 2)
+            #expect(
+                asked.all.sorted() == [
+                    "column \(C.customers)/id", "table \(C.customers)", "table \(excluded.qualifiedName)",
+                ])
+            #expect(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "table",
+                    qualifiedName: excluded.qualifiedName) != nil)
+        }
+    }
+
+    @Test("a repeated asset in a run's staging is a conflict", arguments: StorageBackend.allCases)
+    func duplicateStagedAsset(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let run = try await C.run(store, connection, at: 1)
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: [C.table("orders")])
+            await expectStorageError(.conflict) {
+                try await store.stage(tenantId: tenant.id, runId: run.id, assets: [C.table("orders", version: 2)])
+            }
+            await expectStorageError(.conflict) {
+                try await store.stage(
+                    tenantId: tenant.id, runId: run.id, assets: [C.table("lines"), C.table("lines", version: 2)])
+            }
+            // The same name under another kind is another asset.
+            var view = C.table("orders")
+            view.kind = "view"
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: [view])
+            // A failed batch stages nothing of itself.
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
+            #expect(summary.created == 2)
+            await expectStorageError(.notFound) {
+                try await store.stage(tenantId: tenant.id, runId: "run_missing", assets: [C.table("orders")])
+            }
+            await expectStorageError(.notFound) {
+                _ = try await store.publish(
+                    tenantId: tenant.id, connectionId: "con_missing", runId: run.id, scope: C.scope(), now: F.time(3))
+            }
+        }
+    }
+
+    @Test("staging is empty after a publish and after clearStaging", arguments: StorageBackend.allCases)
+    func stagingCleared(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let run = try await C.run(store, connection, at: 1)
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop())
+            _ = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
+            // Staging the same assets again is no conflict: publish emptied the staging area.
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop())
+            try await store.clearStaging(tenantId: tenant.id, runId: run.id)
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: [C.table("orders", version: 3)])
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(schemas: []),
+                now: F.time(3))
+            #expect(summary == PublishSummary(created: 0, updated: 1, unchanged: 0, deleted: 0))
+            let again = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(schemas: []),
+                now: F.time(4))
+            #expect(again == PublishSummary(created: 0, updated: 0, unchanged: 0, deleted: 0))
+        }
+    }
+
+    @Test(
+        "another tenant's publish, staging and search never touch a tenant's catalog",
+        arguments: StorageBackend.allCases)
+    func catalogTenantIsolation(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (a, connectionA) = try await F.seed(store)
+            let b = F.tenant("intruder")
+            try await store.createTenant(b)
+            let connectionB = F.connection(b, name: "sales")
+            try await store.createConnection(connectionB)
+            let runA = try await C.run(store, connectionA, at: 1)
+            try await store.stage(tenantId: a.id, runId: runA.id, assets: C.shop())
+
+            // B cannot stage into, clear or publish A's run, nor publish into A's connection.
+            await expectStorageError(.notFound) {
+                try await store.stage(tenantId: b.id, runId: runA.id, assets: [C.table("planted")])
+            }
+            try await store.clearStaging(tenantId: b.id, runId: runA.id)
+            await expectStorageError(.notFound) {
+                _ = try await store.publish(
+                    tenantId: b.id, connectionId: connectionA.id, runId: runA.id, scope: C.scope(), now: F.time(2))
+            }
+            let summaryA = try await store.publish(
+                tenantId: a.id, connectionId: connectionA.id, runId: runA.id, scope: C.scope(), now: F.time(3))
+            #expect(summaryA.created == C.shop().count)
+
+            // B publishes the same qualified names, complete, into its own connection: A keeps everything.
+            let runB = try await C.run(store, connectionB, at: 4)
+            try await store.stage(tenantId: b.id, runId: runB.id, assets: [C.database(), C.schema("public")])
+            let summaryB = try await store.publish(
+                tenantId: b.id, connectionId: connectionB.id, runId: runB.id,
+                scope: C.scope(schemas: [C.publicSchema], databases: [C.database]), now: F.time(5))
+            #expect(summaryB == PublishSummary(created: 2, updated: 0, unchanged: 0, deleted: 0))
+            #expect(try await C.names(store, connectionA) == Set(C.shop().map(\.qualifiedName)))
+
+            #expect(
+                try await store.searchAssets(tenantId: b.id, text: "orders", kind: nil, connectionId: nil, limit: 10)
+                    == [])
+            #expect(
+                try await store.searchAssets(
+                    tenantId: b.id, text: "", kind: nil, connectionId: connectionA.id, limit: 10) == [])
+            #expect(
+                try await store.asset(
+                    tenantId: b.id, connectionId: connectionA.id, kind: "table", qualifiedName: C.orders)
+                    == nil)
+            #expect(
+                try await store.children(tenantId: b.id, connectionId: connectionA.id, parent: C.publicSchema) == [])
+            #expect(
+                try await store.searchAssets(tenantId: b.id, text: "", kind: nil, connectionId: nil, limit: 10).map(
+                    \.connectionId) == [connectionB.id, connectionB.id])
+        }
+    }
+
+    @Test("deleting a connection deletes its catalog", arguments: StorageBackend.allCases)
+    func deleteConnectionDeletesAssets(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            _ = try await C.publish(store, connection, C.shop(), at: 1)
+            #expect(try await store.deleteConnection(tenantId: tenant.id, id: connection.id))
+            #expect(
+                try await store.searchAssets(tenantId: tenant.id, text: "", kind: nil, connectionId: nil, limit: 10)
+                    == [])
+        }
+    }
+
+    // MARK: Browsing
+
+    @Test(
+        "search matches names case-insensitively, filters, orders by name and limits",
+        arguments: StorageBackend.allCases)
+    func search(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, sales) = try await F.seed(store)
+            let crm = F.connection(tenant, name: "crm")
+            try await store.createConnection(crm)
+            _ = try await C.publish(
+                store, sales, C.shop() + [C.table("Order_Lines"), C.column("Größe", table: "orders")], at: 1)
+            _ = try await C.publish(store, crm, [C.database(), C.schema("public"), C.table("orders")], at: 2)
+            func search(
+                _ text: String, kind: String? = nil, connection: String? = nil, limit: Int = 50
+            )
+                async throws -> [String]
+            {
+                try await store.searchAssets(
+                    tenantId: tenant.id, text: text, kind: kind, connectionId: connection, limit: limit
+                ).map { "\($0.kind) \($0.name)" }
+            }
+            // Names sort bytewise once lower-cased: `_` before `s`.
+            #expect(try await search("ORDER") == ["table Order_Lines", "table orders", "table orders"])
+            #expect(try await search("order", connection: crm.id) == ["table orders"])
+            #expect(try await search("order", limit: 1) == ["table Order_Lines"])
+            #expect(try await search("GRÖ") == ["column Größe"])
+            #expect(try await search("id", kind: "column") == ["column id", "column id"])
+            #expect(try await search("id", kind: "table") == [])
+            #expect(try await search("nothing like it") == [])
+            #expect(try await search("orders", limit: 0) == [])
+            #expect(try await search("%") == [])
+            #expect(try await search("_") == ["table Order_Lines"])
+        }
+    }
+
+    @Test("children lists a parent's assets by kind, then name", arguments: StorageBackend.allCases)
+    func children(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let run = try await C.publish(store, connection, C.shop() + [C.column("amount", table: "orders")], at: 1)
+            let columns = try await store.children(tenantId: tenant.id, connectionId: connection.id, parent: C.orders)
+            #expect(columns.map(\.name) == ["amount", "id"])
+            #expect(
+                columns.first == C.catalogAsset(C.column("amount", table: "orders"), connection: connection, run: run))
+            let relations = try await store.children(
+                tenantId: tenant.id, connectionId: connection.id, parent: C.publicSchema)
+            #expect(relations.map(\.name) == ["customers", "orders"])
+            #expect(
+                try await store.children(tenantId: tenant.id, connectionId: connection.id, parent: C.database).map(
+                    \.name) == ["public"])
+            #expect(try await store.children(tenantId: tenant.id, connectionId: connection.id, parent: "x/y") == [])
+        }
+    }
+
+    // MARK: Run log totals
+
+    @Test(
+        "a version 1 database upgrades in place: runs keep their rows and gain empty log totals",
+        arguments: StorageBackend.allCases)
+    func upgradeFromVersionOne(backend: StorageBackend) async throws {
+        try await backend.withVersionOneStore { store, insertRun in
+            let (tenant, connection) = try await F.seed(store)
+            let run = F.run(connection, at: 1)
+            try await insertRun(run)
+            try await store.migrate()
+            #expect(try await appliedMigrations(store) == [1, 2])
+            #expect(try await store.run(tenantId: tenant.id, id: run.id) == run)
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop())
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
+            #expect(summary.created == C.shop().count)
+        }
+    }
+
+    @Test("log totals are stored on create and through updateLeased", arguments: StorageBackend.allCases)
+    func logTotals(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            var run = F.run(connection, at: 0)
+            #expect(run.logTotalBytes == nil && run.logSHA256 == nil && run.logDroppedBytes == nil)
+            run.logDroppedBytes = 3
+            try await store.createRun(run)
+            #expect(try await store.run(tenantId: tenant.id, id: run.id) == run)
+            let lease = try #require(
+                try await store.claimRuns(
+                    tenantId: tenant.id, agentId: "agent-1", pools: ["default"], limit: 1, ttlSeconds: 60,
+                    now: F.time(1)
+                ).first)
+            let digest = String(repeating: "ab", count: 32)
+            let completed = try #require(
+                try await store.updateLeased(tenantId: tenant.id, runId: run.id, leaseId: lease.leaseId, now: F.time(2))
+                {
+                    $0.status = .ingesting
+                    $0.logTotalBytes = 1 << 33
+                    $0.logSHA256 = digest
+                    $0.logDroppedBytes = 0
+                })
+            #expect(completed.logTotalBytes == 1 << 33)
+            #expect(completed.logSHA256 == digest)
+            #expect(completed.logDroppedBytes == 0)
+            #expect(try await store.run(tenantId: tenant.id, id: run.id) == completed)
+            #expect(try await store.runs(tenantId: tenant.id, connectionId: nil, limit: 1) == [completed])
+        }
+    }
+
+    // MARK: Volume
+
+    @Test(
+        "a large staged catalog publishes, then republishes with changes, in batches",
+        .timeLimit(.minutes(10)), arguments: StorageBackend.allCases)
+    func volume(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let clock = ContinuousClock()
+            var report: [String] = []
+            for round in 1...2 {
+                let run = try await C.run(store, connection, at: round * 100)
+                var expected = VolumeCatalog.Expectation()
+                let staging = try await clock.measure {
+                    var batch: [StagedAsset] = []
+                    batch.reserveCapacity(1000)
+                    for index in 0..<VolumeCatalog.count {
+                        batch.append(VolumeCatalog.asset(index, round: round, expecting: &expected))
+                        if batch.count == 1000 {
+                            try await store.stage(tenantId: tenant.id, runId: run.id, assets: batch)
+                            batch.removeAll(keepingCapacity: true)
+                        }
+                    }
+                    if !batch.isEmpty { try await store.stage(tenantId: tenant.id, runId: run.id, assets: batch) }
+                }
+                var summary: PublishSummary?
+                let publishing = try await clock.measure {
+                    summary = try await store.publish(
+                        tenantId: tenant.id, connectionId: connection.id, runId: run.id,
+                        scope: PublishScope(
+                            completeSchemas: VolumeCatalog.schemas, completeDatabases: [VolumeCatalog.database],
+                            outOfScope: { _, _ in false }),
+                        now: F.time(round * 100 + 1))
+                }
+                if round == 1 {
+                    #expect(
+                        summary == PublishSummary(created: VolumeCatalog.count, updated: 0, unchanged: 0, deleted: 0))
+                } else {
+                    #expect(
+                        summary
+                            == PublishSummary(
+                                created: expected.replaced, updated: expected.changed,
+                                unchanged: VolumeCatalog.count - expected.replaced - expected.changed,
+                                deleted: expected.replaced))
+                    #expect(
+                        expected.changed > VolumeCatalog.count / 280 && expected.replaced > VolumeCatalog.count / 320)
+                }
+                report.append("round \(round): staged in \(staging), published in \(publishing)")
+            }
+            let found = try await store.searchAssets(
+                tenantId: tenant.id, text: "n_", kind: "column", connectionId: connection.id, limit: 5)
+            #expect(found.count == 5)
+            print(
+                "catalog volume (\(backend.rawValue), \(VolumeCatalog.count) assets): \(report.joined(separator: "; "))"
+            )
+        }
+    }
+}
+
+/// What a `PublishScope.outOfScope` closure was asked, from whichever thread the store calls it on.
+final class Questions: Sendable {
+    private let asked = Mutex<[String]>([])
+
+    func record(_ question: String) {
+        asked.withLock { $0.append(question) }
+    }
+
+    var all: [String] { asked.withLock { $0 } }
+}
+
+/// Small catalogs for the catalog tests: connection `sales`, database `shop`, schema `public` with `orders` and
+/// `customers`, each with an `id` column.
+enum CatalogFixtures {
+    static let database = "sales/shop"
+    static let publicSchema = "sales/shop/public"
+    static let orders = "sales/shop/public/orders"
+    static let customers = "sales/shop/public/customers"
+
+    static func schemaName(_ schema: String, database: String = "shop") -> String { "sales/\(database)/\(schema)" }
+
+    static func database(_ name: String = "shop") -> StagedAsset {
+        asset("database", "sales/\(name)", name: name, parent: nil, schema: nil, database: "sales/\(name)")
+    }
+
+    static func schema(_ name: String, database: String = "shop") -> StagedAsset {
+        let qualified = schemaName(name, database: database)
+        return asset(
+            "schema", qualified, name: name, parent: "sales/\(database)", schema: qualified,
+            database: "sales/\(database)")
+    }
+
+    static func table(
+        _ name: String, schema: String = "public", database: String = "shop", version: Int = 1
+    ) -> StagedAsset {
+        let schemaName = schemaName(schema, database: database)
+        return asset(
+            "table", "\(schemaName)/\(name)", name: name, parent: schemaName, schema: schemaName,
+            database: "sales/\(database)", version: version)
+    }
+
+    static func column(_ name: String, table: String, schema: String = "public") -> StagedAsset {
+        let schemaName = schemaName(schema)
+        return asset(
+            "column", "\(schemaName)/\(table)/\(name)", name: name, parent: "\(schemaName)/\(table)",
+            schema: schemaName, database: "sales/shop")
+    }
+
+    /// The database, `public`, `orders` and `customers` with their `id` columns.
+    static func shop() -> [StagedAsset] {
+        [
+            database(), schema("public"), table("orders"), column("id", table: "orders"), table("customers"),
+            column("id", table: "customers"),
+        ]
+    }
+
+    static func asset(
+        _ kind: String, _ qualifiedName: String, name: String, parent: String?, schema: String?, database: String,
+        version: Int = 1
+    ) -> StagedAsset {
+        StagedAsset(
+            kind: kind, qualifiedName: qualifiedName, name: name, parent: parent, schema: schema, database: database,
+            body: Array(#"{"kind":"\#(kind)","qualifiedName":"\#(qualifiedName)","version":\#(version)}"#.utf8))
+    }
+
+    static func scope(schemas: Set<String> = [publicSchema], databases: Set<String> = []) -> PublishScope {
+        PublishScope(completeSchemas: schemas, completeDatabases: databases) { _, _ in false }
+    }
+
+    static func catalogAsset(_ asset: StagedAsset, connection: ConnectionRecord, run: RunRecord) -> CatalogAsset {
+        CatalogAsset(
+            connectionId: connection.id, kind: asset.kind, qualifiedName: asset.qualifiedName, name: asset.name,
+            parent: asset.parent, body: asset.body, runId: run.id)
+    }
+
+    /// A stored run of `connection`, for staging.
+    static func run(
+        _ store: any ControlPlaneStore, _ connection: ConnectionRecord, at seconds: Int
+    ) async throws
+        -> RunRecord
+    {
+        let run = StorageFixtures.run(connection, at: seconds)
+        try await store.createRun(run)
+        return run
+    }
+
+    /// Stages `assets` for a new run and publishes them; returns the run.
+    @discardableResult
+    static func publish(
+        _ store: any ControlPlaneStore, _ connection: ConnectionRecord, _ assets: [StagedAsset], at seconds: Int,
+        scope: PublishScope = scope()
+    ) async throws -> RunRecord {
+        let run = try await run(store, connection, at: seconds)
+        try await store.stage(tenantId: connection.tenantId, runId: run.id, assets: assets)
+        _ = try await store.publish(
+            tenantId: connection.tenantId, connectionId: connection.id, runId: run.id, scope: scope,
+            now: StorageFixtures.time(seconds))
+        return run
+    }
+
+    /// The qualified names of every asset of `connection`.
+    static func names(_ store: any ControlPlaneStore, _ connection: ConnectionRecord) async throws -> Set<String> {
+        Set(
+            try await store.searchAssets(
+                tenantId: connection.tenantId, text: "", kind: nil, connectionId: connection.id, limit: 10_000
+            ).map(\.qualifiedName))
+    }
+}
+
+/// A generated catalog of exactly `count` small assets: one database, 50 schemas, tables of nine columns each.
+/// Round 2 changes the body of every 250th asset and replaces every 250th column (shifted by one) with a new one.
+enum VolumeCatalog {
+    // Large enough to prove staging and publishing are set-based and batched; the 250,000-record figure is a
+    // benchmark matter, not a test (see the issue notes).
+    static let count = 50_000
+    static let schemaCount = 50
+    static let database = "vol/db"
+    static let schemas = Set((0..<schemaCount).map { "vol/db/s\($0)" })
+
+    struct Expectation {
+        var changed = 0
+        var replaced = 0
+    }
+
+    static func asset(_ index: Int, round: Int, expecting expected: inout Expectation) -> StagedAsset {
+        if index == 0 {
+            return make("database", database, name: "db", parent: nil, schema: nil, version: 1)
+        }
+        if index <= schemaCount {
+            let schema = "vol/db/s\(index - 1)"
+            return make("schema", schema, name: "s\(index - 1)", parent: database, schema: schema, version: 1)
+        }
+        let position = index - schemaCount - 1
+        let schema = "vol/db/s\(position % schemaCount)"
+        let inSchema = position / schemaCount
+        let table = "\(schema)/t\(inSchema / 10)"
+        var version = 1
+        if round == 2, index % 250 == 0 {
+            version = 2
+            expected.changed += 1
+        }
+        if inSchema % 10 == 0 {
+            return make("table", table, name: "t\(inSchema / 10)", parent: schema, schema: schema, version: version)
+        }
+        var name = "c\(inSchema % 10)"
+        if round == 2, index % 250 == 1 {
+            name = "n_\(index)"
+            expected.replaced += 1
+        }
+        return make("column", "\(table)/\(name)", name: name, parent: table, schema: schema, version: version)
+    }
+
+    private static func make(
+        _ kind: String, _ qualifiedName: String, name: String, parent: String?, schema: String?, version: Int
+    ) -> StagedAsset {
+        StagedAsset(
+            kind: kind, qualifiedName: qualifiedName, name: name, parent: parent, schema: schema, database: database,
+            body: Array(#"{"kind":"\#(kind)","qualifiedName":"\#(qualifiedName)","v":\#(version)}"#.utf8))
+    }
+}
+
+extension StorageBackend {
+    /// Runs `body` with a store whose database holds schema version 1 only, and a way to insert a run in that
+    /// version's columns; `body` migrates it further itself.
+    func withVersionOneStore(
+        _ body: (any ControlPlaneStore, _ insertRun: (RunRecord) async throws -> Void) async throws -> Void
+    ) async throws {
+        let columns = "tenant_id, id, connection_id, status, attempt, max_attempts, lease_id, created_at"
+        switch self {
+        case .sqlite:
+            let directory = try TemporaryDirectory()
+            let store = try SQLiteControlPlaneStore(path: directory.path + "/outpost.sqlite")
+            try await store.migrate(through: 1)
+            try await body(store) { run in try await store.insertVersionOneRun(run, columns: columns) }
+            try await store.close()
+        case .postgres:
+            try await StoragePostgres.withDatabase { url in
+                let database = String(try #require(URLComponents(string: url)).path.dropFirst())
+                try await StoragePostgres.withStore(url: url) { store in
+                    try await store.migrate(through: 1)
+                    try await body(store) { run in
+                        // Identifiers and numbers only, generated by the fixtures: safe to inline.
+                        try TestPostgres().psql(
+                            """
+                            INSERT INTO runs (\(columns)) VALUES ('\(run.tenantId)', '\(run.id)', '\(run.connectionId)',
+                                '\(run.status.rawValue)', \(run.attempt), \(run.maxAttempts), \(run.leaseId),
+                                \(run.createdAt.milliseconds))
+                            """, database: database)
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension SQLiteControlPlaneStore {
+    fileprivate func insertVersionOneRun(_ run: RunRecord, columns: String) throws {
+        try database.execute(
+            "INSERT INTO runs (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts, run.leaseId,
+                run.createdAt,
+            ])
+    }
+}
