@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         // System libraries: zlib for gzip, SQLite for the SQLite connector.
@@ -30,7 +31,15 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "Secrets"),
+        .target(
+            name: "Secrets",
+            dependencies: [
+                "AWSSigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .target(name: "OutpostProtocol"),
         .target(name: "AWSSigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -67,11 +76,13 @@ let package = Package(
         .executableTarget(
             name: "outpost",
             dependencies: [
+                "AWSSigV4",
                 "ControlPlane",
                 "Connectors",
                 "Metadata",
                 "Secrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -88,7 +99,13 @@ let package = Package(
         ),
         .testTarget(name: "MetadataTests", dependencies: ["Metadata", "OutpostTesting"]),
         .testTarget(name: "AWSSigV4Tests", dependencies: ["AWSSigV4", "OutpostTesting"]),
-        .testTarget(name: "SecretsTests", dependencies: ["Secrets", "OutpostTesting"]),
+        .testTarget(
+            name: "SecretsTests",
+            dependencies: [
+                "Secrets", "OutpostTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
         .testTarget(
             name: "ConnectorsTests",
             dependencies: [

@@ -11,6 +11,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
     public enum Store: String, Sendable, CaseIterable, Codable {
         case env
         case file
+        /// AWS Secrets Manager: `aws-sm:<secret id or ARN>[#field]`.
+        case awsSecretsManager = "aws-sm"
     }
 
     public let store: Store

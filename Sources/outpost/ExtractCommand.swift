@@ -1,4 +1,6 @@
+import AWSSigV4
 import ArgumentParser
+import AsyncHTTPClient
 import Connectors
 import Logging
 import Metadata
@@ -41,7 +43,9 @@ struct ExtractCommand: AsyncParsableCommand {
     @Option(name: .long, help: "A file whose content is the source password.")
     var passwordFile: String?
 
-    @Option(name: .long, help: "A secret reference for the source password: env:NAME or file:PATH[#field].")
+    @Option(
+        name: .long,
+        help: "A secret reference for the source password: env:NAME, file:PATH[#field] or aws-sm:SECRET-ID[#field].")
     var passwordSecret: String?
 
     @Option(name: .long, help: "Only databases matching this pattern (repeatable).")
@@ -180,8 +184,12 @@ struct ExtractCommand: AsyncParsableCommand {
         } else {
             return nil
         }
+        let resolver = SecretResolver(providers: [
+            EnvironmentSecretProvider(), FileSecretProvider(),
+            AWSSecretsManagerSecretProvider(client: .shared, environment: AWSEnvironment(environment)),
+        ])
         do {
-            return try await SecretResolver.standard.resolve(reference)
+            return try await resolver.resolve(reference)
         } catch let error as SecretError {
             throw ConnectorError(.unreadableFile, error.message)
         }

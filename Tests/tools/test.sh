@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
-# makes sure the Python validators the tests call are installed, runs `swift test`, and stops what it started.
+# makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
+# free loopback ports), runs `swift test`, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! python3 -c 'import jsonschema, yaml' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
-    || ! command -v openapi-spec-validator >/dev/null 2>&1; then
-    echo "test.sh: installing the Python validators (jsonschema, acryl-datahub, openapi-spec-validator)…" >&2
+if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
+    || ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
+    echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto)…" >&2
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 

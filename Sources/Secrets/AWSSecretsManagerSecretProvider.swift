@@ -1,0 +1,142 @@
+public import AWSSigV4
+public import AsyncHTTPClient
+internal import Foundation
+public import NIOCore
+internal import NIOHTTP1
+
+/// Resolves `aws-sm:<secret id or ARN>[#field]` with AWS Secrets Manager's `GetSecretValue`, signed with SigV4.
+///
+/// Credentials come from the standard environment variables, or from a web-identity token file exchanged with
+/// STS (`AssumeRoleWithWebIdentity`, as on EKS); they are fetched when a secret is resolved, never cached
+/// beyond their expiry. Responses are bounded in size; errors name the secret id and AWS's error code, never a
+/// value or a credential.
+public struct AWSSecretsManagerSecretProvider: SecretProvider {
+    public var store: SecretReference.Store { .awsSecretsManager }
+    public let client: HTTPClient
+    public let environment: AWSEnvironment
+    public let timeout: TimeAmount
+
+    public init(client: HTTPClient, environment: AWSEnvironment, timeout: TimeAmount = .seconds(15)) {
+        self.client = client
+        self.environment = environment
+        self.timeout = timeout
+    }
+
+    public func resolve(_ reference: SecretReference) async throws -> String {
+        guard let region = environment.region ?? Self.region(fromARN: reference.locator) else {
+            throw SecretError(
+                .unreadable, "cannot resolve \(reference): set AWS_REGION (or use the secret's full ARN)")
+        }
+        let credentials = try await self.credentials(region: region)
+        let endpoint = environment.endpoint(
+            serviceEnvironmentName: "SECRETS_MANAGER", host: "secretsmanager", region: region)
+        let body = try JSONEncoder().encode(["SecretId": reference.locator])
+        let response = try await signedPost(
+            endpoint: endpoint, service: "secretsmanager", region: region, credentials: credentials,
+            headers: [
+                ("Content-Type", "application/x-amz-json-1.1"), ("X-Amz-Target", "secretsmanager.GetSecretValue"),
+            ], body: Array(body), reference: reference)
+        guard response.status == .ok else {
+            throw SecretError(
+                response.errorCode?.contains("ResourceNotFound") == true ? .notFound : .unreadable,
+                "AWS Secrets Manager refused \(reference): \(response.errorCode ?? "HTTP \(response.status.code)")")
+        }
+        struct Value: Decodable {
+            let secretString: String?
+            enum CodingKeys: String, CodingKey { case secretString = "SecretString" }
+        }
+        guard let value = try? JSONDecoder().decode(Value.self, from: Data(response.body)),
+            let secret = value.secretString
+        else {
+            throw SecretError(.invalidFormat, "AWS Secrets Manager returned no SecretString for \(reference)")
+        }
+        return secret
+    }
+
+    /// Static credentials, or temporary ones from a web-identity token.
+    func credentials(region: String) async throws -> AWSCredentials {
+        if let credentials = environment.credentials { return credentials }
+        guard let tokenFile = environment.webIdentityTokenFile, let role = environment.roleARN else {
+            throw SecretError(
+                .unreadable,
+                "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN"
+            )
+        }
+        let token = try await FileSecretProvider().resolve(SecretReference(store: .file, locator: tokenFile))
+        let endpoint = environment.endpoint(serviceEnvironmentName: "STS", host: "sts", region: region)
+        let form = [
+            ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role),
+            ("RoleSessionName", environment.roleSessionName ?? "outpost"), ("WebIdentityToken", token),
+        ].map { "\($0.0)=\(SigV4Signer.percentEncode($0.1))" }.joined(separator: "&")
+        var request = HTTPClientRequest(url: endpoint + "/")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        request.body = .bytes(ByteBuffer(string: form))
+        let response = try await client.execute(request, timeout: timeout)
+        let text = String(buffer: try await response.body.collect(upTo: 256 * 1024))
+        guard response.status == .ok, let key = Self.xmlValue("AccessKeyId", in: text),
+            let secret = Self.xmlValue("SecretAccessKey", in: text)
+        else {
+            throw SecretError(
+                .unreadable, "STS refused the web identity token for role \(role): HTTP \(response.status.code)")
+        }
+        return AWSCredentials(
+            accessKeyId: key, secretAccessKey: secret, sessionToken: Self.xmlValue("SessionToken", in: text))
+    }
+
+    struct Response {
+        let status: HTTPResponseStatus
+        let body: [UInt8]
+        var errorCode: String? {
+            struct Failure: Decodable {
+                let type: String?
+                enum CodingKeys: String, CodingKey { case type = "__type" }
+            }
+            return (try? JSONDecoder().decode(Failure.self, from: Data(body)))?.type
+        }
+    }
+
+    private func signedPost(
+        endpoint: String, service: String, region: String, credentials: AWSCredentials,
+        headers: [(String, String)], body: [UInt8], reference: SecretReference
+    ) async throws -> Response {
+        let host =
+            endpoint.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
+            ?? endpoint
+        let signer = SigV4Signer(region: region, service: service)
+        let unsigned = SigV4Request(
+            method: "POST", path: "/", headers: [("Host", host)] + headers.map { ($0.0, $0.1) },
+            payloadHash: SigV4Signer.sha256Hex(body))
+        let now = AWSTimestamp(secondsSince1970: Int64(Date().timeIntervalSince1970))
+        var request = HTTPClientRequest(url: endpoint + "/")
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        for header in signer.sign(unsigned, credentials: credentials, date: now) {
+            request.headers.add(name: header.name, value: header.value)
+        }
+        request.body = .bytes(ByteBuffer(bytes: body))
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            let bytes = try await response.body.collect(upTo: 1024 * 1024)
+            return Response(status: response.status, body: Array(buffer: bytes))
+        } catch let error as SecretError {
+            throw error
+        } catch {
+            throw SecretError(.unreadable, "cannot reach AWS Secrets Manager for \(reference): \(error)")
+        }
+    }
+
+    /// The region inside an ARN (`arn:aws:secretsmanager:<region>:…`).
+    static func region(fromARN locator: String) -> String? {
+        let parts = locator.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count > 4, parts[0] == "arn", !parts[3].isEmpty else { return nil }
+        return String(parts[3])
+    }
+
+    static func xmlValue(_ element: String, in text: String) -> String? {
+        guard let start = text.firstRange(of: "<\(element)>"), let end = text.firstRange(of: "</\(element)>"),
+            start.upperBound <= end.lowerBound
+        else { return nil }
+        return String(text[start.upperBound..<end.lowerBound])
+    }
+}
