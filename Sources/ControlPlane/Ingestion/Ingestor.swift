@@ -185,21 +185,20 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
             schema: record.schemaName?.description, database: database.description, body: body)
     }
 
-    private static func admits(_ name: String, _ include: [NamePattern], _ exclude: [NamePattern]) -> Bool {
-        (include.isEmpty || include.contains { $0.matches(name) }) && !exclude.contains { $0.matches(name) }
-    }
-
     /// The deletion scope a manifest allows: complete schemas and databases, minus what its filters excluded.
     static func scope(of manifest: Manifest) -> PublishScope {
         let filters = manifest.filters
         let excludedKinds = Set(filters.excludeKinds)
+        // The extractor's own admission rule, with the patterns the manifest recorded (unparseable ones ignored).
         let compile = { (patterns: [String]) in patterns.compactMap { try? NamePattern($0) } }
-        let includeDatabases = compile(filters.includeDatabases)
-        let excludeDatabases = compile(filters.excludeDatabases)
-        let includeSchemas = compile(filters.includeSchemas)
-        let excludeSchemas = compile(filters.excludeSchemas)
-        let includeTables = compile(filters.includeTables)
-        let excludeTables = compile(filters.excludeTables)
+        var admitted = ExtractionFilters()
+        admitted.includeDatabases = compile(filters.includeDatabases)
+        admitted.excludeDatabases = compile(filters.excludeDatabases)
+        admitted.includeSchemas = compile(filters.includeSchemas)
+        admitted.excludeSchemas = compile(filters.excludeSchemas)
+        admitted.includeTables = compile(filters.includeTables)
+        admitted.excludeTables = compile(filters.excludeTables)
+        let scopeFilters = admitted
         let complete = manifest.completeness.filter(\.complete)
         return PublishScope(
             completeSchemas: Set(complete.filter { $0.schema != nil }.map(\.qualifiedName.description)),
@@ -210,13 +209,13 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                     return true
                 }
                 // parts: connection, database, schema, relation, …
-                if !admits(parts[1], includeDatabases, excludeDatabases) { return true }
-                if parts.count >= 3, !admits(parts[2], includeSchemas, excludeSchemas) { return true }
+                if !scopeFilters.admitsDatabase(parts[1]) { return true }
+                if parts.count >= 3, !scopeFilters.admitsSchema(parts[2]) { return true }
                 // A marker part (`~type`, `~function`) is never escaped; an identifier's `~` always is, so the
                 // rendered text tells them apart where the parsed parts cannot.
                 let rendered = qualifiedName.split(separator: "/", omittingEmptySubsequences: false)
                 let isMarker = rendered.count >= 4 && QualifiedName.Marker(rawValue: String(rendered[3])) != nil
-                if parts.count >= 4, !isMarker, !admits(parts[3], includeTables, excludeTables) {
+                if parts.count >= 4, !isMarker, !scopeFilters.admitsTable(parts[3]) {
                     return true
                 }
                 return false
