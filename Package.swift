@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries: zlib for gzip, SQLite for the SQLite connector.
@@ -42,6 +44,43 @@ let package = Package(
         ),
         .target(name: "OutpostProtocol"),
         .target(name: "AWSSigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        // S3 API client (SigV4 header-signed requests, multipart uploads, pre-signed URLs): the agent's bucket relay,
+        // the control plane's relay ingestion and its S3 blob store.
+        .target(
+            name: "ObjectStore",
+            dependencies: [
+                "AWSSigV4",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // The agent daemon: configuration, control-plane client, claim loop, leases, heartbeats, job processes,
+        // delivery, spool, audit ledger, egress policy, metrics.
+        .target(
+            name: "Agent",
+            dependencies: [
+                "AWSSigV4",
+                "Connectors",
+                "Metadata",
+                "ObjectStore",
+                "OutpostProtocol",
+                "Secrets",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
         .target(
             name: "Connectors",
             dependencies: [
@@ -59,6 +98,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "Connectors",
+                "ObjectStore",
                 "OutpostProtocol",
                 "Metadata",
                 "CSQLite",
@@ -77,6 +117,7 @@ let package = Package(
             name: "outpost",
             dependencies: [
                 "AWSSigV4",
+                "Agent",
                 "ControlPlane",
                 "Connectors",
                 "Metadata",
@@ -119,6 +160,24 @@ let package = Package(
                 "ControlPlane", "Connectors", "Metadata", "OutpostProtocol", "OutpostTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(
+            name: "ObjectStoreTests",
+            dependencies: [
+                "ObjectStore", "AWSSigV4", "OutpostTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: [
+                "Agent", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol", "OutpostTesting",
+                "Secrets",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
