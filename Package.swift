@@ -50,11 +50,13 @@ let package = Package(
             name: "ObjectStore",
             dependencies: [
                 "AWSSigV4",
+                "OutpostProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The agent daemon: configuration, control-plane client, claim loop, leases, heartbeats, job processes,
@@ -166,8 +168,11 @@ let package = Package(
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "AWSSigV4", "OutpostTesting",
+                "ObjectStore", "AWSSigV4", "OutpostProtocol", "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
         .testTarget(

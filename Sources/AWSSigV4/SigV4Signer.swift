@@ -211,7 +211,8 @@ public struct SigV4Signer: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func host(of endpoint: String) -> String {
+    /// The `host[:port]` of `scheme://host[:port][/path]`, as the `host` header carries it.
+    public static func host(of endpoint: String) -> String {
         guard let range = endpoint.firstRange(of: "://") else { return endpoint }
         let rest = endpoint[range.upperBound...]
         return String(rest.prefix { $0 != "/" })

@@ -55,33 +55,27 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
 
     /// Static credentials, or temporary ones from a web-identity token.
     func credentials(region: String) async throws -> AWSCredentials {
-        if let credentials = environment.credentials { return credentials }
-        guard let tokenFile = environment.webIdentityTokenFile, let role = environment.roleARN else {
-            throw SecretError(
-                .unreadable,
-                "no AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN"
-            )
+        switch environment.credentialSource(region: region) {
+        case .fixed(let credentials):
+            return credentials
+        case .webIdentity(let identity):
+            let token = try await FileSecretProvider().resolve(
+                SecretReference(store: .file, locator: identity.tokenFile))
+            var request = HTTPClientRequest(url: identity.stsEndpoint + "/")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+            request.body = .bytes(ByteBuffer(string: STSWebIdentityExchange.formBody(identity, token: token)))
+            let response = try await client.execute(request, timeout: timeout)
+            let text = String(buffer: try await response.body.collect(upTo: 256 * 1024))
+            guard response.status == .ok, let answer = STSWebIdentityExchange.credentials(fromResponse: text) else {
+                throw SecretError(
+                    .unreadable,
+                    "STS refused the web identity token for role \(identity.roleARN): HTTP \(response.status.code)")
+            }
+            return answer.credentials
+        case nil:
+            throw SecretError(.unreadable, "no AWS credentials: \(AWSEnvironment.missingCredentialsAdvice)")
         }
-        let token = try await FileSecretProvider().resolve(SecretReference(store: .file, locator: tokenFile))
-        let endpoint = environment.endpoint(serviceEnvironmentName: "STS", host: "sts", region: region)
-        let form = [
-            ("Action", "AssumeRoleWithWebIdentity"), ("Version", "2011-06-15"), ("RoleArn", role),
-            ("RoleSessionName", environment.roleSessionName ?? "outpost"), ("WebIdentityToken", token),
-        ].map { "\($0.0)=\(SigV4Signer.percentEncode($0.1))" }.joined(separator: "&")
-        var request = HTTPClientRequest(url: endpoint + "/")
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-        request.body = .bytes(ByteBuffer(string: form))
-        let response = try await client.execute(request, timeout: timeout)
-        let text = String(buffer: try await response.body.collect(upTo: 256 * 1024))
-        guard response.status == .ok, let key = Self.xmlValue("AccessKeyId", in: text),
-            let secret = Self.xmlValue("SecretAccessKey", in: text)
-        else {
-            throw SecretError(
-                .unreadable, "STS refused the web identity token for role \(role): HTTP \(response.status.code)")
-        }
-        return AWSCredentials(
-            accessKeyId: key, secretAccessKey: secret, sessionToken: Self.xmlValue("SessionToken", in: text))
     }
 
     struct Response {
@@ -131,12 +125,5 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
         let parts = locator.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count > 4, parts[0] == "arn", !parts[3].isEmpty else { return nil }
         return String(parts[3])
-    }
-
-    static func xmlValue(_ element: String, in text: String) -> String? {
-        guard let start = text.firstRange(of: "<\(element)>"), let end = text.firstRange(of: "</\(element)>"),
-            start.upperBound <= end.lowerBound
-        else { return nil }
-        return String(text[start.upperBound..<end.lowerBound])
     }
 }

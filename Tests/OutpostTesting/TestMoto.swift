@@ -10,7 +10,8 @@ public final class TestMoto: @unchecked Sendable {
 
     /// - Parameter enforcingAuthAfter: when set, moto checks SigV4 signatures against IAM users created inside
     ///   it, after this many unauthenticated actions (used to create that user).
-    public init(enforcingAuthAfter actions: Int? = nil) throws {
+    /// - Parameter settings: extra environment for moto itself, e.g. `S3_UPLOAD_PART_MIN_SIZE`.
+    public init(enforcingAuthAfter actions: Int? = nil, settings: [String: String] = [:]) throws {
         guard let executable = ChildProcess.which("moto_server") else {
             throw TestPostgres.Unavailable(description: "moto_server is not installed: pip install 'moto[server]'")
         }
@@ -20,6 +21,7 @@ public final class TestMoto: @unchecked Sendable {
         process.arguments = ["-H", "127.0.0.1", "-p", String(socket)]
         var environment = ProcessInfo.processInfo.environment
         if let actions { environment["INITIAL_NO_AUTH_ACTION_COUNT"] = String(actions) }
+        environment.merge(settings) { $1 }
         process.environment = environment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -1,0 +1,35 @@
+public import AWSSigV4
+public import OutpostProtocol
+
+extension S3Configuration {
+    /// The configuration for a connection's relay bucket: its endpoint (nil for AWS) and region, path-style
+    /// addressing for S3-compatible endpoints, and the given credentials (the agent's own, or the control plane's
+    /// read-only ones).
+    public init(relay: RelayTarget, credentials: AWSCredentialSource) {
+        self.init(endpoint: relay.endpoint, region: relay.region, credentials: credentials)
+    }
+}
+
+extension ServerSideEncryption {
+    /// The encryption a relay target asks for (`AES256`, or `aws:kms` with an optional key id).
+    ///
+    /// - Throws: `ObjectStoreError` with code `invalidArgument` for any other value.
+    public init(relay: RelayTarget) throws(ObjectStoreError) {
+        try self.init(name: relay.serverSideEncryption, kmsKeyId: relay.kmsKeyId)
+    }
+}
+
+extension S3Client {
+    /// A client for a connection's relay bucket.
+    ///
+    /// - Throws: `ObjectStoreError` with code `invalidArgument` for a bad bucket, region or endpoint.
+    public init(relay: RelayTarget, credentials: AWSCredentialSource) throws {
+        try self.init(bucket: relay.bucket, configuration: S3Configuration(relay: relay, credentials: credentials))
+    }
+
+    /// Where a run's objects go in a relay bucket: `<prefix><connection>/<run>/`, the prefix the control plane
+    /// checks every reported key against.
+    public static func relayRunPrefix(_ relay: RelayTarget, connectionId: String, runId: String) -> String {
+        relay.prefix + connectionId + "/" + runId + "/"
+    }
+}
