@@ -99,6 +99,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
+                "AWSSigV4",
                 "Connectors",
                 "ObjectStore",
                 "OutpostProtocol",
@@ -159,7 +160,8 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "Connectors", "Metadata", "OutpostProtocol", "OutpostTesting",
+                "AWSSigV4", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol",
+                "OutpostTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

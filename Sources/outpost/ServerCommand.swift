@@ -1,3 +1,4 @@
+import AWSSigV4
 import ArgumentParser
 import ControlPlane
 import Logging
@@ -23,6 +24,10 @@ struct ServerCommand: AsyncParsableCommand {
             Delivered metadata is kept in DATA_DIR/blobs, encrypted (AES-256-GCM) with DATA_DIR/blob.key; upload \
             URLs are signed with DATA_DIR/upload-signing.key. Both keys are created on the first start (mode 0600): \
             back them up with the database, since blobs cannot be read without blob.key.
+            Bucket relay deliveries are read from the customers' buckets with this process's own AWS credentials \
+            (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN); each customer \
+            grants that identity read access. Relay connections naming an S3-compatible endpoint are read only if \
+            the endpoint is allowed with --relay-endpoint.
             Stops gracefully on SIGINT and SIGTERM.
             """
     )
@@ -43,6 +48,13 @@ struct ServerCommand: AsyncParsableCommand {
         help: "The URL agents reach this server at, for upload URLs (default: http://LISTEN-ADDRESS).")
     var publicURL: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "An S3-compatible endpoint (https://host[:port]) relay connections may name; repeatable.",
+            discussion: "AWS itself is always allowed. The server sends its own signed requests there."))
+    var relayEndpoint: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -54,6 +66,9 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             (configuration.host, configuration.port) = try Self.parseListen(listen)
             configuration.publicBaseURL = try publicURL.map(Self.checkPublicURL)
+            for endpoint in relayEndpoint where !endpoint.hasPrefix("https://") && !endpoint.hasPrefix("http://") {
+                throw ServerCommandError(usage: "--relay-endpoint must be http(s)://HOST[:PORT] (got '\(endpoint)')")
+            }
         } catch {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.usage)
@@ -131,8 +146,11 @@ struct ServerCommand: AsyncParsableCommand {
             logger.notice(
                 "bootstrap.admin_key_written", metadata: ["file.path": .string(keyPath), "file.mode": "0600"])
         }
+        let relayReader = RelayReader(
+            environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint)
         let app = buildApplication(
-            configuration: configuration, store: store, blobs: blobs.store, signer: blobs.signer, logger: logger)
+            configuration: configuration, store: store, blobs: blobs.store, signer: blobs.signer, logger: logger,
+            relayReader: relayReader)
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()

@@ -19,17 +19,19 @@ import Testing
 struct DeliveryHarness: Sendable {
     let directory: TemporaryDirectory
     let store: any ControlPlaneStore
-    let blobs: LocalBlobStore
+    let blobs: any BlobStore
     let clock: ManualClock
     let configuration: ServerConfiguration
     let tenantA: TenantKeys
     let tenantB: TenantKeys
 
     /// Builds the harness on `backend` and runs `body` against the application served as `setup` (live by
-    /// default, so upload URLs are real URLs of a listening server).
+    /// default, so upload URLs are real URLs of a listening server). `blobs` replaces the encrypted blob folder
+    /// (given the temporary directory); `relayReader` gives the server read access to relay buckets.
     static func serve(
         backend: StorageBackend = .sqlite, setup: TestingSetup = .live,
         configure: (inout ServerConfiguration) -> Void = { _ in },
+        blobs makeBlobs: ((String) throws -> any BlobStore)? = nil, relayReader: RelayReader? = nil,
         _ body: @Sendable (DeliveryHarness, any TestClientProtocol) async throws -> Void
     ) async throws {
         try await backend.withStore { store in
@@ -37,8 +39,11 @@ struct DeliveryHarness: Sendable {
             let clock = ManualClock()
             let tenantA = try await ControlPlaneFixture.tenant(named: "a", store: store, clock: clock)
             let tenantB = try await ControlPlaneFixture.tenant(named: "b", store: store, clock: clock)
-            let blobs = try LocalBlobStore(
-                root: directory.path + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: directory.path + "/blob.key"))
+            let blobs: any BlobStore =
+                try makeBlobs?(directory.path)
+                ?? LocalBlobStore(
+                    root: directory.path + "/blobs",
+                    key: LocalBlobStore.loadOrCreateKey(at: directory.path + "/blob.key"))
             let signer = UploadSigner(
                 secret: try LocalBlobStore.loadOrCreateKey(at: directory.path + "/signing.key"))
             var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
@@ -50,7 +55,7 @@ struct DeliveryHarness: Sendable {
             logger.logLevel = .error
             let app = buildApplication(
                 configuration: configuration, store: store, blobs: blobs, signer: signer, logger: logger,
-                clock: clock.wallClock)
+                clock: clock.wallClock, relayReader: relayReader)
             try await app.test(setup) { client in try await body(harness, client) }
         }
     }

@@ -414,8 +414,8 @@ struct DirectIngestionTests {
         }
     }
 
-    @Test("a completion with relay objects is answered 501 and leaves the run as it was")
-    func relayCompletionIsNotImplemented() async throws {
+    @Test("relay objects in the completion of a direct connection are refused with 400 and leave the run as it was")
+    func relayObjectsForDirectConnectionAreRefused() async throws {
         try await DeliveryHarness.serve(setup: .router) { harness, client in
             let connection = try await client.createConnection(harness, name: "wh")
             let assignment = try await client.startRun(harness, connectionId: connection.id)
@@ -423,9 +423,9 @@ struct DirectIngestionTests {
                 bucket: "acme-metadata", manifestKey: "outpost/run/manifest.json",
                 objects: [.init(key: "outpost/run/manifest.json", bytes: 2, sha256: String(repeating: "b", count: 64))])
             let response = try await client.complete(harness, assignment, relay: relay)
-            #expect(response.status == .notImplemented)
-            #expect(response.problem?.error == "not_implemented")
-            #expect(response.problem?.message.contains("relay") == true)
+            #expect(response.status == .badRequest)
+            #expect(response.problem?.field == "relay")
+            #expect(response.problem?.message.contains("directly") == true)
             let run = try #require(
                 try await harness.store.run(tenantId: harness.tenantA.tenant.id, id: assignment.runId))
             #expect(run.status == .running)

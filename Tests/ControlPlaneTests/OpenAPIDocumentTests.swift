@@ -273,7 +273,7 @@ struct OpenAPIDocumentTests {
         try await api.call(
             .post, complete, key: key,
             json: CompleteRequest(leaseId: run.leaseId, status: .succeeded, relay: relay, logs: totals),
-            expect: .notImplemented)
+            expect: .badRequest)
         let completed = try await api.call(
             .post, complete, key: key, json: CompleteRequest(leaseId: run.leaseId, status: .succeeded, logs: totals),
             expect: .ok)

@@ -391,10 +391,14 @@ public enum OpenAPIDocument {
               tags: [runs]
               summary: Report the run's outcome and log totals.
               description: |
-                A `succeeded` or `partial` direct delivery moves the run to `ingesting` and queues the verification and
-                publication of the uploaded files, which decides the final status; `failed` and `cancelled` finish the run
-                at once. Repeating an accepted completion with the same lease answers 200 again without doing anything
-                twice.
+                A `succeeded` or `partial` delivery moves the run to `ingesting` and queues the verification and
+                publication of the delivered files, which decides the final status; `failed` and `cancelled` finish the run
+                at once. A direct delivery sits in the control plane's blob store (upload grants). A bucket relay delivery
+                is reported in `relay`: the bucket must be the connection's and every key must lie under
+                `<prefix><connectionId>/<runId>/` (400 names the offending field); the control plane then reads the objects
+                with its own read-only credentials and verifies each against the reported size and SHA-256 and against the
+                manifest, so a changed or missing object fails the run and publishes nothing. Repeating an accepted
+                completion with the same lease answers 200 again without doing anything twice.
               requestBody:
                 required: true
                 content:
@@ -424,13 +428,6 @@ public enum OpenAPIDocument {
                   $ref: '#/components/responses/RateLimited'
                 '500':
                   $ref: '#/components/responses/InternalError'
-                '501':
-                  description: '`not_implemented`: the body names `relay` objects; bucket relay delivery is not available on
-                    this server yet.'
-                  content:
-                    application/json:
-                      schema:
-                        $ref: '#/components/schemas/Problem'
                 '503':
                   description: '`unavailable`: the server is shutting down (retry the completion) or its database is
                     unavailable.'
@@ -1410,7 +1407,7 @@ public enum OpenAPIDocument {
                 bucket:
                   type: string
                 prefix:
-                  description: Object keys start with this prefix, then `<connection>/<run>/`.
+                  description: Object keys start with this prefix, then `<connectionId>/<runId>/`.
                   type: string
                 region:
                   type: string
@@ -1617,7 +1614,11 @@ public enum OpenAPIDocument {
                     ignored for other statuses.
                   type: string
                 relay:
-                  description: For bucket relay delivery, where the agent put the files. Not available yet (501).
+                  description: For bucket relay delivery, where the agent put the files; required when the connection's
+                    delivery mode is `relay` and the run delivers (`succeeded`, `partial`), refused for `direct`. The bucket
+                    is the connection's; `manifestKey` ends in `/manifest.json`, chunk keys sit beside it, and every key,
+                    the manifest's included, is listed in `objects` under `<prefix><connectionId>/<runId>/` without empty,
+                    `.` or `..` segments.
                   type: object
                   additionalProperties: false
                   required: [bucket, manifestKey, objects]

@@ -1,4 +1,5 @@
 public import Logging
+public import OutpostProtocol
 public import ServiceLifecycle
 import Synchronization
 
@@ -9,11 +10,25 @@ public struct IngestionJob: Sendable, Hashable {
     /// The lease the agent completed the run with; the server keeps holding it while it ingests, so the outcome
     /// is written only if nothing else took the run meanwhile.
     public var leaseId: Int64
+    /// For bucket relay: the objects the agent reported, checked against the connection already. Nil for a direct
+    /// delivery, which sits in the blob store. Not part of the job's identity: a run is queued once either way.
+    public var relay: CompleteRequest.RelayObjects?
 
-    public init(tenantId: String, runId: String, leaseId: Int64) {
+    public init(tenantId: String, runId: String, leaseId: Int64, relay: CompleteRequest.RelayObjects? = nil) {
         self.tenantId = tenantId
         self.runId = runId
         self.leaseId = leaseId
+        self.relay = relay
+    }
+
+    public static func == (lhs: IngestionJob, rhs: IngestionJob) -> Bool {
+        lhs.tenantId == rhs.tenantId && lhs.runId == rhs.runId && lhs.leaseId == rhs.leaseId
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(tenantId)
+        hasher.combine(runId)
+        hasher.combine(leaseId)
     }
 }
 

@@ -6,7 +6,7 @@ public import Metadata
 
 /// Verifies a run's delivery and publishes it into the catalog as the connection's new snapshot.
 ///
-/// Every file is streamed from the blob store once: its SHA-256, size, uncompressed size and record count are
+/// Every file is streamed from its `DeliverySource` once: its SHA-256, size, uncompressed size and record count are
 /// checked against the manifest while each line is decoded as a v1 record (that is the validation) and staged
 /// in batches. Only when every file has passed is the staging published, in one transaction, with deletions
 /// restricted to the scopes the manifest marks complete. A corrupt, truncated or invalid delivery throws an
@@ -26,7 +26,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
 
     /// The blob key of a delivered file.
     public static func blobKey(tenantId: String, runId: String, file: String) -> String {
-        "\(tenantId)/\(runId)/\(file)"
+        BlobDeliverySource<Blobs>.key(tenantId: tenantId, runId: runId, file: file)
     }
 
     /// What an ingestion read and changed.
@@ -35,15 +35,28 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         public var summary: PublishSummary
     }
 
+    /// Ingests a direct delivery: the files the agent uploaded into the blob store under the run.
     public func ingest(
         tenantId: String, runId: String, connectionId: String, connectionName: String, now: Timestamp
     ) async throws -> Result {
-        let manifest = try await readManifest(tenantId: tenantId, runId: runId, connectionName: connectionName)
+        try await ingest(
+            from: BlobDeliverySource(blobs: blobs, tenantId: tenantId, runId: runId), tenantId: tenantId,
+            runId: runId, connectionId: connectionId, connectionName: connectionName, now: now)
+    }
+
+    /// Ingests the delivery `source` reads (the blob store for direct ingestion, the customer's bucket for relay),
+    /// with the same verification whichever it is.
+    public func ingest(
+        from source: some DeliverySource, tenantId: String, runId: String, connectionId: String,
+        connectionName: String, now: Timestamp
+    ) async throws -> Result {
+        let manifest = try await readManifest(from: source, connectionName: connectionName)
         try await catalog.clearStaging(tenantId: tenantId, runId: runId)
         do {
             var total = 0
             for file in manifest.files {
-                total += try await stage(file: file, tenantId: tenantId, runId: runId, connectionName: connectionName)
+                total += try await stage(
+                    file: file, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName)
             }
             guard total == manifest.recordCount else {
                 throw IngestionError("the manifest counts \(manifest.recordCount) records but the files hold \(total)")
@@ -64,11 +77,10 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         }
     }
 
-    private func readManifest(tenantId: String, runId: String, connectionName: String) async throws -> Manifest {
+    private func readManifest(from source: some DeliverySource, connectionName: String) async throws -> Manifest {
         var bytes: [UInt8] = []
-        let key = Self.blobKey(tenantId: tenantId, runId: runId, file: MetadataFormat.manifestFileName)
         do {
-            try await blobs.read(key: key) { piece in
+            try await source.read(file: MetadataFormat.manifestFileName) { piece in
                 bytes += piece
                 guard bytes.count <= 64 * 1024 * 1024 else {
                     throw IngestionError("manifest.json is larger than 64 MiB")
@@ -102,7 +114,8 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
 
     /// Streams one file into staging; returns its record count.
     private func stage(
-        file: Manifest.File, tenantId: String, runId: String, connectionName: String
+        file: Manifest.File, from source: some DeliverySource, tenantId: String, runId: String,
+        connectionName: String
     ) async throws
         -> Int
     {
@@ -126,7 +139,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
             batch.append(Self.asset(record, body: line))
         }
         do {
-            try await blobs.read(key: Self.blobKey(tenantId: tenantId, runId: runId, file: file.path)) { piece in
+            try await source.read(file: file.path) { piece in
                 hasher.update(data: piece)
                 guard lines.compressedBytes + Int64(piece.count) <= file.bytes else {
                     throw IngestionError("\(file.path) is larger than the manifest says (\(file.bytes) bytes)")

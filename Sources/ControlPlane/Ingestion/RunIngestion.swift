@@ -1,8 +1,10 @@
 import Logging
 import Metadata
+import OutpostProtocol
 
-/// Ingests a completed run's direct delivery and moves the run from `ingesting` to its outcome: `succeeded`,
-/// `partial` (the manifest says some schemas were incomplete) or `failed` with the reason.
+/// Ingests a completed run's delivery (direct from the blob store, relay from the customer's bucket) and moves the
+/// run from `ingesting` to its outcome: `succeeded`, `partial` (the manifest says some schemas were incomplete) or
+/// `failed` with the reason.
 ///
 /// The outcome is written through the run's lease, which the server holds from `complete` until here, so it
 /// lands only while the run is still the one this job was queued for.
@@ -14,9 +16,15 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
     /// written.
     let timeout: Duration
     let logger: Logger
+    /// The server's read access to relay buckets; nil when it has none, and relay deliveries then fail saying so.
+    let relayReader: RelayReader?
 
-    init(store: Store, blobs: Blobs, clock: WallClock, timeout: Duration, logger: Logger) {
+    init(
+        store: Store, blobs: Blobs, clock: WallClock, timeout: Duration, logger: Logger,
+        relayReader: RelayReader? = nil
+    ) {
         self.store = store
+        self.relayReader = relayReader
         self.ingestor = Ingestor(catalog: store, blobs: blobs, logger: logger)
         self.clock = clock
         self.timeout = timeout
@@ -69,9 +77,15 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
         let ingestor = self.ingestor
         let clock = self.clock
         let timeout = self.timeout
+        let relay = try job.relay.map { try self.relaySource(for: $0, connection: connection) }
         return try await withThrowingTaskGroup(of: Ingestor<Store, Blobs>.Result?.self) { group in
             group.addTask {
-                try await ingestor.ingest(
+                if let relay {
+                    return try await ingestor.ingest(
+                        from: relay, tenantId: job.tenantId, runId: job.runId, connectionId: connection.id,
+                        connectionName: connection.name, now: clock.now)
+                }
+                return try await ingestor.ingest(
                     tenantId: job.tenantId, runId: job.runId, connectionId: connection.id,
                     connectionName: connection.name, now: clock.now)
             }
@@ -85,6 +99,23 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
             }
             return result
         }
+    }
+
+    /// The reader of a relay delivery, if the connection still relays into the bucket the agent reported.
+    private func relaySource(
+        for objects: CompleteRequest.RelayObjects, connection: ConnectionRecord
+    ) throws -> RelayDeliverySource {
+        guard connection.delivery.mode == .relay, let target = connection.delivery.relay,
+            target.bucket == objects.bucket
+        else {
+            throw IngestionError(
+                "the connection's delivery changed before its relay delivery was ingested; run the connection again")
+        }
+        guard let relayReader else {
+            throw IngestionError(
+                "this control plane is not configured to read relay buckets; deliver directly or ask its operator")
+        }
+        return try relayReader.source(target: target, objects: objects)
     }
 
     /// Writes the outcome while the server still holds the run's lease and the run is still ingesting.

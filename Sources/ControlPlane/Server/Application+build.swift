@@ -5,18 +5,19 @@ public import Logging
 /// admin API with the catalog, health check, and the background services (lease expiry, ingestion).
 ///
 /// The store must be migrated already. `signer` holds the server secret that upload URLs are signed with; every
-/// replica must use the same one. The application is a `Service`: run it in the process's `ServiceGroup` (or test
+/// replica must use the same one. `relayReader` is the server's read access to customers' relay buckets; without
+/// it, relay deliveries fail with a reason saying so. The application is a `Service`: run it in the process's `ServiceGroup` (or test
 /// it with `app.test(.router)` / `.live`).
 public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
     configuration: ServerConfiguration, store: Store, blobs: Blobs, signer: UploadSigner, logger: Logger,
-    clock: WallClock = .system
+    clock: WallClock = .system, relayReader: RelayReader? = nil
 ) -> some ApplicationProtocol {
     let notifier = RunNotifier()
     let address = PublicAddress(configuration: configuration)
     let ingestion = IngestionQueue(
         worker: RunIngestion(
             store: store, blobs: blobs, clock: clock, timeout: .seconds(configuration.ingestionTimeoutSeconds),
-            logger: logger),
+            logger: logger, relayReader: relayReader),
         concurrency: configuration.ingestionConcurrency, logger: logger)
     let router = buildRouter(
         configuration: configuration, store: store, blobs: blobs, signer: signer, address: address,

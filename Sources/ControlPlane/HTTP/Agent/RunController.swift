@@ -2,6 +2,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import Metadata
+import ObjectStore
 import OutpostProtocol
 import Synchronization
 
@@ -126,7 +127,8 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: next), status: .ok)
     }
 
-    /// Records the run's outcome. A succeeded or partial direct delivery moves the run to `ingesting` and queues its
+    /// Records the run's outcome. A succeeded or partial delivery (direct, or relay objects checked against the
+    /// connection's bucket and the run's prefix) moves the run to `ingesting` and queues its
     /// ingestion, which decides the final status; a failed or cancelled run finishes at once. Repeating an accepted
     /// `complete` with the same lease answers 200 again without doing anything twice, so an agent whose first
     /// attempt timed out can retry safely.
@@ -136,12 +138,8 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
         try Self.check(body)
-        if body.relay != nil {
-            throw APIError.notImplemented(
-                "bucket relay delivery is not available on this server yet: deliver directly (connection delivery "
-                    + "mode 'direct': upload grants, then complete without 'relay')")
-        }
         let ingests = body.status == .succeeded || body.status == .partial
+        let relay = ingests ? try await checkedRelay(body, tenantId: identity.tenantId, runId: runId) : nil
         if ingests && !ingestion.isAccepting {
             throw APIError.unavailable("the control plane is shutting down; retry the completion")
         }
@@ -197,9 +195,77 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         context.logger.info(
             "run.completed", metadata: ["run.id": .string(runId), "run.status": .string(run.status.rawValue)])
         if ingests {
-            await ingestion.submit(IngestionJob(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId))
+            await ingestion.submit(
+                IngestionJob(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, relay: relay))
         }
         return try Self.completeResponse(ingests: ingests)
+    }
+
+    /// The relay objects of a completion that delivers, checked against the run's connection: a relay connection
+    /// must report them, a direct one must not; the bucket must be the connection's and every key must lie under
+    /// `<prefix><connection id>/<run id>/`, with the manifest among the objects. Nil for a direct delivery.
+    private func checkedRelay(
+        _ body: CompleteRequest, tenantId: String, runId: String
+    ) async throws -> CompleteRequest.RelayObjects? {
+        guard let run = try await store.run(tenantId: tenantId, id: runId) else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        // A deleted connection fails the run during ingestion with its own reason.
+        guard let connection = try await store.connection(tenantId: tenantId, id: run.connectionId) else {
+            return body.relay
+        }
+        switch (connection.delivery.mode, connection.delivery.relay, body.relay) {
+        case (.direct, _, nil):
+            return nil
+        case (.direct, _, .some):
+            throw APIError.invalidRequest(
+                "this connection delivers directly: upload with grants and complete without relay objects",
+                field: "relay")
+        case (.relay, _, nil), (.relay, nil, _):
+            throw APIError.invalidRequest(
+                "this connection delivers by bucket relay: report the objects written to its bucket", field: "relay")
+        case (.relay, let target?, let relay?):
+            try Self.check(
+                relay, target: target,
+                prefix: S3Client.relayRunPrefix(target, connectionId: connection.id, runId: runId))
+            return relay
+        }
+    }
+
+    /// Checks reported relay objects against the connection's target and the run's key prefix.
+    static func check(_ relay: CompleteRequest.RelayObjects, target: RelayTarget, prefix: String) throws {
+        guard relay.bucket == target.bucket else {
+            throw APIError.invalidRequest(
+                "must be the connection's relay bucket '\(target.bucket)'", field: "relay.bucket")
+        }
+        func isValidKey(_ key: String) -> Bool {
+            guard key.hasPrefix(prefix), key.utf8.count <= 1024,
+                !key.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F })
+            else { return false }
+            let rest = key.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+            return rest.allSatisfy { !$0.isEmpty && $0 != "." && $0 != ".." }
+        }
+        guard isValidKey(relay.manifestKey),
+            relay.manifestKey.hasSuffix("/" + MetadataFormat.manifestFileName)
+        else {
+            throw APIError.invalidRequest(
+                "must be the key of \(MetadataFormat.manifestFileName) under '\(prefix)'", field: "relay.manifestKey")
+        }
+        var seen = Set<String>()
+        for (index, object) in relay.objects.enumerated() {
+            guard isValidKey(object.key) else {
+                throw APIError.invalidRequest(
+                    "must be an object key under '\(prefix)' without empty, '.' or '..' segments",
+                    field: "relay.objects[\(index)].key")
+            }
+            guard seen.insert(object.key).inserted else {
+                throw APIError.invalidRequest("repeats an earlier key", field: "relay.objects[\(index)].key")
+            }
+        }
+        guard seen.contains(relay.manifestKey) else {
+            throw APIError.invalidRequest(
+                "must be listed in relay.objects with its size and SHA-256", field: "relay.manifestKey")
+        }
     }
 
     /// Whether `body` repeats a completion the run accepted already under the same lease: the run carries the log
