@@ -124,6 +124,7 @@ let package = Package(
                 "ControlPlane",
                 "Connectors",
                 "Metadata",
+                "ObjectStore",
                 "Secrets",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -162,6 +163,7 @@ let package = Package(
             dependencies: [
                 "AWSSigV4", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol",
                 "OutpostTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

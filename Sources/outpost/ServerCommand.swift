@@ -2,6 +2,7 @@ import AWSSigV4
 import ArgumentParser
 import ControlPlane
 import Logging
+import ObjectStore
 import ServiceLifecycle
 import UnixSignals
 
@@ -24,6 +25,10 @@ struct ServerCommand: AsyncParsableCommand {
             Delivered metadata is kept in DATA_DIR/blobs, encrypted (AES-256-GCM) with DATA_DIR/blob.key; upload \
             URLs are signed with DATA_DIR/upload-signing.key. Both keys are created on the first start (mode 0600): \
             back them up with the database, since blobs cannot be read without blob.key.
+            With --blob-store s3://BUCKET/PREFIX delivered files go to an S3 bucket instead (every object written \
+            with server-side encryption, AES256 or aws:kms with --blob-store-kms-key-id), and agents upload into it \
+            with SigV4 pre-signed URLs bound to each object's size and checksum; the server uses its own AWS \
+            credentials for it.
             Bucket relay deliveries are read from the customers' buckets with this process's own AWS credentials \
             (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN); each customer \
             grants that identity read access. Relay connections naming an S3-compatible endpoint are read only if \
@@ -55,6 +60,18 @@ struct ServerCommand: AsyncParsableCommand {
             discussion: "AWS itself is always allowed. The server sends its own signed requests there."))
     var relayEndpoint: [String] = []
 
+    @Option(name: .long, help: "s3://BUCKET[/PREFIX] to keep delivered files in S3 (default: DATA_DIR/blobs).")
+    var blobStore: String?
+
+    @Option(name: .long, help: "The S3 blob store's region (default: AWS_REGION).")
+    var blobStoreRegion: String?
+
+    @Option(name: .long, help: "An S3-compatible endpoint for the S3 blob store, http(s)://HOST[:PORT].")
+    var blobStoreEndpoint: String?
+
+    @Option(name: .long, help: "Encrypt S3 blobs with this KMS key (aws:kms) instead of AES256.")
+    var blobStoreKmsKeyId: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -84,7 +101,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try Self.prepareDataDirectory(dataDir, logger: logger)
             storage = try chooseStorage()
-            blobs = try Self.prepareBlobs(dataDir: dataDir)
+            blobs = try prepareBlobs(environment: ProcessEnvironment.current, logger: logger)
         } catch let error as ServerCommandError {
             Terminal.error(error.description)
             throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
@@ -158,20 +175,61 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// Where delivered files go and what signs their upload URLs.
     struct Blobs {
-        var store: LocalBlobStore
+        var store: any BlobStore
         var signer: UploadSigner
     }
 
-    /// Opens the encrypted blob folder and the upload-signing secret in the data directory, creating the keys
-    /// (32 random bytes, mode 0600) on the first start.
-    static func prepareBlobs(dataDir: String) throws -> Blobs {
+    /// Opens the blob store (the encrypted folder in the data directory, or the S3 bucket of `--blob-store`) and
+    /// the upload-signing secret, creating the local keys (32 random bytes, mode 0600) on the first start.
+    func prepareBlobs(environment: [String: String], logger: Logger) throws -> Blobs {
         do {
+            let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
+            let signer = UploadSigner(secret: secret)
+            if let blobStore {
+                let store = try Self.s3BlobStore(
+                    location: blobStore, region: blobStoreRegion, endpoint: blobStoreEndpoint,
+                    kmsKeyId: blobStoreKmsKeyId, environment: environment)
+                logger.info(
+                    "blobs.s3",
+                    metadata: ["s3.bucket": .string(store.client.bucket), "s3.prefix": .string(store.prefix)])
+                return Blobs(store: store, signer: signer)
+            }
             let key = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/blob.key")
             let store = try LocalBlobStore(root: dataDir + "/blobs", key: key)
-            let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
-            return Blobs(store: store, signer: UploadSigner(secret: secret))
+            return Blobs(store: store, signer: signer)
         } catch let error as BlobError {
             throw ServerCommandError(error.message)
+        }
+    }
+
+    /// The S3 blob store the options describe, with the process's AWS credentials.
+    static func s3BlobStore(
+        location: String, region: String?, endpoint: String?, kmsKeyId: String?, environment: [String: String]
+    ) throws -> S3BlobStore {
+        let bucket: String
+        let prefix: String
+        do {
+            (bucket, prefix) = try S3BlobStore.parseLocation(location)
+        } catch let error as BlobError {
+            throw ServerCommandError(usage: "--blob-store: \(error.message)")
+        }
+        let aws = AWSEnvironment(environment)
+        guard let region = region ?? aws.region else {
+            throw ServerCommandError(usage: "the S3 blob store needs a region: --blob-store-region or AWS_REGION")
+        }
+        guard let credentials = aws.credentialSource(region: region) else {
+            throw ServerCommandError(
+                usage: "the S3 blob store needs AWS credentials: \(AWSEnvironment.missingCredentialsAdvice)")
+        }
+        do {
+            let client = try S3Client(
+                bucket: bucket,
+                configuration: S3Configuration(endpoint: endpoint, region: region, credentials: credentials))
+            return S3BlobStore(
+                client: client, prefix: prefix,
+                serverSideEncryption: kmsKeyId.map { .kms(keyId: $0) } ?? .aes256)
+        } catch let error as ObjectStoreError {
+            throw ServerCommandError(usage: "--blob-store: \(error.message)")
         }
     }
 

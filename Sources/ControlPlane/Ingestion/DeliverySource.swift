@@ -26,12 +26,15 @@ public struct BlobDeliverySource<Blobs: BlobStore>: DeliverySource {
         self.runId = runId
     }
 
-    /// The blob key of a delivered file: `<tenant>/<run>/<file>`.
-    public static func key(tenantId: String, runId: String, file: String) -> String {
-        "\(tenantId)/\(runId)/\(file)"
-    }
-
     public func read(file: String, _ body: ([UInt8]) async throws -> Void) async throws {
-        try await blobs.read(key: Self.key(tenantId: tenantId, runId: runId, file: file), body)
+        try await blobs.read(key: DeliveryBlobKey.make(tenantId: tenantId, runId: runId, file: file), body)
+    }
+}
+
+/// Where a direct delivery's files sit in the blob store, whichever store it is.
+public enum DeliveryBlobKey {
+    /// `<tenant>/<run>/<file>`.
+    public static func make(tenantId: String, runId: String, file: String) -> String {
+        "\(tenantId)/\(runId)/\(file)"
     }
 }

@@ -26,7 +26,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
 
     /// The blob key of a delivered file.
     public static func blobKey(tenantId: String, runId: String, file: String) -> String {
-        BlobDeliverySource<Blobs>.key(tenantId: tenantId, runId: runId, file: file)
+        DeliveryBlobKey.make(tenantId: tenantId, runId: runId, file: file)
     }
 
     /// What an ingestion read and changed.

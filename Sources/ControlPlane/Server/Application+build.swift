@@ -54,7 +54,7 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
         .addRoutes(to: router.group("v1/agent").add(middleware: agentAuthentication))
     RunController(
         store: store, configuration: configuration, clock: clock, signer: signer, address: address,
-        ingestion: ingestion
+        ingestion: ingestion, presigner: blobs as? any UploadPresigner
     )
     .addRoutes(to: router.group("v1/runs").add(middleware: agentAuthentication))
     BlobController(store: store, blobs: blobs, signer: signer, clock: clock).addRoutes(to: router.group("v1/blobs"))

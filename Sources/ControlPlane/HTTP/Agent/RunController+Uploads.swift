@@ -7,7 +7,8 @@ extension RunController {
     static var maximumFilesPerGrantRequest: Int { 1000 }
 
     /// `POST /v1/runs/{id}/uploads`: a batch of pre-signed upload URLs for direct ingestion, one per file, each bound
-    /// to the tenant, run, file name, exact size and SHA-256, and expiring after `uploadGrantSeconds`.
+    /// to the tenant, run, file name, exact size and SHA-256, and expiring after `uploadGrantSeconds`: the server's
+    /// own HMAC-signed URLs, or SigV4 URLs straight into the bucket when the blob store is S3.
     ///
     /// Fenced by the lease like every run call. Asking again (say, after a grant expired) simply signs again.
     @Sendable func uploads(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
@@ -27,15 +28,28 @@ extension RunController {
         let expires = now.milliseconds / 1000 + Int64(configuration.uploadGrantSeconds)
         let expiresAt = Timestamp(milliseconds: expires * 1000).rfc3339
         let baseURL = address.baseURL
-        let grants = body.files.map { file in
+        var grants: [UploadGrantResponse.Grant] = []
+        for file in body.files {
+            if let presigner {
+                // Straight into the blob store's bucket, bound to the object, its size and its checksum.
+                let upload = try await presigner.presignedUpload(
+                    key: DeliveryBlobKey.make(tenantId: identity.tenantId, runId: runId, file: file.path),
+                    bytes: file.bytes, sha256: file.sha256, expiresIn: configuration.uploadGrantSeconds)
+                grants.append(
+                    UploadGrantResponse.Grant(
+                        path: file.path, method: "PUT", url: upload.url, headers: upload.headers,
+                        expiresAt: expiresAt))
+                continue
+            }
             let grant = UploadSigner.Grant(
                 tenantId: identity.tenantId, runId: runId, path: file.path, bytes: file.bytes, sha256: file.sha256,
                 expires: expires)
-            return UploadGrantResponse.Grant(
-                path: file.path, method: "PUT",
-                url: UploadURL.make(baseURL: baseURL, grant: grant, signature: signer.signature(for: grant)),
-                headers: ["Content-Length": String(file.bytes), UploadURL.checksumHeader: file.sha256],
-                expiresAt: expiresAt)
+            grants.append(
+                UploadGrantResponse.Grant(
+                    path: file.path, method: "PUT",
+                    url: UploadURL.make(baseURL: baseURL, grant: grant, signature: signer.signature(for: grant)),
+                    headers: ["Content-Length": String(file.bytes), UploadURL.checksumHeader: file.sha256],
+                    expiresAt: expiresAt))
         }
         context.logger.debug(
             "run.uploads_granted",

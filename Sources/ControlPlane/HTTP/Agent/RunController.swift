@@ -17,8 +17,10 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
     /// Signs direct-ingestion upload grants.
     let signer: UploadSigner
     let address: PublicAddress
-    /// Where completed direct deliveries go to be ingested.
+    /// Where completed deliveries go to be ingested.
     let ingestion: IngestionQueue
+    /// The blob store's own pre-signed uploads (S3); nil when uploads come through the server's blob endpoint.
+    var presigner: (any UploadPresigner)? = nil
 
     static var leaseHeader: HTTPField.Name { HTTPField.Name(AgentProtocol.leaseHeader)! }
 
