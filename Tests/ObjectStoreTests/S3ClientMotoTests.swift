@@ -68,6 +68,19 @@ struct S3ClientMotoTests {
         for try await object in client.listObjects(pageSize: 2) { listed.append(object.key) }
         #expect(listed.sorted() == Self.weirdKeys.sorted())
 
+        // A byte range, and the in-memory read that refuses objects above its limit.
+        let body = Array("object 1: dir/file with space.txt".utf8)
+        var ranged: [UInt8] = []
+        let rangeInfo = try await client.getObject(key: Self.weirdKeys[1], range: 2...7) {
+            ranged += $0.readableBytesView
+        }
+        #expect(ranged == Array(body[2...7]))
+        #expect(rangeInfo.bytes == 6)
+        #expect(try await client.getObjectBytes(key: Self.weirdKeys[1], limit: 1024) == body)
+        await #expect(throws: ObjectStoreError.self) {
+            _ = try await client.getObjectBytes(key: Self.weirdKeys[1], limit: 4)
+        }
+
         for key in Self.weirdKeys { try await client.deleteObject(key: key) }
         var remaining = 0
         for try await _ in client.listObjects() { remaining += 1 }
