@@ -13,6 +13,14 @@ public struct MetadataError: Error, CustomStringConvertible, Sendable {
         public static let checksumMismatch = Code(raw: "checksumMismatch")
         public static let io = Code(raw: "io")
         public static let compression = Code(raw: "compression")
+        /// A sealing key that is not 32 bytes.
+        public static let invalidKey = Code(raw: "invalidKey")
+        /// A sealed file was sealed with a different key.
+        public static let wrongKey = Code(raw: "wrongKey")
+        /// A sealed file failed authentication or is malformed: modified, reordered, or not a sealed file.
+        public static let tampered = Code(raw: "tampered")
+        /// A sealed file ends before its final segment.
+        public static let truncated = Code(raw: "truncated")
     }
 
     public let code: Code

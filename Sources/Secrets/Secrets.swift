@@ -1,4 +1,5 @@
-// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`) into values just in time.
+// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`) into values
+// just in time.
 // A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
 // caller only as long as it needs them and are never part of an error message.
 
@@ -13,6 +14,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         case file
         /// AWS Secrets Manager: `aws-sm:<secret id or ARN>[#field]`.
         case awsSecretsManager = "aws-sm"
+        /// A command configured on the agent, run without a shell, that prints the secret: `command:<name>`.
+        case command
     }
 
     public let store: Store

@@ -11,6 +11,12 @@ if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v dat
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 
+# promtool (Debian package `prometheus`) checks the agent's /metrics exposition; that test fails without it.
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "test.sh: promtool is missing: apt-get install prometheus (as .ci/run does)" >&2
+    exit 1
+fi
+
 started=""
 if [ -z "${OUTPOST_TEST_POSTGRES_URL:-}" ]; then
     pgdir=$(mktemp -d /tmp/outpost-pg.XXXXXX)

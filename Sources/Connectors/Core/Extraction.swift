@@ -9,7 +9,8 @@ public import Metadata
 
 /// Runs one connector into an extraction folder: chunks, then the manifest.
 ///
-/// The same sequence serves `outpost extract` and the agent's job process, so both produce identical files.
+/// The same sequence serves `outpost extract` and the agent's job process, so both produce identical files. When
+/// the folder has a sealing key (the agent's encrypted spool), chunks and manifest are written sealed with it.
 public struct Extraction: Sendable {
     public var connector: any Connector
     public var scope: ExtractionScope
@@ -32,7 +33,8 @@ public struct Extraction: Sendable {
     public func run(progress: ExtractionProgress, logger: Logger) async throws -> Manifest {
         let startedAt = Date()
         let writer = ChunkedRecordWriter(
-            directory: folder.path, maxChunkBytes: maxChunkBytes, compressionLevel: compressionLevel)
+            directory: folder.path, maxChunkBytes: maxChunkBytes, compressionLevel: compressionLevel,
+            sealingKey: folder.sealingKey)
         let pipeline = RecordPipeline(next: writer, filters: scope.filters, progress: progress)
         let report: SourceReport
         let chunks: [ChunkedRecordWriter.Chunk]

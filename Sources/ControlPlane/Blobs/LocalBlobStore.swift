@@ -6,21 +6,14 @@ internal import Metadata
     internal import Glibc
 #endif
 
-/// A `BlobStore` in a local folder, every object encrypted with AES-256-GCM under the server's key.
+/// A `BlobStore` in a local folder, every object a sealed file (AES-256-GCM, segmented; see `SealedFileWriter`)
+/// under the server's key.
 ///
-/// Objects are written in segments (online authenticated encryption, the STREAM construction): a header with a
-/// random 8-byte nonce prefix, then segments of at most 1 MiB plaintext, each sealed with nonce = prefix ‖
-/// 32-bit counter and additional data = counter ‖ final flag. Reading needs one segment of memory, detects
-/// reordering, truncation and tampering, and never releases unauthenticated plaintext. Objects appear under
-/// their key only when complete (temporary file + fsync + rename).
+/// Reading needs one segment of memory, detects reordering, truncation and tampering, and never releases
+/// unauthenticated plaintext. Objects appear under their key only when complete (temporary file + fsync + rename).
 public struct LocalBlobStore: BlobStore {
-    static let magic: [UInt8] = Array("OPB1".utf8)
-    static let segmentSize = 1024 * 1024
-
     public let root: String
-    /// Raw key bytes: swift-crypto's `SymmetricKey` is not `Sendable`, so one is made per operation.
     private let keyBytes: [UInt8]
-    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     /// - Parameters:
     ///   - root: the folder, created (0700) if missing.
@@ -57,75 +50,39 @@ public struct LocalBlobStore: BlobStore {
         let target = path(for: objectKey)
         try Self.makeDirectory(String(target[..<target.lastIndex(of: "/")!]))
         let temporary = target + ".tmp-" + UUID().uuidString
-        let file = try SegmentFile(creating: temporary)
-        var success = false
-        defer { if !success { unlink(temporary) } }
-        var prefix = [UInt8](repeating: 0, count: 8)
-        var generator = SystemRandomNumberGenerator()
-        for index in prefix.indices { prefix[index] = UInt8.random(in: 0...255, using: &generator) }
-        try file.write(Self.magic + prefix)
-        var hasher = SHA256()
-        var total: Int64 = 0
-        var counter: UInt32 = 0
-        var pending: [UInt8] = []
-        pending.reserveCapacity(Self.segmentSize)
-        for try await piece in source {
-            hasher.update(data: piece)
-            total += Int64(piece.count)
-            pending.append(contentsOf: piece)
-            while pending.count > Self.segmentSize {
-                try file.write(
-                    try seal(Array(pending[0..<Self.segmentSize]), prefix: prefix, counter: counter, final: false))
-                pending.removeFirst(Self.segmentSize)
-                counter += 1
-            }
+        let writer: SealedFileWriter
+        do {
+            writer = try SealedFileWriter(creating: temporary, key: keyBytes)
+        } catch {
+            throw BlobError(.io, "cannot create blob \(objectKey): \(error)")
         }
-        try file.write(try seal(pending, prefix: prefix, counter: counter, final: true))
-        try file.close()
+        var success = false
+        defer { if !success { writer.abandon() } }
+        var hasher = SHA256()
+        do {
+            for try await piece in source {
+                hasher.update(data: piece)
+                try writer.write(piece)
+            }
+            try writer.finish()
+        } catch let error as MetadataError {
+            throw BlobError(.io, "cannot write blob \(objectKey): \(error)")
+        }
         guard rename(temporary, target) == 0 else { throw BlobError(.io, "cannot store blob \(objectKey)") }
         success = true
-        return BlobInfo(bytes: total, sha256: Hex.encode(hasher.finalize()))
+        return BlobInfo(bytes: writer.plaintextBytes, sha256: Hex.encode(hasher.finalize()))
     }
 
     public func read(key objectKey: String, _ body: ([UInt8]) async throws -> Void) async throws {
         try BlobError.validate(key: objectKey)
-        guard let handle = FileHandle(forReadingAtPath: path(for: objectKey)) else {
+        let path = path(for: objectKey)
+        guard FileManager.default.fileExists(atPath: path) else {
             throw BlobError(.notFound, "blob \(objectKey) does not exist")
         }
-        defer { try? handle.close() }
-        let header = try handle.read(upToCount: 12) ?? Data()
-        guard header.count == 12, Array(header.prefix(4)) == Self.magic else {
-            throw BlobError(.corrupt, "blob \(objectKey) is not an encrypted Outpost blob")
-        }
-        let prefix = Array(header.suffix(8))
-        var counter: UInt32 = 0
-        while true {
-            guard let lengthBytes = try handle.read(upToCount: 5), lengthBytes.count == 5 else {
-                throw BlobError(.corrupt, "blob \(objectKey) is truncated")
-            }
-            let final = lengthBytes[lengthBytes.startIndex] == 1
-            let length = lengthBytes.dropFirst().reduce(0) { $0 << 8 | Int($1) }
-            guard length <= Self.segmentSize + 16 else { throw BlobError(.corrupt, "blob \(objectKey) is corrupt") }
-            guard let sealed = try handle.read(upToCount: length), sealed.count == length, length >= 16 else {
-                throw BlobError(.corrupt, "blob \(objectKey) is truncated")
-            }
-            let plaintext: Data
-            do {
-                let box = try AES.GCM.SealedBox(
-                    nonce: AES.GCM.Nonce(data: Self.nonce(prefix: prefix, counter: counter)),
-                    ciphertext: sealed.dropLast(16), tag: sealed.suffix(16))
-                plaintext = try AES.GCM.open(box, using: key, authenticating: Self.associatedData(counter, final))
-            } catch {
-                throw BlobError(.corrupt, "blob \(objectKey) failed authentication (tampered or wrong key)")
-            }
-            try await body(Array(plaintext))
-            if final {
-                guard try handle.read(upToCount: 1)?.isEmpty ?? true else {
-                    throw BlobError(.corrupt, "blob \(objectKey) has data after its final segment")
-                }
-                return
-            }
-            counter += 1
+        do {
+            try await SealedFile.read(path: path, key: keyBytes, body: body)
+        } catch let error as MetadataError {
+            throw BlobError(error.code == .io ? .io : .corrupt, "blob \(objectKey) cannot be read: \(error)")
         }
     }
 
@@ -143,27 +100,6 @@ public struct LocalBlobStore: BlobStore {
         root + "/" + objectKey
     }
 
-    /// One segment on disk: final flag (1 byte), sealed length (4 bytes, big-endian), ciphertext ‖ tag.
-    private func seal(_ plaintext: [UInt8], prefix: [UInt8], counter: UInt32, final: Bool) throws -> [UInt8] {
-        let box = try AES.GCM.seal(
-            plaintext, using: key, nonce: AES.GCM.Nonce(data: Self.nonce(prefix: prefix, counter: counter)),
-            authenticating: Self.associatedData(counter, final))
-        let sealedLength = UInt32(box.ciphertext.count + box.tag.count)
-        var out: [UInt8] = [final ? 1 : 0]
-        out += withUnsafeBytes(of: sealedLength.bigEndian, Array.init)
-        out += box.ciphertext
-        out += box.tag
-        return out
-    }
-
-    private static func nonce(prefix: [UInt8], counter: UInt32) -> [UInt8] {
-        prefix + withUnsafeBytes(of: counter.bigEndian, Array.init)
-    }
-
-    private static func associatedData(_ counter: UInt32, _ final: Bool) -> [UInt8] {
-        withUnsafeBytes(of: counter.bigEndian, Array.init) + [final ? 1 : 0]
-    }
-
     private static func makeDirectory(_ path: String) throws {
         do {
             try FileManager.default.createDirectory(
@@ -171,36 +107,5 @@ public struct LocalBlobStore: BlobStore {
         } catch {
             throw BlobError(.io, "cannot create blob directory \(path)")
         }
-    }
-}
-
-/// An output file for one blob, written with POSIX calls and fsynced before close.
-private final class SegmentFile {
-    private var descriptor: Int32
-
-    init(creating path: String) throws {
-        descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw BlobError(.io, "cannot create blob file") }
-    }
-
-    deinit {
-        if descriptor >= 0 { Glibc.close(descriptor) }
-    }
-
-    func write(_ bytes: [UInt8]) throws {
-        var offset = 0
-        try bytes.withUnsafeBytes { raw in
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 && errno == EINTR { continue }
-                guard written > 0 else { throw BlobError(.io, "cannot write blob file") }
-                offset += written
-            }
-        }
-    }
-
-    func close() throws {
-        defer { descriptor = -1 }
-        guard fsync(descriptor) == 0, Glibc.close(descriptor) == 0 else { throw BlobError(.io, "cannot flush blob") }
     }
 }

@@ -12,6 +12,9 @@ public protocol RecordSink: AnyObject {
 /// Memory use is one chunk's compression state and one line, whatever the number of records. A chunk is
 /// written under a temporary name and renamed when complete, so a reader never sees half a chunk; the
 /// manifest, written last by the caller, is what makes the set of chunks an extraction.
+///
+/// With a sealing key, each chunk file is a sealed file (`SealedFileWriter`) under the same name; a chunk's
+/// `sha256` and `bytes` stay those of the plaintext gzip stream, which is what gets uploaded and verified.
 public final class ChunkedRecordWriter: RecordSink {
     /// One finished chunk.
     public struct Chunk: Sendable, Equatable {
@@ -24,7 +27,7 @@ public final class ChunkedRecordWriter: RecordSink {
 
     private struct OpenChunk {
         let fileName: String
-        let file: OutputFile
+        let file: any ChunkFile
         let compressor: GzipCompressor
         var hasher = SHA256()
         var bytes: Int64 = 0
@@ -35,6 +38,8 @@ public final class ChunkedRecordWriter: RecordSink {
     public let directory: String
     public let maxChunkBytes: Int
     public let compressionLevel: Int32
+    /// The AES-256 key chunks are sealed with, or nil for plain files.
+    public let sealingKey: [UInt8]?
     public private(set) var chunks: [Chunk] = []
     public private(set) var counts: [RecordKind: Int] = [:]
     public var recordCount: Int { counts.values.reduce(0, +) }
@@ -50,8 +55,13 @@ public final class ChunkedRecordWriter: RecordSink {
     ///   - directory: an existing, writable directory.
     ///   - maxChunkBytes: upper bound of a chunk's uncompressed size; a single larger record gets a chunk alone.
     ///   - compressionLevel: gzip level 1…9.
-    public init(directory: String, maxChunkBytes: Int = MetadataFormat.defaultChunkBytes, compressionLevel: Int = 6) {
+    ///   - sealingKey: 32 bytes to write every chunk sealed (encrypted at rest), or nil for plain files.
+    public init(
+        directory: String, maxChunkBytes: Int = MetadataFormat.defaultChunkBytes, compressionLevel: Int = 6,
+        sealingKey: [UInt8]? = nil
+    ) {
         self.directory = directory
+        self.sealingKey = sealingKey
         self.maxChunkBytes = max(1024, maxChunkBytes)
         self.compressionLevel = Int32(min(9, max(1, compressionLevel)))
         line.reserveCapacity(4096)
@@ -100,7 +110,11 @@ public final class ChunkedRecordWriter: RecordSink {
 
     private func startChunk() throws {
         let fileName = "records-" + String(chunks.count + 1).leftPadded(to: 5) + ".jsonl.gz"
-        let file = try OutputFile(creating: directory + "/" + fileName + ".tmp")
+        let path = directory + "/" + fileName + ".tmp"
+        let file: any ChunkFile =
+            if let sealingKey { try SealedFileWriter(creating: path, key: sealingKey) } else {
+                try OutputFile(creating: path)
+            }
         current = OpenChunk(fileName: fileName, file: file, compressor: try GzipCompressor(level: compressionLevel))
     }
 
@@ -139,6 +153,20 @@ public final class ChunkedRecordWriter: RecordSink {
                 fileName: open.fileName, sha256: digest, bytes: open.bytes, uncompressedBytes: open.uncompressedBytes,
                 records: open.records))
     }
+}
+
+/// Where a chunk's compressed bytes go: a plain file, or a sealed one when the writer has a sealing key.
+protocol ChunkFile: AnyObject {
+    var path: String { get }
+    func write(_ bytes: UnsafeRawBufferPointer) throws
+    /// Completes the file and flushes it to stable storage.
+    func close() throws
+}
+
+extension OutputFile: ChunkFile {}
+
+extension SealedFileWriter: ChunkFile {
+    func close() throws { try finish() }
 }
 
 /// Lower-case hexadecimal, as checksums are written in manifests.

@@ -12,11 +12,20 @@ internal import Crypto
 #endif
 
 /// An extraction on disk: a folder holding chunk files and their `manifest.json`.
+///
+/// With a sealing key every file in the folder (chunks and manifest) is a sealed file under its usual name, as the
+/// agent keeps extractions in its encrypted spool; checksums and sizes in the manifest are those of the plaintext.
 public struct ExtractionFolder: Sendable {
     public let path: String
+    /// The AES-256 key the folder's files are sealed with, or nil for plain files.
+    public let sealingKey: [UInt8]?
 
-    public init(path: String) {
+    /// - Parameters:
+    ///   - path: the folder.
+    ///   - sealingKey: 32 bytes when the files are (to be) sealed; nil for plain files.
+    public init(path: String, sealingKey: [UInt8]? = nil) {
         self.path = path
+        self.sealingKey = sealingKey
     }
 
     /// Writes the manifest atomically (temporary file, fsync, rename): the last step of an extraction.
@@ -25,9 +34,13 @@ public struct ExtractionFolder: Sendable {
         let target = path + "/" + MetadataFormat.manifestFileName
         let temporary = target + ".tmp"
         FileSystem.remove(temporary)
-        let file = try OutputFile(creating: temporary)
-        try bytes.withUnsafeBytes { try file.write($0) }
-        try file.close()
+        if let sealingKey {
+            try SealedFile.write(bytes, to: temporary, key: sealingKey)
+        } else {
+            let file = try OutputFile(creating: temporary)
+            try bytes.withUnsafeBytes { try file.write($0) }
+            try file.close()
+        }
         try FileSystem.rename(temporary, to: target)
         FileSystem.syncDirectory(path)
     }
@@ -42,7 +55,11 @@ public struct ExtractionFolder: Sendable {
     /// Reads and decodes the manifest.
     public func readManifest() throws -> Manifest {
         let target = path + "/" + MetadataFormat.manifestFileName
-        let bytes = try InputFile.readAll(target, limit: 64 * 1024 * 1024)
+        let limit = 64 * 1024 * 1024
+        let bytes =
+            if let sealingKey { try SealedFile.readAll(path: target, key: sealingKey, limit: limit) } else {
+                try InputFile.readAll(target, limit: limit)
+            }
         do {
             let manifest = try JSONDecoder().decode(Manifest.self, from: Data(bytes))
             guard manifest.formatVersion.split(separator: ".").first == "1" else {
@@ -69,20 +86,50 @@ public struct ExtractionFolder: Sendable {
             guard !file.path.contains("/"), !file.path.hasPrefix(".") else {
                 throw MetadataError(.invalidManifest, "manifest lists an unsafe file path '\(file.path)'")
             }
-            try ChunkReader.read(path: path + "/" + file.path, expected: file, body)
+            try ChunkReader.read(path: path + "/" + file.path, expected: file, sealingKey: sealingKey, body)
+        }
+    }
+
+    /// Streams the plaintext of one file of the folder (a chunk or the manifest), unsealing it if the folder is
+    /// sealed: what a delivery uploads. Pieces are at most 1 MiB.
+    public func readFile(_ name: String, _ body: ([UInt8]) throws -> Void) throws {
+        try Self.checkFileName(name)
+        try ChunkReader.forEachPiece(path: path + "/" + name, sealingKey: sealingKey) { try body(Array($0)) }
+    }
+
+    /// Streams the plaintext of one file of the folder to an asynchronous `body` (an upload).
+    public func readFile(_ name: String, _ body: ([UInt8]) async throws -> Void) async throws {
+        try Self.checkFileName(name)
+        let filePath = path + "/" + name
+        if let sealingKey {
+            try await SealedFile.read(path: filePath, key: sealingKey, body: body)
+            return
+        }
+        let input = try InputFile(path: filePath)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+            if count == 0 { return }
+            try await body(Array(buffer[0..<count]))
+        }
+    }
+
+    private static func checkFileName(_ name: String) throws {
+        guard !name.isEmpty, !name.contains("/"), !name.hasPrefix(".") else {
+            throw MetadataError(.invalidManifest, "'\(name)' is not a file name inside an extraction folder")
         }
     }
 }
 
 /// Reads one chunk file: streams, hashes, decompresses and decodes.
 enum ChunkReader {
-    static func read(path: String, expected: Manifest.File, _ body: (MetadataRecord) throws -> Void) throws {
-        let input = try InputFile(path: path)
+    static func read(
+        path: String, expected: Manifest.File, sealingKey: [UInt8]? = nil, _ body: (MetadataRecord) throws -> Void
+    ) throws {
         let lines = try GzipLineDecoder()
         var hasher = SHA256()
         var records = 0
         let decoder = JSONDecoder()
-        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         func decodeLine(_ line: [UInt8]) throws {
             guard !line.isEmpty else {
                 throw MetadataError(.invalidRecord, "\(path): line \(records + 1) is empty")
@@ -97,14 +144,9 @@ enum ChunkReader {
                     .invalidRecord, "\(path): record \(records) is not a valid v1 record: \(error)", underlying: error)
             }
         }
-        while true {
-            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
-            if count == 0 { break }
-            try buffer.withUnsafeBytes { raw in
-                let slice = UnsafeRawBufferPointer(rebasing: raw[0..<count])
-                hasher.update(bufferPointer: slice)
-                try lines.feed(slice, decodeLine)
-            }
+        try forEachPiece(path: path, sealingKey: sealingKey) { piece in
+            hasher.update(bufferPointer: piece)
+            try lines.feed(piece, decodeLine)
         }
         do {
             try lines.finish(decodeLine)
@@ -114,6 +156,25 @@ enum ChunkReader {
         try ChunkVerification.check(
             path: path, expected: expected, bytes: lines.compressedBytes, sha256: Hex.encode(hasher.finalize()),
             uncompressedBytes: lines.uncompressedBytes, records: records)
+    }
+}
+
+extension ChunkReader {
+    /// Hands the plaintext of a file to `body` in pieces: read directly, or unsealed segment by segment.
+    static func forEachPiece(
+        path: String, sealingKey: [UInt8]?, _ body: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        if let sealingKey {
+            try SealedFile.read(path: path, key: sealingKey) { segment in try segment.withUnsafeBytes(body) }
+            return
+        }
+        let input = try InputFile(path: path)
+        var buffer = [UInt8](repeating: 0, count: 256 * 1024)
+        while true {
+            let count = try buffer.withUnsafeMutableBytes { try input.read(into: $0) }
+            if count == 0 { return }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
     }
 }
 
