@@ -216,7 +216,7 @@ struct SpoolTests {
         let directory = try TemporaryDirectory()
         let spool = try Self.spool(directory.path)
         let sample = BuildProducts.repositoryRoot + "/Samples/shop.db"
-        let sealedFolder = ExtractionFolder(path: try spool.filesDirectory(runId: "shop"), sealingKey: Self.key)
+        let sealedFolder = try spool.extractionFolder(runId: "shop")
         let plainFolder = ExtractionFolder(path: directory.path + "/plain")
         try FileManager.default.createDirectory(atPath: plainFolder.path, withIntermediateDirectories: true)
         var manifests: [Manifest] = []

@@ -1,5 +1,5 @@
 internal import Crypto
-internal import Metadata
+public import Metadata
 internal import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -102,6 +102,12 @@ public final class Spool: Sendable {
         let path = try runDirectory(runId) + "/files"
         try SpoolFiles.makeDirectory(path)
         return path
+    }
+
+    /// The run's extraction folder, sealed with the spool key: where the job process writes its chunks and manifest
+    /// and from which the delivery verifies (`forEachRecord`) and streams (`readFile`) their plaintext.
+    public func extractionFolder(runId: String) throws -> ExtractionFolder {
+        ExtractionFolder(path: try filesDirectory(runId: runId), sealingKey: key)
     }
 
     /// The runs that have a state, sorted: what to resume after a restart.
