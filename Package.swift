@@ -25,6 +25,8 @@ let package = Package(
         // System libraries: zlib for gzip, SQLite for the SQLite connector.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // fork + exec of job processes with their own process group, resource limits and no inherited descriptors.
+        .target(name: "CJobSpawn"),
 
         .target(
             name: "Metadata",
@@ -65,6 +67,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "AWSSigV4",
+                "CJobSpawn",
                 "Connectors",
                 "Metadata",
                 "ObjectStore",
@@ -101,6 +104,7 @@ let package = Package(
             dependencies: [
                 "AWSSigV4",
                 "Connectors",
+                "Secrets",
                 "ObjectStore",
                 "OutpostProtocol",
                 "Metadata",
@@ -187,6 +191,9 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -198,7 +205,8 @@ let package = Package(
 // CI sets OUTPOST_WARNINGS_AS_ERRORS=1 so a warning in our code (never in a dependency's) fails the build.
 let warningsAsErrors: [SwiftSetting] =
     Context.environment["OUTPOST_WARNINGS_AS_ERRORS"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
-for target in package.targets where target.type != .system {
+let cTargets: Set<String> = ["CJobSpawn"]
+for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
     target.swiftSettings =
         (target.swiftSettings ?? []) + warningsAsErrors + [
             .swiftLanguageMode(.v6),

@@ -1,2 +1,137 @@
 // The Agent module is the outbound-only daemon behind `outpost agent`: it claims runs from the control plane,
-// keeps their leases, runs each job in an isolated child process, and delivers what the job extracted.
+// keeps their leases, runs each job in an isolated child process (`outpost run-job`), and delivers what the job
+// extracted — directly through pre-signed URLs or into the organisation's own bucket — with everything not yet
+// acknowledged kept in an encrypted spool, and every run recorded in a hash-chained audit ledger.
+
+internal import AWSSigV4
+internal import AsyncHTTPClient
+internal import Foundation
+public import Logging
+internal import Secrets
+
+/// Builds a ready-to-run agent from its configuration.
+public enum Agent {
+    /// Prepares the data dir (identity, spool, ledger), the network and the control-plane client.
+    ///
+    /// - Parameters:
+    ///   - jobExecutable: the `outpost` binary that runs `outpost run-job`; the configuration's
+    ///     `jobs.executable` wins when set.
+    /// - Throws: `AgentError` when the data dir, the spool key or the TLS files cannot be used.
+    public static func make(
+        configuration: AgentConfiguration, environment: [String: String], version: String, jobExecutable: String,
+        metrics: AgentMetrics?, logger: Logger
+    ) async throws -> AgentRunner {
+        let dataDirectory = configuration.dataDirectory
+        do {
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw AgentError(.io, "cannot create the data dir \(dataDirectory): \(error)")
+        }
+        let agentId = try identity(dataDirectory: dataDirectory)
+        let network = try OutboundNetwork(network: configuration.network, environment: environment)
+        do {
+            return try await assemble(
+                configuration: configuration, environment: environment, version: version, jobExecutable: jobExecutable,
+                metrics: metrics, logger: logger, agentId: agentId, network: network)
+        } catch {
+            await network.shutdown()
+            throw error
+        }
+    }
+
+    private static func assemble(
+        configuration: AgentConfiguration, environment: [String: String], version: String, jobExecutable: String,
+        metrics: AgentMetrics?, logger: Logger, agentId: String, network: OutboundNetwork
+    ) async throws -> AgentRunner {
+        let dataDirectory = configuration.dataDirectory
+        let resolver = try secretResolver(configuration: configuration, environment: environment)
+        let keys = APIKeyProvider(
+            reference: configuration.controlPlane.apiKey, resolver: resolver,
+            refreshInterval: configuration.controlPlane.keyRefreshInterval,
+            retryInterval: configuration.controlPlane.keyRetryInterval)
+        let spoolKey: [UInt8]
+        do {
+            if let reference = configuration.spool.key {
+                let text = try await resolver.resolve(reference).trimmingWhitespace
+                guard let bytes = Data(base64Encoded: text), bytes.count == 32 else {
+                    throw AgentError(.invalidConfiguration, "the spool key at \(reference) must be 32 bytes in base64")
+                }
+                spoolKey = Array(bytes)
+            } else {
+                spoolKey = try SpoolKey.loadOrCreate(at: dataDirectory + "/spool.key")
+            }
+        } catch let error as AgentError {
+            throw error
+        } catch {
+            throw AgentError(.io, "cannot load the spool key: \(error)")
+        }
+        let spool: Spool
+        let audit: AuditLedger
+        do {
+            spool = try Spool(
+                directory: dataDirectory + "/spool", key: spoolKey, capBytes: configuration.spool.capBytes)
+            audit = try AuditLedger(path: dataDirectory + "/audit.jsonl")
+        } catch {
+            throw AgentError(.io, "cannot open the spool or the audit ledger in \(dataDirectory): \(error)")
+        }
+        let client = ControlPlaneClient(
+            baseURL: configuration.controlPlane.url, keys: keys, network: network,
+            requestTimeout: configuration.controlPlane.requestTimeout, version: version)
+        // The job's output is masked for the API key too, whatever the job does with its environment.
+        let apiKey = try? await keys.key()
+        let context = AgentContext(
+            configuration: configuration, agentId: agentId, version: version, client: client, network: network,
+            spool: spool, spoolKey: spoolKey, audit: audit, metrics: metrics,
+            jobExecutable: configuration.jobs.executable ?? jobExecutable, environment: environment,
+            limits: JobProcess.Limits(
+                addressSpaceBytes: configuration.jobs.addressSpaceBytes, cpuSeconds: configuration.jobs.cpuSeconds,
+                openFiles: configuration.jobs.openFiles, fileSizeBytes: configuration.jobs.fileSizeBytes),
+            redactor: Redactor(secrets: apiKey.map { [$0] } ?? []), logger: logger)
+        return AgentRunner(context: context, keys: keys)
+    }
+
+    /// The secret stores the agent itself reads (its API key, the spool key): files, environment, AWS Secrets
+    /// Manager and configured commands.
+    static func secretResolver(
+        configuration: AgentConfiguration, environment: [String: String]
+    ) throws
+        -> SecretResolver
+    {
+        let commands: CommandSecretProvider
+        do {
+            commands = try CommandSecretProvider(
+                commands: configuration.secretStores.commands.mapValues {
+                    .init(executable: $0.path, arguments: $0.arguments, timeout: $0.timeout)
+                })
+        } catch {
+            throw AgentError(.invalidConfiguration, "secretStores.commands: \(error)")
+        }
+        return SecretResolver(providers: [
+            EnvironmentSecretProvider(), FileSecretProvider(),
+            AWSSecretsManagerSecretProvider(client: .shared, environment: AWSEnvironment(environment)), commands,
+        ])
+    }
+
+    /// The agent's stable id, created once in the data dir.
+    static func identity(dataDirectory: String) throws -> String {
+        let path = dataDirectory + "/agent-id"
+        if let data = FileManager.default.contents(atPath: path) {
+            let text = String(decoding: data, as: UTF8.self).trimmingWhitespace
+            guard !text.isEmpty, text.count <= 64,
+                text.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
+            else {
+                throw AgentError(.io, "\(path) does not hold a valid agent id; remove it to get a new one")
+            }
+            return text
+        }
+        let id = "agt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data(id.utf8), attributes: [.posixPermissions: 0o600])
+        else {
+            throw AgentError(.io, "cannot write \(path)")
+        }
+        return id
+    }
+}

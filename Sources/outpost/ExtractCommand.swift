@@ -144,28 +144,10 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     private func makeFilters() throws -> ExtractionFilters {
-        var filters = ExtractionFilters()
-        filters.includeDatabases = try includeDatabase.map(NamePattern.init)
-        filters.excludeDatabases = try excludeDatabase.map(NamePattern.init)
-        filters.includeSchemas = try includeSchema.map(NamePattern.init)
-        filters.excludeSchemas = try excludeSchema.map(NamePattern.init)
-        filters.includeTables = try includeTable.map(NamePattern.init)
-        filters.excludeTables = try excludeTable.map(NamePattern.init)
-        for kind in excludeKind {
-            guard let value = RecordKind(rawValue: kind) else {
-                let known = RecordKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConnectorError(.invalidFilter, "unknown record kind '\(kind)': use one of \(known)")
-            }
-            filters.excludeKinds.insert(value)
-        }
-        for field in excludeField {
-            guard let value = FieldGroup(rawValue: field) else {
-                let known = FieldGroup.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConnectorError(.invalidFilter, "unknown field group '\(field)': use one of \(known)")
-            }
-            filters.excludeFields.insert(value)
-        }
-        return filters
+        try ExtractionFilters(
+            includeDatabases: includeDatabase, excludeDatabases: excludeDatabase, includeSchemas: includeSchema,
+            excludeSchemas: excludeSchema, includeTables: includeTable, excludeTables: excludeTable,
+            excludeKinds: excludeKind, excludeFields: excludeField)
     }
 
     private func resolvePassword(environment: [String: String]) async throws -> String? {

@@ -8,7 +8,10 @@ struct Outpost: AsyncParsableCommand {
         commandName: "outpost",
         abstract: "Outbound-only metadata extraction agent and its control plane.",
         version: OutpostVersion.current,
-        subcommands: [ExtractCommand.self, ExportCommand.self, ServerCommand.self, AuditCommand.self]
+        subcommands: [
+            ExtractCommand.self, ExportCommand.self, ServerCommand.self, AgentCommand.self, RunJobCommand.self,
+            AuditCommand.self,
+        ]
     )
 }
 

@@ -183,7 +183,7 @@ struct AdminAPITests {
 
             request.secrets = [
                 "password": "aws-sm:prod/pg#password", "sslkey": "file:/etc/outpost/key.pem",
-                "token": "cmd:vault read x",
+                "token": "command:vault",
                 "user": "env:PGUSER",
             ]
             let references = try await client.send(

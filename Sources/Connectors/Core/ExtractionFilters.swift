@@ -56,3 +56,37 @@ public enum FieldGroup: String, Sendable, CaseIterable {
     /// Owner role names.
     case owners
 }
+
+extension ExtractionFilters {
+    /// Filters from their textual form (patterns, kind and field-group names), as command lines and job specs
+    /// carry them.
+    ///
+    /// - Throws: `ConnectorError` `.invalidFilter` naming the first pattern, kind or field group that is invalid.
+    public init(
+        includeDatabases: [String] = [], excludeDatabases: [String] = [], includeSchemas: [String] = [],
+        excludeSchemas: [String] = [], includeTables: [String] = [], excludeTables: [String] = [],
+        excludeKinds: [String] = [], excludeFields: [String] = []
+    ) throws {
+        self.init()
+        self.includeDatabases = try includeDatabases.map(NamePattern.init)
+        self.excludeDatabases = try excludeDatabases.map(NamePattern.init)
+        self.includeSchemas = try includeSchemas.map(NamePattern.init)
+        self.excludeSchemas = try excludeSchemas.map(NamePattern.init)
+        self.includeTables = try includeTables.map(NamePattern.init)
+        self.excludeTables = try excludeTables.map(NamePattern.init)
+        for kind in excludeKinds {
+            guard let value = RecordKind(rawValue: kind) else {
+                let known = RecordKind.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConnectorError(.invalidFilter, "unknown record kind '\(kind)': use one of \(known)")
+            }
+            self.excludeKinds.insert(value)
+        }
+        for field in excludeFields {
+            guard let value = FieldGroup(rawValue: field) else {
+                let known = FieldGroup.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ConnectorError(.invalidFilter, "unknown field group '\(field)': use one of \(known)")
+            }
+            self.excludeFields.insert(value)
+        }
+    }
+}

@@ -1762,7 +1762,7 @@ public enum OpenAPIDocument {
                   additionalProperties:
                     type: string
                     maxLength: 1000
-                    pattern: '^(env|file|aws-sm|cmd):[^\x00-\x1F\x7F]+$'
+                    pattern: '^(env|file|aws-sm|command):[^\x00-\x1F\x7F]+$'
                 filters:
                   $ref: '#/components/schemas/ConnectionFilters'
                 delivery:

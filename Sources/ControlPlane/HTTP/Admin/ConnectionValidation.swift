@@ -1,4 +1,5 @@
 import OutpostProtocol
+import Secrets
 
 /// Checks a connection request and turns it into a record, refusing anything that could carry a secret value.
 ///
@@ -6,7 +7,8 @@ import OutpostProtocol
 /// customer's network, and URLs are refused when they embed a password (userinfo or a password-like query
 /// parameter). Every refusal names the field.
 enum ConnectionValidation {
-    static let secretSchemes = ["env:", "file:", "aws-sm:", "cmd:"]
+    /// The stores an agent resolves, as reference prefixes (`env:`, `file:`, `aws-sm:`, `command:`).
+    static let secretSchemes = SecretReference.Store.allCases.map { $0.rawValue + ":" }
     static let sourceKinds = ["postgresql", "sqlite"]
     /// Query parameters that carry credentials in the URL dialects we accept (libpq, JDBC-style, S3 endpoints).
     static let credentialParameters: Set<String> = [
@@ -35,7 +37,7 @@ enum ConnectionValidation {
                 reference.count > scheme.count, reference.count <= 1000, !hasControlCharacters(reference)
             else {
                 throw APIError.invalidRequest(
-                    "must be a secret reference (env:, file:, aws-sm:, cmd:), never the secret itself",
+                    "must be a secret reference (\(secretSchemes.joined(separator: ", "))), never the secret itself",
                     field: "secrets.\(role)")
             }
         }

@@ -52,7 +52,11 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         let deadline = ContinuousClock.now.advanced(by: .seconds(configuration.claimWait(requested: body.waitSeconds)))
         // Held claims must not delay shutdown: wake them all when it begins.
         return try await withGracefulShutdownHandler {
+            var waited = false
             while true {
+                // A key revoked or expired while the claim was held gets no work: revocation is immediate.
+                if waited, try await !isStillValid(identity) { return Response(status: .noContent) }
+                waited = true
                 let generation = notifier.generation(of: identity.tenantId)
                 if let assignment = try await claimOne(tenantId: identity.tenantId, agentId: body.agentId, pools: pools)
                 {
@@ -78,6 +82,13 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
     }
 
     /// Leases one queued run and builds its assignment; runs whose connection vanished are failed and skipped.
+    /// Whether the key a held request authenticated with is still unrevoked and unexpired.
+    private func isStillValid(_ identity: Identity) async throws -> Bool {
+        guard let key = try await store.keys(tenantId: identity.tenantId).first(where: { $0.id == identity.keyId })
+        else { return false }
+        return key.revokedAt == nil && key.expiresAt.map { clock.now < $0 } ?? true
+    }
+
     private func claimOne(tenantId: String, agentId: String, pools: [String]) async throws -> RunAssignment? {
         while true {
             let runs = try await store.claimRuns(

@@ -1,0 +1,221 @@
+internal import Foundation
+internal import Secrets
+internal import Yams
+
+extension AgentConfiguration {
+    /// Reads and validates `file`, applying `OUTPOST_…` overrides from `environment`.
+    ///
+    /// - Throws: `AgentError` with `.invalidConfiguration` and a `file:line:column: what to fix` message for an
+    ///   unreadable file, invalid YAML, an unknown key, a wrong type, or a missing required value.
+    public static func load(file: String, environment: [String: String]) throws -> AgentConfiguration {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw AgentError(
+                .invalidConfiguration, "cannot read the configuration file \(file): it does not exist or is unreadable")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw AgentError(.invalidConfiguration, "\(file) is not UTF-8 text")
+        }
+        return try parse(text, file: file, environment: environment)
+    }
+
+    /// Parses configuration text; `file` is used in error messages only.
+    public static func parse(
+        _ text: String, file: String, environment: [String: String]
+    ) throws
+        -> AgentConfiguration
+    {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw AgentError(.invalidConfiguration, "\(file): not valid YAML: \(Self.describe(error))")
+        } catch {
+            throw AgentError(.invalidConfiguration, "\(file): not valid YAML")
+        }
+        if let root, root.null == nil, root.mapping == nil {
+            throw AgentError(.invalidConfiguration, "\(file): the configuration must be a mapping of sections")
+        }
+        var reader = ConfigurationReader(
+            file: file, path: "", mapping: root?.mapping, mark: root?.mark, environment: environment)
+        return try read(&reader, environment: environment)
+    }
+
+    private static func read(
+        _ root: inout ConfigurationReader, environment: [String: String]
+    ) throws
+        -> AgentConfiguration
+    {
+        var section = try root.section("controlPlane")
+        let url = try section.requiredString("url", example: "https://outpost.example.com")
+        try validateControlPlaneURL(url, reader: section)
+        let keyText = try section.requiredString("apiKey", example: "file:/var/run/secrets/outpost/api-key")
+        let apiKey = try reference(keyText, key: "controlPlane.apiKey", reader: section)
+        var controlPlane = ControlPlane(url: url, apiKey: apiKey)
+        if let value = try section.duration("keyRefreshInterval", in: .seconds(10)...(.seconds(86_400))) {
+            controlPlane.keyRefreshInterval = value
+        }
+        if let value = try section.duration("keyRetryInterval", in: .milliseconds(100)...(.seconds(3_600))) {
+            controlPlane.keyRetryInterval = value
+        }
+        if let value = try section.duration("requestTimeout", in: .seconds(1)...(.seconds(600))) {
+            controlPlane.requestTimeout = value
+        }
+        try section.finish()
+
+        var agent = try root.section("agent")
+        let hostName = ProcessInfo.processInfo.hostName
+        var configuration = AgentConfiguration(
+            controlPlane: controlPlane, name: try agent.string("name") ?? hostName,
+            dataDirectory: try agent.string("dataDir") ?? "/var/lib/outpost")
+        if let pools = try agent.strings("pools") {
+            guard !pools.isEmpty else { throw agent.error("'agent.pools' must name at least one pool", at: nil) }
+            configuration.pools = pools
+        }
+        if let value = try agent.integer("concurrency", in: 1...64) { configuration.concurrency = Int(value) }
+        if let value = try agent.duration("heartbeatInterval", in: .seconds(1)...(.seconds(300))) {
+            configuration.heartbeatInterval = value
+        }
+        if let value = try agent.duration("drainTimeout", in: .zero...(.seconds(86_400))) {
+            configuration.drainTimeout = value
+        }
+        if let value = try agent.duration("fenceMargin", in: .milliseconds(100)...(.seconds(600))) {
+            configuration.fenceMargin = value
+        }
+        try agent.finish()
+
+        var network = try root.section("network")
+        configuration.network.caBundle = try readableFile(try network.string("caBundle"), "network.caBundle", network)
+        configuration.network.clientCertificate = try readableFile(
+            try network.string("clientCertificate"), "network.clientCertificate", network)
+        configuration.network.clientKey = try readableFile(
+            try network.string("clientKey"), "network.clientKey", network)
+        if (configuration.network.clientCertificate == nil) != (configuration.network.clientKey == nil) {
+            throw network.error("'network.clientCertificate' and 'network.clientKey' go together: give both", at: nil)
+        }
+        configuration.network.proxy = try network.string("proxy")
+        configuration.network.noProxy = try network.strings("noProxy")
+        try network.finish()
+
+        var policy = try root.section("policy")
+        configuration.policy.allowedSources = try policy.strings("allowedSources") ?? []
+        configuration.policy.allowedHosts = try policy.strings("allowedHosts") ?? []
+        configuration.policy.excludeFields = try policy.strings("excludeFields") ?? []
+        try policy.finish()
+
+        var spool = try root.section("spool")
+        if let value = try spool.byteCount("cap", in: (1024 * 1024)...Int64.max) {
+            configuration.spool.capBytes = value
+        }
+        if let text = try spool.string("key") {
+            configuration.spool.key = try reference(text, key: "spool.key", reader: spool)
+        }
+        try spool.finish()
+
+        var jobs = try root.section("jobs")
+        configuration.jobs.executable = try jobs.string("executable")
+        configuration.jobs.passEnvironment = try jobs.strings("passEnvironment") ?? []
+        if let value = try jobs.byteCount("addressSpace", in: (256 * 1024 * 1024)...Int64.max) {
+            configuration.jobs.addressSpaceBytes = value
+        }
+        if let value = try jobs.integer("cpuSeconds", in: 1...Int64(Int32.max)) {
+            configuration.jobs.cpuSeconds = value
+        }
+        if let value = try jobs.integer("openFiles", in: 64...1_048_576) { configuration.jobs.openFiles = value }
+        if let value = try jobs.byteCount("fileSize", in: (1024 * 1024)...Int64.max) {
+            configuration.jobs.fileSizeBytes = value
+        }
+        if let value = try jobs.duration("killGrace", in: .zero...(.seconds(600))) {
+            configuration.jobs.killGrace = value
+        }
+        if let value = try jobs.boolean("bubblewrap") { configuration.jobs.bubblewrap = value }
+        try jobs.finish()
+
+        var stores = try root.section("secretStores")
+        for (name, var command) in try stores.namedSections("commands") {
+            let path = try command.requiredString("path", example: "/usr/local/bin/vault-read")
+            guard path.hasPrefix("/") else {
+                throw command.error("'\(command.path).path' must be an absolute path, not '\(path)'", at: command.mark)
+            }
+            let arguments = try command.strings("args") ?? []
+            let timeout = try command.duration("timeout", in: .milliseconds(100)...(.seconds(300))) ?? .seconds(30)
+            try command.finish()
+            configuration.secretStores.commands[name] = .init(path: path, arguments: arguments, timeout: timeout)
+        }
+        try stores.finish()
+
+        var observability = try root.section("observability")
+        configuration.observability.listen = try observability.string("listen")
+        if let text = try observability.string("logFormat") {
+            guard let format = LogFormat(rawValue: text) else {
+                throw observability.error("'observability.logFormat' must be text or json, not '\(text)'", at: nil)
+            }
+            configuration.observability.logFormat = format
+        }
+        if let text = try observability.string("logLevel") {
+            let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+            guard levels.contains(text) else {
+                throw observability.error(
+                    "'observability.logLevel' must be one of \(levels.joined(separator: ", ")), not '\(text)'",
+                    at: nil)
+            }
+            configuration.observability.logLevel = text
+        }
+        try observability.finish()
+        try root.finish()
+        return configuration
+    }
+
+    private static func validateControlPlaneURL(_ url: String, reader: ConfigurationReader) throws {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
+            let host = components.host, !host.isEmpty
+        else {
+            throw reader.error("'controlPlane.url' must be an https:// URL, not '\(url)'", at: reader.mark)
+        }
+        guard components.user == nil, components.password == nil else {
+            throw reader.error("'controlPlane.url' must not carry credentials; use controlPlane.apiKey", at: nil)
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host.lowercased())
+        guard scheme == "https" || (scheme == "http" && loopback) else {
+            throw reader.error(
+                "'controlPlane.url' must use https:// (plain http:// is allowed for loopback only), not '\(url)'",
+                at: reader.mark)
+        }
+    }
+
+    /// Parses a secret reference; the text itself is never echoed when it is not one (it may be a pasted key).
+    private static func reference(
+        _ text: String, key: String, reader: ConfigurationReader
+    ) throws
+        -> SecretReference
+    {
+        do {
+            return try SecretReference(parsing: text)
+        } catch {
+            throw reader.error(
+                "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
+                    + "aws-sm:SECRET-ID[#field] or command:NAME — never the secret itself (\(error))",
+                at: reader.mark)
+        }
+    }
+
+    private static func readableFile(
+        _ path: String?, _ key: String, _ reader: ConfigurationReader
+    ) throws
+        -> String?
+    {
+        guard let path else { return nil }
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw reader.error("'\(key)' names \(path), which does not exist or is unreadable", at: reader.mark)
+        }
+        return path
+    }
+
+    private static func describe(_ error: YamlError) -> String {
+        switch error {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _):
+            return "line \(mark.line), column \(mark.column): \(problem)" + (context.map { " \($0.text)" } ?? "")
+        default:
+            return "\(error)"
+        }
+    }
+}

@@ -1,0 +1,126 @@
+public import Secrets
+
+/// Everything `outpost agent` is configured with: one YAML file plus `OUTPOST_…` environment overrides.
+///
+/// The file never holds a secret value: the API key, the spool key and the source passwords are secret
+/// references resolved at the moment they are needed. The local policy here is what the control plane cannot
+/// override: which sources may be extracted, which hosts may be reached, which fields never leave.
+public struct AgentConfiguration: Sendable {
+    /// How to reach the control plane and who we are to it.
+    public struct ControlPlane: Sendable {
+        /// `https://…` (or `http://` only for loopback, as in tests and the quickstart).
+        public var url: String
+        /// Where the agent's API key lives, e.g. `file:/var/run/secrets/outpost/api-key`.
+        public var apiKey: SecretReference
+        /// How often the key is re-read even without a 401, so rotation needs no restart.
+        public var keyRefreshInterval: Duration = .seconds(300)
+        /// The least time between two re-reads after a failed one.
+        public var keyRetryInterval: Duration = .seconds(180)
+        /// Request timeout for everything but the long-poll claim.
+        public var requestTimeout: Duration = .seconds(30)
+    }
+
+    /// TLS and proxy settings for every outbound connection (control plane, buckets, secret stores).
+    public struct Network: Sendable {
+        /// PEM file of CA certificates to trust instead of the system's.
+        public var caBundle: String?
+        /// PEM client certificate and key for mutual TLS.
+        public var clientCertificate: String?
+        public var clientKey: String?
+        /// `http://[user:password@]host:port`; nil takes `HTTPS_PROXY` / `https_proxy` from the environment.
+        public var proxy: String?
+        /// Hosts never reached through the proxy; nil takes `NO_PROXY` / `no_proxy`.
+        public var noProxy: [String]?
+    }
+
+    /// The local policy: the control plane cannot widen it.
+    public struct Policy: Sendable {
+        /// URL patterns of sources jobs may extract (`postgres://*.corp.internal:5432/*`, `sqlite:/data/*`).
+        public var allowedSources: [String] = []
+        /// Extra hosts jobs may reach (buckets, secret stores); the control plane's host is always allowed.
+        public var allowedHosts: [String] = []
+        /// Field groups never extracted, whatever a job asks (`comments`, `definitions`, …).
+        public var excludeFields: [String] = []
+    }
+
+    /// The on-disk spool of files and logs not yet acknowledged.
+    public struct Spool: Sendable {
+        public var capBytes: Int64 = 10 * 1024 * 1024 * 1024
+        /// Where the 32-byte spool key lives; nil keeps it in `dataDir/spool.key`.
+        public var key: SecretReference?
+    }
+
+    /// How job processes are started and limited.
+    public struct Jobs: Sendable {
+        /// The `outpost` binary that runs `outpost run-job`; nil is this process's own executable.
+        public var executable: String?
+        /// Environment variable names passed to job processes (for `env:` secret references and TLS settings).
+        public var passEnvironment: [String] = []
+        public var addressSpaceBytes: Int64 = 8 * 1024 * 1024 * 1024
+        public var cpuSeconds: Int64 = 4 * 3600
+        public var openFiles: Int64 = 1024
+        public var fileSizeBytes: Int64 = 16 * 1024 * 1024 * 1024
+        /// Time between SIGTERM and SIGKILL when a job is stopped.
+        public var killGrace: Duration = .seconds(10)
+        /// Use bubblewrap, when installed, to narrow the job's view of the file system.
+        public var bubblewrap: Bool = false
+    }
+
+    /// Secret stores the agent and its jobs may read.
+    public struct SecretStores: Sendable {
+        /// Named commands for `command:NAME` references: an executable and its arguments, never a shell.
+        public struct Command: Sendable, Equatable {
+            public var path: String
+            public var arguments: [String]
+            public var timeout: Duration
+        }
+
+        public var commands: [String: Command] = [:]
+    }
+
+    /// Local health, readiness and metrics endpoints, and the log format.
+    public struct Observability: Sendable {
+        /// `host:port` for `/healthz`, `/readyz`, `/metrics`; nil serves none. Loopback unless said otherwise.
+        public var listen: String?
+        public var logFormat: LogFormat = .text
+        public var logLevel: String = "info"
+    }
+
+    /// Text lines for people, JSON lines for log pipelines.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
+    public var controlPlane: ControlPlane
+    public var network = Network()
+    /// The name shown in the UI; defaults to the host name.
+    public var name: String
+    /// Where the agent keeps its identity, spool, audit ledger and keys.
+    public var dataDirectory: String
+    public var pools: [String] = ["default"]
+    /// Runs executed at once.
+    public var concurrency: Int = 2
+    public var heartbeatInterval: Duration = .seconds(30)
+    /// How long SIGTERM waits for running jobs before cancelling them.
+    public var drainTimeout: Duration = .seconds(300)
+    /// How long before the lease's end a job whose lease could not be renewed is stopped.
+    public var fenceMargin: Duration = .seconds(10)
+    public var policy = Policy()
+    public var spool = Spool()
+    public var jobs = Jobs()
+    public var secretStores = SecretStores()
+    public var observability = Observability()
+
+    public init(controlPlane: ControlPlane, name: String, dataDirectory: String) {
+        self.controlPlane = controlPlane
+        self.name = name
+        self.dataDirectory = dataDirectory
+    }
+}
+
+extension AgentConfiguration.ControlPlane {
+    public init(url: String, apiKey: SecretReference) {
+        self.url = url
+        self.apiKey = apiKey
+    }
+}

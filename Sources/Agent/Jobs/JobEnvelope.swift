@@ -1,0 +1,81 @@
+public import OutpostProtocol
+
+/// What the agent hands a job process on stdin: the job, where to write, and the local policy to enforce.
+///
+/// It carries secret *references* only. The spool key travels here (a pipe, never the environment or argv) so
+/// the job writes its files sealed; the API key never does.
+public struct JobEnvelope: Codable, Sendable, Equatable {
+    /// A command that serves `command:NAME` secret references.
+    public struct SecretCommand: Codable, Sendable, Equatable {
+        public var path: String
+        public var arguments: [String]
+        public var timeoutMilliseconds: Int64
+
+        public init(path: String, arguments: [String], timeoutMilliseconds: Int64) {
+            self.path = path
+            self.arguments = arguments
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
+    public var runId: String
+    public var attempt: Int
+    public var job: JobSpec
+    /// The spool folder the job writes its chunks and manifest into.
+    public var outputDirectory: String
+    /// The spool key (base64 of 32 bytes): files are written sealed.
+    public var sealingKey: String
+    /// Local policy: source URL patterns and hosts the job may reach.
+    public var allowedSources: [String]
+    public var allowedHosts: [String]
+    /// Local policy: field groups never extracted, on top of the job's own exclusions.
+    public var excludeFields: [String]
+    public var secretCommands: [String: SecretCommand]
+    public var maxDurationSeconds: Int
+
+    public init(
+        runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
+        allowedSources: [String], allowedHosts: [String], excludeFields: [String],
+        secretCommands: [String: SecretCommand], maxDurationSeconds: Int
+    ) {
+        self.runId = runId
+        self.attempt = attempt
+        self.job = job
+        self.outputDirectory = outputDirectory
+        self.sealingKey = sealingKey
+        self.allowedSources = allowedSources
+        self.allowedHosts = allowedHosts
+        self.excludeFields = excludeFields
+        self.secretCommands = secretCommands
+        self.maxDurationSeconds = maxDurationSeconds
+    }
+}
+
+/// What a job process leaves beside its files (`result.json`, sealed): how it ended, in words safe to send.
+public struct JobResult: Codable, Sendable, Equatable {
+    public enum Outcome: String, Codable, Sendable {
+        case succeeded, partial, failed
+        /// The local policy refused the source before any connection was made.
+        case denied
+    }
+
+    public var outcome: Outcome
+    /// Redacted; set for failed and denied.
+    public var error: String?
+    /// The policy rule that allowed the source, or why it was refused.
+    public var policy: String?
+    public var records: Int
+    /// The credential-free source URL, for the audit ledger.
+    public var source: String
+
+    public init(outcome: Outcome, error: String? = nil, policy: String? = nil, records: Int = 0, source: String) {
+        self.outcome = outcome
+        self.error = error
+        self.policy = policy
+        self.records = records
+        self.source = source
+    }
+
+    /// The file name beside the manifest.
+    public static let fileName = "result.json"
+}

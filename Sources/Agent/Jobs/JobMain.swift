@@ -1,0 +1,180 @@
+internal import AWSSigV4
+internal import AsyncHTTPClient
+internal import Connectors
+internal import Foundation
+internal import Logging
+internal import Metadata
+internal import OutpostProtocol
+internal import Secrets
+
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
+/// The job process (`outpost run-job`): reads its envelope from stdin, checks the source against local policy,
+/// resolves the job's secret references, extracts into the spool, and leaves `result.json` beside the files.
+///
+/// Everything it prints goes to stdout through a redactor that knows every secret it resolved; the agent ships
+/// those lines as the run's log. Exit status: 0 succeeded, 2 partial, 3 denied by policy, 1 failed.
+public enum JobMain {
+    public static let exitSucceeded: Int32 = 0
+    public static let exitFailed: Int32 = 1
+    public static let exitPartial: Int32 = 2
+    public static let exitDenied: Int32 = 3
+
+    /// Runs the job described on stdin; returns the exit status.
+    public static func run(environment: [String: String], json: Bool = false) async -> Int32 {
+        let secrets = LineLogHandler.Secrets()
+        var logger = Logger(label: "outpost.job") { label in
+            LineLogHandler(label: label, level: .info, secrets: secrets, json: json, descriptor: STDOUT_FILENO)
+        }
+        logger.logLevel = .info
+        let envelope: JobEnvelope
+        do {
+            let input = FileHandle.standardInput.readDataToEndOfFile()
+            guard input.count <= 4 * 1024 * 1024 else { throw AgentError(.job, "the job envelope exceeds 4 MiB") }
+            envelope = try JSONDecoder().decode(JobEnvelope.self, from: input)
+        } catch {
+            logger.error("job.invalid_envelope", metadata: ["error": "\(error)"])
+            return exitFailed
+        }
+        logger[metadataKey: "run.id"] = .string(envelope.runId)
+        guard let key = Data(base64Encoded: envelope.sealingKey), key.count == 32 else {
+            logger.error("job.invalid_envelope", metadata: ["error": "the sealing key is not 32 bytes of base64"])
+            return exitFailed
+        }
+        let runner = JobRunner(
+            envelope: envelope, sealingKey: Array(key), environment: environment, secrets: secrets, logger: logger)
+        let result = await runner.run()
+        do {
+            try runner.writeResult(result)
+        } catch {
+            logger.error("job.result_unwritable", metadata: ["error": "\(error)"])
+            return exitFailed
+        }
+        switch result.outcome {
+        case .succeeded: return exitSucceeded
+        case .partial: return exitPartial
+        case .denied: return exitDenied
+        case .failed: return exitFailed
+        }
+    }
+}
+
+/// One job's work inside the job process.
+struct JobRunner {
+    let envelope: JobEnvelope
+    let sealingKey: [UInt8]
+    let environment: [String: String]
+    let secrets: LineLogHandler.Secrets
+    let logger: Logger
+
+    private var job: JobSpec { envelope.job }
+
+    func run() async -> JobResult {
+        let source = Self.credentialFree(job.sourceURL)
+        let policy: EgressPolicy
+        do {
+            policy = try EgressPolicy(allowedHosts: envelope.allowedHosts, allowedSources: envelope.allowedSources)
+        } catch {
+            return JobResult(outcome: .failed, error: "the agent's local policy is invalid: \(error)", source: source)
+        }
+        let decision = policy.checkSource(job.sourceURL)
+        guard decision.allowed else {
+            logger.error("job.egress_denied", metadata: ["source": "\(source)", "reason": "\(decision.reason)"])
+            return JobResult(outcome: .denied, error: decision.reason, policy: decision.reason, source: source)
+        }
+        logger.info("job.started", metadata: ["source": "\(source)", "attempt": "\(envelope.attempt)"])
+        do {
+            let filters = try ExtractionFilters(
+                includeDatabases: job.filters.includeDatabases, excludeDatabases: job.filters.excludeDatabases,
+                includeSchemas: job.filters.includeSchemas, excludeSchemas: job.filters.excludeSchemas,
+                includeTables: job.filters.includeTables, excludeTables: job.filters.excludeTables,
+                excludeKinds: job.filters.excludeKinds,
+                excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
+            let password = try await resolveSecrets(policy: policy)
+            let resolved = try SourceLocation.resolve(job.sourceURL, password: password, environment: environment)
+            let extraction = Extraction(
+                connector: resolved.connector,
+                scope: ExtractionScope(connection: job.connectionName, filters: filters),
+                folder: ExtractionFolder(path: envelope.outputDirectory, sealingKey: sealingKey))
+            let manifest = try await extraction.run(progress: ExtractionProgress(), logger: logger)
+            let records = manifest.files.reduce(0) { $0 + $1.records }
+            let incomplete = manifest.completeness.filter { !$0.complete }
+            for entry in incomplete {
+                logger.warning(
+                    "job.incomplete",
+                    metadata: ["scope": "\(entry.qualifiedName)", "reason": "\(entry.reason ?? "not read")"])
+            }
+            logger.info(
+                "job.extracted",
+                metadata: ["records": "\(records)", "files": "\(manifest.files.count)", "status": "\(manifest.status)"])
+            return JobResult(
+                outcome: manifest.status == .complete ? .succeeded : .partial, policy: decision.reason,
+                records: records, source: source)
+        } catch {
+            let message = secrets.redact("\(error)")
+            logger.error("job.failed", metadata: ["error": "\(message)"])
+            return JobResult(outcome: .failed, error: message, policy: decision.reason, source: source)
+        }
+    }
+
+    /// Resolves every secret reference of the job; returns the password, if the job has one.
+    private func resolveSecrets(policy: EgressPolicy) async throws -> String? {
+        var password: String?
+        for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
+            guard role == "password" else {
+                throw AgentError(.job, "the job names a secret for role '\(role)'; this agent knows only 'password'")
+            }
+            let reference = try SecretReference(parsing: text)
+            let value = try await resolver(policy: policy, reference: reference).resolve(reference)
+            secrets.add(value)
+            logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
+            password = value
+        }
+        return password
+    }
+
+    private func resolver(policy: EgressPolicy, reference: SecretReference) throws -> SecretResolver {
+        let aws = AWSEnvironment(environment)
+        if reference.store == .awsSecretsManager {
+            let region = aws.region ?? "us-east-1"
+            let endpoint = aws.endpoint(
+                serviceEnvironmentName: "SECRETS_MANAGER", host: "secretsmanager.\(region).amazonaws.com",
+                region: region)
+            let components = URLComponents(string: endpoint)
+            let host = components?.host ?? endpoint
+            let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
+            let decision = policy.checkHost(host: host, port: port)
+            guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
+        }
+        let commands = envelope.secretCommands.mapValues {
+            CommandSecretProvider.Command(
+                executable: $0.path, arguments: $0.arguments, timeout: .milliseconds($0.timeoutMilliseconds))
+        }
+        return SecretResolver(providers: [
+            EnvironmentSecretProvider(), FileSecretProvider(),
+            AWSSecretsManagerSecretProvider(client: .shared, environment: aws),
+            try CommandSecretProvider(commands: commands),
+        ])
+    }
+
+    func writeResult(_ result: JobResult) throws {
+        let bytes = Array(try JSONEncoder().encode(result))
+        let writer = try SealedFileWriter(
+            creating: envelope.outputDirectory + "/" + JobResult.fileName, key: sealingKey)
+        try writer.write(bytes)
+        try writer.finish()
+    }
+
+    /// The URL without user info or query, for logs and the audit ledger.
+    static func credentialFree(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.host != nil else {
+            return url.hasPrefix("sqlite:") ? url : "(unparseable source URL)"
+        }
+        components.user = nil
+        components.password = nil
+        components.query = nil
+        return components.string ?? "(unparseable source URL)"
+    }
+}

@@ -1,0 +1,143 @@
+internal import Foundation
+internal import OutpostProtocol
+internal import Secrets
+
+#if canImport(Glibc)
+    internal import Glibc
+#endif
+
+/// `outpost agent --check`: verifies from inside the network what the agent will need — its data dir, its API
+/// key's store, the control plane over TLS (through the proxy when one is set) accepting the key, and every
+/// egress host resolving — printing one line per check.
+public struct Preflight: Sendable {
+    public let configuration: AgentConfiguration
+    public let environment: [String: String]
+
+    public init(configuration: AgentConfiguration, environment: [String: String]) {
+        self.configuration = configuration
+        self.environment = environment
+    }
+
+    /// Runs every check (each independent of the others' outcome); returns whether all passed.
+    public func run(print: @Sendable (String) -> Void = { Swift.print($0) }) async -> Bool {
+        var passed = true
+        func report(_ ok: Bool, _ name: String, _ detail: String) {
+            print("\(ok ? "ok  " : "FAIL") \(name): \(detail)")
+            if !ok { passed = false }
+        }
+        let dataDirectory = configuration.dataDirectory
+        do {
+            try FileManager.default.createDirectory(
+                atPath: dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            report(
+                FileManager.default.isWritableFile(atPath: dataDirectory), "data dir",
+                FileManager.default.isWritableFile(atPath: dataDirectory)
+                    ? "\(dataDirectory) is writable" : "\(dataDirectory) is not writable by this user")
+        } catch {
+            report(false, "data dir", "cannot create \(dataDirectory): \(error)")
+        }
+
+        let resolver: SecretResolver
+        do {
+            resolver = try Agent.secretResolver(configuration: configuration, environment: environment)
+        } catch {
+            report(false, "secret stores", "\(error)")
+            return false
+        }
+        let reference = configuration.controlPlane.apiKey
+        var keyReadable = false
+        do {
+            let key = try await resolver.resolve(reference)
+            keyReadable = !key.trimmingWhitespace.isEmpty
+            report(keyReadable, "api key", keyReadable ? "read from \(reference)" : "\(reference) is empty")
+        } catch {
+            report(false, "api key", "cannot read \(reference): \(error)")
+        }
+
+        let network: OutboundNetwork
+        do {
+            network = try OutboundNetwork(network: configuration.network, environment: environment)
+        } catch {
+            report(false, "network", "\(error)")
+            return false
+        }
+        let host = URLComponents(string: configuration.controlPlane.url)?.host ?? ""
+        if let proxy = network.proxy {
+            let bypass = OutboundNetwork.bypassesProxy(host: host, noProxy: network.noProxy)
+            report(
+                true, "proxy",
+                "\(proxy.host):\(proxy.port)\(proxy.username == nil ? "" : " with basic auth")"
+                    + (bypass ? " (not used for \(host): NO_PROXY)" : " (used for \(host))"))
+        }
+        if keyReadable {
+            let keys = APIKeyProvider(
+                reference: reference, resolver: resolver, refreshInterval: .seconds(3600), retryInterval: .seconds(1))
+            let client = ControlPlaneClient(
+                baseURL: configuration.controlPlane.url, keys: keys, network: network,
+                requestTimeout: configuration.controlPlane.requestTimeout, version: "preflight")
+            let agentId = (try? Agent.identity(dataDirectory: dataDirectory)) ?? "preflight"
+            do {
+                let response = try await client.heartbeat(
+                    HeartbeatRequest(
+                        agentId: agentId, agentName: configuration.name, version: "preflight", state: .idle,
+                        runningLeases: [], freeSlots: 0))
+                let tls = configuration.controlPlane.url.lowercased().hasPrefix("https") ? "TLS ≥ 1.2, " : ""
+                report(
+                    true, "control plane",
+                    "\(configuration.controlPlane.url) reachable (\(tls)key accepted, server minimum agent version "
+                        + "\(response.minimumAgentVersion))")
+            } catch {
+                report(false, "control plane", "\(configuration.controlPlane.url): \(error)")
+            }
+        }
+
+        for entry in configuration.policy.allowedHosts where !entry.contains("*") && !entry.contains("/") {
+            let name = Self.hostPart(entry)
+            if let addresses = Self.resolve(name), !addresses.isEmpty {
+                report(true, "egress host \(entry)", "resolves to \(addresses.prefix(3).joined(separator: ", "))")
+            } else {
+                report(false, "egress host \(entry)", "\(name) does not resolve")
+            }
+        }
+        if configuration.policy.allowedSources.isEmpty {
+            report(false, "policy", "policy.allowedSources is empty: every job will be refused")
+        } else {
+            report(true, "policy", "\(configuration.policy.allowedSources.count) source pattern(s) allowed")
+        }
+        await network.shutdown()
+        return passed
+    }
+
+    /// `host:port`, `[v6]:port` or a bare host → the host.
+    static func hostPart(_ entry: String) -> String {
+        if entry.hasPrefix("["), let end = entry.firstIndex(of: "]") {
+            return String(entry[entry.index(after: entry.startIndex)..<end])
+        }
+        if entry.filter({ $0 == ":" }).count == 1, let colon = entry.firstIndex(of: ":") {
+            return String(entry[..<colon])
+        }
+        return entry
+    }
+
+    static func resolve(_ host: String) -> [String]? {
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var result: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &result) == 0, let first = result else { return nil }
+        defer { freeaddrinfo(first) }
+        var addresses: [String] = []
+        var cursor: UnsafeMutablePointer<addrinfo>? = first
+        while let info = cursor {
+            var buffer = [CChar](repeating: 0, count: Int(NI_MAXHOST))
+            if getnameinfo(
+                info.pointee.ai_addr, info.pointee.ai_addrlen, &buffer, socklen_t(buffer.count), nil, 0, NI_NUMERICHOST)
+                == 0
+            {
+                let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if !addresses.contains(text) { addresses.append(text) }
+            }
+            cursor = info.pointee.ai_next
+        }
+        return addresses
+    }
+}

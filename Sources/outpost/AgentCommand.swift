@@ -1,0 +1,132 @@
+import Agent
+import ArgumentParser
+import Foundation
+import Logging
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// `outpost agent`: the outbound-only daemon that claims runs and extracts them.
+struct AgentCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent",
+        abstract: "Run the agent: claim extraction runs from the control plane and deliver their metadata.",
+        discussion: """
+            Configuration: one YAML file (--config), with OUTPOST_<SECTION>_<KEY> environment overrides \
+            (e.g. OUTPOST_CONTROL_PLANE_URL). The API key is read from a secret reference (controlPlane.apiKey), \
+            never from the file itself. See docs/agent-configuration.md.
+            SIGTERM or SIGINT drains: no new runs, running ones finish (up to agent.drainTimeout); a second signal \
+            stops them at once. Exit status: 0 after a drain, 78 for an invalid configuration, 1 otherwise.
+            """
+    )
+
+    @Option(name: .long, help: "The agent's YAML configuration file.")
+    var config: String
+
+    @Flag(name: .long, help: "Run the preflight checks, print one line per check, and exit.")
+    var check = false
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let environment = ProcessInfo.processInfo.environment
+        let configuration: AgentConfiguration
+        do {
+            configuration = try AgentConfiguration.load(file: config, environment: environment)
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(Self.configurationError)
+        }
+        let json = configuration.observability.logFormat == .json
+        let level = Logger.Level(rawValue: configuration.observability.logLevel) ?? .info
+        let logger = Logger(label: "outpost.agent") { label in
+            LineLogHandler(
+                label: label, level: level, secrets: LineLogHandler.Secrets(), json: json, descriptor: STDERR_FILENO)
+        }
+        if check {
+            let passed = await Preflight(configuration: configuration, environment: environment).run()
+            if !passed { throw ExitCode(ExitStatus.failure) }
+            return
+        }
+        let metrics = AgentMetrics()
+        let runner: AgentRunner
+        do {
+            runner = try await Agent.make(
+                configuration: configuration, environment: environment, version: OutpostVersion.current,
+                jobExecutable: Self.ownExecutable(), metrics: metrics, logger: logger)
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.failure)
+        }
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var received = 0
+                for await _ in signals {
+                    received += 1
+                    if received == 1 {
+                        runner.drain()
+                    } else {
+                        runner.stopNow()
+                    }
+                }
+            }
+            if let listen = configuration.observability.listen {
+                group.addTask {
+                    do {
+                        let (host, port) = try Self.parseListen(listen)
+                        try await HealthServer(
+                            configuration: HealthServerConfiguration(host: host, port: port), metrics: metrics,
+                            logger: logger,
+                            readiness: {
+                                let (ready, reason) = await runner.readiness()
+                                return ready ? .ready : .notReady(reason)
+                            }
+                        ).run()
+                    } catch is CancellationError {
+                    } catch {
+                        logger.error("health.listener_failed", metadata: ["error": "\(error)"])
+                    }
+                }
+            }
+            await runner.run()
+            group.cancelAll()
+        }
+    }
+
+    /// `host:port`, `[v6]:port` or `:port` (loopback).
+    static func parseListen(_ text: String) throws -> (String, Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (0...65_535).contains(port)
+        else {
+            throw AgentError(.invalidConfiguration, "observability.listen must be HOST:PORT, not '\(text)'")
+        }
+        let host = String(text[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return (host.isEmpty ? "127.0.0.1" : host, port)
+    }
+
+    /// EX_CONFIG from sysexits.h.
+    static let configurationError: Int32 = 78
+
+    /// This process's executable, which also runs `outpost run-job`.
+    static func ownExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+}
+
+/// `outpost run-job`: one job process, started by the agent with its envelope on stdin. Not for people.
+struct RunJobCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run-job",
+        abstract: "Run one extraction job (started by `outpost agent`; reads its job envelope from stdin).",
+        shouldDisplay: false
+    )
+
+    func run() async throws {
+        let status = await JobMain.run(environment: ProcessInfo.processInfo.environment)
+        if status != 0 { throw ExitCode(status) }
+    }
+}

@@ -1,0 +1,108 @@
+import Agent
+import ControlPlane
+import Foundation
+import Metadata
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+@Suite("Agent runs against the real control plane", .serialized)
+struct AgentRunTests {
+    @Test func aDirectIngestionRunDeliversTheSampleCatalogWithItsLogAndAVerifiableAuditEntry() async throws {
+        try await withControlPlane { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(name: "shop", sourceKind: "sqlite", sourceURL: sampleDatabaseURL))
+            let queued = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(controlPlane: controlPlane)
+            let metrics = AgentMetrics()
+            try await withAgent(setup, metrics: metrics) { _ in
+                let run = try await controlPlane.finished(queued.id)
+                #expect(run.status == .succeeded, "\(run.error ?? "")")
+            }
+            let log = try await controlPlane.log(queued.id)
+            #expect(log.contains("job.started"))
+            #expect(log.contains("job.extracted"))
+            let run = try await controlPlane.run(queued.id)
+            #expect(run.logTotalBytes == run.logBytes)
+            #expect(run.logDroppedBytes == 0)
+            let assets = try await controlPlane.store.searchAssets(
+                tenantId: controlPlane.tenant.id, text: "customers", kind: nil, connectionId: connection.id, limit: 10)
+            #expect(assets.contains { $0.name == "customers" })
+
+            let verification = try AuditLedger.verify(path: setup.dataDirectory + "/audit.jsonl")
+            #expect(verification.entries == 1)
+            let line = try String(contentsOfFile: setup.dataDirectory + "/audit.jsonl", encoding: .utf8)
+            #expect(line.contains(queued.id))
+            #expect(line.contains("manifest.json"))
+            #expect(String(decoding: metrics.exposition(), as: UTF8.self).contains("outcome=\"succeeded\"} 1"))
+            // Nothing of the run is left in the spool once the control plane has it.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: setup.dataDirectory + "/spool/runs").isEmpty)
+        }
+    }
+
+    @Test func aSourceOutsideTheLocalPolicyFailsBeforeAnyConnectionIsAttempted() async throws {
+        let listener = try RecordingListener()
+        try await withControlPlane { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "elsewhere", sourceKind: "postgresql",
+                    sourceURL: "postgres://reader@localhost:\(listener.port)/sales"))
+            let queued = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(controlPlane: controlPlane)
+            let metrics = AgentMetrics()
+            try await withAgent(setup, metrics: metrics) { _ in
+                let run = try await controlPlane.finished(queued.id)
+                #expect(run.status == .failed)
+                #expect(run.error?.contains("local policy") == true, "\(run.error ?? "")")
+            }
+            #expect(listener.connections == 0)
+            let ledger = try String(contentsOfFile: setup.dataDirectory + "/audit.jsonl", encoding: .utf8)
+            #expect(ledger.contains("\"denied\""))
+            #expect(
+                String(decoding: metrics.exposition(), as: UTF8.self).contains("outpost_agent_egress_denials_total 1"))
+        }
+    }
+
+    @Test func cancellingFromTheControlPlaneKillsTheJobsProcessGroupWithinTheGracePeriod() async throws {
+        let listener = try RecordingListener()
+        try await withControlPlane { controlPlane in
+            // A source that accepts the connection and never answers: the job hangs until it is stopped.
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "hanging", sourceKind: "postgresql",
+                    sourceURL: "postgres://reader@127.0.0.1:\(listener.port)/sales"))
+            let queued = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(controlPlane: controlPlane)
+            try await withAgent(setup) { _ in
+                _ = try await controlPlane.waitFor(queued.id) { $0.status == .running }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while listener.connections == 0 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let jobs = jobProcesses()
+                #expect(jobs.count == 1)
+                let cancelled = ContinuousClock.now
+                try await controlPlane.cancel(queued.id)
+                let run = try await controlPlane.finished(queued.id)
+                #expect(run.status == .cancelled)
+                // Renewal every ttl/4 (5 s) + 2 s grace + margin.
+                #expect(ContinuousClock.now - cancelled < .seconds(12))
+                for pid in jobs { #expect(kill(pid, 0) != 0, "job process \(pid) survived the cancellation") }
+            }
+        }
+    }
+}
+
+/// Process ids of running `outpost run-job` processes.
+func jobProcesses() -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap { entry -> Int32? in
+        guard let pid = Int32(entry),
+            let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+        else { return nil }
+        let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        guard arguments.count >= 2, arguments[0].hasSuffix("/outpost"), arguments[1] == "run-job" else { return nil }
+        // A zombie has an empty cmdline; an exited process is gone.
+        return pid
+    }
+}

@@ -1,0 +1,60 @@
+import Agent
+import ControlPlane
+import Foundation
+import OutpostTesting
+import Testing
+
+@Suite("A source secret never leaves the job", .serialized)
+struct SecretCanaryTests {
+    static let canary = "CANARY-pw-7f3e9b21d4c8a605"
+
+    @Test func aPasswordFromSecretsManagerIsInNothingTheControlPlaneStoredOrTheAgentWrote() async throws {
+        let postgres = try TestPostgres()
+        let moto = try TestMoto()
+        try moto.boto3(
+            "client('secretsmanager').create_secret(Name='prod/pg', "
+                + "SecretString=json.dumps({'password': '\(Self.canary)'}))")
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            // The canary is the wrong password for the test server: the job resolves it, tries it, and fails.
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "canary", sourceKind: "postgresql",
+                    sourceURL: "postgres://\(postgres.user)@127.0.0.1:\(postgres.port)/postgres",
+                    secrets: ["password": "aws-sm:prod/pg#password"]))
+            let run = try await controlPlane.runNow(connection.id)
+            var environment = ProcessInfo.processInfo.environment
+            environment.merge(moto.environment()) { $1 }
+            environment["PGPASSWORD"] = nil
+            try await withAgent(setup, environment: environment) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .failed)
+                #expect(finished.error?.contains(Self.canary) == false)
+            }
+            let log = try await controlPlane.log(run.id)
+            #expect(log.contains("job.secret_resolved"), "\(log)")
+            #expect(!log.contains(Self.canary))
+            for file in try Self.files(under: controlPlane.directory.path) + Self.files(under: setup.directory.path) {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+                #expect(bytes.range(of: Data(Self.canary.utf8)) == nil, "the canary is in \(file)")
+                #expect(
+                    bytes.range(of: Data(Data(Self.canary.utf8).base64EncodedString().utf8)) == nil,
+                    "the canary's base64 is in \(file)")
+            }
+        }
+    }
+
+    static func files(under root: String) throws -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        var files: [String] = []
+        while let relative = enumerator?.nextObject() as? String {
+            var directory: ObjCBool = false
+            let path = root + "/" + relative
+            if FileManager.default.fileExists(atPath: path, isDirectory: &directory), !directory.boolValue {
+                files.append(path)
+            }
+        }
+        return files
+    }
+}
