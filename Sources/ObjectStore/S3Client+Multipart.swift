@@ -77,11 +77,45 @@ extension S3Client {
                 key: key, body: .file(path: path), contentType: contentType, serverSideEncryption: serverSideEncryption
             )
         }
+        return try await uploadMultipart(
+            key: key, size: size, describedAs: path, contentType: contentType,
+            serverSideEncryption: serverSideEncryption, policy: policy
+        ) { count in try reader.read(upTo: count) }
+    }
+
+    /// Uploads `size` bytes that `read` hands over in pieces (`read(n)` returns up to n bytes, empty at the end),
+    /// for sources that are not plain files — the agent's sealed spool decrypts as it reads. One PUT up to the
+    /// policy's threshold (the bytes held in memory), a multipart upload above it with one part in memory at a time.
+    ///
+    /// - Throws: `ObjectStoreError`; `file` when `read` delivers more or fewer bytes than `size`.
+    @discardableResult
+    public func upload(
+        key: String, size: Int64, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil,
+        policy: S3UploadPolicy = .standard, read: (Int) throws -> [UInt8]
+    ) async throws -> S3UploadResult {
+        try Self.validate(key: key)
+        guard size > policy.multipartThreshold else {
+            let bytes = try read(Int(size) + 1)
+            guard bytes.count == size else {
+                throw ObjectStoreError(.file, "\(describe(key)) has \(bytes.count) bytes, not the \(size) announced")
+            }
+            return try await putObject(
+                key: key, body: .bytes(bytes), contentType: contentType, serverSideEncryption: serverSideEncryption)
+        }
+        return try await uploadMultipart(
+            key: key, size: size, describedAs: describe(key), contentType: contentType,
+            serverSideEncryption: serverSideEncryption, policy: policy, read: read)
+    }
+
+    private func uploadMultipart(
+        key: String, size: Int64, describedAs name: String, contentType: String?,
+        serverSideEncryption: ServerSideEncryption?, policy: S3UploadPolicy, read: (Int) throws -> [UInt8]
+    ) async throws -> S3UploadResult {
         let partCount = Int((size + Int64(policy.partSize) - 1) / Int64(policy.partSize))
         guard partCount <= S3UploadPolicy.maximumParts else {
             throw ObjectStoreError(
                 .invalidArgument,
-                "\(path) needs \(partCount) parts of \(policy.partSize) bytes, more than S3's \(S3UploadPolicy.maximumParts): use larger parts"
+                "\(name) needs \(partCount) parts of \(policy.partSize) bytes, more than S3's \(S3UploadPolicy.maximumParts): use larger parts"
             )
         }
         let uploadId = try await createMultipartUpload(
@@ -91,16 +125,17 @@ extension S3Client {
             var total: Int64 = 0
             var parts: [S3CompletedPart] = []
             while true {
-                let bytes = try reader.read(upTo: policy.partSize)
+                let bytes = try read(policy.partSize)
                 if bytes.isEmpty { break }
                 hasher.update(data: bytes)
                 total += Int64(bytes.count)
+                guard total <= size else { break }
                 let part = try await uploadPart(
                     key: key, uploadId: uploadId, partNumber: parts.count + 1, bytes: bytes)
                 parts.append(part)
             }
             guard total == size else {
-                throw ObjectStoreError(.file, "\(path) changed size while it was being uploaded")
+                throw ObjectStoreError(.file, "\(name) changed size while it was being uploaded")
             }
             let completed = try await completeMultipartUpload(key: key, uploadId: uploadId, parts: parts)
             return S3UploadResult(

@@ -26,6 +26,8 @@ final class TestControlPlane: @unchecked Sendable {
     let agentKey: String
     let port: Int
     var configuration: ServerConfiguration
+    /// The server's read access to relay buckets, if the test uses bucket relay.
+    var relayReader: RelayReader?
     private var server: Task<Void, any Error>?
 
     var url: String { "http://127.0.0.1:\(port)" }
@@ -68,7 +70,8 @@ final class TestControlPlane: @unchecked Sendable {
         // Stopping the server mid-test logs cancelled connections at error level; they are expected here.
         logger.logLevel = .critical
         let application = buildApplication(
-            configuration: configuration, store: store, blobs: blobs, signer: signer, logger: logger)
+            configuration: configuration, store: store, blobs: blobs, signer: signer, logger: logger,
+            relayReader: relayReader)
         server = Task { try await application.run() }
         let deadline = ContinuousClock.now + .seconds(10)
         while !FreePort.isListening(port) {
@@ -246,9 +249,11 @@ var sampleDatabaseURL: String { "sqlite:\(BuildProducts.repositoryRoot)/Samples/
 
 /// Starts a control plane for `body` and stops it afterwards, whatever happens.
 func withControlPlane(
-    _ configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestControlPlane) async throws -> Void
+    _ configure: (inout ServerConfiguration) -> Void = { _ in }, relayReader: RelayReader? = nil,
+    _ body: (TestControlPlane) async throws -> Void
 ) async throws {
     let controlPlane = try await TestControlPlane(configure)
+    controlPlane.relayReader = relayReader
     try await controlPlane.start()
     do {
         try await body(controlPlane)

@@ -1,6 +1,8 @@
+internal import AWSSigV4
 internal import Foundation
 internal import Logging
 internal import Metadata
+internal import ObjectStore
 internal import OutpostProtocol
 
 /// Bucket relay: writes the run's files and manifest into the organisation's own bucket (S3 API) or, for an
@@ -25,11 +27,12 @@ struct RelayDelivery: Sendable {
 
     func deliver(runId: String, connectionId: String) async throws -> CompleteRequest.RelayObjects {
         let items = try DirectDelivery.items(folder: folder, key: key)
+        let bucket = try bucketClient()
         var objects: [CompleteRequest.RelayObjects.Object] = []
         for item in items {
             let objectKey = Self.objectKey(
                 prefix: target.prefix, connectionId: connectionId, runId: runId, file: item.file.path)
-            try await put(item, key: objectKey)
+            try await put(item, key: objectKey, bucket: bucket)
             objects.append(.init(key: objectKey, bytes: item.file.bytes, sha256: item.file.sha256))
         }
         let manifestKey = Self.objectKey(
@@ -37,12 +40,58 @@ struct RelayDelivery: Sendable {
         return CompleteRequest.RelayObjects(bucket: target.bucket, manifestKey: manifestKey, objects: objects)
     }
 
-    private func put(_ item: DirectDelivery.Item, key objectKey: String) async throws {
-        if let endpoint = target.endpoint, endpoint.hasPrefix("file://") {
-            try writeToFolder(item, root: String(endpoint.dropFirst("file://".count)), key: objectKey)
+    private func put(_ item: DirectDelivery.Item, key objectKey: String, bucket: S3Client?) async throws {
+        guard let bucket else {
+            try writeToFolder(item, root: String(target.endpoint!.dropFirst("file://".count)), key: objectKey)
             return
         }
-        throw AgentError(.delivery, "bucket relay to S3 is not configured in this build")
+        let reader = try SealedPartReader(path: item.localPath, key: key)
+        do {
+            let result = try await bucket.upload(
+                key: objectKey, size: item.file.bytes, serverSideEncryption: try ServerSideEncryption(relay: target)
+            ) { count in try reader.read(upTo: count) }
+            guard result.sha256 == item.file.sha256 else {
+                throw AgentError(.delivery, "\(item.file.path) changed in the spool while it was uploaded")
+            }
+        } catch let error as ObjectStoreError {
+            throw AgentError(
+                error.isRetryable ? .unavailable : .delivery,
+                "writing \(item.file.path) to s3://\(target.bucket)/\(objectKey) failed: \(error)")
+        }
+    }
+
+    /// The S3 client for the relay bucket, after checking the local policy allows its endpoint; nil for a
+    /// `file://` target.
+    private func bucketClient() throws -> S3Client? {
+        if let endpoint = target.endpoint, endpoint.hasPrefix("file://") { return nil }
+        let aws = AWSEnvironment(environment)
+        guard let credentials = aws.credentialSource(region: target.region) else {
+            throw AgentError(
+                .delivery,
+                "no AWS credentials for the relay bucket \(target.bucket): \(AWSEnvironment.missingCredentialsAdvice)")
+        }
+        let configuration = S3Configuration(relay: target, credentials: credentials)
+        let probe: S3Client
+        do {
+            probe = try S3Client(bucket: target.bucket, configuration: configuration)
+        } catch {
+            throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
+        }
+        let url = probe.url(forKey: "probe")
+        guard let components = URLComponents(string: url), let host = components.host else {
+            throw AgentError(.delivery, "the relay endpoint \(configuration.resolvedEndpoint) is not a URL")
+        }
+        let port = components.port ?? (components.scheme == "http" ? 80 : 443)
+        let policy = try EgressPolicy(allowedHosts: self.policy.allowedHosts, allowedSources: [])
+        let decision = policy.checkHost(host: host, port: port)
+        guard decision.allowed else {
+            throw AgentError(
+                .policyDenied,
+                "the relay bucket's endpoint \(host):\(port) is refused by the agent's local policy "
+                    + "(add it to policy.allowedHosts): \(decision.reason)")
+        }
+        return try S3Client(
+            bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url))
     }
 
     /// A local-folder relay target: `<root>/<bucket>/<key>`, written under a temporary name and renamed.

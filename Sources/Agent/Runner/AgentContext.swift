@@ -60,7 +60,7 @@ struct AgentContext: Sendable {
             case .relay:
                 state.relay.map { .relay(bucket: $0.bucket, keys: $0.objects.map(\.key)) }
             }
-        let denied = outcome == .failed && (state.error?.contains("local policy") ?? false)
+        let denied = state.denied == true
         let entry = AuditEntry(
             runId: assignment.runId, connectionId: assignment.job.connectionId,
             connectionName: assignment.job.connectionName, source: state.source ?? assignment.job.sourceURL,

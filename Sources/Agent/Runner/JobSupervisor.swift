@@ -243,6 +243,7 @@ struct JobSupervisor: Sendable {
                     state.status = .partial
                 case (.denied, _):
                     state.status = .failed
+                    state.denied = true
                     state.error = result?.error ?? "the agent's local policy refused the source"
                 case (.failed, _):
                     state.status = .failed
@@ -252,13 +253,18 @@ struct JobSupervisor: Sendable {
                     state.error = "the job process ended abnormally (\(termination)) without a result"
                 }
             }
+            // The job wrote its files itself: count them, and refuse to deliver what broke the cap.
+            if let used = try? context.spool.recount(), used > context.spool.capBytes,
+                state.status == .succeeded || state.status == .partial
+            {
+                state.status = .failed
+                state.error =
+                    "the extraction does not fit in the spool (\(used) bytes used, cap \(context.spool.capBytes)): "
+                    + "raise spool.cap"
+            }
             state.phase = state.status == .succeeded || state.status == .partial ? .delivering : .completing
         }
-        if let status = await tracker.state.status, status == .failed, let error = await tracker.state.error,
-            error.contains("local policy")
-        {
-            context.metrics?.egressDenied()
-        }
+        if await tracker.state.denied == true { context.metrics?.egressDenied() }
     }
 
     private func readResult(folder: String) throws -> JobResult {
@@ -356,6 +362,16 @@ struct JobSupervisor: Sendable {
                 await sleepOrInterrupt(backoff.next(retryAfter: error.retryAfter), control: control)
             } catch let error as AgentError where error.code == .staleLease {
                 control.interrupt(.leaseLost(error.message))
+                return
+            } catch let error as AgentError where error.code == .policyDenied {
+                logger.error("delivery.egress_denied", metadata: ["error": "\(error)"])
+                context.metrics?.egressDenied()
+                try await tracker.update {
+                    $0.phase = .completing
+                    $0.status = .failed
+                    $0.denied = true
+                    $0.error = error.message
+                }
                 return
             } catch {
                 logger.error("delivery.failed", metadata: ["error": "\(error)"])

@@ -29,6 +29,8 @@ public struct RunState: Codable, Sendable, Equatable {
     public var startedAt: String
     public var policy: String?
     public var source: String?
+    /// The local policy refused the job's source (or a host it needed).
+    public var denied: Bool?
 
     public init(assignment: RunAssignment, startedAt: String) {
         self.assignment = assignment
