@@ -11,6 +11,16 @@ if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v dat
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 
+# The web UI's browser test needs headless Chromium and chromedriver (Debian packages); without them it fails.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing chromium and chromium-driver…" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >&2
+    else
+        echo "test.sh: chromium and chromedriver are missing: apt-get install -y chromium chromium-driver" >&2
+    fi
+fi
+
 started=""
 if [ -z "${OUTPOST_TEST_POSTGRES_URL:-}" ]; then
     pgdir=$(mktemp -d /tmp/outpost-pg.XXXXXX)
