@@ -209,7 +209,7 @@ struct UIRouterTests {
             #expect(accepted.status == .seeOther)
             let connections = try await fixture.store.connections(tenantId: fixture.tenantA.tenant.id)
             #expect(connections.map(\.name) == ["shop"])
-            #expect(accepted.headers[.location] == "/ui/connections/\(connections[0].id)")
+            #expect(accepted.headers[.location] == "/ui/connections/\(connections[0].id)?saved=1")
             // Another port or a look-alike host is another origin; no Origin at all leaves the token to decide.
             for origin in ["http://localhost:8081", "http://localhost.evil.example"] {
                 let response = try await client.post(
@@ -233,6 +233,17 @@ struct UIRouterTests {
             #expect(runs.map(\.status) == [.queued])
             #expect(queued.headers[.location] == "/ui/runs/\(runs[0].id)")
 
+            // Cancelling is a form too; a queued run ends at once, and a finished one cannot be cancelled.
+            let cancel = "/ui/runs/\(runs[0].id)/cancel"
+            #expect(try await client.post(cancel, session: session, fields: [], csrf: nil).status == .forbidden)
+            #expect(try await client.post(cancel, session: session, fields: [], csrf: session.csrf).status == .seeOther)
+            let cancelled = try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: runs[0].id)
+            #expect(cancelled?.status == .cancelled)
+            #expect(cancelled?.cancelReason == "cancelled by an administrator in the web UI")
+            let again = try await client.post(cancel, session: session, fields: [], csrf: session.csrf)
+            #expect(again.status == .conflict)
+            #expect(again.text.contains("has finished already"))
+
             // A JSON body is not a form.
             var headers: HTTPFields = [.contentType: "application/json", .cookie: session.cookie]
             headers[.origin] = nil
@@ -240,6 +251,43 @@ struct UIRouterTests {
                 uri: "/ui/connections", method: .post, headers: headers,
                 body: .init(string: "{\"csrf\":\"\(session.csrf)\"}"))
             #expect(json.status == .unsupportedMediaType)
+        }
+    }
+
+    @Test("the agents page shows status, version, heartbeat and load, and drains an agent by form")
+    func agentsPage() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            var heartbeat = HeartbeatRequest(
+                agentId: "edge-1", agentName: "edge \"one\" <1>", version: "1.2.3", state: .busy, runningLeases: [],
+                freeSlots: 3)
+            heartbeat.cpuPercent = 41.6
+            heartbeat.memoryBytes = 3 * 1024 * 1024
+            heartbeat.lastError = "<b>source unreachable</b>"
+            let sent = try await client.send(
+                .post, AgentProtocol.Path.heartbeat, key: fixture.tenantA.agent, json: heartbeat)
+            #expect(sent.status == .ok, "\(sent.text)")
+            fixture.clock.advance(seconds: 90)
+
+            let session = try await client.signIn(key: fixture.tenantA.admin)
+            let page = try await client.page("/ui/agents", session: session)
+            #expect(page.status == .ok)
+            for text in [
+                "edge &quot;one&quot; &lt;1&gt;", "edge-1", "1.2.3", "busy", "stale", "1 min ago", "0 running, 3 free",
+                "42 %", "3.0 MiB", "&lt;b&gt;source unreachable&lt;/b&gt;",
+            ] {
+                #expect(page.text.contains(text), "\(text)")
+            }
+            let drain = "/ui/agents/edge-1/drain"
+            #expect(page.text.contains("action=\"\(drain)\""))
+            #expect(try await client.post(drain, session: session, fields: [], csrf: nil).status == .forbidden)
+            #expect(try await client.post(drain, session: session, fields: [], csrf: session.csrf).status == .seeOther)
+            let agent = try await fixture.store.agent(tenantId: fixture.tenantA.tenant.id, id: "edge-1")
+            #expect(agent?.drainRequested == true)
+            #expect(try await client.page("/ui/agents", session: session).text.contains("busy (drain requested)"))
+            let other = try await client.signIn(key: fixture.tenantB.admin)
+            #expect(!(try await client.page("/ui/agents", session: other).text.contains("edge")))
+            #expect(try await client.post(drain, session: other, fields: [], csrf: other.csrf).status == .notFound)
         }
     }
 

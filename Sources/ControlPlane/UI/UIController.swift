@@ -53,6 +53,8 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         app.get("runs", use: runList)
         app.get("runs/{id}", use: run)
         app.get("runs/{id}/log", use: runLog)
+        app.post("runs/{id}/cancel", use: cancelRun)
+        app.post("agents/{id}/drain", use: drainAgent)
         app.get("catalog", use: catalog)
         app.get("catalog/asset", use: asset)
     }
@@ -155,6 +157,17 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         return UIViews.response(UIViews.agentsPage(agents: agents, now: now, csrf: session.csrfToken))
     }
 
+    /// Asks the agent to stop claiming and exit once its jobs finish, like `POST /v1/admin/agents/{id}/drain`.
+    @Sendable func drainAgent(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let id = try context.parameters.require("id")
+        guard try await store.requestDrain(tenantId: session.tenantId, id: id) else {
+            throw APIError.notFound("There is no agent \(id).")
+        }
+        context.logger.info("agent.drain_requested", metadata: ["agent.id": .string(id)])
+        return UIViews.redirect(to: "/ui/agents")
+    }
+
     private func agentStatuses(tenantId: String, now: Timestamp) async throws -> [(AgentRecord, AgentResponse.Status)] {
         let rules = AgentsController(store: store, configuration: configuration, clock: clock)
         return try await store.agents(tenantId: tenantId).map { ($0, rules.status(of: $0, now: now)) }
@@ -189,7 +202,7 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
                 throw APIError.conflict("a connection named '\(record.name)' exists already", field: "name")
             }
             context.logger.info("connection.created", metadata: ["connection.id": .string(record.id)])
-            return UIViews.redirect(to: "/ui/connections/\(HTML.percentEncode(record.id))")
+            return UIViews.redirect(to: "/ui/connections/\(HTML.percentEncode(record.id))?saved=1")
         } catch let error as APIError where error.status.code < 500 {
             return UIViews.response(
                 UIViews.connectionFormPage(
@@ -205,7 +218,7 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         return UIViews.response(
             UIViews.connectionFormPage(
                 form: ConnectionForm(connection), connection: connection, runs: runs, error: nil,
-                csrf: session.csrfToken))
+                saved: request.uri.queryParameters.get("saved") == "1", csrf: session.csrfToken))
     }
 
     /// Replaces every setting, like `PUT /v1/admin/connections/{id}`.
@@ -291,6 +304,14 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         var response = try JSONResponse<UILogSlice>.make(slice, status: .ok)
         response.headers[.cacheControl] = "no-store"
         return response
+    }
+
+    /// Cancels a queued run at once; a running one learns it on its agent's next lease renewal.
+    @Sendable func cancelRun(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let run = try await existingRun(context)
+        let rules = RunsController(store: store, clock: clock)
+        _ = try await rules.cancel(run, reason: "cancelled by an administrator in the web UI", logger: context.logger)
+        return UIViews.redirect(to: "/ui/runs/\(HTML.percentEncode(run.id))")
     }
 
     private func existingRun(_ context: UIRequestContext) async throws -> RunRecord {

@@ -145,7 +145,12 @@ enum UIStaticFiles {
         button {
           font: inherit; cursor: pointer; border-radius: 4px; padding: .45rem .9rem; border: 1px solid transparent;
         }
-        button.primary { background: var(--accent); color: var(--accent-ink); }
+        button.primary, a.button {
+          background: var(--accent); color: var(--accent-ink); border-radius: 4px; padding: .45rem .9rem;
+        }
+        a.button:hover { background: #184d9c; text-decoration: none; }
+        a.card { color: inherit; }
+        a.card:hover { text-decoration: none; border-color: var(--accent); }
         button.primary:hover { background: #184d9c; }
         button.secondary { background: #fff; color: var(--ink); border-color: #b9c1cc; }
         button.danger { background: #fff; color: var(--bad); border-color: #e3a7a2; }

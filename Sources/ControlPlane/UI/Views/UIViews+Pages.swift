@@ -80,6 +80,11 @@ extension UIViews {
                         .text(UIFormat.bytes(agent.memoryBytes)),
                         .text(UIFormat.bytes(agent.spoolBacklogBytes)),
                         .text(agent.lastError ?? "—"),
+                        agent.drainRequested
+                            ? .text("")
+                            : actionButton(
+                                "Drain", action: "/ui/agents/\(HTML.percentEncode(agent.id))/drain", csrf: csrf,
+                                style: "secondary"),
                     ]
                 })
         }
@@ -115,7 +120,8 @@ extension UIViews {
 
     /// The new-connection form, or an existing connection's page: its form, "run now" and its recent runs.
     static func connectionFormPage(
-        form: ConnectionForm, connection: ConnectionRecord?, runs: [RunRecord], error: APIError?, csrf: String
+        form: ConnectionForm, connection: ConnectionRecord?, runs: [RunRecord], error: APIError?,
+        saved: Bool = false, csrf: String
     ) -> Node {
         let action = connection.map { "/ui/connections/\(HTML.percentEncode($0.id))" } ?? "/ui/connections"
         let field = error?.problem.field
@@ -131,6 +137,7 @@ extension UIViews {
                     HTML.element("span", Attribute("class", "muted mono")) { connection.id }
                 }
             }
+            if saved { notice("Saved.", tone: "good") }
             if let error {
                 notice(error.problem.field.map { "\($0): \(error.problem.message)" } ?? error.problem.message)
             }

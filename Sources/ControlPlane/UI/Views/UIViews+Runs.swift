@@ -77,6 +77,11 @@ extension UIViews {
                 }
             }
             if let error = run.error { notice(error) }
+            if !run.status.isFinished && !run.cancelRequested {
+                HTML.element("div", Attribute("class", "toolbar")) {
+                    actionButton("Cancel run", action: runPath + "/cancel", csrf: csrf, style: "danger")
+                }
+            }
             facts([
                 ("Status", runBadge(run.status, id: "run-status")),
                 ("Queued", UIFormat.timeNode(run.createdAt)),
