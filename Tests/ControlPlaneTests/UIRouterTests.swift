@@ -291,6 +291,59 @@ struct UIRouterTests {
         }
     }
 
+    @Test("the run page opens at the end of a long log on a character boundary; the JSON endpoint follows by offset")
+    func logView() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let runId = try await client.queueRun(fixture)
+            let tenant = fixture.tenantA.tenant.id
+            // One byte, then 70 000 bytes of two-byte characters, then a line with markup: longer than the page's
+            // first view, and 64 KiB into it falls inside a character.
+            let head = Array(("x" + String(repeating: "é", count: 35_000)).utf8)
+            let tail = Array("\n<b>done</b> ✓\n".utf8)
+            var next = try await fixture.store.appendLog(tenantId: tenant, runId: runId, offset: 0, text: head)
+            next = try await fixture.store.appendLog(tenantId: tenant, runId: runId, offset: next, text: tail)
+            let total = Int64(head.count + tail.count)
+            #expect(next == total)
+
+            let session = try await client.signIn(key: fixture.tenantA.admin)
+            let page = try await client.page("/ui/runs/\(runId)", session: session)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("&lt;b&gt;done&lt;/b&gt; ✓"))
+            #expect(page.text.contains("data-offset=\"\(total)\""))
+            #expect(page.text.contains("data-source=\"/ui/runs/\(runId)/log\""))
+            #expect(page.text.contains("Showing the log from byte"))
+            #expect(!page.text.contains("\u{FFFD}"))
+
+            // A slice never ends inside a character: the split one comes with the next slice.
+            let slice = try await client.page("/ui/runs/\(runId)/log?from=0", session: session)
+            #expect(slice.status == .ok)
+            #expect(slice.headers[.contentType]?.hasPrefix("application/json") == true)
+            let first = try slice.decode(UILogSliceView.self)
+            #expect(first.nextOffset == 64 * 1024 - 1)
+            #expect(first.totalBytes == total)
+            #expect(first.finished == false)
+            #expect(first.status == "queued")
+            #expect(first.text.hasPrefix("xé"))
+            #expect(first.text.dropFirst().allSatisfy { $0 == "é" })
+            let second = try await client.page("/ui/runs/\(runId)/log?from=\(first.nextOffset)", session: session)
+                .decode(UILogSliceView.self)
+            #expect(second.nextOffset == total)
+            #expect(second.text.hasPrefix("é"))
+            #expect(second.text.hasSuffix("<b>done</b> ✓\n"))
+            #expect(first.text.utf8.count + second.text.utf8.count == Int(total))
+            let end = try await client.page("/ui/runs/\(runId)/log?from=\(total)", session: session)
+                .decode(UILogSliceView.self)
+            #expect(end.text.isEmpty)
+            #expect(end.nextOffset == total)
+            #expect(try await client.page("/ui/runs/\(runId)/log?from=-1", session: session).status == .badRequest)
+            #expect(try await client.page("/ui/runs/\(runId)/log?from=x", session: session).status == .badRequest)
+            // Another tenant's admin cannot read it.
+            let other = try await client.signIn(key: fixture.tenantB.admin)
+            #expect(try await client.page("/ui/runs/\(runId)/log?from=0", session: other).status == .notFound)
+        }
+    }
+
     // MARK: Headers
 
     @Test("UI pages, errors and redirects carry a strict CSP, nosniff, a referrer policy and no caching")
@@ -499,4 +552,14 @@ struct UIRouterTests {
             #expect(updated.filters.includeSchemas == ["main", "re:^stage_"])
         }
     }
+}
+
+/// The live log view's JSON, as the browser script reads it.
+struct UILogSliceView: Decodable {
+    var text: String
+    var nextOffset: Int64
+    var totalBytes: Int64
+    var finished: Bool
+    var status: String
+    var tone: String
 }
