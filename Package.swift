@@ -142,7 +142,10 @@ let package = Package(
             name: "OutpostTesting",
             dependencies: [
                 "Metadata",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/OutpostTesting"
         ),

@@ -11,10 +11,20 @@ if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v dat
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 
-# promtool (Debian package `prometheus`) checks the agent's /metrics exposition; that test fails without it.
-if ! command -v promtool >/dev/null 2>&1; then
-    echo "test.sh: promtool is missing: apt-get install prometheus (as .ci/run does)" >&2
-    exit 1
+# Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and
+# chromedriver run the web UI's browser test. Those tests fail without them; as root they are installed here.
+missing=()
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "test.sh: installing ${missing[*]}…" >&2
+        apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2
+    else
+        echo "test.sh: missing ${missing[*]}: apt-get install -y ${missing[*]}" >&2
+        exit 1
+    fi
 fi
 
 started=""

@@ -1,8 +1,10 @@
+import HTTPTypes
 public import Hummingbird
 public import Logging
 
 /// Builds the control plane's HTTP application over `store`: agent API v1, direct-ingestion uploads into `blobs`,
-/// admin API with the catalog, health check, and the background services (lease expiry, ingestion).
+/// admin API with the catalog, the web UI under `/ui`, health check, and the background services (lease expiry,
+/// ingestion).
 ///
 /// The store must be migrated already. `signer` holds the server secret that upload URLs are signed with; every
 /// replica must use the same one. `relayReader` is the server's read access to customers' relay buckets; without
@@ -66,5 +68,12 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
     RunsController(store: store, clock: clock).addRoutes(to: admin.group("runs"))
     AgentsController(store: store, configuration: configuration, clock: clock).addRoutes(to: admin.group("agents"))
     CatalogController(store: store).addRoutes(to: admin.group("catalog"))
+
+    router.get("/") { _, _ in Response(status: .seeOther, headers: [.location: "/ui"]) }
+    UIController(
+        store: store, blobs: blobs, configuration: configuration, notifier: notifier, clock: clock,
+        authenticator: authenticator
+    )
+    .addRoutes(to: router.group("ui", context: UIRequestContext.self).add(middleware: UIResponseMiddleware()))
     return router
 }

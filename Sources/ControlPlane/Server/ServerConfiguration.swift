@@ -52,6 +52,11 @@ public struct ServerConfiguration: Sendable {
     /// The longest one ingestion may take before the run fails; the server holds the run's lease this long (plus a
     /// minute) while it ingests.
     public var ingestionTimeoutSeconds: Int
+    /// Marks the web UI's cookies `Secure` (and names the session cookie `__Host-…`): set it whenever the UI is
+    /// reached over HTTPS, directly or through a TLS terminator.
+    public var secureCookies: Bool
+    /// How long a web UI sign-in lasts; sessions are not extended by use.
+    public var uiSessionSeconds: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -75,7 +80,9 @@ public struct ServerConfiguration: Sendable {
         maximumUploadFileBytes: Int64 = 1024 * 1024 * 1024,
         uploadGrantSeconds: Int = 600,
         ingestionConcurrency: Int = 2,
-        ingestionTimeoutSeconds: Int = 3600
+        ingestionTimeoutSeconds: Int = 3600,
+        secureCookies: Bool = false,
+        uiSessionSeconds: Int = 8 * 3600
     ) {
         self.host = host
         self.port = port
@@ -98,6 +105,8 @@ public struct ServerConfiguration: Sendable {
         self.uploadGrantSeconds = uploadGrantSeconds
         self.ingestionConcurrency = ingestionConcurrency
         self.ingestionTimeoutSeconds = ingestionTimeoutSeconds
+        self.secureCookies = secureCookies
+        self.uiSessionSeconds = uiSessionSeconds
     }
 
     /// The claim wait actually applied to a request asking for `requested` seconds.

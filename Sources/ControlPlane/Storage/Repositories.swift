@@ -83,7 +83,7 @@ public protocol RunLogRepository: Sendable {
 
 /// Everything the control plane stores, in one database.
 public protocol ControlPlaneStore: TenantRepository, AgentRepository, ConnectionRepository, RunRepository,
-    RunLogRepository, CatalogRepository
+    RunLogRepository, CatalogRepository, SessionRepository
 {
     /// Applies pending migrations; idempotent, safe when several replicas start together.
     func migrate() async throws

@@ -80,15 +80,19 @@ struct ConnectionsController<Store: ControlPlaneStore>: Sendable {
 
     /// Queues a run of the connection and wakes the tenant's held claims.
     @Sendable func runNow(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
-        let connection = try await existing(context)
+        let run = try await queueRun(of: try await existing(context), logger: context.logger)
+        return try JSONResponse<RunResponse>.make(RunResponse(run), status: .created)
+    }
+
+    /// Queues a run of `connection` and wakes the tenant's held claims: "run now" from the API and the web UI.
+    func queueRun(of connection: ConnectionRecord, logger: Logger) async throws -> RunRecord {
         let run = RunRecord(
             tenantId: connection.tenantId, id: Identifier.make("run"), connectionId: connection.id, status: .queued,
             attempt: 0, maxAttempts: configuration.maxAttempts, leaseId: 0, createdAt: clock.now)
         try await store.createRun(run)
         notifier.notify(tenantId: connection.tenantId)
-        context.logger.info(
-            "run.queued", metadata: ["run.id": .string(run.id), "connection.id": .string(connection.id)])
-        return try JSONResponse<RunResponse>.make(RunResponse(run), status: .created)
+        logger.info("run.queued", metadata: ["run.id": .string(run.id), "connection.id": .string(connection.id)])
+        return run
     }
 
     private func existing(_ context: ControlPlaneRequestContext) async throws -> ConnectionRecord {

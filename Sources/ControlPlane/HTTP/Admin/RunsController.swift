@@ -73,7 +73,12 @@ struct RunsController<Store: ControlPlaneStore>: Sendable {
                 reason = text
             }
         }
-        let run = try await existing(context)
+        let cancelled = try await cancel(try await existing(context), reason: reason, logger: context.logger)
+        return try JSONResponse<RunResponse>.make(RunResponse(cancelled), status: .ok)
+    }
+
+    /// Requests cancellation of an unfinished run (409 for a finished one): the API's and the web UI's cancel.
+    func cancel(_ run: RunRecord, reason: String, logger: Logger) async throws -> RunRecord {
         guard !run.status.isFinished else {
             throw APIError.conflict("run \(run.id) has finished already (\(run.status.rawValue))")
         }
@@ -81,8 +86,8 @@ struct RunsController<Store: ControlPlaneStore>: Sendable {
             let cancelled = try await store.requestCancel(
                 tenantId: run.tenantId, runId: run.id, reason: reason, now: clock.now)
         else { throw APIError.notFound("no run \(run.id)") }
-        context.logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id)])
-        return try JSONResponse<RunResponse>.make(RunResponse(cancelled), status: .ok)
+        logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id)])
+        return cancelled
     }
 
     private func existing(_ context: ControlPlaneRequestContext) async throws -> RunRecord {

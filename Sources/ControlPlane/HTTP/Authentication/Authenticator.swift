@@ -24,6 +24,24 @@ public final class Authenticator<Store: TenantRepository>: Sendable {
     public func authenticate(
         _ request: Request, clientAddress: String?, role: APIKey.Role, logger: Logger
     ) async throws -> Identity {
+        try await authenticate(clientAddress: clientAddress, role: role, logger: logger) {
+            try await validKey(request)
+        }
+    }
+
+    /// The identity for a key presented as text (the web UI's sign-in form); a failure counts against the same
+    /// per-address limit as a failed `Authorization` header.
+    public func authenticate(
+        keyText: String, clientAddress: String?, role: APIKey.Role, logger: Logger
+    ) async throws -> Identity {
+        try await authenticate(clientAddress: clientAddress, role: role, logger: logger) {
+            try await validKey(text: Substring(keyText))
+        }
+    }
+
+    private func authenticate(
+        clientAddress: String?, role: APIKey.Role, logger: Logger, presentedKey: () async throws -> APIKey
+    ) async throws -> Identity {
         let address = clientAddress ?? "local"
         if let wait = limiter.withLock({ $0.retryAfter(address: address, now: .now) }) {
             let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
@@ -31,7 +49,7 @@ public final class Authenticator<Store: TenantRepository>: Sendable {
         }
         let key: APIKey
         do {
-            key = try await validKey(request)
+            key = try await presentedKey()
         } catch let error as APIError {
             limiter.withLock { $0.recordFailure(address: address, now: .now) }
             logger.debug("auth.failed", metadata: ["client.address": .string(address)])
@@ -60,7 +78,10 @@ public final class Authenticator<Store: TenantRepository>: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw APIError.unauthorized("the Authorization header must be 'Bearer <key>'")
         }
-        let text = parts[1].trimmingSpaces
+        return try await validKey(text: parts[1].trimmingSpaces)
+    }
+
+    private func validKey(text: Substring) async throws -> APIKey {
         guard APIKey.isWellFormed(text) else { throw APIError.unauthorized("the API key is not valid") }
         guard let key = try await store.key(hash: APIKey.hash(of: String(text))) else {
             throw APIError.unauthorized("the API key is not valid")

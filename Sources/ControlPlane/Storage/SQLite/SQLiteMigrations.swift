@@ -164,5 +164,22 @@ enum SQLiteMigrations {
                 "CREATE INDEX catalog_assets_name ON catalog_assets (tenant_id, name_lower)",
                 "CREATE INDEX catalog_assets_parent ON catalog_assets (tenant_id, connection_id, parent)",
             ]),
+        SchemaMigration(
+            version: 3, name: "web UI sessions",
+            statements: [
+                // Looked up by the hash of the cookie's token on every UI request; removed with their tenant or
+                // key. The expiry index serves the sweep of expired sessions.
+                """
+                CREATE TABLE ui_sessions (
+                    hash TEXT NOT NULL PRIMARY KEY,
+                    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+                    key_id TEXT NOT NULL REFERENCES api_keys (id) ON DELETE CASCADE,
+                    csrf_token TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL
+                ) STRICT
+                """,
+                "CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at)",
+            ]),
     ]
 }

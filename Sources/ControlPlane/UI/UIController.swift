@@ -1,0 +1,442 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import Metadata
+import NIOCore
+import OutpostProtocol
+
+#if canImport(FoundationEssentials)
+    import FoundationEssentials
+#else
+    import Foundation
+#endif
+
+/// `/ui`: the web UI's routes. Each handler reads through the same store calls as the admin API and reuses its
+/// rules (`ConnectionValidation`, "run now", agent status, catalog limits), so the UI can never accept what the API
+/// refuses.
+struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
+    let store: Store
+    let blobs: Blobs
+    let configuration: ServerConfiguration
+    let notifier: RunNotifier
+    let clock: WallClock
+    let authenticator: Authenticator<Store>
+
+    /// The most log shown when a run page opens (its end); the live view then follows from there.
+    static var initialLogBytes: Int { 64 * 1024 }
+    /// The most one poll of the live log view returns.
+    static var logSliceBytes: Int { 64 * 1024 }
+    /// A manifest larger than this is not shown (it still was verified on ingestion).
+    static var maximumManifestBytes: Int { 4 * 1024 * 1024 }
+
+    var cookies: UICookies { UICookies(secure: configuration.secureCookies) }
+    var connections: ConnectionsController<Store> {
+        ConnectionsController(store: store, configuration: configuration, notifier: notifier, clock: clock)
+    }
+
+    func addRoutes(to ui: RouterGroup<UIRequestContext>) {
+        ui.get("static/outpost.css") { _, _ in UIStaticFiles.stylesheet() }
+        ui.get("static/outpost.js") { _, _ in UIStaticFiles.script() }
+        ui.get("sign-in", use: signInForm)
+        ui.post("sign-in", use: signIn)
+
+        let app = ui.group().add(middleware: UISessionMiddleware(store: store, cookies: cookies, clock: clock))
+        app.get(use: overview)
+        app.post("sign-out", use: signOut)
+        app.get("agents", use: agents)
+        app.get("connections", use: connectionList)
+        app.get("connections/new", use: newConnection)
+        app.post("connections", use: createConnection)
+        app.get("connections/{id}", use: connection)
+        app.post("connections/{id}", use: updateConnection)
+        app.post("connections/{id}/run", use: runNow)
+        app.get("runs", use: runList)
+        app.get("runs/{id}", use: run)
+        app.get("runs/{id}/log", use: runLog)
+        app.post("runs/{id}/cancel", use: cancelRun)
+        app.post("agents/{id}/drain", use: drainAgent)
+        app.get("catalog", use: catalog)
+        app.get("catalog/asset", use: asset)
+    }
+
+    // MARK: Sign-in and sign-out
+
+    @Sendable func signInForm(_ request: Request, context: UIRequestContext) async throws -> Response {
+        if let token = cookies.value(cookies.session, in: request),
+            try await store.session(hash: UIToken.hash(token), now: clock.now) != nil
+        {
+            return UIViews.redirect(to: "/ui")
+        }
+        return signInPage(error: nil, status: .ok)
+    }
+
+    /// Checks the key like the API does (same failure limit per address), then starts a server-side session.
+    @Sendable func signIn(_ request: Request, context: UIRequestContext) async throws -> Response {
+        var request = request
+        let form = try await UISessionMiddleware<Store>.form(of: &request)
+        guard UIOrigin.isSameOrigin(request), let expected = cookies.value(cookies.signIn, in: request),
+            let sent = form["csrf"], UIToken.equal(sent, expected)
+        else {
+            return signInPage(
+                error: "The sign-in form expired or came from another site. Please try again.", status: .forbidden)
+        }
+        let identity: Identity
+        do {
+            identity = try await authenticator.authenticate(
+                keyText: form["key"]?.trimmingWhitespace ?? "", clientAddress: context.clientAddress, role: .admin,
+                logger: context.logger)
+        } catch let error as APIError {
+            var response = signInPage(error: Self.signInMessage(error), status: error.status)
+            for field in error.headers { response.headers.append(field) }
+            return response
+        }
+        let now = clock.now
+        let token = UIToken.make()
+        _ = try await store.deleteExpiredSessions(now: now)
+        try await store.createSession(
+            SessionRecord(
+                hash: UIToken.hash(token), tenantId: identity.tenantId, keyId: identity.keyId,
+                csrfToken: UIToken.make(), createdAt: now,
+                expiresAt: now.adding(seconds: configuration.uiSessionSeconds)))
+        context.logger.info(
+            "ui.signed_in", metadata: ["tenant.id": .string(identity.tenantId), "key.id": .string(identity.keyId)])
+        var response = UIViews.redirect(to: "/ui")
+        response.headers.append(
+            HTTPField(
+                name: .setCookie,
+                value: cookies.header(name: cookies.session, value: token, maxAge: configuration.uiSessionSeconds)))
+        response.headers.append(
+            HTTPField(name: .setCookie, value: cookies.header(name: cookies.signIn, value: "", maxAge: 0)))
+        return response
+    }
+
+    @Sendable func signOut(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        _ = try await store.deleteSession(hash: session.hash)
+        var response = UIViews.redirect(to: "/ui/sign-in")
+        response.headers.append(
+            HTTPField(name: .setCookie, value: cookies.header(name: cookies.session, value: "", maxAge: 0)))
+        return response
+    }
+
+    /// The sign-in page with a fresh double-submit token in its form and cookie.
+    private func signInPage(error: String?, status: HTTPResponse.Status) -> Response {
+        let token = UIToken.make()
+        var response = UIViews.response(UIViews.signInPage(csrf: token, error: error), status: status)
+        response.headers.append(
+            HTTPField(name: .setCookie, value: cookies.header(name: cookies.signIn, value: token, maxAge: 3600)))
+        return response
+    }
+
+    static func signInMessage(_ error: APIError) -> String {
+        switch error.status {
+        case .tooManyRequests: "Too many failed sign-ins from this address. Wait a minute and try again."
+        case .forbidden: "That key is not an admin key. Sign in with a key of the admin role."
+        default: "That key was not accepted: it is unknown, revoked or expired."
+        }
+    }
+
+    // MARK: Overview and agents
+
+    @Sendable func overview(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let now = clock.now
+        let agents = try await agentStatuses(tenantId: session.tenantId, now: now)
+        let connections = try await store.connections(tenantId: session.tenantId)
+        let runs = try await store.runs(tenantId: session.tenantId, connectionId: nil, limit: 10)
+        return UIViews.response(
+            UIViews.overviewPage(
+                agents: agents, connections: connections, runs: runs, names: Self.names(connections),
+                csrf: session.csrfToken))
+    }
+
+    @Sendable func agents(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let now = clock.now
+        let agents = try await agentStatuses(tenantId: session.tenantId, now: now)
+        return UIViews.response(UIViews.agentsPage(agents: agents, now: now, csrf: session.csrfToken))
+    }
+
+    /// Asks the agent to stop claiming and exit once its jobs finish, like `POST /v1/admin/agents/{id}/drain`.
+    @Sendable func drainAgent(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let id = try context.parameters.require("id")
+        guard try await store.requestDrain(tenantId: session.tenantId, id: id) else {
+            throw APIError.notFound("There is no agent \(id).")
+        }
+        context.logger.info("agent.drain_requested", metadata: ["agent.id": .string(id)])
+        return UIViews.redirect(to: "/ui/agents")
+    }
+
+    private func agentStatuses(tenantId: String, now: Timestamp) async throws -> [(AgentRecord, AgentResponse.Status)] {
+        let rules = AgentsController(store: store, configuration: configuration, clock: clock)
+        return try await store.agents(tenantId: tenantId).map { ($0, rules.status(of: $0, now: now)) }
+    }
+
+    // MARK: Connections
+
+    @Sendable func connectionList(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let connections = try await store.connections(tenantId: session.tenantId)
+        return UIViews.response(UIViews.connectionsPage(connections: connections, csrf: session.csrfToken))
+    }
+
+    @Sendable func newConnection(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        return UIViews.response(
+            UIViews.connectionFormPage(
+                form: ConnectionForm(), connection: nil, runs: [], error: nil, csrf: session.csrfToken))
+    }
+
+    @Sendable func createConnection(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = ConnectionForm(context.form)
+        do {
+            let now = clock.now
+            let record = try ConnectionValidation.record(
+                from: try form.request(), tenantId: session.tenantId, id: Identifier.make("con"), createdAt: now,
+                now: now)
+            do {
+                try await store.createConnection(record)
+            } catch let error as StorageError where error.code == .conflict {
+                throw APIError.conflict("a connection named '\(record.name)' exists already", field: "name")
+            }
+            context.logger.info("connection.created", metadata: ["connection.id": .string(record.id)])
+            return UIViews.redirect(to: "/ui/connections/\(HTML.percentEncode(record.id))?saved=1")
+        } catch let error as APIError where error.status.code < 500 {
+            return UIViews.response(
+                UIViews.connectionFormPage(
+                    form: form, connection: nil, runs: [], error: error, csrf: session.csrfToken),
+                status: error.status)
+        }
+    }
+
+    @Sendable func connection(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let connection = try await existingConnection(context)
+        let runs = try await store.runs(tenantId: session.tenantId, connectionId: connection.id, limit: 20)
+        return UIViews.response(
+            UIViews.connectionFormPage(
+                form: ConnectionForm(connection), connection: connection, runs: runs, error: nil,
+                saved: request.uri.queryParameters.get("saved") == "1", csrf: session.csrfToken))
+    }
+
+    /// Replaces every setting, like `PUT /v1/admin/connections/{id}`.
+    @Sendable func updateConnection(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let current = try await existingConnection(context)
+        let form = ConnectionForm(context.form)
+        do {
+            let record = try ConnectionValidation.record(
+                from: try form.request(), tenantId: current.tenantId, id: current.id, createdAt: current.createdAt,
+                now: clock.now)
+            let updated: Bool
+            do {
+                updated = try await store.updateConnection(record)
+            } catch let error as StorageError where error.code == .conflict {
+                throw APIError.conflict("a connection named '\(record.name)' exists already", field: "name")
+            }
+            guard updated else { throw APIError.notFound("no connection \(current.id)") }
+            return UIViews.redirect(to: "/ui/connections/\(HTML.percentEncode(record.id))?saved=1")
+        } catch let error as APIError where error.status.code < 500 && error.status != .notFound {
+            let runs = try await store.runs(tenantId: session.tenantId, connectionId: current.id, limit: 20)
+            return UIViews.response(
+                UIViews.connectionFormPage(
+                    form: form, connection: current, runs: runs, error: error, csrf: session.csrfToken),
+                status: error.status)
+        }
+    }
+
+    @Sendable func runNow(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let connection = try await existingConnection(context)
+        let run = try await connections.queueRun(of: connection, logger: context.logger)
+        return UIViews.redirect(to: "/ui/runs/\(HTML.percentEncode(run.id))")
+    }
+
+    private func existingConnection(_ context: UIRequestContext) async throws -> ConnectionRecord {
+        let session = try context.requireSession()
+        let id = try context.parameters.require("id")
+        guard let connection = try await store.connection(tenantId: session.tenantId, id: id) else {
+            throw APIError.notFound("There is no connection \(id).")
+        }
+        return connection
+    }
+
+    // MARK: Runs
+
+    @Sendable func runList(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let query = request.uri.queryParameters
+        let connectionId = query.get("connectionId").flatMap { $0.isEmpty ? nil : $0 }
+        let runs = try await store.runs(tenantId: session.tenantId, connectionId: connectionId, limit: 100)
+        let connections = try await store.connections(tenantId: session.tenantId)
+        return UIViews.response(
+            UIViews.runsPage(runs: runs, names: Self.names(connections), csrf: session.csrfToken))
+    }
+
+    @Sendable func run(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let run = try await existingRun(context)
+        let connection = try await store.connection(tenantId: session.tenantId, id: run.connectionId)
+        let manifest = await manifest(of: run, connection: connection)
+        let log = try await initialLog(of: run)
+        return UIViews.response(
+            UIViews.runPage(
+                run: run, connection: connection, manifest: manifest, log: log, now: clock.now,
+                csrf: session.csrfToken))
+    }
+
+    /// `?from=N`: the log bytes after offset N as JSON, for the live view; never splits a UTF-8 character.
+    @Sendable func runLog(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let run = try await existingRun(context)
+        let from = try RunsController<Store>.integer(request.uri.queryParameters.get("from"), field: "from", default: 0)
+        guard from >= 0 else { throw APIError.invalidRequest("from must not be negative", field: "from") }
+        var bytes =
+            Int64(from) < run.logBytes
+            ? try await store.readLog(
+                tenantId: run.tenantId, runId: run.id, from: Int64(from), limit: Self.logSliceBytes)
+            : []
+        bytes.removeLast(RunsController<Store>.incompleteUTF8Suffix(bytes))
+        let slice = UILogSlice(
+            text: String(decoding: bytes, as: UTF8.self), nextOffset: Int64(from + bytes.count),
+            totalBytes: run.logBytes, finished: run.status.isFinished, status: run.status.rawValue,
+            tone: UIViews.tone(of: run.status))
+        var response = try JSONResponse<UILogSlice>.make(slice, status: .ok)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    /// Cancels a queued run at once; a running one learns it on its agent's next lease renewal.
+    @Sendable func cancelRun(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let run = try await existingRun(context)
+        let rules = RunsController(store: store, clock: clock)
+        _ = try await rules.cancel(run, reason: "cancelled by an administrator in the web UI", logger: context.logger)
+        return UIViews.redirect(to: "/ui/runs/\(HTML.percentEncode(run.id))")
+    }
+
+    private func existingRun(_ context: UIRequestContext) async throws -> RunRecord {
+        let session = try context.requireSession()
+        let id = try context.parameters.require("id")
+        guard let run = try await store.run(tenantId: session.tenantId, id: id) else {
+            throw APIError.notFound("There is no run \(id).")
+        }
+        return run
+    }
+
+    /// The end of the run's log (at most `initialLogBytes`), starting on a character boundary.
+    private func initialLog(of run: RunRecord) async throws -> UIViews.LogExcerpt {
+        var start = max(0, run.logBytes - Int64(Self.initialLogBytes))
+        guard run.logBytes > 0 else { return UIViews.LogExcerpt(start: 0, text: "", next: 0) }
+        var bytes = try await store.readLog(
+            tenantId: run.tenantId, runId: run.id, from: start, limit: Int(run.logBytes - start))
+        if start > 0 {
+            let skip = bytes.prefix(3).prefix { $0 & 0xC0 == 0x80 }.count
+            bytes.removeFirst(skip)
+            start += Int64(skip)
+        }
+        bytes.removeLast(RunsController<Store>.incompleteUTF8Suffix(bytes))
+        return UIViews.LogExcerpt(
+            start: start, text: String(decoding: bytes, as: UTF8.self), next: start + Int64(bytes.count))
+    }
+
+    /// The delivered manifest, for direct-ingestion runs that delivered one; a note saying why not otherwise.
+    private func manifest(of run: RunRecord, connection: ConnectionRecord?) async -> UIViews.ManifestState {
+        let key = Ingestor<Store, Blobs>.blobKey(
+            tenantId: run.tenantId, runId: run.id, file: MetadataFormat.manifestFileName)
+        var bytes: [UInt8] = []
+        do {
+            try await blobs.read(key: key) { piece in
+                bytes += piece
+                guard bytes.count <= Self.maximumManifestBytes else {
+                    throw BlobError(.tooLarge, "manifest too large to show")
+                }
+            }
+        } catch let error as BlobError where error.code == .notFound {
+            if connection?.delivery.mode == .relay {
+                return .unavailable("This connection delivers to its own bucket; the manifest stays there.")
+            }
+            return .unavailable(run.status.isFinished ? "No manifest was delivered." : "Not delivered yet.")
+        } catch let error as BlobError where error.code == .tooLarge {
+            return .unavailable("The manifest is larger than 4 MiB and is not shown here.")
+        } catch {
+            return .unavailable("The manifest could not be read.")
+        }
+        do {
+            return .delivered(try JSONDecoder().decode(Manifest.self, from: Data(bytes)))
+        } catch {
+            return .unavailable("The delivered manifest is not a valid v1 manifest.")
+        }
+    }
+
+    // MARK: Catalog
+
+    /// `?q=&kind=`: the admin API's search with its limits; an empty query lists the first assets.
+    @Sendable func catalog(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let query = request.uri.queryParameters
+        let text = query.get("q")?.trimmingWhitespace ?? ""
+        let kindText = query.get("kind") ?? ""
+        var error: String?
+        var results: [CatalogAsset] = []
+        do {
+            if !text.isEmpty {
+                try ConnectionValidation.checkText(
+                    text, field: "q", maximum: CatalogController<Store>.maximumQueryLength)
+            }
+            let kind = try CatalogController<Store>.kind(kindText)
+            results = try await store.searchAssets(
+                tenantId: session.tenantId, text: text, kind: kind, connectionId: nil,
+                limit: CatalogController<Store>.defaultSearchLimit)
+        } catch let refusal as APIError where refusal.status == .badRequest {
+            error = refusal.problem.message
+        }
+        let connections = try await store.connections(tenantId: session.tenantId)
+        return UIViews.response(
+            UIViews.catalogPage(
+                query: text, kind: kindText, results: results, names: Self.names(connections), error: error,
+                limit: CatalogController<Store>.defaultSearchLimit, csrf: session.csrfToken),
+            status: error == nil ? .ok : .badRequest)
+    }
+
+    /// `?connectionId=&kind=&qualifiedName=`: one asset with its columns, keys, indexes and lineage, or children.
+    @Sendable func asset(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let query = request.uri.queryParameters
+        guard let connectionId = query.get("connectionId"), !connectionId.isEmpty,
+            let kind = try CatalogController<Store>.kind(query.get("kind")),
+            let qualifiedName = query.get("qualifiedName"), !qualifiedName.isEmpty
+        else { throw APIError.invalidRequest("connectionId, kind and qualifiedName are required") }
+        guard
+            let asset = try await store.asset(
+                tenantId: session.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
+        else { throw APIError.notFound("There is no \(kind) \(qualifiedName) in this catalog.") }
+        let children = try await store.children(
+            tenantId: session.tenantId, connectionId: connectionId, parent: asset.qualifiedName)
+        let connection = try await store.connection(tenantId: session.tenantId, id: connectionId)
+        let decoder = JSONDecoder()
+        func record(_ asset: CatalogAsset) -> MetadataRecord? {
+            try? decoder.decode(MetadataRecord.self, from: Data(asset.body))
+        }
+        return UIViews.response(
+            UIViews.assetPage(
+                asset: asset, record: record(asset), connectionName: connection?.name,
+                children: children.map { ($0, record($0)) }, csrf: session.csrfToken))
+    }
+
+    static func names(_ connections: [ConnectionRecord]) -> [String: String] {
+        Dictionary(connections.map { ($0.id, $0.name) }, uniquingKeysWith: { first, _ in first })
+    }
+}
+
+/// What the live log view receives per poll.
+struct UILogSlice: Codable, Sendable, Equatable {
+    var text: String
+    var nextOffset: Int64
+    /// The log's stored length so far.
+    var totalBytes: Int64
+    var finished: Bool
+    /// The run's status, so the page's badge follows along.
+    var status: String
+    /// The badge's tone class for `status`.
+    var tone: String
+}
