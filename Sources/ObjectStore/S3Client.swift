@@ -167,6 +167,18 @@ public struct S3Client: Sendable {
             response = try await httpClient.execute(outgoing, timeout: request.timeout)
         } catch let error as ObjectStoreError {
             throw error
+        } catch let error as NIOSSLError {
+            throw ObjectStoreError(
+                .tls,
+                "S3 \(request.operation) of \(describe(request.key)) failed: the TLS handshake with "
+                    + "\(location.endpoint) failed (\(error)); check its certificate, the trust roots and TLS ≥ 1.2",
+                underlying: error)
+        } catch let error as BoringSSLError {
+            throw ObjectStoreError(
+                .tls,
+                "S3 \(request.operation) of \(describe(request.key)) failed: the TLS handshake with "
+                    + "\(location.endpoint) failed (\(error)); check its certificate, the trust roots and TLS ≥ 1.2",
+                underlying: error)
         } catch {
             throw ObjectStoreError(
                 .network, "S3 \(request.operation) of \(describe(request.key)) did not get an answer (\(error))",

@@ -139,6 +139,7 @@ struct S3ClientAddressingTests {
             (ObjectStoreError(.accessDenied, "x", status: 403), false),
             (ObjectStoreError(.signatureDoesNotMatch, "x", status: 403), false),
             (ObjectStoreError(.invalidArgument, "x"), false),
+            (ObjectStoreError(.tls, "x"), false),
         ])
     func retryable(error: ObjectStoreError, retryable: Bool) {
         #expect(error.isRetryable == retryable)
