@@ -35,6 +35,9 @@ public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
         public static let requestTimeout: Code = "RequestTimeout"
         /// The connection failed or timed out before an answer arrived.
         public static let network: Code = "network"
+        /// The TLS handshake failed: an untrusted or mismatched certificate, or a server older than TLS 1.2.
+        /// Not retryable: trying again meets the same certificate.
+        public static let tls: Code = "tls"
         /// An argument or a configuration value is invalid; nothing was sent.
         public static let invalidArgument: Code = "invalidArgument"
         /// No credentials could be found or obtained.

@@ -28,6 +28,8 @@ public struct S3Client: Sendable {
     let signer: SigV4Signer
     let logger: Logger
     let now: @Sendable () -> Int64
+    /// TLS ≥ 1.2, set on every https request (the shared HTTP client's own default allows less).
+    let tlsConfiguration: TLSConfiguration
 
     /// Creates a client; nothing is sent until the first operation.
     ///
@@ -57,16 +59,14 @@ public struct S3Client: Sendable {
         self.signer = SigV4Signer(region: configuration.region, service: "s3")
         self.logger = logger
         self.now = now
+        self.tlsConfiguration = configuration.effectiveTLSConfiguration
         self.credentialCache = S3CredentialCache(
-            source: configuration.credentials, client: httpClient, timeout: configuration.requestTimeout, now: now)
+            source: configuration.credentials, client: httpClient, timeout: configuration.requestTimeout,
+            tlsConfiguration: tlsConfiguration, now: now)
     }
 
-    /// TLS for every https request: the platform's trust roots, nothing older than TLS 1.2.
-    static let tlsConfiguration: TLSConfiguration = {
-        var configuration = TLSConfiguration.makeClientConfiguration()
-        configuration.minimumTLSVersion = .tlsv12
-        return configuration
-    }()
+    /// The host requests go to (`bucket.s3.eu-west-1.amazonaws.com`, `minio.internal:9000`), for egress allowlists.
+    public var requestHost: String { SigV4Signer.host(of: location(key: nil).endpoint) }
 
     /// Bucket names S3 accepts: 3–63 characters of lower-case letters, digits, `.` and `-` (plus `_` for older
     /// buckets and S3-compatible stores), starting and ending with a letter or digit.
@@ -160,13 +160,25 @@ public struct S3Client: Sendable {
         outgoing.method = request.method
         for (name, value) in headers + signed where name != "host" { outgoing.headers.add(name: name, value: value) }
         outgoing.body = request.body
-        if url.hasPrefix("https://") { outgoing.tlsConfiguration = Self.tlsConfiguration }
+        if url.hasPrefix("https://") { outgoing.tlsConfiguration = tlsConfiguration }
 
         let response: HTTPClientResponse
         do {
             response = try await httpClient.execute(outgoing, timeout: request.timeout)
         } catch let error as ObjectStoreError {
             throw error
+        } catch let error as NIOSSLError {
+            throw ObjectStoreError(
+                .tls,
+                "S3 \(request.operation) of \(describe(request.key)) failed: the TLS handshake with "
+                    + "\(location.endpoint) failed (\(error)); check its certificate, the trust roots and TLS ≥ 1.2",
+                underlying: error)
+        } catch let error as BoringSSLError {
+            throw ObjectStoreError(
+                .tls,
+                "S3 \(request.operation) of \(describe(request.key)) failed: the TLS handshake with "
+                    + "\(location.endpoint) failed (\(error)); check its certificate, the trust roots and TLS ≥ 1.2",
+                underlying: error)
         } catch {
             throw ObjectStoreError(
                 .network, "S3 \(request.operation) of \(describe(request.key)) did not get an answer (\(error))",

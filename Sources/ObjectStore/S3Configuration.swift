@@ -1,5 +1,6 @@
 public import AWSSigV4
 public import NIOCore
+public import NIOSSL
 
 /// Where a bucket lives and how to reach it: endpoint, region, addressing style, credentials and timeouts.
 ///
@@ -25,6 +26,9 @@ public struct S3Configuration: Sendable {
     public var requestTimeout: TimeAmount
     /// The limit on a request that moves an object or a part (PUT, GET, UploadPart), body included.
     public var transferTimeout: TimeAmount
+    /// TLS for https endpoints (custom trust roots, client certificates); nil uses the platform's trust roots.
+    /// Whatever is given, the client never accepts less than TLS 1.2.
+    public var tlsConfiguration: TLSConfiguration?
 
     /// Creates a configuration.
     ///
@@ -34,7 +38,7 @@ public struct S3Configuration: Sendable {
     public init(
         endpoint: String? = nil, region: String, addressingStyle: AddressingStyle? = nil,
         credentials: AWSCredentialSource, requestTimeout: TimeAmount = .seconds(30),
-        transferTimeout: TimeAmount = .minutes(10)
+        transferTimeout: TimeAmount = .minutes(10), tlsConfiguration: TLSConfiguration? = nil
     ) {
         var endpoint = endpoint
         while let trimmed = endpoint, trimmed.hasSuffix("/") { endpoint = String(trimmed.dropLast()) }
@@ -44,6 +48,17 @@ public struct S3Configuration: Sendable {
         self.credentials = credentials
         self.requestTimeout = requestTimeout
         self.transferTimeout = transferTimeout
+        self.tlsConfiguration = tlsConfiguration
+    }
+
+    /// The TLS every https request uses: the configured one (or the platform's defaults) raised to TLS 1.2 at least.
+    public var effectiveTLSConfiguration: TLSConfiguration {
+        var configuration = tlsConfiguration ?? TLSConfiguration.makeClientConfiguration()
+        switch configuration.minimumTLSVersion {
+        case .tlsv1, .tlsv11: configuration.minimumTLSVersion = .tlsv12
+        case .tlsv12, .tlsv13: break
+        }
+        return configuration
     }
 
     /// The endpoint requests go to, before the bucket is placed in it.

@@ -3,23 +3,29 @@ internal import AsyncHTTPClient
 internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
+internal import NIOSSL
 
 /// Hands out signing credentials: fixed ones as they are, web-identity ones exchanged with STS and reused until
 /// five minutes before they expire.
 ///
-/// An actor so that concurrent requests share one exchange result; the exchange itself runs outside the actor's
-/// state changes, and a failed exchange is not cached.
+/// An actor so that the cached credentials are shared safely; requests that find no valid credentials at the same
+/// moment may each run an exchange (the last result is kept), and a failed exchange is not cached.
 actor S3CredentialCache {
     private let source: AWSCredentialSource
     private let client: HTTPClient
     private let timeout: TimeAmount
+    private let tlsConfiguration: TLSConfiguration
     private let now: @Sendable () -> Int64
     private var cached: (credentials: AWSCredentials, expiresAt: Int64)?
 
-    init(source: AWSCredentialSource, client: HTTPClient, timeout: TimeAmount, now: @escaping @Sendable () -> Int64) {
+    init(
+        source: AWSCredentialSource, client: HTTPClient, timeout: TimeAmount, tlsConfiguration: TLSConfiguration,
+        now: @escaping @Sendable () -> Int64
+    ) {
         self.source = source
         self.client = client
         self.timeout = timeout
+        self.tlsConfiguration = tlsConfiguration
         self.now = now
     }
 
@@ -51,7 +57,7 @@ actor S3CredentialCache {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
         request.body = .bytes(ByteBuffer(string: STSWebIdentityExchange.formBody(identity, token: token)))
-        if identity.stsEndpoint.hasPrefix("https://") { request.tlsConfiguration = S3Client.tlsConfiguration }
+        if identity.stsEndpoint.hasPrefix("https://") { request.tlsConfiguration = tlsConfiguration }
         let status: UInt
         let text: String
         do {

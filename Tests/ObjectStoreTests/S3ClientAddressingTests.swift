@@ -1,4 +1,5 @@
 import AWSSigV4
+import NIOSSL
 import ObjectStore
 import OutpostProtocol
 import Testing
@@ -82,6 +83,24 @@ struct S3ClientAddressingTests {
         #expect(throws: ObjectStoreError.self) { try S3Client(bucket: "acme.metadata", configuration: good) }
     }
 
+    @Test("https requests never accept less than TLS 1.2, whatever TLS configuration is given")
+    func tlsMinimum() throws {
+        #expect(
+            S3Configuration(region: "eu-west-1", credentials: Self.credentials)
+                .effectiveTLSConfiguration.minimumTLSVersion == .tlsv12)
+        var lax = TLSConfiguration.makeClientConfiguration()
+        lax.minimumTLSVersion = .tlsv1
+        let configured = S3Configuration(region: "eu-west-1", credentials: Self.credentials, tlsConfiguration: lax)
+        #expect(configured.effectiveTLSConfiguration.minimumTLSVersion == .tlsv12)
+        var strict = TLSConfiguration.makeClientConfiguration()
+        strict.minimumTLSVersion = .tlsv13
+        let stricter = S3Configuration(region: "eu-west-1", credentials: Self.credentials, tlsConfiguration: strict)
+        #expect(stricter.effectiveTLSConfiguration.minimumTLSVersion == .tlsv13)
+        let client = try S3Client(
+            bucket: "acme-metadata", configuration: .init(region: "eu-west-1", credentials: Self.credentials))
+        #expect(client.requestHost == "acme-metadata.s3.eu-west-1.amazonaws.com")
+    }
+
     @Test("a relay target gives the client its bucket, endpoint, region and encryption")
     func relayTarget() throws {
         let relay = RelayTarget(
@@ -120,6 +139,7 @@ struct S3ClientAddressingTests {
             (ObjectStoreError(.accessDenied, "x", status: 403), false),
             (ObjectStoreError(.signatureDoesNotMatch, "x", status: 403), false),
             (ObjectStoreError(.invalidArgument, "x"), false),
+            (ObjectStoreError(.tls, "x"), false),
         ])
     func retryable(error: ObjectStoreError, retryable: Bool) {
         #expect(error.isRetryable == retryable)

@@ -1584,11 +1584,14 @@ public enum OpenAPIDocument {
                   type: string
                   const: PUT
                 url:
-                  description: '`/v1/blobs/{run}/{file}` on the server''s public address, with the signed query.'
+                  description: '`/v1/blobs/{run}/{file}` on the server''s public address, with the signed query; or, when
+                    the server keeps its blobs in S3, a SigV4 pre-signed URL straight into that bucket.'
                   type: string
                   format: uri
                 headers:
-                  description: Headers the upload must carry exactly (`Content-Length`, `x-outpost-sha256`).
+                  description: Headers the upload must carry exactly, all of them signed (`Content-Length` and
+                    `x-outpost-sha256`; for an S3 blob store `Content-Length`, `x-amz-checksum-sha256` (base64) and the
+                    `x-amz-server-side-encryption` headers).
                   type: object
                   additionalProperties:
                     type: string
