@@ -9,8 +9,8 @@ struct Outpost: AsyncParsableCommand {
         abstract: "Outbound-only metadata extraction agent and its control plane.",
         version: OutpostVersion.current,
         subcommands: [
-            ExtractCommand.self, ExportCommand.self, ServerCommand.self, AgentCommand.self, RunJobCommand.self,
-            AuditCommand.self,
+            QuickstartCommand.self, ExtractCommand.self, ExportCommand.self, ServerCommand.self, AgentCommand.self,
+            RunJobCommand.self, AuditCommand.self,
         ]
     )
 }

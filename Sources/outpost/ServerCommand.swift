@@ -6,6 +6,10 @@ import ObjectStore
 import ServiceLifecycle
 import UnixSignals
 
+#if canImport(CDispatch)
+    // `struct stat` is attributed to the C module of Dispatch on Linux: importing it makes its fields visible.
+    import CDispatch
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -16,6 +16,11 @@ enum Terminal {
         writeStandardError("outpost: warning: \(message)\n")
     }
 
+    /// Progress a person watching wants to see (on stderr, so stdout stays the summary).
+    static func notice(_ message: String) {
+        writeStandardError("outpost: \(message)\n")
+    }
+
     static func writeStandardError(_ text: String) {
         var text = text
         text.withUTF8 { bytes in

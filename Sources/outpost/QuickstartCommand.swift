@@ -1,0 +1,346 @@
+import Agent
+import ArgumentParser
+import AsyncHTTPClient
+import ControlPlane
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import Secrets
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `outpost quickstart`: the control plane and one agent in one process, on an embedded SQLite database and a local
+/// blob folder, extracting the bundled sample database — the first thing a new user runs.
+struct QuickstartCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quickstart",
+        abstract: "Run the control plane and an agent in one process and extract a sample database.",
+        discussion: """
+            Starts the control plane (SQLite and an encrypted blob folder in --data-dir), creates the admin and agent \
+            keys, starts an agent against it, registers the source as a connection, runs its first extraction, and \
+            prints the web UI's address and the admin key. Re-running reuses the data dir. Ctrl-C stops everything.
+            Without --source it extracts Samples/shop.db from the repository. For PostgreSQL give \
+            --source postgres://USER@HOST:PORT/DB and the password in PGPASSWORD (it never leaves this machine's \
+            agent: the connection only names env:PGPASSWORD).
+            """
+    )
+
+    @Option(name: .long, help: "Where the control plane and the agent keep their data (created, mode 0700).")
+    var dataDir = "./outpost-quickstart"
+
+    @Option(name: .long, help: "The control plane's address, HOST:PORT (loopback by default).")
+    var listen = "127.0.0.1:8080"
+
+    @Option(name: .long, help: "The source to extract: sqlite:PATH or postgres://USER@HOST:PORT/DB.")
+    var source: String?
+
+    @Option(name: .long, help: "Log level of the server and agent log lines on stderr.")
+    var logLevel = "warning"
+
+    /// The connection the quickstart registers (and finds again on a re-run).
+    static let connectionName = "quickstart-sample"
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        var logger = Logger(label: "outpost.quickstart")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .warning
+        let environment = ProcessInfo.processInfo.environment
+        let plan: Plan
+        do {
+            plan = try prepare(environment: environment)
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.usage)
+        }
+        guard !Self.isListening(host: plan.host, port: plan.port) else {
+            Terminal.error("\(plan.host):\(plan.port) is in use: stop what listens there or pass --listen HOST:PORT")
+            throw ExitCode(ExitStatus.failure)
+        }
+        let store: SQLiteControlPlaneStore
+        do {
+            try ServerCommand.prepareDataDirectory(dataDir, logger: logger)
+            store = try SQLiteControlPlaneStore(path: dataDir + "/outpost.sqlite")
+        } catch {
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.failure)
+        }
+        do {
+            try await run(plan: plan, store: store, environment: environment, logger: logger)
+        } catch {
+            try? await store.close()
+            Terminal.error("\(error)")
+            throw ExitCode(ExitStatus.failure)
+        }
+        try await store.close()
+    }
+
+    /// What the quickstart will run, decided before anything starts.
+    struct Plan {
+        var host: String
+        var port: Int
+        var source: String
+        var sourceKind: String
+        var passwordFromEnvironment: Bool
+        var url: String { "http://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    }
+
+    private func prepare(environment: [String: String]) throws -> Plan {
+        let (host, port) = try ServerCommand.parseListen(listen)
+        let chosen = try source ?? "sqlite:" + Self.sampleDatabase()
+        let kind: String
+        if chosen.hasPrefix("sqlite:") {
+            kind = "sqlite"
+        } else if chosen.hasPrefix("postgres://") || chosen.hasPrefix("postgresql://") {
+            kind = "postgresql"
+            if let components = URLComponents(string: chosen), components.password != nil {
+                throw ServerCommandError(
+                    usage: "--source must not carry a password: put it in PGPASSWORD, the agent reads it from there")
+            }
+        } else {
+            throw ServerCommandError(usage: "--source must be sqlite:PATH or postgres://USER@HOST:PORT/DB")
+        }
+        let resolved = kind == "sqlite" ? "sqlite:" + Self.absolute(String(chosen.dropFirst("sqlite:".count))) : chosen
+        return Plan(
+            host: host, port: port, source: resolved, sourceKind: kind,
+            passwordFromEnvironment: kind == "postgresql" && environment["PGPASSWORD"] != nil)
+    }
+
+    private func run(
+        plan: Plan, store: SQLiteControlPlaneStore, environment: [String: String], logger: Logger
+    ) async throws {
+        try await store.migrate()
+        let adminKeyPath = dataDir + "/admin.key"
+        _ = try await Bootstrap.run(store: store) {
+            try ServerCommand.writeSecretFile(adminKeyPath, contents: $0 + "\n")
+        }
+        let adminKey = try Self.readSecretFile(adminKeyPath)
+        let agentKeyPath = try await agentKey(store: store)
+        let blobs = try LocalBlobStore(
+            root: dataDir + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: dataDir + "/blob.key"))
+        let signer = UploadSigner(secret: try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key"))
+        var serverConfiguration = ServerConfiguration(host: plan.host, port: plan.port)
+        serverConfiguration.heartbeatIntervalSeconds = 10
+        let application = buildApplication(
+            configuration: serverConfiguration, store: store, blobs: blobs, signer: signer, logger: logger)
+
+        var agentConfiguration = AgentConfiguration(
+            controlPlane: .init(url: plan.url, apiKey: .init(store: .file, locator: agentKeyPath)),
+            name: "quickstart-agent", dataDirectory: dataDir + "/agent")
+        agentConfiguration.heartbeatInterval = .seconds(10)
+        agentConfiguration.drainTimeout = .seconds(30)
+        agentConfiguration.policy.allowedSources = [Self.exactPattern(plan.source)]
+        if plan.passwordFromEnvironment { agentConfiguration.jobs.passEnvironment = ["PGPASSWORD"] }
+        let runner = try await Agent.make(
+            configuration: agentConfiguration, environment: environment, version: OutpostVersion.current,
+            jobExecutable: AgentCommand.ownExecutable(), metrics: AgentMetrics(), logger: logger)
+
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        // No signals of its own: the first Ctrl-C drains the agent, and the server stops once the agent has.
+        let server = ServiceGroup(
+            configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            await withTaskGroup(of: Void.self) { work in
+                work.addTask {
+                    var received = 0
+                    for await _ in signals {
+                        received += 1
+                        if received == 1 {
+                            Terminal.notice("stopping: the agent finishes what it runs, then the server stops")
+                            runner.drain()
+                        } else {
+                            runner.stopNow()
+                        }
+                    }
+                }
+                work.addTask {
+                    do {
+                        try await firstRun(plan: plan, adminKey: adminKey, store: store)
+                    } catch is CancellationError {
+                    } catch {
+                        Terminal.error("the first extraction did not complete: \(error)")
+                    }
+                }
+                await runner.run()
+                work.cancelAll()
+            }
+            await server.triggerGracefulShutdown()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Registers the source (once) and runs it, then prints where to look.
+    private func firstRun(plan: Plan, adminKey: String, store: SQLiteControlPlaneStore) async throws {
+        let api = AdminClient(baseURL: plan.url, key: adminKey)
+        try await api.waitUntilServing()
+        let existing = try await api.get("/v1/admin/connections", as: ConnectionList.self).connections
+        let connection: ConnectionResponse
+        if let found = existing.first(where: { $0.name == Self.connectionName }) {
+            connection = found
+        } else {
+            connection = try await api.post(
+                "/v1/admin/connections",
+                ConnectionRequest(
+                    name: Self.connectionName, sourceKind: plan.sourceKind, sourceURL: plan.source,
+                    secrets: plan.passwordFromEnvironment ? ["password": "env:PGPASSWORD"] : nil),
+                as: ConnectionResponse.self)
+        }
+        let queued = try await api.post(
+            "/v1/admin/connections/\(connection.id)/runs", nil as String?, as: RunResponse.self)
+        Terminal.notice("extracting \(plan.source) (run \(queued.id))…")
+        var run = queued
+        while !run.status.isFinished {
+            try await Task.sleep(for: .milliseconds(250))
+            run = try await api.get("/v1/admin/runs/\(queued.id)", as: RunResponse.self)
+        }
+        guard let tenant = try await store.firstTenant() else { return }
+        let assets = try await store.searchAssets(
+            tenantId: tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 100_000)
+        var counts: [String: Int] = [:]
+        for asset in assets { counts[asset.kind, default: 0] += 1 }
+        let summary = ["table", "view", "column"].compactMap { kind in counts[kind].map { "\($0) \(kind)s" } }
+        let text =
+            ("""
+
+            Outpost quickstart is running.
+              First run:  \(run.status.rawValue)\(run.error.map { " — \($0)" } ?? "")\
+            \(summary.isEmpty ? "" : " (\(summary.joined(separator: ", ")) in the catalog)")
+              Web UI:     \(plan.url)/ui
+              Admin key:  \(adminKey)   (also in \(dataDir)/admin.key)
+              Agent data: \(dataDir)/agent (spool, audit ledger: outpost audit verify --data-dir \(dataDir)/agent)
+            Press Ctrl-C to stop.
+
+            """)
+        // Straight to the descriptor: stdout may be a pipe, where print's buffer would hold it back.
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// The agent's key: minted once (role agent) and kept in the agent's data dir, mode 0600.
+    private func agentKey(store: SQLiteControlPlaneStore) async throws -> String {
+        let directory = dataDir + "/agent"
+        try FileManager.default.createDirectory(
+            atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let path = directory + "/api-key"
+        if FileManager.default.fileExists(atPath: path) { return path }
+        guard let tenant = try await store.firstTenant() else {
+            throw ServerCommandError(usage: "the quickstart database has no tenant; remove \(dataDir) and start again")
+        }
+        let minted = APIKey.mint(
+            tenantId: tenant.id, name: "quickstart-agent", role: .agent, expiresAt: nil, now: WallClock.system.now)
+        try await store.createKey(minted.key)
+        try ServerCommand.writeSecretFile(path, contents: minted.text + "\n")
+        return path
+    }
+
+    /// Samples/shop.db from the current directory or from the repository the binary was built in.
+    static func sampleDatabase() throws -> String {
+        var candidates = [FileManager.default.currentDirectoryPath]
+        var url = URL(fileURLWithPath: AgentCommand.ownExecutable()).deletingLastPathComponent()
+        while url.path != "/" {
+            candidates.append(url.path)
+            url = url.deletingLastPathComponent()
+        }
+        for directory in candidates where FileManager.default.fileExists(atPath: directory + "/Samples/shop.db") {
+            return directory + "/Samples/shop.db"
+        }
+        throw ServerCommandError(
+            usage: "cannot find Samples/shop.db: run from the repository, or pass --source sqlite:PATH")
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+
+    /// A local-policy pattern that allows exactly this source (`*` and `?` in it taken literally is not
+    /// possible with globs, so those characters are refused by the policy anyway).
+    static func exactPattern(_ source: String) -> String {
+        guard var components = URLComponents(string: source), components.host != nil else { return source }
+        components.user = nil
+        components.password = nil
+        components.query = nil
+        if components.port == nil { components.port = 5432 }
+        return components.string ?? source
+    }
+
+    static func readSecretFile(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path),
+            let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines),
+            !text.isEmpty
+        else {
+            throw ServerCommandError(usage: "cannot read \(path); remove the data dir to start afresh")
+        }
+        return text
+    }
+
+    static func isListening(host: String, port: Int) -> Bool {
+        guard port != 0 else { return false }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}
+
+/// The few admin API calls the quickstart makes, with the admin key.
+struct AdminClient {
+    let baseURL: String
+    let key: String
+
+    func waitUntilServing() async throws {
+        for _ in 0..<200 {
+            var request = HTTPClientRequest(url: baseURL + "/healthz")
+            request.method = .GET
+            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
+                response.status == .ok
+            {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServerCommandError(usage: "the control plane did not start listening on \(baseURL)")
+    }
+
+    func get<Response: Decodable>(_ path: String, as type: Response.Type) async throws -> Response {
+        try await send(.GET, path, body: nil as String?, as: type)
+    }
+
+    func post<Response: Decodable>(
+        _ path: String, _ body: (some Encodable)?, as type: Response.Type
+    ) async throws
+        -> Response
+    {
+        try await send(.POST, path, body: body, as: type)
+    }
+
+    private func send<Response: Decodable>(
+        _ method: HTTPMethod, _ path: String, body: (some Encodable)?, as type: Response.Type
+    ) async throws -> Response {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: Array(try JSONEncoder().encode(body))))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
+        guard (200..<300).contains(response.status.code) else {
+            throw ServerCommandError(
+                usage: "\(method) \(path) answered \(response.status.code): \(String(buffer: bytes))")
+        }
+        return try JSONDecoder().decode(type, from: Data(bytes.readableBytesView))
+    }
+}
