@@ -23,6 +23,8 @@ struct ServerCommand: AsyncParsableCommand {
             Delivered metadata is kept in DATA_DIR/blobs, encrypted (AES-256-GCM) with DATA_DIR/blob.key; upload \
             URLs are signed with DATA_DIR/upload-signing.key. Both keys are created on the first start (mode 0600): \
             back them up with the database, since blobs cannot be read without blob.key.
+            HTTPS: --tls-cert and --tls-key (PEM files) serve TLS 1.2 or newer; without them the server speaks plain \
+            HTTP and belongs behind a TLS-terminating proxy (set --public-url to its https:// address).
             Stops gracefully on SIGINT and SIGTERM.
             """
     )
@@ -46,6 +48,14 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "Serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain, leaf first; needs --tls-key.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     func run() async throws {
         var logger = Logger(label: "outpost.server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -54,6 +64,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             (configuration.host, configuration.port) = try Self.parseListen(listen)
             configuration.publicBaseURL = try publicURL.map(Self.checkPublicURL)
+            configuration.tls = try Self.loadTLS(certificate: tlsCertificate, key: tlsKey)
         } catch {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.usage)
@@ -136,6 +147,16 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The listener's TLS from `--tls-cert` and `--tls-key`: both or neither.
+    static func loadTLS(certificate: String?, key: String?) throws -> ServerTLS? {
+        switch (certificate, key) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?): return try ServerTLS(certificateFile: certificate, keyFile: key)
+        case (nil, _?): throw ServerTLSError.usage("--tls-key needs --tls-cert")
+        case (_?, nil): throw ServerTLSError.usage("--tls-cert needs --tls-key")
+        }
     }
 
     /// Where delivered files go and what signs their upload URLs.

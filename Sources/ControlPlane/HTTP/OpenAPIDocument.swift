@@ -1772,9 +1772,14 @@ public enum OpenAPIDocument {
                     - $ref: '#/components/schemas/Token'
                   maxLength: 100
                 schedule:
-                  description: A five-field cron expression (minute hour day month weekday); absent for "run now" only.
+                  description: >-
+                    A standard five-field cron expression (minute hour day-of-month month day-of-week, UTC; ranges, steps,
+                    lists, month and day names, 0 or 7 for Sunday; when both day fields are restricted a day matching either
+                    fires, as in Vixie cron) or a macro (`@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`,
+                    `@yearly`, `@annually`); absent for "run now" only. An expression that can never fire is refused.
                   type: string
-                  pattern: '^[ \t]*[0-9A-Za-z*/,-]+([ \t]+[0-9A-Za-z*/,-]+){4}[ \t]*$'
+                  maxLength: 200
+                  pattern: '^[ \t]*(@[A-Za-z]+|[0-9A-Za-z*/,-]+([ \t]+[0-9A-Za-z*/,-]+){4})[ \t]*$'
               allOf:
                 - if:
                     properties:
@@ -1910,6 +1915,12 @@ public enum OpenAPIDocument {
                   type: string
                 schedule:
                   type: string
+                nextRunAt:
+                  description: >-
+                    When the scheduler queues the next run (UTC, on a whole minute); absent without a schedule. After a
+                    downtime a missed slot queues one catch-up run, and the next slot follows the time it ran; a slot whose
+                    previous run has not finished queues nothing.
+                  $ref: '#/components/schemas/Timestamp'
                 createdAt:
                   $ref: '#/components/schemas/Timestamp'
                 updatedAt:

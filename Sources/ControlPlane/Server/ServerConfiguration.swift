@@ -52,6 +52,20 @@ public struct ServerConfiguration: Sendable {
     /// The longest one ingestion may take before the run fails; the server holds the run's lease this long (plus a
     /// minute) while it ingests.
     public var ingestionTimeoutSeconds: Int
+    /// How often the scheduler looks for connections whose cron slot has come (slots are whole minutes).
+    public var schedulerInterval: Duration = .seconds(10)
+    /// How often runs a stopped server left `ingesting` are looked for (also once at start-up).
+    public var ingestionRecoveryInterval: Duration = .seconds(60)
+    /// TLS on the listener (`outpost server --tls-cert --tls-key`); nil serves plain HTTP, e.g. behind a proxy
+    /// that terminates TLS (then set `publicBaseURL` to its `https://` address).
+    public var tls: ServerTLS?
+
+    /// Whether clients reach this server over HTTPS: TLS on the listener, or an `https://` public address in front
+    /// of it. Cookies the web UI sets must then carry `Secure`.
+    public var servesHTTPS: Bool { tls != nil || publicBaseURL?.lowercased().hasPrefix("https://") == true }
+
+    /// Whether cookies set by the server (the web UI's session) carry the `Secure` attribute.
+    public var secureCookies: Bool { servesHTTPS }
 
     public init(
         host: String = "127.0.0.1",
