@@ -115,6 +115,17 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
+        // The admin API's client for `outpost admin`.
+        .target(
+            name: "OutpostAdmin",
+            dependencies: [
+                "OutpostProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "outpost",
             dependencies: [
@@ -124,6 +135,8 @@ let package = Package(
                 "Connectors",
                 "Metadata",
                 "Secrets",
+                "OutpostAdmin",
+                "OutpostProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -184,7 +197,13 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "CommandLineTests", dependencies: ["outpost", "Metadata", "OutpostTesting"]),
+        .testTarget(
+            name: "CommandLineTests",
+            dependencies: [
+                "outpost", "ControlPlane", "Metadata", "OutpostProtocol", "OutpostTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )
 

@@ -8,7 +8,7 @@ struct Outpost: AsyncParsableCommand {
         commandName: "outpost",
         abstract: "Outbound-only metadata extraction agent and its control plane.",
         version: OutpostVersion.current,
-        subcommands: [ExtractCommand.self, ExportCommand.self, ServerCommand.self]
+        subcommands: [ExtractCommand.self, ExportCommand.self, ServerCommand.self, AdminCommand.self]
     )
 }
 
