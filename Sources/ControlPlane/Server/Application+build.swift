@@ -57,6 +57,7 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
 ) -> Router<ControlPlaneRequestContext> {
     let router = Router(context: ControlPlaneRequestContext.self)
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: MethodNotAllowedMiddleware())
     router.get("healthz") { _, _ in try JSONResponse<[String: String]>.make(["status": "ok"], status: .ok) }
     router.get("openapi.yaml") { _, _ in OpenAPIDocument.response }
 
