@@ -196,6 +196,72 @@ struct AdminCommandTests {
     }
 }
 
+/// `outpost admin` against an https server, and `outpost server`'s TLS options.
+@Suite("outpost admin over TLS")
+struct AdminTLSTests {
+    @Test("--ca-file trusts a self-signed server; without it the certificate is refused")
+    func trustsTheGivenCA() async throws {
+        let directory = try TemporaryDirectory()
+        let certificate = directory.path + "/server.pem"
+        let key = directory.path + "/server-key.pem"
+        let openssl = try #require(ChildProcess.which("openssl"), "the openssl CLI is needed to make a certificate")
+        let made = try ChildProcess.run(
+            openssl,
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            ])
+        #expect(made.status == 0, "\(made.standardError)")
+
+        let store = try SQLiteControlPlaneStore(path: directory.path + "/outpost.sqlite")
+        try await store.migrate()
+        let now = Timestamp(milliseconds: 1_735_689_600_000)
+        let tenant = Tenant(id: Identifier.make("ten"), name: "a", createdAt: now)
+        try await store.createTenant(tenant)
+        let admin = APIKey.mint(tenantId: tenant.id, name: "admin", role: .admin, expiresAt: nil, now: now)
+        try await store.createKey(admin.key)
+        let keyFile = directory.path + "/admin.key"
+        try Data(admin.text.utf8).write(to: URL(fileURLWithPath: keyFile))
+        var configuration = ServerConfiguration(host: "127.0.0.1", port: 0)
+        configuration.tls = try ServerTLS(certificateFile: certificate, keyFile: key)
+        var logger = Logger(label: "outpost.test.admin-tls")
+        logger.logLevel = .error
+        let app = buildApplication(
+            configuration: configuration, store: store,
+            blobs: try LocalBlobStore(
+                root: directory.path + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: directory.path + "/blob.key")),
+            signer: UploadSigner(secret: try LocalBlobStore.loadOrCreateKey(at: directory.path + "/signing.key")),
+            logger: logger)
+        try await app.test(.live) { client in
+            let server = "https://127.0.0.1:\(try #require(client.port))"
+            let trusted = try await AdminCommandTests.admin(
+                ["agents", "list", "--server", server, "--key-file", keyFile, "--ca-file", certificate],
+                environment: [:])
+            #expect(trusted.status == 0, "\(trusted.standardError)")
+            #expect(trusted.standardOutput.hasPrefix("ID"))
+            let untrusted = try await AdminCommandTests.admin(
+                ["agents", "list", "--server", server, "--key-file", keyFile], environment: [:])
+            #expect(untrusted.status == 1)
+            #expect(untrusted.standardError.contains("cannot reach the server at \(server)"))
+        }
+        try await store.close()
+    }
+
+    @Test("outpost server refuses --tls-cert without --tls-key, and unreadable TLS files, as usage errors")
+    func serverTLSOptions() throws {
+        let directory = try TemporaryDirectory()
+        let alone = try OutpostCLI.run(["server", "--data-dir", directory.path + "/data", "--tls-cert", "/nope.pem"])
+        #expect(alone.status == 64)
+        #expect(alone.standardError.contains("--tls-cert needs --tls-key"))
+        let missing = try OutpostCLI.run([
+            "server", "--data-dir", directory.path + "/data", "--tls-cert", directory.path + "/missing.pem",
+            "--tls-key", directory.path + "/missing-key.pem",
+        ])
+        #expect(missing.status == 64)
+        #expect(missing.standardError.contains("missing.pem"))
+    }
+}
+
 extension Array {
     fileprivate func chunked(into size: Int) -> [[Element]] {
         stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
