@@ -30,14 +30,20 @@ public enum AgentProtocol {
 
 /// The body of every 4xx/5xx answer: a stable code and a message safe to show.
 public struct ProblemResponse: Codable, Sendable, Equatable {
-    /// Machine-readable: `invalid_request`, `unauthorized`, `forbidden`, `not_found`, `stale_lease`,
-    /// `offset_mismatch`, `payload_too_large`, `rate_limited`, `unsupported_version`, `internal`.
+    /// Machine-readable, one of `ProblemResponse.codes`; a client treats a code it does not know by the status.
     public var error: String
     public var message: String
     /// For `invalid_request`: the field at fault, as a JSON path (`files[2].sha256`).
     public var field: String?
     /// For `offset_mismatch`: the offset the server expects next.
     public var expectedOffset: Int64?
+
+    /// Every code the control plane sends, as the OpenAPI document's `Problem` schema lists them.
+    public static let codes = [
+        "invalid_request", "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict", "stale_lease",
+        "offset_mismatch", "payload_too_large", "rate_limited", "unsupported_version", "invalid_signature",
+        "expired_grant", "size_mismatch", "checksum_mismatch", "not_implemented", "unavailable", "internal",
+    ]
 
     public init(error: String, message: String, field: String? = nil, expectedOffset: Int64? = nil) {
         self.error = error

@@ -4,8 +4,7 @@ import AsyncHTTPClient
 import ControlPlane
 import Foundation
 import Logging
-import NIOCore
-import NIOHTTP1
+import OutpostAdmin
 import Secrets
 import ServiceLifecycle
 import UnixSignals
@@ -176,27 +175,38 @@ struct QuickstartCommand: AsyncParsableCommand {
 
     /// Registers the source (once) and runs it, then prints where to look.
     private func firstRun(plan: Plan, adminKey: String, store: SQLiteControlPlaneStore) async throws {
-        let api = AdminClient(baseURL: plan.url, key: adminKey)
-        try await api.waitUntilServing()
-        let existing = try await api.get("/v1/admin/connections", as: ConnectionList.self).connections
+        try await Self.waitUntilServing(plan)
+        let api = try AdminClient(baseURL: plan.url, key: adminKey, caFile: nil)
+        do {
+            try await firstRun(plan: plan, api: api, adminKey: adminKey, store: store)
+        } catch {
+            await api.shutdown()
+            throw error
+        }
+        await api.shutdown()
+    }
+
+    private func firstRun(
+        plan: Plan, api: AdminClient, adminKey: String, store: SQLiteControlPlaneStore
+    ) async throws {
+        let existing = try await api.call(.get, "/v1/admin/connections", as: ConnectionList.self).connections
         let connection: ConnectionResponse
         if let found = existing.first(where: { $0.name == Self.connectionName }) {
             connection = found
         } else {
-            connection = try await api.post(
-                "/v1/admin/connections",
-                ConnectionRequest(
+            connection = try await api.call(
+                .post, "/v1/admin/connections",
+                body: ConnectionRequest(
                     name: Self.connectionName, sourceKind: plan.sourceKind, sourceURL: plan.source,
                     secrets: plan.passwordFromEnvironment ? ["password": "env:PGPASSWORD"] : nil),
                 as: ConnectionResponse.self)
         }
-        let queued = try await api.post(
-            "/v1/admin/connections/\(connection.id)/runs", nil as String?, as: RunResponse.self)
+        let queued = try await api.call(.post, "/v1/admin/connections/\(connection.id)/runs", as: RunResponse.self)
         Terminal.notice("extracting \(plan.source) (run \(queued.id))…")
         var run = queued
         while !run.status.isFinished {
             try await Task.sleep(for: .milliseconds(250))
-            run = try await api.get("/v1/admin/runs/\(queued.id)", as: RunResponse.self)
+            run = try await api.call(.get, "/v1/admin/runs/\(queued.id)", as: RunResponse.self)
         }
         guard let tenant = try await store.firstTenant() else { return }
         let assets = try await store.searchAssets(
@@ -277,6 +287,15 @@ struct QuickstartCommand: AsyncParsableCommand {
         return text
     }
 
+    /// Waits until the control plane answers its health check.
+    static func waitUntilServing(_ plan: Plan) async throws {
+        for _ in 0..<200 {
+            if isListening(host: plan.host, port: plan.port) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServerCommandError(usage: "the control plane did not start listening on \(plan.url)")
+    }
+
     static func isListening(host: String, port: Int) -> Bool {
         guard port != 0 else { return false }
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -291,56 +310,5 @@ struct QuickstartCommand: AsyncParsableCommand {
                 connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
             }
         }
-    }
-}
-
-/// The few admin API calls the quickstart makes, with the admin key.
-struct AdminClient {
-    let baseURL: String
-    let key: String
-
-    func waitUntilServing() async throws {
-        for _ in 0..<200 {
-            var request = HTTPClientRequest(url: baseURL + "/healthz")
-            request.method = .GET
-            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(2)),
-                response.status == .ok
-            {
-                return
-            }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ServerCommandError(usage: "the control plane did not start listening on \(baseURL)")
-    }
-
-    func get<Response: Decodable>(_ path: String, as type: Response.Type) async throws -> Response {
-        try await send(.GET, path, body: nil as String?, as: type)
-    }
-
-    func post<Response: Decodable>(
-        _ path: String, _ body: (some Encodable)?, as type: Response.Type
-    ) async throws
-        -> Response
-    {
-        try await send(.POST, path, body: body, as: type)
-    }
-
-    private func send<Response: Decodable>(
-        _ method: HTTPMethod, _ path: String, body: (some Encodable)?, as type: Response.Type
-    ) async throws -> Response {
-        var request = HTTPClientRequest(url: baseURL + path)
-        request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(key)")
-        if let body {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: Array(try JSONEncoder().encode(body))))
-        }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let bytes = try await response.body.collect(upTo: 4 * 1024 * 1024)
-        guard (200..<300).contains(response.status.code) else {
-            throw ServerCommandError(
-                usage: "\(method) \(path) answered \(response.status.code): \(String(buffer: bytes))")
-        }
-        return try JSONDecoder().decode(type, from: Data(bytes.readableBytesView))
     }
 }

@@ -37,6 +37,8 @@ struct ServerCommand: AsyncParsableCommand {
             (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN); each customer \
             grants that identity read access. Relay connections naming an S3-compatible endpoint are read only if \
             the endpoint is allowed with --relay-endpoint.
+            HTTPS: --tls-cert and --tls-key (PEM files) serve TLS 1.2 or newer; without them the server speaks plain \
+            HTTP and belongs behind a TLS-terminating proxy (set --public-url to its https:// address).
             Stops gracefully on SIGINT and SIGTERM.
             """
     )
@@ -79,6 +81,14 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
+    @Option(
+        name: .customLong("tls-cert"),
+        help: "Serve HTTPS (TLS 1.2 or newer) with this PEM certificate chain, leaf first; needs --tls-key.")
+    var tlsCertificate: String?
+
+    @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     func run() async throws {
         var logger = Logger(label: "outpost.server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -90,6 +100,7 @@ struct ServerCommand: AsyncParsableCommand {
             for endpoint in relayEndpoint where !endpoint.hasPrefix("https://") && !endpoint.hasPrefix("http://") {
                 throw ServerCommandError(usage: "--relay-endpoint must be http(s)://HOST[:PORT] (got '\(endpoint)')")
             }
+            configuration.tls = try Self.loadTLS(certificate: tlsCertificate, key: tlsKey)
         } catch {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.usage)
@@ -175,6 +186,16 @@ struct ServerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// The listener's TLS from `--tls-cert` and `--tls-key`: both or neither.
+    static func loadTLS(certificate: String?, key: String?) throws -> ServerTLS? {
+        switch (certificate, key) {
+        case (nil, nil): return nil
+        case (let certificate?, let key?): return try ServerTLS(certificateFile: certificate, keyFile: key)
+        case (nil, _?): throw ServerTLSError.usage("--tls-key needs --tls-cert")
+        case (_?, nil): throw ServerTLSError.usage("--tls-cert needs --tls-key")
+        }
     }
 
     /// Where delivered files go and what signs their upload URLs.

@@ -78,6 +78,11 @@ func appliedMigrations(_ store: any ControlPlaneStore) async throws -> [Int] {
     }
 }
 
+/// Every migration version the store's backend defines, ascending: what a fully migrated store has recorded.
+func allMigrationVersions(_ store: any ControlPlaneStore) -> [Int] {
+    (store is PostgresControlPlaneStore ? PostgresMigrations.all : SQLiteMigrations.all).map(\.version)
+}
+
 /// Expects `body` to throw a `StorageError` with `code`.
 func expectStorageError(
     _ code: StorageError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> Void

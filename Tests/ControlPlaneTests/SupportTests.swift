@@ -12,7 +12,7 @@ struct StrictJSONDecoderTests {
 
     @Test func decodesWhatJSONDecoderDecodes() throws {
         let text = #"""
-            {"leaseId": 9007199254740993, "status": "partial", "error": null,
+            {"leaseId": 9007199254740993, "status": "partial",
              "relay": {"bucket": "b", "manifestKey": "m", "objects": [{"key": "k", "bytes": 3, "sha256": "x"}]},
              "logs": {"bytes": 0, "sha256": "s", "droppedBytes": 0}}
             """#
@@ -41,9 +41,26 @@ struct StrictJSONDecoderTests {
         #expect(spec.count == 2)
     }
 
-    @Test func nullForAnOptionalIsAccepted() throws {
-        let request = try decode(CancelRequest.self, #"{"reason": null}"#)
-        #expect(request.reason == nil)
+    /// One way to say "absent": an optional field is left out; null is refused like a wrong type, naming the field.
+    @Test func nullForAnOptionalIsRefused() throws {
+        #expect(
+            throws: StrictJSONDecoder.Failure(
+                field: "reason", message: "field 'reason' must not be null: leave an optional field out instead")
+        ) {
+            try decode(CancelRequest.self, #"{"reason": null}"#)
+        }
+        #expect(throws: StrictJSONDecoder.Failure.self) {
+            try decode(
+                ConnectionRequest.self,
+                #"{"name": "n", "sourceKind": "sqlite", "sourceURL": "sqlite:/x", "schedule": null}"#)
+        }
+        let nested = #"{"mode": "relay", "relay": {"bucket": "b", "region": "r", "prefix": null}}"#
+        #expect {
+            try decode(DeliverySettings.self, nested)
+        } throws: { error in
+            (error as? StrictJSONDecoder.Failure)?.field == "relay.prefix"
+        }
+        #expect(try decode(CancelRequest.self, #"{}"#).reason == nil)
     }
 
     @Test func typeErrorsNameTheFieldAndWhatWasExpected() {
@@ -53,7 +70,10 @@ struct StrictJSONDecoderTests {
         ) {
             try decode(LeaseRenewalRequest.self, #"{"leaseId": 1.5}"#)
         }
-        #expect(throws: StrictJSONDecoder.Failure(field: "leaseId", message: "field 'leaseId' must not be null")) {
+        #expect(
+            throws: StrictJSONDecoder.Failure(
+                field: "leaseId", message: "field 'leaseId' must not be null: leave an optional field out instead")
+        ) {
             try decode(LeaseRenewalRequest.self, #"{"leaseId": null}"#)
         }
         #expect(throws: StrictJSONDecoder.Failure(field: "leaseId", message: "missing field 'leaseId'")) {

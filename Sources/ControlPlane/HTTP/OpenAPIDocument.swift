@@ -30,13 +30,16 @@ public enum OpenAPIDocument {
             credential (a signature) and need no key.
 
             Conventions:
-            - JSON bodies use the Swift property names as keys. An optional field without a value is omitted, never `null`.
+            - JSON bodies use the Swift property names as keys. An optional field without a value is omitted, never `null`,
+              in both directions: a request with `null` in any field is answered 400 `invalid_request` naming the field.
             - JSON request bodies are decoded strictly: an unknown field, a wrong type, a missing required field or
               malformed JSON is answered 400 `invalid_request` naming the field as a JSON path (`files[2].sha256`).
             - Timestamps are RFC 3339 strings in UTC with milliseconds (`2025-01-31T12:34:56.789Z`).
             - Lists come wrapped in an object so fields can be added later; clients must ignore fields they do not know.
             - Every 4xx and 5xx answer carries a `Problem` body. 401 carries `WWW-Authenticate: Bearer`; 429 carries
-              `Retry-After` (seconds). A path or method the server does not know is answered 404 `not_found`.
+              `Retry-After` (seconds). A path the server does not know is answered 404 `not_found`; a documented path
+              with a method it does not serve is answered 405 `method_not_allowed` with an `Allow` header naming the
+              methods it does serve.
             - A run, connection, key or agent of another tenant is answered 404, exactly like one that does not exist.
 
             This file is the source of truth; `GET /openapi.yaml` serves the copy compiled into the server, and the tests
@@ -1201,7 +1204,7 @@ public enum OpenAPIDocument {
             Problem:
               description: |
                 The body of every 4xx and 5xx answer (`ProblemResponse`). `error` is a stable code: `invalid_request`,
-                `unauthorized`, `forbidden`, `not_found`, `conflict`, `stale_lease`, `offset_mismatch`,
+                `unauthorized`, `forbidden`, `not_found`, `method_not_allowed`, `conflict`, `stale_lease`, `offset_mismatch`,
                 `payload_too_large`, `rate_limited`, `unsupported_version`, `invalid_signature`, `expired_grant`,
                 `size_mismatch`, `checksum_mismatch`, `not_implemented`, `unavailable`, `internal`; clients must treat an
                 unknown code by its status.
@@ -1776,9 +1779,14 @@ public enum OpenAPIDocument {
                     - $ref: '#/components/schemas/Token'
                   maxLength: 100
                 schedule:
-                  description: A five-field cron expression (minute hour day month weekday); absent for "run now" only.
+                  description: >-
+                    A standard five-field cron expression (minute hour day-of-month month day-of-week, UTC; ranges, steps,
+                    lists, month and day names, 0 or 7 for Sunday; when both day fields are restricted a day matching either
+                    fires, as in Vixie cron) or a macro (`@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`,
+                    `@yearly`, `@annually`); absent for "run now" only. An expression that can never fire is refused.
                   type: string
-                  pattern: '^[ \t]*[0-9A-Za-z*/,-]+([ \t]+[0-9A-Za-z*/,-]+){4}[ \t]*$'
+                  maxLength: 200
+                  pattern: '^[ \t]*(@[A-Za-z]+|[0-9A-Za-z*/,-]+([ \t]+[0-9A-Za-z*/,-]+){4})[ \t]*$'
               allOf:
                 - if:
                     properties:
@@ -1914,6 +1922,12 @@ public enum OpenAPIDocument {
                   type: string
                 schedule:
                   type: string
+                nextRunAt:
+                  description: >-
+                    When the scheduler queues the next run (UTC, on a whole minute); absent without a schedule. After a
+                    downtime a missed slot queues one catch-up run, and the next slot follows the time it ran; a slot whose
+                    previous run has not finished queues nothing.
+                  $ref: '#/components/schemas/Timestamp'
                 createdAt:
                   $ref: '#/components/schemas/Timestamp'
                 updatedAt:

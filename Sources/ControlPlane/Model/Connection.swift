@@ -17,13 +17,16 @@ public struct ConnectionRecord: Sendable, Equatable {
     public var pool: String
     /// A five-field cron expression, or nil for "run now" only.
     public var schedule: String?
+    /// When the scheduler next queues a run (the current cron slot, UTC); nil without a schedule. Advanced only by
+    /// compare-and-set in the store, so each slot queues one run however many replicas see it due.
+    public var nextRunAt: Timestamp?
     public var createdAt: Timestamp
     public var updatedAt: Timestamp
 
     public init(
         tenantId: String, id: String, name: String, sourceKind: String, sourceURL: String,
         secrets: [String: String], filters: JobFilters, delivery: Delivery, pool: String, schedule: String?,
-        createdAt: Timestamp, updatedAt: Timestamp
+        createdAt: Timestamp, updatedAt: Timestamp, nextRunAt: Timestamp? = nil
     ) {
         self.tenantId = tenantId
         self.id = id
@@ -37,5 +40,6 @@ public struct ConnectionRecord: Sendable, Equatable {
         self.schedule = schedule
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+        self.nextRunAt = nextRunAt
     }
 }

@@ -1,10 +1,12 @@
 import HTTPTypes
 public import Hummingbird
+internal import HummingbirdCore
+internal import HummingbirdTLS
 public import Logging
 
 /// Builds the control plane's HTTP application over `store`: agent API v1, direct-ingestion uploads into `blobs`,
 /// admin API with the catalog, the web UI under `/ui`, health check, and the background services (lease expiry,
-/// ingestion).
+/// ingestion, the scheduler, recovery of interrupted ingestions).
 ///
 /// The store must be migrated already. `signer` holds the server secret that upload URLs are signed with; every
 /// replica must use the same one. `relayReader` is the server's read access to customers' relay buckets; without
@@ -29,9 +31,23 @@ public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
         graceSeconds: configuration.leaseGraceSeconds, logger: logger)
     return Application(
         router: router,
+        server: configuration.tls.map { tls in
+            // TLS ≥ 1.2 around HTTP/1.1; the certificate and key were loaded (and checked) with `ServerTLS`.
+            HTTPServerBuilder { responder in
+                try TLSChannel(HTTP1Channel(responder: responder), tlsConfiguration: tls.configuration)
+            }
+        } ?? .http1(),
         configuration: ApplicationConfiguration(
             address: .hostname(configuration.host, port: configuration.port), serverName: "outpost"),
-        services: [expiry, ingestion],
+        services: [
+            expiry, ingestion,
+            Scheduler(
+                store: store, notifier: notifier, clock: clock, interval: configuration.schedulerInterval,
+                maxAttempts: configuration.maxAttempts, logger: logger),
+            IngestionRecovery(
+                store: store, ingestion: ingestion, clock: clock, interval: configuration.ingestionRecoveryInterval,
+                holdSeconds: configuration.ingestionTimeoutSeconds + 60, logger: logger),
+        ],
         onServerRunning: { address.serverIsRunning(on: $0) },
         logger: logger)
 }
@@ -43,6 +59,7 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
 ) -> Router<ControlPlaneRequestContext> {
     let router = Router(context: ControlPlaneRequestContext.self)
     router.add(middleware: ProblemMiddleware())
+    router.add(middleware: MethodNotAllowedMiddleware())
     router.get("healthz") { _, _ in try JSONResponse<[String: String]>.make(["status": "ok"], status: .ok) }
     router.get("openapi.yaml") { _, _ in OpenAPIDocument.response }
 

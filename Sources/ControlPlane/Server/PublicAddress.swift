@@ -3,16 +3,19 @@ import Synchronization
 
 /// The base URL in front of the pre-signed upload URLs the server hands out.
 ///
-/// The configured public address when there is one; otherwise `http://HOST:PORT` of the listen address, completed
-/// with the port actually bound once the server listens (port 0 picks one at start, as tests do).
+/// The configured public address when there is one; otherwise `http://HOST:PORT` (`https` with TLS on the listener)
+/// of the listen address, completed with the port actually bound once the server listens (port 0 picks one at
+/// start, as tests do).
 final class PublicAddress: Sendable {
     private let configured: String?
     private let host: String
+    private let scheme: String
     private let port: Mutex<Int>
 
     init(configuration: ServerConfiguration) {
         configured = configuration.publicBaseURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         host = configuration.host
+        scheme = configuration.tls == nil ? "http" : "https"
         port = Mutex(configuration.port)
     }
 
@@ -26,6 +29,6 @@ final class PublicAddress: Sendable {
     var baseURL: String {
         if let configured { return configured }
         let port = port.withLock { $0 }
-        return "http://\(host.contains(":") ? "[\(host)]" : host):\(port)"
+        return "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)"
     }
 }

@@ -52,11 +52,28 @@ public struct ServerConfiguration: Sendable {
     /// The longest one ingestion may take before the run fails; the server holds the run's lease this long (plus a
     /// minute) while it ingests.
     public var ingestionTimeoutSeconds: Int
-    /// Marks the web UI's cookies `Secure` (and names the session cookie `__Host-…`): set it whenever the UI is
-    /// reached over HTTPS, directly or through a TLS terminator.
-    public var secureCookies: Bool
     /// How long a web UI sign-in lasts; sessions are not extended by use.
     public var uiSessionSeconds: Int
+    /// How often the scheduler looks for connections whose cron slot has come (slots are whole minutes).
+    public var schedulerInterval: Duration = .seconds(10)
+    /// How often runs a stopped server left `ingesting` are looked for (also once at start-up).
+    public var ingestionRecoveryInterval: Duration = .seconds(60)
+    /// TLS on the listener (`outpost server --tls-cert --tls-key`); nil serves plain HTTP, e.g. behind a proxy
+    /// that terminates TLS (then set `publicBaseURL` to its `https://` address).
+    public var tls: ServerTLS?
+    /// Secure cookies asked for explicitly (a TLS terminator the server cannot see).
+    private var secureCookiesRequested: Bool
+
+    /// Whether clients reach this server over HTTPS: TLS on the listener, or an `https://` public address in front
+    /// of it. Cookies the web UI sets must then carry `Secure`.
+    public var servesHTTPS: Bool { tls != nil || publicBaseURL?.lowercased().hasPrefix("https://") == true }
+
+    /// Whether the web UI's cookies carry `Secure` (and the session cookie the `__Host-` name): always when the
+    /// server is reached over HTTPS, and when set explicitly.
+    public var secureCookies: Bool {
+        get { servesHTTPS || secureCookiesRequested }
+        set { secureCookiesRequested = newValue }
+    }
 
     public init(
         host: String = "127.0.0.1",
@@ -105,7 +122,7 @@ public struct ServerConfiguration: Sendable {
         self.uploadGrantSeconds = uploadGrantSeconds
         self.ingestionConcurrency = ingestionConcurrency
         self.ingestionTimeoutSeconds = ingestionTimeoutSeconds
-        self.secureCookies = secureCookies
+        self.secureCookiesRequested = secureCookies
         self.uiSessionSeconds = uiSessionSeconds
     }
 

@@ -69,6 +69,46 @@ public protocol RunRepository: Sendable {
     /// Runs whose lease expired more than `graceSeconds` ago go back to `queued` (attempts left) or `failed`.
     /// Returns how many runs changed. Safe to call from every replica.
     func expireLeases(now: Timestamp, graceSeconds: Int) async throws -> Int
+
+    /// Runs left `ingesting` whose lease (which the ingesting server holds) expired before `now`: the server that
+    /// was ingesting them stopped. Each is taken over at most once across replicas: while it was recovered fewer
+    /// than `maximumRecoveries` times it gets a new lease id (fencing off the stopped server), a lease until
+    /// `now + holdSeconds` and one more recovery, and is returned for the caller to ingest again; otherwise it
+    /// fails with a reason. At most `limit` runs are returned per call.
+    func recoverIngestions(
+        now: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
+    ) async throws
+        -> [RunRecord]
+}
+
+/// The scheduler's view of connections: which are due, and the compare-and-set that moves a connection to its next
+/// slot (queueing the slot's run in the same transaction).
+///
+/// Safe with several server replicas on one database: each slot is won by exactly one caller.
+public protocol ScheduleRepository: Sendable {
+    /// Connections of every tenant that have a schedule and whose `nextRunAt` is at or before `now`, or not
+    /// computed yet (nil, e.g. after the migration that added it); earliest first, at most `limit`.
+    func dueConnections(now: Timestamp, limit: Int) async throws -> [ConnectionRecord]
+
+    /// Moves the connection's `nextRunAt` from `expected` to `next` only if it still is `expected` and the
+    /// connection still has a schedule, and then queues `run` (when given) unless a run of the connection is still
+    /// queued or in progress. One transaction; see `ScheduleAdvance` for the outcomes.
+    func advanceSchedule(
+        tenantId: String, connectionId: String, expected: Timestamp?, next: Timestamp?, run: RunRecord?
+    ) async throws -> ScheduleAdvance
+}
+
+/// What `ScheduleRepository.advanceSchedule` did.
+public enum ScheduleAdvance: Sendable, Equatable {
+    /// The slot was this caller's and its run is queued.
+    case queued
+    /// The slot was this caller's, but the connection's previous run has not finished: no run was queued, so a slow
+    /// source does not pile up runs.
+    case skippedActiveRun
+    /// The slot was this caller's and no run was asked for (first computation of `nextRunAt`).
+    case advanced
+    /// Another caller (replica) advanced it first, or the schedule was changed or removed meanwhile.
+    case lost
 }
 
 /// Log chunks of runs, by offset.
@@ -83,7 +123,7 @@ public protocol RunLogRepository: Sendable {
 
 /// Everything the control plane stores, in one database.
 public protocol ControlPlaneStore: TenantRepository, AgentRepository, ConnectionRepository, RunRepository,
-    RunLogRepository, CatalogRepository, SessionRepository
+    RunLogRepository, CatalogRepository, SessionRepository, ScheduleRepository
 {
     /// Applies pending migrations; idempotent, safe when several replicas start together.
     func migrate() async throws

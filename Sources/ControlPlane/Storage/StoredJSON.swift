@@ -51,13 +51,13 @@ struct ConnectionJSON {
     /// The record with these JSON columns decoded.
     func record(
         tenantId: String, id: String, name: String, sourceKind: String, sourceURL: String, pool: String,
-        schedule: String?, createdAt: Timestamp, updatedAt: Timestamp
+        schedule: String?, createdAt: Timestamp, updatedAt: Timestamp, nextRunAt: Timestamp?
     ) throws -> ConnectionRecord {
         ConnectionRecord(
             tenantId: tenantId, id: id, name: name, sourceKind: sourceKind, sourceURL: sourceURL,
             secrets: try StoredJSON.decode([String: String].self, from: secrets, column: "connection secrets"),
             filters: try StoredJSON.decode(JobFilters.self, from: filters, column: "connection filters"),
             delivery: try StoredJSON.decode(Delivery.self, from: delivery, column: "connection delivery"),
-            pool: pool, schedule: schedule, createdAt: createdAt, updatedAt: updatedAt)
+            pool: pool, schedule: schedule, createdAt: createdAt, updatedAt: updatedAt, nextRunAt: nextRunAt)
     }
 }

@@ -159,6 +159,8 @@ public struct ConnectionResponse: Codable, Sendable, Equatable {
     public var delivery: Delivery
     public var pool: String
     public var schedule: String?
+    /// When the scheduler queues the next run (RFC 3339, UTC); absent without a schedule.
+    public var nextRunAt: String?
     public var createdAt: String
     public var updatedAt: String
 
@@ -172,6 +174,7 @@ public struct ConnectionResponse: Codable, Sendable, Equatable {
         delivery = connection.delivery
         pool = connection.pool
         schedule = connection.schedule
+        nextRunAt = connection.nextRunAt?.rfc3339
         createdAt = connection.createdAt.rfc3339
         updatedAt = connection.updatedAt.rfc3339
     }

@@ -48,12 +48,13 @@ enum ConnectionValidation {
         guard isToken(pool, maximum: 100) else {
             throw APIError.invalidRequest("pool is 1–100 letters, digits, '_', '-' or '.'", field: "pool")
         }
-        if let schedule = request.schedule { try checkSchedule(schedule) }
+        // The first slot after now; the scheduler moves it on from there.
+        let nextRunAt = try request.schedule.map { try checkSchedule($0).next(after: now) } ?? nil
 
         return ConnectionRecord(
             tenantId: tenantId, id: id, name: request.name, sourceKind: request.sourceKind,
             sourceURL: request.sourceURL, secrets: secrets, filters: filters, delivery: delivery, pool: pool,
-            schedule: request.schedule, createdAt: createdAt, updatedAt: now)
+            schedule: request.schedule, createdAt: createdAt, updatedAt: now, nextRunAt: nextRunAt)
     }
 
     static func checkSourceURL(_ url: String, kind: String) throws {
@@ -149,13 +150,15 @@ enum ConnectionValidation {
         }
     }
 
-    /// Five whitespace-separated cron fields of digits, names and `* / , -`; the scheduler parses them fully.
-    static func checkSchedule(_ schedule: String) throws {
-        let fields = schedule.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        let allowed = Set("0123456789*/,-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        guard fields.count == 5, fields.allSatisfy({ $0.allSatisfy(allowed.contains) }) else {
-            throw APIError.invalidRequest(
-                "schedule is a five-field cron expression (minute hour day month weekday)", field: "schedule")
+    /// A standard five-field cron expression or macro (see `CronSchedule`), at most 200 characters.
+    static func checkSchedule(_ schedule: String) throws -> CronSchedule {
+        guard schedule.utf8.count <= 200, !hasControlCharacters(schedule.replacingTabs()) else {
+            throw APIError.invalidRequest("schedule is a cron expression of at most 200 characters", field: "schedule")
+        }
+        do {
+            return try CronSchedule(parsing: schedule)
+        } catch {
+            throw APIError.invalidRequest("schedule: \(error.message)", field: "schedule")
         }
     }
 
@@ -223,4 +226,9 @@ extension String {
         }
         return String(decoding: bytes, as: UTF8.self)
     }
+}
+
+extension String {
+    /// Tabs as spaces: a tab separates cron fields and is no control character there.
+    fileprivate func replacingTabs() -> String { String(map { $0 == "\t" ? " " : $0 }) }
 }

@@ -50,8 +50,10 @@ struct ConnectionsController<Store: ControlPlaneStore>: Sendable {
         var request = request
         let body = try await request.decodeJSON(ConnectionRequest.self)
         let current = try await existing(context)
-        let connection = try ConnectionValidation.record(
+        var connection = try ConnectionValidation.record(
             from: body, tenantId: current.tenantId, id: current.id, createdAt: current.createdAt, now: clock.now)
+        // An unchanged schedule keeps its pending slot, so an edit made just after a slot came does not lose it.
+        if connection.schedule == current.schedule { connection.nextRunAt = current.nextRunAt }
         let updated: Bool
         do {
             updated = try await store.updateConnection(connection)

@@ -53,7 +53,9 @@ public struct StrictJSONDecoder: Sendable {
             return Failure(field: path, message: "missing field '\(path)'")
         case .valueNotFound(_, let context):
             let path = JSONPath.render(context.codingPath)
-            return Failure(field: path.isEmpty ? nil : path, message: "field '\(path)' must not be null")
+            return Failure(
+                field: path.isEmpty ? nil : path,
+                message: "field '\(path)' must not be null: leave an optional field out instead")
         case .typeMismatch(_, let context):
             // Our own descriptions ("expected a string, found a number"): safe to show.
             let path = JSONPath.render(context.codingPath)
@@ -245,7 +247,13 @@ private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return ValueDecoder(value: value, codingPath: codingPath + [key], ledger: ledger)
     }
 
-    func decodeNil(forKey key: Key) throws -> Bool { try decoder(for: key).decodeNil() }
+    /// Refuses `null`: an optional field is left out, never sent as null. One way to say "absent" everywhere, as
+    /// the OpenAPI document's schemas (no `null` types) say; `decodeIfPresent` reaches here only for a present key.
+    func decodeNil(forKey key: Key) throws -> Bool {
+        guard try decoder(for: key).decodeNil() else { return false }
+        throw DecodingError.valueNotFound(
+            JSONValue.self, .init(codingPath: codingPath + [key], debugDescription: "must not be null"))
+    }
     func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try decoder(for: key).decode(type) }
     func decode(_ type: String.Type, forKey key: Key) throws -> String { try decoder(for: key).decode(type) }
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try decoder(for: key).decode(type) }

@@ -10,11 +10,11 @@ extension PostgresControlPlaneStore {
         try await rows(
             """
             INSERT INTO connections (tenant_id, id, name, source_kind, source_url, secrets, filters, delivery, pool,
-                schedule, created_at, updated_at)
+                schedule, created_at, updated_at, next_run_at)
             VALUES (\(connection.tenantId), \(connection.id), \(connection.name), \(connection.sourceKind),
                 \(connection.sourceURL), \(json.secrets)::jsonb, \(json.filters)::jsonb, \(json.delivery)::jsonb,
                 \(connection.pool), \(connection.schedule), \(connection.createdAt.milliseconds),
-                \(connection.updatedAt.milliseconds))
+                \(connection.updatedAt.milliseconds), \(connection.nextRunAt?.milliseconds))
             """)
     }
 
@@ -27,7 +27,8 @@ extension PostgresControlPlaneStore {
             UPDATE connections SET name = \(connection.name), source_kind = \(connection.sourceKind),
                 source_url = \(connection.sourceURL), secrets = \(json.secrets)::jsonb,
                 filters = \(json.filters)::jsonb, delivery = \(json.delivery)::jsonb, pool = \(connection.pool),
-                schedule = \(connection.schedule), updated_at = \(connection.updatedAt.milliseconds)
+                schedule = \(connection.schedule), updated_at = \(connection.updatedAt.milliseconds),
+                next_run_at = \(connection.nextRunAt?.milliseconds)
             WHERE tenant_id = \(connection.tenantId) AND id = \(connection.id)
             RETURNING id
             """
@@ -54,18 +55,19 @@ extension PostgresControlPlaneStore {
         try await !rows("DELETE FROM connections WHERE tenant_id = \(tenantId) AND id = \(id) RETURNING id").isEmpty
     }
 
-    private static let connectionColumns = """
+    static let connectionColumns = """
         tenant_id, id, name, source_kind, source_url, secrets::text, filters::text, delivery::text, pool, schedule,
-        created_at, updated_at
+        created_at, updated_at, next_run_at
         """
 
-    private static func decodeConnection(_ row: PostgresRow) throws -> ConnectionRecord {
+    static func decodeConnection(_ row: PostgresRow) throws -> ConnectionRecord {
         let (tenantId, id, name, sourceKind, sourceURL, secrets, filters, delivery, pool, schedule, created, updated) =
             try row.decode(
                 (String, String, String, String, String, String, String, String, String, String?, Int64, Int64).self)
+        let nextRunAt = try row.makeRandomAccess()[12].decode(Int64?.self)
         return try ConnectionJSON(secrets: secrets, filters: filters, delivery: delivery).record(
             tenantId: tenantId, id: id, name: name, sourceKind: sourceKind, sourceURL: sourceURL, pool: pool,
             schedule: schedule, createdAt: Timestamp(milliseconds: created),
-            updatedAt: Timestamp(milliseconds: updated))
+            updatedAt: Timestamp(milliseconds: updated), nextRunAt: nextRunAt.map(Timestamp.init(milliseconds:)))
     }
 }

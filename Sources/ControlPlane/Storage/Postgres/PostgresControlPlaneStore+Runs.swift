@@ -7,15 +7,19 @@ internal import PostgresNIO
 extension PostgresControlPlaneStore {
     /// Throws `.notFound` when the tenant has no such connection, `.conflict` when the id is taken.
     public func createRun(_ run: RunRecord) async throws {
-        try await rows(
-            """
-            INSERT INTO runs (\(unescaped: Self.runColumns()))
-            VALUES (\(run.tenantId), \(run.id), \(run.connectionId), \(run.status.rawValue), \(run.attempt),
-                \(run.maxAttempts), \(run.leaseId), \(run.leaseAgentId), \(run.leaseExpiresAt?.milliseconds),
-                \(run.cancelRequested), \(run.cancelReason), \(run.error), \(run.createdAt.milliseconds),
-                \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes), \(run.logTotalBytes),
-                \(run.logSHA256), \(run.logDroppedBytes))
-            """)
+        try await rows(Self.insertRun(run))
+    }
+
+    /// The statement inserting `run`.
+    static func insertRun(_ run: RunRecord) -> PostgresQuery {
+        """
+        INSERT INTO runs (\(unescaped: Self.runColumns()))
+        VALUES (\(run.tenantId), \(run.id), \(run.connectionId), \(run.status.rawValue), \(run.attempt),
+            \(run.maxAttempts), \(run.leaseId), \(run.leaseAgentId), \(run.leaseExpiresAt?.milliseconds),
+            \(run.cancelRequested), \(run.cancelReason), \(run.error), \(run.createdAt.milliseconds),
+            \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes), \(run.logTotalBytes),
+            \(run.logSHA256), \(run.logDroppedBytes))
+        """
     }
 
     public func run(tenantId: String, id: String) async throws -> RunRecord? {
@@ -264,11 +268,11 @@ extension PostgresControlPlaneStore {
     ]
 
     /// The run columns in `decodeRun`'s order, qualified by `table` where a join makes names ambiguous.
-    private static func runColumns(of table: String? = nil) -> String {
+    static func runColumns(of table: String? = nil) -> String {
         runColumnNames.map { column in table.map { "\($0).\(column)" } ?? column }.joined(separator: ", ")
     }
 
-    private static func decodeRun(_ row: PostgresRow) throws -> RunRecord {
+    static func decodeRun(_ row: PostgresRow) throws -> RunRecord {
         let columns = row.makeRandomAccess()
         let statusText = try columns[3].decode(String.self)
         let id = try columns[1].decode(String.self)

@@ -180,5 +180,18 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX ui_sessions_expiry ON ui_sessions (expires_at)",
             ]),
+        SchemaMigration(
+            version: 4, name: "connection schedules and ingestion recovery",
+            statements: [
+                // The scheduler's next slot per connection: advanced by compare-and-set, so each slot queues one
+                // run however many replicas see it due. Null while the connection has no schedule (or before the
+                // scheduler first computed it).
+                "ALTER TABLE connections ADD COLUMN next_run_at BIGINT",
+                "CREATE INDEX connections_next_run ON connections (next_run_at) WHERE schedule IS NOT NULL",
+                // How often a run left `ingesting` by a stopped server was taken over and ingested again; bounded,
+                // so a delivery that brings the server down cannot do so for ever.
+                "ALTER TABLE runs ADD COLUMN ingestion_recoveries BIGINT NOT NULL DEFAULT 0",
+                "CREATE INDEX runs_ingesting ON runs (lease_expires_at) WHERE status = 'ingesting'",
+            ]),
     ]
 }

@@ -9,13 +9,13 @@ extension SQLiteControlPlaneStore {
             try database.execute(
                 """
                 INSERT INTO connections (tenant_id, id, name, source_kind, source_url, secrets, filters, delivery,
-                    pool, schedule, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    pool, schedule, created_at, updated_at, next_run_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     connection.tenantId, connection.id, connection.name, connection.sourceKind, connection.sourceURL,
                     json.secrets, json.filters, json.delivery, connection.pool, connection.schedule,
-                    connection.createdAt, connection.updatedAt,
+                    connection.createdAt, connection.updatedAt, connection.nextRunAt,
                 ])
         }
     }
@@ -28,13 +28,13 @@ extension SQLiteControlPlaneStore {
             try database.execute(
                 """
                 UPDATE connections SET name = ?, source_kind = ?, source_url = ?, secrets = ?, filters = ?,
-                    delivery = ?, pool = ?, schedule = ?, updated_at = ?
+                    delivery = ?, pool = ?, schedule = ?, updated_at = ?, next_run_at = ?
                 WHERE tenant_id = ? AND id = ?
                 """,
                 [
                     connection.name, connection.sourceKind, connection.sourceURL, json.secrets, json.filters,
-                    json.delivery, connection.pool, connection.schedule, connection.updatedAt, connection.tenantId,
-                    connection.id,
+                    json.delivery, connection.pool, connection.schedule, connection.updatedAt, connection.nextRunAt,
+                    connection.tenantId, connection.id,
                 ]) > 0
         }
     }
@@ -59,15 +59,15 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    private static let connectionColumns = """
+    static let connectionColumns = """
         tenant_id, id, name, source_kind, source_url, secrets, filters, delivery, pool, schedule, created_at,
-        updated_at
+        updated_at, next_run_at
         """
 
-    private static func decodeConnection(_ row: SQLiteRow) throws -> ConnectionRecord {
+    static func decodeConnection(_ row: SQLiteRow) throws -> ConnectionRecord {
         try ConnectionJSON(secrets: row.text(5), filters: row.text(6), delivery: row.text(7)).record(
             tenantId: row.text(0), id: row.text(1), name: row.text(2), sourceKind: row.text(3),
             sourceURL: row.text(4), pool: row.text(8), schedule: row.optionalText(9), createdAt: row.timestamp(10),
-            updatedAt: row.timestamp(11))
+            updatedAt: row.timestamp(11), nextRunAt: row.optionalTimestamp(12))
     }
 }

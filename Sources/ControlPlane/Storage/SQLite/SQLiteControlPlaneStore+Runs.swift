@@ -4,19 +4,22 @@
 extension SQLiteControlPlaneStore {
     /// Throws `.notFound` when the tenant has no such connection, `.conflict` when the id is taken.
     public func createRun(_ run: RunRecord) async throws {
-        try database.writeTransaction {
-            try database.execute(
-                """
-                INSERT INTO runs (\(Self.runColumns))
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
-                    run.leaseId, run.leaseAgentId, run.leaseExpiresAt, run.cancelRequested, run.cancelReason,
-                    run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes, run.logTotalBytes,
-                    run.logSHA256, run.logDroppedBytes,
-                ])
-        }
+        try database.writeTransaction { try insertRun(run) }
+    }
+
+    /// Inserts `run`; the caller holds the write transaction.
+    func insertRun(_ run: RunRecord) throws {
+        try database.execute(
+            """
+            INSERT INTO runs (\(Self.runColumns))
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
+                run.leaseId, run.leaseAgentId, run.leaseExpiresAt, run.cancelRequested, run.cancelReason,
+                run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes, run.logTotalBytes,
+                run.logSHA256, run.logDroppedBytes,
+            ])
     }
 
     public func run(tenantId: String, id: String) async throws -> RunRecord? {
@@ -218,13 +221,13 @@ extension SQLiteControlPlaneStore {
             ])
     }
 
-    private static let runColumns = """
+    static let runColumns = """
         tenant_id, id, connection_id, status, attempt, max_attempts, lease_id, lease_agent_id, lease_expires_at,
         cancel_requested, cancel_reason, error, created_at, started_at, finished_at, log_bytes, log_total_bytes,
         log_sha256, log_dropped_bytes
         """
 
-    private static func decodeRun(_ row: SQLiteRow) throws -> RunRecord {
+    static func decodeRun(_ row: SQLiteRow) throws -> RunRecord {
         let statusText = row.text(3)
         guard let status = RunRecord.Status(rawValue: statusText) else {
             throw StorageError(.unavailable, "run \(row.text(1)) has an unknown status '\(statusText)'")
