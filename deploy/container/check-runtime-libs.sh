@@ -25,6 +25,14 @@ installed=$(sed -n 's/.*apt-get install -y --no-install-recommends \(.*\) \\$/\1
 [ "$declared" = "$installed" ] \
     || fail "$containerfile: '# runtime-packages: $declared' differs from the runtime stage's install list '$installed'"
 
+# What the rest of the image relies on: the static Swift runtime (else the toolchain libraries skipped below would
+# be needed), a numeric non-root user, and a HEALTHCHECK whose subcommand this binary has.
+grep -q -- '--static-swift-stdlib' "$containerfile" || fail "$containerfile: the build no longer uses --static-swift-stdlib"
+grep -Eq '^USER [1-9][0-9]*:[1-9][0-9]*$' "$containerfile" || fail "$containerfile: USER must be a numeric non-root uid:gid"
+probe=$(sed -n 's/.*CMD \["\/usr\/local\/bin\/outpost", "\([a-z-]*\)".*/\1/p' "$containerfile" | head -n 1)
+[ -n "$probe" ] || fail "$containerfile: no exec-form HEALTHCHECK CMD running /usr/local/bin/outpost"
+"$binary" "$probe" --help 2>&1 | grep -q "USAGE: outpost $probe " || fail "the HEALTHCHECK runs 'outpost $probe', which $binary does not have"
+
 # The Swift toolchain's library directory: its libraries are linked statically into the image's binary.
 swift_libs=$(dirname "$(dirname "$(command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)")")/lib/swift
 
