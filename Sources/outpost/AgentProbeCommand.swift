@@ -3,7 +3,7 @@ import ArgumentParser
 
 /// `outpost probe`: asks the agent's own health listener whether it is alive or ready, for a container
 /// HEALTHCHECK or a Kubernetes `exec` probe in an image that has no shell and no curl.
-struct ProbeCommand: AsyncParsableCommand {
+struct AgentProbeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "probe",
         abstract: "Check the local agent's health listener: exit 0 when the URL answers 200, 1 otherwise.",

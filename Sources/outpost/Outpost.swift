@@ -10,7 +10,7 @@ struct Outpost: AsyncParsableCommand {
         version: OutpostVersion.current,
         subcommands: [
             ExtractCommand.self, ExportCommand.self, ServerCommand.self, AgentCommand.self, RunJobCommand.self,
-            AuditCommand.self, ProbeCommand.self,
+            AuditCommand.self, AgentProbeCommand.self,
         ]
     )
 }
