@@ -10,7 +10,7 @@ struct Outpost: AsyncParsableCommand {
         version: OutpostVersion.current,
         subcommands: [
             QuickstartCommand.self, ExtractCommand.self, ExportCommand.self, ServerCommand.self, AgentCommand.self,
-            AdminCommand.self, AuditCommand.self, RunJobCommand.self,
+            AdminCommand.self, AuditCommand.self, AgentProbeCommand.self, RunJobCommand.self,
         ]
     )
 }

@@ -1,5 +1,9 @@
 import Metadata
 
+#if canImport(CDispatch)
+    // `struct stat` is attributed to the C module of Dispatch on Linux: importing it makes its fields visible.
+    import CDispatch
+#endif
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
