@@ -95,6 +95,13 @@ struct ServerCommand: AsyncParsableCommand {
         help: "Failed authentications per client address and minute before the server answers 429 (1–1000000).")
     var failedAuthLimit = 20
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The longest an agent's claim is held open, in seconds (1–50).",
+            discussion: "Keep it below the idle timeout of any proxy between the agents and the server."))
+    var claimMaxWaitSeconds = ServerConfiguration().claimMaxWaitSeconds
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -186,6 +193,9 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.leaseGraceSeconds = try check(leaseGraceSeconds, 0...3600, "lease-grace-seconds")
         configuration.uploadGrantSeconds = try check(uploadGrantSeconds, 10...86_400, "upload-grant-seconds")
         configuration.failedAuthenticationLimit = try check(failedAuthLimit, 1...1_000_000, "failed-auth-limit")
+        // The default is the protocol's maximum, which agents' client timeouts are built around.
+        configuration.claimMaxWaitSeconds = try check(
+            claimMaxWaitSeconds, 1...ServerConfiguration().claimMaxWaitSeconds, "claim-max-wait-seconds")
         // A short grace is only worth something if expired leases are looked for about as often.
         configuration.leaseExpiryInterval = .seconds(min(10, max(1, leaseGraceSeconds)))
     }
