@@ -223,6 +223,18 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        // The real `outpost server` and `outpost agent` binaries as separate processes, against real PostgreSQL and
+        // moto; `outpost` is a dependency so the binary is built before the tests run.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "outpost", "ControlPlane", "OutpostProtocol", "OutpostTesting",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ]
 )
 

@@ -78,6 +78,36 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Encrypt S3 blobs with this KMS key (aws:kms) instead of AES256.")
     var blobStoreKmsKeyId: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How long a claim or lease renewal keeps a run's lease, in seconds (5–3600).",
+            discussion: "Agents renew every ttl/4 and stop a job themselves when they could not renew for ttl minus "
+                + "their fenceMargin, so keep it well above the agents' fenceMargin."))
+    var leaseTtlSeconds = 60
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How long after a lease expired its run is re-queued, in seconds (0–3600).",
+            discussion: "Expired leases are looked for this often, at least every 1 s and at most every 10 s."))
+    var leaseGraceSeconds = 30
+
+    @Option(name: .long, help: "How long a direct-ingestion upload URL stays valid, in seconds (10–86400).")
+    var uploadGrantSeconds = 600
+
+    @Option(
+        name: .long,
+        help: "Failed authentications per client address and minute before the server answers 429 (1–1000000).")
+    var failedAuthLimit = 20
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The longest an agent's claim is held open, in seconds (1–50).",
+            discussion: "Keep it below the idle timeout of any proxy between the agents and the server."))
+    var claimMaxWaitSeconds = ServerConfiguration().claimMaxWaitSeconds
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -97,6 +127,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             (configuration.host, configuration.port) = try Self.parseListen(listen)
             configuration.publicBaseURL = try publicURL.map(Self.checkPublicURL)
+            try applyLimits(to: &configuration)
             for endpoint in relayEndpoint where !endpoint.hasPrefix("https://") && !endpoint.hasPrefix("http://") {
                 throw ServerCommandError(usage: "--relay-endpoint must be http(s)://HOST[:PORT] (got '\(endpoint)')")
             }
@@ -162,6 +193,26 @@ struct ServerCommand: AsyncParsableCommand {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.failure)
         }
+    }
+
+    /// Checks the lease, grant and authentication limits of the command line and sets them.
+    func applyLimits(to configuration: inout ServerConfiguration) throws {
+        func check(_ value: Int, _ range: ClosedRange<Int>, _ option: String) throws -> Int {
+            guard range.contains(value) else {
+                throw ServerCommandError(
+                    usage: "--\(option) must be \(range.lowerBound)–\(range.upperBound) (got \(value))")
+            }
+            return value
+        }
+        configuration.leaseTTLSeconds = try check(leaseTtlSeconds, 5...3600, "lease-ttl-seconds")
+        configuration.leaseGraceSeconds = try check(leaseGraceSeconds, 0...3600, "lease-grace-seconds")
+        configuration.uploadGrantSeconds = try check(uploadGrantSeconds, 10...86_400, "upload-grant-seconds")
+        configuration.failedAuthenticationLimit = try check(failedAuthLimit, 1...1_000_000, "failed-auth-limit")
+        // The default is the protocol's maximum, which agents' client timeouts are built around.
+        configuration.claimMaxWaitSeconds = try check(
+            claimMaxWaitSeconds, 1...ServerConfiguration().claimMaxWaitSeconds, "claim-max-wait-seconds")
+        // A short grace is only worth something if expired leases are looked for about as often.
+        configuration.leaseExpiryInterval = .seconds(min(10, max(1, leaseGraceSeconds)))
     }
 
     /// Migrates, bootstraps a first admin key if needed, then runs the application until SIGINT or SIGTERM and

@@ -7,6 +7,8 @@ public final class TestMoto: @unchecked Sendable {
     // `process` is set once in init and only read afterwards.
     private let process: Process
     public let url: String
+    /// The loopback port moto listens on.
+    public let port: Int
 
     /// - Parameter enforcingAuthAfter: when set, moto checks SigV4 signatures against IAM users created inside
     ///   it, after this many unauthenticated actions (used to create that user).
@@ -16,6 +18,7 @@ public final class TestMoto: @unchecked Sendable {
             throw TestPostgres.Unavailable(description: "moto_server is not installed: pip install 'moto[server]'")
         }
         let socket = try FreePort.find()
+        self.port = socket
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = ["-H", "127.0.0.1", "-p", String(socket)]

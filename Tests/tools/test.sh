@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
-    || ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1; then
-    echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto)…" >&2
+    || ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1 \
+    || ! command -v schemathesis >/dev/null 2>&1; then
+    echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto, schemathesis)…" >&2
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 

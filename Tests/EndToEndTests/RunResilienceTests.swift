@@ -1,0 +1,249 @@
+import ControlPlane
+import Foundation
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The real `outpost server` and `outpost agent` binaries as separate processes, a real PostgreSQL source and
+/// moto for S3: runs that survive what happens to real deployments.
+@Suite("End to end: runs through failures", .serialized)
+struct RunResilienceTests {
+    static let relayBucket = "e2e-relay"
+
+    static func relay(_ moto: TestMoto) -> DeliverySettings {
+        DeliverySettings(
+            mode: .relay,
+            relay: RelaySettings(bucket: relayBucket, prefix: "outpost/", region: "us-east-1", endpoint: moto.url))
+    }
+
+    @Test func aDirectRunAndABucketRelayRunOfTheSameSourcePublishTheSameCatalog() async throws {
+        let source = try SourceDatabase()
+        let moto = try TestMoto()
+        try moto.boto3("client('s3').create_bucket(Bucket='\(Self.relayBucket)')")
+        let server = try ServerProcess(
+            arguments: ["--relay-endpoint", moto.url], environment: environment(moto.environment()))
+        try await server.start()
+        let admin = try server.admin
+        let direct = try await admin.createConnection(source.connection(name: "direct", password: "command:pw"))
+        let relayed = try await admin.createConnection(
+            source.connection(name: "relayed", password: "command:pw", delivery: Self.relay(moto)))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "echo \(source.password)"])
+        let agent = try setup.start(environment: environment(moto.environment()))
+
+        let directRun = try await admin.runNow(direct.id)
+        let relayRun = try await admin.runNow(relayed.id)
+        let directFinished = try await admin.finished(directRun.id)
+        let relayFinished = try await admin.finished(relayRun.id)
+        #expect(directFinished.status == .succeeded, "\(directFinished.error ?? "") \(agent.log)")
+        #expect(relayFinished.status == .succeeded, "\(relayFinished.error ?? "") \(agent.log)")
+
+        let viaDirect = try await admin.catalog(connectionId: direct.id)
+        let viaRelay = try await admin.catalog(connectionId: relayed.id)
+        #expect(Catalog.problems(viaDirect).isEmpty, "\(Catalog.problems(viaDirect))")
+        #expect(
+            Catalog.normalized(viaDirect, connectionName: "direct")
+                == Catalog.normalized(viaRelay, connectionName: "relayed"))
+        // Table for table, the published records (columns, keys, indexes) are the same too.
+        for table in viaDirect where table.kind == "table" || table.kind == "view" {
+            let relayName = "relayed" + table.qualifiedName.dropFirst("direct".count)
+            let one = try await admin.asset(
+                connectionId: direct.id, kind: table.kind, qualifiedName: table.qualifiedName)
+            let other = try await admin.asset(connectionId: relayed.id, kind: table.kind, qualifiedName: relayName)
+            let directRecord = try Self.comparable(one, "direct")
+            let relayRecord = try Self.comparable(other, "relayed")
+            #expect(directRecord == relayRecord)
+        }
+        let objects = try moto.boto3(
+            "print('\\n'.join(o['Key'] for o in client('s3').list_objects_v2(Bucket='\(Self.relayBucket)')"
+                + "['Contents']))")
+        #expect(objects.contains("outpost/\(relayed.id)/\(relayRun.id)/manifest.json"), "\(objects)")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        #expect(try await server.stop() == 0, "\(server.log)")
+    }
+
+    @Test func anAgentKilledMidExtractionLosesItsLeaseAndASecondAgentFinishesTheRunOnce() async throws {
+        let source = try SourceDatabase()
+        let server = try ServerProcess(arguments: ["--lease-ttl-seconds", "6", "--lease-grace-seconds", "1"])
+        try await server.start()
+        let admin = try server.admin
+        let key = try await admin.createKey(name: "agents", role: .agent)
+        let connection = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        let run = try await admin.runNow(connection.id)
+
+        // The first agent's job waits for its (slow) password command and is killed with its agent meanwhile. With
+        // one slot it holds no claim open while the job runs: a claim held by a killed agent could be answered
+        // with the re-queued run, which would then cost an attempt until that lease expired too.
+        let first = try AgentSetup(
+            server: server, key: key, name: "first", secretCommands: ["pw": "sleep 60; echo \(source.password)"],
+            concurrency: 1)
+        let doomed = try first.start()
+        _ = try await admin.waitFor(run.id) { $0.status == .running }
+        try await Task.sleep(for: .seconds(1))
+        let jobs = processes(mentioning: "outpost run-job")
+        let secretCommands = processes(mentioning: source.password)
+        #expect(jobs.count == 1)
+        doomed.signal(SIGKILL)
+        #expect(await doomed.waitForExit(within: .seconds(10)) != nil)
+
+        let second = try AgentSetup(
+            server: server, key: key, name: "second", secretCommands: ["pw": "echo \(source.password)"])
+        let survivor = try second.start()
+        let finished = try await admin.finished(run.id, within: .seconds(40))
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(survivor.log)")
+        #expect(finished.attempt == 2)
+        let assets = try await admin.catalog(connectionId: connection.id)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+        #expect(Set(assets.map(\.runId)) == [run.id])
+        // The killed attempt's job died with its agent (PDEATHSIG)…
+        #expect(Set(jobs).isDisjoint(with: processes(mentioning: "outpost run-job")))
+        // …but the secret command it had started runs on: it has its own process group, and the timeout that
+        // would have ended it was kept by the dead job.
+        withKnownIssue("a secret command outlives a job killed with its agent") {
+            #expect(Set(secretCommands).isDisjoint(with: processes(mentioning: source.password)))
+        }
+        for pid in secretCommands { kill(-(Int32(pid) ?? 0), SIGKILL) }
+
+        survivor.signal(SIGTERM)
+        #expect(await survivor.waitForExit(within: .seconds(30)) == 0, "\(survivor.log)")
+        try await server.stop()
+    }
+
+    @Test func aServerRestartedMidRunLosesNoLogLineAndTheRunCompletes() async throws {
+        let source = try SourceDatabase()
+        let server = try ServerProcess()
+        try await server.start()
+        let admin = try server.admin
+        let connection = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "sleep 3; echo \(source.password)"])
+        let agent = try setup.start()
+
+        let interrupted = try await admin.runNow(connection.id)
+        _ = try await admin.waitFor(interrupted.id) { $0.status == .running }
+        #expect(try await server.stop(signal: SIGTERM) == 0, "\(server.log)")
+        // The job resolves its password, extracts and logs while the control plane is away.
+        try await Task.sleep(for: .seconds(5))
+        try await server.start()
+        let finished = try await admin.finished(interrupted.id)
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log)")
+        #expect(finished.attempt == 1)
+        #expect(finished.logTotalBytes == finished.logBytes)
+        #expect((finished.logDroppedBytes ?? 0) == 0)
+
+        // The same job uninterrupted logs the same job.* lines, each once, in the same order.
+        let reference = try await admin.finished(try await admin.runNow(connection.id).id)
+        #expect(reference.status == .succeeded)
+        let events = jobEvents(try await admin.log(interrupted.id))
+        #expect(events == jobEvents(try await admin.log(reference.id)))
+        #expect(Set(events).count == events.count, "\(events)")
+        for event in ["job.started", "job.secret_resolved", "job.extracted"] {
+            #expect(events.contains(event), "\(events)")
+        }
+        let assets = try await admin.catalog(connectionId: connection.id)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        try await server.stop()
+    }
+
+    @Test func aRelayBucketThatIsDownForAWhileGetsTheRunDeliveredOnceFromTheSpool() async throws {
+        let source = try SourceDatabase()
+        let moto = try TestMoto()
+        try moto.boto3("client('s3').create_bucket(Bucket='\(Self.relayBucket)')")
+        // The bucket's endpoint is a forwarder to moto: killing it takes the bucket away, moto keeps its state.
+        let directory = try TemporaryDirectory()
+        var bucket: TCPForwarder? = try TCPForwarder(upstreamPort: moto.port, directory: directory.path)
+        let bucketPort = bucket!.port
+        let bucketURL = bucket!.url
+        let server = try ServerProcess(
+            arguments: ["--relay-endpoint", bucketURL], environment: environment(moto.environment()))
+        try await server.start()
+        let admin = try server.admin
+        let connection = try await admin.createConnection(
+            source.connection(
+                name: "sales", password: "command:pw",
+                delivery: DeliverySettings(
+                    mode: .relay,
+                    relay: RelaySettings(
+                        bucket: Self.relayBucket, prefix: "outpost/", region: "us-east-1", endpoint: bucketURL))))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "sleep 2; echo \(source.password)"])
+        let agent = try setup.start(environment: environment(moto.environment()))
+        let run = try await admin.runNow(connection.id)
+        _ = try await admin.waitFor(run.id) { $0.status == .running }
+
+        bucket = nil
+        let deadline = ContinuousClock.now + .seconds(30)
+        while agent.log.components(separatedBy: "delivery.retry").count < 3 && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(agent.log.components(separatedBy: "delivery.retry").count >= 3, "\(agent.log)")
+        #expect(try await admin.run(run.id).status == .running)
+
+        bucket = try TCPForwarder(port: bucketPort, upstreamPort: moto.port, directory: directory.path)
+        let finished = try await admin.finished(run.id, within: .seconds(90))
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log)")
+        #expect(finished.attempt == 1)
+        let manifests = try moto.boto3(
+            "print(sum(1 for o in client('s3').list_objects_v2(Bucket='\(Self.relayBucket)')['Contents'] "
+                + "if o['Key'].endswith('manifest.json')))")
+        #expect(manifests.trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        let assets = try await admin.catalog(connectionId: connection.id)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        try await server.stop()
+    }
+
+    @Test func anUploadGrantThatExpiredBeforeUseIsGrantedAgainAndTheRunCompletes() async throws {
+        let source = try SourceDatabase()
+        let directory = try TemporaryDirectory()
+        // Upload URLs name the proxy, which holds the first upload back past the grant's 10 s lifetime.
+        let serverPort = try FreePort.find()
+        let proxy = try TCPForwarder(
+            upstreamPort: serverPort, holdingFirstPutFor: .seconds(11), directory: directory.path)
+        let server = try ServerProcess(
+            port: serverPort, arguments: ["--upload-grant-seconds", "10", "--public-url", proxy.url])
+        try await server.start()
+        let admin = try server.admin
+        let connection = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "echo \(source.password)"])
+        let agent = try setup.start()
+        let run = try await admin.runNow(connection.id)
+        let finished = try await admin.finished(run.id)
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log)")
+        #expect(finished.attempt == 1)
+        #expect(proxy.output.contains("held"))
+        #expect(agent.log.contains("delivery.regrant"), "\(agent.log)")
+        let assets = try await admin.catalog(connectionId: connection.id)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        try await server.stop()
+    }
+
+    /// A catalog asset's record and children as JSON with the connection's name taken out of qualified names.
+    static func comparable(_ asset: CatalogAssetResponse, _ connectionName: String) throws -> String {
+        var copy = asset
+        copy.asset.connectionId = ""
+        copy.asset.runId = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Catalog.strip(String(decoding: try encoder.encode(copy), as: UTF8.self), connectionName)
+    }
+}
