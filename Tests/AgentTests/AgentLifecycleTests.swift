@@ -50,6 +50,8 @@ struct AgentLifecycleTests {
                 configPath: try setup.writeConfiguration(), logPath: setup.directory.path + "/agent.log")
             _ = try await controlPlane.waitFor(run.id) { $0.status == .running }
             try await Task.sleep(for: .milliseconds(500))
+            let jobs = jobProcesses(parent: agent.pid)
+            #expect(jobs.count == 1)
             agent.signal(SIGTERM)
             try await Task.sleep(for: .milliseconds(300))
             agent.signal(SIGTERM)
@@ -58,7 +60,7 @@ struct AgentLifecycleTests {
             let finished = try await controlPlane.finished(run.id)
             #expect(finished.status == .failed)
             #expect(finished.error?.contains("stopped") == true, "\(finished.error ?? "")")
-            #expect(jobProcesses().isEmpty)
+            for pid in jobs { #expect(livingMembers(ofGroup: pid).isEmpty, "job \(pid) survived the agent") }
         }
     }
 

@@ -6,6 +6,10 @@ import OutpostProtocol
 import OutpostTesting
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @Suite("Agent runs against the real control plane", .serialized)
 struct AgentRunTests {
     @Test func aDirectIngestionRunDeliversTheSampleCatalogWithItsLogAndAVerifiableAuditEntry() async throws {
@@ -93,16 +97,21 @@ struct AgentRunTests {
     }
 }
 
-/// Process ids of running `outpost run-job` processes.
-func jobProcesses() -> [Int32] {
+/// Process ids of running `outpost run-job` processes whose parent is `parent` (this test process, where the
+/// agent runs in-process), so that jobs of other agents on the machine are not counted.
+func jobProcesses(parent: Int32 = getpid()) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> Int32? in
         guard let pid = Int32(entry),
-            let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline"),
+            let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
         else { return nil }
         let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
         guard arguments.count >= 2, arguments[0].hasSuffix("/outpost"), arguments[1] == "run-job" else { return nil }
-        // A zombie has an empty cmdline; an exited process is gone.
+        // After "pid (comm)": state, ppid, …
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 1, fields[0] != "Z", Int32(fields[1]) == parent else { return nil }
         return pid
     }
 }

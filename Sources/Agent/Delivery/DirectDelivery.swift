@@ -20,6 +20,8 @@ struct DirectDelivery: Sendable {
     let tracker: RunTracker
     let folder: String
     let key: [UInt8]
+    /// Hosts besides the control plane's that uploads may go to (the local policy's `allowedHosts`).
+    let allowedHosts: [String]
     let logger: Logger
 
     /// One file to upload, as the grant request names it.
@@ -104,6 +106,7 @@ struct DirectDelivery: Sendable {
     }
 
     private func put(_ item: Item, grant: UploadGrantResponse.Grant) async throws -> PutOutcome {
+        try checkEgress(grant.url)
         var request = HTTPClientRequest(url: grant.url)
         request.method = HTTPMethod(rawValue: grant.method)
         for (name, value) in grant.headers where name.lowercased() != "content-length" {
@@ -130,6 +133,26 @@ struct DirectDelivery: Sendable {
             throw AgentError(.unavailable, "uploading \(item.file.path) answered \(status): \(message)", status: status)
         }
         throw AgentError(.delivery, "uploading \(item.file.path) was refused (\(status)): \(message)", status: status)
+    }
+
+    /// Upload URLs come from the control plane, so they are held to the local policy like everything else: the
+    /// control plane's own host, or a host in `policy.allowedHosts` (an S3 blob store's endpoint).
+    private func checkEgress(_ url: String) throws {
+        guard let components = URLComponents(string: url), let host = components.host,
+            ["http", "https"].contains(components.scheme?.lowercased() ?? "")
+        else {
+            throw AgentError(.delivery, "the control plane granted an upload URL that is not http(s)")
+        }
+        if host.lowercased() == client.host.lowercased() { return }
+        let port = components.port ?? (components.scheme?.lowercased() == "http" ? 80 : 443)
+        let decision = try EgressPolicy(allowedHosts: allowedHosts, allowedSources: []).checkHost(
+            host: host, port: port)
+        guard decision.allowed else {
+            throw AgentError(
+                .policyDenied,
+                "the control plane asked for uploads to \(host):\(port), which the agent's local policy refuses "
+                    + "(add it to policy.allowedHosts if it is your control plane's blob store)")
+        }
     }
 
     /// A grant counts as expired a few seconds early, so it cannot run out mid-upload because of clock skew.

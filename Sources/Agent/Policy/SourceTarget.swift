@@ -150,22 +150,11 @@ struct SourceTarget: CustomStringConvertible {
         return number
     }
 
-    /// `%XX` decoded once; nil when an escape is malformed or the result is not UTF-8 without NUL.
+    /// `%XX` decoded once, as the PostgreSQL connector decodes; nil when an escape is malformed or the result is
+    /// not UTF-8 without NUL.
     static func percentDecoded(_ text: String) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next(), let low = iterator.next(),
-                let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16)
-            else { return nil }
-            bytes.append(value)
-        }
-        guard !bytes.contains(0) else { return nil }
-        return String(validating: bytes, as: UTF8.self)
+        guard let decoded = text.percentDecoded, !decoded.utf8.contains(0) else { return nil }
+        return decoded
     }
 
     /// The absolute path a file source opens, with `.`/`..` and symbolic links resolved as far as the file system

@@ -32,7 +32,8 @@ struct AgentContext: Sendable {
         switch assignment.job.delivery.mode {
         case .direct:
             try await DirectDelivery(
-                client: client, network: network, tracker: tracker, folder: folder, key: spoolKey, logger: logger
+                client: client, network: network, tracker: tracker, folder: folder, key: spoolKey,
+                allowedHosts: configuration.policy.allowedHosts, logger: logger
             ).deliver()
             return nil
         case .relay:

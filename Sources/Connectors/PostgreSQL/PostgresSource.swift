@@ -152,7 +152,9 @@ public struct PostgresSource: Sendable, CustomStringConvertible {
 
 extension String {
     /// The string with `%XX` escapes decoded; nil if an escape is malformed or the bytes are not UTF-8.
-    var percentDecoded: String? {
+    ///
+    /// Public because the agent's egress policy must decode source URLs exactly as the connector does.
+    public var percentDecoded: String? {
         var bytes: [UInt8] = []
         var iterator = utf8.makeIterator()
         while let byte = iterator.next() {
