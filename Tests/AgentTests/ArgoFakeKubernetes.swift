@@ -36,6 +36,10 @@ final class FakeKubernetesAPI: Sendable {
         var pods: [String: KubernetesJSON] = [:]
         var logs: [String: [UInt8]] = [:]
         var logsComplete: Set<String> = []
+        /// The bodies of DELETE requests (their `DeleteOptions`).
+        var deleteOptions: [KubernetesJSON] = []
+        /// The `outpost run-job` processes playing pods, by Workflow.
+        var processes: [String: Process] = [:]
     }
 
     let port: Int
@@ -189,9 +193,12 @@ final class FakeKubernetesAPI: Sendable {
     }
 
     func deleteWorkflow(_ name: String, _ request: Request) async throws -> Response {
-        _ = try await request.body.collect(upTo: 1 << 20)
+        let options = try? KubernetesJSON.decode(Array(buffer: try await request.body.collect(upTo: 1 << 20)))
         let deleted: KubernetesJSON? = state.withLock { state in
+            state.deleteOptions.append(options ?? .null)
             guard let current = state.workflows[name] else { return nil }
+            // The kubelet stops the pod's container as the pod is deleted.
+            if let process = state.processes.removeValue(forKey: name), process.isRunning { process.terminate() }
             state.secrets[name] = nil
             state.pods = state.pods.filter {
                 $0.value["metadata"]?["labels"]?["workflows.argoproj.io/workflow"] != .string(name)
@@ -351,6 +358,7 @@ final class FakeKubernetesAPI: Sendable {
         process.standardOutput = pipe
         process.standardError = pipe
         try process.run()
+        state.withLock { $0.processes[workflow] = process }
         Thread.detachNewThread { [self] in
             while true {
                 let chunk = pipe.fileHandleForReading.availableData
