@@ -195,6 +195,10 @@ struct ArgoKubernetesClientTests {
             return (String(decoding: log, as: UTF8.self), termination)
         }
         let argoEnvelope = try envelope("argo-run")
+        // What an agent that died mid-run left: its Workflow, and a file in the run's folder.
+        _ = try await client.createWorkflow(namespace: "outpost", try Self.workflow("argo-run"))
+        let stale = argoEnvelope.outputDirectory + "/chunk-stale.jsonl"
+        try Data("stale".utf8).write(to: URL(fileURLWithPath: stale))
         let (argoLog, argoTermination) = try await run(executor, argoEnvelope)
         let localEnvelope = try envelope("local-run")
         let local = LocalJobExecutor(
@@ -223,6 +227,16 @@ struct ArgoKubernetesClientTests {
         // Released: the Workflow (and with it its Secret and pod) is gone.
         #expect(try await client.workflow(namespace: "outpost", name: "outpost-argo-run-1") == nil)
         #expect(fake.requests.contains { $0.method == "POST" && $0.path.hasSuffix("/secrets") && $0.status == 201 })
+        // The leftover Workflow was replaced, not adopted: 409, deleted, gone, created afresh; the folder emptied.
+        let workflowCalls = fake.requests.filter {
+            $0.path.contains("/workflows/outpost-argo-run-1")
+                || ($0.method == "POST" && $0.path.hasSuffix("/workflows"))
+        }
+        #expect(
+            workflowCalls.prefix(5).map { "\($0.method) \($0.status)" } == [
+                "POST 201", "POST 409", "DELETE 200", "GET 404", "POST 201",
+            ])
+        #expect(!FileManager.default.fileExists(atPath: stale))
         await fake.stop()
     }
 }

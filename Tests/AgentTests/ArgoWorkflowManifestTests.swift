@@ -194,5 +194,16 @@ struct ArgoWorkflowManifestTests {
             failure(base.replacingOccurrences(of: "    sharedVolumeClaim: outpost-data\n", with: ""))
                 .contains("sharedVolumeClaim"))
         #expect(failure(base.replacingOccurrences(of: "fsGroup", with: "fsGroupp")).contains("fsGroupp"))
+        #expect(failure(base.replacingOccurrences(of: "500m", with: "half")).contains("requests.cpu"))
+        // Switched back to local, the kept argo section is not read.
+        let local = try AgentConfiguration.parse(
+            base.replacingOccurrences(of: "executor: argo", with: "executor: local"), file: "agent.yaml",
+            environment: [:])
+        #expect(local.jobs.executor == .local)
+        #expect(local.jobs.argo == nil)
+        // The environment overrides like every other key.
+        let overridden = try AgentConfiguration.parse(
+            base, file: "agent.yaml", environment: ["OUTPOST_JOBS_ARGO_NAMESPACE": "other"])
+        #expect(overridden.jobs.argo?.namespace == "other")
     }
 }

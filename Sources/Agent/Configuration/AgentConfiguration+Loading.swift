@@ -134,11 +134,12 @@ extension AgentConfiguration {
             }
             configuration.jobs.executor = executor
         }
+        // Read only when used: a kept `argo` section does not stop a switch back to the local executor.
         var argo = try jobs.section("argo")
         if configuration.jobs.executor == .argo {
             configuration.jobs.argo = try readArgo(&argo)
+            try argo.finish()
         }
-        try argo.finish()
         try jobs.finish()
 
         var stores = try root.section("secretStores")
