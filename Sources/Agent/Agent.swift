@@ -80,7 +80,7 @@ public enum Agent {
             requestTimeout: configuration.controlPlane.requestTimeout, version: version)
         // The job's output is masked for the API key too, whatever the job does with its environment.
         let apiKey = try? await keys.key()
-        let context = AgentContext(
+        var context = AgentContext(
             configuration: configuration, agentId: agentId, version: version, client: client, network: network,
             spool: spool, spoolKey: spoolKey, audit: audit, metrics: metrics,
             jobExecutable: configuration.jobs.executable ?? jobExecutable, environment: environment,
@@ -88,6 +88,10 @@ public enum Agent {
                 addressSpaceBytes: configuration.jobs.addressSpaceBytes, cpuSeconds: configuration.jobs.cpuSeconds,
                 openFiles: configuration.jobs.openFiles, fileSizeBytes: configuration.jobs.fileSizeBytes),
             redactor: Redactor(secrets: apiKey.map { [$0] } ?? []), logger: logger)
+        if configuration.jobs.executor == .argo, let settings = configuration.jobs.argo {
+            context.argo = try ArgoExecutor.make(
+                settings: settings, dataDirectory: dataDirectory, environment: environment, logger: logger)
+        }
         return AgentRunner(context: context, keys: keys)
     }
 

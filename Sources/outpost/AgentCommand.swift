@@ -125,8 +125,11 @@ struct RunJobCommand: AsyncParsableCommand {
         shouldDisplay: false
     )
 
+    @Option(help: "Read the job envelope from this file instead of stdin (the Argo executor's mounted Secret).")
+    var envelope: String?
+
     func run() async throws {
-        let status = await JobMain.run(environment: ProcessInfo.processInfo.environment)
+        let status = await JobMain.run(environment: ProcessInfo.processInfo.environment, envelopeFile: envelope)
         if status != 0 { throw ExitCode(status) }
     }
 }

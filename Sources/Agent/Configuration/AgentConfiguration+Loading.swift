@@ -128,6 +128,18 @@ extension AgentConfiguration {
             configuration.jobs.killGrace = value
         }
         if let value = try jobs.boolean("bubblewrap") { configuration.jobs.bubblewrap = value }
+        if let text = try jobs.string("executor") {
+            guard let executor = Executor(rawValue: text) else {
+                throw jobs.error("'jobs.executor' must be local or argo, not '\(text)'", at: nil)
+            }
+            configuration.jobs.executor = executor
+        }
+        // Read only when used: a kept `argo` section does not stop a switch back to the local executor.
+        var argo = try jobs.section("argo")
+        if configuration.jobs.executor == .argo {
+            configuration.jobs.argo = try readArgo(&argo)
+            try argo.finish()
+        }
         try jobs.finish()
 
         var stores = try root.section("secretStores")
@@ -163,6 +175,77 @@ extension AgentConfiguration {
         try observability.finish()
         try root.finish()
         return configuration
+    }
+
+    private static func readArgo(_ argo: inout ConfigurationReader) throws -> Argo {
+        let namespace = try argo.string("namespace") ?? "default"
+        try dnsLabel(namespace, "jobs.argo.namespace", argo)
+        let image = try argo.requiredString("image", example: "registry.example.com/outpost:1.0")
+        let claim = try argo.requiredString("sharedVolumeClaim", example: "outpost-data")
+        try dnsLabel(claim, "jobs.argo.sharedVolumeClaim", argo, subdomain: true)
+        var settings = Argo(namespace: namespace, image: image, sharedVolumeClaim: claim)
+        if let path = try argo.string("executable") {
+            guard path.hasPrefix("/") else {
+                throw argo.error("'jobs.argo.executable' must be an absolute path, not '\(path)'", at: argo.mark)
+            }
+            settings.executable = path
+        }
+        if let account = try argo.string("serviceAccount") {
+            try dnsLabel(account, "jobs.argo.serviceAccount", argo, subdomain: true)
+            settings.serviceAccount = account
+        }
+        settings.kubeconfig = try readableFile(try argo.string("kubeconfig"), "jobs.argo.kubeconfig", argo)
+        var resources = try argo.section("resources")
+        for name in ["requests", "limits"] {
+            var section = try resources.section(name)
+            var values = Argo.Resources()
+            values.cpu = try quantity(try section.string("cpu"), "jobs.argo.resources.\(name).cpu", section)
+            values.memory = try quantity(try section.string("memory"), "jobs.argo.resources.\(name).memory", section)
+            values.ephemeralStorage = try quantity(
+                try section.string("ephemeralStorage"), "jobs.argo.resources.\(name).ephemeralStorage", section)
+            try section.finish()
+            if name == "requests" { settings.requests = values } else { settings.limits = values }
+        }
+        try resources.finish()
+        settings.activeDeadline = try argo.duration("activeDeadline", in: .seconds(1)...(.seconds(7 * 86_400)))
+        if let value = try argo.duration("ttlAfterFinished", in: .zero...(.seconds(30 * 86_400))) {
+            settings.ttlAfterFinished = value
+        }
+        settings.fsGroup = try argo.integer("fsGroup", in: 0...Int64(Int32.max))
+        return settings
+    }
+
+    /// Kubernetes names: a DNS-1123 label (namespaces) or subdomain (claims, service accounts).
+    private static func dnsLabel(
+        _ name: String, _ key: String, _ reader: ConfigurationReader, subdomain: Bool = false
+    ) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-" + (subdomain ? "." : ""))
+        let alphanumeric = { (character: Character?) in character.map { $0.isLetter || $0.isNumber } ?? false }
+        guard name.count <= (subdomain ? 253 : 63), name.allSatisfy({ allowed.contains($0) }),
+            alphanumeric(name.first), alphanumeric(name.last)
+        else {
+            throw reader.error(
+                "'\(key)' must be a Kubernetes name (lower-case letters, digits and '-'), not '\(name)'",
+                at: reader.mark)
+        }
+    }
+
+    /// A Kubernetes quantity: digits with an optional fraction and one suffix (`500m`, `2`, `1.5Gi`, `4G`).
+    private static func quantity(
+        _ text: String?, _ key: String, _ reader: ConfigurationReader
+    ) throws
+        -> String?
+    {
+        guard let text else { return nil }
+        let suffixes = ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]
+        let digits = text.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }
+        let suffix = String(text.dropFirst(digits.count))
+        let parts = digits.split(separator: ".", omittingEmptySubsequences: false)
+        guard !digits.isEmpty, parts.count <= 2, parts.allSatisfy({ !$0.isEmpty }), suffixes.contains(suffix) else {
+            throw reader.error(
+                "'\(key)' must be a Kubernetes quantity such as 500m, 2, 512Mi or 4Gi, not '\(text)'", at: reader.mark)
+        }
+        return text
     }
 
     private static func validateControlPlaneURL(_ url: String, reader: ConfigurationReader) throws {

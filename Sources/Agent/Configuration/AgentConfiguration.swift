@@ -64,6 +64,61 @@ public struct AgentConfiguration: Sendable {
         public var killGrace: Duration = .seconds(10)
         /// Use bubblewrap, when installed, to narrow the job's view of the file system.
         public var bubblewrap: Bool = false
+        /// Where jobs run: a local child process, or an Argo Workflow in a Kubernetes cluster.
+        public var executor: Executor = .local
+        /// The Argo Workflows executor's settings; set when `executor` is `.argo`.
+        public var argo: Argo?
+    }
+
+    /// Where a job runs.
+    public enum Executor: String, Sendable, CaseIterable {
+        /// A child process of the agent (`outpost run-job`), with resource limits.
+        case local
+        /// One Argo Workflow per run in a Kubernetes cluster; see docs/argo-executor.md.
+        case argo
+    }
+
+    /// How the Argo Workflows executor reaches the cluster and shapes each run's Workflow.
+    public struct Argo: Sendable, Equatable {
+        /// CPU, memory and ephemeral-storage quantities (`500m`, `1Gi`), as Kubernetes writes them.
+        public struct Resources: Sendable, Equatable {
+            public var cpu: String?
+            public var memory: String?
+            public var ephemeralStorage: String?
+
+            public init(cpu: String? = nil, memory: String? = nil, ephemeralStorage: String? = nil) {
+                self.cpu = cpu
+                self.memory = memory
+                self.ephemeralStorage = ephemeralStorage
+            }
+        }
+
+        /// The namespace Workflows and their Secrets are created in.
+        public var namespace: String
+        /// The container image with the `outpost` binary.
+        public var image: String
+        /// The `outpost` binary inside the image.
+        public var executable: String = "/usr/local/bin/outpost"
+        /// The pods' service account; nil is the namespace's default.
+        public var serviceAccount: String?
+        /// A kubeconfig file; nil uses the agent pod's in-cluster service account.
+        public var kubeconfig: String?
+        /// The PersistentVolumeClaim holding the agent's data directory, shared with job pods.
+        public var sharedVolumeClaim: String
+        public var requests = Resources()
+        public var limits = Resources()
+        /// The Workflow's `activeDeadlineSeconds`; nil takes the run's maximum duration plus a minute.
+        public var activeDeadline: Duration?
+        /// How long a finished Workflow the agent could not delete stays before Argo removes it.
+        public var ttlAfterFinished: Duration = .seconds(3600)
+        /// The pods' `fsGroup`, so a non-root job can write to the shared volume; nil sets none.
+        public var fsGroup: Int64?
+
+        public init(namespace: String, image: String, sharedVolumeClaim: String) {
+            self.namespace = namespace
+            self.image = image
+            self.sharedVolumeClaim = sharedVolumeClaim
+        }
     }
 
     /// Secret stores the agent and its jobs may read.

@@ -22,8 +22,13 @@ public enum JobMain {
     public static let exitPartial: Int32 = 2
     public static let exitDenied: Int32 = 3
 
-    /// Runs the job described on stdin; returns the exit status.
-    public static func run(environment: [String: String], json: Bool = false) async -> Int32 {
+    /// Runs the job described on stdin — or in `envelopeFile`, where a Kubernetes pod finds it mounted from the
+    /// run's Secret — and returns the exit status.
+    public static func run(
+        environment: [String: String], json: Bool = false, envelopeFile: String? = nil
+    ) async
+        -> Int32
+    {
         let secrets = LineLogHandler.Secrets()
         var logger = Logger(label: "outpost.job") { label in
             LineLogHandler(label: label, level: .info, secrets: secrets, json: json, descriptor: STDOUT_FILENO)
@@ -31,7 +36,16 @@ public enum JobMain {
         logger.logLevel = .info
         let envelope: JobEnvelope
         do {
-            let input = FileHandle.standardInput.readDataToEndOfFile()
+            let input: Data
+            if let envelopeFile {
+                guard let handle = FileHandle(forReadingAtPath: envelopeFile) else {
+                    throw AgentError(.job, "the job envelope file \(envelopeFile) does not exist or is unreadable")
+                }
+                defer { try? handle.close() }
+                input = try handle.read(upToCount: 4 * 1024 * 1024 + 1) ?? Data()
+            } else {
+                input = FileHandle.standardInput.readDataToEndOfFile()
+            }
             guard input.count <= 4 * 1024 * 1024 else { throw AgentError(.job, "the job envelope exceeds 4 MiB") }
             envelope = try JSONDecoder().decode(JobEnvelope.self, from: input)
         } catch {

@@ -24,6 +24,8 @@ struct AgentContext: Sendable {
     /// Masks the agent's own secrets (its API key) in job output.
     let redactor: Redactor
     let logger: Logger
+    /// Runs jobs as Argo Workflows when `jobs.executor` is `argo`; nil runs them as local processes.
+    var argo: ArgoExecutor? = nil
 
     /// Delivers a run's spooled files as its job spec says; returns where relay delivery put them.
     func delivery(

@@ -56,6 +56,7 @@ public final class AgentRunner: Sendable {
             await group.waitForAll()
         }
         await context.network.shutdown()
+        await context.argo?.shutdown()
         logger.info("agent.stopped", metadata: ["agent.id": "\(context.agentId)"])
     }
 

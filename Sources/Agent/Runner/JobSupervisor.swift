@@ -168,13 +168,17 @@ struct JobSupervisor: Sendable {
         let workDirectory = try makeWorkDirectory(runId: runId)
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
         let envelope = makeEnvelope(assignment, folder: folder)
-        let process: JobProcess
+        let process: any RunningJob
         do {
-            let (executable, arguments) = command(folder: folder, workDirectory: workDirectory)
-            process = try JobProcess(
-                executable: executable, arguments: arguments, environment: jobEnvironment(workDirectory),
-                workingDirectory: workDirectory, limits: context.limits,
-                input: Array(try JSONEncoder().encode(envelope)))
+            let executor: any JobExecutor
+            if let argo = context.argo {
+                executor = argo
+            } else {
+                let (executable, arguments) = command(folder: folder, workDirectory: workDirectory)
+                executor = LocalJobExecutor(executable: executable, arguments: arguments, limits: context.limits)
+            }
+            process = try await executor.start(
+                envelope: envelope, environment: jobEnvironment(workDirectory), workDirectory: workDirectory)
         } catch {
             try await tracker.update {
                 $0.phase = .completing
@@ -183,7 +187,7 @@ struct JobSupervisor: Sendable {
             }
             return
         }
-        logger.info("job.process_started", metadata: ["job.pid": "\(process.pid)"])
+        logger.info("job.process_started", metadata: ["job.started_as": "\(process.label)"])
         let pump = OutputPump(tracker: tracker, redactor: context.redactor, metrics: context.metrics, logger: logger)
         let timeout = assignment.limits.maxDurationSeconds
         let interruption: JobControl.Interruption? = await withTaskGroup(of: JobControl.Interruption?.self) { group in
@@ -217,6 +221,7 @@ struct JobSupervisor: Sendable {
         let termination = await process.wait()
         logger.info("job.process_ended", metadata: ["job.termination": "\(termination)"])
         try await pump.finish()
+        await process.release()
         if case .leaseLost = interruption ?? control.interruption { return }
         try await tracker.update { state in
             switch interruption {
