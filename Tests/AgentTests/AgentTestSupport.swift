@@ -28,9 +28,11 @@ final class TestControlPlane: @unchecked Sendable {
     var configuration: ServerConfiguration
     /// The server's read access to relay buckets, if the test uses bucket relay.
     var relayReader: RelayReader?
+    /// The client of the admin API: the shared one, or one trusting the test CA when the listener has TLS.
+    var adminClient: HTTPClient = .shared
     private var server: Task<Void, any Error>?
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    var url: String { "\(configuration.tls == nil ? "http" : "https")://127.0.0.1:\(port)" }
 
     init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
         directory = try TemporaryDirectory()
@@ -102,7 +104,7 @@ final class TestControlPlane: @unchecked Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(Array(try JSONEncoder().encode(body)))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await adminClient.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
         guard (200..<300).contains(response.status.code) else {
             throw TestFailure("\(method) \(path) answered \(response.status.code): \(String(buffer: bytes))")

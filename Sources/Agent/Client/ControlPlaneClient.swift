@@ -173,6 +173,7 @@ public struct ControlPlaneClient: Sendable {
     }
 
     static func describe(_ error: any Error) -> String {
+        if let sentence = OutboundNetwork.describeConnectionFailure(error) { return sentence }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"

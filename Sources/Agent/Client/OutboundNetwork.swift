@@ -20,11 +20,14 @@ public final class OutboundNetwork: Sendable {
 
     public let proxy: Proxy?
     public let noProxy: [String]
+    /// Whether TLS handshakes offer the configured client certificate (mutual TLS).
+    public let presentsClientCertificate: Bool
     private let proxied: HTTPClient?
     private let direct: HTTPClient
 
-    /// - Throws: `AgentError` `.invalidConfiguration` for an unreadable CA bundle, certificate or key, or an
-    ///   unparseable proxy URL.
+    /// - Throws: `AgentError` `.invalidConfiguration` for an unreadable CA bundle, certificate or key, a key that
+    ///   does not belong to the certificate, a certificate without its key (or the reverse), or an unparseable
+    ///   proxy URL.
     public init(network: AgentConfiguration.Network, environment: [String: String]) throws {
         let proxyText =
             network.proxy ?? environment["HTTPS_PROXY"] ?? environment["https_proxy"]
@@ -35,25 +38,15 @@ public final class OutboundNetwork: Sendable {
             ?? (environment["NO_PROXY"] ?? environment["no_proxy"] ?? "").split(separator: ",").map {
                 String($0).trimmingWhitespace
             }.filter { !$0.isEmpty }
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        do {
-            if let bundle = network.caBundle {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(bundle))
-            }
-            if let certificate = network.clientCertificate, let key = network.clientKey {
-                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(certificate).map { .certificate($0) }
-                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
-            }
-        } catch {
-            throw AgentError(
-                .invalidConfiguration,
-                "cannot load the TLS files named in the configuration's network section: \(error)")
-        }
+        let tls = try Self.tlsConfiguration(network)
+        presentsClientCertificate = network.clientCertificate != nil
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
             timeout: .init(connect: .seconds(10), read: .seconds(90)))
         configuration.httpVersion = .automatic
+        // The agent retries every call itself with backoff; the pool's own retries would hide a TLS or proxy
+        // refusal until the connect timeout and then report it as a timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         direct = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         if let proxy {
             configuration.proxy = .server(
@@ -63,6 +56,94 @@ public final class OutboundNetwork: Sendable {
         } else {
             proxied = nil
         }
+    }
+
+    /// TLS ≥ 1.2 with the CA bundle and client certificate of `network`, each file loaded (and the pair checked
+    /// against each other) now, so a bad file fails at start with its name rather than at the first handshake.
+    static func tlsConfiguration(_ network: AgentConfiguration.Network) throws -> TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        func load<Value>(_ file: String, _ setting: String, _ read: (String) throws -> Value) throws -> Value {
+            do {
+                return try read(file)
+            } catch {
+                throw AgentError(
+                    .invalidConfiguration, "cannot load \(setting) '\(file)' as PEM: \(Self.describeTLS(error))")
+            }
+        }
+        if let bundle = network.caBundle {
+            let roots = try load(bundle, "network.caBundle") { try NIOSSLCertificate.fromPEMFile($0) }
+            guard !roots.isEmpty else {
+                throw AgentError(.invalidConfiguration, "network.caBundle '\(bundle)' holds no PEM certificate")
+            }
+            tls.trustRoots = .certificates(roots)
+        }
+        switch (network.clientCertificate, network.clientKey) {
+        case (nil, nil):
+            return tls
+        case (let certificate?, let key?):
+            let chain = try load(certificate, "network.clientCertificate") { try NIOSSLCertificate.fromPEMFile($0) }
+            guard !chain.isEmpty else {
+                throw AgentError(
+                    .invalidConfiguration, "network.clientCertificate '\(certificate)' holds no PEM certificate")
+            }
+            tls.certificateChain = chain.map { .certificate($0) }
+            tls.privateKey = .privateKey(
+                try load(key, "network.clientKey") { try NIOSSLPrivateKey(file: $0, format: .pem) })
+            do {
+                // BoringSSL checks that the key belongs to the leaf certificate when both are set on a context.
+                _ = try NIOSSLContext(configuration: tls)
+            } catch {
+                throw AgentError(
+                    .invalidConfiguration,
+                    "network.clientKey '\(key)' does not match network.clientCertificate '\(certificate)' "
+                        + "(\(Self.describeTLS(error)))")
+            }
+            return tls
+        default:
+            throw AgentError(
+                .invalidConfiguration, "network.clientCertificate and network.clientKey go together: give both")
+        }
+    }
+
+    /// A TLS loading error in a sentence (NIOSSL's own descriptions are enum cases).
+    static func describeTLS(_ error: any Error) -> String {
+        switch error {
+        case let error as NIOSSLError:
+            switch error {
+            case .failedToLoadCertificate: return "not a readable PEM certificate"
+            case .failedToLoadPrivateKey: return "not a readable PEM private key, or not this certificate's key"
+            default: return "\(error)"
+            }
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// A connection failure in a sentence that says what to fix: an untrusted certificate, a failed handshake, a
+    /// proxy refusing the credentials or the tunnel. Never contains the proxy's password (AsyncHTTPClient's
+    /// errors do not carry it).
+    public static func describeConnectionFailure(_ error: any Error) -> String? {
+        if let error = error as? NIOSSLError, case .handshakeFailed(let detail) = error {
+            let text = "\(detail)"
+            if text.contains("CERTIFICATE_VERIFY_FAILED") {
+                return "TLS handshake failed: the server's certificate is not trusted (CERTIFICATE_VERIFY_FAILED); "
+                    + "set network.caBundle to the CA that signed it"
+            }
+            return "TLS handshake failed: \(text)"
+        }
+        if let error = error as? NIOSSLExtraError {
+            return "TLS handshake failed: \(error)"
+        }
+        if let error = error as? HTTPClientError {
+            if error == .proxyAuthenticationRequired {
+                return "the proxy refused the credentials (407 Proxy Authentication Required): check network.proxy"
+            }
+            if error == .invalidProxyResponse {
+                return "the proxy did not open a tunnel to the server (its answer to CONNECT was not 200)"
+            }
+        }
+        return nil
     }
 
     /// The client to reach `host` with: through the proxy unless `NO_PROXY` exempts the host.

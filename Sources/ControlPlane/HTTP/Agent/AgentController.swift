@@ -34,8 +34,9 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         }
 
         let now = clock.now
+        let stored = try await store.agent(tenantId: identity.tenantId, id: body.agentId)
         var agent =
-            try await store.agent(tenantId: identity.tenantId, id: body.agentId)
+            stored
             ?? AgentRecord(
                 tenantId: identity.tenantId, id: body.agentId, name: body.agentName, version: body.version,
                 state: "idle", freeSlots: body.freeSlots, runningLeases: 0, lastSeenAt: now)
@@ -43,7 +44,16 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         agent.version = body.version
         agent.freeSlots = body.freeSlots
         agent.lastSeenAt = now
-        try await store.upsertAgent(agent)
+        // An idle agent claims in a loop: write its row only when something changed or the stored last-seen time
+        // is older than the resolution, so an empty claim usually writes nothing (SQLite serialises writes).
+        if let stored, stored.name == agent.name, stored.version == agent.version,
+            stored.freeSlots == agent.freeSlots,
+            now.milliseconds - stored.lastSeenAt.milliseconds < lastSeenResolutionMilliseconds
+        {
+            agent.lastSeenAt = stored.lastSeenAt
+        } else {
+            try await store.upsertAgent(agent)
+        }
 
         if let refusal = versionRefusal(version: body.version, now: now) { throw refusal }
         guard !agent.drainRequested, body.freeSlots > 0 else { return Response(status: .noContent) }
@@ -81,7 +91,12 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         }
     }
 
-    /// Leases one queued run and builds its assignment; runs whose connection vanished are failed and skipped.
+    /// How stale a claim may leave an agent's stored last-seen time: half a heartbeat interval, between 1 and 5
+    /// seconds — well inside the two intervals within which the agents list calls an agent active.
+    var lastSeenResolutionMilliseconds: Int64 {
+        Int64(min(5, max(1, configuration.heartbeatIntervalSeconds / 2))) * 1000
+    }
+
     /// Whether the key a held request authenticated with is still unrevoked and unexpired.
     private func isStillValid(_ identity: Identity) async throws -> Bool {
         guard let key = try await store.keys(tenantId: identity.tenantId).first(where: { $0.id == identity.keyId })
@@ -89,6 +104,7 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         return key.revokedAt == nil && key.expiresAt.map { clock.now < $0 } ?? true
     }
 
+    /// Leases one queued run and builds its assignment; runs whose connection vanished are failed and skipped.
     private func claimOne(tenantId: String, agentId: String, pools: [String]) async throws -> RunAssignment? {
         while true {
             let runs = try await store.claimRuns(

@@ -46,12 +46,27 @@ extension SQLiteControlPlaneStore {
     /// no cancellation is pending: status `leased`, `leaseId + 1`, the agent, expiry `now + ttlSeconds`,
     /// `attempt + 1`. Oldest first. One statement inside `BEGIN IMMEDIATE`, so two stores on one file never
     /// lease the same run. `INDEXED BY` pins the partial queue index: without statistics the planner prefers the
-    /// full `(tenant_id, created_at)` index, which walks every finished run before reaching the queue.
+    /// full `(tenant_id, created_at)` index, which walks every finished run before reaching the queue. When a
+    /// read finds nothing to lease, no write transaction is opened at all.
     public func claimRuns(
         tenantId: String, agentId: String, pools: [String], limit: Int, ttlSeconds: Int, now: Timestamp
     ) async throws -> [RunRecord] {
         guard limit > 0, !pools.isEmpty else { return [] }
         let poolList = try StoredJSON.encode(pools)
+        // Most claims find nothing (idle agents poll): a plain read answers those without the write lock and its
+        // commit. A run queued just after this read is found by the claim's next look, which its notification
+        // triggers.
+        let anyQueued = try database.queryFirst(
+            """
+            SELECT 1 FROM runs AS r INDEXED BY runs_queued
+            JOIN connections AS c ON c.tenant_id = r.tenant_id AND c.id = r.connection_id
+            WHERE r.tenant_id = ?1 AND r.status = 'queued' AND r.cancel_requested = 0
+                AND c.pool IN (SELECT value FROM json_each(?2))
+            LIMIT 1
+            """,
+            [tenantId, poolList]
+        ) { _ in true }
+        guard anyQueued == true else { return [] }
         let claimed = try database.writeTransaction {
             try database.query(
                 """

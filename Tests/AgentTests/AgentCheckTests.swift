@@ -1,0 +1,72 @@
+// `outpost agent --check` as a real child process against the real control plane: one line per check, exit 0 when
+// all pass, and a FAIL line with exit status 1 for an unreadable key file, an unreachable control plane or an
+// egress host that does not resolve.
+
+import ControlPlane
+import Foundation
+import OutpostTesting
+import Testing
+
+@Suite("outpost agent --check", .serialized)
+struct AgentCheckTests {
+    /// Runs `outpost agent --check` with the setup's configuration; its exit status and stdout lines.
+    static func check(_ setup: AgentSetup) throws -> (status: Int32, lines: [String], standardError: String) {
+        let result = try ChildProcess.run(
+            BuildProducts.outpost, ["agent", "--config", try setup.writeConfiguration(), "--check"],
+            environment: environmentWithoutProxies)
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        return (result.status, lines, result.standardError)
+    }
+
+    @Test func everyCheckPassesAgainstALiveControlPlane() async throws {
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [localhost]")
+            let result = try Self.check(setup)
+            #expect(result.status == 0, "\(result.lines) \(result.standardError)")
+            #expect(!result.lines.isEmpty)
+            for line in result.lines { #expect(line.hasPrefix("ok  "), "\(line)") }
+            for name in ["data dir", "api key", "control plane", "egress host localhost", "policy"] {
+                #expect(
+                    result.lines.contains { $0.hasPrefix("ok   \(name):") }, "no passing \(name) line: \(result.lines)")
+            }
+            #expect(result.lines.contains { $0.contains("key accepted") })
+            // The check is a heartbeat: the control plane now knows the agent.
+            #expect(try await controlPlane.store.agents(tenantId: controlPlane.tenant.id).count == 1)
+        }
+    }
+
+    @Test func anUnreadableKeyFileAnUnreachableControlPlaneAndAnUnresolvableHostEachFailWithStatusOne() async throws {
+        try await withControlPlane { controlPlane in
+            // The key file is a directory: unreadable as a file even for root.
+            let unreadableKey = try AgentSetup(controlPlane: controlPlane)
+            try FileManager.default.removeItem(atPath: unreadableKey.keyFile)
+            try FileManager.default.createDirectory(atPath: unreadableKey.keyFile, withIntermediateDirectories: false)
+            let keyResult = try Self.check(unreadableKey)
+            #expect(keyResult.status == 1, "\(keyResult.lines) \(keyResult.standardError)")
+            #expect(keyResult.lines.contains { $0.hasPrefix("FAIL api key:") }, "\(keyResult.lines)")
+            #expect(keyResult.lines.contains { $0.hasPrefix("ok   data dir:") }, "\(keyResult.lines)")
+
+            let closedPort = try FreePort.find()
+            var unreachable = try AgentSetup(controlPlane: controlPlane)
+            unreachable.yaml = unreachable.yaml.replacingOccurrences(
+                of: controlPlane.url, with: "http://127.0.0.1:\(closedPort)")
+            let reachResult = try Self.check(unreachable)
+            #expect(reachResult.status == 1, "\(reachResult.lines) \(reachResult.standardError)")
+            #expect(
+                reachResult.lines.contains { $0.hasPrefix("FAIL control plane:") && $0.contains("\(closedPort)") },
+                "\(reachResult.lines)")
+            #expect(reachResult.lines.contains { $0.hasPrefix("ok   api key:") }, "\(reachResult.lines)")
+
+            let unresolvable = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"no-such-host.invalid:443\"]")
+            let hostResult = try Self.check(unresolvable)
+            #expect(hostResult.status == 1, "\(hostResult.lines) \(hostResult.standardError)")
+            #expect(
+                hostResult.lines.contains {
+                    $0 == "FAIL egress host no-such-host.invalid:443: no-such-host.invalid does not resolve"
+                },
+                "\(hostResult.lines)")
+            #expect(hostResult.lines.contains { $0.hasPrefix("ok   control plane:") }, "\(hostResult.lines)")
+        }
+    }
+}
