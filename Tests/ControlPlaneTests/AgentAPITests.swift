@@ -49,6 +49,32 @@ struct AgentAPITests {
         }
     }
 
+    @Test func repeatedEmptyClaimsRewriteTheAgentOnlyWhenItChangedOrItsLastSeenTimeIsSecondsOld() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let tenant = fixture.tenantA.tenant.id
+        try await fixture.application().test(.router) { client in
+            func claim(freeSlots: Int = 1) async throws -> AgentRecord {
+                let response = try await client.send(
+                    .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent,
+                    json: claimRequest(freeSlots: freeSlots))
+                #expect(response.status == .noContent)
+                return try #require(try await fixture.store.agent(tenantId: tenant, id: "agent-1"))
+            }
+            let first = fixture.clock.now
+            #expect(try await claim().lastSeenAt == first)
+            // Within the resolution (5 s with the 30 s heartbeat interval) the row is left alone.
+            fixture.clock.advance(seconds: 4)
+            #expect(try await claim().lastSeenAt == first)
+            // A change is written at once.
+            let changed = try await claim(freeSlots: 2)
+            #expect(changed.freeSlots == 2)
+            #expect(changed.lastSeenAt == fixture.clock.now)
+            // Past the resolution the last-seen time moves again.
+            fixture.clock.advance(seconds: 5)
+            #expect(try await claim(freeSlots: 2).lastSeenAt == fixture.clock.now)
+        }
+    }
+
     @Test func claimOfAnotherTenantNeverSeesTheRun() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in
