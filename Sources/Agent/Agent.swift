@@ -21,6 +21,12 @@ public enum Agent {
         configuration: AgentConfiguration, environment: [String: String], version: String, jobExecutable: String,
         metrics: AgentMetrics?, logger: Logger
     ) async throws -> AgentRunner {
+        // Job processes run in their own work dirs: every path handed to them must be absolute.
+        var configuration = configuration
+        if !configuration.dataDirectory.hasPrefix("/") {
+            configuration.dataDirectory =
+                FileManager.default.currentDirectoryPath + "/" + configuration.dataDirectory
+        }
         let dataDirectory = configuration.dataDirectory
         do {
             try FileManager.default.createDirectory(

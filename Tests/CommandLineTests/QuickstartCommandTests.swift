@@ -14,7 +14,9 @@ struct QuickstartCommandTests {
         _ = FileManager.default.createFile(atPath: output, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: BuildProducts.outpost)
-        process.arguments = ["quickstart", "--data-dir", dataDir, "--listen", "127.0.0.1:\(port)"]
+        // Relative, as the default `./outpost-quickstart` is: job processes must still find the spool.
+        let relative = String(dataDir.dropFirst(cwd.count + 1))
+        process.arguments = ["quickstart", "--data-dir", relative, "--listen", "127.0.0.1:\(port)"]
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         process.standardError = FileHandle.nullDevice
