@@ -25,7 +25,8 @@ let package = Package(
         // System libraries: zlib for gzip, SQLite for the SQLite connector.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // fork + exec of job processes with their own process group, resource limits and no inherited descriptors.
+        // fork + exec of job processes and secret commands: own process group, resource limits, no inherited
+        // descriptors, killed with their parent.
         .target(name: "CJobSpawn"),
 
         .target(
@@ -39,6 +40,7 @@ let package = Package(
             name: "Secrets",
             dependencies: [
                 "AWSSigV4",
+                "CJobSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

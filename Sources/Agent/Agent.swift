@@ -81,6 +81,14 @@ public enum Agent {
         } catch {
             throw AgentError(.io, "cannot open the spool or the audit ledger in \(dataDirectory): \(error)")
         }
+        if let torn = audit.recoveredTail {
+            logger.warning(
+                "audit.torn_tail",
+                metadata: [
+                    "audit.path": .string(audit.path), "audit.torn_path": .string(torn),
+                    "reason": "the ledger ended in an entry a crash cut short; its bytes were moved aside",
+                ])
+        }
         let client = ControlPlaneClient(
             baseURL: configuration.controlPlane.url, keys: keys, network: network,
             requestTimeout: configuration.controlPlane.requestTimeout, version: version)

@@ -1,4 +1,4 @@
-// Job process creation for the agent. fork + exec rather than posix_spawn because the child must set resource
+// Child process creation for the agent's jobs and the jobs' secret commands. fork + exec rather than posix_spawn because the child must set resource
 // limits, its process group and its working directory before exec, and close every inherited descriptor;
 // between fork and exec it calls only async-signal-safe functions.
 #define _GNU_SOURCE
@@ -31,13 +31,14 @@ static void report_and_exit(int report_fd, int error) {
 }
 
 int outpost_spawn_job(const char *path, char *const argv[], char *const envp[], const char *cwd,
-                      const outpost_job_limits *limits, int stdin_fd, int output_fd, pid_t *pid) {
+                      const outpost_job_limits *limits, int stdin_fd, int output_fd, int error_fd, pid_t *pid) {
     int report[2];
     if (pipe2(report, O_CLOEXEC) != 0) return errno;
     sigset_t all, previous;
     sigfillset(&all);
     // Block signals around fork so no handler of the agent's runs in the child before exec.
     pthread_sigmask(SIG_SETMASK, &all, &previous);
+    pid_t parent = getpid();
     pid_t child = fork();
     if (child < 0) {
         int error = errno;
@@ -54,16 +55,21 @@ int outpost_spawn_job(const char *path, char *const argv[], char *const envp[], 
             sigaction(signal_number, &action, NULL);
         }
         if (setpgid(0, 0) != 0) report_and_exit(report[1], errno);
-        // A job never outlives the agent that supervises it: killed if the agent dies, even by SIGKILL.
+        // A child never outlives the process that supervises it: killed if that dies, even by SIGKILL.
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) report_and_exit(report[1], errno);
-        if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(output_fd, 2) < 0) {
+        // The parent may have died between fork and prctl: then nobody would deliver the signal. (Compared with
+        // the parent's pid, not 1: the agent is pid 1 in a container.)
+        if (getppid() != parent) report_and_exit(report[1], ESRCH);
+        if (dup2(stdin_fd, 0) < 0 || dup2(output_fd, 1) < 0 || dup2(error_fd < 0 ? output_fd : error_fd, 2) < 0) {
             report_and_exit(report[1], errno);
         }
         if (cwd != NULL && chdir(cwd) != 0) report_and_exit(report[1], errno);
-        set_limit(RLIMIT_AS, limits->address_space_bytes);
-        set_limit(RLIMIT_CPU, limits->cpu_seconds);
-        set_limit(RLIMIT_NOFILE, limits->open_files);
-        set_limit(RLIMIT_FSIZE, limits->file_size_bytes);
+        if (limits != NULL) {
+            set_limit(RLIMIT_AS, limits->address_space_bytes);
+            set_limit(RLIMIT_CPU, limits->cpu_seconds);
+            set_limit(RLIMIT_NOFILE, limits->open_files);
+            set_limit(RLIMIT_FSIZE, limits->file_size_bytes);
+        }
         // Close everything but stdio and the report pipe (which is close-on-exec).
         long max = sysconf(_SC_OPEN_MAX);
         if (max < 0 || max > 1 << 20) max = 1 << 20;

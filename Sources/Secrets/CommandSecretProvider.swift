@@ -1,3 +1,4 @@
+internal import CJobSpawn
 internal import Foundation
 internal import Synchronization
 
@@ -12,7 +13,7 @@ internal import Synchronization
 ///
 /// The commands are part of the agent's own configuration, never of a job: a reference can only pick one of them
 /// by name, so the control plane cannot make the agent run anything else. A command runs without a shell
-/// (`posix_spawn`), in its own process group, with standard input from `/dev/null`, an environment of only the
+/// (fork and exec), in its own process group, killed if the job process dies, with standard input from `/dev/null`, an environment of only the
 /// inherited variables listed in `inheritedVariables` plus its configured `environment`, and a time limit after
 /// which its whole process group is killed. Its standard error is read and discarded: it could echo the secret, so
 /// errors report only the exit status.
@@ -215,34 +216,19 @@ private final class CommandRun: Sendable {
         return stdout
     }
 
-    /// A pipe whose ends close on exec (Glibc's Swift module does not expose `pipe2`).
+    /// A pipe whose ends close on exec.
     private static func makePipe(_ descriptors: inout [Int32]) -> Bool {
-        guard pipe(&descriptors) == 0 else { return false }
-        for descriptor in descriptors { _ = fcntl(descriptor, F_SETFD, FD_CLOEXEC) }
-        return true
+        outpost_cloexec_pipe(&descriptors) == 0
     }
 
     /// Spawns the command in its own process group with stdin from /dev/null and the given output descriptors.
+    /// It is killed if this thread ends first (PR_SET_PDEATHSIG): with the job process, however that dies.
     private func spawn(stdout: Int32, stderr: Int32, described: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var defaultSignals = sigset_t()
-        sigfillset(&defaultSignals)
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
-
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else {
+            throw SecretError(.unreadable, "cannot start \(described): /dev/null: \(String(cString: strerror(errno)))")
+        }
+        defer { close(devNull) }
         let inherited = ProcessInfo.processInfo.environment
         var environment: [String: String] = [:]
         for name in command.inheritedVariables { if let value = inherited[name] { environment[name] = value } }
@@ -254,7 +240,7 @@ private final class CommandRun: Sendable {
             for pointer in envp { free(pointer) }
         }
         var pid: pid_t = 0
-        let result = posix_spawn(&pid, command.executable, &actions, &attributes, argv, envp)
+        let result = outpost_spawn_job(command.executable, argv, envp, nil, nil, devNull, stdout, stderr, &pid)
         guard result == 0 else {
             throw SecretError(.unreadable, "cannot start \(described): \(String(cString: strerror(result)))")
         }

@@ -34,7 +34,8 @@ struct AgentLifecycleTests {
             #expect(status == 0, "\(agent.log)")
             #expect(try await controlPlane.finished(first.id).status == .succeeded)
             // A claim already held open when SIGTERM came may have been answered with this run as the agent hung
-            // up; it is then leased to nobody and re-queued after the lease expires. It never runs here.
+            // up; it is then leased to nobody and re-queued after the lease expires, its attempt given back. It never
+            // runs here.
             #expect([.queued, .leased].contains(try await controlPlane.run(second.id).status))
             #expect(agent.log.contains("agent.draining"))
         }

@@ -95,6 +95,97 @@ struct AgentRunTests {
             }
         }
     }
+
+    @Test func aSecretCommandDiesWithItsJobProcessEvenWhenTheJobIsKilledBySIGKILL() async throws {
+        let listener = try RecordingListener()
+        try await withControlPlane { controlPlane in
+            let scripts = try TemporaryDirectory()
+            let pidFile = scripts.path + "/helper.pid"
+            let helper = scripts.path + "/slow-vault"
+            // A vault CLI that hangs: the job waits in it when it is killed.
+            try "#!/bin/sh\necho $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)\nexec sleep 120\n".write(
+                toFile: helper, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: helper)
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "vaulted", sourceKind: "postgresql",
+                    sourceURL: "postgres://reader@127.0.0.1:\(listener.port)/sales",
+                    secrets: ["password": "command:slow"]))
+            let queued = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(
+                controlPlane: controlPlane,
+                extra: """
+                    secretStores:
+                      commands:
+                        slow:
+                          path: \(helper)
+                          timeout: 120s
+                    """)
+            try await withAgent(setup) { _ in
+                let deadline = ContinuousClock.now + .seconds(30)
+                while !FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                let text = try String(contentsOfFile: pidFile, encoding: .utf8)
+                let helperPID = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
+                let jobs = jobProcesses()
+                #expect(jobs.count == 1)
+                #expect(kill(helperPID, 0) == 0, "the secret command is not running")
+                // Only the job's own process, not its group: the helper has a process group of its own.
+                for pid in jobs { kill(pid, SIGKILL) }
+                let gone = ContinuousClock.now + .seconds(10)
+                while Self.isAlive(helperPID) && ContinuousClock.now < gone {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                #expect(!Self.isAlive(helperPID), "the secret command outlived its killed job")
+                let run = try await controlPlane.finished(queued.id)
+                #expect(run.status == .failed)
+            }
+            #expect(listener.connections == 0)
+        }
+    }
+
+    @Test func aJobThatWritesPastTheSpoolCapIsStoppedWhileItRuns() async throws {
+        try await withControlPlane { controlPlane in
+            // A misbehaving job in place of `outpost run-job`: it fills its output folder, then would hang for a
+            // minute. The agent must stop it while it runs, not find out after it ended.
+            let scripts = try TemporaryDirectory()
+            let job = scripts.path + "/greedy-job"
+            try """
+            #!/usr/bin/env python3
+            import json, sys, time
+            envelope = json.load(sys.stdin)
+            with open(envelope["outputDirectory"] + "/filler", "wb") as out:
+                for _ in range(8):
+                    out.write(b"x" * (1024 * 1024))
+                    out.flush()
+            print("wrote 8 MiB", flush=True)
+            time.sleep(60)
+            """.write(toFile: job, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: job)
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(name: "greedy", sourceKind: "sqlite", sourceURL: sampleDatabaseURL))
+            let queued = try await controlPlane.runNow(connection.id)
+            var setup = try AgentSetup(controlPlane: controlPlane, extra: "spool:\n  cap: 2MiB")
+            setup.yaml = setup.yaml.replacingOccurrences(
+                of: "executable: \(BuildProducts.outpost)", with: "executable: \(job)")
+            try await withAgent(setup) { _ in
+                _ = try await controlPlane.waitFor(queued.id) { $0.status == .running }
+                let run = try await controlPlane.finished(queued.id, within: .seconds(40))
+                #expect(run.status == .failed)
+                #expect(run.error?.contains("does not fit in the spool") == true, "\(run.error ?? "")")
+                #expect(run.error?.contains("was stopped") == true, "\(run.error ?? "")")
+            }
+        }
+    }
+
+    /// Whether `pid` is a live process (not a zombie waiting for its parent).
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    }
 }
 
 /// Process ids of running `outpost run-job` processes whose parent is `parent` (this test process, where the

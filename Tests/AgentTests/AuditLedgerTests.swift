@@ -96,7 +96,7 @@ struct AuditLedgerTests {
         #expect(try AuditLedger.verify(path: path).broken?.line == 2)
     }
 
-    @Test("a truncated last line is reported, and blocks appending until an operator acts")
+    @Test("a torn last line is reported by verify, and set aside byte for byte when the ledger is opened")
     func truncatedLastLine() throws {
         let directory = try TemporaryDirectory()
         let path = try Self.ledger(directory, entries: 3)
@@ -105,6 +105,39 @@ struct AuditLedgerTests {
         let result = try AuditLedger.verify(path: path)
         #expect(result.broken?.line == 3)
         #expect(result.broken?.reason.contains("incomplete") == true)
+
+        let reopened = try AuditLedger(path: path)
+        let tornPath = try #require(reopened.recoveredTail)
+        let lines = try Self.lines(path)
+        let kept = lines.dropLast().joined(separator: "\n") + "\n"
+        let torn = try Data(contentsOf: URL(fileURLWithPath: tornPath))
+        #expect(Data(kept.utf8) + torn == data.prefix(data.count - 40))
+        #expect(reopened.count == 2)
+        try reopened.append(Self.entry(4))
+        #expect(try AuditLedger.verify(path: path) == AuditVerification(entries: 3, broken: nil))
+    }
+
+    @Test("a last entry that lost only its newline is kept and the chain continues from it")
+    func missingNewline() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.ledger(directory, entries: 3)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        try data.dropLast().write(to: URL(fileURLWithPath: path))
+        let reopened = try AuditLedger(path: path)
+        #expect(reopened.recoveredTail == nil)
+        #expect(reopened.count == 3)
+        try reopened.append(Self.entry(4))
+        #expect(try AuditLedger.verify(path: path) == AuditVerification(entries: 4, broken: nil))
+    }
+
+    @Test("a complete last line that does not match its hash stops the ledger from opening")
+    func modifiedLastLine() throws {
+        let directory = try TemporaryDirectory()
+        let path = try Self.ledger(directory, entries: 3)
+        var lines = try Self.lines(path)
+        let last = lines.count - 2  // the final element is the empty string after the last newline
+        lines[last] = lines[last].replacingOccurrences(of: #""seq":3"#, with: #""seq":4"#)
+        try Self.write(lines, to: path)
         #expect(throws: AuditError.self) { _ = try AuditLedger(path: path) }
     }
 

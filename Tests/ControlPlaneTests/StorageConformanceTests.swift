@@ -320,6 +320,10 @@ struct StorageConformanceTests {
                 #expect(lease.attempt == attempt)
                 #expect(lease.leaseAgentId == "agent-\(attempt)")
                 previous = lease.leaseId
+                // Started, so the expiry costs the attempt.
+                _ = try await store.updateLeased(tenantId: tenant.id, runId: run.id, leaseId: lease.leaseId, now: now) {
+                    $0.status = .running
+                }
                 now = now.adding(seconds: 30 + 10 + 1)
                 #expect(try await store.expireLeases(now: now, graceSeconds: 10) == 1)
                 let requeued = try #require(try await store.run(tenantId: tenant.id, id: run.id))
@@ -502,9 +506,14 @@ struct StorageConformanceTests {
             }
 
             let first = try await claim(at: 0)
+            _ = try await store.updateLeased(tenantId: tenant.id, runId: run.id, leaseId: first.leaseId, now: F.time(1))
+            {
+                $0.status = .running
+            }
+            let started = try #require(try await store.run(tenantId: tenant.id, id: run.id))
             // Expired at 60, but the grace period runs until 90.
             #expect(try await store.expireLeases(now: F.time(90), graceSeconds: 30) == 0)
-            #expect(try await store.run(tenantId: tenant.id, id: run.id) == first)
+            #expect(try await store.run(tenantId: tenant.id, id: run.id) == started)
             #expect(try await store.expireLeases(now: F.time(91), graceSeconds: 30) == 1)
             let requeued = try #require(try await store.run(tenantId: tenant.id, id: run.id))
             #expect(requeued.status == .queued)
@@ -525,6 +534,43 @@ struct StorageConformanceTests {
             #expect(failed.error == "lease expired after 2 attempts")
             #expect(failed.finishedAt == F.time(200))
             #expect(try await store.expireLeases(now: F.time(300), graceSeconds: 30) == 0)
+        }
+    }
+
+    @Test(
+        "a lease never started gives its attempt back when it expires, at most maxAttempts times",
+        arguments: StorageBackend.allCases)
+    func expireUnstarted(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let run = F.run(connection, at: 0, maxAttempts: 2)
+            try await store.createRun(run)
+            var now = 0
+            // Claimed and never started (the answer reached no agent): 2 refunds, then 2 counted attempts.
+            for (expectedAttempt, expectedStatus) in [
+                (0, RunRecord.Status.queued), (0, .queued), (1, .queued), (2, .failed),
+            ] {
+                let lease = try #require(
+                    try await store.claimRuns(
+                        tenantId: tenant.id, agentId: "agent-1", pools: ["default"], limit: 1, ttlSeconds: 60,
+                        now: F.time(now)
+                    ).first)
+                now += 61
+                #expect(try await store.expireLeases(now: F.time(now), graceSeconds: 0) == 1)
+                let expired = try #require(try await store.run(tenantId: tenant.id, id: run.id))
+                #expect(expired.status == expectedStatus)
+                #expect(expired.attempt == expectedAttempt)
+                #expect(expired.leaseId == lease.leaseId)
+                #expect(expired.leaseAgentId == nil || expectedStatus == .failed)
+                // The lost lease stays fenced off.
+                #expect(
+                    try await store.updateLeased(
+                        tenantId: tenant.id, runId: run.id, leaseId: lease.leaseId, now: F.time(now)
+                    ) {
+                        $0.status = .running
+                    } == nil)
+            }
+            #expect(try await store.run(tenantId: tenant.id, id: run.id)?.error == "lease expired after 2 attempts")
         }
     }
 

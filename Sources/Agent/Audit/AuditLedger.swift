@@ -24,8 +24,10 @@ internal import Synchronization
 /// reveal that its newest entries were cut off; the entry count and last hash can be recorded elsewhere for that.
 ///
 /// Every append is flushed to stable storage before `append` returns. Opening an existing ledger continues its
-/// chain from the last line; a last line left incomplete by a crash stops the agent with a clear error rather than
-/// being silently repaired.
+/// chain from the last line. A last line without its newline can only be an append cut short by a crash (a failed
+/// write is truncated away): an intact entry gets its newline, anything else is moved, byte for byte, into a
+/// `audit.jsonl.torn-<ms>` file beside the ledger (`recoveredTail`) and cut off, so the agent starts again and
+/// nothing is thrown away. A complete last line that does not match its hash was modified: that stops the agent.
 public final class AuditLedger: Sendable {
     /// The ledger's file name inside the agent's data directory.
     public static let fileName = "audit.jsonl"
@@ -36,6 +38,8 @@ public final class AuditLedger: Sendable {
 
     /// The ledger file.
     public let path: String
+    /// Where an incomplete last line found on opening was moved (see the type's description); nil if none was.
+    public let recoveredTail: String?
     private let now: @Sendable () -> Date
     private let state: Mutex<State>
 
@@ -62,8 +66,8 @@ public final class AuditLedger: Sendable {
     /// Opens (creating, mode 0600) the ledger at `path` and resumes its chain from the last line.
     ///
     /// - Parameter now: the clock entries are stamped with.
-    /// - Throws: `AuditError` `.broken` when the last line is incomplete or does not match its hash, `.io` when the
-    ///   file cannot be opened.
+    /// - Throws: `AuditError` `.broken` when the last complete line does not match its hash, `.io` when the file
+    ///   cannot be opened or an incomplete last line cannot be set aside.
     public init(path: String, now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.path = path
         self.now = now
@@ -75,14 +79,13 @@ public final class AuditLedger: Sendable {
             let size = lseek(descriptor, 0, SEEK_END)
             guard size >= 0 else { throw AuditError(.io, "cannot read the audit ledger \(path)") }
             var state = State(descriptor: descriptor, sequence: 0, lastHash: Self.genesisHash, size: Int64(size))
-            if size > 0 {
-                let line = try Self.lastLine(descriptor, size: Int64(size), path: path)
-                guard line.last == UInt8(ascii: "\n") else {
-                    throw AuditError(
-                        .broken,
-                        "the audit ledger \(path) ends with an incomplete entry (a crash while writing?): check it "
-                            + "with `outpost audit verify --file \(path)`, then move it aside to start a new ledger")
-                }
+            var recoveredTail: String?
+            if size > 0, let torn = try Self.repairTornTail(descriptor, size: &state.size, path: path) {
+                recoveredTail = torn
+            }
+            self.recoveredTail = recoveredTail
+            if state.size > 0 {
+                let line = try Self.lastLine(descriptor, size: state.size, path: path)
                 let parsed: ParsedLine
                 do {
                     parsed = try Self.parse(line.dropLast())
@@ -246,6 +249,46 @@ public final class AuditLedger: Sendable {
             throw LineProblem("it is not a valid audit entry: \(error)")
         }
         return ParsedLine(hash: hash, sequence: decoded.seq, previousHash: decoded.previousHash)
+    }
+
+    /// Finishes or removes a last line without its newline (an append a crash cut short): an entry that checks
+    /// against its hash only lacks the newline, which is written; other bytes are copied to a new
+    /// `PATH.torn-<ms>` file (mode 0600, flushed) and truncated away. Returns that file's path, if one was written.
+    private static func repairTornTail(_ descriptor: Int32, size: inout Int64, path: String) throws -> String? {
+        let line = try lastLine(descriptor, size: size, path: path)
+        guard line.last != UInt8(ascii: "\n") else { return nil }
+        if (try? parse(line[...])) != nil {
+            let written = [UInt8(ascii: "\n")].withUnsafeBytes { write(descriptor, $0.baseAddress, 1) }
+            guard written == 1, fsync(descriptor) == 0 else {
+                throw AuditError(.io, "cannot repair the audit ledger \(path): \(String(cString: strerror(errno)))")
+            }
+            size += 1
+            return nil
+        }
+        let tornPath = path + ".torn-\(Int64(Date().timeIntervalSince1970 * 1000))"
+        let side = open(tornPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard side >= 0 else {
+            throw AuditError(
+                .io, "cannot save the torn end of the audit ledger to \(tornPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(side) }
+        var offset = 0
+        while offset < line.count {
+            let written = line.withUnsafeBytes { write(side, $0.baseAddress! + offset, $0.count - offset) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else {
+                throw AuditError(
+                    .io,
+                    "cannot save the torn end of the audit ledger to \(tornPath): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        guard fsync(side) == 0, ftruncate(descriptor, off_t(size - Int64(line.count))) == 0, fsync(descriptor) == 0
+        else {
+            throw AuditError(.io, "cannot repair the audit ledger \(path): \(String(cString: strerror(errno)))")
+        }
+        size -= Int64(line.count)
+        return tornPath
     }
 
     /// The file's last line, with its newline if it has one; reads backwards only as far as needed.

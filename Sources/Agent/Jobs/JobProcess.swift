@@ -19,8 +19,7 @@ public final class JobProcess: Sendable {
 
     public let pid: Int32
     private let outputDescriptor: Int32
-    private let termination = Mutex<Termination?>(nil)
-    private let waiters = Mutex<[CheckedContinuation<Termination, Never>]>([])
+    private let ending: Ending
 
     /// Resource limits the job process starts with (setrlimit before exec).
     public struct Limits: Sendable, Equatable {
@@ -52,18 +51,33 @@ public final class JobProcess: Sendable {
             close(inputPipe[1])
             throw Self.failure("cannot create a pipe")
         }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            for pointer in argv { free(pointer) }
-            for pointer in envp { free(pointer) }
-        }
-        var cLimits = outpost_job_limits(
+        // The child dies with the thread that forked it (PR_SET_PDEATHSIG), and Swift's cooperative threads come
+        // and go: so a thread of its own spawns the job and stays, blocked in waitpid, until the job has ended.
+        let launch = Launch()
+        let ending = Ending()
+        self.ending = ending
+        let cLimits = outpost_job_limits(
             address_space_bytes: limits.addressSpaceBytes ?? -1, cpu_seconds: limits.cpuSeconds ?? -1,
             open_files: limits.openFiles ?? -1, file_size_bytes: limits.fileSizeBytes ?? -1)
-        var child: Int32 = 0
-        let result = outpost_spawn_job(
-            executable, argv, envp, workingDirectory, &cLimits, inputPipe[0], outputPipe[1], &child)
+        let (stdinEnd, outputEnd) = (inputPipe[0], outputPipe[1])
+        let thread = Thread {
+            let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+            let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            var child: Int32 = 0
+            var spawnLimits = cLimits
+            let result = outpost_spawn_job(
+                executable, argv, envp, workingDirectory, &spawnLimits, stdinEnd, outputEnd, -1, &child)
+            for pointer in argv { free(pointer) }
+            for pointer in envp { free(pointer) }
+            launch.finish(result: result, pid: child)
+            guard result == 0 else { return }
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            ending.finish((status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f))
+        }
+        thread.name = "job-process"
+        thread.start()
+        let (result, child) = launch.wait()
         close(inputPipe[0])
         close(outputPipe[1])
         guard result == 0 else {
@@ -86,21 +100,6 @@ public final class JobProcess: Sendable {
                 }
             }
             close(inputDescriptor)
-        }
-        let process = child
-        Thread.detachNewThread { [self] in
-            var status: Int32 = 0
-            while waitpid(process, &status, 0) < 0 && errno == EINTR {}
-            let ended: Termination =
-                (status & 0x7f) == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
-            let pending = termination.withLock { value in
-                value = ended
-                return waiters.withLock { list in
-                    defer { list = [] }
-                    return list
-                }
-            }
-            for continuation in pending { continuation.resume(returning: ended) }
         }
     }
 
@@ -125,26 +124,14 @@ public final class JobProcess: Sendable {
 
     /// Waits for the process to end.
     public func wait() async -> Termination {
-        await withCheckedContinuation { continuation in
-            let ended = termination.withLock { value -> Termination? in
-                if let value { return value }
-                waiters.withLock { $0.append(continuation) }
-                return nil
-            }
-            if let ended { continuation.resume(returning: ended) }
-        }
+        await ending.wait()
     }
 
     /// The termination, if the process has ended.
-    public var ended: Termination? { termination.withLock { $0 } }
+    public var ended: Termination? { ending.termination }
 
-    /// Sends `signal` to the whole process group.
+    /// Sends `signal` to the whole process group (after the leader has ended, to stragglers left in it).
     public func signalGroup(_ signal: Int32) {
-        guard termination.withLock({ $0 }) == nil else {
-            // The leader is gone; stragglers in its group may not be.
-            _ = kill(-pid, signal)
-            return
-        }
         _ = kill(-pid, signal)
     }
 
@@ -172,5 +159,49 @@ public final class JobProcess: Sendable {
 
     private static func failure(_ message: String) -> AgentError {
         AgentError(.job, message)
+    }
+
+    /// The outcome of the spawn, handed from the spawning thread to the initializer.
+    private final class Launch: Sendable {
+        private let outcome = Mutex<(result: Int32, pid: Int32)?>(nil)
+        private let done = DispatchSemaphore(value: 0)
+
+        func finish(result: Int32, pid: Int32) {
+            outcome.withLock { $0 = (result, pid) }
+            done.signal()
+        }
+
+        func wait() -> (result: Int32, pid: Int32) {
+            done.wait()
+            return outcome.withLock { $0 } ?? (EINVAL, 0)
+        }
+    }
+
+    /// How the process ended, and who waits for it.
+    private final class Ending: Sendable {
+        private let state = Mutex<(termination: Termination?, waiters: [CheckedContinuation<Termination, Never>])>(
+            (nil, []))
+
+        var termination: Termination? { state.withLock { $0.termination } }
+
+        func finish(_ ended: Termination) {
+            let pending = state.withLock { state in
+                state.termination = ended
+                defer { state.waiters = [] }
+                return state.waiters
+            }
+            for continuation in pending { continuation.resume(returning: ended) }
+        }
+
+        func wait() async -> Termination {
+            await withCheckedContinuation { continuation in
+                let ended = state.withLock { state -> Termination? in
+                    if let ended = state.termination { return ended }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ended { continuation.resume(returning: ended) }
+            }
+        }
     }
 }

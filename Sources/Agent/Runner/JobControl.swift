@@ -11,6 +11,8 @@ final class JobControl: Sendable {
         case agentStopping(String)
         /// The run exceeded its maximum duration.
         case timedOut(Int)
+        /// What the job wrote pushed the spool past its cap (bytes used, cap).
+        case spoolFull(used: Int64, cap: Int64)
     }
 
     private let current = MutexBox<Interruption?>(nil)

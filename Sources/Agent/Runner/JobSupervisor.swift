@@ -200,19 +200,24 @@ struct JobSupervisor: Sendable {
                 await control.interrupted()
                 return control.interruption
             }
-            group.addTask {
-                guard timeout > 0 else { return nil }
-                do {
-                    try await Task.sleep(for: .seconds(timeout))
-                } catch {
-                    return nil
+            if timeout > 0 {
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: .seconds(timeout))
+                    } catch {
+                        return nil
+                    }
+                    return .timedOut(timeout)
                 }
-                return .timedOut(timeout)
             }
+            group.addTask { await watchSpool() }
             let first = await group.next() ?? nil
             if let first {
                 logger.notice("job.stopping", metadata: ["reason": "\(first)"])
-                if case .timedOut = first { control.interrupt(first) }
+                switch first {
+                case .timedOut, .spoolFull: control.interrupt(first)
+                default: break
+                }
                 await process.stop(grace: context.configuration.jobs.killGrace)
             }
             group.cancelAll()
@@ -231,9 +236,9 @@ struct JobSupervisor: Sendable {
             case .agentStopping(let reason):
                 state.status = .failed
                 state.error = reason
-            case .timedOut(let seconds):
+            case .timedOut, .spoolFull:
                 state.status = .failed
-                state.error = "the job exceeded its maximum duration of \(seconds) s and was stopped"
+                state.error = interruption?.message
             case .leaseLost, nil:
                 break
             }
@@ -258,18 +263,32 @@ struct JobSupervisor: Sendable {
                     state.error = "the job process ended abnormally (\(termination)) without a result"
                 }
             }
-            // The job wrote its files itself: count them, and refuse to deliver what broke the cap.
+            // The job wrote its files itself: count them, and refuse to deliver what broke the cap since the last look.
             if let used = try? context.spool.recount(), used > context.spool.capBytes,
                 state.status == .succeeded || state.status == .partial
             {
                 state.status = .failed
-                state.error =
-                    "the extraction does not fit in the spool (\(used) bytes used, cap \(context.spool.capBytes)): "
-                    + "raise spool.cap"
+                state.error = JobControl.Interruption.spoolFull(used: used, cap: context.spool.capBytes).message
             }
             state.phase = state.status == .succeeded || state.status == .partial ? .delivering : .completing
         }
         if await tracker.state.denied == true { context.metrics?.egressDenied() }
+    }
+
+    /// Looks at the spool's size every second while the job writes into it, and answers once the job has pushed
+    /// it past its cap, so that a large extraction is stopped early rather than filling the disk; nil when
+    /// cancelled (the job ended first).
+    private func watchSpool() async -> JobControl.Interruption? {
+        while true {
+            do {
+                try await Task.sleep(for: .seconds(1))
+            } catch {
+                return nil
+            }
+            if let used = try? context.spool.recount(), used > context.spool.capBytes {
+                return .spoolFull(used: used, cap: context.spool.capBytes)
+            }
+        }
     }
 
     private func readResult(folder: String) throws -> JobResult {
@@ -498,6 +517,8 @@ extension JobControl.Interruption {
         case .leaseLost(let reason): reason
         case .agentStopping(let reason): reason
         case .timedOut(let seconds): "the job exceeded its maximum duration of \(seconds) s and was stopped"
+        case .spoolFull(let used, let cap):
+            "the extraction does not fit in the spool (\(used) bytes used, cap \(cap)) and was stopped: raise spool.cap"
         }
     }
 }

@@ -67,6 +67,8 @@ public protocol RunRepository: Sendable {
     func requestCancel(tenantId: String, runId: String, reason: String, now: Timestamp) async throws -> RunRecord?
 
     /// Runs whose lease expired more than `graceSeconds` ago go back to `queued` (attempts left) or `failed`.
+    /// A run never started (still `leased`: the agent never received the claim's answer, or died before `start`)
+    /// gets its attempt back, at most `maxAttempts` times per run (counted as lease ids issued beyond attempts).
     /// Returns how many runs changed. Safe to call from every replica.
     func expireLeases(now: Timestamp, graceSeconds: Int) async throws -> Int
 

@@ -144,15 +144,21 @@ extension PostgresControlPlaneStore {
             decided AS (
                 SELECT runs.tenant_id, runs.id, CASE
                     WHEN runs.cancel_requested THEN 'cancelled'
+                    WHEN runs.status = 'leased' AND runs.attempt > 0
+                        AND runs.lease_id - runs.attempt < runs.max_attempts THEN 'refunded'
                     WHEN runs.attempt < runs.max_attempts THEN 'queued'
                     ELSE 'failed' END AS outcome
                 FROM runs JOIN expired ON runs.tenant_id = expired.tenant_id AND runs.id = expired.id
             )
             UPDATE runs SET
-                status = decided.outcome,
-                lease_agent_id = CASE WHEN decided.outcome = 'queued' THEN NULL ELSE runs.lease_agent_id END,
-                lease_expires_at = CASE WHEN decided.outcome = 'queued' THEN NULL ELSE runs.lease_expires_at END,
-                finished_at = CASE WHEN decided.outcome = 'queued' THEN runs.finished_at ELSE \(now.milliseconds) END,
+                status = CASE WHEN decided.outcome = 'refunded' THEN 'queued' ELSE decided.outcome END,
+                attempt = CASE WHEN decided.outcome = 'refunded' THEN runs.attempt - 1 ELSE runs.attempt END,
+                lease_agent_id = CASE WHEN decided.outcome IN ('queued', 'refunded') THEN NULL
+                    ELSE runs.lease_agent_id END,
+                lease_expires_at = CASE WHEN decided.outcome IN ('queued', 'refunded') THEN NULL
+                    ELSE runs.lease_expires_at END,
+                finished_at = CASE WHEN decided.outcome IN ('queued', 'refunded') THEN runs.finished_at
+                    ELSE \(now.milliseconds) END,
                 error = CASE WHEN decided.outcome = 'failed'
                     THEN 'lease expired after ' || runs.attempt || ' attempts' ELSE runs.error END
             FROM decided

@@ -128,7 +128,8 @@ extension SQLiteControlPlaneStore {
     }
 
     /// Leased or running runs whose `leaseExpiresAt + graceSeconds < now`: back to `queued` with the lease agent
-    /// and expiry cleared (the lease id stays, so the next claim moves past it) while `attempt < maxAttempts`;
+    /// and expiry cleared (the lease id stays, so the next claim moves past it) while `attempt < maxAttempts` —
+    /// with the attempt given back when the run was never started (`leased`), at most `maxAttempts` times;
     /// otherwise `failed` with "lease expired after N attempts". A run with a cancellation pending becomes
     /// `cancelled` instead of queued, since no claim would ever pick it up. Across all tenants; returns how
     /// many runs changed.
@@ -139,6 +140,15 @@ extension SQLiteControlPlaneStore {
             let cancelled = try database.execute(
                 "UPDATE runs SET status = 'cancelled', finished_at = ? WHERE \(expired) AND cancel_requested = 1",
                 [now, deadline])
+            // Never started: the agent never had the lease (a long-poll answered as it hung up) or died before
+            // `start`; the job did not run, so the attempt is given back, at most `max_attempts` times per run.
+            let refunded = try database.execute(
+                """
+                UPDATE runs SET status = 'queued', lease_agent_id = NULL, lease_expires_at = NULL,
+                    attempt = attempt - 1
+                WHERE \(expired) AND status = 'leased' AND attempt > 0 AND lease_id - attempt < max_attempts
+                """,
+                [deadline])
             let requeued = try database.execute(
                 """
                 UPDATE runs SET status = 'queued', lease_agent_id = NULL, lease_expires_at = NULL
@@ -152,7 +162,7 @@ extension SQLiteControlPlaneStore {
                 WHERE \(expired)
                 """,
                 [now, deadline])
-            return cancelled + requeued + failed
+            return cancelled + refunded + requeued + failed
         }
     }
 
