@@ -1,6 +1,7 @@
 import Agent
 import Foundation
 import OutpostTesting
+import Synchronization
 import Testing
 
 @Suite("Job processes")
@@ -54,6 +55,32 @@ struct JobProcessTests {
         #expect(ContinuousClock.now - started < .seconds(5))
         // No live process is left in the group (an unreaped zombie is dead already).
         #expect(livingMembers(ofGroup: process.pid).isEmpty)
+    }
+
+    @Test func aJobOutlivesTheThreadThatStartedIt() async throws {
+        // The child is killed when the thread that forked it exits (PR_SET_PDEATHSIG), and the threads jobs are
+        // started from (Swift's pool) exit when idle: a job must not depend on its caller's thread living on.
+        let directory = try TemporaryDirectory()
+        let started = Mutex<Result<JobProcess, any Error>?>(nil)
+        let thread = Thread {
+            started.withLock {
+                $0 = Result {
+                    try JobProcess(
+                        executable: "/bin/sh", arguments: ["-c", "sleep 1; echo still here"],
+                        environment: ["PATH": "/usr/bin:/bin"], workingDirectory: directory.path,
+                        limits: .init(addressSpaceBytes: nil, cpuSeconds: nil, openFiles: nil, fileSizeBytes: nil),
+                        input: [])
+                }
+            }
+        }
+        thread.start()
+        let deadline = ContinuousClock.now + .seconds(10)
+        while started.withLock({ $0 == nil }) && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let process = try #require(try started.withLock { $0 }?.get())
+        #expect(await collect(process) == "still here\n")
+        #expect(await process.wait() == .exited(0))
     }
 
     @Test func aMissingExecutableIsAClearError() throws {
