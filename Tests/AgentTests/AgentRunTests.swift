@@ -44,6 +44,24 @@ struct AgentRunTests {
         }
     }
 
+    @Test func anAgentWhoseSlotsAreAllBusyClaimsAgainOnceOneFrees() async throws {
+        try await withControlPlane { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(name: "shop", sourceKind: "sqlite", sourceURL: sampleDatabaseURL))
+            var runs: [String] = []
+            for _ in 0..<3 { runs.append(try await controlPlane.runNow(connection.id).id) }
+            let queued = runs
+            // One slot: the agent is full with each run and must claim the next one when it ends.
+            let setup = try AgentSetup(controlPlane: controlPlane, concurrency: 1)
+            try await withAgent(setup) { _ in
+                for runId in queued {
+                    let run = try await controlPlane.finished(runId, within: .seconds(30))
+                    #expect(run.status == .succeeded, "\(run.error ?? "")")
+                }
+            }
+        }
+    }
+
     @Test func aSourceOutsideTheLocalPolicyFailsBeforeAnyConnectionIsAttempted() async throws {
         let listener = try RecordingListener()
         try await withControlPlane { controlPlane in

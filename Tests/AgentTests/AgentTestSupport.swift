@@ -177,7 +177,8 @@ struct AgentSetup {
     let keyFile: String
     var yaml: String
 
-    init(controlPlane: TestControlPlane, extraPolicy: String = "", extra: String = "") throws {
+    /// - Parameter concurrency: the agent's slots; the configuration's default when nil.
+    init(controlPlane: TestControlPlane, concurrency: Int? = nil, extraPolicy: String = "", extra: String = "") throws {
         directory = try TemporaryDirectory()
         keyFile = directory.path + "/api-key"
         try Data(controlPlane.agentKey.utf8).write(to: URL(fileURLWithPath: keyFile))
@@ -188,6 +189,7 @@ struct AgentSetup {
               keyRetryInterval: 200ms
             agent:
               name: test-agent
+              \(concurrency.map { "concurrency: \($0)" } ?? "")
               dataDir: \(directory.path)/data
               heartbeatInterval: 1s
               drainTimeout: 20s

@@ -198,33 +198,3 @@ private final class PlayedAgent: @unchecked Sendable {
         guard response.status == .ok else { throw FixtureError("complete: \(response.status) \(response.text)") }
     }
 }
-
-/// Where the walk's screenshots go: a temporary folder, or `OUTPOST_UI_SCREENSHOTS` to keep them for a look.
-private final class ScreenshotFolder: @unchecked Sendable {
-    // Used from the one test task only.
-    private let temporary: TemporaryDirectory?
-    let path: String
-    private(set) var taken = 0
-
-    init() throws {
-        if let kept = ProcessInfo.processInfo.environment["OUTPOST_UI_SCREENSHOTS"], !kept.isEmpty {
-            try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
-            temporary = nil
-            path = kept
-        } else {
-            let directory = try TemporaryDirectory()
-            temporary = directory
-            path = directory.path
-        }
-    }
-
-    /// Saves a screenshot and checks that it is a PNG with a real image in it.
-    func take(_ name: String, _ browser: WebDriverSession) async throws {
-        let png = try await browser.screenshot()
-        let size = try #require(PNGCheck.dimensions(png), "\(name).png is not a PNG")
-        #expect(size.width >= 800 && size.height >= 600, "\(name).png is \(size.width)×\(size.height)")
-        #expect(png.count > 10_000, "\(name).png has only \(png.count) bytes")
-        try Data(png).write(to: URL(fileURLWithPath: path + "/" + name + ".png"))
-        taken += 1
-    }
-}

@@ -99,13 +99,26 @@ struct AgentSetup {
     let directory: TemporaryDirectory
     let yaml: String
 
+    /// An agent of `server`.
+    init(
+        server: ServerProcess, key: String, name: String = "e2e-agent", secretCommands: [String: String] = [:],
+        concurrency: Int = 2, allowedSources: [String] = ["postgres://127.0.0.1:*/*"]
+    ) throws {
+        try self.init(
+            controlPlane: server.url, key: key, name: name, secretCommands: secretCommands, concurrency: concurrency,
+            allowedSources: allowedSources)
+    }
+
     /// - Parameters:
+    ///   - controlPlane: the URL the agent reaches the control plane at: a server, or a load balancer in front of
+    ///     several.
     ///   - key: the agent API key, kept in a file the configuration references.
     ///   - secretCommands: `command:NAME` secret stores: name → shell command whose stdout is the secret.
     ///   - concurrency: runs at once; an agent with a free slot keeps a claim open.
+    ///   - allowedSources: the local policy's source patterns (PostgreSQL on loopback by default).
     init(
-        server: ServerProcess, key: String, name: String = "e2e-agent", secretCommands: [String: String] = [:],
-        concurrency: Int = 2
+        controlPlane: String, key: String, name: String = "e2e-agent", secretCommands: [String: String] = [:],
+        concurrency: Int = 2, allowedSources: [String] = ["postgres://127.0.0.1:*/*"]
     ) throws {
         directory = try TemporaryDirectory()
         let keyFile = directory.path + "/api-key"
@@ -125,7 +138,7 @@ struct AgentSetup {
         }
         yaml = """
             controlPlane:
-              url: \(server.url)
+              url: \(controlPlane)
               apiKey: file:\(keyFile)
               keyRetryInterval: 200ms
             agent:
@@ -136,8 +149,7 @@ struct AgentSetup {
               drainTimeout: 20s
               fenceMargin: 2s
             policy:
-              allowedSources:
-                - "postgres://127.0.0.1:*/*"
+              allowedSources: [\(allowedSources.map(Self.quoted).joined(separator: ", "))]
               allowedHosts: ["127.0.0.1"]
             jobs:
               killGrace: 2s
@@ -185,6 +197,23 @@ enum Catalog {
             .replacingOccurrences(of: "/\(connectionName)%2F", with: "/<connection>%2F")
     }
 
+    /// A catalog asset's record and children as JSON with the connection's name taken out of qualified names and
+    /// without the connection and run ids: equal for two connections that extracted the same source.
+    static func comparable(_ asset: CatalogAssetResponse, _ connectionName: String) throws -> String {
+        var copy = asset
+        copy.asset.connectionId = ""
+        copy.asset.runId = ""
+        copy.children = copy.children?.map { child in
+            var child = child
+            child.connectionId = ""
+            child.runId = ""
+            return child
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return strip(String(decoding: try encoder.encode(copy), as: UTF8.self), connectionName)
+    }
+
     /// The asset keys (`kind qualifiedName`) that appear more than once.
     static func duplicates(_ assets: [CatalogAssetSummary]) -> [String] {
         Dictionary(grouping: assets, by: { "\($0.kind) \($0.qualifiedName)" }).filter { $0.value.count > 1 }
@@ -230,15 +259,4 @@ func files(under root: String) -> [String] {
 /// The environment of the test process with `extra` on top.
 func environment(_ extra: [String: String]) -> [String: String] {
     ProcessInfo.processInfo.environment.merging(extra) { $1 }
-}
-
-/// The ids of running processes whose command line contains `text`.
-func processes(mentioning text: String) -> [String] {
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.filter { entry in
-        guard entry.allSatisfy(\.isNumber),
-            let bytes = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
-        else { return false }
-        return String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self).contains(text)
-    }
 }

@@ -55,8 +55,8 @@ struct RunResilienceTests {
             let one = try await admin.asset(
                 connectionId: direct.id, kind: table.kind, qualifiedName: table.qualifiedName)
             let other = try await admin.asset(connectionId: relayed.id, kind: table.kind, qualifiedName: relayName)
-            let directRecord = try Self.comparable(one, "direct")
-            let relayRecord = try Self.comparable(other, "relayed")
+            let directRecord = try Catalog.comparable(one, "direct")
+            let relayRecord = try Catalog.comparable(other, "relayed")
             #expect(directRecord == relayRecord)
         }
         let objects = try moto.boto3(
@@ -87,8 +87,8 @@ struct RunResilienceTests {
         let doomed = try first.start()
         _ = try await admin.waitFor(run.id) { $0.status == .running }
         try await Task.sleep(for: .seconds(1))
-        let jobs = processes(mentioning: "outpost run-job")
-        let secretCommands = processes(mentioning: source.password)
+        let jobs = ProcessTable.processes(mentioning: "outpost run-job")
+        let secretCommands = ProcessTable.processes(mentioning: source.password)
         #expect(jobs.count == 1)
         doomed.signal(SIGKILL)
         #expect(await doomed.waitForExit(within: .seconds(10)) != nil)
@@ -103,16 +103,16 @@ struct RunResilienceTests {
         #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
         #expect(Set(assets.map(\.runId)) == [run.id])
         // The killed attempt's job died with its agent (PDEATHSIG)…
-        #expect(Set(jobs).isDisjoint(with: processes(mentioning: "outpost run-job")))
+        #expect(Set(jobs).isDisjoint(with: ProcessTable.processes(mentioning: "outpost run-job")))
         // …and so did the secret command it had started, though it has a process group of its own (PDEATHSIG).
         #expect(!secretCommands.isEmpty)
         let deadline = ContinuousClock.now + .seconds(5)
-        while !Set(secretCommands).isDisjoint(with: processes(mentioning: source.password))
+        while !Set(secretCommands).isDisjoint(with: ProcessTable.processes(mentioning: source.password))
             && ContinuousClock.now < deadline
         {
             try await Task.sleep(for: .milliseconds(50))
         }
-        #expect(Set(secretCommands).isDisjoint(with: processes(mentioning: source.password)))
+        #expect(Set(secretCommands).isDisjoint(with: ProcessTable.processes(mentioning: source.password)))
         for pid in secretCommands { kill(-(Int32(pid) ?? 0), SIGKILL) }
 
         survivor.signal(SIGTERM)
@@ -239,15 +239,5 @@ struct RunResilienceTests {
         agent.signal(SIGTERM)
         #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
         try await server.stop()
-    }
-
-    /// A catalog asset's record and children as JSON with the connection's name taken out of qualified names.
-    static func comparable(_ asset: CatalogAssetResponse, _ connectionName: String) throws -> String {
-        var copy = asset
-        copy.asset.connectionId = ""
-        copy.asset.runId = ""
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Catalog.strip(String(decoding: try encoder.encode(copy), as: UTF8.self), connectionName)
     }
 }

@@ -7,10 +7,11 @@ import OutpostTesting
 
 /// A TCP forwarder on a loopback port, in front of a server a test wants to take away and bring back (kill the
 /// forwarder, start another on the same port) or to slow down: it can hold back the first connection that opens
-/// with an HTTP `PUT` before passing it on — an upload that reaches the server only after its grant expired.
+/// with an HTTP `PUT` before passing it on — an upload that reaches the server only after its grant expired. In
+/// front of several servers it is a round-robin load balancer: each new connection goes to the next one.
 ///
 /// A small Python program (the tests already run python3 for moto), started as a child process and killed when
-/// released. It prints `held` when it held a connection back.
+/// released. It prints `held` when it held a connection back, and `upstream PORT` for each connection it passes on.
 final class TCPForwarder: @unchecked Sendable {
     // `process` is set once in init and then only read.
     private let process: Process
@@ -19,8 +20,10 @@ final class TCPForwarder: @unchecked Sendable {
 
     private static let program = """
         import socket, sys, threading, time
-        listen_port, upstream_port, delay = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+        listen_port, delay = int(sys.argv[1]), float(sys.argv[3])
+        upstream_ports = [int(port) for port in sys.argv[2].split(',')]
         held = []
+        connections = []
         lock = threading.Lock()
 
         def pipe(source, target):
@@ -50,6 +53,10 @@ final class TCPForwarder: @unchecked Sendable {
                 if hold:
                     print('held', flush=True)
                     time.sleep(delay)
+            with lock:
+                upstream_port = upstream_ports[len(connections) % len(upstream_ports)]
+                connections.append(1)
+            print('upstream', upstream_port, flush=True)
             upstream = socket.create_connection(('127.0.0.1', upstream_port))
             upstream.sendall(first)
             threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
@@ -66,14 +73,25 @@ final class TCPForwarder: @unchecked Sendable {
 
     /// Forwards `port` (a free loopback port when nil) to `upstreamPort`, holding the first `PUT` back for
     /// `delay` when it is not zero.
-    init(port: Int? = nil, upstreamPort: Int, holdingFirstPutFor delay: Duration = .zero, directory: String) throws {
+    convenience init(
+        port: Int? = nil, upstreamPort: Int, holdingFirstPutFor delay: Duration = .zero, directory: String
+    ) throws {
+        try self.init(port: port, upstreamPorts: [upstreamPort], holdingFirstPutFor: delay, directory: directory)
+    }
+
+    /// Forwards `port` (a free loopback port when nil) to `upstreamPorts`, one connection to each in turn.
+    init(
+        port: Int? = nil, upstreamPorts: [Int], holdingFirstPutFor delay: Duration = .zero, directory: String
+    ) throws {
+        guard !upstreamPorts.isEmpty else { throw EndToEndFailure("a TCP forwarder needs an upstream port") }
         self.port = try port ?? FreePort.find()
         outputPath = directory + "/forwarder-\(self.port).log"
         _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
-            "python3", "-c", Self.program, String(self.port), String(upstreamPort), String(delay.components.seconds),
+            "python3", "-c", Self.program, String(self.port), upstreamPorts.map(String.init).joined(separator: ","),
+            String(delay.components.seconds),
         ]
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardOutput = output

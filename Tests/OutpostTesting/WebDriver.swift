@@ -232,3 +232,36 @@ public enum PNGCheck {
         return width > 0 && height > 0 ? (width, height) : nil
     }
 }
+
+/// Where a browser walk's screenshots go: a temporary folder, or `OUTPOST_UI_SCREENSHOTS` to keep them for a look.
+public final class ScreenshotFolder: @unchecked Sendable {
+    // Used from the one test task only.
+    private let temporary: TemporaryDirectory?
+    public let path: String
+    public private(set) var taken = 0
+
+    public init() throws {
+        if let kept = ProcessInfo.processInfo.environment["OUTPOST_UI_SCREENSHOTS"], !kept.isEmpty {
+            try FileManager.default.createDirectory(atPath: kept, withIntermediateDirectories: true)
+            temporary = nil
+            path = kept
+        } else {
+            let directory = try TemporaryDirectory()
+            temporary = directory
+            path = directory.path
+        }
+    }
+
+    /// Saves a screenshot as `NAME.png`; throws unless it is a PNG of at least 800×600 pixels and 10 kB (a page
+    /// with something drawn on it, not a blank or broken capture).
+    public func take(_ name: String, _ browser: WebDriverSession) async throws {
+        let png = try await browser.screenshot()
+        guard let size = PNGCheck.dimensions(png) else { throw WebDriverError("\(name).png is not a PNG") }
+        guard size.width >= 800 && size.height >= 600 else {
+            throw WebDriverError("\(name).png is only \(size.width)×\(size.height)")
+        }
+        guard png.count > 10_000 else { throw WebDriverError("\(name).png has only \(png.count) bytes") }
+        try Data(png).write(to: URL(fileURLWithPath: path + "/" + name + ".png"))
+        taken += 1
+    }
+}

@@ -184,6 +184,9 @@ public final class AgentRunner: Sendable {
             }
             group.addTask { await self.draining.wait() }
             await group.next()
+            // A freed slot must end the wait for draining too (cancelled, it returns at once); draining ends the
+            // wait for a slot by resuming it here.
+            group.cancelAll()
             if draining.isSignalled {
                 slotFreed.withLock {
                     $0?.resume(); $0 = nil

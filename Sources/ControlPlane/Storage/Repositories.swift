@@ -9,8 +9,16 @@ public protocol TenantRepository: Sendable {
     func tenant(id: String) async throws -> Tenant?
     /// The first tenant by creation time, for bootstrap: nil on an empty database.
     func firstTenant() async throws -> Tenant?
+    /// The first tenant by creation time, after creating `tenant` if the database has none. Atomic across replicas
+    /// and processes: servers starting together on one empty database create one tenant between them.
+    func firstTenant(creatingIfNone tenant: Tenant) async throws -> Tenant
 
     func createKey(_ key: APIKey) async throws
+    /// Stores the key `mint` returns if the tenant has no key at all (revoked and expired ones count) and returns
+    /// it; nil, without calling `mint`, when it has one. Atomic across replicas and processes: servers starting
+    /// together store one first key between them. `mint` is called before the key is stored; if it throws, nothing
+    /// is stored and its error is rethrown.
+    func createFirstKey(tenantId: String, mint: @Sendable () throws -> APIKey) async throws -> APIKey?
     /// Looks a key up by the hash of the presented text; nil if unknown. Validity is the caller's check.
     func key(hash: String) async throws -> APIKey?
     func keys(tenantId: String) async throws -> [APIKey]

@@ -23,18 +23,56 @@ extension PostgresControlPlaneStore {
             Self.decodeTenant)
     }
 
+    /// Under a transaction-scoped advisory lock, so a second server waits for the first one's tenant.
+    public func firstTenant(creatingIfNone tenant: Tenant) async throws -> Tenant {
+        try await transaction { connection in
+            try await self.rows("SELECT pg_advisory_xact_lock(\(Self.bootstrapLock))", on: connection)
+            if let first = try await self.rows(
+                "SELECT id, name, created_at FROM tenants ORDER BY created_at, id LIMIT 1", on: connection
+            ).first.map(Self.decodeTenant) {
+                return first
+            }
+            try await self.rows(
+                """
+                INSERT INTO tenants (id, name, created_at)
+                VALUES (\(tenant.id), \(tenant.name), \(tenant.createdAt.milliseconds))
+                """, on: connection)
+            return tenant
+        }
+    }
+
     // MARK: API keys
+
+    /// Under the same advisory lock as `firstTenant(creatingIfNone:)`.
+    public func createFirstKey(tenantId: String, mint: @Sendable () throws -> APIKey) async throws -> APIKey? {
+        try await transaction { connection in
+            try await self.rows("SELECT pg_advisory_xact_lock(\(Self.bootstrapLock))", on: connection)
+            guard
+                try await self.rows("SELECT 1 FROM api_keys WHERE tenant_id = \(tenantId) LIMIT 1", on: connection)
+                    .isEmpty
+            else { return nil }
+            let key = try mint()
+            try await self.rows(Self.insert(key), on: connection)
+            return key
+        }
+    }
+
+    private static func insert(_ key: APIKey) -> PostgresQuery {
+        """
+        INSERT INTO api_keys (id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at,
+            last_used_at)
+        VALUES (\(key.id), \(key.tenantId), \(key.name), \(key.role.rawValue), \(key.hash), \(key.prefix),
+            \(key.createdAt.milliseconds), \(key.expiresAt?.milliseconds), \(key.revokedAt?.milliseconds),
+            \(key.lastUsedAt?.milliseconds))
+        """
+    }
+
+    /// "bootstra" in ASCII: the key of the advisory lock the first tenant and key are created under.
+    private static let bootstrapLock: Int64 = 0x626F_6F74_7374_7261
 
     /// Throws `.conflict` when the id or hash is taken, `.notFound` when the tenant does not exist.
     public func createKey(_ key: APIKey) async throws {
-        try await rows(
-            """
-            INSERT INTO api_keys (id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at,
-                last_used_at)
-            VALUES (\(key.id), \(key.tenantId), \(key.name), \(key.role.rawValue), \(key.hash), \(key.prefix),
-                \(key.createdAt.milliseconds), \(key.expiresAt?.milliseconds), \(key.revokedAt?.milliseconds),
-                \(key.lastUsedAt?.milliseconds))
-            """)
+        try await rows(Self.insert(key))
     }
 
     /// The one lookup not scoped by tenant: the hash is what identifies the tenant.

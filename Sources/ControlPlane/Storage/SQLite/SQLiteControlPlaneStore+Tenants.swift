@@ -21,22 +21,53 @@ extension SQLiteControlPlaneStore {
             "SELECT id, name, created_at FROM tenants ORDER BY created_at, id LIMIT 1", [], Self.decodeTenant)
     }
 
+    /// In one `BEGIN IMMEDIATE` transaction: a second server on the same file waits for the first one's tenant.
+    public func firstTenant(creatingIfNone tenant: Tenant) async throws -> Tenant {
+        try database.writeTransaction {
+            if let first = try database.queryFirst(
+                "SELECT id, name, created_at FROM tenants ORDER BY created_at, id LIMIT 1", [], Self.decodeTenant)
+            {
+                return first
+            }
+            try database.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)",
+                [tenant.id, tenant.name, tenant.createdAt])
+            return tenant
+        }
+    }
+
     // MARK: API keys
+
+    /// In one `BEGIN IMMEDIATE` transaction, like `firstTenant(creatingIfNone:)`.
+    public func createFirstKey(tenantId: String, mint: @Sendable () throws -> APIKey) async throws -> APIKey? {
+        try database.writeTransaction {
+            guard
+                try database.queryFirst("SELECT 1 FROM api_keys WHERE tenant_id = ? LIMIT 1", [tenantId], { _ in true })
+                    == nil
+            else { return nil }
+            let key = try mint()
+            try insert(key)
+            return key
+        }
+    }
+
+    /// Inserts the key row; inside a write transaction.
+    private func insert(_ key: APIKey) throws {
+        try database.execute(
+            """
+            INSERT INTO api_keys (id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at,
+                last_used_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                key.id, key.tenantId, key.name, key.role.rawValue, key.hash, key.prefix, key.createdAt,
+                key.expiresAt, key.revokedAt, key.lastUsedAt,
+            ])
+    }
 
     /// Throws `.conflict` when the id or hash is taken, `.notFound` when the tenant does not exist.
     public func createKey(_ key: APIKey) async throws {
-        try database.writeTransaction {
-            try database.execute(
-                """
-                INSERT INTO api_keys (id, tenant_id, name, role, hash, prefix, created_at, expires_at, revoked_at,
-                    last_used_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    key.id, key.tenantId, key.name, key.role.rawValue, key.hash, key.prefix, key.createdAt,
-                    key.expiresAt, key.revokedAt, key.lastUsedAt,
-                ])
-        }
+        try database.writeTransaction { try insert(key) }
     }
 
     /// The one lookup not scoped by tenant: the hash is what identifies the tenant.
