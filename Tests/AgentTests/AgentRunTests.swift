@@ -119,11 +119,9 @@ struct AgentRunTests {
         try await withControlPlane { controlPlane in
             let scripts = try TemporaryDirectory()
             let pidFile = scripts.path + "/helper.pid"
-            let helper = scripts.path + "/slow-vault"
             // A vault CLI that hangs: the job waits in it when it is killed.
-            try "#!/bin/sh\necho $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)\nexec sleep 120\n".write(
-                toFile: helper, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: helper)
+            let helper = try scripts.executable(
+                "slow-vault", "#!/bin/sh\necho $$ > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)\nexec sleep 120\n")
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(
                     name: "vaulted", sourceKind: "postgresql",
@@ -168,19 +166,19 @@ struct AgentRunTests {
             // A misbehaving job in place of `outpost run-job`: it fills its output folder, then would hang for a
             // minute. The agent must stop it while it runs, not find out after it ended.
             let scripts = try TemporaryDirectory()
-            let job = scripts.path + "/greedy-job"
-            try """
-            #!/usr/bin/env python3
-            import json, sys, time
-            envelope = json.load(sys.stdin)
-            with open(envelope["outputDirectory"] + "/filler", "wb") as out:
-                for _ in range(8):
-                    out.write(b"x" * (1024 * 1024))
-                    out.flush()
-            print("wrote 8 MiB", flush=True)
-            time.sleep(60)
-            """.write(toFile: job, atomically: true, encoding: .utf8)
-            try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: job)
+            let job = try scripts.executable(
+                "greedy-job",
+                """
+                #!/usr/bin/env python3
+                import json, sys, time
+                envelope = json.load(sys.stdin)
+                with open(envelope["outputDirectory"] + "/filler", "wb") as out:
+                    for _ in range(8):
+                        out.write(b"x" * (1024 * 1024))
+                        out.flush()
+                print("wrote 8 MiB", flush=True)
+                time.sleep(60)
+                """)
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(name: "greedy", sourceKind: "sqlite", sourceURL: sampleDatabaseURL))
             let queued = try await controlPlane.runNow(connection.id)

@@ -39,6 +39,14 @@ public final class TemporaryDirectory: Sendable {
     deinit {
         try? FileManager.default.removeItem(atPath: path)
     }
+
+    /// Writes `contents` (a script with its `#!` line) to `name` in this directory, mode 0700; returns its path.
+    public func executable(_ name: String, _ contents: String) throws -> String {
+        let file = path + "/" + name
+        try contents.write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: file)
+        return file
+    }
 }
 
 /// The outcome of a child process.

@@ -11,10 +11,7 @@ import Testing
 struct CommandSecretProviderTests {
     /// Writes an executable shell script and returns its path.
     static func script(_ directory: TemporaryDirectory, _ name: String, _ body: String) throws -> String {
-        let path = directory.path + "/" + name
-        try ("#!/bin/sh\n" + body + "\n").write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: path)
-        return path
+        try directory.executable(name, "#!/bin/sh\n" + body + "\n")
     }
 
     static func resolver(_ commands: [String: CommandSecretProvider.Command]) throws -> SecretResolver {
