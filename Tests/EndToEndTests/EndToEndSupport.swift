@@ -97,7 +97,7 @@ final class ControlPlaneDatabase: Sendable {
 /// An agent's key file, data dir and configuration, pointed at a server; started as `outpost agent`.
 struct AgentSetup {
     let directory: TemporaryDirectory
-    let yaml: String
+    var yaml: String
 
     /// An agent of `server`.
     init(
