@@ -23,7 +23,8 @@
 #
 # Usage: bench/ingest-benchmark.sh [--scale small|large] [--stores "sqlite postgres"] [--runs N] [--curl-repeats N]
 # Uses OUTPOST_BENCH_POSTGRES_URL if set (the catalog is built once and reused, as bench/extract-benchmark.sh
-# does), otherwise starts a throwaway PostgreSQL. Needs curl and python3. Not part of the test suite.
+# does), otherwise starts a throwaway PostgreSQL. OUTPOST_BENCH_KEEP=1 keeps the scratch folder (logs, extraction)
+# and names it at the end. Needs curl and python3. Not part of the test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scale=large
@@ -72,10 +73,12 @@ cleanup() {
         bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
         runuser -u postgres -- "$bin/pg_ctl" -D "$started/data" -m immediate stop >/dev/null 2>&1 || true
     fi
-    rm -rf "$work"
+    if [ -n "${OUTPOST_BENCH_KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 if [ -z "${OUTPOST_BENCH_POSTGRES_URL:-}" ]; then
+    # PostgreSQL runs as its own user, which must reach its data folder inside the private scratch folder.
+    chmod 711 "$work"
     eval "$(bash Tests/tools/start-postgres.sh "$work/pg")"
     OUTPOST_BENCH_POSTGRES_URL=$OUTPOST_TEST_POSTGRES_URL
     started=$work/pg

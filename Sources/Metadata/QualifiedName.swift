@@ -66,6 +66,10 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
     ///
     /// - Throws: `MetadataError` with code `.invalidQualifiedName` when an escape sequence is malformed.
     public init(parsing text: String) throws {
+        if let parts = Self.renderedParts(text) {
+            self.init(parts: parts, description: text)
+            return
+        }
         var parts: [String] = []
         var rendered = ""
         for (index, piece) in text.split(separator: "/", omittingEmptySubsequences: false).enumerated() {
@@ -80,6 +84,35 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
             }
         }
         self.init(parts: parts, description: rendered)
+    }
+
+    /// The parts of `text` when it is already in rendered form and needs no unescaping — no `%`, no control
+    /// character, and `~` only in whole marker parts, which is what almost every name looks like; nil otherwise.
+    /// One pass over the bytes: ingestion parses several names per record.
+    private static func renderedParts(_ text: String) -> [String]? {
+        var text = text
+        return text.withUTF8 { bytes -> [String]? in
+            var parts: [String] = []
+            var start = 0
+            var hasTilde = false
+            for index in 0...bytes.count {
+                guard index < bytes.count, bytes[index] != UInt8(ascii: "/") else {
+                    let part = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    if hasTilde, Marker(rawValue: part) == nil { return nil }
+                    parts.append(part)
+                    start = index + 1
+                    hasTilde = false
+                    continue
+                }
+                let byte = bytes[index]
+                if byte == UInt8(ascii: "~") {
+                    hasTilde = true
+                } else if needsEscape(byte) {
+                    return nil
+                }
+            }
+            return parts
+        }
     }
 
     public static func < (lhs: QualifiedName, rhs: QualifiedName) -> Bool {

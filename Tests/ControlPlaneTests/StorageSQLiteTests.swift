@@ -32,6 +32,41 @@ struct StorageSQLiteTests {
         #expect(settings.synchronous == 1)
     }
 
+    @Test("the write-ahead log is checkpointed off the commit path, and its file cut back after large writes")
+    func backgroundCheckpoints() async throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/outpost.sqlite"
+        let store = try SQLiteControlPlaneStore(path: path)
+        try await store.migrate()
+        let (tenant, connection) = try await StorageFixtures.seed(store)
+        let run = try await CatalogFixtures.run(store, connection, at: 1)
+        // Some 80 MB through the log in 40 commits; SQLite's own automatic checkpoint is off (the commit hook
+        // replaces it), so only the background checkpointer keeps the log from holding all of it.
+        let body = [UInt8](repeating: UInt8(ascii: "x"), count: 2000)
+        for batch in 0..<40 {
+            let assets = (0..<1000).map { index in
+                var asset = CatalogFixtures.table("t\(batch)_\(index)")
+                asset.body = body
+                return asset
+            }
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: assets)
+        }
+        try await store.clearStaging(tenantId: tenant.id, runId: run.id)
+        // The log starts over (and is truncated to `journal_size_limit`) at the first write after a checkpoint
+        // that copied all of it: small writes until then, for up to a minute.
+        let deadline = ContinuousClock.now + .seconds(60)
+        var walBytes = Int.max
+        while ContinuousClock.now < deadline {
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: [CatalogFixtures.table("small")])
+            try await store.clearStaging(tenantId: tenant.id, runId: run.id)
+            walBytes = try #require(FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int)
+            if walBytes <= 64 * 1024 * 1024 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(walBytes <= 64 * 1024 * 1024, "the log file holds \(walBytes) bytes")
+        try await store.close()
+    }
+
     @Test("a path in a missing directory fails with a clear unavailable error")
     func missingDirectory() async throws {
         let directory = try TemporaryDirectory()

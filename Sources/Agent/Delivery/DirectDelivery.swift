@@ -57,6 +57,12 @@ struct DirectDelivery: Sendable {
         let leaseId = await tracker.leaseId
         let delivered = Set(await tracker.state.delivered)
         let pending = try Self.items(folder: folder, key: key).filter { !delivered.contains($0.file.path) }
+        logger.info(
+            "delivery.uploading",
+            metadata: [
+                "run.id": "\(runId)", "delivery.files": "\(pending.count)",
+                "delivery.bytes": "\(pending.reduce(Int64(0)) { $0 + $1.file.bytes })",
+            ])
         var index = 0
         while index < pending.count {
             let batch = Array(pending[index..<min(index + Self.batchSize, pending.count)])

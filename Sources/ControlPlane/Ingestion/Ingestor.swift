@@ -10,14 +10,16 @@ public import Metadata
 /// checked against the manifest while each line is decoded as a v1 record (that is the validation) and staged
 /// in batches. Only when every file has passed is the staging published, in one transaction, with deletions
 /// restricted to the scopes the manifest marks complete. A corrupt, truncated or invalid delivery throws an
-/// `IngestionError` saying which file and why, and publishes nothing. Memory is one line plus one batch.
+/// `IngestionError` saying which file and why, and publishes nothing. Memory is bounded per file being read by
+/// the records of one compressed slice (`sliceBytes`) plus two batches, however large the files and the pieces
+/// their source yields.
 public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
     public let catalog: Catalog
     public let blobs: Blobs
     public let logger: Logger
     public let batchSize: Int
 
-    public init(catalog: Catalog, blobs: Blobs, logger: Logger, batchSize: Int = 1000) {
+    public init(catalog: Catalog, blobs: Blobs, logger: Logger, batchSize: Int = 2000) {
         self.catalog = catalog
         self.blobs = blobs
         self.logger = logger
@@ -53,14 +55,14 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         let manifest = try await readManifest(from: source, connectionName: connectionName)
         try await catalog.clearStaging(tenantId: tenantId, runId: runId)
         do {
-            var total = 0
-            for file in manifest.files {
-                total += try await stage(
-                    file: file, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName)
-            }
+            let clock = ContinuousClock()
+            let began = clock.now
+            let total = try await stageFiles(
+                of: manifest, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName)
             guard total == manifest.recordCount else {
                 throw IngestionError("the manifest counts \(manifest.recordCount) records but the files hold \(total)")
             }
+            let staged = clock.now
             let summary = try await catalog.publish(
                 tenantId: tenantId, connectionId: connectionId, runId: runId, scope: Self.scope(of: manifest),
                 now: now)
@@ -69,12 +71,60 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                 metadata: [
                     "run.id": "\(runId)", "ingestion.created": "\(summary.created)",
                     "ingestion.updated": "\(summary.updated)", "ingestion.deleted": "\(summary.deleted)",
+                    "ingestion.records": "\(total)",
+                    "ingestion.staging_ms": "\(Self.milliseconds(staged - began))",
+                    "ingestion.publish_ms": "\(Self.milliseconds(clock.now - staged))",
                 ])
             return Result(manifest: manifest, summary: summary)
         } catch {
             try? await catalog.clearStaging(tenantId: tenantId, runId: runId)
             throw error
         }
+    }
+
+    /// Stages every file of the manifest; returns the records staged.
+    ///
+    /// Two files are decoded at once, and within each file one batch is written to staging while the next is
+    /// decoded, so decoding (the larger cost) and the database's inserts keep both cores busy. Memory stays
+    /// bounded: at most two batches per file being read. The staging area is a set, so the order in which
+    /// batches of different files arrive does not matter; a failure anywhere cancels the rest.
+    private func stageFiles(
+        of manifest: Manifest, from source: some DeliverySource, tenantId: String, runId: String,
+        connectionName: String
+    ) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { files in
+            var pending = manifest.files.makeIterator()
+            for _ in 0..<Self.filesAtOnce {
+                guard let file = pending.next() else { break }
+                files.addTask {
+                    try await self.stage(
+                        file: file, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName)
+                }
+            }
+            var total = 0
+            while let records = try await files.next() {
+                total += records
+                if let file = pending.next() {
+                    files.addTask {
+                        try await self.stage(
+                            file: file, from: source, tenantId: tenantId, runId: runId,
+                            connectionName: connectionName)
+                    }
+                }
+            }
+            return total
+        }
+    }
+
+    /// How many compressed bytes are decoded before the batches they filled are written: what bounds memory
+    /// whatever the size of the pieces a delivery source yields (gzip inflates at most about 1,000-fold).
+    static var sliceBytes: Int { 16 * 1024 }
+
+    /// How many files are decoded at once.
+    static var filesAtOnce: Int { 2 }
+
+    private static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     private func readManifest(from source: some DeliverySource, connectionName: String) async throws -> Manifest {
@@ -112,23 +162,44 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         return manifest
     }
 
-    /// Streams one file into staging; returns its record count.
+    /// Streams one file into staging; returns its record count. One batch is written while the next is decoded.
     private func stage(
         file: Manifest.File, from source: some DeliverySource, tenantId: String, runId: String,
         connectionName: String
-    ) async throws
-        -> Int
-    {
+    ) async throws -> Int {
+        let catalog = self.catalog
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            var writing = false
+            func write(_ assets: [StagedAsset]) async throws {
+                if writing { try await group.next() }
+                group.addTask { try await catalog.stage(tenantId: tenantId, runId: runId, assets: assets) }
+                writing = true
+            }
+            let records = try await decode(file: file, from: source, connectionName: connectionName, write: write)
+            try await group.waitForAll()
+            return records
+        }
+    }
+
+    /// Streams one file, verifying it against the manifest, and hands its assets to `write` in batches; returns
+    /// its record count.
+    private func decode(
+        file: Manifest.File, from source: some DeliverySource, connectionName: String,
+        write: ([StagedAsset]) async throws -> Void
+    ) async throws -> Int {
         let lines = try GzipLineDecoder()
-        let decoder = JSONDecoder()
+        let decoder = JSONLineDecoder()
         var hasher = SHA256()
         var batch: [StagedAsset] = []
+        batch.reserveCapacity(batchSize)
+        // Full batches decoded from the current slice, written before the next slice is decoded.
+        var ready: [[StagedAsset]] = []
         var records = 0
         func take(_ line: [UInt8]) throws {
             records += 1
             let record: MetadataRecord
             do {
-                record = try decoder.decode(MetadataRecord.self, from: Data(line))
+                record = try decoder.decode(MetadataRecord.self, from: line)
             } catch {
                 throw IngestionError("\(file.path): record \(records) is not a valid v1 record: \(error)")
             }
@@ -137,6 +208,11 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                     "\(file.path): record \(records) is named outside connection '\(connectionName)'")
             }
             batch.append(Self.asset(record, body: line))
+            if batch.count >= batchSize {
+                ready.append(batch)
+                batch = []
+                batch.reserveCapacity(batchSize)
+            }
         }
         do {
             try await source.read(file: file.path) { piece in
@@ -144,10 +220,17 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                 guard lines.compressedBytes + Int64(piece.count) <= file.bytes else {
                     throw IngestionError("\(file.path) is larger than the manifest says (\(file.bytes) bytes)")
                 }
-                try lines.feed(piece, take)
-                if batch.count >= batchSize {
-                    try await catalog.stage(tenantId: tenantId, runId: runId, assets: batch)
-                    batch.removeAll(keepingCapacity: true)
+                // A piece may be a whole 1 MiB segment, tens of thousands of records once inflated: it is decoded
+                // a slice at a time, and the batches each slice filled are written before the next one.
+                var offset = 0
+                while offset < piece.count {
+                    let end = min(offset + Self.sliceBytes, piece.count)
+                    try piece.withUnsafeBytes {
+                        try lines.feed(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), take)
+                    }
+                    offset = end
+                    for assets in ready { try await write(assets) }
+                    ready.removeAll()
                 }
             }
             try lines.finish(take)
@@ -161,7 +244,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         } catch let error as BlobError {
             throw IngestionError("\(file.path) could not be read: \(error.message)")
         }
-        if !batch.isEmpty { try await catalog.stage(tenantId: tenantId, runId: runId, assets: batch) }
+        if !batch.isEmpty { try await write(batch) }
         return records
     }
 

@@ -35,7 +35,8 @@ extension PostgresControlPlaneStore {
     /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites only the assets
     /// whose fingerprint changed (an upsert would lock, and so write, every unchanged row too), an anti-joined
     /// `INSERT … SELECT` adds the new ones (`ON CONFLICT` would cost a speculative insertion per row), and each
-    /// counts its rows on the server. Deletion candidates — assets absent from staging inside the complete
+    /// counts its rows on the server. When every asset the connection had was staged again, nothing can be absent
+    /// and the deletion pass is skipped; otherwise deletion candidates — assets absent from staging inside the complete
     /// scope — are streamed through a cursor a batch at a time, and those `scope.outOfScope` does not protect are
     /// deleted by key. Database assets are never deleted (no scope covers a connection's list of databases).
     ///
@@ -61,6 +62,10 @@ extension PostgresControlPlaneStore {
             // planner, expecting a handful of rows, would pick per-row index loops; the bulk statements below are
             // always best as hash joins. Re-enabled for the key-by-key deletes.
             try await self.rows("SET LOCAL enable_nestloop = off", on: connection)
+            let existing = try await self.count(
+                """
+                SELECT count(*) FROM catalog_assets WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId)
+                """, on: connection)
             let staged = try await self.count(
                 "SELECT count(*) FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)",
                 on: connection)
@@ -94,8 +99,12 @@ extension PostgresControlPlaneStore {
                 )
                 SELECT count(*) FROM added
                 """, on: connection)
-            let deleted = try await self.deleteAbsent(
-                tenantId: tenantId, connectionId: connectionId, runId: runId, scope: scope, on: connection)
+            // Every staged asset was either there before or created, so when the connection had no more assets
+            // than staged ones that already existed, none is absent and there is nothing to look for.
+            let deleted =
+                existing > staged - created
+                ? try await self.deleteAbsent(
+                    tenantId: tenantId, connectionId: connectionId, runId: runId, scope: scope, on: connection) : 0
             try await self.rows(
                 "DELETE FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)", on: connection)
             return PublishSummary(

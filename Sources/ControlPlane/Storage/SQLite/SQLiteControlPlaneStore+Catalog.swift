@@ -35,7 +35,8 @@ extension SQLiteControlPlaneStore {
     /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites the assets
     /// whose fingerprint changed, an `INSERT … SELECT … ON CONFLICT DO NOTHING` adds the new ones (an UPSERT, so
     /// the SELECT does not read the table it fills and SQLite need not buffer it), and `changes()` counts both.
-    /// Deletion candidates — assets absent from staging inside the complete scope — are then read in key order,
+    /// When every asset the connection had was staged again, nothing can be absent and the deletion pass is
+    /// skipped; otherwise deletion candidates — assets absent from staging inside the complete scope — are then read in key order,
     /// a batch at a time, and those `scope.outOfScope` does not protect are deleted. Database assets are never
     /// deleted (no scope covers a connection's list of databases). Throws `.notFound` for an unknown connection.
     public func publish(
@@ -51,6 +52,10 @@ extension SQLiteControlPlaneStore {
             else {
                 throw StorageError(.notFound, "connection \(connectionId) does not exist")
             }
+            let existing =
+                try database.queryFirst(
+                    "SELECT count(*) FROM catalog_assets WHERE tenant_id = ? AND connection_id = ?",
+                    [tenantId, connectionId], { $0.int(0) }) ?? 0
             let staged =
                 try database.queryFirst(
                     "SELECT count(*) FROM catalog_staging WHERE tenant_id = ? AND run_id = ?", [tenantId, runId],
@@ -77,9 +82,13 @@ extension SQLiteControlPlaneStore {
                 ON CONFLICT (tenant_id, connection_id, kind, qualified_name) DO NOTHING
                 """,
                 [tenantId, connectionId, runId, now])
-            let deleted = try deleteAbsent(
-                tenantId: tenantId, connectionId: connectionId, runId: runId, completeSchemas: completeSchemas,
-                completeDatabases: completeDatabases, outOfScope: scope.outOfScope)
+            // Every staged asset was either there before or created, so when the connection had no more assets
+            // than staged ones that already existed, none is absent and there is nothing to look for.
+            let deleted =
+                existing > staged - created
+                ? try deleteAbsent(
+                    tenantId: tenantId, connectionId: connectionId, runId: runId, completeSchemas: completeSchemas,
+                    completeDatabases: completeDatabases, outOfScope: scope.outOfScope) : 0
             try database.execute("DELETE FROM catalog_staging WHERE tenant_id = ? AND run_id = ?", [tenantId, runId])
             return PublishSummary(
                 created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
