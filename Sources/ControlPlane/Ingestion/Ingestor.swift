@@ -19,7 +19,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
     public let logger: Logger
     public let batchSize: Int
 
-    public init(catalog: Catalog, blobs: Blobs, logger: Logger, batchSize: Int = 2000) {
+    public init(catalog: Catalog, blobs: Blobs, logger: Logger, batchSize: Int = 5000) {
         self.catalog = catalog
         self.blobs = blobs
         self.logger = logger

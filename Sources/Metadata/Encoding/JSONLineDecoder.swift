@@ -106,6 +106,18 @@ final class JSONTape {
         return string(at: index) == text
     }
 
+    /// A cheap summary of a string's UTF-8 (length, first and last byte): equal texts have equal signatures.
+    static func signature(_ utf8: some BidirectionalCollection<UInt8>) -> Int {
+        guard let first = utf8.first, let last = utf8.last else { return 0 }
+        return utf8.count << 16 | Int(first) << 8 | Int(last)
+    }
+
+    /// The signature of the string at `index`'s text.
+    func signature(at index: Int) -> Int {
+        let node = nodes[index]
+        return node.count == 0 ? Self.signature(bytes[node.start..<node.end]) : Self.signature(string(at: index).utf8)
+    }
+
     /// Whether the strings at `first` and `second` have the same text.
     func sameString(_ first: Int, _ second: Int) -> Bool {
         let (one, other) = (nodes[first], nodes[second])
@@ -486,6 +498,8 @@ private struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerPro
     let codingPath: [any CodingKey]
     /// Tape indices of each member's name; its value is the next node.
     private let names: [Int]
+    /// Each name's `JSONTape.signature`: most names differ in it, so lookups compare bytes only on a match.
+    private let signatures: [Int]
     private let scalars: JSONTapeScalars
 
     init(decoder: JSONTapeDecoder) throws {
@@ -497,22 +511,27 @@ private struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerPro
             throw JSONTapeDecoder.mismatch([String: Any].self, found: node.kind, path: decoder.codingPath)
         }
         var names: [Int] = []
+        var signatures: [Int] = []
         names.reserveCapacity(node.count)
+        signatures.reserveCapacity(node.count)
         var position = decoder.index + 1
         while position < node.end {
             names.append(position)
+            signatures.append(tape.signature(at: position))
             position = tape.next(after: position + 1)
         }
         self.names = names
+        self.signatures = signatures
         try checkUnique()
     }
 
     /// Refuses an object that names a member twice.
     private func checkUnique() throws {
         if names.count <= 24 {
-            for (offset, name) in names.enumerated() {
-                for other in names[(offset + 1)...] where tape.sameString(name, other) {
-                    throw duplicate(tape.string(at: name))
+            for offset in names.indices {
+                for other in (offset + 1)..<names.count
+                where signatures[other] == signatures[offset] && tape.sameString(names[offset], names[other]) {
+                    throw duplicate(tape.string(at: names[offset]))
                 }
             }
         } else {
@@ -533,8 +552,11 @@ private struct JSONTapeKeyedContainer<Key: CodingKey>: KeyedDecodingContainerPro
     }
 
     private func valueIndex(_ key: Key) -> Int? {
-        for name in names where tape.string(at: name, equals: key.stringValue) {
-            return name + 1
+        let text = key.stringValue
+        let signature = JSONTape.signature(text.utf8)
+        for offset in names.indices
+        where signatures[offset] == signature && tape.string(at: names[offset], equals: text) {
+            return names[offset] + 1
         }
         return nil
     }
