@@ -113,6 +113,10 @@ struct QuickstartCommand: AsyncParsableCommand {
         plan: Plan, store: SQLiteControlPlaneStore, environment: [String: String], logger: Logger
     ) async throws {
         try await store.migrate()
+        let abandoned = try await store.clearAbandonedStaging()
+        if abandoned > 0 {
+            logger.notice("ingestion.abandoned_staging_cleared", metadata: ["ingestion.assets": "\(abandoned)"])
+        }
         let adminKeyPath = dataDir + "/admin.key"
         _ = try await Bootstrap.run(store: store) {
             try ServerCommand.writeSecretFile(adminKeyPath, contents: $0 + "\n")

@@ -222,6 +222,10 @@ struct ServerCommand: AsyncParsableCommand {
         logger: Logger
     ) async throws {
         try await store.migrate()
+        let abandoned = try await store.clearAbandonedStaging()
+        if abandoned > 0 {
+            logger.notice("ingestion.abandoned_staging_cleared", metadata: ["ingestion.assets": "\(abandoned)"])
+        }
         let keyPath = dataDir + "/admin.key"
         if try await Bootstrap.run(store: store, deliver: { try Self.writeSecretFile(keyPath, contents: $0 + "\n") })
             != nil

@@ -24,6 +24,10 @@ final class BatchRecordingCatalog: CatalogRepository {
         try await store.clearStaging(tenantId: tenantId, runId: runId)
     }
 
+    func clearAbandonedStaging() async throws -> Int {
+        try await store.clearAbandonedStaging()
+    }
+
     func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws {
         sizes.withLock { $0.append(assets.count) }
         try await store.stage(tenantId: tenantId, runId: runId, assets: assets)

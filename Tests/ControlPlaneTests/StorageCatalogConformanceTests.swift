@@ -15,6 +15,47 @@ struct StorageCatalogConformanceTests {
 
     // MARK: Publishing
 
+    @Test(
+        "staging outlives publish until cleared, and a restart clears only what no ingesting run still needs",
+        arguments: StorageBackend.allCases)
+    func abandonedStaging(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            // An ingesting run (claimed, then completed), and a published one whose staging was never cleared.
+            let ingesting = try await C.run(store, connection, at: 1)
+            let lease = try #require(
+                try await store.claimRuns(
+                    tenantId: tenant.id, agentId: "agent-1", pools: ["default"], limit: 1, ttlSeconds: 60,
+                    now: F.time(2)
+                ).first)
+            #expect(lease.id == ingesting.id)
+            _ = try await store.updateLeased(
+                tenantId: tenant.id, runId: ingesting.id, leaseId: lease.leaseId, now: F.time(3)
+            ) { $0.status = .ingesting }
+            let published = try await C.run(store, connection, at: 4)
+            let assets = [C.database(), C.schema("public"), C.table("orders")]
+            try await store.stage(tenantId: tenant.id, runId: ingesting.id, assets: assets)
+            try await store.stage(tenantId: tenant.id, runId: published.id, assets: assets)
+            _ = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: published.id, scope: C.scope(),
+                now: F.time(5))
+            // Publishing left the staging in place: staging the same asset again for that run conflicts.
+            await #expect(throws: StorageError.self) {
+                try await store.stage(tenantId: tenant.id, runId: published.id, assets: [C.table("orders")])
+            }
+
+            #expect(try await store.clearAbandonedStaging() == assets.count)
+            #expect(try await store.clearAbandonedStaging() == 0)
+            // The published run's staging is gone, the ingesting run's is whole.
+            try await store.stage(tenantId: tenant.id, runId: published.id, assets: [C.table("orders")])
+            try await store.clearStaging(tenantId: tenant.id, runId: published.id)
+            let summary = try await store.publish(
+                tenantId: tenant.id, connectionId: connection.id, runId: ingesting.id, scope: C.scope(),
+                now: F.time(6))
+            #expect(summary.unchanged == assets.count)
+        }
+    }
+
     @Test("a first publish creates every staged asset", arguments: StorageBackend.allCases)
     func publishCreates(backend: StorageBackend) async throws {
         try await backend.withStore { store in
@@ -193,7 +234,7 @@ struct StorageCatalogConformanceTests {
         }
     }
 
-    @Test("staging is empty after a publish and after clearStaging", arguments: StorageBackend.allCases)
+    @Test("clearStaging empties a run's staging, however large", arguments: StorageBackend.allCases)
     func stagingCleared(backend: StorageBackend) async throws {
         try await backend.withStore { store in
             let (tenant, connection) = try await F.seed(store)
@@ -201,14 +242,17 @@ struct StorageCatalogConformanceTests {
             try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop())
             _ = try await store.publish(
                 tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
-            // Staging the same assets again is no conflict: publish emptied the staging area.
-            try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop())
+            try await store.clearStaging(tenantId: tenant.id, runId: run.id)
+            // Staging the same assets again is no conflict once cleared; more than one batch of clearStaging.
+            let many = (0..<(CatalogPublishing.clearBatchSize + 5)).map { C.table("t\($0)") }
+            try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop() + many)
             try await store.clearStaging(tenantId: tenant.id, runId: run.id)
             try await store.stage(tenantId: tenant.id, runId: run.id, assets: [C.table("orders", version: 3)])
             let summary = try await store.publish(
                 tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(schemas: []),
                 now: F.time(3))
             #expect(summary == PublishSummary(created: 0, updated: 1, unchanged: 0, deleted: 0))
+            try await store.clearStaging(tenantId: tenant.id, runId: run.id)
             let again = try await store.publish(
                 tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(schemas: []),
                 now: F.time(4))

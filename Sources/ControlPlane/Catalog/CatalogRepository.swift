@@ -97,12 +97,18 @@ public struct CatalogAsset: Sendable, Equatable {
 /// inserts, updates, and deletions only inside the complete scopes — so readers see the old snapshot or the
 /// new one, never a mix, and a failed ingestion publishes nothing.
 public protocol CatalogRepository: Sendable {
-    /// Empties the run's staging area (a re-delivery starts over).
+    /// Empties the run's staging area (a re-delivery starts over, and a published run's staging is no longer
+    /// needed). May take several short transactions, so other writers are not held up behind a large one.
     func clearStaging(tenantId: String, runId: String) async throws
+    /// Empties the staging area of every run that is not `ingesting`: what a server stopped between publishing a
+    /// run and clearing its staging left behind. Returns the assets removed.
+    func clearAbandonedStaging() async throws -> Int
     /// Adds a batch of assets to the run's staging area, all or nothing. A (kind, qualified name) staged before
     /// or repeated in the batch throws `StorageError(.conflict)`; an unknown run throws `StorageError(.notFound)`.
     func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws
-    /// Applies the staged assets to the connection's catalog and empties the staging area.
+    /// Applies the staged assets to the connection's catalog. The staging area is left as it is: the caller
+    /// clears it once the run's outcome is recorded, so publishing (one transaction, which in SQLite holds the
+    /// only write lock) does only the catalog's changes.
     ///
     /// New assets are created, assets whose body changed are updated (and name this run), the rest count as
     /// unchanged. An asset the run did not stage is deleted only when it lies in one of `scope.completeSchemas`,

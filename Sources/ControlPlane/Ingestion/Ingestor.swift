@@ -9,7 +9,8 @@ public import Metadata
 /// Every file is streamed from its `DeliverySource` once: its SHA-256, size, uncompressed size and record count are
 /// checked against the manifest while each line is decoded as a v1 record (that is the validation) and staged
 /// in batches. Only when every file has passed is the staging published, in one transaction, with deletions
-/// restricted to the scopes the manifest marks complete. A corrupt, truncated or invalid delivery throws an
+/// restricted to the scopes the manifest marks complete; the staging is left for the caller to clear once it has
+/// recorded the run's outcome. A corrupt, truncated or invalid delivery throws an
 /// `IngestionError` saying which file and why, and publishes nothing. Memory is bounded per file being read by
 /// the records of one compressed slice (`sliceBytes`) plus two batches, however large the files and the pieces
 /// their source yields.

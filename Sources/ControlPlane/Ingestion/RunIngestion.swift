@@ -62,6 +62,15 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
             outcome = (.failed, "the control plane could not ingest the delivery (an internal error, logged there)")
         }
         await record(job, status: outcome.0, error: outcome.1)
+        // The staging is no longer needed once the outcome is recorded; a server stopped before this line leaves
+        // it to `clearAbandonedStaging` at its next start.
+        do {
+            try await store.clearStaging(tenantId: job.tenantId, runId: job.runId)
+        } catch {
+            logger.warning(
+                "ingestion.staging_not_cleared",
+                metadata: ["run.id": .string(job.runId), "error.description": .string(String(describing: error))])
+        }
     }
 
     func abandon(_ job: IngestionJob) async {

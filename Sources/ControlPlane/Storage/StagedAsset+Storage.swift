@@ -32,6 +32,9 @@ extension StagedAsset {
 enum CatalogPublishing {
     static let deletionBatchSize = 1000
 
+    /// How many staged assets one transaction of `clearStaging` removes (SQLite).
+    static let clearBatchSize = 10_000
+
     /// The kind of the record that lists a schema; an asset whose schema has no staged record of this kind lies in
     /// a schema that vanished.
     static let schemaKind = "schema"

@@ -9,6 +9,21 @@ extension PostgresControlPlaneStore {
         try await rows("DELETE FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)")
     }
 
+    public func clearAbandonedStaging() async throws -> Int {
+        try await transaction { connection in
+            try await self.count(
+                """
+                WITH removed AS (
+                    DELETE FROM catalog_staging AS s WHERE NOT EXISTS (
+                        SELECT 1 FROM runs AS r
+                        WHERE r.tenant_id = s.tenant_id AND r.id = s.run_id AND r.status = 'ingesting')
+                    RETURNING 1
+                )
+                SELECT count(*) FROM removed
+                """, on: connection)
+        }
+    }
+
     /// One `INSERT … SELECT FROM unnest(…)` per batch: one statement text whatever the batch size, one round trip,
     /// atomic. A (kind, qualified name) already staged for the run, or repeated in the batch, throws `.conflict`
     /// and stages nothing of the batch; an unknown run throws `.notFound`.
@@ -30,7 +45,7 @@ extension PostgresControlPlaneStore {
             """)
     }
 
-    /// Applies the run's staging to the connection's assets in one transaction, then empties it.
+    /// Applies the run's staging to the connection's assets in one transaction (the caller clears the staging).
     ///
     /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites only the assets
     /// whose fingerprint changed (an upsert would lock, and so write, every unchanged row too), an anti-joined
@@ -105,8 +120,6 @@ extension PostgresControlPlaneStore {
                 existing > staged - created
                 ? try await self.deleteAbsent(
                     tenantId: tenantId, connectionId: connectionId, runId: runId, scope: scope, on: connection) : 0
-            try await self.rows(
-                "DELETE FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)", on: connection)
             return PublishSummary(
                 created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
         }

@@ -2,10 +2,31 @@
 // set-based statements in one `BEGIN IMMEDIATE` transaction, so neither side is ever loaded into memory.
 
 extension SQLiteControlPlaneStore {
+    /// A batch of rows per transaction, yielding between them, so requests that write (heartbeats, claims) are
+    /// not held up behind the removal of a large delivery's staging.
     public func clearStaging(tenantId: String, runId: String) async throws {
+        while true {
+            let removed = try database.writeTransaction {
+                try database.execute(
+                    """
+                    DELETE FROM catalog_staging WHERE rowid IN (
+                        SELECT rowid FROM catalog_staging WHERE tenant_id = ? AND run_id = ? LIMIT ?)
+                    """, [tenantId, runId, CatalogPublishing.clearBatchSize])
+            }
+            guard removed == CatalogPublishing.clearBatchSize else { return }
+            await Task.yield()
+        }
+    }
+
+    public func clearAbandonedStaging() async throws -> Int {
         try database.writeTransaction {
             try database.execute(
-                "DELETE FROM catalog_staging WHERE tenant_id = ? AND run_id = ?", [tenantId, runId])
+                """
+                DELETE FROM catalog_staging WHERE NOT EXISTS (
+                    SELECT 1 FROM runs AS r
+                    WHERE r.tenant_id = catalog_staging.tenant_id AND r.id = catalog_staging.run_id
+                        AND r.status = 'ingesting')
+                """, [])
         }
     }
 
@@ -30,7 +51,7 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    /// Applies the run's staging to the connection's assets in one transaction, then empties it.
+    /// Applies the run's staging to the connection's assets in one transaction (the caller clears the staging).
     ///
     /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites the assets
     /// whose fingerprint changed, an `INSERT … SELECT … ON CONFLICT DO NOTHING` adds the new ones (an UPSERT, so
@@ -89,7 +110,6 @@ extension SQLiteControlPlaneStore {
                 ? try deleteAbsent(
                     tenantId: tenantId, connectionId: connectionId, runId: runId, completeSchemas: completeSchemas,
                     completeDatabases: completeDatabases, outOfScope: scope.outOfScope) : 0
-            try database.execute("DELETE FROM catalog_staging WHERE tenant_id = ? AND run_id = ?", [tenantId, runId])
             return PublishSummary(
                 created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
         }
