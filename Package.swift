@@ -1,6 +1,10 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
+#if os(Linux)
+    import Glibc
+#endif
+
 let package = Package(
     name: "Outpost",
     platforms: [.macOS(.v15)],
@@ -253,5 +257,33 @@ for target in package.targets where target.type != .system && !cTargets.contains
             .enableUpcomingFeature("ExistentialAny"),
             .enableUpcomingFeature("MemberImportVisibility"),
             .enableUpcomingFeature("InternalImportsByDefault"),
+        ]
+}
+
+// Release builds on Linux (the container image): linked by lld, relative relocations packed (DT_RELR) and no symbol
+// exported that nothing loads. A static-stdlib link otherwise exports every symbol of every object (`-export-dynamic`
+// from the toolchain's static-stdlib-args.lnk) and writes one 24-byte RELA entry per pointer to relocate; the
+// dynamic linker reads all of .rela.dyn (3.4 MB) at start-up and the runtime's dladdr() walks all of .dynsym and
+// .gnu.hash (1.6 MB), which an idle agent then keeps resident. DT_RELR needs glibc 2.36 at run time, so it is used
+// only when the build host's glibc (which the binary requires anyway) has it; docs/performance.md has the numbers.
+#if os(Linux)
+    let glibcHasRELR: Bool = {
+        // "glibc 2.36"
+        var buffer = [CChar](repeating: 0, count: 64)
+        guard confstr(Int32(_CS_GNU_LIBC_VERSION), &buffer, buffer.count) > 0 else { return false }
+        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let version = text.split(separator: " ").last?.split(separator: ".").compactMap { Int($0) } ?? []
+        return version.count >= 2 && (version[0], version[1]) >= (2, 36)
+    }()
+#else
+    let glibcHasRELR = false
+#endif
+let releaseLinkFlags =
+    ["-use-ld=lld", "-Xlinker", "--no-export-dynamic"]
+    + (glibcHasRELR ? ["-Xlinker", "-z", "-Xlinker", "pack-relative-relocs"] : [])
+if let executable = package.targets.first(where: { $0.name == "outpost" }) {
+    executable.linkerSettings =
+        (executable.linkerSettings ?? []) + [
+            .unsafeFlags(releaseLinkFlags, .when(platforms: [.linux], configuration: .release))
         ]
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Benchmark of `outpost agent` against a release `outpost server` (SQLite) on loopback:
+# Benchmark of `outpost agent` against a release `outpost server` (SQLite) on loopback, both built as the container
+# image ships them (release, Swift runtime linked statically):
 #   1. idle cost: the agent's RSS and CPU% over a window in which it only long-polls for work and heartbeats,
-#      with the server process's own RSS and CPU% over the same window as the same-run reference;
+#      with the server process's own RSS and CPU% over the same window, and the peak RSS of `outpost --version`
+#      (the same binary loaded and nothing done) as the same-run references. RSS is split into anonymous memory
+#      (the process's own) and file pages (the executable and libraries, shared with every process that maps them);
+#      USS is what the process alone holds, PSS its share of the shared pages;
 #   2. claim-to-start latency: runs of the sample SQLite database queued one at a time with the admin API while
 #      the agent waits in its long poll; latency is the run's `createdAt` → `startedAt` as the admin API reports
 #      them (both stamped by the server's clock), with the admin API's own `GET /v1/admin/runs/{id}` round trip
@@ -22,10 +26,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+# The Swift runtime linked statically, as deploy/container/Containerfile builds it: a dynamically linked build maps
+# the whole of Foundation and ICU and resides about 10 MiB more.
 scratch=${OUTPOST_BENCH_SCRATCH:-.build-release}
-echo "bench: building outpost (release, $scratch)" >&2
-swift build -c release --scratch-path "$scratch" --product outpost >&2
-outpost=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/outpost
+echo "bench: building outpost (release, static Swift runtime, $scratch)" >&2
+swift build -c release --scratch-path "$scratch" --product outpost --static-swift-stdlib >&2
+outpost=$(swift build -c release --scratch-path "$scratch" --static-swift-stdlib --show-bin-path)/outpost
 
 work=$(mktemp -d /tmp/outpost-agent-bench.XXXXXX)
 server_pid=""
@@ -69,18 +75,20 @@ policy:
 jobs:
   executable: $outpost
 observability:
-  logLevel: warning
+  logLevel: info
 YAML
 "$outpost" agent --config "$work/agent.yaml" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 sleep 3
 kill -0 "$agent_pid" 2>/dev/null || { echo "bench: the agent did not start:" >&2; cat "$work/agent.log" >&2; exit 1; }
 
+version_kib=$( { /usr/bin/time -f "%M" "$outpost" --version >/dev/null; } 2>&1 | tail -n 1)
 echo "bench: idle window $idle s, $runs runs, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 OUTPOST_BENCH_SERVER=$server OUTPOST_BENCH_ADMIN_KEY_FILE=$work/data/admin.key OUTPOST_BENCH_AGENT=$agent_pid \
     OUTPOST_BENCH_SERVER_PID=$server_pid OUTPOST_BENCH_IDLE=$idle OUTPOST_BENCH_RUNS=$runs \
+    OUTPOST_BENCH_VERSION_KIB=$version_kib OUTPOST_BENCH_WORK=$work \
     OUTPOST_BENCH_SOURCE="sqlite:$PWD/Samples/shop.db" python3 - <<'PY'
-import json, os, time, urllib.request
+import json, os, sys, time, urllib.request
 from datetime import datetime
 
 server = os.environ["OUTPOST_BENCH_SERVER"]
@@ -95,11 +103,22 @@ def cpu_seconds(pid):
     fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
     return sum(int(x) for x in fields[11:15]) / ticks
 
-def rss_mib(pid):
-    for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def memory_mib(pid):
+    # VmRSS, its anonymous and file parts (/proc/PID/status), USS and PSS (/proc/PID/smaps_rollup).
+    values = {}
+    for name in (f"/proc/{pid}/status", f"/proc/{pid}/smaps_rollup"):
+        for line in open(name):
+            key, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                values[key] = int(rest.split()[0]) / 1024
+    return (values["VmRSS"], values["RssAnon"], values["RssFile"],
+            values["Private_Clean"] + values["Private_Dirty"], values["Pss"])
+
+def log_tail(name, lines=15):
+    try:
+        return "".join(open(f"{os.environ['OUTPOST_BENCH_WORK']}/{name}").readlines()[-lines:])
+    except OSError as error:
+        return str(error)
 
 def call(method, path, body=None):
     data = json.dumps(body).encode() if body is not None else None
@@ -123,9 +142,15 @@ began = time.monotonic()
 time.sleep(idle)
 elapsed = time.monotonic() - began
 cpu = {pid: 100 * (cpu_seconds(pid) - start[pid]) / elapsed for pid in (agent, server_pid)}
-print(f"{'process':<22} {'RSS MiB':>9} {'CPU %':>7}  (idle window {elapsed:.0f} s)")
-print(f"{'agent (idle)':<22} {rss_mib(agent):>9.1f} {cpu[agent]:>7.2f}")
-print(f"{'server (reference)':<22} {rss_mib(server_pid):>9.1f} {cpu[server_pid]:>7.2f}")
+load = " ".join(open("/proc/loadavg").read().split()[:3])
+print(f"idle window {elapsed:.0f} s, load average at its end {load}; MiB")
+print(f"{'process':<30} {'RSS':>6} {'anon':>6} {'file':>6} {'USS':>6} {'PSS':>6} {'CPU %':>6}  RSS vs --version")
+version = int(os.environ["OUTPOST_BENCH_VERSION_KIB"]) / 1024
+for label, pid in (("agent (idle)", agent), ("server (reference)", server_pid)):
+    rss, anon, file, uss, pss = memory_mib(pid)
+    print(f"{label:<30} {rss:>6.1f} {anon:>6.1f} {file:>6.1f} {uss:>6.1f} {pss:>6.1f} {cpu[pid]:>6.2f}  "
+          f"{rss / version:.2f}x")
+print(f"{'outpost --version (reference)':<30} {version:>6.1f} {'':>6} {'':>6} {'':>6} {'':>6} {'':>6}  1.00x (peak RSS)")
 
 # 2. Claim-to-start: one run at a time, each queued while the agent waits in its long poll.
 connection = call("POST", "/v1/admin/connections",
@@ -142,7 +167,8 @@ for _ in range(runs):
         if state["status"] in ("succeeded", "failed", "cancelled"):
             break
         if time.monotonic() > deadline:
-            raise SystemExit(f"bench: run {run['id']} did not finish within 120 s")
+            sys.exit(f"bench: run {run['id']} did not finish within 120 s (status {state['status']}); agent log:\n"
+                     f"{log_tail('agent.log')}server log:\n{log_tail('server.log')}")
         time.sleep(0.05)
     if state["status"] != "succeeded":
         failed += 1

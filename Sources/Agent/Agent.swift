@@ -143,7 +143,7 @@ public enum Agent {
             }
             return text
         }
-        let id = "agt_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        let id = "agt_" + UUID().uuidString.lowercased().filter { $0 != "-" }
         guard
             FileManager.default.createFile(
                 atPath: path, contents: Data(id.utf8), attributes: [.posixPermissions: 0o600])

@@ -61,7 +61,7 @@ public struct Preflight: Sendable {
             report(false, "network", "\(error)")
             return false
         }
-        let host = URLComponents(string: configuration.controlPlane.url)?.host ?? ""
+        let host = URLComponents(string: configuration.controlPlane.url)?.plainHost ?? ""
         if let proxy = network.proxy {
             let bypass = OutboundNetwork.bypassesProxy(host: host, noProxy: network.noProxy)
             report(

@@ -124,6 +124,26 @@ struct AgentConfigurationTests {
         #expect(failure("controlPlane:\n  url: http://127.0.0.1:8080\n  apiKey: env:K\n") == "no error")
     }
 
+    @Test func nullsQuotedScalarsAndNumbersReadAsWritten() throws {
+        let configuration = try parse(
+            minimal + """
+
+                agent:
+                  name: "null"
+                  dataDir: ~
+                  concurrency: "4"
+                  pools: [yes, "on", 1]
+                policy:
+                  allowedSources: null
+                """)
+        #expect(configuration.name == "null")
+        #expect(configuration.dataDirectory == "/var/lib/outpost")
+        #expect(configuration.concurrency == 4)
+        #expect(configuration.pools == ["yes", "on", "1"])
+        #expect(configuration.policy.allowedSources.isEmpty)
+        #expect(failure(minimal + "\nagent:\n  name: a\n  name: b\n").contains("not valid YAML"))
+    }
+
     @Test func invalidYAMLAndUnreadableFilesGetClearErrors() {
         #expect(failure("controlPlane: [unclosed").contains("not valid YAML"))
         #expect(failure("- a\n- b\n").contains("must be a mapping"))

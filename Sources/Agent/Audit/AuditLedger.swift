@@ -314,10 +314,7 @@ public final class AuditLedger: Sendable {
     }
 
     /// RFC 3339 UTC with milliseconds.
-    static func timestamp(_ date: Date) -> String {
-        date.formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
-    }
+    static func timestamp(_ date: Date) -> String { Timestamps.format(date) }
 }
 
 /// The result of checking an audit ledger.

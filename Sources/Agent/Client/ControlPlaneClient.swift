@@ -21,7 +21,7 @@ public struct ControlPlaneClient: Sendable {
         baseURL: String, keys: APIKeyProvider, network: OutboundNetwork, requestTimeout: Duration, version: String
     ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
-        self.host = URLComponents(string: baseURL)?.host ?? ""
+        self.host = URLComponents(string: baseURL)?.plainHost ?? ""
         self.keys = keys
         self.network = network
         self.requestTimeout = requestTimeout

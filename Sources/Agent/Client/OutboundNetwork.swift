@@ -154,7 +154,7 @@ public final class OutboundNetwork: Sendable {
 
     /// The client for a full URL.
     public func client(forURL url: String) -> HTTPClient {
-        client(for: URLComponents(string: url)?.host ?? "")
+        client(for: URLComponents(string: url)?.plainHost ?? "")
     }
 
     public func shutdown() async {
@@ -182,7 +182,7 @@ public final class OutboundNetwork: Sendable {
 
     static func parseProxy(_ text: String) throws -> Proxy {
         let withScheme = text.contains("://") ? text : "http://" + text
-        guard let components = URLComponents(string: withScheme), let host = components.host, !host.isEmpty,
+        guard let components = URLComponents(string: withScheme), let host = components.plainHost, !host.isEmpty,
             ["http", "https"].contains(components.scheme?.lowercased() ?? "")
         else {
             throw AgentError(

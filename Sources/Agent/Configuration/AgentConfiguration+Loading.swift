@@ -26,7 +26,10 @@ extension AgentConfiguration {
     {
         let root: Node?
         do {
-            root = try Yams.compose(yaml: text)
+            // The basic resolver tags every plain scalar as a string: values are typed by the reader below, and
+            // Yams' default resolver would compile its tag patterns with NSRegularExpression, which loads ICU's
+            // regex engine and Unicode data into a process that never needs them again.
+            root = try Yams.compose(yaml: text, .basic)
         } catch let error as YamlError {
             throw AgentError(.invalidConfiguration, "\(file): not valid YAML: \(Self.describe(error))")
         } catch {
@@ -250,7 +253,7 @@ extension AgentConfiguration {
 
     private static func validateControlPlaneURL(_ url: String, reader: ConfigurationReader) throws {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(),
-            let host = components.host, !host.isEmpty
+            let host = components.plainHost, !host.isEmpty
         else {
             throw reader.error("'controlPlane.url' must be an https:// URL, not '\(url)'", at: reader.mark)
         }

@@ -55,8 +55,10 @@ struct ConfigurationReader {
         AgentError(.invalidConfiguration, "\(location(mark)): \(message)")
     }
 
+    /// The value of `key`, compared with the mapping's own (basic) resolver: `Node(key)` would resolve the key's
+    /// tag with Yams' default, regex-based resolver.
     private func node(_ key: String) -> Node? {
-        mapping?[Node(key)]
+        mapping?[key]
     }
 
     /// A nested mapping; an absent key reads as an empty mapping so defaults apply.

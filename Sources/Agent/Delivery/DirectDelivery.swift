@@ -144,7 +144,7 @@ struct DirectDelivery: Sendable {
     /// Upload URLs come from the control plane, so they are held to the local policy like everything else: the
     /// control plane's own host, or a host in `policy.allowedHosts` (an S3 blob store's endpoint).
     private func checkEgress(_ url: String) throws {
-        guard let components = URLComponents(string: url), let host = components.host,
+        guard let components = URLComponents(string: url), let host = components.plainHost,
             ["http", "https"].contains(components.scheme?.lowercased() ?? "")
         else {
             throw AgentError(.delivery, "the control plane granted an upload URL that is not http(s)")

@@ -78,7 +78,7 @@ struct RelayDelivery: Sendable {
             throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
         }
         let url = probe.url(forKey: "probe")
-        guard let components = URLComponents(string: url), let host = components.host else {
+        guard let components = URLComponents(string: url), let host = components.plainHost else {
             throw AgentError(.delivery, "the relay endpoint \(configuration.resolvedEndpoint) is not a URL")
         }
         let port = components.port ?? (components.scheme == "http" ? 80 : 443)

@@ -157,7 +157,7 @@ struct JobRunner {
                 serviceEnvironmentName: "SECRETS_MANAGER", host: "secretsmanager.\(region).amazonaws.com",
                 region: region)
             let components = URLComponents(string: endpoint)
-            let host = components?.host ?? endpoint
+            let host = components?.plainHost ?? endpoint
             let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
             let decision = policy.checkHost(host: host, port: port)
             guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
@@ -183,7 +183,7 @@ struct JobRunner {
 
     /// The URL without user info or query, for logs and the audit ledger.
     static func credentialFree(_ url: String) -> String {
-        guard var components = URLComponents(string: url), components.host != nil else {
+        guard var components = URLComponents(string: url), components.plainHost != nil else {
             return url.hasPrefix("sqlite:") ? url : "(unparseable source URL)"
         }
         components.user = nil

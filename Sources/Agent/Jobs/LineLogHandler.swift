@@ -65,7 +65,7 @@ public struct LineLogHandler: LogHandler {
             line = "\(time) \(event.level.rawValue) \(event.message)"
             for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
         }
-        line = secrets.redact(line.replacingOccurrences(of: "\n", with: "\\n")) + "\n"
+        line = secrets.redact(Self.escapingLineFeeds(line)) + "\n"
         var bytes = Array(line.utf8)
         bytes.withUnsafeMutableBytes { buffer in
             var offset = 0
@@ -79,4 +79,23 @@ public struct LineLogHandler: LogHandler {
     }
 
     static func timestamp() -> String { Timestamps.now() }
+
+    /// `text` with every line feed written as `\n`, so one message stays one line.
+    ///
+    /// Byte by byte rather than with Foundation's `replacingOccurrences`, which goes through `NSString` and compares
+    /// composed characters: it leaves a line feed followed by a combining mark in place.
+    static func escapingLineFeeds(_ text: String) -> String {
+        guard text.utf8.contains(UInt8(ascii: "\n")) else { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 8)
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\n") {
+                bytes.append(UInt8(ascii: "\\"))
+                bytes.append(UInt8(ascii: "n"))
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
 }

@@ -57,7 +57,7 @@ public final class KubernetesClient: Sendable {
     ) throws {
         let trimmed = server.hasSuffix("/") ? String(server.dropLast()) : server
         guard let components = URLComponents(string: trimmed), let scheme = components.scheme,
-            let host = components.host, !host.isEmpty, components.path.isEmpty
+            let host = components.plainHost, !host.isEmpty, components.path.isEmpty
         else {
             throw AgentError(.invalidConfiguration, "the Kubernetes API server '\(server)' is not an https:// URL")
         }

@@ -20,7 +20,7 @@ public struct HealthProbe: Sendable {
     ///   `localhost`, or when `timeout` is not positive.
     public init(url: String, timeout: Duration) throws {
         guard let components = URLComponents(string: url), components.scheme?.lowercased() == "http",
-            let host = components.host, !host.isEmpty
+            let host = components.plainHost, !host.isEmpty
         else {
             throw AgentError(.invalidConfiguration, "'\(url)' is not an http://HOST:PORT/PATH URL")
         }
