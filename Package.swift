@@ -51,7 +51,8 @@ let package = Package(
             ]
         ),
         .target(name: "OutpostProtocol"),
-        .target(name: "AWSSigV4", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "AWSSigV4", dependencies: ["OutpostProtocol", .product(name: "Crypto", package: "swift-crypto")]),
         // S3 API client (SigV4 header-signed requests, multipart uploads, pre-signed URLs): the agent's bucket relay,
         // the control plane's relay ingestion and its S3 blob store.
         .target(

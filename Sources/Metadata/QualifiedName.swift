@@ -154,7 +154,9 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
                 bytes.append(byte)
                 continue
             }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+            guard let high = iterator.next().flatMap(Hex.value(ofDigit:)),
+                let low = iterator.next().flatMap(Hex.value(ofDigit:))
+            else {
                 throw MetadataError(.invalidQualifiedName, "malformed percent escape in qualified name part '\(piece)'")
             }
             bytes.append(high << 4 | low)
@@ -165,14 +167,6 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
         return string
     }
 
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        default: nil
-        }
-    }
 }
 
 extension QualifiedName: Codable {

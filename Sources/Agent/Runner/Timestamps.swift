@@ -1,4 +1,5 @@
 internal import Foundation
+internal import OutpostProtocol
 
 /// RFC 3339 timestamps as the protocol writes them (UTC, milliseconds) and as it may read them (with or without
 /// fractional seconds).
@@ -24,7 +25,7 @@ enum Timestamps {
         }
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
-        let (year, month, day) = civilDate(daysSince1970: days)
+        let (year, month, day) = CivilCalendar.date(daysSince1970: days)
         var text = ""
         text.reserveCapacity(24)
         append(year, digits: 4, to: &text)
@@ -47,19 +48,6 @@ enum Timestamps {
     static func parse(_ text: String) -> Date? {
         let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         return (try? fractional.parse(text)) ?? (try? Date.ISO8601FormatStyle().parse(text))
-    }
-
-    /// Year, month and day of the day `days` after 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    private static func civilDate(daysSince1970 days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let shiftedMonth = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-        let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     private static func append(_ value: Int64, digits: Int, to text: inout String) {

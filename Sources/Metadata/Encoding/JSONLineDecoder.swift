@@ -130,7 +130,7 @@ final class JSONTape {
     private func hex4(at position: Int) -> UInt32 {
         var value: UInt32 = 0
         for byte in bytes[position..<position + 4] {
-            value = value << 4 | UInt32(JSONTapeParser.hexValue(byte) ?? 0)
+            value = value << 4 | UInt32(Hex.value(ofDigit: byte) ?? 0)
         }
         return value
     }
@@ -293,7 +293,9 @@ struct JSONTapeParser {
         else { throw corrupt("a \\u escape needs four hexadecimal digits") }
         var value: UInt32 = 0
         for byte in bytes[position + 2..<position + 6] {
-            guard let digit = Self.hexValue(byte) else { throw corrupt("a \\u escape needs four hexadecimal digits") }
+            guard let digit = Hex.value(ofDigit: byte) else {
+                throw corrupt("a \\u escape needs four hexadecimal digits")
+            }
             value = value << 4 | UInt32(digit)
         }
         return value
@@ -356,14 +358,6 @@ struct JSONTapeParser {
         byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
     }
 
-    static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 // MARK: Decoder

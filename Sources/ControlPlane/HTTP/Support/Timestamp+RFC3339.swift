@@ -1,6 +1,8 @@
 // RFC 3339 rendering and parsing for API bodies, without Foundation's formatters: the format is fixed
 // (UTC, milliseconds) and pure arithmetic keeps it fast and identical on every platform.
 
+internal import OutpostProtocol
+
 extension Timestamp {
     /// `2025-01-31T12:34:56.789Z`.
     public var rfc3339: String {
@@ -68,23 +70,10 @@ extension Timestamp {
 
     // Howard Hinnant's days-from-civil algorithms (proleptic Gregorian calendar).
     static func days(fromCivil year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
+        CivilCalendar.daysSince1970(year: year, month: month, day: day)
     }
 
     static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        CivilCalendar.date(daysSince1970: days)
     }
 }
