@@ -26,37 +26,26 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# The Swift runtime linked statically, as deploy/container/Containerfile builds it: a dynamically linked build maps
-# the whole of Foundation and ICU and resides about 10 MiB more.
-scratch=${OUTPOST_BENCH_SCRATCH:-.build-release}
-echo "bench: building outpost (release, static Swift runtime, $scratch)" >&2
-swift build -c release --scratch-path "$scratch" --product outpost --static-swift-stdlib >&2
-outpost=$(swift build -c release --scratch-path "$scratch" --static-swift-stdlib --show-bin-path)/outpost
+# The Swift runtime linked statically, as deploy/container/Containerfile builds it (a dynamically linked
+# build maps the whole of Foundation and ICU).
+source bench/lib.sh
+bench_build --static-swift-stdlib
 
 work=$(mktemp -d /tmp/outpost-agent-bench.XXXXXX)
 server_pid=""
 agent_pid=""
 cleanup() {
-    for pid in "$agent_pid" "$server_pid"; do
-        if [ -n "$pid" ]; then
-            kill -TERM "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    bench_stop "$agent_pid" "$server_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 server=http://127.0.0.1:$port
 "$outpost" server --listen "127.0.0.1:$port" --data-dir "$work/data" --log-level warning \
     >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do
-    curl -fsS "$server/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "$server/healthz" >/dev/null || { echo "bench: the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+bench_wait_healthy "$server" "$work/server.log"
 
 # Keys stay in files of this script's scratch directory.
 export OUTPOST_SERVER=$server

@@ -22,11 +22,8 @@ done
 shared=${OUTPOST_SHARED_DIR:-../shared}
 [ -f "$shared/bench/gen_catalog.py" ] || { echo "bench: $shared/bench/gen_catalog.py not found" >&2; exit 1; }
 
-# A scratch path of its own, so the benchmark never waits on (or invalidates) the debug build's lock.
-scratch=${OUTPOST_BENCH_SCRATCH:-.build-release}
-echo "bench: building outpost (release, $scratch)" >&2
-swift build -c release --scratch-path "$scratch" --product outpost >&2
-outpost=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/outpost
+source bench/lib.sh
+bench_build
 
 work=$(mktemp -d /tmp/outpost-bench.XXXXXX)
 started=""

@@ -46,24 +46,17 @@ shared=${OUTPOST_SHARED_DIR:-../shared}
 [ -f "$shared/bench/gen_catalog.py" ] || { echo "bench: $shared/bench/gen_catalog.py not found" >&2; exit 1; }
 command -v curl >/dev/null || { echo "bench: curl is not installed" >&2; exit 1; }
 
-# A scratch path of its own, so the benchmark never waits on (or invalidates) the debug build's lock; the Swift
-# runtime linked statically, as the container image ships it (deploy/container/Containerfile).
-scratch=${OUTPOST_BENCH_SCRATCH:-.build-release}
-echo "bench: building outpost (release, static Swift runtime, $scratch)" >&2
-swift build -c release --scratch-path "$scratch" --product outpost --static-swift-stdlib >&2
-outpost=$(swift build -c release --scratch-path "$scratch" --static-swift-stdlib --show-bin-path)/outpost
+# The Swift runtime linked statically, as deploy/container/Containerfile builds it (a dynamically linked
+# build maps the whole of Foundation and ICU).
+source bench/lib.sh
+bench_build --static-swift-stdlib
 
 work=$(mktemp -d /tmp/outpost-ingest-bench.XXXXXX)
 started=""
 server_pid=""
 agent_pid=""
 stop_components() {
-    for pid in "$agent_pid" "$server_pid"; do
-        if [ -n "$pid" ]; then
-            kill -TERM "$pid" 2>/dev/null || true
-            wait "$pid" 2>/dev/null || true
-        fi
-    done
+    bench_stop "$agent_pid" "$server_pid"
     agent_pid=""
     server_pid=""
 }
@@ -111,7 +104,7 @@ echo "$(load)" >"$work/extract.load"
 
 start_server() {
     local store=$1 listen
-    listen=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    listen=$(bench_free_port)
     server=http://127.0.0.1:$listen
     store_db=""
     rm -rf "$work/data"
@@ -126,12 +119,7 @@ start_server() {
             >"$work/server-$store.log" 2>&1 &
     fi
     server_pid=$!
-    for _ in $(seq 1 100); do
-        curl -fsS "$server/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    curl -fsS "$server/healthz" >/dev/null \
-        || { echo "bench: the server did not start:" >&2; cat "$work/server-$store.log" >&2; exit 1; }
+    bench_wait_healthy "$server" "$work/server-$store.log"
 }
 
 start_agent() {

@@ -21,33 +21,23 @@ while [ $# -gt 0 ]; do
 done
 command -v wrk >/dev/null || { echo "bench: wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 
-# A scratch path of its own, so the benchmark never waits on (or invalidates) the debug build's lock.
-scratch=${OUTPOST_BENCH_SCRATCH:-.build-release}
-echo "bench: building outpost (release, $scratch)" >&2
-swift build -c release --scratch-path "$scratch" --product outpost >&2
-outpost=$(swift build -c release --scratch-path "$scratch" --show-bin-path)/outpost
+source bench/lib.sh
+bench_build
 
 work=$(mktemp -d /tmp/outpost-server-bench.XXXXXX)
 server_pid=""
 cleanup() {
-    if [ -n "$server_pid" ]; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    bench_stop "$server_pid"
     rm -rf "$work"
 }
 trap cleanup EXIT
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 server=http://127.0.0.1:$port
 "$outpost" server --listen "127.0.0.1:$port" --data-dir "$work/data" --log-level warning \
     >"$work/server.log" 2>&1 &
 server_pid=$!
-for _ in $(seq 1 100); do
-    curl -fsS "$server/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "$server/healthz" >/dev/null || { echo "bench: the server did not start:" >&2; cat "$work/server.log" >&2; exit 1; }
+bench_wait_healthy "$server" "$work/server.log"
 
 # The bootstrap admin key mints the agent key; both stay in files/variables of this script only.
 export OUTPOST_SERVER=$server
