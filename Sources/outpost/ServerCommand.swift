@@ -390,8 +390,18 @@ struct ServerCommand: AsyncParsableCommand {
             }
         }
         var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFLNK else {
+            throw ServerCommandError(
+                "the data directory \(path) is a symbolic link: give its real path (it holds the server's keys)")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else {
             throw ServerCommandError("the data directory \(path) exists and is not a directory")
+        }
+        guard info.st_mode & 0o022 == 0 else {
+            throw ServerCommandError(
+                "the data directory \(path) is writable by group or others (mode "
+                    + "\(String(info.st_mode & 0o777, radix: 8))): anyone who can write there could plant its keys; "
+                    + "chmod 700 it")
         }
         if info.st_mode & 0o077 != 0 {
             logger.warning(

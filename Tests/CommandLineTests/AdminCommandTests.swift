@@ -260,6 +260,32 @@ struct AdminTLSTests {
         #expect(missing.status == 64)
         #expect(missing.standardError.contains("missing.pem"))
     }
+
+    @Test("outpost server refuses a symlinked or group/world-writable data directory and a planted key file")
+    func serverDataDirectoryIsChecked() throws {
+        let directory = try TemporaryDirectory()
+        let open = directory.path + "/open"
+        #expect(mkdir(open, 0o777) == 0)
+        chmod(open, 0o777)
+        let writable = try OutpostCLI.run(["server", "--listen", "127.0.0.1:0", "--data-dir", open])
+        #expect(writable.status != 0)
+        #expect(writable.standardError.contains("writable by group or others"), "\(writable.standardError)")
+
+        let real = directory.path + "/real"
+        #expect(mkdir(real, 0o700) == 0)
+        try FileManager.default.createSymbolicLink(atPath: directory.path + "/link", withDestinationPath: real)
+        let linked = try OutpostCLI.run(["server", "--listen", "127.0.0.1:0", "--data-dir", directory.path + "/link"])
+        #expect(linked.status != 0)
+        #expect(linked.standardError.contains("symbolic link"), "\(linked.standardError)")
+
+        // A signing key planted as a link to a file the attacker knows is refused before anything is served.
+        let forged = directory.path + "/forged.key"
+        try Data(repeating: 1, count: 32).write(to: URL(fileURLWithPath: forged))
+        try FileManager.default.createSymbolicLink(atPath: real + "/upload-signing.key", withDestinationPath: forged)
+        let planted = try OutpostCLI.run(["server", "--listen", "127.0.0.1:0", "--data-dir", real])
+        #expect(planted.status != 0)
+        #expect(planted.standardError.contains("upload-signing.key"), "\(planted.standardError)")
+    }
 }
 
 extension Array {

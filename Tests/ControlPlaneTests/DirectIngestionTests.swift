@@ -296,6 +296,10 @@ struct DirectIngestionTests {
 
             #expect(try await client.upload(file.bytes, to: grant).status == .ok)
             #expect(try await client.upload(file.bytes, to: grant).status == .ok)
+            // The same URL used again with junk of the same size is refused, and the accepted file stays.
+            let junk = try await client.upload(file.bytes.map { $0 ^ 0xFF }, to: grant)
+            #expect(junk.status == .badRequest)
+            #expect(junk.problem?.error == "checksum_mismatch")
             var stored: [UInt8] = []
             try await harness.blobs.read(key: key) { stored += $0 }
             #expect(stored == file.bytes)

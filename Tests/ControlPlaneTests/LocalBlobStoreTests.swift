@@ -113,4 +113,25 @@ struct UploadSignerTests {
         #expect(!UploadSigner(secret: Array("another".utf8)).verify(grant, signature: signature, now: 0))
         #expect(!signer.verify(grant, signature: "zz", now: 0))
     }
+
+    @Test("a key file that is a symbolic link or writable by group or others is refused, a 0600 one is read")
+    func keyFilesAreChecked() throws {
+        let directory = try TemporaryDirectory()
+        let planted = directory.path + "/planted.key"
+        try Data(repeating: 9, count: 32).write(to: URL(fileURLWithPath: planted))
+        chmod(planted, 0o600)
+        let link = directory.path + "/upload-signing.key"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: planted)
+        #expect(throws: BlobError.self) { try LocalBlobStore.loadOrCreateKey(at: link) }
+
+        let writable = directory.path + "/blob.key"
+        try Data(repeating: 3, count: 32).write(to: URL(fileURLWithPath: writable))
+        chmod(writable, 0o622)
+        #expect(throws: BlobError.self) { try LocalBlobStore.loadOrCreateKey(at: writable) }
+        chmod(writable, 0o600)
+        #expect(try LocalBlobStore.loadOrCreateKey(at: writable) == [UInt8](repeating: 3, count: 32))
+
+        let created = try LocalBlobStore.loadOrCreateKey(at: directory.path + "/new.key")
+        #expect(try LocalBlobStore.loadOrCreateKey(at: directory.path + "/new.key") == created)
+    }
 }

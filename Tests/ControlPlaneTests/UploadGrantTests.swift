@@ -1,7 +1,9 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Metadata
 import NIOCore
 import OutpostProtocol
 import OutpostTesting
@@ -134,9 +136,24 @@ struct UploadGrantTests {
         }
         #expect(try await blobs.exists(key: "ten_a/run_a/records-00001.jsonl.gz") == false)
 
-        let fitting = UploadBody(base: RequestBody(asyncSequence: pieces.prefix(1).async), grant: grant)
+        // Fewer bytes than granted, or the granted size with other content: refused at the end, never stored.
+        let short = UploadBody(base: RequestBody(asyncSequence: pieces.prefix(1).async), grant: grant)
+        await #expect(throws: APIError.self) {
+            _ = try await blobs.put(key: "ten_a/run_a/records-00001.jsonl.gz", from: short)
+        }
+        let exact = [UInt8](repeating: 7, count: 10)
+        let other = UploadBody(base: RequestBody(asyncSequence: [ByteBuffer(bytes: exact)].async), grant: grant)
+        await #expect(throws: APIError.self) {
+            _ = try await blobs.put(key: "ten_a/run_a/records-00001.jsonl.gz", from: other)
+        }
+        #expect(try await blobs.exists(key: "ten_a/run_a/records-00001.jsonl.gz") == false)
+
+        var fittingGrant = grant
+        fittingGrant.sha256 = Hex.encode(SHA256.hash(data: exact))
+        let fitting = UploadBody(
+            base: RequestBody(asyncSequence: [ByteBuffer(bytes: exact)].async), grant: fittingGrant)
         let stored = try await blobs.put(key: "ten_a/run_a/records-00001.jsonl.gz", from: fitting)
-        #expect(stored.bytes == 6)
+        #expect(stored.bytes == 10)
     }
 }
 

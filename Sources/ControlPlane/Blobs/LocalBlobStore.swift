@@ -26,13 +26,34 @@ public struct LocalBlobStore: BlobStore {
     }
 
     /// Reads the key from `path`, or creates one (32 random bytes, mode 0600) if the file does not exist.
+    ///
+    /// A key file that is a symbolic link, not a regular file, or writable by group or others is refused: whoever
+    /// could plant or change it could forge upload URLs or read the blobs.
     public static func loadOrCreateKey(at path: String) throws -> [UInt8] {
-        if let data = FileManager.default.contents(atPath: path) {
-            guard data.count == 32 else {
-                throw BlobError(.invalidKey, "\(path) must hold exactly 32 bytes (it holds \(data.count))")
+        let existing = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        if existing >= 0 {
+            defer { close(existing) }
+            var info = stat()
+            guard fstat(existing, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+                throw BlobError(.invalidKey, "\(path) is not a regular file; remove it or give a key file")
             }
-            return Array(data)
+            guard info.st_mode & 0o022 == 0 else {
+                throw BlobError(
+                    .invalidKey,
+                    "\(path) is writable by group or others (mode \(String(info.st_mode & 0o777, radix: 8))); "
+                        + "make it 0600 and check it was not changed")
+            }
+            var bytes = [UInt8](repeating: 0, count: 33)
+            let count = bytes.withUnsafeMutableBytes { Glibc.read(existing, $0.baseAddress, 33) }
+            guard count == 32 else {
+                throw BlobError(.invalidKey, "\(path) must hold exactly 32 bytes (it holds \(max(count, 0)) or more)")
+            }
+            return Array(bytes[0..<32])
         }
+        if errno == ELOOP {
+            throw BlobError(.invalidKey, "\(path) is a symbolic link; key files must be regular files")
+        }
+        guard errno == ENOENT else { throw BlobError(.io, "cannot open key file \(path)") }
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)

@@ -1,6 +1,8 @@
+import Crypto
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metadata
 import NIOCore
 
 /// `PUT /v1/blobs/{run}/{file}`: a direct-ingestion upload into the server's blob store.
@@ -8,7 +10,9 @@ import NIOCore
 /// No API key: the pre-signed URL is the credential. Its signature binds tenant, run, file name, size, SHA-256 and
 /// expiry, so the URL can neither be pointed at another object nor carry other content. The body is streamed into
 /// the blob store (never collected), cut off as soon as it passes the granted size, and checked against the grant
-/// once stored; a mismatching object is deleted. Uploading the same object again replaces it.
+/// as it streams, so a mismatching body is abandoned before the store commits it: a granted URL used again with
+/// other bytes is refused and the accepted object stays. The same bytes again (an agent retrying after a lost
+/// answer) are accepted, which leaves the object as it was.
 struct BlobController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
     let store: Store
     let blobs: Blobs
@@ -57,16 +61,7 @@ struct BlobController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         }
 
         let key = Ingestor<Store, Blobs>.blobKey(tenantId: grant.tenantId, runId: runId, file: file)
-        let stored = try await blobs.put(key: key, from: UploadBody(base: request.body, grant: grant))
-        if stored.bytes != grant.bytes || stored.sha256 != grant.sha256 {
-            try await blobs.delete(key: key)
-            throw stored.bytes != grant.bytes
-                ? APIError.uploadSizeMismatch(grant, received: stored.bytes)
-                : APIError(
-                    .badRequest, "checksum_mismatch",
-                    "'\(file)' arrived with SHA-256 \(stored.sha256), not the \(grant.sha256) granted; it was discarded",
-                    field: "sha256")
-        }
+        _ = try await blobs.put(key: key, from: UploadBody(base: request.body, grant: grant))
         context.logger.debug(
             "blob.stored", metadata: ["run.id": .string(runId), "blob.file": .string(file)])
         return Response(status: .ok, headers: [.contentLength: "0"])
@@ -89,7 +84,9 @@ extension APIError {
     }
 }
 
-/// A request body as the blob store reads it: byte arrays, cut off with 413 once more than the granted size came.
+/// A request body as the blob store reads it: byte arrays, cut off with 413 once more than the granted size came,
+/// and ending with an error instead of its end when fewer bytes came or their SHA-256 is not the granted one, so
+/// the store abandons the object rather than committing it.
 struct UploadBody: AsyncSequence, Sendable {
     typealias Element = [UInt8]
     typealias Failure = any Error
@@ -101,12 +98,25 @@ struct UploadBody: AsyncSequence, Sendable {
         var base: RequestBody.AsyncIterator
         let grant: UploadSigner.Grant
         var received: Int64 = 0
+        var hasher = SHA256()
 
         mutating func next() async throws -> [UInt8]? {
-            guard let buffer = try await base.next() else { return nil }
+            guard let buffer = try await base.next() else {
+                guard received == grant.bytes else { throw APIError.uploadSizeMismatch(grant, received: received) }
+                let digest = Hex.encode(hasher.finalize())
+                guard digest == grant.sha256 else {
+                    throw APIError(
+                        .badRequest, "checksum_mismatch",
+                        "the upload arrived with SHA-256 \(digest), not the \(grant.sha256) granted; it was discarded",
+                        field: "sha256")
+                }
+                return nil
+            }
             received += Int64(buffer.readableBytes)
             guard received <= grant.bytes else { throw APIError.uploadTooLarge(grant) }
-            return Array(buffer.readableBytesView)
+            let bytes = Array(buffer.readableBytesView)
+            hasher.update(data: bytes)
+            return bytes
         }
     }
 
