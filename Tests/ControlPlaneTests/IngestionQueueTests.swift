@@ -11,6 +11,9 @@ final class RecordingWorker: IngestionWorker {
         var mostRunning = 0
         var ingested: [String] = []
         var abandoned: [String] = []
+        var renewed: [String] = []
+        /// Runs whose waiting job `renewWaiting` reports as no longer this server's.
+        var lost: Set<String> = []
     }
 
     let state = Mutex(State())
@@ -34,6 +37,13 @@ final class RecordingWorker: IngestionWorker {
 
     func abandon(_ job: IngestionJob) async {
         state.withLock { $0.abandoned.append(job.runId) }
+    }
+
+    func renewWaiting(_ job: IngestionJob) async -> Bool {
+        state.withLock {
+            $0.renewed.append(job.runId)
+            return !$0.lost.contains(job.runId)
+        }
     }
 
     var snapshot: State { state.withLock { $0 } }
@@ -101,5 +111,26 @@ struct IngestionQueueTests {
         #expect(!queue.isAccepting)
         await queue.submit(Self.job(9))
         #expect(worker.snapshot.abandoned.last == "run_9")
+    }
+
+    @Test("waiting jobs have their leases renewed, jobs in progress do not, and a job no longer ours is skipped")
+    func waitingJobsAreRenewedOrDropped() async throws {
+        let worker = RecordingWorker(duration: .milliseconds(300))
+        worker.state.withLock { $0.lost = ["run_2"] }
+        let queue = IngestionQueue(
+            worker: worker, concurrency: 1, renewalInterval: .milliseconds(20), logger: Self.logger)
+        try await Self.running(queue) {
+            for index in 0..<3 { await queue.submit(Self.job(index)) }
+            try await Self.wait { worker.snapshot.ingested.count == 2 }
+            try await Self.wait { queue.pendingCount == 0 }
+        }
+        let state = worker.snapshot
+        // run_0 started at once and renews its own lease; run_1 waited behind it and was renewed meanwhile; run_2
+        // was reported lost while it waited and never ran.
+        #expect(state.ingested == ["run_0", "run_1"])
+        #expect(!state.renewed.contains("run_0"))
+        #expect(state.renewed.contains("run_1"))
+        #expect(state.renewed.contains("run_2"))
+        #expect(state.abandoned.isEmpty)
     }
 }

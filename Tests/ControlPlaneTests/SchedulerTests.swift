@@ -292,27 +292,32 @@ struct SchedulerTests {
             try await store.createRun(live)
 
             #expect(
-                try await store.recoverIngestions(now: F.time(100), holdSeconds: 60, maximumRecoveries: 1, limit: 10)
-                    .isEmpty)
+                try await store.recoverIngestions(
+                    now: F.time(100), expiredBefore: F.time(100), holdSeconds: 60, maximumRecoveries: 1, limit: 10
+                )
+                .isEmpty)
             let recovered = try await store.recoverIngestions(
-                now: F.time(101), holdSeconds: 60, maximumRecoveries: 1, limit: 10)
+                now: F.time(101), expiredBefore: F.time(101), holdSeconds: 60, maximumRecoveries: 1, limit: 10)
             #expect(recovered.map(\.id) == [run.id])
             #expect(recovered.first?.leaseId == 5)
             #expect(recovered.first?.status == .ingesting)
             #expect(recovered.first?.leaseExpiresAt == F.time(161))
             // Taken over: a second sweep (another replica) finds nothing until the new lease expires too.
             #expect(
-                try await store.recoverIngestions(now: F.time(150), holdSeconds: 60, maximumRecoveries: 1, limit: 10)
-                    .isEmpty)
+                try await store.recoverIngestions(
+                    now: F.time(150), expiredBefore: F.time(150), holdSeconds: 60, maximumRecoveries: 1, limit: 10
+                )
+                .isEmpty)
             // The stopped server's lease is fenced off.
             #expect(
                 try await store.updateLeased(tenantId: tenant.id, runId: run.id, leaseId: 4, now: F.time(150)) {
                     $0.status = .succeeded
                 } == nil)
-            // Interrupted again, out of recoveries: failed with a reason.
+            // Interrupted again, out of recoveries: failed with a reason, and returned finished.
             #expect(
-                try await store.recoverIngestions(now: F.time(200), holdSeconds: 60, maximumRecoveries: 1, limit: 10)
-                    .isEmpty)
+                try await store.recoverIngestions(
+                    now: F.time(200), expiredBefore: F.time(200), holdSeconds: 60, maximumRecoveries: 1, limit: 10
+                ).map(\.status) == [.failed])
             let failed = try #require(try await store.run(tenantId: tenant.id, id: run.id))
             #expect(failed.status == .failed)
             #expect(failed.finishedAt == F.time(200))
@@ -320,6 +325,67 @@ struct SchedulerTests {
                 failed.error
                     == "the control plane stopped while ingesting this delivery 2 times; run the connection again")
             #expect(try await store.run(tenantId: tenant.id, id: live.id) == live)
+        }
+    }
+
+    @Test(
+        "an ingesting run with a cancellation pending is cancelled, not recovered, whether or not its server lives",
+        arguments: StorageBackend.allCases)
+    func cancelsIngestingRuns(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            func ingesting(at seconds: Int, leaseUntil expiry: Int) async throws -> RunRecord {
+                var run = F.run(connection, at: seconds)
+                run.status = .ingesting
+                run.leaseId = 1
+                run.attempt = 1
+                run.leaseExpiresAt = F.time(expiry)
+                try await store.createRun(run)
+                return run
+            }
+            // Its server is gone (lease expired): the cancel ends it at once.
+            let orphaned = try await ingesting(at: 0, leaseUntil: 50)
+            let ended = try await store.requestCancel(
+                tenantId: tenant.id, runId: orphaned.id, reason: "by admin", now: F.time(60))
+            #expect(ended?.status == .cancelled)
+            #expect(ended?.finishedAt == F.time(60))
+            // Its server lives: the cancel is marked for that server's next renewal...
+            let live = try await ingesting(at: 1, leaseUntil: 100)
+            let marked = try await store.requestCancel(
+                tenantId: tenant.id, runId: live.id, reason: "by admin", now: F.time(60))
+            #expect(marked?.status == .ingesting)
+            #expect(marked?.cancelRequested == true)
+            // ...and should that server die before, recovery cancels it instead of ingesting it again.
+            let changed = try await store.recoverIngestions(
+                now: F.time(101), expiredBefore: F.time(101), holdSeconds: 60, maximumRecoveries: 2, limit: 10)
+            #expect(changed.map(\.id) == [live.id])
+            #expect(changed.first?.status == .cancelled)
+            #expect(changed.first?.leaseId == 1)
+            #expect(try await store.run(tenantId: tenant.id, id: live.id)?.cancelReason == "by admin")
+        }
+    }
+
+    @Test(
+        "a store that knows every ingestion was orphaned takes over runs whose lease has not run out yet",
+        arguments: StorageBackend.allCases)
+    func recoversEveryIngestionWhenOrphaned(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (_, connection) = try await F.seed(store)
+            var run = F.run(connection, at: 0)
+            run.status = .ingesting
+            run.leaseId = 1
+            run.attempt = 1
+            run.leaseExpiresAt = F.time(1_000)
+            try await store.createRun(run)
+            #expect(
+                try await store.recoverIngestions(
+                    now: F.time(10), expiredBefore: F.time(10), holdSeconds: 60, maximumRecoveries: 2, limit: 10
+                ).isEmpty)
+            let recovered = try await store.recoverIngestions(
+                now: F.time(10), expiredBefore: Timestamp(milliseconds: .max), holdSeconds: 60, maximumRecoveries: 2,
+                limit: 10)
+            #expect(recovered.map(\.leaseId) == [2])
+            #expect(recovered.first?.leaseExpiresAt == F.time(70))
         }
     }
 }

@@ -49,10 +49,49 @@ struct StorageCatalogConformanceTests {
             // The published run's staging is gone, the ingesting run's is whole.
             try await store.stage(tenantId: tenant.id, runId: published.id, assets: [C.table("orders")])
             try await store.clearStaging(tenantId: tenant.id, runId: published.id)
-            let summary = try await store.publish(
-                tenantId: tenant.id, connectionId: connection.id, runId: ingesting.id, scope: C.scope(),
-                now: F.time(6))
-            #expect(summary.unchanged == assets.count)
+            for asset in assets {
+                await #expect(throws: StorageError.self) {
+                    try await store.stage(tenantId: tenant.id, runId: ingesting.id, assets: [asset])
+                }
+            }
+        }
+    }
+
+    @Test(
+        "publishing is ordered by run creation: an older delivery never replaces a newer one, whatever the clocks said",
+        arguments: StorageBackend.allCases)
+    func publishingIsOrdered(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            // Created in this order; the second carries an earlier timestamp (a replica whose clock is behind).
+            let older = try await C.run(store, connection, at: 10)
+            let newer = try await C.run(store, connection, at: 5)
+            let newest = try await C.run(store, connection, at: 20)
+            func publish(_ run: RunRecord, _ assets: [StagedAsset]) async throws -> PublishSummary {
+                try await store.clearStaging(tenantId: tenant.id, runId: run.id)
+                try await store.stage(tenantId: tenant.id, runId: run.id, assets: assets)
+                return try await store.publish(
+                    tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(30))
+            }
+            let withoutCustomers = C.shop().filter { !$0.qualifiedName.contains("customers") }
+            _ = try await publish(newer, withoutCustomers)
+            // The older delivery (which still lists `customers`) comes late: refused, the catalog untouched.
+            let refusal = await #expect(throws: StorageError.self) { try await publish(older, C.shop()) }
+            #expect(refusal?.code == .superseded)
+            #expect(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "table",
+                    qualifiedName: C.table("customers").qualifiedName) == nil)
+            // The same run may publish again (a recovered ingestion of the delivery already published).
+            #expect(try await publish(newer, withoutCustomers).unchanged == withoutCustomers.count)
+            // A newer one publishes over it, and from then on the one before it is refused too.
+            #expect(try await publish(newest, C.shop()).created == 2)
+            let second = await #expect(throws: StorageError.self) { try await publish(newer, withoutCustomers) }
+            #expect(second?.code == .superseded)
+            #expect(
+                try await store.asset(
+                    tenantId: tenant.id, connectionId: connection.id, kind: "table",
+                    qualifiedName: C.table("customers").qualifiedName)?.runId == newest.id)
         }
     }
 

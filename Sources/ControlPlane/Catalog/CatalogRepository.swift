@@ -115,7 +115,12 @@ public protocol CatalogRepository: Sendable {
     /// or in a schema of one of `scope.completeDatabases` that has no staged `schema` record (the schema
     /// vanished), and `scope.outOfScope` does not claim it. Database assets are never deleted: no scope says a
     /// connection's list of databases was read completely, so an extraction of one database cannot prove another
-    /// gone; they go with their connection. Throws `StorageError(.notFound)` for an unknown connection.
+    /// gone; they go with their connection. Throws `StorageError(.notFound)` for an unknown connection or run.
+    ///
+    /// Publishing is ordered by the runs' `generation`: when the connection's catalog already holds the delivery of
+    /// a newer run, nothing is applied and `StorageError(.superseded)` is thrown, so a delivery ingested late (a
+    /// recovered ingestion, a slow replica that lost its lease) never brings back an older snapshot. Publishing
+    /// the same run again is allowed. Publishes of one connection are serialised.
     func publish(
         tenantId: String, connectionId: String, runId: String, scope: PublishScope, now: Timestamp
     ) async throws -> PublishSummary

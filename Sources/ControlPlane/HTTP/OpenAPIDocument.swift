@@ -1943,9 +1943,11 @@ public enum OpenAPIDocument {
 
             RunStatus:
               description: '`leased`: claimed, not yet started. `ingesting`: completed by the agent, the delivery is being
-                verified and published. `partial`: succeeded with some schemas incomplete.'
+                verified and published. `partial`: succeeded with some schemas incomplete. `superseded`: the
+                delivery was valid but not published, because a newer run of the connection had published
+                already.'
               type: string
-              enum: [queued, leased, running, ingesting, succeeded, partial, failed, cancelled]
+              enum: [queued, leased, running, ingesting, succeeded, partial, failed, cancelled, superseded]
             RunResponse:
               type: object
               required: [id, connectionId, status, attempt, maxAttempts, leaseId, cancelRequested, createdAt, logBytes]

@@ -38,6 +38,9 @@ public protocol IngestionWorker: Sendable {
     func ingest(_ job: IngestionJob) async
     /// The server is stopping before the job could start: the run must not stay `ingesting` for ever.
     func abandon(_ job: IngestionJob) async
+    /// Keeps a job that waits for its turn this server's (renews its lease); false when it is not any more (the
+    /// run was taken over, or ended, e.g. cancelled), and the queue then drops it.
+    func renewWaiting(_ job: IngestionJob) async -> Bool
 }
 
 /// The server's background ingestion: completed runs wait here and at most `concurrency` are ingested at once.
@@ -50,20 +53,30 @@ public protocol IngestionWorker: Sendable {
 public final class IngestionQueue: Service, Sendable {
     private struct State {
         var accepting = true
+        /// Waiting or in progress.
         var queued: Set<IngestionJob> = []
+        var inProgress: Set<IngestionJob> = []
+        /// Waiting jobs that are no longer this server's: skipped when their turn comes.
+        var dropped: Set<IngestionJob> = []
     }
 
     private let worker: any IngestionWorker
     private let concurrency: Int
+    private let renewalInterval: Duration
     private let logger: Logger
     private let state = Mutex(State())
     private let jobs: AsyncStream<IngestionJob>
     private let continuation: AsyncStream<IngestionJob>.Continuation
 
-    /// - Parameter concurrency: clamped to at least 1.
-    public init(worker: any IngestionWorker, concurrency: Int, logger: Logger) {
+    /// - Parameters:
+    ///   - concurrency: clamped to at least 1.
+    ///   - renewalInterval: how often the leases of waiting jobs are renewed (`IngestionWorker.renewWaiting`).
+    public init(
+        worker: any IngestionWorker, concurrency: Int, renewalInterval: Duration = .seconds(15), logger: Logger
+    ) {
         self.worker = worker
         self.concurrency = max(1, concurrency)
+        self.renewalInterval = renewalInterval
         self.logger = logger
         (jobs, continuation) = AsyncStream.makeStream(of: IngestionJob.self)
     }
@@ -98,24 +111,10 @@ public final class IngestionQueue: Service, Sendable {
 
     public func run() async {
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await job in jobs {
-                    guard state.withLock({ $0.accepting }) else {
-                        await worker.abandon(job)
-                        finished(job)
-                        continue
-                    }
-                    if running >= concurrency {
-                        await group.next()
-                        running -= 1
-                    }
-                    group.addTask {
-                        await self.worker.ingest(job)
-                        self.finished(job)
-                    }
-                    running += 1
-                }
+            await withTaskGroup(of: Void.self) { keeper in
+                keeper.addTask { await self.renewWaitingJobs() }
+                await self.runJobs()
+                keeper.cancelAll()
             }
         } onGracefulShutdown: {
             self.state.withLock { $0.accepting = false }
@@ -123,7 +122,58 @@ public final class IngestionQueue: Service, Sendable {
         }
     }
 
+    /// Takes jobs from the stream, at most `concurrency` at once, until the stream finishes (graceful shutdown);
+    /// then lets the ones in progress finish.
+    private func runJobs() async {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await job in jobs {
+                guard state.withLock({ $0.accepting }) else {
+                    await worker.abandon(job)
+                    finished(job)
+                    continue
+                }
+                if running >= concurrency {
+                    await group.next()
+                    running -= 1
+                }
+                let skip = state.withLock { state -> Bool in
+                    guard state.dropped.remove(job) == nil else { return true }
+                    state.inProgress.insert(job)
+                    return false
+                }
+                if skip {
+                    finished(job)
+                    continue
+                }
+                group.addTask {
+                    await self.worker.ingest(job)
+                    self.finished(job)
+                }
+                running += 1
+            }
+        }
+    }
+
+    /// Every `renewalInterval`, renews the lease of each job still waiting for its turn (jobs in progress renew
+    /// their own), so a long ingestion ahead of them does not make them look abandoned to other replicas.
+    private func renewWaitingJobs() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: renewalInterval) } catch { return }
+            let waiting = state.withLock { $0.queued.subtracting($0.inProgress).subtracting($0.dropped) }
+            for job in waiting where !(await worker.renewWaiting(job)) {
+                state.withLock { state in
+                    if !state.inProgress.contains(job) { state.dropped.insert(job) }
+                }
+                logger.debug("ingestion.dropped", metadata: ["run.id": .string(job.runId)])
+            }
+        }
+    }
+
     private func finished(_ job: IngestionJob) {
-        _ = state.withLock { $0.queued.remove(job) }
+        state.withLock { state in
+            state.queued.remove(job)
+            state.inProgress.remove(job)
+        }
     }
 }

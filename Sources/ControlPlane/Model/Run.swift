@@ -13,8 +13,11 @@ public struct RunRecord: Sendable, Equatable {
         case partial
         case failed
         case cancelled
+        /// The delivery was valid but not published: a newer run of the connection had published already, and a
+        /// catalog never goes back to an older snapshot (an ingestion recovered after a crash, say).
+        case superseded
 
-        public var isFinished: Bool { [.succeeded, .partial, .failed, .cancelled].contains(self) }
+        public var isFinished: Bool { [.succeeded, .partial, .failed, .cancelled, .superseded].contains(self) }
     }
 
     public var tenantId: String

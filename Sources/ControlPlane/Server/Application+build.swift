@@ -18,17 +18,18 @@ public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
 ) -> some ApplicationProtocol {
     let notifier = RunNotifier()
     let address = PublicAddress(configuration: configuration)
+    let worker = RunIngestion(
+        store: store, blobs: blobs, clock: clock, timeout: .seconds(configuration.ingestionTimeoutSeconds),
+        leaseSeconds: configuration.ingestionLeaseSeconds, logger: logger, relayReader: relayReader)
     let ingestion = IngestionQueue(
-        worker: RunIngestion(
-            store: store, blobs: blobs, clock: clock, timeout: .seconds(configuration.ingestionTimeoutSeconds),
-            logger: logger, relayReader: relayReader),
-        concurrency: configuration.ingestionConcurrency, logger: logger)
+        worker: worker, concurrency: configuration.ingestionConcurrency, renewalInterval: worker.renewalInterval,
+        logger: logger)
     let router = buildRouter(
         configuration: configuration, store: store, blobs: blobs, signer: signer, address: address,
         ingestion: ingestion, notifier: notifier, clock: clock)
     let expiry = LeaseExpiryService(
         store: store, notifier: notifier, clock: clock, interval: configuration.leaseExpiryInterval,
-        graceSeconds: configuration.leaseGraceSeconds, logger: logger)
+        graceSeconds: configuration.leaseGraceSeconds, ttlSeconds: configuration.leaseTTLSeconds, logger: logger)
     return Application(
         router: router,
         server: configuration.tls.map { tls in
@@ -46,7 +47,8 @@ public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
                 maxAttempts: configuration.maxAttempts, logger: logger),
             IngestionRecovery(
                 store: store, ingestion: ingestion, clock: clock, interval: configuration.ingestionRecoveryInterval,
-                holdSeconds: configuration.ingestionTimeoutSeconds + 60, logger: logger),
+                holdSeconds: configuration.ingestionLeaseSeconds,
+                orphanedAtStart: store.ingestionsAreOrphanedAtStart, logger: logger),
         ],
         onServerRunning: { address.serverIsRunning(on: $0) },
         logger: logger)

@@ -11,11 +11,14 @@ public struct LeaseExpiryService<Store: RunRepository>: Service {
     let clock: WallClock
     let interval: Duration
     let graceSeconds: Int
+    let ttlSeconds: Int
     let logger: Logger
 
     public init(
-        store: Store, notifier: RunNotifier, clock: WallClock, interval: Duration, graceSeconds: Int, logger: Logger
+        store: Store, notifier: RunNotifier, clock: WallClock, interval: Duration, graceSeconds: Int,
+        ttlSeconds: Int, logger: Logger
     ) {
+        self.ttlSeconds = ttlSeconds
         self.store = store
         self.notifier = notifier
         self.clock = clock
@@ -25,6 +28,7 @@ public struct LeaseExpiryService<Store: RunRepository>: Service {
     }
 
     public func run() async throws {
+        await extendRunningLeasesAtStart()
         // Held claims must not keep the server from stopping: wake them when shutdown begins.
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
@@ -33,6 +37,21 @@ public struct LeaseExpiryService<Store: RunRepository>: Service {
             }
         } onGracefulShutdown: {
             notifier.shutDown()
+        }
+    }
+
+    /// A server that was down could not renew anyone's lease: before the first expiry pass, running runs get a
+    /// whole TTL from now, so agents that kept working through the outage are not fenced off for it. (With
+    /// replicas, a restart of one gives a dead agent's run one more TTL before it is re-queued.)
+    func extendRunningLeasesAtStart() async {
+        do {
+            let extended = try await store.extendRunningLeases(now: clock.now, ttlSeconds: ttlSeconds)
+            if extended > 0 {
+                logger.notice("lease.extended_at_start", metadata: ["run.count": .stringConvertible(extended)])
+            }
+        } catch {
+            logger.warning(
+                "lease.extension_failed", metadata: ["error.description": .string(String(describing: error))])
         }
     }
 

@@ -13,6 +13,10 @@ public struct ServerConfiguration: Sendable {
     public var leaseTTLSeconds: Int
     /// How long after expiry a lease is re-queued, so an agent that lost contact stops its job first.
     public var leaseGraceSeconds: Int
+    /// How long a claimed run waits for the agent's `start` before it goes back to the queue (no grace: nothing
+    /// runs before `start`). Short, so a run handed to an agent that died while its long-poll was open (the
+    /// answer went to a closed connection) reaches a live agent within seconds rather than a lease TTL.
+    public var startWindowSeconds: Int = 10
     /// Attempts before a run whose leases keep expiring is marked failed.
     public var maxAttempts: Int
     /// The oldest agent version that may claim work.
@@ -24,7 +28,7 @@ public struct ServerConfiguration: Sendable {
     /// How often a held claim looks at the queue even without a wake-up, so runs created by another replica
     /// are found.
     public var claimRecheckInterval: Duration
-    /// How often expired leases are re-queued.
+    /// How often expired leases and start windows are looked for (an indexed read when none expired).
     public var leaseExpiryInterval: Duration
     /// The agents' heartbeat interval: an agent is stale after two missed intervals.
     public var heartbeatIntervalSeconds: Int
@@ -49,15 +53,18 @@ public struct ServerConfiguration: Sendable {
     /// Deliveries verified and published at the same time. Ingestion is CPU- and database-bound, so 1–2 keeps a
     /// large delivery from starving the API while a small one need not wait behind it.
     public var ingestionConcurrency: Int
-    /// The longest one ingestion may take before the run fails; the server holds the run's lease this long (plus a
-    /// minute) while it ingests.
+    /// The longest one ingestion may take before the run fails.
     public var ingestionTimeoutSeconds: Int
+    /// The lease a server holds on a run it ingests (or has queued to ingest), renewed every quarter of it while
+    /// the server lives: when the server dies, another replica (or the restarted server) takes the run over once
+    /// this has passed, plus up to `ingestionRecoveryInterval`.
+    public var ingestionLeaseSeconds: Int = 60
     /// How long a web UI sign-in lasts; sessions are not extended by use.
     public var uiSessionSeconds: Int
     /// How often the scheduler looks for connections whose cron slot has come (slots are whole minutes).
     public var schedulerInterval: Duration = .seconds(10)
     /// How often runs a stopped server left `ingesting` are looked for (also once at start-up).
-    public var ingestionRecoveryInterval: Duration = .seconds(60)
+    public var ingestionRecoveryInterval: Duration = .seconds(10)
     /// TLS on the listener (`outpost server --tls-cert --tls-key`); nil serves plain HTTP, e.g. behind a proxy
     /// that terminates TLS (then set `publicBaseURL` to its `https://` address).
     public var tls: ServerTLS?
@@ -85,7 +92,7 @@ public struct ServerConfiguration: Sendable {
         minimumAgentVersionDeadline: Timestamp? = nil,
         claimMaxWaitSeconds: Int = AgentProtocol.maximumClaimWaitSeconds,
         claimRecheckInterval: Duration = .seconds(5),
-        leaseExpiryInterval: Duration = .seconds(10),
+        leaseExpiryInterval: Duration = .seconds(2),
         heartbeatIntervalSeconds: Int = 30,
         agentOfflineSeconds: Int = 600,
         runLimits: RunLimits = RunLimits(

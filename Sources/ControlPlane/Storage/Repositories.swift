@@ -71,8 +71,13 @@ public protocol RunRepository: Sendable {
         _ change: @Sendable (inout RunRecord) throws -> Void
     ) async throws -> RunRecord?
 
-    /// Marks cancellation on a run not yet finished; a queued run is cancelled at once.
+    /// Marks cancellation on a run not yet finished. A queued run, and an ingesting run whose lease expired (no
+    /// server is ingesting it), are cancelled at once; their staging is the caller's to clear.
     func requestCancel(tenantId: String, runId: String, reason: String, now: Timestamp) async throws -> RunRecord?
+
+    /// Gives every running run's lease at least `ttlSeconds` from `now`, for a server that starts: the time it was
+    /// down (when no agent could renew) does not count against the agents' leases. Returns how many changed.
+    func extendRunningLeases(now: Timestamp, ttlSeconds: Int) async throws -> Int
 
     /// Runs whose lease expired more than `graceSeconds` ago go back to `queued` (attempts left) or `failed`.
     /// A run never started (still `leased`: the agent never received the claim's answer, or died before `start`)
@@ -80,13 +85,16 @@ public protocol RunRepository: Sendable {
     /// Returns how many runs changed. Safe to call from every replica.
     func expireLeases(now: Timestamp, graceSeconds: Int) async throws -> Int
 
-    /// Runs left `ingesting` whose lease (which the ingesting server holds) expired before `now`: the server that
+    /// Runs left `ingesting` whose lease (which the ingesting server holds and renews) expired before
+    /// `expiredBefore` (normally `now`; later when this store knows every ingestion was orphaned): the server that
     /// was ingesting them stopped. Each is taken over at most once across replicas: while it was recovered fewer
-    /// than `maximumRecoveries` times it gets a new lease id (fencing off the stopped server), a lease until
-    /// `now + holdSeconds` and one more recovery, and is returned for the caller to ingest again; otherwise it
-    /// fails with a reason. At most `limit` runs are returned per call.
+    /// than `maximumRecoveries` times and no cancellation is pending, it gets a new lease id (fencing off the stopped
+    /// server), a lease until `now + holdSeconds` and one more recovery, and is returned still `ingesting` for the
+    /// caller to ingest again; a run with a cancellation pending ends `cancelled`, one out of recoveries `failed`
+    /// with a reason, and both are returned finished (their staging is the caller's to clear). At most `limit`
+    /// runs are taken over per call.
     func recoverIngestions(
-        now: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
+        now: Timestamp, expiredBefore: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
     ) async throws
         -> [RunRecord]
 }
@@ -137,6 +145,10 @@ public protocol ControlPlaneStore: TenantRepository, AgentRepository, Connection
 {
     /// Applies pending migrations; idempotent, safe when several replicas start together.
     func migrate() async throws
+    /// Whether this store is the database's only user, so that a run found `ingesting` when the server starts was
+    /// left by a server that stopped and can be taken over at once (a single-process SQLite server); false where
+    /// replicas share the database and a live one may be ingesting it.
+    var ingestionsAreOrphanedAtStart: Bool { get }
     func close() async throws
 }
 
@@ -147,6 +159,8 @@ public struct StorageError: Error, CustomStringConvertible, Sendable, Equatable 
         case offsetMismatch(expected: Int64)
         case notFound
         case unavailable
+        /// A publish refused because the connection's catalog already holds a newer run's delivery.
+        case superseded
     }
 
     public let code: Code

@@ -8,6 +8,12 @@ extension RunRecord {
         self.leaseId == leaseId && !status.isFinished && (leaseExpiresAt.map { now < $0 } ?? false)
     }
 
+    /// Whether a cancellation ends the run at once rather than waiting for its lease holder: a queued run has
+    /// none, and an ingesting run whose lease expired has nobody ingesting it (its server stopped).
+    func endsAtOnceWhenCancelled(at now: Timestamp) -> Bool {
+        status == .queued || (status == .ingesting && !(leaseExpiresAt.map { now < $0 } ?? false))
+    }
+
     /// Restores the fields only the store may change, after a caller's closure edited a copy: identity, the
     /// fencing token and the log length (kept in step with the stored chunks by `appendLog`).
     mutating func keepStoreOwnedFields(of stored: RunRecord) {

@@ -38,4 +38,11 @@ enum CatalogPublishing {
     /// The kind of the record that lists a schema; an asset whose schema has no staged record of this kind lies in
     /// a schema that vanished.
     static let schemaKind = "schema"
+
+    /// The refusal of a publish older than the connection's catalog.
+    static func superseded(runId: String) -> StorageError {
+        StorageError(
+            .superseded,
+            "run \(runId) was not published: the connection's catalog already holds the delivery of a newer run")
+    }
 }

@@ -87,6 +87,16 @@ struct RunsController<Store: ControlPlaneStore>: Sendable {
                 tenantId: run.tenantId, runId: run.id, reason: reason, now: clock.now)
         else { throw APIError.notFound("no run \(run.id)") }
         logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id)])
+        if run.status == .ingesting && cancelled.status == .cancelled {
+            // Nobody was ingesting it (its server stopped): what that server staged goes now, not at a restart.
+            do {
+                try await store.clearStaging(tenantId: run.tenantId, runId: run.id)
+            } catch {
+                logger.warning(
+                    "run.staging_not_cleared",
+                    metadata: ["run.id": .string(run.id), "error.description": .string(String(describing: error))])
+            }
+        }
         return cancelled
     }
 

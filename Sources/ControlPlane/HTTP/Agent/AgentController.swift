@@ -108,8 +108,8 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
     private func claimOne(tenantId: String, agentId: String, pools: [String]) async throws -> RunAssignment? {
         while true {
             let runs = try await store.claimRuns(
-                tenantId: tenantId, agentId: agentId, pools: pools, limit: 1, ttlSeconds: configuration.leaseTTLSeconds,
-                now: clock.now)
+                tenantId: tenantId, agentId: agentId, pools: pools, limit: 1,
+                ttlSeconds: configuration.startWindowSeconds, now: clock.now)
             guard let run = runs.first else { return nil }
             guard let connection = try await store.connection(tenantId: tenantId, id: run.connectionId) else {
                 let now = clock.now

@@ -149,7 +149,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let error =
             body.status == .failed || body.status == .cancelled ? body.error.map { String($0.prefix(4000)) } : nil
         let now = clock.now
-        let ingestionLease = now.adding(seconds: configuration.ingestionTimeoutSeconds + 60)
+        let ingestionLease = now.adding(seconds: configuration.ingestionLeaseSeconds)
         let logs = body.logs
         let accepted = Mutex(false)
         let run: RunRecord
@@ -164,7 +164,8 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
                 run.logSHA256 = logs.sha256
                 run.logDroppedBytes = logs.droppedBytes
                 if ingests {
-                    // The server holds the lease while it ingests, so only this ingestion can finish the run.
+                    // The server holds the lease (renewing it) while it ingests, so only this ingestion can finish
+                    // the run, and a server that dies leaves a lease that soon runs out.
                     run.status = .ingesting
                     run.error = nil
                     run.leaseExpiresAt = ingestionLease

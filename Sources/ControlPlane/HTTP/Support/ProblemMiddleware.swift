@@ -45,7 +45,7 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             return error
         case let error as StorageError:
             switch error.code {
-            case .conflict: return .conflict(error.message)
+            case .conflict, .superseded: return .conflict(error.message)
             case .offsetMismatch(let expected): return .offsetMismatch(expected: expected)
             case .notFound: return .notFound(error.message)
             case .unavailable: return .unavailable("the database is unavailable; retry later")

@@ -66,13 +66,34 @@ extension PostgresControlPlaneStore {
             try await self.rows(
                 "SELECT pg_advisory_xact_lock(\(Self.publishLockSpace), hashtext(\(lockKey)))", on: connection)
             guard
-                try await !self.rows(
-                    "SELECT 1 FROM connections WHERE tenant_id = \(tenantId) AND id = \(connectionId) FOR KEY SHARE",
+                let published = try await self.rows(
+                    """
+                    SELECT published_generation FROM connections
+                    WHERE tenant_id = \(tenantId) AND id = \(connectionId) FOR KEY SHARE
+                    """,
                     on: connection
-                ).isEmpty
+                ).first
             else {
                 throw StorageError(.notFound, "connection \(connectionId) does not exist")
             }
+            guard
+                let run = try await self.rows(
+                    "SELECT generation FROM runs WHERE tenant_id = \(tenantId) AND id = \(runId)", on: connection
+                ).first
+            else {
+                throw StorageError(.notFound, "run \(runId) does not exist")
+            }
+            // The advisory lock serialises this connection's publishes, so the generation read here stays the
+            // newest published until this transaction commits its own.
+            let generation = try run.decode(Int64.self)
+            guard generation >= (try published.decode(Int64.self)) else {
+                throw CatalogPublishing.superseded(runId: runId)
+            }
+            try await self.rows(
+                """
+                UPDATE connections SET published_generation = \(generation)
+                WHERE tenant_id = \(tenantId) AND id = \(connectionId)
+                """, on: connection)
             // Staging is filled and emptied run by run, so its statistics never describe the run at hand and the
             // planner, expecting a handful of rows, would pick per-row index loops; the bulk statements below are
             // always best as hash joins. Re-enabled for the key-by-key deletes.

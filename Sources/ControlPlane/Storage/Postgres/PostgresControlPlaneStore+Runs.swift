@@ -102,8 +102,9 @@ extension PostgresControlPlaneStore {
         }
     }
 
-    /// A queued run is cancelled at once (status `cancelled`, `finishedAt = now`); a leased, running or ingesting
-    /// run gets `cancelRequested` and the reason (the first reason is kept), which the agent learns on its next
+    /// A queued run, and an ingesting run whose lease expired (nobody is ingesting it), are cancelled at once
+    /// (status `cancelled`, `finishedAt = now`); a leased, running or ingesting run gets `cancelRequested` and the
+    /// reason (the first reason is kept), which the agent learns on its next
     /// lease renewal. A finished run is returned unchanged; nil when the tenant has no such run.
     public func requestCancel(
         tenantId: String, runId: String, reason: String, now: Timestamp
@@ -113,9 +114,10 @@ extension PostgresControlPlaneStore {
         try await transaction { connection in
             guard var run = try await self.lockRun(tenantId: tenantId, id: runId, on: connection) else { return nil }
             guard !run.status.isFinished else { return run }
-            if run.status == .queued {
+            if run.endsAtOnceWhenCancelled(at: now) {
                 run.status = .cancelled
                 run.finishedAt = now
+                run.leaseExpiresAt = nil
             }
             run.cancelRequested = true
             run.cancelReason = run.cancelReason ?? reason
@@ -124,7 +126,19 @@ extension PostgresControlPlaneStore {
         }
     }
 
-    /// Leased or running runs whose `leaseExpiresAt + graceSeconds < now`: back to `queued` with the lease agent
+    public func extendRunningLeases(now: Timestamp, ttlSeconds: Int) async throws -> Int {
+        let until = now.adding(seconds: ttlSeconds).milliseconds
+        return try await rows(
+            """
+            UPDATE runs SET lease_expires_at = \(until)
+            WHERE status = 'running' AND lease_expires_at < \(until)
+            RETURNING id
+            """
+        ).count
+    }
+
+    /// Running runs whose `leaseExpiresAt + graceSeconds < now`, and leased (never started) runs whose
+    /// `leaseExpiresAt < now` (the start window a claim gets; no grace, since nothing runs yet): back to `queued` with the lease agent
     /// and expiry cleared (the lease id stays, so the next claim moves past it) while `attempt < maxAttempts`;
     /// otherwise `failed` with "lease expired after N attempts". A run with a cancellation pending becomes
     /// `cancelled` instead of queued, since no claim would ever pick it up. Across all tenants; returns how
@@ -138,7 +152,8 @@ extension PostgresControlPlaneStore {
             """
             WITH expired AS (
                 SELECT tenant_id, id FROM runs
-                WHERE status IN ('leased', 'running') AND lease_expires_at < \(deadline)
+                WHERE (status = 'leased' AND lease_expires_at < \(now.milliseconds))
+                    OR (status = 'running' AND lease_expires_at < \(deadline))
                 FOR UPDATE SKIP LOCKED
             ),
             decided AS (

@@ -43,34 +43,38 @@ extension PostgresControlPlaneStore {
         }
     }
 
-    /// Two statements in one transaction, each picking its rows with `FOR UPDATE SKIP LOCKED`: runs out of
-    /// recoveries fail, the others get a new lease and are returned.
+    /// Two statements in one transaction, each picking its rows with `FOR UPDATE SKIP LOCKED`: runs with a
+    /// cancellation pending are cancelled and runs out of recoveries fail, the others get a new lease.
     public func recoverIngestions(
-        now: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
+        now: Timestamp, expiredBefore: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
     ) async throws -> [RunRecord] {
         guard limit > 0 else { return [] }
         let hold = now.adding(seconds: holdSeconds).milliseconds
         return try await transaction { connection in
-            try await self.rows(
+            let resolved = try await self.rows(
                 """
-                WITH exhausted AS (
+                WITH ended AS (
                     SELECT tenant_id, id FROM runs
-                    WHERE status = 'ingesting' AND lease_expires_at < \(now.milliseconds)
-                        AND ingestion_recoveries >= \(maximumRecoveries)
+                    WHERE status = 'ingesting' AND lease_expires_at < \(expiredBefore.milliseconds)
+                        AND (cancel_requested OR ingestion_recoveries >= \(maximumRecoveries))
                     FOR UPDATE SKIP LOCKED
                 )
-                UPDATE runs SET status = 'failed', finished_at = \(now.milliseconds), lease_expires_at = NULL,
-                    error = 'the control plane stopped while ingesting this delivery '
-                        || (runs.ingestion_recoveries + 1) || ' times; run the connection again'
-                FROM exhausted
-                WHERE runs.tenant_id = exhausted.tenant_id AND runs.id = exhausted.id
-                """, on: connection)
+                UPDATE runs SET finished_at = \(now.milliseconds), lease_expires_at = NULL,
+                    status = CASE WHEN runs.cancel_requested THEN 'cancelled' ELSE 'failed' END,
+                    error = CASE WHEN runs.cancel_requested THEN runs.error
+                        ELSE 'the control plane stopped while ingesting this delivery '
+                            || (runs.ingestion_recoveries + 1) || ' times; run the connection again' END
+                FROM ended
+                WHERE runs.tenant_id = ended.tenant_id AND runs.id = ended.id
+                RETURNING \(unescaped: Self.runColumns(of: "runs"))
+                """, on: connection
+            ).map(Self.decodeRun)
             let recovered = try await self.rows(
                 """
                 WITH picked AS (
                     SELECT tenant_id, id FROM runs
-                    WHERE status = 'ingesting' AND lease_expires_at < \(now.milliseconds)
-                        AND ingestion_recoveries < \(maximumRecoveries)
+                    WHERE status = 'ingesting' AND lease_expires_at < \(expiredBefore.milliseconds)
+                        AND NOT cancel_requested AND ingestion_recoveries < \(maximumRecoveries)
                     ORDER BY lease_expires_at, tenant_id, id
                     LIMIT \(limit)
                     FOR UPDATE SKIP LOCKED
@@ -82,7 +86,7 @@ extension PostgresControlPlaneStore {
                 RETURNING \(unescaped: Self.runColumns(of: "runs"))
                 """, on: connection
             ).map(Self.decodeRun)
-            return recovered.sorted { ($0.tenantId, $0.id) < ($1.tenantId, $1.id) }
+            return (resolved + recovered).sorted { ($0.tenantId, $0.id) < ($1.tenantId, $1.id) }
         }
     }
 }

@@ -56,6 +56,9 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
     /// Applies the migrations `schema_migrations` does not list yet, all in one transaction that first takes an
     /// advisory lock: replicas starting together apply them once, in order, and the others then find nothing
     /// to do. DDL is transactional in PostgreSQL, so a failed migration leaves no half-built schema.
+    /// Replicas share a PostgreSQL database, so a run found `ingesting` may be a live replica's.
+    public var ingestionsAreOrphanedAtStart: Bool { false }
+
     public func migrate() async throws {
         try await migrate(through: nil)
     }

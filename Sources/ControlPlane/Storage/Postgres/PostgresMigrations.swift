@@ -193,5 +193,33 @@ enum PostgresMigrations {
                 "ALTER TABLE runs ADD COLUMN ingestion_recoveries BIGINT NOT NULL DEFAULT 0",
                 "CREATE INDEX runs_ingesting ON runs (lease_expires_at) WHERE status = 'ingesting'",
             ]),
+        SchemaMigration(
+            version: 5, name: "ordered publishing",
+            statements: [
+                // The order runs were created in, from one sequence rather than a clock, so replicas whose clocks
+                // disagree still agree on which of two runs is the newer. Existing runs are numbered in creation
+                // order before the sequence takes over.
+                "CREATE SEQUENCE run_generations AS BIGINT",
+                "ALTER TABLE runs ADD COLUMN generation BIGINT",
+                """
+                UPDATE runs SET generation = numbered.n
+                FROM (SELECT tenant_id, id, row_number() OVER (ORDER BY created_at, id) AS n FROM runs) AS numbered
+                WHERE runs.tenant_id = numbered.tenant_id AND runs.id = numbered.id
+                """,
+                "SELECT setval('run_generations', coalesce((SELECT max(generation) FROM runs), 0) + 1, false)",
+                "ALTER TABLE runs ALTER COLUMN generation SET DEFAULT nextval('run_generations')",
+                "ALTER TABLE runs ALTER COLUMN generation SET NOT NULL",
+                "ALTER SEQUENCE run_generations OWNED BY runs.generation",
+                // The newest run whose delivery the connection's catalog holds: an older delivery (an ingestion
+                // recovered after a newer run published) is never published over it. Taken from the newest run
+                // that published before this migration.
+                "ALTER TABLE connections ADD COLUMN published_generation BIGINT NOT NULL DEFAULT 0",
+                """
+                UPDATE connections SET published_generation = coalesce((
+                    SELECT max(r.generation) FROM runs AS r
+                    WHERE r.tenant_id = connections.tenant_id AND r.connection_id = connections.id
+                        AND r.status IN ('succeeded', 'partial')), 0)
+                """,
+            ]),
     ]
 }

@@ -67,12 +67,22 @@ extension SQLiteControlPlaneStore {
         let completeDatabases = try StoredJSON.encode(scope.completeDatabases.sorted())
         return try database.writeTransaction {
             guard
-                try database.queryFirst(
-                    "SELECT 1 FROM connections WHERE tenant_id = ? AND id = ?", [tenantId, connectionId], { _ in true }
-                ) != nil
+                let published = try database.queryFirst(
+                    "SELECT published_generation FROM connections WHERE tenant_id = ? AND id = ?",
+                    [tenantId, connectionId], { $0.int64(0) })
             else {
                 throw StorageError(.notFound, "connection \(connectionId) does not exist")
             }
+            guard
+                let generation = try database.queryFirst(
+                    "SELECT generation FROM runs WHERE tenant_id = ? AND id = ?", [tenantId, runId], { $0.int64(0) })
+            else {
+                throw StorageError(.notFound, "run \(runId) does not exist")
+            }
+            guard generation >= published else { throw CatalogPublishing.superseded(runId: runId) }
+            try database.execute(
+                "UPDATE connections SET published_generation = ? WHERE tenant_id = ? AND id = ?",
+                [generation, tenantId, connectionId])
             let existing =
                 try database.queryFirst(
                     "SELECT count(*) FROM catalog_assets WHERE tenant_id = ? AND connection_id = ?",

@@ -11,8 +11,9 @@ extension SQLiteControlPlaneStore {
     func insertRun(_ run: RunRecord) throws {
         try database.execute(
             """
-            INSERT INTO runs (\(Self.runColumns))
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            INSERT INTO runs (\(Self.runColumns), generation)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                (SELECT coalesce(max(generation), 0) + 1 FROM runs))
             """,
             [
                 run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
@@ -105,8 +106,9 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    /// A queued run is cancelled at once (status `cancelled`, `finishedAt = now`); a leased, running or ingesting
-    /// run gets `cancelRequested` and the reason (the first reason is kept), which the agent learns on its next
+    /// A queued run, and an ingesting run whose lease expired (nobody is ingesting it), are cancelled at once
+    /// (status `cancelled`, `finishedAt = now`); a leased, running or ingesting run gets `cancelRequested` and the
+    /// reason (the first reason is kept), which the agent learns on its next
     /// lease renewal. A finished run is returned unchanged; nil when the tenant has no such run.
     public func requestCancel(
         tenantId: String, runId: String, reason: String, now: Timestamp
@@ -116,9 +118,10 @@ extension SQLiteControlPlaneStore {
         try database.writeTransaction {
             guard var run = try loadRun(tenantId: tenantId, id: runId) else { return nil }
             guard !run.status.isFinished else { return run }
-            if run.status == .queued {
+            if run.endsAtOnceWhenCancelled(at: now) {
                 run.status = .cancelled
                 run.finishedAt = now
+                run.leaseExpiresAt = nil
             }
             run.cancelRequested = true
             run.cancelReason = run.cancelReason ?? reason
@@ -127,7 +130,16 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    /// Leased or running runs whose `leaseExpiresAt + graceSeconds < now`: back to `queued` with the lease agent
+    public func extendRunningLeases(now: Timestamp, ttlSeconds: Int) async throws -> Int {
+        let until = now.adding(seconds: ttlSeconds)
+        return try database.writeTransaction {
+            try database.execute(
+                "UPDATE runs SET lease_expires_at = ?1 WHERE status = 'running' AND lease_expires_at < ?1", [until])
+        }
+    }
+
+    /// Running runs whose `leaseExpiresAt + graceSeconds < now`, and leased (never started) runs whose
+    /// `leaseExpiresAt < now` (the start window a claim gets; no grace, since nothing runs yet): back to `queued` with the lease agent
     /// and expiry cleared (the lease id stays, so the next claim moves past it) while `attempt < maxAttempts` —
     /// with the attempt given back when the run was never started (`leased`), at most `maxAttempts` times;
     /// otherwise `failed` with "lease expired after N attempts". A run with a cancellation pending becomes
@@ -136,10 +148,12 @@ extension SQLiteControlPlaneStore {
     public func expireLeases(now: Timestamp, graceSeconds: Int) async throws -> Int {
         let deadline = Timestamp(milliseconds: now.milliseconds - Int64(graceSeconds) * 1000)
         return try database.writeTransaction {
-            let expired = "status IN ('leased', 'running') AND lease_expires_at < ?"
+            let expired = """
+                ((status = 'leased' AND lease_expires_at < ?) OR (status = 'running' AND lease_expires_at < ?))
+                """
             let cancelled = try database.execute(
                 "UPDATE runs SET status = 'cancelled', finished_at = ? WHERE \(expired) AND cancel_requested = 1",
-                [now, deadline])
+                [now, now, deadline])
             // Never started: the agent never had the lease (a long-poll answered as it hung up) or died before
             // `start`; the job did not run, so the attempt is given back, at most `max_attempts` times per run.
             let refunded = try database.execute(
@@ -148,20 +162,20 @@ extension SQLiteControlPlaneStore {
                     attempt = attempt - 1
                 WHERE \(expired) AND status = 'leased' AND attempt > 0 AND lease_id - attempt < max_attempts
                 """,
-                [deadline])
+                [now, deadline])
             let requeued = try database.execute(
                 """
                 UPDATE runs SET status = 'queued', lease_agent_id = NULL, lease_expires_at = NULL
                 WHERE \(expired) AND attempt < max_attempts
                 """,
-                [deadline])
+                [now, deadline])
             let failed = try database.execute(
                 """
                 UPDATE runs SET status = 'failed', finished_at = ?,
                     error = 'lease expired after ' || attempt || ' attempts'
                 WHERE \(expired)
                 """,
-                [now, deadline])
+                [now, now, deadline])
             return cancelled + refunded + requeued + failed
         }
     }

@@ -41,30 +41,35 @@ extension SQLiteControlPlaneStore {
     }
 
     public func recoverIngestions(
-        now: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
+        now: Timestamp, expiredBefore: Timestamp, holdSeconds: Int, maximumRecoveries: Int, limit: Int
     ) async throws -> [RunRecord] {
         guard limit > 0 else { return [] }
         return try database.writeTransaction {
-            try database.execute(
+            let resolved = try database.query(
                 """
-                UPDATE runs SET status = 'failed', finished_at = ?1, lease_expires_at = NULL,
-                    error = 'the control plane stopped while ingesting this delivery '
-                        || (ingestion_recoveries + 1) || ' times; run the connection again'
-                WHERE status = 'ingesting' AND lease_expires_at < ?1 AND ingestion_recoveries >= ?2
+                UPDATE runs SET finished_at = ?1, lease_expires_at = NULL,
+                    status = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'failed' END,
+                    error = CASE WHEN cancel_requested = 1 THEN error
+                        ELSE 'the control plane stopped while ingesting this delivery '
+                            || (ingestion_recoveries + 1) || ' times; run the connection again' END
+                WHERE status = 'ingesting' AND lease_expires_at < ?2
+                    AND (cancel_requested = 1 OR ingestion_recoveries >= ?3)
+                RETURNING \(Self.runColumns)
                 """,
-                [now, maximumRecoveries])
+                [now, expiredBefore, maximumRecoveries], Self.decodeRun)
             let recovered = try database.query(
                 """
                 UPDATE runs SET lease_id = lease_id + 1, lease_expires_at = ?2,
                     ingestion_recoveries = ingestion_recoveries + 1
                 WHERE rowid IN (
                     SELECT rowid FROM runs INDEXED BY runs_ingesting
-                    WHERE status = 'ingesting' AND lease_expires_at < ?1 AND ingestion_recoveries < ?3
+                    WHERE status = 'ingesting' AND lease_expires_at < ?1 AND cancel_requested = 0
+                        AND ingestion_recoveries < ?3
                     ORDER BY lease_expires_at LIMIT ?4)
                 RETURNING \(Self.runColumns)
                 """,
-                [now, now.adding(seconds: holdSeconds), maximumRecoveries, limit], Self.decodeRun)
-            return recovered.sorted { ($0.tenantId, $0.id) < ($1.tenantId, $1.id) }
+                [expiredBefore, now.adding(seconds: holdSeconds), maximumRecoveries, limit], Self.decodeRun)
+            return (resolved + recovered).sorted { ($0.tenantId, $0.id) < ($1.tenantId, $1.id) }
         }
     }
 }

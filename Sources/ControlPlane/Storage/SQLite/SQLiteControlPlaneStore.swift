@@ -11,6 +11,7 @@
 public actor SQLiteControlPlaneStore: ControlPlaneStore {
     private let executor: SQLiteExecutor
     let database: SQLiteConnection
+    private let ownerLock: SQLiteOwnerLock
 
     /// Opens (and if missing, creates with mode 0600) the database at `path`. Call `migrate()` before use.
     ///
@@ -18,7 +19,12 @@ public actor SQLiteControlPlaneStore: ControlPlaneStore {
     public init(path: String) throws {
         executor = SQLiteExecutor(label: "outpost.storage.sqlite")
         database = try SQLiteConnection(path: path)
+        ownerLock = SQLiteOwnerLock(databasePath: path)
     }
+
+    /// True while no other store has this database open: then every run left `ingesting` at start was left by a
+    /// process that stopped (see `SQLiteOwnerLock`).
+    public nonisolated var ingestionsAreOrphanedAtStart: Bool { ownerLock.isHeld }
 
     public nonisolated var unownedExecutor: UnownedSerialExecutor {
         executor.asUnownedSerialExecutor()

@@ -194,5 +194,29 @@ enum SQLiteMigrations {
                 "ALTER TABLE runs ADD COLUMN ingestion_recoveries INTEGER NOT NULL DEFAULT 0",
                 "CREATE INDEX runs_ingesting ON runs (lease_expires_at) WHERE status = 'ingesting'",
             ]),
+        SchemaMigration(
+            version: 5, name: "ordered publishing",
+            statements: [
+                // The order runs were created in, from one counter for the whole database rather than a clock, so
+                // replicas whose clocks disagree still agree on which of two runs is the newer. Existing runs are
+                // numbered in creation order.
+                "ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+                """
+                UPDATE runs SET generation = numbered.n
+                FROM (SELECT rowid AS rid, row_number() OVER (ORDER BY created_at, id) AS n FROM runs) AS numbered
+                WHERE runs.rowid = numbered.rid
+                """,
+                "CREATE INDEX runs_generation ON runs (generation)",
+                // The newest run whose delivery the connection's catalog holds: an older delivery (an ingestion
+                // recovered after a newer run published) is never published over it. Taken from the newest run
+                // that published before this migration.
+                "ALTER TABLE connections ADD COLUMN published_generation INTEGER NOT NULL DEFAULT 0",
+                """
+                UPDATE connections SET published_generation = coalesce((
+                    SELECT max(r.generation) FROM runs AS r
+                    WHERE r.tenant_id = connections.tenant_id AND r.connection_id = connections.id
+                        AND r.status IN ('succeeded', 'partial')), 0)
+                """,
+            ]),
     ]
 }

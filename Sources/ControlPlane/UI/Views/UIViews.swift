@@ -160,7 +160,7 @@ enum UIViews {
         case .succeeded: "good"
         case .partial: "warn"
         case .failed: "bad"
-        case .cancelled: "muted"
+        case .cancelled, .superseded: "muted"
         case .queued, .leased, .running, .ingesting: "busy"
         }
     }

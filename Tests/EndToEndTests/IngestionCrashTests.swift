@@ -1,0 +1,151 @@
+import ControlPlane
+import Foundation
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The real `outpost server` killed with SIGKILL while it ingests a delivery, then started again on the same data:
+/// the run must not wait out a long lease, and the catalog must come out exactly as a one-shot extraction of the
+/// source.
+@Suite("End to end: a control plane killed while it ingests", .serialized)
+struct IngestionCrashTests {
+    /// The benchmark generator's "small" catalog (20 schemas, about 25,000 records): large enough that its ingestion
+    /// is caught in progress, small enough for CI; the code paths are those of any size.
+    static let schemas = 20
+
+    @Test func aServerKilledMidIngestionFinishesTheRunWithinTwoMinutesOfItsRestartOnSQLiteAndPostgreSQL()
+        async throws
+    {
+        let postgres = try TestPostgres()
+        let source = try GeneratedCatalog.build(postgres, schemas: Self.schemas)
+        defer { postgres.dropDatabase(source) }
+        let passwordFile = try TemporaryDirectory()
+        try Data(postgres.password.utf8).write(to: URL(fileURLWithPath: passwordFile.path + "/pw"))
+
+        // The reference: what a one-shot extraction of the source publishes, record for record.
+        let reference = try TemporaryDirectory()
+        let extract = try ChildProcess.run(
+            BuildProducts.outpost,
+            [
+                "extract", "--source", postgres.url(database: source), "--connection-name", "big",
+                "--password-file", passwordFile.path + "/pw", "--output", reference.path + "/out",
+            ])
+        try #require(extract.status == 0, "\(extract.standardError)")
+        let expected = try Self.records(inExtraction: reference.path + "/out")
+        #expect(expected.count > 20_000)
+
+        let database = try ControlPlaneDatabase()
+        for backend in ["sqlite", "postgresql"] {
+            var environment = ProcessInfo.processInfo.environment
+            if backend == "postgresql" { environment["OUTPOST_DATABASE_URL"] = database.url }
+            let server = try ServerProcess(environment: environment)
+            try await server.start()
+            let admin = try server.admin
+            let connection = try await admin.createConnection(
+                ConnectionRequest(
+                    name: "big", sourceKind: "postgresql", sourceURL: postgres.url(database: source),
+                    secrets: ["password": "command:pw"]))
+            let setup = try AgentSetup(
+                server: server, key: try await admin.createKey(name: "agent-\(backend)", role: .agent),
+                secretCommands: ["pw": "cat \(passwordFile.path)/pw"])
+            let agent = try setup.start()
+
+            let run = try await admin.runNow(connection.id)
+            // Caught while it ingests: the agent has delivered, the server is verifying and publishing.
+            let deadline = ContinuousClock.now + .seconds(300)
+            var status = RunRecord.Status.queued
+            while status != .ingesting, ContinuousClock.now < deadline {
+                status = try await admin.run(run.id).status
+                try #require(!status.isFinished, "\(backend): the run finished before it could be caught ingesting")
+                if status != .ingesting { try await Task.sleep(for: .milliseconds(20)) }
+            }
+            try #require(status == .ingesting, "\(backend): \(agent.log)")
+            try await server.stop(signal: SIGKILL)
+
+            try await server.start()
+            let restarted = ContinuousClock.now
+            let finished = try await admin.finished(run.id, within: .seconds(120))
+            #expect(finished.status == .succeeded, "\(backend): \(finished.error ?? "") \(server.log)")
+            #expect(ContinuousClock.now - restarted < .seconds(120), "\(backend)")
+            let published =
+                backend == "sqlite"
+                ? try Self.records(inSQLiteStore: server.dataDirectory + "/outpost.sqlite", connectionId: connection.id)
+                : try Self.records(inPostgresStore: database, connectionId: connection.id)
+            #expect(published.count == expected.count, "\(backend)")
+            #expect(published == expected, "\(backend): the catalog differs from a one-shot extraction")
+
+            agent.signal(SIGTERM)
+            _ = await agent.waitForExit(within: .seconds(30))
+            try await server.stop()
+        }
+    }
+
+    /// `kind<TAB>qualifiedName<TAB>SHA-256 of the JSON line` of every record in an extraction folder, sorted.
+    static func records(inExtraction folder: String) throws -> [String] {
+        try python(
+            """
+            import gzip, hashlib, json, os, sys
+            out = []
+            for root, _, names in os.walk(sys.argv[1]):
+                for name in names:
+                    if not name.endswith('.jsonl.gz'):
+                        continue
+                    with gzip.open(os.path.join(root, name), 'rb') as f:
+                        for line in f:
+                            line = line.rstrip(b'\\n')
+                            if line:
+                                r = json.loads(line)
+                                digest = hashlib.sha256(line).hexdigest()
+                                out.append('%s\\t%s\\t%s' % (r['kind'], r['qualifiedName'], digest))
+            print('\\n'.join(sorted(out)))
+            """, folder)
+    }
+
+    /// The same lines for a connection's published catalog in a SQLite store.
+    static func records(inSQLiteStore path: String, connectionId: String) throws -> [String] {
+        try python(
+            """
+            import hashlib, sqlite3, sys
+            db = sqlite3.connect('file:%s?mode=ro' % sys.argv[1], uri=True)
+            rows = db.execute(
+                'SELECT kind, qualified_name, body FROM catalog_assets WHERE connection_id = ?', (sys.argv[2],))
+            lines = ('%s\\t%s\\t%s' % (k, q, hashlib.sha256(b).hexdigest()) for k, q, b in rows)
+            print('\\n'.join(sorted(lines)))
+            """, path, connectionId)
+    }
+
+    /// The same lines for a connection's published catalog in a PostgreSQL store.
+    static func records(inPostgresStore database: ControlPlaneDatabase, connectionId: String) throws -> [String] {
+        let output = try database.postgres.psql(
+            """
+            SELECT kind || E'\\t' || qualified_name || E'\\t' || encode(sha256(body), 'hex')
+            FROM catalog_assets WHERE connection_id = '\(connectionId)';
+            """, database: database.name)
+        return output.split(separator: "\n").map(String.init).sorted()
+    }
+
+    private static func python(_ script: String, _ arguments: String...) throws -> [String] {
+        let result = try ChildProcess.run("/usr/bin/env", ["python3", "-c", script] + arguments)
+        guard result.status == 0 else { throw EndToEndFailure("python3 failed: \(result.standardError)") }
+        return result.standardOutput.split(separator: "\n").map(String.init)
+    }
+}
+
+/// A synthetic catalog built with the shared benchmark generator.
+enum GeneratedCatalog {
+    /// Loads `gen_catalog.py --schemas N --seed 42` into a fresh database; returns its name.
+    static func build(_ postgres: TestPostgres, schemas: Int) throws -> String {
+        let generator = BuildProducts.repositoryRoot + "/../shared/bench/gen_catalog.py"
+        guard FileManager.default.fileExists(atPath: generator) else {
+            throw EndToEndFailure("\(generator) is missing: ../shared must sit beside the clone")
+        }
+        let sql = try ChildProcess.run(
+            "/usr/bin/env", ["python3", generator, "--schemas", String(schemas), "--seed", "42"])
+        guard sql.status == 0 else { throw EndToEndFailure("gen_catalog.py failed: \(sql.standardError)") }
+        return try postgres.createDatabase(prefix: "e2e_big", loading: sql.standardOutput)
+    }
+}
