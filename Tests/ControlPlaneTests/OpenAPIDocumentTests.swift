@@ -393,6 +393,7 @@ struct APIRecorder {
         var fields = headers
         if let key { fields[.authorization] = "Bearer \(key)" }
         if bytes != nil && fields[.contentType] == nil { fields[.contentType] = "application/json" }
+        if uri.hasPrefix("/v1/runs/") { fields[HTTPField.Name(AgentProtocol.agentHeader)!] = "agent-1" }
         let response = try await client.executeRequest(
             uri: uri, method: method, headers: fields, body: bytes.map { ByteBuffer(bytes: $0) })
         log.record(method: method, uri: uri, requestHeaders: fields, requestBody: bytes ?? [], response: response)
