@@ -192,8 +192,11 @@ struct OpenAPIDocumentTests {
             #expect(response.status == .unauthorized)
             #expect(attempt < fixture.configuration.failedAuthenticationLimit, "no 429 after \(attempt) failures")
         }
-        let limited = try await api.call(.get, "/v1/admin/agents", key: admin, expect: .tooManyRequests)
+        let limited = try await api.call(
+            .get, "/v1/admin/agents", key: "opk_not-a-key", expect: .tooManyRequests)
         #expect(limited.headers[.retryAfter] != nil)
+        // A valid key is never refused for its address.
+        try await api.call(.get, "/v1/admin/agents", key: admin, expect: .ok)
     }
 
     /// Log chunks: gzip, a re-sent chunk, and the refusals.
