@@ -131,6 +131,13 @@ public enum Agent {
         ])
     }
 
+    /// The agent's id as its data dir holds it, without creating one (nil before the agent's first start).
+    public static func storedIdentity(dataDirectory: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: dataDirectory + "/agent-id") else { return nil }
+        let text = String(decoding: data, as: UTF8.self).trimmingWhitespace
+        return text.isEmpty ? nil : text
+    }
+
     /// The agent's stable id, created once in the data dir.
     static func identity(dataDirectory: String) throws -> String {
         let path = dataDirectory + "/agent-id"

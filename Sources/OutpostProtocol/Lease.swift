@@ -34,6 +34,20 @@ public struct LeaseResponse: Codable, Sendable, Equatable {
     }
 }
 
+/// The newest entry of an agent's audit ledger: how many entries it has and the last one's hash. A hash chain
+/// cannot show that its newest entries were cut off; the control plane keeping the longest head it was told of can.
+public struct AuditHead: Codable, Sendable, Equatable {
+    /// The number of entries (the last entry's `seq`).
+    public var sequence: Int64
+    /// Lower-case hex SHA-256 of the last entry.
+    public var hash: String
+
+    public init(sequence: Int64, hash: String) {
+        self.sequence = sequence
+        self.hash = hash
+    }
+}
+
 /// `POST /v1/agent/heartbeat`, every ~30 s with jitter.
 public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public enum State: String, Codable, Sendable {
@@ -61,6 +75,8 @@ public struct HeartbeatRequest: Codable, Sendable, Equatable {
     public var diskFreeBytes: Int64?
     public var spoolBacklogBytes: Int64?
     public var lastError: String?
+    /// The head of the agent's audit ledger; the control plane keeps the longest it saw.
+    public var auditHead: AuditHead?
 
     public init(
         agentId: String, agentName: String, version: String, state: State, runningLeases: [RunningLease],
@@ -86,11 +102,15 @@ public struct HeartbeatResponse: Codable, Sendable, Equatable {
     /// When the calling key expires (RFC 3339), so the agent can warn ahead of time.
     public var keyExpiresAt: String?
     public var serverTime: String
+    /// The longest audit ledger head the control plane has seen from this agent; an agent whose ledger is shorter
+    /// lost entries.
+    public var auditHead: AuditHead?
 
     public init(
         drain: Bool, minimumAgentVersion: String, versionDeadline: String? = nil, keyExpiresAt: String? = nil,
-        serverTime: String
+        serverTime: String, auditHead: AuditHead? = nil
     ) {
+        self.auditHead = auditHead
         self.drain = drain
         self.minimumAgentVersion = minimumAgentVersion
         self.versionDeadline = versionDeadline

@@ -187,6 +187,7 @@ struct ServerCommand: AsyncParsableCommand {
                 // The connection pool only serves queries while its run() is running.
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask { await store.run() }
+                    await store.waitUntilRunning()
                     do {
                         try await serve(store: store, blobs: blobs, configuration: configuration, logger: logger)
                     } catch {

@@ -1,4 +1,6 @@
+import ControlPlane
 import Foundation
+import OutpostProtocol
 import OutpostTesting
 import Testing
 
@@ -55,5 +57,51 @@ struct AuditCommandTests {
         let missing = try OutpostCLI.run(["audit", "verify", "--data-dir", directory.path])
         #expect(missing.status == 1)
         #expect(missing.standardError.contains("cannot open the audit ledger"))
+    }
+
+    @Test("with --server, a ledger cut short of what the agent reported to the control plane fails, a whole one passes")
+    func comparedWithTheControlPlane() async throws {
+        try await AdminCommandTests.withServer { environment, store, keyFile in
+            let directory = try TemporaryDirectory()
+            let ledger = directory.path + "/audit.jsonl"
+            try Self.writeLedger(ledger, count: 5)
+            try Data("agt_audited".utf8).write(to: URL(fileURLWithPath: directory.path + "/agent-id"))
+            // What the agent's heartbeats told the control plane: five entries, the last with this hash.
+            let last = try #require(try String(contentsOfFile: ledger, encoding: .utf8).split(separator: "\n").last)
+            let hash = String(last.dropFirst(#"{"hash":""#.count).prefix(64))
+            let tenant = try #require(try await store.firstTenant())
+            let now = Timestamp(milliseconds: 1_735_689_600_000)
+            try await store.upsertAgent(
+                AgentRecord(
+                    tenantId: tenant.id, id: "agt_audited", name: "audited", version: "0.1.0", state: "idle",
+                    freeSlots: 1, runningLeases: 0, lastSeenAt: now))
+            _ = try await store.recordAuditHead(
+                tenantId: tenant.id, agentId: "agt_audited", head: AuditHead(sequence: 5, hash: hash), now: now)
+            let server = try #require(environment["OUTPOST_SERVER"])
+            func verify() async throws -> ProcessResult {
+                try await withCheckedThrowingContinuation { continuation in
+                    Thread {
+                        continuation.resume(
+                            with: Result {
+                                try OutpostCLI.run([
+                                    "audit", "verify", "--data-dir", directory.path, "--server", server, "--key-file",
+                                    keyFile,
+                                ])
+                            })
+                    }.start()
+                }
+            }
+            let whole = try await verify()
+            #expect(whole.status == 0, "\(whole.standardOutput) \(whole.standardError)")
+            #expect(whole.standardOutput.contains("including the 5 the control plane saw"))
+
+            // The two newest entries cut off: the chain alone still verifies, the control plane's head does not.
+            try Self.writeLedger(ledger, count: 3)
+            let local = try OutpostCLI.run(["audit", "verify", "--data-dir", directory.path])
+            #expect(local.status == 0)
+            let cut = try await verify()
+            #expect(cut.status == 1)
+            #expect(cut.standardOutput.contains("SHORTENED"), "\(cut.standardOutput)")
+        }
     }
 }

@@ -632,6 +632,42 @@ extension AgentAPITests {
     }
 }
 
+extension AgentAPITests {
+    @Test func theControlPlaneKeepsTheLongestAuditHeadAndRecordsALedgerThatShrank() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            func beat(_ sequence: Int64, _ hash: Character) async throws -> HeartbeatResponse {
+                var request = HeartbeatRequest(
+                    agentId: "agent-1", agentName: "one", version: "0.1.0", state: .idle, runningLeases: [],
+                    freeSlots: 1)
+                request.auditHead = AuditHead(sequence: sequence, hash: String(repeating: hash, count: 64))
+                return try await client.send(
+                    .post, AgentProtocol.Path.heartbeat, key: fixture.tenantA.agent, json: request
+                ).decode(HeartbeatResponse.self)
+            }
+            #expect(try await beat(3, "a").auditHead == AuditHead(sequence: 3, hash: String(repeating: "a", count: 64)))
+            #expect(try await beat(5, "b").auditHead?.sequence == 5)
+            #expect(
+                try await fixture.store.agent(tenantId: fixture.tenantA.tenant.id, id: "agent-1")?.auditProblem == nil)
+            // Two entries cut off: the control plane keeps what it saw and records the problem.
+            let shrunk = try await beat(3, "a")
+            #expect(shrunk.auditHead?.sequence == 5)
+            let agents = try await client.send(.get, "/v1/admin/agents", key: fixture.tenantA.admin)
+                .decode(AgentList.self).agents
+            let problem = try #require(agents.first?.auditProblem)
+            #expect(problem.contains("3 entries") && problem.contains("5") && problem.contains("removed"), "\(problem)")
+            #expect(agents.first?.auditHead?.sequence == 5)
+            // A malformed head is refused.
+            var bad = HeartbeatRequest(
+                agentId: "agent-1", agentName: "one", version: "0.1.0", state: .idle, runningLeases: [], freeSlots: 1)
+            bad.auditHead = AuditHead(sequence: -1, hash: "x")
+            let refused = try await client.send(
+                .post, AgentProtocol.Path.heartbeat, key: fixture.tenantA.agent, json: bad)
+            #expect(refused.status == .badRequest)
+        }
+    }
+}
+
 /// The run-scoped agent endpoints, for parameterised tests.
 enum RunEndpoint: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case start, lease, logs, uploads, complete

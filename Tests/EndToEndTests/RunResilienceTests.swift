@@ -132,7 +132,9 @@ struct RunResilienceTests {
         let commands = ["pw": "echo \(source.password)"]
 
         // An idle agent holding a claim open, killed: its long poll stays open on the server for a while.
-        let doomed = try AgentSetup(server: server, key: key, name: "doomed", secretCommands: commands).start()
+        // Each setup owns its agent's folder (config, key, data): it must outlive the agent.
+        let doomedSetup = try AgentSetup(server: server, key: key, name: "doomed", secretCommands: commands)
+        let doomed = try doomedSetup.start()
         let deadline = ContinuousClock.now + .seconds(20)
         while try await admin.call(.GET, "/v1/admin/agents", as: AgentList.self).agents.isEmpty,
             ContinuousClock.now < deadline
@@ -145,13 +147,25 @@ struct RunResilienceTests {
 
         let run = try await admin.runNow(connection.id)
         let queuedAt = ContinuousClock.now
-        let survivor = try AgentSetup(server: server, key: key, name: "survivor", secretCommands: commands).start()
-        let started = try await admin.waitFor(run.id, within: .seconds(30)) { $0.startedAt != nil }
+        let survivorSetup = try AgentSetup(server: server, key: key, name: "survivor", secretCommands: commands)
+        let survivor = try survivorSetup.start()
+        let started: RunResponse
+        do {
+            started = try await admin.waitFor(run.id, within: .seconds(30)) { $0.startedAt != nil }
+        } catch {
+            Issue.record("\(error)\nsurvivor: \(survivor.log)\nserver: \(server.log.suffix(4000))")
+            throw error
+        }
         #expect(
             ContinuousClock.now - queuedAt < .seconds(20),
             "started \(ContinuousClock.now - queuedAt) after it was queued")
         let finished = try await admin.finished(run.id, within: .seconds(60))
         #expect(finished.status == .succeeded, "\(finished.error ?? "") \(survivor.log)")
+        // The scenario as it happened: how often the run was handed out (twice when the dead agent's held claim got it).
+        let claims = server.log.split(separator: "\n").filter {
+            $0.contains("run.claimed") && $0.contains("run.id=\(run.id)")
+        }.count
+        print("dead-agent claim: the run was claimed \(claims) times before it finished")
         // A claim that was never started does not count as an attempt.
         #expect(finished.attempt == 1)
         #expect(started.leaseAgentId == finished.leaseAgentId)

@@ -1,5 +1,6 @@
 internal import Crypto
 internal import Metadata
+public import OutpostProtocol
 internal import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -112,6 +113,10 @@ public final class AuditLedger: Sendable {
     /// The number of entries in the ledger.
     public var count: Int64 { state.withLock { $0.sequence } }
 
+    /// The ledger's newest entry (sequence and hash; the genesis hash for an empty ledger), reported with every
+    /// heartbeat so the control plane can tell when entries were later cut off.
+    public var head: AuditHead { state.withLock { AuditHead(sequence: $0.sequence, hash: $0.lastHash) } }
+
     /// Appends `entry` as the next link of the chain and flushes it to stable storage.
     public func append(_ entry: AuditEntry) throws {
         let encoder = JSONEncoder()
@@ -152,9 +157,11 @@ public final class AuditLedger: Sendable {
 
     /// Checks the whole chain of the ledger at `path`, streaming it line by line.
     ///
+    /// - Parameter checkpoint: a head recorded elsewhere (the control plane's); the result names the hash of the
+    ///   entry with its sequence, if the ledger still has it.
     /// - Returns: the number of intact entries, or the first broken line (1-based) and why it is broken.
     /// - Throws: `AuditError` `.io` only when the file cannot be read.
-    public static func verify(path: String) throws -> AuditVerification {
+    public static func verify(path: String, checkpoint: AuditHead? = nil) throws -> AuditVerification {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
             throw AuditError(.io, "cannot open the audit ledger \(path): \(String(cString: strerror(errno)))")
@@ -162,6 +169,7 @@ public final class AuditLedger: Sendable {
         defer { close(descriptor) }
         var previousHash = genesisHash
         var sequence: Int64 = 0
+        var checkpointHash: String? = checkpoint?.sequence == 0 ? genesisHash : nil
         var lineNumber = 0
         var line: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
@@ -178,11 +186,16 @@ public final class AuditLedger: Sendable {
                 }
                 sequence = parsed.sequence
                 previousHash = parsed.hash
+                if parsed.sequence == checkpoint?.sequence { checkpointHash = parsed.hash }
                 return nil
             } catch let problem as LineProblem {
-                return AuditVerification(entries: lineNumber - 1, broken: .init(line: lineNumber, reason: problem.text))
+                return AuditVerification(
+                    entries: lineNumber - 1, broken: .init(line: lineNumber, reason: problem.text),
+                    checkpointHash: checkpointHash)
             } catch {
-                return AuditVerification(entries: lineNumber - 1, broken: .init(line: lineNumber, reason: "\(error)"))
+                return AuditVerification(
+                    entries: lineNumber - 1, broken: .init(line: lineNumber, reason: "\(error)"),
+                    checkpointHash: checkpointHash)
             }
         }
         while true {
@@ -203,7 +216,8 @@ public final class AuditLedger: Sendable {
             if line.count > maxLineBytes {
                 return AuditVerification(
                     entries: lineNumber,
-                    broken: .init(line: lineNumber + 1, reason: "the line is longer than \(maxLineBytes) bytes"))
+                    broken: .init(line: lineNumber + 1, reason: "the line is longer than \(maxLineBytes) bytes"),
+                    checkpointHash: checkpointHash)
             }
         }
         if !line.isEmpty {
@@ -211,9 +225,10 @@ public final class AuditLedger: Sendable {
                 entries: lineNumber,
                 broken: .init(
                     line: lineNumber + 1,
-                    reason: "the last line is incomplete (the file was truncated or a write was interrupted)"))
+                    reason: "the last line is incomplete (the file was truncated or a write was interrupted)"),
+                checkpointHash: checkpointHash)
         }
-        return AuditVerification(entries: lineNumber, broken: nil)
+        return AuditVerification(entries: lineNumber, broken: nil, checkpointHash: checkpointHash)
     }
 
     // MARK: Lines
@@ -336,10 +351,13 @@ public struct AuditVerification: Sendable, Equatable {
     public var entries: Int
     /// The first broken line, or nil when the whole chain verifies.
     public var broken: Broken?
+    /// The hash of the entry at the checkpoint's sequence, when one was given and the ledger still has it.
+    public var checkpointHash: String?
 
-    public init(entries: Int, broken: Broken?) {
+    public init(entries: Int, broken: Broken?, checkpointHash: String? = nil) {
         self.entries = entries
         self.broken = broken
+        self.checkpointHash = checkpointHash
     }
 
     /// Whether every line verified.

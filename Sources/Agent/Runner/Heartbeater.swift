@@ -17,15 +17,16 @@ struct Heartbeater: Sendable {
 
     func run(until stop: Latch) async {
         var warnedVersion = false
+        var warnedAudit = false
         while !stop.isSignalled {
-            await beat(warnedVersion: &warnedVersion)
+            await beat(warnedVersion: &warnedVersion, warnedAudit: &warnedAudit)
             let interval = Backoff.milliseconds(context.configuration.heartbeatInterval)
             let jitter = Int64.random(in: -(interval / 10)...(interval / 10))
             await stop.sleep(for: .milliseconds(max(100, interval + jitter)))
         }
     }
 
-    private func beat(warnedVersion: inout Bool) async {
+    private func beat(warnedVersion: inout Bool, warnedAudit: inout Bool) async {
         var request = HeartbeatRequest(
             agentId: context.agentId, agentName: context.configuration.name, version: context.version,
             state: runner.state, runningLeases: [], freeSlots: runner.freeSlots)
@@ -41,10 +42,22 @@ struct Heartbeater: Sendable {
         request.diskFreeBytes = host.diskFreeBytes(path: context.configuration.dataDirectory)
         request.spoolBacklogBytes = context.spool.usedBytes()
         request.lastError = runner.lastError
+        let head = context.audit.head
+        request.auditHead = head
         context.metrics?.spoolSize(context.spool.usedBytes())
         do {
             let response = try await context.client.heartbeat(request)
             runner.heartbeatSucceeded()
+            if let acknowledged = response.auditHead, acknowledged.sequence > head.sequence, !warnedAudit {
+                // The control plane saw a longer ledger than this one: its newest entries were removed.
+                warnedAudit = true
+                context.logger.error(
+                    "audit.ledger_shortened",
+                    metadata: [
+                        "audit.entries": "\(head.sequence)", "audit.acknowledged_entries": "\(acknowledged.sequence)",
+                        "reason": "the control plane saw more entries than the ledger holds; run outpost audit verify",
+                    ])
+            }
             if response.drain {
                 context.logger.notice("agent.drain_requested")
                 runner.drain()

@@ -1486,6 +1486,9 @@ public enum OpenAPIDocument {
                 lastError:
                   description: Kept to its first 2000 characters.
                   type: string
+                auditHead:
+                  description: The head of the agent's audit ledger.
+                  $ref: '#/components/schemas/AuditHead'
             AgentState:
               type: string
               enum: [idle, busy, draining]
@@ -1508,6 +1511,10 @@ public enum OpenAPIDocument {
                   $ref: '#/components/schemas/Timestamp'
                 serverTime:
                   $ref: '#/components/schemas/Timestamp'
+                auditHead:
+                  description: The longest audit ledger head this server has seen from the agent; a ledger shorter than
+                    it lost entries.
+                  $ref: '#/components/schemas/AuditHead'
 
             StartRequest:
               type: object
@@ -1953,6 +1960,21 @@ public enum OpenAPIDocument {
                   items:
                     $ref: '#/components/schemas/ConnectionResponse'
 
+            AuditHead:
+              description: The newest entry of an agent's audit ledger; the control plane keeps the longest it was told of,
+                so entries cut off later show.
+              type: object
+              required: [sequence, hash]
+              properties:
+                sequence:
+                  description: The number of entries (the last entry's seq).
+                  type: integer
+                  format: int64
+                  minimum: 0
+                hash:
+                  description: Lower-case hex SHA-256 of the last entry.
+                  type: string
+                  pattern: '^[0-9a-f]{64}$'
             RunStatus:
               description: '`leased`: claimed, not yet started. `ingesting`: completed by the agent, the delivery is being
                 verified and published. `partial`: succeeded with some schemas incomplete. `superseded`: the
@@ -2099,6 +2121,13 @@ public enum OpenAPIDocument {
                   $ref: '#/components/schemas/Timestamp'
                 drainRequested:
                   type: boolean
+                auditHead:
+                  description: The longest audit ledger head the agent reported.
+                  $ref: '#/components/schemas/AuditHead'
+                auditProblem:
+                  description: 'Set once the agent reported a ledger shorter than, or different from, one it had reported:
+                    entries were removed or rewritten.'
+                  type: string
             AgentList:
               type: object
               required: [agents]

@@ -1,3 +1,5 @@
+public import OutpostProtocol
+
 /// An agent as last seen through its heartbeats and claims.
 public struct AgentRecord: Sendable, Equatable {
     public var tenantId: String
@@ -17,6 +19,12 @@ public struct AgentRecord: Sendable, Equatable {
     public var lastSeenAt: Timestamp
     /// An admin asked it to drain; delivered on the next heartbeat.
     public var drainRequested: Bool
+    /// The longest audit ledger head the agent reported (`AgentRepository.recordAuditHead`); not written by
+    /// `upsertAgent`.
+    public var auditHead: AuditHead?
+    /// Set when the agent once reported a ledger shorter than, or different from, one it reported before: its
+    /// newest entries were removed or rewritten. Kept until an operator looks into it (it never clears itself).
+    public var auditProblem: String?
 
     public init(
         tenantId: String, id: String, name: String, version: String, state: String, freeSlots: Int,

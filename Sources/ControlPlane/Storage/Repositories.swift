@@ -1,4 +1,4 @@
-import OutpostProtocol
+public import OutpostProtocol
 
 /// Tenants and their API keys.
 ///
@@ -34,6 +34,14 @@ public protocol AgentRepository: Sendable {
     func agent(tenantId: String, id: String) async throws -> AgentRecord?
     func agents(tenantId: String) async throws -> [AgentRecord]
     func requestDrain(tenantId: String, id: String) async throws -> Bool
+    /// Compares `head` with the longest audit ledger head the agent reported before and keeps the longer, in one
+    /// transaction: a head shorter than that one, or of its length with another hash, records `auditProblem`
+    /// (the agent's ledger lost or rewrote entries). Returns the agent as stored afterwards; nil when the tenant
+    /// has no such agent.
+    func recordAuditHead(
+        tenantId: String, agentId: String, head: AuditHead, now: Timestamp
+    ) async throws
+        -> AgentRecord?
 }
 
 /// Connections (sources) an admin registered.

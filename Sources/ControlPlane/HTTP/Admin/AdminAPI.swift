@@ -285,8 +285,15 @@ public struct AgentResponse: Codable, Sendable, Equatable {
     public var lastError: String?
     public var lastSeenAt: String
     public var drainRequested: Bool
+    /// The longest audit ledger head the agent reported.
+    public var auditHead: AuditHead?
+    /// Set once the agent reported a ledger shorter than, or different from, one it had reported: entries were
+    /// removed or rewritten (`outpost audit verify --server` on the agent host says which).
+    public var auditProblem: String?
 
     init(_ agent: AgentRecord, status: Status) {
+        auditHead = agent.auditHead
+        auditProblem = agent.auditProblem
         id = agent.id
         name = agent.name
         version = agent.version

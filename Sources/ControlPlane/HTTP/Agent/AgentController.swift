@@ -155,12 +155,27 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         agent.spoolBacklogBytes = body.spoolBacklogBytes
         agent.lastError = body.lastError.map { String($0.prefix(2000)) }
         try await store.upsertAgent(agent)
+        var acknowledged = existing?.auditHead
+        if let head = body.auditHead {
+            guard head.sequence >= 0, RunController<Store>.isSHA256(head.hash) else {
+                throw APIError.invalidRequest(
+                    "must be a non-negative sequence and a lower-case hex SHA-256", field: "auditHead")
+            }
+            let recorded = try await store.recordAuditHead(
+                tenantId: identity.tenantId, agentId: body.agentId, head: head, now: now)
+            acknowledged = recorded?.auditHead
+            if let problem = recorded?.auditProblem, existing?.auditProblem == nil {
+                context.logger.error(
+                    "agent.audit_ledger_tampered",
+                    metadata: ["agent.id": .string(body.agentId), "audit.problem": .string(problem)])
+            }
+        }
 
         let outdated = AgentVersion.isOlder(body.version, than: configuration.minimumAgentVersion)
         let response = HeartbeatResponse(
             drain: agent.drainRequested, minimumAgentVersion: configuration.minimumAgentVersion,
             versionDeadline: outdated ? configuration.minimumAgentVersionDeadline?.rfc3339 : nil,
-            keyExpiresAt: identity.keyExpiresAt?.rfc3339, serverTime: now.rfc3339)
+            keyExpiresAt: identity.keyExpiresAt?.rfc3339, serverTime: now.rfc3339, auditHead: acknowledged)
         return try JSONResponse<HeartbeatResponse>.make(response, status: .ok)
     }
 

@@ -1,3 +1,4 @@
+public import OutpostProtocol
 internal import PostgresNIO
 
 // Tenants, API keys and agents in PostgreSQL.
@@ -139,6 +140,31 @@ extension PostgresControlPlaneStore {
         ).map(Self.decodeAgent)
     }
 
+    public func recordAuditHead(
+        tenantId: String, agentId: String, head: AuditHead, now: Timestamp
+    ) async throws -> AgentRecord? {
+        try await transaction { connection in
+            guard
+                let stored = try await self.rows(
+                    """
+                    SELECT \(unescaped: Self.agentColumns) FROM agents
+                    WHERE tenant_id = \(tenantId) AND id = \(agentId) FOR UPDATE
+                    """, on: connection
+                ).first.map(Self.decodeAgent)
+            else { return nil }
+            var agent = stored
+            AuditHeadComparison.apply(head, to: &agent, now: now)
+            guard agent != stored else { return stored }
+            try await self.rows(
+                """
+                UPDATE agents SET audit_sequence = \(agent.auditHead?.sequence), audit_hash = \(agent.auditHead?.hash),
+                    audit_problem = \(agent.auditProblem)
+                WHERE tenant_id = \(tenantId) AND id = \(agentId)
+                """, on: connection)
+            return agent
+        }
+    }
+
     /// Returns false when the tenant has no such agent.
     public func requestDrain(tenantId: String, id: String) async throws -> Bool {
         try await !rows(
@@ -171,7 +197,7 @@ extension PostgresControlPlaneStore {
 
     private static let agentColumns = """
         tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent, memory_bytes, disk_free_bytes,
-        spool_backlog_bytes, last_error, last_seen_at, drain_requested
+        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem
         """
 
     private static func decodeAgent(_ row: PostgresRow) throws -> AgentRecord {
@@ -188,6 +214,10 @@ extension PostgresControlPlaneStore {
         agent.diskFreeBytes = try columns[9].decode(Int64?.self)
         agent.spoolBacklogBytes = try columns[10].decode(Int64?.self)
         agent.lastError = try columns[11].decode(String?.self)
+        if let sequence = try columns[14].decode(Int64?.self), let hash = try columns[15].decode(String?.self) {
+            agent.auditHead = AuditHead(sequence: sequence, hash: hash)
+        }
+        agent.auditProblem = try columns[16].decode(String?.self)
         return agent
     }
 }

@@ -20,6 +20,9 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
     private struct Lifecycle {
         var stopped = false
         var waiter: CheckedContinuation<Void, Never>?
+        /// Whether `run()` has handed control to the pool's own `run()`.
+        var running = false
+        var startWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// A store for `configuration`; nothing connects before `run()`.
@@ -41,11 +44,35 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
     /// Runs the connection pool until the calling task is cancelled or `close()` is called. Call once.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
+            group.addTask {
+                self.markRunning()
+                await self.client.run()
+            }
             group.addTask { await self.waitUntilStopped() }
             _ = await group.next()
             group.cancelAll()
         }
+    }
+
+    /// Returns once `run()` has started the pool: queries made before would make postgres-nio warn that its
+    /// `run()` was not called yet (and wait for it).
+    public func waitUntilRunning() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let running = lifecycle.withLock { state in
+                if !state.running { state.startWaiters.append(continuation) }
+                return state.running
+            }
+            if running { continuation.resume() }
+        }
+    }
+
+    private func markRunning() {
+        let waiters = lifecycle.withLock { state in
+            state.running = true
+            defer { state.startWaiters = [] }
+            return state.startWaiters
+        }
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Ends `run()`, which closes the pool's connections; queries after that fail with `.unavailable`.

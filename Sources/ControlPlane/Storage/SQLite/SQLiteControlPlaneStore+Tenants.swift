@@ -1,3 +1,5 @@
+public import OutpostProtocol
+
 // Tenants, API keys and agents in SQLite.
 
 extension SQLiteControlPlaneStore {
@@ -138,6 +140,28 @@ extension SQLiteControlPlaneStore {
             Self.decodeAgent)
     }
 
+    public func recordAuditHead(
+        tenantId: String, agentId: String, head: AuditHead, now: Timestamp
+    ) async throws -> AgentRecord? {
+        try database.writeTransaction {
+            guard
+                let stored = try database.queryFirst(
+                    "SELECT \(Self.agentColumns) FROM agents WHERE tenant_id = ? AND id = ?", [tenantId, agentId],
+                    Self.decodeAgent)
+            else { return nil }
+            var agent = stored
+            AuditHeadComparison.apply(head, to: &agent, now: now)
+            guard agent != stored else { return stored }
+            try database.execute(
+                """
+                UPDATE agents SET audit_sequence = ?, audit_hash = ?, audit_problem = ?
+                WHERE tenant_id = ? AND id = ?
+                """,
+                [agent.auditHead?.sequence, agent.auditHead?.hash, agent.auditProblem, tenantId, agentId])
+            return agent
+        }
+    }
+
     /// Returns false when the tenant has no such agent.
     public func requestDrain(tenantId: String, id: String) async throws -> Bool {
         try database.writeTransaction {
@@ -168,7 +192,7 @@ extension SQLiteControlPlaneStore {
 
     private static let agentColumns = """
         tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent, memory_bytes, disk_free_bytes,
-        spool_backlog_bytes, last_error, last_seen_at, drain_requested
+        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem
         """
 
     private static func decodeAgent(_ row: SQLiteRow) -> AgentRecord {
@@ -181,6 +205,10 @@ extension SQLiteControlPlaneStore {
         agent.diskFreeBytes = row.optionalInt64(9)
         agent.spoolBacklogBytes = row.optionalInt64(10)
         agent.lastError = row.optionalText(11)
+        if let sequence = row.optionalInt64(14), let hash = row.optionalText(15) {
+            agent.auditHead = AuditHead(sequence: sequence, hash: hash)
+        }
+        agent.auditProblem = row.optionalText(16)
         return agent
     }
 }

@@ -214,6 +214,10 @@ enum SQLiteMigrations {
                 // Where the current attempt's log starts: a re-leased attempt appends its own log after the
                 // earlier ones instead of being offset-matched against them.
                 "ALTER TABLE runs ADD COLUMN log_attempt_offset INTEGER NOT NULL DEFAULT 0",
+                // The longest audit ledger head each agent reported, and what went wrong with its ledger since.
+                "ALTER TABLE agents ADD COLUMN audit_sequence INTEGER",
+                "ALTER TABLE agents ADD COLUMN audit_hash TEXT",
+                "ALTER TABLE agents ADD COLUMN audit_problem TEXT",
                 // What each run was granted to upload, per file: the per-run upload limit holds across grant
                 // requests, and what lies outside the accepted delivery is removed when the run ends.
                 """

@@ -60,7 +60,7 @@ extension UIViews {
             table(
                 [
                     "Agent", "Status", "State", "Version", "Last heartbeat", "Load", "CPU", "Memory", "Spool",
-                    "Last error",
+                    "Audit ledger", "Last error",
                 ],
                 empty: "No agent has connected yet. Start one with `outpost agent` and an agent key.",
                 rows: agents.map { agent, status in
@@ -79,6 +79,7 @@ extension UIViews {
                         .text(agent.cpuPercent.map { "\(Int($0.rounded())) %" } ?? "—"),
                         .text(UIFormat.bytes(agent.memoryBytes)),
                         .text(UIFormat.bytes(agent.spoolBacklogBytes)),
+                        auditCell(agent),
                         .text(agent.lastError ?? "—"),
                         agent.drainRequested
                             ? .text("")
@@ -88,6 +89,16 @@ extension UIViews {
                     ]
                 })
         }
+    }
+
+    /// The agent's audit ledger as the control plane saw it: its length, or the problem found with it.
+    private static func auditCell(_ agent: AgentRecord) -> Node {
+        if let problem = agent.auditProblem {
+            return HTML.element("span", Attribute("class", "badge bad"), Attribute("title", problem)) {
+                "tampered: \(problem)"
+            }
+        }
+        return .text(agent.auditHead.map { "\($0.sequence) entries" } ?? "—")
     }
 
     static func connectionsPage(connections: [ConnectionRecord], csrf: String) -> Node {
