@@ -1,3 +1,5 @@
+import Logging
+
 /// One asset of the catalog as staged from a delivery and stored per connection: the record's identity, its
 /// place in the hierarchy for browsing and deletion scopes, and the record itself as JSON.
 public struct StagedAsset: Sendable, Equatable {
@@ -136,4 +138,18 @@ public protocol CatalogRepository: Sendable {
         -> CatalogAsset?
     /// The assets whose parent is `parent` (a table's columns, keys and indexes; a schema's relations).
     func children(tenantId: String, connectionId: String, parent: String) async throws -> [CatalogAsset]
+}
+
+extension CatalogRepository {
+    /// `clearStaging` for a run whose outcome is already recorded: a failure only leaves rows that the next start's
+    /// `clearAbandonedStaging` removes, so it is logged (`staging.not_cleared`) rather than thrown.
+    func clearStagingOrLog(tenantId: String, runId: String, logger: Logger) async {
+        do {
+            try await clearStaging(tenantId: tenantId, runId: runId)
+        } catch {
+            logger.warning(
+                "staging.not_cleared",
+                metadata: ["run.id": .string(runId), "error.description": .string(String(describing: error))])
+        }
+    }
 }

@@ -92,7 +92,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
         await record(job, status: outcome.0, error: outcome.1)
         // The staging is no longer needed once the outcome is recorded; a server stopped before this line leaves
         // it to `clearAbandonedStaging` at its next start.
-        await clearStaging(job)
+        await store.clearStagingOrLog(tenantId: job.tenantId, runId: job.runId, logger: logger)
     }
 
     func abandon(_ job: IngestionJob) async {
@@ -111,7 +111,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
             return false
         case .cancelRequested(let reason):
             await record(job, status: .cancelled, error: reason)
-            await clearStaging(job)
+            await store.clearStagingOrLog(tenantId: job.tenantId, runId: job.runId, logger: logger)
             return false
         }
     }
@@ -168,16 +168,6 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
                 if let value = finished { return value }
             }
             throw CancellationError()
-        }
-    }
-
-    private func clearStaging(_ job: IngestionJob) async {
-        do {
-            try await store.clearStaging(tenantId: job.tenantId, runId: job.runId)
-        } catch {
-            logger.warning(
-                "ingestion.staging_not_cleared",
-                metadata: ["run.id": .string(job.runId), "error.description": .string(String(describing: error))])
         }
     }
 

@@ -67,7 +67,7 @@ public struct IngestionRecovery: Service {
                     logger.notice(
                         "ingestion.ended_unrecovered",
                         metadata: ["run.id": .string(run.id), "run.status": .string(run.status.rawValue)])
-                    try? await store.clearStaging(tenantId: run.tenantId, runId: run.id)
+                    await store.clearStagingOrLog(tenantId: run.tenantId, runId: run.id, logger: logger)
                     continue
                 }
                 logger.notice(

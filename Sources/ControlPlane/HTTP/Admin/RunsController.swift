@@ -89,13 +89,7 @@ struct RunsController<Store: ControlPlaneStore>: Sendable {
         logger.info("run.cancel_requested", metadata: ["run.id": .string(run.id)])
         if run.status == .ingesting && cancelled.status == .cancelled {
             // Nobody was ingesting it (its server stopped): what that server staged goes now, not at a restart.
-            do {
-                try await store.clearStaging(tenantId: run.tenantId, runId: run.id)
-            } catch {
-                logger.warning(
-                    "run.staging_not_cleared",
-                    metadata: ["run.id": .string(run.id), "error.description": .string(String(describing: error))])
-            }
+            await store.clearStagingOrLog(tenantId: run.tenantId, runId: run.id, logger: logger)
         }
         return cancelled
     }
