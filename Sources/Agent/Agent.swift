@@ -91,7 +91,7 @@ public enum Agent {
         }
         let client = ControlPlaneClient(
             baseURL: configuration.controlPlane.url, keys: keys, network: network,
-            requestTimeout: configuration.controlPlane.requestTimeout, version: version)
+            requestTimeout: configuration.controlPlane.requestTimeout, version: version, agentId: agentId)
         // The job's output is masked for the API key too, whatever the job does with its environment.
         let apiKey = try? await keys.key()
         var context = AgentContext(

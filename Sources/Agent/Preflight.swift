@@ -72,10 +72,10 @@ public struct Preflight: Sendable {
         if keyReadable {
             let keys = APIKeyProvider(
                 reference: reference, resolver: resolver, refreshInterval: .seconds(3600), retryInterval: .seconds(1))
+            let agentId = (try? Agent.identity(dataDirectory: dataDirectory)) ?? "preflight"
             let client = ControlPlaneClient(
                 baseURL: configuration.controlPlane.url, keys: keys, network: network,
-                requestTimeout: configuration.controlPlane.requestTimeout, version: "preflight")
-            let agentId = (try? Agent.identity(dataDirectory: dataDirectory)) ?? "preflight"
+                requestTimeout: configuration.controlPlane.requestTimeout, version: "preflight", agentId: agentId)
             do {
                 let response = try await client.heartbeat(
                     HeartbeatRequest(

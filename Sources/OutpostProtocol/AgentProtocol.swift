@@ -15,6 +15,10 @@ public enum AgentProtocol {
     public static let maximumLogChunkBytes = 1024 * 1024
     /// Header carrying the lease id on log uploads (the body is the gzip chunk itself).
     public static let leaseHeader = "X-Outpost-Lease"
+    /// Header carrying the calling agent's id on every call about a run (`start`, `lease`, `logs`, `uploads`,
+    /// `complete`): a run's lease is bound to the agent that claimed it, and a call from any other agent of the
+    /// tenant is refused as a stale lease.
+    public static let agentHeader = "X-Outpost-Agent"
 
     public enum Path {
         public static let claim = "/v1/agent/claim"

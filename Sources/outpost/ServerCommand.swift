@@ -108,6 +108,14 @@ struct ServerCommand: AsyncParsableCommand {
             discussion: "Keep it below the idle timeout of any proxy between the agents and the server."))
     var claimMaxWaitSeconds = ServerConfiguration().claimMaxWaitSeconds
 
+    @Option(
+        name: .customLong("trusted-proxy"),
+        help: """
+            A proxy (address or CIDR range) whose X-Forwarded-For names the client, for the failed-authentication \
+            limit (repeatable; none by default, so the header is ignored).
+            """)
+    var trustedProxies: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel = "info"
 
@@ -208,6 +216,11 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.leaseGraceSeconds = try check(leaseGraceSeconds, 0...3600, "lease-grace-seconds")
         configuration.uploadGrantSeconds = try check(uploadGrantSeconds, 10...86_400, "upload-grant-seconds")
         configuration.failedAuthenticationLimit = try check(failedAuthLimit, 1...1_000_000, "failed-auth-limit")
+        do {
+            configuration.trustedProxies = try TrustedProxies(trustedProxies)
+        } catch {
+            throw ServerCommandError(usage: "--trusted-proxy \(error)")
+        }
         // The default is the protocol's maximum, which agents' client timeouts are built around.
         configuration.claimMaxWaitSeconds = try check(
             claimMaxWaitSeconds, 1...ServerConfiguration().claimMaxWaitSeconds, "claim-max-wait-seconds")

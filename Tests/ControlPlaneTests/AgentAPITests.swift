@@ -365,6 +365,65 @@ struct AgentAPITests {
         }
     }
 
+    @Test func aReLeasedAttemptKeepsItsWholeLogAfterTheFirstAttemptsAndItsDigestMatchesTheAgents() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let first = try await client.startedRun(fixture)
+            let path = AgentProtocol.Path.logs(run: first.runId)
+            func ship(_ text: String, at offset: Int64, lease: Int64) async throws -> TestResponse {
+                try await client.send(
+                    .put, path + "?offset=\(offset)", key: fixture.tenantA.agent, bytes: Array(text.utf8),
+                    headers: [HTTPField.Name(AgentProtocol.leaseHeader)!: String(lease)])
+            }
+            let one = "attempt one: extracting\n"
+            #expect(try await ship(one, at: 0, lease: first.leaseId).status == .ok)
+
+            // The first agent goes silent; its lease expires and the run is claimed and started again.
+            fixture.clock.advance(
+                seconds: fixture.configuration.leaseTTLSeconds + fixture.configuration.leaseGraceSeconds + 1)
+            #expect(
+                try await fixture.store.expireLeases(
+                    now: fixture.clock.now, graceSeconds: fixture.configuration.leaseGraceSeconds) == 1)
+            let second = try await client.send(
+                .post, AgentProtocol.Path.claim, key: fixture.tenantA.agent, json: claimRequest()
+            ).decode(ClaimResponse.self).run
+            let started = try await client.send(
+                .post, AgentProtocol.Path.start(run: second.runId), key: fixture.tenantA.agent,
+                json: StartRequest(leaseId: second.leaseId, agentId: "agent-1"))
+            #expect(started.status == .ok)
+            #expect(second.runId == first.runId)
+            #expect(second.attempt == 2)
+
+            // The second attempt's log starts at its own offset 0, and is stored after the first's, whole.
+            let two = "attempt two: extracting\nattempt two: done\n"
+            let shipped = try await ship(two, at: 0, lease: second.leaseId)
+            #expect(try shipped.decode(LogChunkResponse.self).nextOffset == Int64(two.utf8.count))
+            let gap = try await ship("late\n", at: 999, lease: second.leaseId)
+            #expect(gap.problem?.expectedOffset == Int64(two.utf8.count))
+            // The first attempt's lease can no longer log.
+            #expect(try await ship("zombie\n", at: Int64(one.utf8.count), lease: first.leaseId).status == .conflict)
+
+            let digest = SHA256Hex.of(Array(two.utf8))
+            let completed = try await client.send(
+                .post, AgentProtocol.Path.complete(run: second.runId), key: fixture.tenantA.agent,
+                json: CompleteRequest(
+                    leaseId: second.leaseId, status: .failed, error: "stop here",
+                    logs: .init(bytes: Int64(two.utf8.count), sha256: digest, droppedBytes: 0)))
+            #expect(completed.status == .ok)
+            let run = try await client.send(.get, "/v1/admin/runs/\(first.runId)", key: fixture.tenantA.admin)
+                .decode(RunResponse.self)
+            #expect(run.logAttemptOffset == Int64(one.utf8.count))
+            #expect(run.logBytes == Int64((one + two).utf8.count))
+            #expect(run.logTotalBytes == run.logBytes)
+            #expect(run.logSHA256 == digest)
+            let log = try await client.send(
+                .get, "/v1/admin/runs/\(first.runId)/logs", key: fixture.tenantA.admin
+            ).decode(RunLogResponse.self)
+            #expect(log.text == one + two)
+            #expect(SHA256Hex.of(Array(log.text.utf8.dropFirst(one.utf8.count))) == run.logSHA256)
+        }
+    }
+
     @Test func logChunksMayBeSentUncompressed() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in
@@ -533,38 +592,85 @@ struct AgentAPITests {
     }
 }
 
+extension AgentAPITests {
+    @Test(arguments: RunEndpoint.allCases)
+    func aLeaseIsBoundToTheAgentThatClaimedItAndAnotherAgentOfTheTenantIsRefused(
+        endpoint: RunEndpoint
+    )
+        async throws
+    {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let response = try await endpoint.send(
+                client, runId: assignment.runId, leaseId: assignment.leaseId, key: fixture.tenantA.agent,
+                agent: "agent-2")
+            #expect(response.status == .conflict, "\(response.text)")
+            #expect(response.problem?.error == "stale_lease")
+            // The run is untouched and still the claiming agent's.
+            let run = try #require(
+                try await fixture.store.run(tenantId: fixture.tenantA.tenant.id, id: assignment.runId))
+            #expect(run.status == .running)
+            #expect(run.leaseAgentId == "agent-1")
+            #expect(run.logBytes == 0)
+            #expect(run.logSHA256 == nil)
+            // Without the header at all, a run call is a bad request.
+            if endpoint != .start {
+                let bare = try await client.executeRequest(
+                    uri: endpoint == .logs
+                        ? AgentProtocol.Path.logs(run: assignment.runId) + "?offset=0"
+                        : "/v1/runs/\(assignment.runId)/\(endpoint.rawValue)",
+                    method: endpoint == .logs ? .put : .post,
+                    headers: [
+                        .authorization: "Bearer \(fixture.tenantA.agent)", .contentType: "application/json",
+                        HTTPField.Name(AgentProtocol.leaseHeader)!: String(assignment.leaseId),
+                    ],
+                    body: ByteBuffer(string: "{\"leaseId\":\(assignment.leaseId)}"))
+                #expect(bare.status == .badRequest, "\(String(buffer: bare.body))")
+            }
+        }
+    }
+}
+
 /// The run-scoped agent endpoints, for parameterised tests.
 enum RunEndpoint: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case start, lease, logs, uploads, complete
 
     var testDescription: String { rawValue }
 
+    /// Calls the endpoint as the agent `agent`.
     func send(
-        _ client: some TestClientProtocol, runId: String, leaseId: Int64, key: String
+        _ client: some TestClientProtocol, runId: String, leaseId: Int64, key: String, agent: String = "agent-1"
     ) async throws
         -> TestResponse
     {
+        let agentHeader: HTTPFields = [HTTPField.Name(AgentProtocol.agentHeader)!: agent]
         switch self {
         case .start:
             return try await client.send(
                 .post, AgentProtocol.Path.start(run: runId), key: key,
-                json: StartRequest(leaseId: leaseId, agentId: "agent-1"))
+                json: StartRequest(leaseId: leaseId, agentId: agent), headers: agentHeader)
         case .lease:
             return try await client.send(
-                .post, AgentProtocol.Path.lease(run: runId), key: key, json: LeaseRenewalRequest(leaseId: leaseId))
+                .post, AgentProtocol.Path.lease(run: runId), key: key, json: LeaseRenewalRequest(leaseId: leaseId),
+                headers: agentHeader)
         case .logs:
+            var headers = agentHeader
+            headers[HTTPField.Name(AgentProtocol.leaseHeader)!] = String(leaseId)
             return try await client.send(
                 .put, AgentProtocol.Path.logs(run: runId) + "?offset=0", key: key, bytes: Array("x\n".utf8),
-                headers: [HTTPField.Name(AgentProtocol.leaseHeader)!: String(leaseId)])
+                headers: headers)
         case .uploads:
             return try await client.send(
                 .post, AgentProtocol.Path.uploads(run: runId), key: key,
                 json: UploadGrantRequest(
                     leaseId: leaseId,
-                    files: [.init(path: "manifest.json", bytes: 2, sha256: String(repeating: "0", count: 64))]))
+                    files: [.init(path: "manifest.json", bytes: 2, sha256: String(repeating: "0", count: 64))]),
+                headers: agentHeader)
         case .complete:
             return try await client.send(
-                .post, AgentProtocol.Path.complete(run: runId), key: key, json: completeRequest(leaseId: leaseId))
+                .post, AgentProtocol.Path.complete(run: runId), key: key, json: completeRequest(leaseId: leaseId),
+                headers: agentHeader)
         }
     }
 }

@@ -124,12 +124,15 @@ func completeRequest(
 }
 
 extension TestClientProtocol {
-    /// Sends `body` (raw bytes) with the bearer key.
+    /// Sends `body` (raw bytes) with the bearer key, as the agent `agent-1` unless `headers` name another
+    /// (`AgentProtocol.agentHeader`).
     func send(
         _ method: HTTPRequest.Method, _ uri: String, key: String?, bytes: [UInt8]? = nil, headers: HTTPFields = [:]
     ) async throws -> TestResponse {
         var fields = headers
         if let key { fields[.authorization] = "Bearer \(key)" }
+        let agentHeader = HTTPField.Name(AgentProtocol.agentHeader)!
+        if fields[agentHeader] == nil { fields[agentHeader] = "agent-1" }
         if bytes != nil && fields[.contentType] == nil { fields[.contentType] = "application/json" }
         return try await executeRequest(
             uri: uri, method: method, headers: fields, body: bytes.map { ByteBuffer(bytes: $0) })
@@ -137,11 +140,12 @@ extension TestClientProtocol {
 
     /// Sends `value` as JSON with the bearer key.
     func send(
-        _ method: HTTPRequest.Method, _ uri: String, key: String?, json value: some Encodable
+        _ method: HTTPRequest.Method, _ uri: String, key: String?, json value: some Encodable,
+        headers: HTTPFields = [:]
     )
         async throws -> TestResponse
     {
-        try await send(method, uri, key: key, bytes: Array(try JSONEncoder().encode(value)))
+        try await send(method, uri, key: key, bytes: Array(try JSONEncoder().encode(value)), headers: headers)
     }
 
     /// Sends a JSON text as written (for malformed and unknown-field bodies).

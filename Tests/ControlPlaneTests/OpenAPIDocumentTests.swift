@@ -192,8 +192,11 @@ struct OpenAPIDocumentTests {
             #expect(response.status == .unauthorized)
             #expect(attempt < fixture.configuration.failedAuthenticationLimit, "no 429 after \(attempt) failures")
         }
-        let limited = try await api.call(.get, "/v1/admin/agents", key: admin, expect: .tooManyRequests)
+        let limited = try await api.call(
+            .get, "/v1/admin/agents", key: "opk_not-a-key", expect: .tooManyRequests)
         #expect(limited.headers[.retryAfter] != nil)
+        // A valid key is never refused for its address.
+        try await api.call(.get, "/v1/admin/agents", key: admin, expect: .ok)
     }
 
     /// Log chunks: gzip, a re-sent chunk, and the refusals.
@@ -393,6 +396,7 @@ struct APIRecorder {
         var fields = headers
         if let key { fields[.authorization] = "Bearer \(key)" }
         if bytes != nil && fields[.contentType] == nil { fields[.contentType] = "application/json" }
+        if uri.hasPrefix("/v1/runs/") { fields[HTTPField.Name(AgentProtocol.agentHeader)!] = "agent-1" }
         let response = try await client.executeRequest(
             uri: uri, method: method, headers: fields, body: bytes.map { ByteBuffer(bytes: $0) })
         log.record(method: method, uri: uri, requestHeaders: fields, requestBody: bytes ?? [], response: response)

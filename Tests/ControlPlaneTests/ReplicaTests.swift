@@ -110,7 +110,7 @@ struct ReplicaTests {
                         #expect(started.status == .ok, "\(started.text)")
                         let completed = try await request(
                             http, port: ports[(turn + 1) % 2], .POST, AgentProtocol.Path.complete(run: run.runId),
-                            key: keys.agent,
+                            key: keys.agent, agent: agentId,
                             body: CompleteRequest(
                                 leaseId: run.leaseId, status: .failed, error: "completed by agent \(agentId)",
                                 logs: .init(bytes: 0, sha256: String(repeating: "0", count: 64), droppedBytes: 0)))
@@ -142,11 +142,13 @@ struct ReplicaTests {
     }
 
     static func request(
-        _ http: HTTPClient, port: Int, _ method: HTTPMethod, _ path: String, key: String, body: (some Encodable)?
+        _ http: HTTPClient, port: Int, _ method: HTTPMethod, _ path: String, key: String, agent: String? = nil,
+        body: (some Encodable)?
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(key)")
+        if let agent { request.headers.add(name: AgentProtocol.agentHeader, value: agent) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))

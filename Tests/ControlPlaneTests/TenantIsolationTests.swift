@@ -101,6 +101,7 @@ struct TenantIsolationTests {
         #expect(started.status == .ok)
         var headers = HTTPFields()
         headers[HTTPField.Name(AgentProtocol.leaseHeader)!] = "\(run.leaseId)"
+        headers[HTTPField.Name(AgentProtocol.agentHeader)!] = "agent-a-only"
         let logged = try await client.send(
             .put, AgentProtocol.Path.logs(run: run.runId) + "?offset=0", key: fixture.tenantA.agent,
             bytes: Array("tenant A's log line\n".utf8), headers: headers)
@@ -257,7 +258,8 @@ struct TenantIsolationTests {
                 .post, AgentProtocol.Path.uploads(run: bRun.runId), key: agent,
                 json: UploadGrantRequest(
                     leaseId: bRun.leaseId,
-                    files: [.init(path: "manifest.json", bytes: 2, sha256: SHA256Hex.of(body))])
+                    files: [.init(path: "manifest.json", bytes: 2, sha256: SHA256Hex.of(body))]),
+                headers: [HTTPField.Name(AgentProtocol.agentHeader)!: "agent-b"]
             ).decode(UploadGrantResponse.self).grants.first)
         let url = try #require(URLComponents(string: grant.url))
         let forged = url.path.replacingOccurrences(of: bRun.runId, with: run) + "?" + (url.percentEncodedQuery ?? "")

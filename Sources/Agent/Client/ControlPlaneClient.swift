@@ -16,10 +16,15 @@ public struct ControlPlaneClient: Sendable {
     public let network: OutboundNetwork
     public let requestTimeout: Duration
     public let userAgent: String
+    /// Sent as `AgentProtocol.agentHeader` on every call: the server binds a run's lease to the agent that claimed
+    /// it.
+    public let agentId: String
 
     public init(
-        baseURL: String, keys: APIKeyProvider, network: OutboundNetwork, requestTimeout: Duration, version: String
+        baseURL: String, keys: APIKeyProvider, network: OutboundNetwork, requestTimeout: Duration, version: String,
+        agentId: String
     ) {
+        self.agentId = agentId
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.host = URLComponents(string: baseURL)?.plainHost ?? ""
         self.keys = keys
@@ -103,6 +108,7 @@ public struct ControlPlaneClient: Sendable {
             request.headers.add(name: "Content-Type", value: contentType)
             request.headers.add(name: "Accept", value: "application/json")
             request.headers.add(name: "User-Agent", value: userAgent)
+            request.headers.add(name: AgentProtocol.agentHeader, value: agentId)
             for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
             request.body = .bytes(body)
             let response: HTTPClientResponse

@@ -218,6 +218,7 @@ public enum OpenAPIDocument {
           /v1/runs/{id}/lease:
             parameters:
               - $ref: '#/components/parameters/RunId'
+              - $ref: '#/components/parameters/AgentHeader'
             post:
               operationId: renewLease
               tags: [runs]
@@ -256,6 +257,7 @@ public enum OpenAPIDocument {
           /v1/runs/{id}/logs:
             parameters:
               - $ref: '#/components/parameters/RunId'
+              - $ref: '#/components/parameters/AgentHeader'
             put:
               operationId: appendLog
               tags: [runs]
@@ -344,6 +346,7 @@ public enum OpenAPIDocument {
           /v1/runs/{id}/uploads:
             parameters:
               - $ref: '#/components/parameters/RunId'
+              - $ref: '#/components/parameters/AgentHeader'
             post:
               operationId: grantUploads
               tags: [runs]
@@ -389,6 +392,7 @@ public enum OpenAPIDocument {
           /v1/runs/{id}/complete:
             parameters:
               - $ref: '#/components/parameters/RunId'
+              - $ref: '#/components/parameters/AgentHeader'
             post:
               operationId: completeRun
               tags: [runs]
@@ -1101,6 +1105,14 @@ public enum OpenAPIDocument {
                 `agent` role, admin endpoints one with the `admin` role.
 
           parameters:
+            AgentHeader:
+              name: X-Outpost-Agent
+              in: header
+              required: true
+              description: The calling agent's id. A run's lease is bound to the agent that claimed it; a call from
+                another agent of the tenant is answered 409 `stale_lease`, one without the header 400.
+              schema:
+                type: string
             RunId:
               name: id
               in: path
@@ -1950,7 +1962,8 @@ public enum OpenAPIDocument {
               enum: [queued, leased, running, ingesting, succeeded, partial, failed, cancelled, superseded]
             RunResponse:
               type: object
-              required: [id, connectionId, status, attempt, maxAttempts, leaseId, cancelRequested, createdAt, logBytes]
+              required: [id, connectionId, status, attempt, maxAttempts, leaseId, cancelRequested, createdAt, logBytes,
+                logAttemptOffset]
               properties:
                 id:
                   type: string
@@ -1996,6 +2009,12 @@ public enum OpenAPIDocument {
                   $ref: '#/components/schemas/SHA256'
                 logDroppedBytes:
                   description: Bytes the agent dropped before shipping.
+                  type: integer
+                  format: int64
+                logAttemptOffset:
+                  description: Where the latest attempt's log starts in the log (0 for a first attempt); earlier attempts'
+                    logs come before it, each kept whole. `logSHA256` is the digest of the bytes from here, and the agent's
+                    log offsets count from here.'
                   type: integer
                   format: int64
             RunList:

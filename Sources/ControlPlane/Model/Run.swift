@@ -47,6 +47,10 @@ public struct RunRecord: Sendable, Equatable {
     public var logSHA256: String?
     /// Bytes the agent dropped before shipping (spool full, line too long), as reported on `complete`.
     public var logDroppedBytes: Int64?
+    /// Where the current attempt's log starts in the stored log: 0 for the first attempt; a re-leased attempt's log
+    /// is appended after what earlier attempts shipped, so every attempt's log is kept whole. The agent's offsets
+    /// (and its reported totals) count from here.
+    public var logAttemptOffset: Int64 = 0
 
     public init(
         tenantId: String, id: String, connectionId: String, status: Status, attempt: Int, maxAttempts: Int,

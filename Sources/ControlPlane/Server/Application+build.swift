@@ -60,6 +60,7 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
     ingestion: IngestionQueue, notifier: RunNotifier, clock: WallClock
 ) -> Router<ControlPlaneRequestContext> {
     let router = Router(context: ControlPlaneRequestContext.self)
+    router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodNotAllowedMiddleware())
     router.get("healthz") { _, _ in try JSONResponse<[String: String]>.make(["status": "ok"], status: .ok) }

@@ -61,6 +61,9 @@ public struct ServerConfiguration: Sendable {
     public var ingestionLeaseSeconds: Int = 60
     /// How long a web UI sign-in lasts; sessions are not extended by use.
     public var uiSessionSeconds: Int
+    /// Proxies whose `X-Forwarded-For` names the client (for the failed-authentication limit and logs); none by
+    /// default, so the header is ignored.
+    public var trustedProxies: TrustedProxies = .none
     /// How often the scheduler looks for connections whose cron slot has come (slots are whole minutes).
     public var schedulerInterval: Duration = .seconds(10)
     /// How often runs a stopped server left `ingesting` are looked for (also once at start-up).

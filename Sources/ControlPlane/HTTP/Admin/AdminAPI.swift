@@ -207,6 +207,9 @@ public struct RunResponse: Codable, Sendable, Equatable {
     public var logSHA256: String?
     /// Bytes the agent dropped before shipping; a partial log shows as such.
     public var logDroppedBytes: Int64?
+    /// Where the latest attempt's log starts in the log (0 for a first attempt): earlier attempts' logs come
+    /// before it, each kept whole. `logSHA256` is the digest of the bytes from here.
+    public var logAttemptOffset: Int64
 
     init(_ run: RunRecord) {
         id = run.id
@@ -227,6 +230,7 @@ public struct RunResponse: Codable, Sendable, Equatable {
         logTotalBytes = run.logTotalBytes
         logSHA256 = run.logSHA256
         logDroppedBytes = run.logDroppedBytes
+        logAttemptOffset = run.logAttemptOffset
     }
 }
 

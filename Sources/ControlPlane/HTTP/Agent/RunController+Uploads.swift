@@ -16,6 +16,7 @@ extension RunController {
         let body = try await request.decodeJSON(UploadGrantRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
+        let agent = try Self.callingAgent(request)
         try Self.check(
             body, maximumFileBytes: configuration.maximumUploadFileBytes,
             maximumTotalBytes: configuration.runLimits.maxUploadBytes)
@@ -23,7 +24,9 @@ extension RunController {
         guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
-        guard Self.isActive(run, leaseId: body.leaseId, at: now) else { throw APIError.staleLease(runId: runId) }
+        guard Self.isActive(run, leaseId: body.leaseId, at: now), Self.isHeld(run, by: agent) else {
+            throw APIError.staleLease(runId: runId)
+        }
 
         let expires = now.milliseconds / 1000 + Int64(configuration.uploadGrantSeconds)
         let expiresAt = Timestamp(milliseconds: expires * 1000).rfc3339

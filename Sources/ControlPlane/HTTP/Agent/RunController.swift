@@ -23,6 +23,23 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
     var presigner: (any UploadPresigner)? = nil
 
     static var leaseHeader: HTTPField.Name { HTTPField.Name(AgentProtocol.leaseHeader)! }
+    static var agentHeader: HTTPField.Name { HTTPField.Name(AgentProtocol.agentHeader)! }
+
+    /// The calling agent's id, which every call about a run after `start` must carry: a lease is bound to the
+    /// agent that claimed it, so another agent key of the tenant cannot renew, log to, upload to or complete it.
+    static func callingAgent(_ request: Request) throws -> String {
+        guard let agent = request.headers[agentHeader], !agent.isEmpty else {
+            throw APIError.invalidRequest(
+                "the \(AgentProtocol.agentHeader) header must carry the calling agent's id",
+                field: AgentProtocol.agentHeader)
+        }
+        return agent
+    }
+
+    /// Whether the run's lease is held by `agent` (a run never claimed has no agent).
+    static func isHeld(_ run: RunRecord, by agent: String) -> Bool {
+        run.leaseAgentId == nil || run.leaseAgentId == agent
+    }
 
     func addRoutes(to group: RouterGroup<ControlPlaneRequestContext>) {
         group.post("{id}/start", use: start)
@@ -48,6 +65,8 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
             guard run.status == .leased || run.status == .running,
                 run.leaseAgentId == nil || run.leaseAgentId == agentId
             else { return }
+            // The first start of this lease: the attempt's log goes after what earlier attempts shipped.
+            if run.status == .leased { run.logAttemptOffset = run.logBytes }
             run.status = .running
             if run.startedAt == nil { run.startedAt = now }
             run.leaseExpiresAt = now.adding(seconds: ttl)
@@ -66,14 +85,17 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let body = try await request.decodeJSON(LeaseRenewalRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
+        let agent = try Self.callingAgent(request)
         let now = clock.now
         let ttl = configuration.leaseTTLSeconds
         let run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
             run in
-            guard run.status == .leased || run.status == .running else { return }
+            guard run.status == .leased || run.status == .running, Self.isHeld(run, by: agent) else { return }
             run.leaseExpiresAt = now.adding(seconds: ttl)
         }
-        guard run.status == .leased || run.status == .running else { throw APIError.staleLease(runId: runId) }
+        guard run.status == .leased || run.status == .running, Self.isHeld(run, by: agent) else {
+            throw APIError.staleLease(runId: runId)
+        }
         return try leaseResponse(run)
     }
 
@@ -85,6 +107,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         else {
             throw APIError.invalidRequest("offset is a required non-negative integer query parameter", field: "offset")
         }
+        let agent = try Self.callingAgent(request)
         guard let leaseText = request.headers[Self.leaseHeader], let leaseId = Int64(leaseText) else {
             throw APIError.invalidRequest(
                 "the \(AgentProtocol.leaseHeader) header must carry the lease id", field: AgentProtocol.leaseHeader)
@@ -115,18 +138,29 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
-        guard Self.isActive(run, leaseId: leaseId, at: clock.now) else { throw APIError.staleLease(runId: runId) }
+        guard Self.isActive(run, leaseId: leaseId, at: clock.now), Self.isHeld(run, by: agent) else {
+            throw APIError.staleLease(runId: runId)
+        }
+        // The agent counts from the start of its attempt's log; earlier attempts' logs come before it.
+        let base = run.logAttemptOffset
         guard offset + Int64(text.count) <= configuration.runLimits.maxLogBytes else {
             throw APIError(
                 .contentTooLarge, "payload_too_large",
                 "the run's log would exceed \(configuration.runLimits.maxLogBytes) bytes; drop further output")
         }
         if text.isEmpty {
-            guard offset == run.logBytes else { throw APIError.offsetMismatch(expected: run.logBytes) }
+            guard base + offset == run.logBytes else { throw APIError.offsetMismatch(expected: run.logBytes - base) }
             return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: offset), status: .ok)
         }
-        let next = try await store.appendLog(tenantId: identity.tenantId, runId: runId, offset: offset, text: text)
-        return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: next), status: .ok)
+        let next: Int64
+        do {
+            next = try await store.appendLog(
+                tenantId: identity.tenantId, runId: runId, offset: base + offset, text: text)
+        } catch let error as StorageError {
+            guard case .offsetMismatch(let expected) = error.code else { throw error }
+            throw APIError.offsetMismatch(expected: max(0, expected - base))
+        }
+        return try JSONResponse<LogChunkResponse>.make(LogChunkResponse(nextOffset: next - base), status: .ok)
     }
 
     /// Records the run's outcome. A succeeded or partial delivery (direct, or relay objects checked against the
@@ -139,7 +173,14 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let body = try await request.decodeJSON(CompleteRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
+        let agent = try Self.callingAgent(request)
         try Self.check(body)
+        // Another agent's completion is refused before anything else is looked at, repeated or not. The lease id
+        // fences the update below, and a run changes agent only with a new lease id.
+        guard let current = try await store.run(tenantId: identity.tenantId, id: runId) else {
+            throw APIError.notFound("no run \(runId)")
+        }
+        guard Self.isHeld(current, by: agent) else { throw APIError.staleLease(runId: runId) }
         let ingests = body.status == .succeeded || body.status == .partial
         let relay = ingests ? try await checkedRelay(body, tenantId: identity.tenantId, runId: runId) : nil
         if ingests && !ingestion.isAccepting {
@@ -160,7 +201,8 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
                 let changes = run.status == .leased || run.status == .running
                 accepted.withLock { $0 = changes }
                 guard changes else { return }
-                run.logTotalBytes = logs.bytes
+                // The agent's totals are its attempt's; stored as lengths of the whole log.
+                run.logTotalBytes = run.logAttemptOffset + logs.bytes
                 run.logSHA256 = logs.sha256
                 run.logDroppedBytes = logs.droppedBytes
                 if ingests {
@@ -186,7 +228,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
             guard ingests, run.status == .ingesting else { throw APIError.staleLease(runId: runId) }
             return try Self.completeResponse(ingests: true)
         }
-        if logs.bytes != run.logBytes || logs.droppedBytes > 0 {
+        if run.logAttemptOffset + logs.bytes != run.logBytes || logs.droppedBytes > 0 {
             context.logger.notice(
                 "run.log_incomplete",
                 metadata: [

@@ -6,7 +6,10 @@ import Synchronization
 /// Turns an `Authorization: Bearer <key>` header into an `Identity`.
 ///
 /// The key is looked up by its SHA-256 on every request (no cache), so revocation takes effect at once. Failed
-/// attempts are counted per client address; an address over the limit is answered 429 before any lookup.
+/// attempts are counted per client address (the one a trusted proxy forwarded, see `ClientAddressMiddleware`); an
+/// address over the limit gets 429 for every key that does not verify, but a key that verifies is never refused
+/// for its address: behind a shared proxy address, or with an attacker on the same network, valid agents and
+/// admins keep working. A malformed key from a limited address is refused without a lookup.
 public final class Authenticator<Store: TenantRepository>: Sendable {
     let store: Store
     let clock: WallClock
@@ -43,16 +46,20 @@ public final class Authenticator<Store: TenantRepository>: Sendable {
         clientAddress: String?, role: APIKey.Role, logger: Logger, presentedKey: () async throws -> APIKey
     ) async throws -> Identity {
         let address = clientAddress ?? "local"
-        if let wait = limiter.withLock({ $0.retryAfter(address: address, now: .now) }) {
-            let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
-            throw APIError.rateLimited(retryAfterSeconds: seconds)
-        }
         let key: APIKey
         do {
             key = try await presentedKey()
         } catch let error as APIError {
-            limiter.withLock { $0.recordFailure(address: address, now: .now) }
+            let wait = limiter.withLock { limiter in
+                let wait = limiter.retryAfter(address: address, now: .now)
+                limiter.recordFailure(address: address, now: .now)
+                return wait
+            }
             logger.debug("auth.failed", metadata: ["client.address": .string(address)])
+            if let wait {
+                let seconds = max(1, Int(wait.components.seconds) + (wait.components.attoseconds > 0 ? 1 : 0))
+                throw APIError.rateLimited(retryAfterSeconds: seconds)
+            }
             throw error
         }
         guard key.role == role else {
@@ -87,8 +94,9 @@ public final class Authenticator<Store: TenantRepository>: Sendable {
             throw APIError.unauthorized("the API key is not valid")
         }
         let now = clock.now
-        if key.revokedAt != nil { throw APIError.unauthorized("the API key was revoked") }
-        if let expiry = key.expiresAt, now >= expiry { throw APIError.unauthorized("the API key expired") }
+        // Revoked, expired and unknown keys get one answer: it tells a holder of a stolen key nothing about it.
+        if key.revokedAt != nil { throw APIError.unauthorized("the API key is not valid") }
+        if let expiry = key.expiresAt, now >= expiry { throw APIError.unauthorized("the API key is not valid") }
         return key
     }
 }

@@ -6,8 +6,9 @@ import OutpostProtocol
 /// rate limiting) and, once `AuthenticationMiddleware` ran, the caller's identity.
 public struct ControlPlaneRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
-    /// The peer's IP address; nil for in-process test requests.
-    public let clientAddress: String?
+    /// The client's IP address: the peer's, or the one a trusted proxy forwarded (`ClientAddressMiddleware`); nil
+    /// for in-process test requests.
+    public var clientAddress: String?
     /// Set by `AuthenticationMiddleware`; nil on unauthenticated routes.
     public var identity: Identity?
 

@@ -18,7 +18,7 @@ extension PostgresControlPlaneStore {
             \(run.maxAttempts), \(run.leaseId), \(run.leaseAgentId), \(run.leaseExpiresAt?.milliseconds),
             \(run.cancelRequested), \(run.cancelReason), \(run.error), \(run.createdAt.milliseconds),
             \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes), \(run.logTotalBytes),
-            \(run.logSHA256), \(run.logDroppedBytes))
+            \(run.logSHA256), \(run.logDroppedBytes), \(run.logAttemptOffset))
         """
     }
 
@@ -277,7 +277,8 @@ extension PostgresControlPlaneStore {
                 lease_expires_at = \(run.leaseExpiresAt?.milliseconds), cancel_requested = \(run.cancelRequested),
                 cancel_reason = \(run.cancelReason), error = \(run.error), started_at = \(run.startedAt?.milliseconds),
                 finished_at = \(run.finishedAt?.milliseconds), log_total_bytes = \(run.logTotalBytes),
-                log_sha256 = \(run.logSHA256), log_dropped_bytes = \(run.logDroppedBytes)
+                log_sha256 = \(run.logSHA256), log_dropped_bytes = \(run.logDroppedBytes),
+                log_attempt_offset = \(run.logAttemptOffset)
             WHERE tenant_id = \(run.tenantId) AND id = \(run.id)
             """, on: connection)
     }
@@ -285,7 +286,7 @@ extension PostgresControlPlaneStore {
     private static let runColumnNames = [
         "tenant_id", "id", "connection_id", "status", "attempt", "max_attempts", "lease_id", "lease_agent_id",
         "lease_expires_at", "cancel_requested", "cancel_reason", "error", "created_at", "started_at", "finished_at",
-        "log_bytes", "log_total_bytes", "log_sha256", "log_dropped_bytes",
+        "log_bytes", "log_total_bytes", "log_sha256", "log_dropped_bytes", "log_attempt_offset",
     ]
 
     /// The run columns in `decodeRun`'s order, qualified by `table` where a join makes names ambiguous.
@@ -316,6 +317,7 @@ extension PostgresControlPlaneStore {
         run.logTotalBytes = try columns[16].decode(Int64?.self)
         run.logSHA256 = try columns[17].decode(String?.self)
         run.logDroppedBytes = try columns[18].decode(Int64?.self)
+        run.logAttemptOffset = try columns[19].decode(Int64.self)
         return run
     }
 }

@@ -12,14 +12,14 @@ extension SQLiteControlPlaneStore {
         try database.execute(
             """
             INSERT INTO runs (\(Self.runColumns), generation)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                 (SELECT coalesce(max(generation), 0) + 1 FROM runs))
             """,
             [
                 run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
                 run.leaseId, run.leaseAgentId, run.leaseExpiresAt, run.cancelRequested, run.cancelReason,
                 run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes, run.logTotalBytes,
-                run.logSHA256, run.logDroppedBytes,
+                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset,
             ])
     }
 
@@ -250,20 +250,20 @@ extension SQLiteControlPlaneStore {
             """
             UPDATE runs SET status = ?, attempt = ?, max_attempts = ?, lease_agent_id = ?, lease_expires_at = ?,
                 cancel_requested = ?, cancel_reason = ?, error = ?, started_at = ?, finished_at = ?,
-                log_total_bytes = ?, log_sha256 = ?, log_dropped_bytes = ?
+                log_total_bytes = ?, log_sha256 = ?, log_dropped_bytes = ?, log_attempt_offset = ?
             WHERE tenant_id = ? AND id = ?
             """,
             [
                 run.status.rawValue, run.attempt, run.maxAttempts, run.leaseAgentId, run.leaseExpiresAt,
                 run.cancelRequested, run.cancelReason, run.error, run.startedAt, run.finishedAt, run.logTotalBytes,
-                run.logSHA256, run.logDroppedBytes, run.tenantId, run.id,
+                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset, run.tenantId, run.id,
             ])
     }
 
     static let runColumns = """
         tenant_id, id, connection_id, status, attempt, max_attempts, lease_id, lease_agent_id, lease_expires_at,
         cancel_requested, cancel_reason, error, created_at, started_at, finished_at, log_bytes, log_total_bytes,
-        log_sha256, log_dropped_bytes
+        log_sha256, log_dropped_bytes, log_attempt_offset
         """
 
     static func decodeRun(_ row: SQLiteRow) throws -> RunRecord {
@@ -285,6 +285,7 @@ extension SQLiteControlPlaneStore {
         run.logTotalBytes = row.optionalInt64(16)
         run.logSHA256 = row.optionalText(17)
         run.logDroppedBytes = row.optionalInt64(18)
+        run.logAttemptOffset = row.int64(19)
         return run
     }
 }

@@ -195,7 +195,7 @@ enum SQLiteMigrations {
                 "CREATE INDEX runs_ingesting ON runs (lease_expires_at) WHERE status = 'ingesting'",
             ]),
         SchemaMigration(
-            version: 5, name: "ordered publishing",
+            version: 5, name: "ordered publishing and per-attempt logs",
             statements: [
                 // The order runs were created in, from one counter for the whole database rather than a clock, so
                 // replicas whose clocks disagree still agree on which of two runs is the newer. Existing runs are
@@ -211,6 +211,9 @@ enum SQLiteMigrations {
                 // recovered after a newer run published) is never published over it. Taken from the newest run
                 // that published before this migration.
                 "ALTER TABLE connections ADD COLUMN published_generation INTEGER NOT NULL DEFAULT 0",
+                // Where the current attempt's log starts: a re-leased attempt appends its own log after the
+                // earlier ones instead of being offset-matched against them.
+                "ALTER TABLE runs ADD COLUMN log_attempt_offset INTEGER NOT NULL DEFAULT 0",
                 """
                 UPDATE connections SET published_generation = coalesce((
                     SELECT max(r.generation) FROM runs AS r

@@ -129,6 +129,9 @@ extension UIViews {
         if let dropped = run.logDroppedBytes, dropped > 0 {
             text += "; \(UIFormat.bytes(dropped)) dropped by the agent"
         }
+        if run.logAttemptOffset > 0 {
+            text += "; attempt \(run.attempt)'s log starts after the first \(UIFormat.bytes(run.logAttemptOffset))"
+        }
         return text
     }
 
