@@ -48,7 +48,8 @@ struct LogShipperTests {
                 resolver: SecretResolver(providers: [FileSecretProvider()]), refreshInterval: .seconds(60),
                 retryInterval: .milliseconds(200))
             let client = ControlPlaneClient(
-                baseURL: controlPlane.url, keys: keys, network: network, requestTimeout: .seconds(10), version: "0.1.0")
+                baseURL: controlPlane.url, keys: keys, network: network, requestTimeout: .seconds(10), version: "0.1.0",
+                agentId: "agt_shipper")
             var assignment = try #require(
                 try await client.claim(
                     ClaimRequest(

@@ -156,4 +156,48 @@ struct RelayDeliveryTests {
             """)
         #expect(check.split(separator: "\n").map(String.init) == [missing.sha256, wrong.sha256])
     }
+
+    @Test func aResumedDeliveryToALocalFolderRewritesOnlyTheFilesThatAreMissingOrDiffer() async throws {
+        let directory = try TemporaryDirectory()
+        let key = Array(repeating: UInt8(42), count: 32)
+        try FileManager.default.createDirectory(atPath: directory.path + "/spool", withIntermediateDirectories: true)
+        let manifest = try await Extraction(
+            connector: SQLiteConnector(path: BuildProducts.repositoryRoot + "/Samples/shop.db"),
+            scope: ExtractionScope(connection: "shop"),
+            folder: ExtractionFolder(path: directory.path + "/spool", sealingKey: key), maxChunkBytes: 2048
+        ).run(progress: ExtractionProgress(), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        #expect(manifest.files.count >= 3)
+        let network = try OutboundNetwork(network: .init(), environment: [:])
+        let delivery = RelayDelivery(
+            target: RelayTarget(
+                bucket: "relay", prefix: "chaos", region: "us-east-1", endpoint: "file://" + directory.path),
+            network: network, policy: AgentConfiguration.Policy(), environment: [:], controlPlaneHost: "127.0.0.1",
+            folder: directory.path + "/spool", key: key,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let first = try await delivery.deliver(runId: "run_1", connectionId: "con_1")
+        await network.shutdown()
+        let root = directory.path + "/relay/"
+        func inode(_ key: String) -> Int? {
+            (try? FileManager.default.attributesOfItem(atPath: root + key))?[.systemFileNumber] as? Int
+        }
+        let before = Dictionary(uniqueKeysWithValues: first.objects.map { ($0.key, inode($0.key)) })
+        #expect(before.keys.allSatisfy { $0.hasPrefix("chaos/con_1/run_1/") })
+        let missing = first.objects[0].key
+        let wrong = first.objects[1].key
+        try FileManager.default.removeItem(atPath: root + missing)
+        try Data(repeating: 0x78, count: Int(first.objects[1].bytes)).write(to: URL(fileURLWithPath: root + wrong))
+        let changed = inode(wrong)
+
+        let resumed = try await delivery.deliver(runId: "run_1", connectionId: "con_1")
+        #expect(resumed == first)
+        for object in first.objects {
+            if object.key == missing {
+                #expect(inode(object.key) != nil)
+            } else if object.key == wrong {
+                #expect(inode(object.key) != changed)
+            } else {
+                #expect(inode(object.key) == before[object.key] ?? nil, "\(object.key) was written again")
+            }
+        }
+    }
 }

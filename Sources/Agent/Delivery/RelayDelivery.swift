@@ -43,7 +43,9 @@ struct RelayDelivery: Sendable {
         for item in items {
             let objectKey = Self.objectKey(target, connectionId: connectionId, runId: runId, file: item.file.path)
             var kept = false
-            if present[objectKey] == item.file.bytes { kept = try await holds(item, key: objectKey, bucket: bucket) }
+            if bucket == nil || present[objectKey] == item.file.bytes {
+                kept = try await holds(item, key: objectKey, bucket: bucket)
+            }
             if !kept {
                 try await put(item, key: objectKey, bucket: bucket)
                 sent += 1
@@ -62,18 +64,10 @@ struct RelayDelivery: Sendable {
     }
 
     /// The run's objects already in the bucket, by key, with their sizes: one listing of the run's prefix (empty on
-    /// a first delivery). Empty too when the agent may not list the bucket: then everything is sent, as before.
+    /// a first delivery). Empty too when the agent may not list the bucket (then everything is sent, as before) and
+    /// for a local folder (where `holds` looks at each file).
     private func presentObjects(prefix: String, bucket: S3Client?) async throws -> [String: Int64] {
-        guard let bucket else {
-            let root = String(target.endpoint!.dropFirst("file://".count)) + "/" + target.bucket + "/"
-            let directory = root + prefix
-            var sizes: [String: Int64] = [:]
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
-                let attributes = try? FileManager.default.attributesOfItem(atPath: directory + name)
-                if let size = (attributes?[.size] as? NSNumber)?.int64Value { sizes[prefix + name] = size }
-            }
-            return sizes
-        }
+        guard let bucket else { return [:] }
         var sizes: [String: Int64] = [:]
         do {
             for try await object in bucket.listObjects(prefix: prefix) { sizes[object.key] = object.bytes }
@@ -91,8 +85,7 @@ struct RelayDelivery: Sendable {
     /// metadata when the agent wrote it). An object the agent may not read is sent again.
     private func holds(_ item: DirectDelivery.Item, key objectKey: String, bucket: S3Client?) async throws -> Bool {
         guard let bucket else {
-            let path = String(target.endpoint!.dropFirst("file://".count)) + "/" + target.bucket + "/" + objectKey
-            guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+            guard let handle = FileHandle(forReadingAtPath: try folderPath(objectKey)) else { return false }
             defer { try? handle.close() }
             var hasher = SHA256()
             while let data = try? handle.read(upToCount: 1024 * 1024), !data.isEmpty { hasher.update(data: data) }
@@ -110,7 +103,7 @@ struct RelayDelivery: Sendable {
 
     private func put(_ item: DirectDelivery.Item, key objectKey: String, bucket: S3Client?) async throws {
         guard let bucket else {
-            try writeToFolder(item, root: String(target.endpoint!.dropFirst("file://".count)), key: objectKey)
+            try writeToFolder(item, key: objectKey)
             return
         }
         let reader = try SealedPartReader(path: item.localPath, key: key)
@@ -163,15 +156,21 @@ struct RelayDelivery: Sendable {
             bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url))
     }
 
-    /// A local-folder relay target: `<root>/<bucket>/<key>`, written under a temporary name and renamed.
-    private func writeToFolder(_ item: DirectDelivery.Item, root: String, key objectKey: String) throws {
+    /// Where a local-folder relay target keeps `objectKey`: `<root>/<bucket>/<key>`, refusing keys and buckets that
+    /// would lead out of it.
+    private func folderPath(_ objectKey: String) throws -> String {
         let segments = objectKey.split(separator: "/", omittingEmptySubsequences: false)
         guard !segments.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }), !target.bucket.contains("/"),
             !target.bucket.isEmpty, target.bucket != "..", target.bucket != "."
         else {
             throw AgentError(.delivery, "the relay object key \(objectKey) is not a safe relative path")
         }
-        let path = root + "/" + target.bucket + "/" + objectKey
+        return String(target.endpoint!.dropFirst("file://".count)) + "/" + target.bucket + "/" + objectKey
+    }
+
+    /// A local-folder relay target: `<root>/<bucket>/<key>`, written under a temporary name and renamed.
+    private func writeToFolder(_ item: DirectDelivery.Item, key objectKey: String) throws {
+        let path = try folderPath(objectKey)
         let directory = String(path[..<path.lastIndex(of: "/")!])
         do {
             try FileManager.default.createDirectory(
