@@ -144,6 +144,23 @@ struct AgentConfigurationTests {
         #expect(failure(minimal + "\nagent:\n  name: a\n  name: b\n").contains("not valid YAML"))
     }
 
+    @Test func anInvalidPolicyRuleIsRefusedWhenTheConfigurationLoadsNotAtTheFirstJob() {
+        for rules in [#"allowedSources: ["*"]"#, #"allowedSources: ["postgres://"]"#, #"allowedHosts: ["http://x"]"#] {
+            let message = failure(minimal + "\npolicy:\n  \(rules)\n")
+            #expect(message.contains("invalid egress policy rule"), "\(rules): \(message)")
+        }
+        #expect(failure(minimal + "\npolicy:\n  allowedSources: [\"postgres://db:5432/*\"]\n") == "no error")
+    }
+
+    @Test func theObservabilityListenerKnowsWhetherItIsLoopbackOnly() {
+        for host in ["127.0.0.1", "127.8.9.1", "localhost", "::1", "[::1]"] {
+            #expect(HealthServerConfiguration(host: host).isLoopback, "\(host)")
+        }
+        for host in ["0.0.0.0", "::", "10.0.0.4", "agent.example.com"] {
+            #expect(!HealthServerConfiguration(host: host).isLoopback, "\(host)")
+        }
+    }
+
     @Test func invalidYAMLAndUnreadableFilesGetClearErrors() {
         #expect(failure("controlPlane: [unclosed").contains("not valid YAML"))
         #expect(failure("- a\n- b\n").contains("must be a mapping"))

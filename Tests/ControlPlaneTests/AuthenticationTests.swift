@@ -158,11 +158,14 @@ struct AuthenticationTests {
     @Test func revokedExpiredAndUnknownKeysGetTheSameAnswer() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in
-            let created = try await client.send(
+            let creation = try await client.send(
                 .post, "/v1/admin/keys", key: fixture.tenantA.admin,
                 json: KeyCreateRequest(
                     name: "short", role: .admin, expiresAt: fixture.clock.now.adding(seconds: 60).rfc3339)
-            ).decode(KeyCreatedResponse.self)
+            )
+            // An answer carrying a key is never cached.
+            #expect(creation.headers[.cacheControl] == "no-store")
+            let created = try creation.decode(KeyCreatedResponse.self)
             let revoked = try await client.send(
                 .post, "/v1/admin/keys", key: fixture.tenantA.admin, json: KeyCreateRequest(name: "gone", role: .admin)
             ).decode(KeyCreatedResponse.self)

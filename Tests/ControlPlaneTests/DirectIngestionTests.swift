@@ -463,3 +463,80 @@ extension JSONValue {
         return nil
     }
 }
+
+extension DirectIngestionTests {
+    @Test(
+        "a run's uploads stay within its limit across grant requests; a file granted again counts once",
+        arguments: StorageBackend.allCases)
+    func uploadsAreBoundedPerRun(backend: StorageBackend) async throws {
+        try await DeliveryHarness.serve(
+            backend: backend,
+            configure: {
+                $0.runLimits.maxUploadBytes = 1_000
+                $0.maximumUploadFileBytes = 1_000
+            }
+        ) { harness, client in
+            let connection = try await client.createConnection(harness, name: "wh")
+            let assignment = try await client.startRun(harness, connectionId: connection.id)
+            func ask(_ path: String, _ bytes: Int64) async throws -> TestResponse {
+                try await client.requestGrants(
+                    harness, assignment,
+                    files: [.init(path: path, bytes: bytes, sha256: String(repeating: "0", count: 64))])
+            }
+            #expect(try await ask("a.jsonl.gz", 600).status == .ok)
+            let over = try await ask("b.jsonl.gz", 600)
+            #expect(over.status == .contentTooLarge)
+            #expect(over.problem?.message.contains("1000 bytes in all") == true, "\(over.text)")
+            // Asking again for a file granted before (its grant expired, say) replaces it; the refused one left
+            // nothing behind, so 400 more fit.
+            #expect(try await ask("a.jsonl.gz", 600).status == .ok)
+            #expect(try await ask("c.jsonl.gz", 400).status == .ok)
+            #expect(try await ask("d.jsonl.gz", 1).status == .contentTooLarge)
+        }
+    }
+
+    @Test(
+        "when a run ends, what it uploaded outside its accepted delivery is removed, and a failed run's uploads all go",
+        arguments: StorageBackend.allCases)
+    func uploadsOutsideTheDeliveryAreRemoved(backend: StorageBackend) async throws {
+        try await DeliveryHarness.serve(
+            backend: backend, configure: { $0.deliveryCleanupInterval = .milliseconds(50) }
+        ) { harness, client in
+            let connection = try await client.createConnection(harness, name: "wh")
+            let folder = try harness.folder("delivery")
+            try DeliveryWriter.write(
+                [CatalogRecords.database("wh", "d"), CatalogRecords.schema("wh", "d", "s")], connection: "wh",
+                completeness: [CatalogRecords.completeness("wh", "d", nil)], into: folder)
+            let files = try DeliveredFile.all(in: folder)
+            let stray = DeliveredFile(path: "stray.bin", bytes: Array("not in the manifest".utf8))
+            func key(_ runId: String, _ path: String) -> String {
+                DeliveryBlobKey.make(tenantId: harness.tenantA.tenant.id, runId: runId, file: path)
+            }
+            func waitUntilGone(_ key: String) async throws {
+                let deadline = ContinuousClock.now + .seconds(10)
+                while try await harness.blobs.exists(key: key), ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+
+            let good = try await client.startRun(harness, connectionId: connection.id)
+            try await client.uploadAll(harness, good, files + [stray])
+            #expect(try await client.complete(harness, good).status == .ok)
+            #expect(try await harness.finishedRun(good.runId).status == .succeeded)
+            try await waitUntilGone(key(good.runId, stray.path))
+            #expect(try await harness.blobs.exists(key: key(good.runId, stray.path)) == false)
+            for file in files {
+                #expect(try await harness.blobs.exists(key: key(good.runId, file.path)), "\(file.path)")
+            }
+
+            let failed = try await client.startRun(harness, connectionId: connection.id)
+            try await client.uploadAll(harness, failed, files + [stray])
+            #expect(
+                try await client.complete(harness, failed, status: .failed, error: "source went away").status == .ok)
+            for file in files + [stray] {
+                try await waitUntilGone(key(failed.runId, file.path))
+                #expect(try await harness.blobs.exists(key: key(failed.runId, file.path)) == false, "\(file.path)")
+            }
+        }
+    }
+}

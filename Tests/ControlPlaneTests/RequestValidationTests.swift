@@ -86,6 +86,27 @@ struct RequestValidationTests {
     }
 
     @Test(arguments: AgentWrite.allCases)
+    func aBodyOfAHostileShapeIsRefusedByItsStructureBeforeItIsParsed(endpoint: AgentWrite) async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            let path = endpoint.path(runId: assignment.runId)
+            // 600 KB of empty objects (it used to cost seconds of CPU to refuse), deep nesting, a huge string.
+            let shapes = [
+                "[" + Array(repeating: "{}", count: 300_000).joined(separator: ",") + "]",
+                String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000),
+                #"{"leaseId": 1, "x": ""# + String(repeating: "a", count: 300_000) + #""}"#,
+            ]
+            for shape in shapes {
+                let response = try await client.send(.post, path, key: fixture.tenantA.agent, text: shape)
+                #expect(response.status == .badRequest)
+                #expect(response.problem?.error == "invalid_request")
+                #expect(response.problem?.message.hasPrefix("the body") == true, "\(response.text)")
+            }
+        }
+    }
+
+    @Test(arguments: AgentWrite.allCases)
     func anOversizedBodyIsRefusedWith413(endpoint: AgentWrite) async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in

@@ -14,14 +14,17 @@ import Testing
 @Suite("Server TLS")
 struct ServerTLSTests {
     /// A self-signed certificate for 127.0.0.1 and its key, as PEM files in `directory`.
-    static func makeCertificate(in directory: TemporaryDirectory) throws -> (certificate: String, key: String) {
+    static func makeCertificate(
+        in directory: TemporaryDirectory, rsa: Bool = false
+    ) throws -> (certificate: String, key: String) {
         let openssl = try #require(ChildProcess.which("openssl"), "the openssl CLI is needed to make a certificate")
         let certificate = directory.path + "/server.pem"
         let key = directory.path + "/server-key.pem"
         let result = try ChildProcess.run(
             openssl,
             [
-                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "req", "-x509", "-newkey", rsa ? "rsa:2048" : "ec", "-pkeyopt",
+                rsa ? "rsa_keygen_bits:2048" : "ec_paramgen_curve:prime256v1", "-nodes",
                 "-keyout", key, "-out", certificate, "-days", "1", "-subj", "/CN=127.0.0.1",
                 "-addext", "subjectAltName=IP:127.0.0.1",
             ])
@@ -81,6 +84,41 @@ struct ServerTLSTests {
             try await modern.shutdown()
             try await legacy.shutdown()
             try await plain.shutdown()
+        }
+    }
+
+    @Test("TLS 1.2 offers only forward-secret AEAD suites, and HTTPS answers carry HSTS and no-store")
+    func tls12SuitesAndSecurityHeaders() async throws {
+        let directory = try TemporaryDirectory()
+        // RSA, so that suites with RSA key exchange (no forward secrecy) could be negotiated at all.
+        let files = try Self.makeCertificate(in: directory, rsa: true)
+        let tls = try ServerTLS(certificateFile: files.certificate, keyFile: files.key)
+        let fixture = try await ControlPlaneFixture.make { $0.tls = tls }
+        let openssl = try #require(ChildProcess.which("openssl"))
+        try await fixture.application().test(.live) { testClient in
+            let port = try #require(testClient.port)
+            func handshake(_ cipher: String) throws -> ProcessResult {
+                try ChildProcess.run(
+                    openssl,
+                    [
+                        "s_client", "-connect", "127.0.0.1:\(port)", "-tls1_2", "-cipher", cipher, "-servername",
+                        "localhost",
+                    ],
+                    input: "")
+            }
+            for weak in ["AES128-SHA", "AES256-GCM-SHA384", "ECDHE-RSA-AES128-SHA"] {
+                let refused = try handshake(weak)
+                #expect(refused.status != 0, "\(weak) was accepted: \(refused.standardOutput)")
+            }
+            let accepted = try handshake("ECDHE-RSA-AES128-GCM-SHA256")
+            #expect(accepted.standardOutput.contains("ECDHE-RSA-AES128-GCM-SHA256"), "\(accepted.standardError)")
+
+            let client = try Self.client(trusting: files.certificate)
+            let response = try await client.execute(
+                HTTPClientRequest(url: "https://127.0.0.1:\(port)/healthz"), timeout: .seconds(5))
+            #expect(response.headers.first(name: "Strict-Transport-Security") == "max-age=31536000")
+            #expect(response.headers.first(name: "Cache-Control") == "no-store")
+            try await client.shutdown()
         }
     }
 

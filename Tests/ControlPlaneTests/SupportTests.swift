@@ -36,6 +36,32 @@ struct StrictJSONDecoderTests {
         }
     }
 
+    @Test func structureLimitsCountElementsMembersDepthAndStringsNotBytes() throws {
+        var limits = JSONStructureLimits()
+        limits.maximumArrayElements = 3
+        limits.maximumObjectMembers = 2
+        limits.maximumDepth = 3
+        limits.maximumStringBytes = 8
+        limits.maximumContainers = 5
+        // Within every limit: whitespace, nested values and escaped quotes inside strings count for nothing.
+        try limits.check(Array(#"{"a": [1, "x\"y", {"b": true}], "c": null}"#.utf8))
+        let refused = [
+            #"[1, 2, 3, 4]"#: "array of more than 3",
+            #"{"a": 1, "b": 2, "c": 3}"#: "object of more than 2",
+            #"[[[[1]]]]"#: "nests deeper than 3",
+            #"["123456789"]"#: "string longer than 8",
+            #"[[[]], [[]], {}]"#: "more than 5 objects",
+        ]
+        for (text, reason) in refused {
+            #expect(throws: JSONStructureLimits.Violation.self) { try limits.check(Array(text.utf8)) }
+            do {
+                try limits.check(Array(text.utf8))
+            } catch {
+                #expect(error.message.contains(reason), "\(text): \(error.message)")
+            }
+        }
+    }
+
     @Test func dictionariesAcceptAnyKey() throws {
         let spec = try decode([String: String].self, #"{"password": "env:X", "anything": "file:/y"}"#)
         #expect(spec.count == 2)

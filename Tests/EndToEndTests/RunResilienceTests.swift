@@ -1,5 +1,6 @@
 import ControlPlane
 import Foundation
+import NIOHTTP1
 import OutpostProtocol
 import OutpostTesting
 import Testing
@@ -114,6 +115,46 @@ struct RunResilienceTests {
         }
         #expect(Set(secretCommands).isDisjoint(with: ProcessTable.processes(mentioning: source.password)))
         for pid in secretCommands { kill(-(Int32(pid) ?? 0), SIGKILL) }
+
+        survivor.signal(SIGTERM)
+        #expect(await survivor.waitForExit(within: .seconds(30)) == 0, "\(survivor.log)")
+        try await server.stop()
+    }
+
+    @Test func aRunAnsweredToADeadAgentsOpenLongPollStartsOnALiveAgentWithinSeconds() async throws {
+        let source = try SourceDatabase()
+        // Default lease settings: the point is that recovery does not wait for the lease TTL and grace (90 s).
+        let server = try ServerProcess()
+        try await server.start()
+        let admin = try server.admin
+        let key = try await admin.createKey(name: "agents", role: .agent)
+        let connection = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        let commands = ["pw": "echo \(source.password)"]
+
+        // An idle agent holding a claim open, killed: its long poll stays open on the server for a while.
+        let doomed = try AgentSetup(server: server, key: key, name: "doomed", secretCommands: commands).start()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while try await admin.call(.GET, "/v1/admin/agents", as: AgentList.self).agents.isEmpty,
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        try await Task.sleep(for: .seconds(1))
+        doomed.signal(SIGKILL)
+        #expect(await doomed.waitForExit(within: .seconds(10)) != nil)
+
+        let run = try await admin.runNow(connection.id)
+        let queuedAt = ContinuousClock.now
+        let survivor = try AgentSetup(server: server, key: key, name: "survivor", secretCommands: commands).start()
+        let started = try await admin.waitFor(run.id, within: .seconds(30)) { $0.startedAt != nil }
+        #expect(
+            ContinuousClock.now - queuedAt < .seconds(20),
+            "started \(ContinuousClock.now - queuedAt) after it was queued")
+        let finished = try await admin.finished(run.id, within: .seconds(60))
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(survivor.log)")
+        // A claim that was never started does not count as an attempt.
+        #expect(finished.attempt == 1)
+        #expect(started.leaseAgentId == finished.leaseAgentId)
 
         survivor.signal(SIGTERM)
         #expect(await survivor.waitForExit(within: .seconds(30)) == 0, "\(survivor.log)")

@@ -82,11 +82,16 @@ struct ScaleOutTests {
         let elapsed = ContinuousClock.now - started
         print("scale-out: \(Self.runCount) runs on 2 replicas and 3 agents in \(elapsed)")
 
-        // Every run succeeded on its first lease, and its job started once.
+        // Every run was delivered on its first lease, and its job started once. Runs of one connection delivered
+        // out of order: an older delivery ingested after a newer one was published is not published over it
+        // (superseded); the newest run always publishes.
         #expect(Set(runs.map(\.id)) == Set(queued))
-        for run in runs where run.status != .succeeded || run.attempt != 1 || run.leaseId != 1 {
+        for run in runs
+        where (run.status != .succeeded && run.status != .superseded) || run.attempt != 1 || run.leaseId != 1 {
             Issue.record("run \(run.id): \(run.status) attempt \(run.attempt) lease \(run.leaseId) \(run.error ?? "")")
         }
+        #expect(runs.first { $0.id == queued.last }?.status == .succeeded)
+        print("scale-out: \(runs.filter { $0.status == .superseded }.count) runs superseded by newer ones")
         for (index, run) in runs.enumerated() {
             let events = jobEvents(try await admins[index % 2].log(run.id))
             #expect(events.filter { $0 == "job.started" }.count == 1, "run \(run.id): \(events)")

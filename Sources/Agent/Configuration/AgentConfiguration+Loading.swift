@@ -103,6 +103,14 @@ extension AgentConfiguration {
         configuration.policy.allowedSources = try policy.strings("allowedSources") ?? []
         configuration.policy.allowedHosts = try policy.strings("allowedHosts") ?? []
         configuration.policy.excludeFields = try policy.strings("excludeFields") ?? []
+        // Every rule is checked now, so `--check` and the agent's start refuse a rule like "*" instead of the first
+        // job failing on it.
+        do {
+            _ = try EgressPolicy(
+                allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+        } catch let error as EgressPolicyError {
+            throw policy.error("\(error.description)", at: nil)
+        }
         try policy.finish()
 
         var spool = try root.section("spool")

@@ -29,6 +29,13 @@ public struct HealthServerConfiguration: Sendable, Equatable {
         self.host = host
         self.port = port
     }
+
+    /// Whether `host` only accepts connections from this machine: `localhost`, 127.0.0.0/8 or `::1`.
+    public var isLoopback: Bool {
+        let plain = host.trimmingPrefix("[").split(separator: "]").first.map(String.init) ?? host
+        return plain == "localhost" || plain == "::1" || plain.hasPrefix("127.")
+            || plain == "0:0:0:0:0:0:0:1"
+    }
 }
 
 /// The agent's optional local HTTP listener: `/healthz` (200 while the process runs), `/readyz` (200 when the
@@ -58,6 +65,15 @@ public struct HealthServer: Service {
     }
 
     public func run() async throws {
+        if !configuration.isLoopback {
+            // Allowed (a pod's probes need it), but an operator must know the listener is open beyond this machine.
+            logger.warning(
+                "health.listener_not_loopback",
+                metadata: [
+                    "listen.host": .string(configuration.host),
+                    "reason": "/healthz, /readyz and /metrics are unauthenticated and reachable from the network",
+                ])
+        }
         let router = Router()
         let metrics = metrics
         let readiness = readiness

@@ -45,6 +45,8 @@ public func buildApplication<Store: ControlPlaneStore, Blobs: BlobStore>(
             Scheduler(
                 store: store, notifier: notifier, clock: clock, interval: configuration.schedulerInterval,
                 maxAttempts: configuration.maxAttempts, logger: logger),
+            DeliveryJanitor(
+                store: store, blobs: blobs, interval: configuration.deliveryCleanupInterval, logger: logger),
             IngestionRecovery(
                 store: store, ingestion: ingestion, clock: clock, interval: configuration.ingestionRecoveryInterval,
                 holdSeconds: configuration.ingestionLeaseSeconds,
@@ -61,6 +63,9 @@ func buildRouter<Store: ControlPlaneStore, Blobs: BlobStore>(
 ) -> Router<ControlPlaneRequestContext> {
     let router = Router(context: ControlPlaneRequestContext.self)
     router.add(middleware: ClientAddressMiddleware(trustedProxies: configuration.trustedProxies))
+    router.add(
+        middleware: SecurityHeadersMiddleware<ControlPlaneRequestContext>(
+            strictTransportSecurity: configuration.servesHTTPS))
     router.add(middleware: ProblemMiddleware())
     router.add(middleware: MethodNotAllowedMiddleware())
     router.get("healthz") { _, _ in try JSONResponse<[String: String]>.make(["status": "ok"], status: .ok) }

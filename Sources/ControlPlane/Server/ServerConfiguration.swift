@@ -66,6 +66,8 @@ public struct ServerConfiguration: Sendable {
     public var trustedProxies: TrustedProxies = .none
     /// How often the scheduler looks for connections whose cron slot has come (slots are whole minutes).
     public var schedulerInterval: Duration = .seconds(10)
+    /// How often ended runs' direct-delivery objects outside their accepted delivery are removed.
+    public var deliveryCleanupInterval: Duration = .seconds(30)
     /// How often runs a stopped server left `ingesting` are looked for (also once at start-up).
     public var ingestionRecoveryInterval: Duration = .seconds(10)
     /// TLS on the listener (`outpost server --tls-cert --tls-key`); nil serves plain HTTP, e.g. behind a proxy

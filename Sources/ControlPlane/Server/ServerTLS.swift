@@ -7,6 +7,12 @@ public import NIOSSL
 public struct ServerTLS: Sendable, CustomStringConvertible {
     /// The oldest protocol version the server accepts; older clients fail the handshake.
     public static let minimumVersion = TLSVersion.tlsv12
+    /// What TLS 1.2 offers: ephemeral ECDH key exchange (forward secrecy) with AEAD ciphers only; no RSA key
+    /// exchange, no CBC. TLS 1.3's suites are all of that kind and are not affected.
+    public static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-CHACHA20-POLY1305", "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    ].joined(separator: ":")
 
     /// Where the certificate chain came from, for logs.
     public let certificateFile: String
@@ -39,6 +45,7 @@ public struct ServerTLS: Sendable, CustomStringConvertible {
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = Self.minimumVersion
+        configuration.cipherSuites = Self.tls12CipherSuites
         self.certificateFile = certificateFile
         self.keyFile = keyFile
         self.configuration = configuration

@@ -139,9 +139,27 @@ public protocol RunLogRepository: Sendable {
     func readLog(tenantId: String, runId: String, from: Int64, limit: Int) async throws -> [UInt8]
 }
 
+/// The upload grants of direct deliveries: what each run was granted, so that a run's uploads stay within its
+/// limit however many grant requests it makes, and that whatever it uploaded outside its accepted delivery can be
+/// removed when it ends.
+public protocol UploadGrantRepository: Sendable {
+    /// Records grants of `files` (path, bytes) for the run — a path granted before is replaced, not added — if the
+    /// run's total over all its granted paths stays within `limit`; returns that total, or nil when it would not
+    /// (and then nothing is recorded). Atomic against concurrent requests of the same run.
+    func recordUploadGrants(
+        tenantId: String, runId: String, files: [(path: String, bytes: Int64)], limit: Int64
+    ) async throws -> Int64?
+    /// Finished runs that still have grants recorded (what they uploaded was not tidied yet), oldest first.
+    func finishedRunsWithUploadGrants(limit: Int) async throws -> [RunRecord]
+    /// The paths granted to the run, sorted.
+    func uploadGrantPaths(tenantId: String, runId: String) async throws -> [String]
+    /// Forgets the run's grants, once its leftover objects are removed.
+    func clearUploadGrants(tenantId: String, runId: String) async throws
+}
+
 /// Everything the control plane stores, in one database.
 public protocol ControlPlaneStore: TenantRepository, AgentRepository, ConnectionRepository, RunRepository,
-    RunLogRepository, CatalogRepository, SessionRepository, ScheduleRepository
+    RunLogRepository, CatalogRepository, SessionRepository, ScheduleRepository, UploadGrantRepository
 {
     /// Applies pending migrations; idempotent, safe when several replicas start together.
     func migrate() async throws

@@ -10,13 +10,14 @@ extension RunController {
     /// to the tenant, run, file name, exact size and SHA-256, and expiring after `uploadGrantSeconds`: the server's
     /// own HMAC-signed URLs, or SigV4 URLs straight into the bucket when the blob store is S3.
     ///
-    /// Fenced by the lease like every run call. Asking again (say, after a grant expired) simply signs again.
+    /// Fenced by the lease like every run call. Asking again (say, after a grant expired) simply signs again. Every
+    /// grant is recorded, so the run's total stays within `RunLimits.maxUploadBytes` across requests and what it
+    /// uploaded outside its accepted delivery is removed when it ends (`DeliveryJanitor`).
     @Sendable func uploads(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(UploadGrantRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
-        let agent = try Self.callingAgent(request)
         try Self.check(
             body, maximumFileBytes: configuration.maximumUploadFileBytes,
             maximumTotalBytes: configuration.runLimits.maxUploadBytes)
@@ -24,8 +25,20 @@ extension RunController {
         guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
+        let agent = try Self.callingAgent(request)
         guard Self.isActive(run, leaseId: body.leaseId, at: now), Self.isHeld(run, by: agent) else {
             throw APIError.staleLease(runId: runId)
+        }
+        // The limit holds for the run as a whole, however many requests ask (a file granted again counts once).
+        let limit = configuration.runLimits.maxUploadBytes
+        guard
+            try await store.recordUploadGrants(
+                tenantId: identity.tenantId, runId: runId, files: body.files.map { ($0.path, $0.bytes) }, limit: limit)
+                != nil
+        else {
+            throw APIError(
+                .contentTooLarge, "payload_too_large",
+                "the run's uploads would exceed \(limit) bytes in all; a run delivers at most that much")
         }
 
         let expires = now.milliseconds / 1000 + Int64(configuration.uploadGrantSeconds)

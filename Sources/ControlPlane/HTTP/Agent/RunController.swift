@@ -27,6 +27,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
 
     /// The calling agent's id, which every call about a run after `start` must carry: a lease is bound to the
     /// agent that claimed it, so another agent key of the tenant cannot renew, log to, upload to or complete it.
+    /// Asked for only once the run is known to be the tenant's, so another tenant's key still gets 404 first.
     static func callingAgent(_ request: Request) throws -> String {
         guard let agent = request.headers[agentHeader], !agent.isEmpty else {
             throw APIError.invalidRequest(
@@ -85,14 +86,15 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let body = try await request.decodeJSON(LeaseRenewalRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
-        let agent = try Self.callingAgent(request)
+        let presented = request.headers[Self.agentHeader] ?? ""
         let now = clock.now
         let ttl = configuration.leaseTTLSeconds
         let run = try await updateLeased(tenantId: identity.tenantId, runId: runId, leaseId: body.leaseId, now: now) {
             run in
-            guard run.status == .leased || run.status == .running, Self.isHeld(run, by: agent) else { return }
+            guard run.status == .leased || run.status == .running, Self.isHeld(run, by: presented) else { return }
             run.leaseExpiresAt = now.adding(seconds: ttl)
         }
+        let agent = try Self.callingAgent(request)
         guard run.status == .leased || run.status == .running, Self.isHeld(run, by: agent) else {
             throw APIError.staleLease(runId: runId)
         }
@@ -107,7 +109,6 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         else {
             throw APIError.invalidRequest("offset is a required non-negative integer query parameter", field: "offset")
         }
-        let agent = try Self.callingAgent(request)
         guard let leaseText = request.headers[Self.leaseHeader], let leaseId = Int64(leaseText) else {
             throw APIError.invalidRequest(
                 "the \(AgentProtocol.leaseHeader) header must carry the lease id", field: AgentProtocol.leaseHeader)
@@ -138,6 +139,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         guard let run = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
+        let agent = try Self.callingAgent(request)
         guard Self.isActive(run, leaseId: leaseId, at: clock.now), Self.isHeld(run, by: agent) else {
             throw APIError.staleLease(runId: runId)
         }
@@ -173,14 +175,13 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         let body = try await request.decodeJSON(CompleteRequest.self)
         let identity = try context.requireIdentity()
         let runId = try context.parameters.require("id")
-        let agent = try Self.callingAgent(request)
         try Self.check(body)
         // Another agent's completion is refused before anything else is looked at, repeated or not. The lease id
         // fences the update below, and a run changes agent only with a new lease id.
         guard let current = try await store.run(tenantId: identity.tenantId, id: runId) else {
             throw APIError.notFound("no run \(runId)")
         }
-        guard Self.isHeld(current, by: agent) else { throw APIError.staleLease(runId: runId) }
+        guard Self.isHeld(current, by: try Self.callingAgent(request)) else { throw APIError.staleLease(runId: runId) }
         let ingests = body.status == .succeeded || body.status == .partial
         let relay = ingests ? try await checkedRelay(body, tenantId: identity.tenantId, runId: runId) : nil
         if ingests && !ingestion.isAccepting {

@@ -9,9 +9,15 @@
 /// Foundation's `JSONDecoder` silently ignores unknown keys, so a misspelt field (`leaseID`) or a field from a
 /// newer protocol would be dropped without notice. This decoder parses the body into `JSONValue`, decodes the
 /// type from that tree while recording which keys each object was asked for, and then reports the first key
-/// nobody asked for. Errors carry the field's JSON path (`files[2].sha256`) and a message safe to show.
+/// nobody asked for. Errors carry the field's JSON path (`files[2].sha256`) and a message safe to show. Before any
+/// of that, `JSONStructureLimits` bounds the body's shape in one pass over its bytes.
 public struct StrictJSONDecoder: Sendable {
-    public init() {}
+    /// Checked before parsing, so a hostile shape is refused at the cost of reading its bytes once.
+    public var limits: JSONStructureLimits
+
+    public init(limits: JSONStructureLimits = JSONStructureLimits()) {
+        self.limits = limits
+    }
 
     /// A body that cannot be decoded into the requested type.
     public struct Failure: Error, Sendable, Equatable {
@@ -21,9 +27,15 @@ public struct StrictJSONDecoder: Sendable {
     }
 
     public func decode<T: Decodable>(_ type: T.Type, from bytes: some Sequence<UInt8>) throws(Failure) -> T {
+        let body = Array(bytes)
+        do {
+            try limits.check(body)
+        } catch {
+            throw Failure(field: nil, message: error.message)
+        }
         let root: JSONValue
         do {
-            root = try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+            root = try JSONDecoder().decode(JSONValue.self, from: Data(body))
         } catch {
             throw Failure(field: nil, message: "the body is not valid JSON")
         }

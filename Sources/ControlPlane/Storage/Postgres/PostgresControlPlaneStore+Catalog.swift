@@ -244,7 +244,7 @@ extension PostgresControlPlaneStore {
     // MARK: Rows
 
     /// The one integer a `SELECT count(*)` answers.
-    private func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
+    func count(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Int {
         guard let row = try await rows(query, on: connection).first else { return 0 }
         return try row.decode(Int.self)
     }

@@ -217,6 +217,18 @@ enum PostgresMigrations {
                 // Where the current attempt's log starts: a re-leased attempt appends its own log after the
                 // earlier ones instead of being offset-matched against them.
                 "ALTER TABLE runs ADD COLUMN log_attempt_offset BIGINT NOT NULL DEFAULT 0",
+                // What each run was granted to upload, per file: the per-run upload limit holds across grant
+                // requests, and what lies outside the accepted delivery is removed when the run ends.
+                """
+                CREATE TABLE run_upload_grants (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    path TEXT COLLATE "C" NOT NULL,
+                    bytes BIGINT NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, path),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                )
+                """,
                 """
                 UPDATE connections SET published_generation = coalesce((
                     SELECT max(r.generation) FROM runs AS r

@@ -214,6 +214,18 @@ enum SQLiteMigrations {
                 // Where the current attempt's log starts: a re-leased attempt appends its own log after the
                 // earlier ones instead of being offset-matched against them.
                 "ALTER TABLE runs ADD COLUMN log_attempt_offset INTEGER NOT NULL DEFAULT 0",
+                // What each run was granted to upload, per file: the per-run upload limit holds across grant
+                // requests, and what lies outside the accepted delivery is removed when the run ends.
+                """
+                CREATE TABLE run_upload_grants (
+                    tenant_id TEXT NOT NULL,
+                    run_id TEXT NOT NULL,
+                    path TEXT NOT NULL,
+                    bytes INTEGER NOT NULL,
+                    PRIMARY KEY (tenant_id, run_id, path),
+                    FOREIGN KEY (tenant_id, run_id) REFERENCES runs (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
                 """
                 UPDATE connections SET published_generation = coalesce((
                     SELECT max(r.generation) FROM runs AS r
