@@ -132,7 +132,9 @@ struct RunResilienceTests {
         let commands = ["pw": "echo \(source.password)"]
 
         // An idle agent holding a claim open, killed: its long poll stays open on the server for a while.
-        let doomed = try AgentSetup(server: server, key: key, name: "doomed", secretCommands: commands).start()
+        // Each setup is kept for the whole test: its temporary directory (configuration, key, data, log) goes with it.
+        let doomedSetup = try AgentSetup(server: server, key: key, name: "doomed", secretCommands: commands)
+        let doomed = try doomedSetup.start()
         let deadline = ContinuousClock.now + .seconds(20)
         while try await admin.call(.GET, "/v1/admin/agents", as: AgentList.self).agents.isEmpty,
             ContinuousClock.now < deadline
@@ -145,7 +147,8 @@ struct RunResilienceTests {
 
         let run = try await admin.runNow(connection.id)
         let queuedAt = ContinuousClock.now
-        let survivor = try AgentSetup(server: server, key: key, name: "survivor", secretCommands: commands).start()
+        let survivorSetup = try AgentSetup(server: server, key: key, name: "survivor", secretCommands: commands)
+        let survivor = try survivorSetup.start()
         let started = try await admin.waitFor(run.id, within: .seconds(30)) { $0.startedAt != nil }
         #expect(
             ContinuousClock.now - queuedAt < .seconds(20),
@@ -159,6 +162,7 @@ struct RunResilienceTests {
         survivor.signal(SIGTERM)
         #expect(await survivor.waitForExit(within: .seconds(30)) == 0, "\(survivor.log)")
         try await server.stop()
+        withExtendedLifetime((doomedSetup, survivorSetup)) {}
     }
 
     @Test func aServerRestartedMidRunLosesNoLogLineAndTheRunCompletes() async throws {
