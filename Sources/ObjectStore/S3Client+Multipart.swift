@@ -67,19 +67,20 @@ extension S3Client {
     @discardableResult
     public func upload(
         file path: String, key: String, contentType: String? = nil,
-        serverSideEncryption: ServerSideEncryption? = nil, policy: S3UploadPolicy = .standard
+        serverSideEncryption: ServerSideEncryption? = nil, metadata: [String: String] = [:],
+        policy: S3UploadPolicy = .standard
     ) async throws -> S3UploadResult {
         try Self.validate(key: key)
         let reader = try FileReader(path: path)
         let size = try reader.size()
         guard size > policy.multipartThreshold else {
             return try await putObject(
-                key: key, body: .file(path: path), contentType: contentType, serverSideEncryption: serverSideEncryption
-            )
+                key: key, body: .file(path: path), contentType: contentType, serverSideEncryption: serverSideEncryption,
+                metadata: metadata)
         }
         return try await uploadMultipart(
             key: key, size: size, describedAs: path, contentType: contentType,
-            serverSideEncryption: serverSideEncryption, policy: policy
+            serverSideEncryption: serverSideEncryption, metadata: metadata, policy: policy
         ) { count in try reader.read(upTo: count) }
     }
 
@@ -91,7 +92,7 @@ extension S3Client {
     @discardableResult
     public func upload(
         key: String, size: Int64, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil,
-        policy: S3UploadPolicy = .standard, read: (Int) throws -> [UInt8]
+        metadata: [String: String] = [:], policy: S3UploadPolicy = .standard, read: (Int) throws -> [UInt8]
     ) async throws -> S3UploadResult {
         try Self.validate(key: key)
         guard size > policy.multipartThreshold else {
@@ -100,16 +101,18 @@ extension S3Client {
                 throw ObjectStoreError(.file, "\(describe(key)) has \(bytes.count) bytes, not the \(size) announced")
             }
             return try await putObject(
-                key: key, body: .bytes(bytes), contentType: contentType, serverSideEncryption: serverSideEncryption)
+                key: key, body: .bytes(bytes), contentType: contentType, serverSideEncryption: serverSideEncryption,
+                metadata: metadata)
         }
         return try await uploadMultipart(
             key: key, size: size, describedAs: describe(key), contentType: contentType,
-            serverSideEncryption: serverSideEncryption, policy: policy, read: read)
+            serverSideEncryption: serverSideEncryption, metadata: metadata, policy: policy, read: read)
     }
 
     private func uploadMultipart(
         key: String, size: Int64, describedAs name: String, contentType: String?,
-        serverSideEncryption: ServerSideEncryption?, policy: S3UploadPolicy, read: (Int) throws -> [UInt8]
+        serverSideEncryption: ServerSideEncryption?, metadata: [String: String], policy: S3UploadPolicy,
+        read: (Int) throws -> [UInt8]
     ) async throws -> S3UploadResult {
         let partCount = Int((size + Int64(policy.partSize) - 1) / Int64(policy.partSize))
         guard partCount <= S3UploadPolicy.maximumParts else {
@@ -119,7 +122,7 @@ extension S3Client {
             )
         }
         let uploadId = try await createMultipartUpload(
-            key: key, contentType: contentType, serverSideEncryption: serverSideEncryption)
+            key: key, contentType: contentType, serverSideEncryption: serverSideEncryption, metadata: metadata)
         do {
             var hasher = SHA256()
             var total: Int64 = 0
@@ -155,14 +158,16 @@ extension S3Client {
         }
     }
 
-    /// CreateMultipartUpload: starts an upload and returns its id. Encryption is decided here, not per part.
+    /// CreateMultipartUpload: starts an upload and returns its id. Encryption and user metadata are decided here,
+    /// not per part.
     ///
     /// - Throws: `ObjectStoreError`.
     public func createMultipartUpload(
-        key: String, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil
+        key: String, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil,
+        metadata: [String: String] = [:]
     ) async throws -> String {
         try Self.validate(key: key)
-        var headers = serverSideEncryption?.headers ?? []
+        var headers = (serverSideEncryption?.headers ?? []) + Self.metadataHeaders(metadata)
         if let contentType { headers.append(("content-type", contentType)) }
         let response = try await send(
             Request(

@@ -10,10 +10,12 @@ extension S3Client {
     ///
     /// - Parameters:
     ///   - serverSideEncryption: asked of S3 for this object; nil leaves the bucket's default.
+    ///   - metadata: user metadata (`x-amz-meta-NAME`), returned by `headObject`; names lower case, values ASCII.
     /// - Throws: `ObjectStoreError`.
     @discardableResult
     public func putObject(
-        key: String, body: S3Body, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil
+        key: String, body: S3Body, contentType: String? = nil, serverSideEncryption: ServerSideEncryption? = nil,
+        metadata: [String: String] = [:]
     ) async throws -> S3UploadResult {
         try Self.validate(key: key)
         let length: Int64
@@ -28,7 +30,7 @@ extension S3Client {
             (length, sha256) = try FileChunks.sizeAndSHA256(path: path)
             requestBody = .stream(FileChunks(path: path), length: .known(length))
         }
-        var headers = serverSideEncryption?.headers ?? []
+        var headers = (serverSideEncryption?.headers ?? []) + Self.metadataHeaders(metadata)
         if let contentType { headers.append(("content-type", contentType)) }
         let response = try await send(
             Request(
@@ -88,7 +90,7 @@ extension S3Client {
         return bytes
     }
 
-    /// HeadObject: the object's size, entity tag, encryption and type.
+    /// HeadObject: the object's size, entity tag, encryption, type and user metadata.
     ///
     /// - Throws: `ObjectStoreError` with code `NoSuchKey` when it does not exist.
     public func headObject(key: String) async throws -> S3ObjectInfo {
@@ -114,6 +116,20 @@ extension S3Client {
             etag: headers.first(name: "etag")?.unquotedETag, contentType: headers.first(name: "content-type"),
             serverSideEncryption: headers.first(name: "x-amz-server-side-encryption"),
             kmsKeyId: headers.first(name: "x-amz-server-side-encryption-aws-kms-key-id"),
-            lastModified: headers.first(name: "last-modified"))
+            lastModified: headers.first(name: "last-modified"),
+            metadata: Dictionary(
+                headers.compactMap { name, value in
+                    let lower = name.lowercased()
+                    return lower.hasPrefix(metadataPrefix)
+                        ? (String(lower.dropFirst(metadataPrefix.count)), value) : nil
+                },
+                uniquingKeysWith: { first, _ in first }))
+    }
+
+    static let metadataPrefix = "x-amz-meta-"
+
+    /// `x-amz-meta-NAME` headers, in a stable order (they are signed).
+    static func metadataHeaders(_ metadata: [String: String]) -> [(name: String, value: String)] {
+        metadata.sorted { $0.key < $1.key }.map { (metadataPrefix + $0.key.lowercased(), $0.value) }
     }
 }

@@ -27,9 +27,13 @@ extension S3Client {
         try self.init(bucket: relay.bucket, configuration: S3Configuration(relay: relay, credentials: credentials))
     }
 
-    /// Where a run's objects go in a relay bucket: `<prefix><connection>/<run>/`, the prefix the control plane
-    /// checks every reported key against.
+    /// Where a run's objects go in a relay bucket: `<prefix>/<connection>/<run>/`, the prefix the control plane
+    /// checks every reported key against (the agent writes under it, so both sides use this one function).
+    ///
+    /// A non-empty prefix is a folder: `chaos` and `chaos/` both give `chaos/<connection>/…`, never
+    /// `chaos<connection>/…`. An empty prefix puts the connection's folder at the bucket's root.
     public static func relayRunPrefix(_ relay: RelayTarget, connectionId: String, runId: String) -> String {
-        relay.prefix + connectionId + "/" + runId + "/"
+        let folder = relay.prefix.isEmpty || relay.prefix.hasSuffix("/") ? relay.prefix : relay.prefix + "/"
+        return folder + connectionId + "/" + runId + "/"
     }
 }

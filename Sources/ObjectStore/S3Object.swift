@@ -14,11 +14,14 @@ public struct S3ObjectInfo: Sendable, Equatable {
     public var kmsKeyId: String?
     /// `Last-Modified` as sent (an HTTP date).
     public var lastModified: String?
+    /// User metadata (`x-amz-meta-NAME`), by lower-case name without the prefix.
+    public var metadata: [String: String]
 
     /// Creates a description.
     public init(
         key: String, bytes: Int64, etag: String? = nil, contentType: String? = nil,
-        serverSideEncryption: String? = nil, kmsKeyId: String? = nil, lastModified: String? = nil
+        serverSideEncryption: String? = nil, kmsKeyId: String? = nil, lastModified: String? = nil,
+        metadata: [String: String] = [:]
     ) {
         self.key = key
         self.bytes = bytes
@@ -27,6 +30,7 @@ public struct S3ObjectInfo: Sendable, Equatable {
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
         self.lastModified = lastModified
+        self.metadata = metadata
     }
 }
 

@@ -173,6 +173,7 @@ struct RunResilienceTests {
         survivor.signal(SIGTERM)
         #expect(await survivor.waitForExit(within: .seconds(30)) == 0, "\(survivor.log)")
         try await server.stop()
+        withExtendedLifetime((doomedSetup, survivorSetup)) {}
     }
 
     @Test func aServerRestartedMidRunLosesNoLogLineAndTheRunCompletes() async throws {
@@ -202,6 +203,59 @@ struct RunResilienceTests {
         let reference = try await admin.finished(try await admin.runNow(connection.id).id)
         #expect(reference.status == .succeeded)
         let events = jobEvents(try await admin.log(interrupted.id))
+        #expect(events == jobEvents(try await admin.log(reference.id)))
+        #expect(Set(events).count == events.count, "\(events)")
+        for event in ["job.started", "job.secret_resolved", "job.extracted"] {
+            #expect(events.contains(event), "\(events)")
+        }
+        let assets = try await admin.catalog(connectionId: connection.id)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        try await server.stop()
+    }
+
+    @Test func aControlPlaneDownForTwiceTheLeaseTtlAfterTheJobFinishedGetsTheRunCompletedOnceWithItsWholeLog()
+        async throws
+    {
+        let source = try SourceDatabase()
+        let server = try ServerProcess(arguments: ["--lease-ttl-seconds", "6", "--lease-grace-seconds", "1"])
+        try await server.start()
+        let admin = try server.admin
+        let connection = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        // The job waits for its password until the control plane is gone, then extracts and logs during the outage.
+        let gate = try TemporaryDirectory()
+        let open = gate.path + "/open"
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "while [ ! -e \(open) ]; do sleep 0.1; done; echo \(source.password)"])
+        let agent = try setup.start()
+        let run = try await admin.runNow(connection.id)
+        _ = try await admin.waitFor(run.id) { $0.status == .running }
+
+        let outage = ContinuousClock.now
+        #expect(try await server.stop(signal: SIGKILL) != 0)
+        #expect(FileManager.default.createFile(atPath: open, contents: nil))
+        // Twice the lease's TTL: the agent's lease (6 s, fenced 2 s early) runs out while its delivery waits in the
+        // spool; the job ended well before that.
+        try await Task.sleep(until: outage + .seconds(12))
+        #expect(agent.log.contains("job.process_ended"), "\(agent.log)")
+        #expect(agent.log.contains("run.lease_lapsed"), "\(agent.log)")
+        try await server.start()
+
+        let finished = try await admin.finished(run.id)
+        #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log)")
+        #expect(finished.attempt == 1, "\(agent.log)")
+        #expect(finished.logTotalBytes == finished.logBytes)
+        #expect((finished.logDroppedBytes ?? 0) == 0)
+        #expect(agent.log.contains("run.lease_reconfirmed"), "\(agent.log)")
+        #expect(!agent.log.contains("run.abandoned"), "\(agent.log)")
+
+        // The same job uninterrupted logs the same job.* lines, each once, in the same order: none was lost.
+        let reference = try await admin.finished(try await admin.runNow(connection.id).id)
+        #expect(reference.status == .succeeded)
+        let events = jobEvents(try await admin.log(run.id))
         #expect(events == jobEvents(try await admin.log(reference.id)))
         #expect(Set(events).count == events.count, "\(events)")
         for event in ["job.started", "job.secret_resolved", "job.extracted"] {

@@ -116,6 +116,16 @@ struct S3ClientAddressingTests {
         #expect(throws: ObjectStoreError.self) { try ServerSideEncryption(name: "AES256", kmsKeyId: "k") }
     }
 
+    @Test(
+        "a relay prefix is a folder: a separator follows it whether or not it ends in one",
+        arguments: [
+            ("chaos", "chaos/pg/r1/"), ("chaos/", "chaos/pg/r1/"), ("a/b", "a/b/pg/r1/"), ("", "pg/r1/"),
+        ])
+    func relayRunPrefix(prefix: String, expected: String) {
+        let relay = RelayTarget(bucket: "customer-bucket", prefix: prefix, region: "eu-central-1")
+        #expect(S3Client.relayRunPrefix(relay, connectionId: "pg", runId: "r1") == expected)
+    }
+
     @Test("part sizes below S3's minimum are refused unless a test server allows them")
     func uploadPolicy() throws {
         #expect(throws: ObjectStoreError.self) { try S3UploadPolicy(partSize: 1024 * 1024) }

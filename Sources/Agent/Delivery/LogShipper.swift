@@ -47,20 +47,45 @@ struct LogShipper: Sendable {
         }
     }
 
-    /// Ships as the log grows, every `interval`, until cancelled; retryable failures wait for the next round.
-    func run(interval: Duration) async {
+    /// Ships as the log grows, every `interval`, until cancelled.
+    ///
+    /// A failed round is retried after an exponential backoff with full jitter (from `interval` up to `retryCap`),
+    /// so an unreachable or refusing control plane is not asked twice a second; nothing is lost meanwhile, since the
+    /// spool keeps the log and `complete` ships the rest. A streak of failures logs one warning (at its first
+    /// failure the control plane did not merely fail to answer), the rest at debug level, and one line when
+    /// shipping works again.
+    func run(interval: Duration, retryCap: Duration = .seconds(30)) async {
+        var backoff = Backoff(base: interval, cap: max(interval, retryCap))
+        var failures = 0
+        var warned = false
         while !Task.isCancelled {
+            var wait = interval
             do {
                 try await shipAvailable()
+                if failures > 0 {
+                    logger.info("log.ship_resumed", metadata: ["log.failed_rounds": "\(failures)"])
+                }
+                failures = 0
+                warned = false
+                backoff.reset()
             } catch is CancellationError {
                 return
-            } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
-                logger.debug("log.ship_deferred", metadata: ["error": "\(error)"])
             } catch {
-                logger.warning("log.ship_failed", metadata: ["error": "\(error)"])
+                failures += 1
+                let agentError = error as? AgentError
+                wait = backoff.next(retryAfter: agentError?.retryAfter)
+                let transient = agentError.map { $0.isRetryable || $0.code == .apiKeyUnavailable } ?? false
+                if transient || warned {
+                    logger.debug(
+                        "log.ship_deferred",
+                        metadata: ["error": "\(error)", "log.failed_rounds": "\(failures)", "log.retry_in": "\(wait)"])
+                } else {
+                    warned = true
+                    logger.warning("log.ship_failed", metadata: ["error": "\(error)", "log.retry_in": "\(wait)"])
+                }
             }
             do {
-                try await Task.sleep(for: interval)
+                try await Task.sleep(for: wait)
             } catch {
                 return
             }

@@ -7,8 +7,10 @@ internal import Secrets
 /// Carries one run from `start` to `complete`: spawns the job process, keeps the lease, ships the log, delivers
 /// the files and reports the outcome — recording every step in the spool so a restarted agent resumes it.
 ///
-/// A run is completed exactly once or not at all: when the lease is lost (409, or not renewed in time) the
-/// supervisor stops the job and drops the run, and the control plane hands it out again.
+/// A run is completed exactly once or not at all. While the job process runs, a lease not renewed in time stops
+/// the job and drops the run (the control plane may hand it out again). Once the extraction finished, its files
+/// and log stay in the spool through a control-plane outage: the supervisor waits for a renewal to confirm the
+/// lease, then delivers and completes; only a 409 (the run was leased again meanwhile) drops them.
 struct JobSupervisor: Sendable {
     let context: AgentContext
 
@@ -55,7 +57,8 @@ struct JobSupervisor: Sendable {
     /// Resumes a run found in the spool after a restart: re-confirms the lease, then goes on from its phase.
     func resume(_ state: RunState, control: JobControl) async {
         let runId = state.assignment.runId
-        var backoff = Backoff()
+        // A control plane that was down grants running leases one ttl when it starts: come back well within it.
+        var backoff = Backoff(cap: max(.seconds(1), .seconds(state.assignment.leaseTTLSeconds) / 8))
         let confirmed: ContinuousClock.Instant
         while true {
             let sent = ContinuousClock.now
@@ -85,6 +88,7 @@ struct JobSupervisor: Sendable {
         scoped[metadataKey: "lease.id"] = "\(assignment.leaseId)"
         let runLogger = scoped
         let shipper = LogShipper(client: context.client, tracker: tracker, metrics: context.metrics, logger: runLogger)
+        let standing = LeaseStanding()
         let keeper = LeaseKeeper(
             ttl: .seconds(assignment.leaseTTLSeconds), margin: context.configuration.fenceMargin,
             clock: ContinuousClock()
@@ -113,10 +117,20 @@ struct JobSupervisor: Sendable {
                                 runLogger.notice("run.cancel_requested", metadata: ["reason": "\(reason ?? "")"])
                                 control.interrupt(.cancelled(reason))
                             case .lost(let reason):
-                                control.interrupt(.leaseLost(reason))
+                                let extracting = await tracker.state.phase == .extracting
+                                control.interrupt(.leaseLost(extracting ? reason : Self.droppedReason(reason)))
                             case .fenced:
-                                control.interrupt(
-                                    .leaseLost("the lease could not be renewed in time; the job fenced itself"))
+                                if await tracker.state.phase == .extracting {
+                                    control.interrupt(
+                                        .leaseLost("the lease could not be renewed in time; the job fenced itself"))
+                                } else {
+                                    // The work is done and safe in the spool: keep it for when the server is back.
+                                    standing.lapse()
+                                    runLogger.notice("run.lease_lapsed", metadata: ["reason": "\(Self.lapseReason)"])
+                                }
+                            case .reconfirmed:
+                                standing.confirm()
+                                runLogger.notice("run.lease_reconfirmed")
                             }
                         }
                     }
@@ -126,25 +140,30 @@ struct JobSupervisor: Sendable {
                 }
             }
             group.addTask { await shipper.run(interval: .milliseconds(500)) }
-            await drive(tracker, control: control, shipper: shipper, logger: runLogger)
+            await drive(tracker, control: control, standing: standing, shipper: shipper, logger: runLogger)
             group.cancelAll()
         }
     }
 
     /// The phases, in order, from wherever the run's state says it stands.
-    private func drive(_ tracker: RunTracker, control: JobControl, shipper: LogShipper, logger: Logger) async {
+    private func drive(
+        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, shipper: LogShipper, logger: Logger
+    ) async {
         do {
             if await tracker.state.phase == .extracting {
                 try await extract(tracker, control: control, logger: logger)
             }
             if await tracker.state.phase == .delivering {
-                try await deliver(tracker, control: control, logger: logger)
+                try await deliver(tracker, control: control, standing: standing, logger: logger)
             }
             if case .leaseLost(let reason) = control.interruption {
                 await abandon(tracker, reason: reason)
                 return
             }
-            try await complete(tracker, control: control, shipper: shipper, logger: logger)
+            try await complete(tracker, control: control, standing: standing, shipper: shipper, logger: logger)
+        } catch let deferral as Deferral {
+            // Nothing is lost: the spool keeps the run and the agent's next start resumes it.
+            logger.notice("run.left_in_spool", metadata: ["reason": "\(deferral.reason)"])
         } catch {
             if case .leaseLost(let reason) = control.interruption {
                 await abandon(tracker, reason: reason)
@@ -358,19 +377,29 @@ struct JobSupervisor: Sendable {
 
     // MARK: Delivery
 
-    private func deliver(_ tracker: RunTracker, control: JobControl, logger: Logger) async throws {
+    private func deliver(
+        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, logger: Logger
+    ) async throws {
         let assignment = await tracker.state.assignment
         let folder = try context.spool.filesDirectory(runId: assignment.runId)
         var backoff = Backoff()
         while true {
             if let interruption = control.interruption {
                 if case .leaseLost = interruption { return }
+                if case .agentStopping = interruption, !standing.isConfirmed {
+                    throw Deferral(reason: "the agent is stopping while the control plane cannot confirm the lease")
+                }
                 try await tracker.update {
                     $0.phase = .completing
                     $0.status = interruption.status
                     $0.error = interruption.message
                 }
                 return
+            }
+            if !standing.isConfirmed {
+                // Nothing leaves the spool on a lease that may have gone to the run's next attempt.
+                await standing.confirmed(unless: control)
+                continue
             }
             do {
                 let relay = try await context.delivery(
@@ -383,9 +412,9 @@ struct JobSupervisor: Sendable {
                 return
             } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
                 logger.notice("delivery.retry", metadata: ["error": "\(error)"])
-                await sleepOrInterrupt(backoff.next(retryAfter: error.retryAfter), control: control)
+                await pause(backoff.next(retryAfter: error.retryAfter), control: control, standing: standing)
             } catch let error as AgentError where error.code == .staleLease {
-                control.interrupt(.leaseLost(error.message))
+                control.interrupt(.leaseLost(Self.droppedReason(error.message)))
                 return
             } catch let error as AgentError where error.code == .policyDenied {
                 logger.error("delivery.egress_denied", metadata: ["error": "\(error)"])
@@ -412,7 +441,7 @@ struct JobSupervisor: Sendable {
     // MARK: Completion
 
     private func complete(
-        _ tracker: RunTracker, control: JobControl, shipper: LogShipper, logger: Logger
+        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, shipper: LogShipper, logger: Logger
     ) async throws {
         let runId = await tracker.runId
         var backoff = Backoff()
@@ -436,10 +465,14 @@ struct JobSupervisor: Sendable {
                 finish(tracker: tracker, state: state, outcome: Self.outcome(request.status))
                 return
             } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
+                if case .agentStopping = control.interruption {
+                    throw Deferral(reason: "the agent is stopping and the control plane cannot be reached: \(error)")
+                }
                 logger.notice("run.complete_retry", metadata: ["error": "\(error)"])
-                try await Task.sleep(for: backoff.next(retryAfter: error.retryAfter))
+                await pause(backoff.next(retryAfter: error.retryAfter), control: control, standing: standing)
+                try Task.checkCancellation()
             } catch let error as AgentError where error.code == .staleLease {
-                await abandon(tracker, reason: error.message)
+                await abandon(tracker, reason: Self.droppedReason(error.message))
                 return
             }
         }
@@ -472,13 +505,34 @@ struct JobSupervisor: Sendable {
         try? context.spool.removeRun(runId: state.assignment.runId)
     }
 
-    private func sleepOrInterrupt(_ duration: Duration, control: JobControl) async {
+    /// Waits `duration` before the next attempt, less when the run is interrupted (for the first time: a run
+    /// already interrupted must not retry in a tight loop) or when its lapsed lease is confirmed again (the control
+    /// plane is back: no reason to sit out the rest of a long backoff).
+    private func pause(_ duration: Duration, control: JobControl, standing: LeaseStanding) async {
+        let confirmation = standing.nextConfirmation
+        let interruptible = control.interruption == nil
         await withTaskGroup(of: Void.self) { group in
             group.addTask { try? await Task.sleep(for: duration) }
-            group.addTask { await control.interrupted() }
+            if interruptible { group.addTask { await control.interrupted() } }
+            if let confirmation { group.addTask { await confirmation.wait() } }
             await group.next()
             group.cancelAll()
         }
+    }
+
+    /// A run left in the spool unfinished, to be resumed at the agent's next start.
+    private struct Deferral: Error {
+        var reason: String
+    }
+
+    static let lapseReason =
+        "the lease could not be renewed in time; the finished extraction stays in the spool until the control plane "
+        + "confirms the lease"
+
+    /// Why a run whose extraction had finished is dropped after all: the control plane gave it to another attempt.
+    static func droppedReason(_ message: String) -> String {
+        "the control plane no longer holds this run's lease for this agent (it was leased again while the agent could "
+            + "not renew it): \(message); the delivery kept in the spool is dropped"
     }
 
     static func metricOutcome(_ outcome: AuditEntry.Outcome) -> AgentMetrics.JobOutcome {

@@ -1,12 +1,15 @@
 public import OutpostProtocol
 
-/// Keeps one run's lease alive: renews every ttl/4 on its own task, carries cancellation back, and fences the
-/// job itself when the lease cannot be renewed in time.
+/// Keeps one run's lease alive: renews every ttl/4 on its own task, carries cancellation back, and reports when the
+/// lease could not be renewed in time — then goes on trying, so that a run holding finished work learns when the
+/// control plane is back.
 ///
 /// Time is measured on a monotonic clock from the moment the last successful renewal was *sent*, so a slow
 /// answer never stretches the agent's idea of its lease beyond the server's. If no renewal succeeds for
-/// ttl − margin, the keeper reports `.fenced` and the job must be stopped: by then the server may be about to
-/// hand the run to another agent.
+/// ttl − margin, the keeper reports `.fenced`: by then the server may be about to hand the run to another agent,
+/// so a job still running must be stopped. It keeps renewing (with backoff, never slower than ttl/8) and reports
+/// `.reconfirmed` when a renewal succeeds again — a control plane that was down extends running leases when it
+/// starts, so the run is still this agent's — or `.lost` when the server says the lease went to someone else.
 public struct LeaseKeeper<C: Clock<Duration>>: Sendable {
     /// What the keeper learned; the job's supervisor acts on it.
     public enum Event: Sendable, Equatable {
@@ -14,8 +17,10 @@ public struct LeaseKeeper<C: Clock<Duration>>: Sendable {
         case cancelRequested(String?)
         /// The lease is not ours any more (409): drop the job without completing.
         case lost(String)
-        /// No renewal succeeded within ttl − margin: stop the job now.
+        /// No renewal succeeded within ttl − margin: a job still running must stop now.
         case fenced
+        /// After `.fenced`, a renewal succeeded: the lease is the run's again for a whole ttl.
+        case reconfirmed
     }
 
     /// Renews the lease; `AgentError`s are reported as they are (retryable or not).
@@ -33,33 +38,39 @@ public struct LeaseKeeper<C: Clock<Duration>>: Sendable {
         self.renew = renew
     }
 
-    /// Renews until cancelled or until the lease is lost or fenced; `events` receives what happened. The
-    /// lease was last confirmed at `confirmedAt` (the `start` or a previous renewal).
+    /// Renews until cancelled or until the lease is lost; `events` receives what happened. The lease was last
+    /// confirmed at `confirmedAt` (the `start` or a previous renewal).
     public func run(confirmedAt: C.Instant, events: AsyncStream<Event>.Continuation) async {
         var ttl = self.ttl
         var confirmed = confirmedAt
+        var fenced = false
         var cancelReported = false
-        var backoff = Backoff(base: .milliseconds(250), cap: max(.milliseconds(250), ttl / 8))
+        var backoff = Self.backoff(ttl: ttl)
         var wait = ttl / 4
         while !Task.isCancelled {
             let deadline = confirmed.advanced(by: ttl - margin)
-            let wake = min(clock.now.advanced(by: wait), deadline)
+            var wake = clock.now.advanced(by: wait)
+            if !fenced { wake = min(wake, deadline) }
             do {
                 try await clock.sleep(until: wake, tolerance: nil)
             } catch {
                 return
             }
-            if clock.now >= deadline {
+            if !fenced && clock.now >= deadline {
+                fenced = true
                 events.yield(.fenced)
-                return
             }
             let sent = clock.now
             do {
                 let response = try await renew()
                 confirmed = sent
                 ttl = .seconds(max(1, response.leaseTTLSeconds))
-                backoff = Backoff(base: .milliseconds(250), cap: max(.milliseconds(250), ttl / 8))
+                backoff = Self.backoff(ttl: ttl)
                 wait = ttl / 4
+                if fenced {
+                    fenced = false
+                    events.yield(.reconfirmed)
+                }
                 if response.cancel && !cancelReported {
                     cancelReported = true
                     events.yield(.cancelRequested(response.cancelReason))
@@ -74,9 +85,14 @@ public struct LeaseKeeper<C: Clock<Duration>>: Sendable {
                 events.yield(.lost(error.message))
                 return
             } catch {
-                // Retryable (network, 5xx, key being re-read): try again soon, never past the fence deadline.
+                // Retryable (network, 5xx, key being re-read): try again soon; before the fence deadline never past
+                // it, after it often enough to be back within the ttl a restarted server grants.
                 wait = backoff.next(retryAfter: (error as? AgentError)?.retryAfter)
             }
         }
+    }
+
+    private static func backoff(ttl: Duration) -> Backoff {
+        Backoff(base: .milliseconds(250), cap: max(.milliseconds(250), ttl / 8))
     }
 }
