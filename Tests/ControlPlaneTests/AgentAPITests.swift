@@ -201,7 +201,8 @@ struct AgentAPITests {
                 json: LeaseRenewalRequest(leaseId: assignment.leaseId + 1))
             #expect(stale.status == .conflict)
             #expect(stale.problem?.error == "stale_lease")
-            fixture.clock.advance(seconds: 61)
+            // Past the TTL and the grace, until which a running run's lease is still accepted.
+            fixture.clock.advance(seconds: 61 + fixture.configuration.leaseGraceSeconds)
             let expired = try await client.send(
                 .post, AgentProtocol.Path.lease(run: assignment.runId), key: fixture.tenantA.agent,
                 json: LeaseRenewalRequest(leaseId: assignment.leaseId))
@@ -472,7 +473,8 @@ struct AgentAPITests {
             #expect(brotli.status == .badRequest)
             #expect(brotli.problem?.field == "Content-Encoding")
 
-            fixture.clock.advance(seconds: 61)
+            // Past the TTL and the grace, until which a running run's lease is still accepted.
+            fixture.clock.advance(seconds: 61 + fixture.configuration.leaseGraceSeconds)
             let expired = try await client.send(
                 .put, path + "?offset=0", key: fixture.tenantA.agent, bytes: body,
                 headers: [lease: String(assignment.leaseId), .contentEncoding: "gzip"])
@@ -562,7 +564,8 @@ struct AgentAPITests {
                 json: completeRequest(leaseId: assignment.leaseId + 1))
             #expect(stale.status == .conflict)
             #expect(stale.problem?.error == "stale_lease")
-            fixture.clock.advance(seconds: 61)
+            // Past the TTL and the grace, until which a running run's lease is still accepted.
+            fixture.clock.advance(seconds: 61 + fixture.configuration.leaseGraceSeconds)
             let expired = try await client.send(
                 .post, AgentProtocol.Path.complete(run: assignment.runId), key: fixture.tenantA.agent,
                 json: completeRequest(leaseId: assignment.leaseId))
@@ -633,6 +636,25 @@ extension AgentAPITests {
 }
 
 extension AgentAPITests {
+    @Test func aRunningRunsLeaseIsAcceptedUpToTheGracePastItsTTLUntilWhichItIsNotRequeued() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let assignment = try await client.startedRun(fixture)
+            func renew() async throws -> TestResponse {
+                try await RunEndpoint.lease.send(
+                    client, runId: assignment.runId, leaseId: assignment.leaseId, key: fixture.tenantA.agent)
+            }
+            let ttl = fixture.configuration.leaseTTLSeconds
+            let grace = fixture.configuration.leaseGraceSeconds
+            // Cut off for longer than the TTL (a network outage): the run is still this agent's, so it goes on.
+            fixture.clock.advance(seconds: ttl + grace / 2)
+            #expect(try await renew().status == .ok)
+            // Silent for longer than TTL + grace: the run is the queue's again.
+            fixture.clock.advance(seconds: ttl + grace + 1)
+            #expect(try await renew().status == .conflict)
+        }
+    }
+
     @Test func theControlPlaneKeepsTheLongestAuditHeadAndRecordsALedgerThatShrank() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in

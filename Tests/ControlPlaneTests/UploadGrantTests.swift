@@ -95,7 +95,8 @@ struct UploadGrantTests {
             #expect(stale.status == .conflict)
             #expect(stale.problem?.error == "stale_lease")
             assignment.leaseId -= 1
-            harness.clock.advance(seconds: assignment.leaseTTLSeconds)
+            // Past the TTL and the grace, until which a running run's lease is still accepted.
+            harness.clock.advance(seconds: assignment.leaseTTLSeconds + harness.configuration.leaseGraceSeconds)
             let expired = try await client.requestGrants(harness, assignment, files: [file])
             #expect(expired.status == .conflict)
             let unknown = try await client.send(

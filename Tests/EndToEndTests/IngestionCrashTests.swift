@@ -86,6 +86,78 @@ struct IngestionCrashTests {
         }
     }
 
+    @Test func anIngestionRecoveredAfterANewerRunPublishedIsSupersededAndTheCatalogKeepsTheNewerSnapshot()
+        async throws
+    {
+        // PostgreSQL: a restarted replica takes the interrupted ingestion over only once its lease ran out (about a
+        // minute), which leaves time for a newer run to publish first. (A sole SQLite server recovers at start.)
+        let postgres = try TestPostgres()
+        let source = try GeneratedCatalog.build(postgres, schemas: 3)
+        defer { postgres.dropDatabase(source) }
+        let passwordFile = try TemporaryDirectory()
+        try Data(postgres.password.utf8).write(to: URL(fileURLWithPath: passwordFile.path + "/pw"))
+        let database = try ControlPlaneDatabase()
+        var environment = ProcessInfo.processInfo.environment
+        environment["OUTPOST_DATABASE_URL"] = database.url
+        let server = try ServerProcess(environment: environment)
+        try await server.start()
+        let admin = try server.admin
+        let connection = try await admin.createConnection(
+            ConnectionRequest(
+                name: "big", sourceKind: "postgresql", sourceURL: postgres.url(database: source),
+                secrets: ["password": "command:pw"]))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "cat \(passwordFile.path)/pw"])
+        let agent = try setup.start()
+
+        let first = try await admin.finished(try await admin.runNow(connection.id).id, within: .seconds(120))
+        #expect(first.status == .succeeded, "\(first.error ?? "")")
+        // The second run's delivery is being ingested when the server is killed.
+        let interrupted = try await admin.runNow(connection.id)
+        let deadline = ContinuousClock.now + .seconds(120)
+        var status = RunRecord.Status.queued
+        while status != .ingesting, ContinuousClock.now < deadline {
+            status = try await admin.run(interrupted.id).status
+            try #require(!status.isFinished, "the run finished before it could be caught ingesting")
+            if status != .ingesting { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(status == .ingesting, "\(agent.log)")
+        try await server.stop(signal: SIGKILL)
+        try await server.start()
+
+        // The source changes, and a newer run publishes while the interrupted one waits for its lease to run out.
+        let table = try postgres.psql(
+            """
+            SELECT format('%I.%I', table_schema, table_name) FROM information_schema.tables
+            WHERE table_schema = 's0000' AND table_type = 'BASE TABLE' ORDER BY table_name LIMIT 1;
+            """, database: source
+        ).trimmingCharacters(in: .whitespacesAndNewlines)
+        try postgres.psql("DROP TABLE \(table) CASCADE; VACUUM ANALYZE;", database: source)
+        let newer = try await admin.finished(try await admin.runNow(connection.id).id, within: .seconds(55))
+        #expect(newer.status == .succeeded, "\(newer.error ?? "")")
+        #expect(try await admin.run(interrupted.id).status == .ingesting)
+
+        // Recovered later, the older delivery is not published over the newer one.
+        let recovered = try await admin.finished(interrupted.id, within: .seconds(120))
+        #expect(recovered.status == .superseded, "\(recovered.error ?? "")")
+        let reference = try TemporaryDirectory()
+        let extract = try ChildProcess.run(
+            BuildProducts.outpost,
+            [
+                "extract", "--source", postgres.url(database: source), "--connection-name", "big",
+                "--password-file", passwordFile.path + "/pw", "--output", reference.path + "/out",
+            ])
+        try #require(extract.status == 0, "\(extract.standardError)")
+        Self.expectSame(
+            try Self.records(inPostgresStore: database, connectionId: connection.id),
+            try Self.records(inExtraction: reference.path + "/out"), "postgresql")
+
+        agent.signal(SIGTERM)
+        _ = await agent.waitForExit(within: .seconds(30))
+        try await server.stop()
+    }
+
     /// Compares two record lists, naming a few differences rather than printing tens of thousands of lines.
     static func expectSame(
         _ published: [String], _ expected: [String], _ backend: String,

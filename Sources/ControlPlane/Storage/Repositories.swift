@@ -72,10 +72,12 @@ public protocol RunRepository: Sendable {
     )
         async throws -> [RunRecord]
 
-    /// Applies `change` to the run if its current lease id equals `leaseId` and the lease has not expired;
-    /// returns the updated run, or nil when the lease is stale (the caller answers 409).
+    /// Applies `change` to the run if its current lease id equals `leaseId` and the lease has not expired — for a
+    /// `running` run, not more than `runningGraceSeconds` ago: until then `expireLeases` has not re-queued it, the
+    /// lease is still its agent's, and an agent that was cut off can pick up where it was; returns the updated run,
+    /// or nil when the lease is stale (the caller answers 409).
     func updateLeased(
-        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp, runningGraceSeconds: Int,
         _ change: @Sendable (inout RunRecord) throws -> Void
     ) async throws -> RunRecord?
 
@@ -198,4 +200,15 @@ public struct StorageError: Error, CustomStringConvertible, Sendable, Equatable 
     }
 
     public var description: String { message }
+}
+
+extension RunRepository {
+    /// `updateLeased` without grace: the lease must not have expired at all.
+    public func updateLeased(
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        _ change: @Sendable (inout RunRecord) throws -> Void
+    ) async throws -> RunRecord? {
+        try await updateLeased(
+            tenantId: tenantId, runId: runId, leaseId: leaseId, now: now, runningGraceSeconds: 0, change)
+    }
 }

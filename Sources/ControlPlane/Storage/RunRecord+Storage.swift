@@ -4,8 +4,12 @@ extension RunRecord {
     /// Whether a caller presenting `leaseId` may change the run at `now`: the lease is the current one, it has not
     /// expired, and the run is not finished. A run re-queued by `expireLeases` has no expiry, so an old holder
     /// of its lease is refused even though the id still matches.
-    func accepts(leaseId: Int64, at now: Timestamp) -> Bool {
-        self.leaseId == leaseId && !status.isFinished && (leaseExpiresAt.map { now < $0 } ?? false)
+    /// A `running` run's lease is accepted `runningGraceSeconds` past its expiry, as long as `expireLeases` (which
+    /// waits as long) has not re-queued it.
+    func accepts(leaseId: Int64, at now: Timestamp, runningGraceSeconds: Int = 0) -> Bool {
+        let grace = status == .running ? runningGraceSeconds : 0
+        return self.leaseId == leaseId && !status.isFinished
+            && (leaseExpiresAt.map { now < $0.adding(seconds: grace) } ?? false)
     }
 
     /// Whether a cancellation ends the run at once rather than waiting for its lease holder: a queued run has

@@ -26,7 +26,10 @@ extension RunController {
             throw APIError.notFound("no run \(runId)")
         }
         let agent = try Self.callingAgent(request)
-        guard Self.isActive(run, leaseId: body.leaseId, at: now), Self.isHeld(run, by: agent) else {
+        guard
+            Self.isActive(run, leaseId: body.leaseId, at: now, runningGraceSeconds: configuration.leaseGraceSeconds),
+            Self.isHeld(run, by: agent)
+        else {
             throw APIError.staleLease(runId: runId)
         }
         // The limit holds for the run as a whole, however many requests ask (a file granted again counts once).

@@ -140,7 +140,11 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
             throw APIError.notFound("no run \(runId)")
         }
         let agent = try Self.callingAgent(request)
-        guard Self.isActive(run, leaseId: leaseId, at: clock.now), Self.isHeld(run, by: agent) else {
+        guard
+            Self.isActive(
+                run, leaseId: leaseId, at: clock.now, runningGraceSeconds: configuration.leaseGraceSeconds),
+            Self.isHeld(run, by: agent)
+        else {
             throw APIError.staleLease(runId: runId)
         }
         // The agent counts from the start of its attempt's log; earlier attempts' logs come before it.
@@ -328,12 +332,13 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         try JSONResponse<CompleteResponse>.make(CompleteResponse(ingestion: ingests ? "queued" : "none"), status: .ok)
     }
 
-    /// Whether `leaseId` is the run's current lease, unexpired, on a run the agent is still working on.
-    static func isActive(_ run: RunRecord, leaseId: Int64, at now: Timestamp) -> Bool {
+    /// Whether `leaseId` is the run's current lease on a run the agent is still working on, unexpired (a running
+    /// run's, up to `runningGraceSeconds` past its expiry, until which it is not re-queued).
+    static func isActive(_ run: RunRecord, leaseId: Int64, at now: Timestamp, runningGraceSeconds: Int = 0) -> Bool {
         guard run.leaseId == leaseId, run.status == .leased || run.status == .running,
             let expiry = run.leaseExpiresAt
         else { return false }
-        return now < expiry
+        return now < expiry.adding(seconds: run.status == .running ? runningGraceSeconds : 0)
     }
 
     static func runStatus(_ status: CompleteRequest.Status) -> RunRecord.Status {
@@ -373,12 +378,16 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         text.utf8.count == 64 && text.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
 
-    /// `store.updateLeased`, telling a run that does not exist (404) from a stale lease (409).
+    /// `store.updateLeased`, telling a run that does not exist (404) from a stale lease (409). A running run's
+    /// lease is accepted up to the grace past its expiry: it is re-queued only then, so an agent that was cut off
+    /// for longer than the TTL but less than TTL + grace keeps its run.
     private func updateLeased(
         tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
         _ change: @Sendable (inout RunRecord) throws -> Void
     ) async throws -> RunRecord {
-        if let run = try await store.updateLeased(tenantId: tenantId, runId: runId, leaseId: leaseId, now: now, change)
+        if let run = try await store.updateLeased(
+            tenantId: tenantId, runId: runId, leaseId: leaseId, now: now,
+            runningGraceSeconds: configuration.leaseGraceSeconds, change)
         {
             return run
         }

@@ -87,12 +87,12 @@ extension PostgresControlPlaneStore {
     /// back; the identity, the lease id and `logBytes` stay as stored. An error thrown by `change` rolls back and
     /// is rethrown.
     public func updateLeased(
-        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp, runningGraceSeconds: Int,
         _ change: @Sendable (inout RunRecord) throws -> Void
     ) async throws -> RunRecord? {
         try await transaction { connection in
             guard let stored = try await self.lockRun(tenantId: tenantId, id: runId, on: connection),
-                stored.accepts(leaseId: leaseId, at: now)
+                stored.accepts(leaseId: leaseId, at: now, runningGraceSeconds: runningGraceSeconds)
             else { return nil }
             var run = stored
             try change(&run)

@@ -92,11 +92,12 @@ extension SQLiteControlPlaneStore {
     /// nil (the caller answers 409) and stores nothing. Every mutable field is written back; the identity, the
     /// lease id and `logBytes` stay as stored. An error thrown by `change` rolls back and is rethrown.
     public func updateLeased(
-        tenantId: String, runId: String, leaseId: Int64, now: Timestamp,
+        tenantId: String, runId: String, leaseId: Int64, now: Timestamp, runningGraceSeconds: Int,
         _ change: @Sendable (inout RunRecord) throws -> Void
     ) async throws -> RunRecord? {
         try database.writeTransaction {
-            guard let stored = try loadRun(tenantId: tenantId, id: runId), stored.accepts(leaseId: leaseId, at: now)
+            guard let stored = try loadRun(tenantId: tenantId, id: runId),
+                stored.accepts(leaseId: leaseId, at: now, runningGraceSeconds: runningGraceSeconds)
             else { return nil }
             var run = stored
             try change(&run)
