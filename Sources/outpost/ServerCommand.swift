@@ -90,8 +90,24 @@ struct ServerCommand: AsyncParsableCommand {
         name: .long,
         help: ArgumentHelp(
             "How long after a lease expired its run is re-queued, in seconds (0–3600).",
-            discussion: "Expired leases are looked for this often, at least every 1 s and at most every 10 s."))
+            discussion: "Expired leases and start windows are looked for every 2 s (every 1 s without grace)."))
     var leaseGraceSeconds = 30
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "How long a claimed run waits for its agent's start before it goes back to the queue, in seconds (2–600).",
+            discussion:
+                "Short, so a run answered to an agent that died with its long poll open reaches a live one soon."))
+    var startWindowSeconds = 10
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The lease a server holds on a run it ingests, renewed every quarter of it, in seconds (10–3600).",
+            discussion: "A server that dies while it ingests leaves its runs to another replica (or itself, restarted) "
+                + "once this has passed."))
+    var ingestionLeaseSeconds = 60
 
     @Option(name: .long, help: "How long a direct-ingestion upload URL stays valid, in seconds (10–86400).")
     var uploadGrantSeconds = 600
@@ -215,6 +231,8 @@ struct ServerCommand: AsyncParsableCommand {
         }
         configuration.leaseTTLSeconds = try check(leaseTtlSeconds, 5...3600, "lease-ttl-seconds")
         configuration.leaseGraceSeconds = try check(leaseGraceSeconds, 0...3600, "lease-grace-seconds")
+        configuration.startWindowSeconds = try check(startWindowSeconds, 2...600, "start-window-seconds")
+        configuration.ingestionLeaseSeconds = try check(ingestionLeaseSeconds, 10...3600, "ingestion-lease-seconds")
         configuration.uploadGrantSeconds = try check(uploadGrantSeconds, 10...86_400, "upload-grant-seconds")
         configuration.failedAuthenticationLimit = try check(failedAuthLimit, 1...1_000_000, "failed-auth-limit")
         do {
@@ -225,8 +243,8 @@ struct ServerCommand: AsyncParsableCommand {
         // The default is the protocol's maximum, which agents' client timeouts are built around.
         configuration.claimMaxWaitSeconds = try check(
             claimMaxWaitSeconds, 1...ServerConfiguration().claimMaxWaitSeconds, "claim-max-wait-seconds")
-        // A short grace is only worth something if expired leases are looked for about as often.
-        configuration.leaseExpiryInterval = .seconds(min(10, max(1, leaseGraceSeconds)))
+        // Start windows (no grace) and short graces are only worth something if expiry is looked for about as often.
+        configuration.leaseExpiryInterval = .seconds(min(2, max(1, leaseGraceSeconds)))
     }
 
     /// Migrates, bootstraps a first admin key if needed, then runs the application until SIGINT or SIGTERM and

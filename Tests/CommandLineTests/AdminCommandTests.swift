@@ -261,6 +261,16 @@ struct AdminTLSTests {
         #expect(missing.standardError.contains("missing.pem"))
     }
 
+    @Test("outpost server refuses a start window or an ingestion lease out of range as usage errors")
+    func serverLeaseOptions() throws {
+        let directory = try TemporaryDirectory()
+        for (option, value) in [("--start-window-seconds", "1"), ("--ingestion-lease-seconds", "5")] {
+            let refused = try OutpostCLI.run(["server", "--data-dir", directory.path + "/data", option, value])
+            #expect(refused.status == 64)
+            #expect(refused.standardError.contains(option.dropFirst(2)), "\(refused.standardError)")
+        }
+    }
+
     @Test("outpost server refuses a symlinked or group/world-writable data directory and a planted key file")
     func serverDataDirectoryIsChecked() throws {
         let directory = try TemporaryDirectory()
