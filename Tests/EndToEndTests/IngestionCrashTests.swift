@@ -27,15 +27,7 @@ struct IngestionCrashTests {
         try Data(postgres.password.utf8).write(to: URL(fileURLWithPath: passwordFile.path + "/pw"))
 
         // The reference: what a one-shot extraction of the source publishes, record for record.
-        let reference = try TemporaryDirectory()
-        let extract = try ChildProcess.run(
-            BuildProducts.outpost,
-            [
-                "extract", "--source", postgres.url(database: source), "--connection-name", "big",
-                "--password-file", passwordFile.path + "/pw", "--output", reference.path + "/out",
-            ])
-        try #require(extract.status == 0, "\(extract.standardError)")
-        let expected = try Self.records(inExtraction: reference.path + "/out")
+        let expected = try Self.extractedRecords(postgres, source, passwordFile: passwordFile.path + "/pw")
         #expect(expected.count > 20_000)
 
         let database = try ControlPlaneDatabase()
@@ -55,16 +47,7 @@ struct IngestionCrashTests {
             let agent = try setup.start()
 
             let run = try await admin.runNow(connection.id)
-            // Caught while it ingests: the agent has delivered, the server is verifying and publishing.
-            let deadline = ContinuousClock.now + .seconds(300)
-            var status = RunRecord.Status.queued
-            while status != .ingesting, ContinuousClock.now < deadline {
-                status = try await admin.run(run.id).status
-                try #require(!status.isFinished, "\(backend): the run finished before it could be caught ingesting")
-                if status != .ingesting { try await Task.sleep(for: .milliseconds(20)) }
-            }
-            try #require(status == .ingesting, "\(backend): \(agent.log)")
-            try await server.stop(signal: SIGKILL)
+            try await Self.kill(server, whileIngesting: run.id, within: .seconds(300), agent: agent, backend)
 
             try await server.start()
             let restarted = ContinuousClock.now
@@ -115,15 +98,7 @@ struct IngestionCrashTests {
         #expect(first.status == .succeeded, "\(first.error ?? "")")
         // The second run's delivery is being ingested when the server is killed.
         let interrupted = try await admin.runNow(connection.id)
-        let deadline = ContinuousClock.now + .seconds(120)
-        var status = RunRecord.Status.queued
-        while status != .ingesting, ContinuousClock.now < deadline {
-            status = try await admin.run(interrupted.id).status
-            try #require(!status.isFinished, "the run finished before it could be caught ingesting")
-            if status != .ingesting { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        try #require(status == .ingesting, "\(agent.log)")
-        try await server.stop(signal: SIGKILL)
+        try await Self.kill(server, whileIngesting: interrupted.id, within: .seconds(120), agent: agent, "postgresql")
         try await server.start()
 
         // The source changes, and a newer run publishes while the interrupted one waits for its lease to run out.
@@ -141,21 +116,44 @@ struct IngestionCrashTests {
         // Recovered later, the older delivery is not published over the newer one.
         let recovered = try await admin.finished(interrupted.id, within: .seconds(120))
         #expect(recovered.status == .superseded, "\(recovered.error ?? "")")
+        Self.expectSame(
+            try Self.records(inPostgresStore: database, connectionId: connection.id),
+            try Self.extractedRecords(postgres, source, passwordFile: passwordFile.path + "/pw"), "postgresql")
+
+        agent.signal(SIGTERM)
+        _ = await agent.waitForExit(within: .seconds(30))
+        try await server.stop()
+    }
+
+    /// Waits until the run is `ingesting` (the agent delivered, the server verifies and publishes), then kills the
+    /// server with SIGKILL.
+    static func kill(
+        _ server: ServerProcess, whileIngesting runId: String, within limit: Duration, agent: AgentProcess,
+        _ backend: String
+    ) async throws {
+        let admin = try server.admin
+        let deadline = ContinuousClock.now + limit
+        var status = RunRecord.Status.queued
+        while status != .ingesting, ContinuousClock.now < deadline {
+            status = try await admin.run(runId).status
+            try #require(!status.isFinished, "\(backend): the run finished before it could be caught ingesting")
+            if status != .ingesting { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try #require(status == .ingesting, "\(backend): \(agent.log)")
+        try await server.stop(signal: SIGKILL)
+    }
+
+    /// The records of a one-shot `outpost extract` of the source, as `big`, in `records(inExtraction:)`'s form.
+    static func extractedRecords(_ postgres: TestPostgres, _ source: String, passwordFile: String) throws -> [String] {
         let reference = try TemporaryDirectory()
         let extract = try ChildProcess.run(
             BuildProducts.outpost,
             [
                 "extract", "--source", postgres.url(database: source), "--connection-name", "big",
-                "--password-file", passwordFile.path + "/pw", "--output", reference.path + "/out",
+                "--password-file", passwordFile, "--output", reference.path + "/out",
             ])
         try #require(extract.status == 0, "\(extract.standardError)")
-        Self.expectSame(
-            try Self.records(inPostgresStore: database, connectionId: connection.id),
-            try Self.records(inExtraction: reference.path + "/out"), "postgresql")
-
-        agent.signal(SIGTERM)
-        _ = await agent.waitForExit(within: .seconds(30))
-        try await server.stop()
+        return try records(inExtraction: reference.path + "/out")
     }
 
     /// Compares two record lists, naming a few differences rather than printing tens of thousands of lines.

@@ -21,6 +21,23 @@ struct RunResilienceTests {
             relay: RelaySettings(bucket: relayBucket, prefix: "outpost/", region: "us-east-1", endpoint: moto.url))
     }
 
+    /// The same job run again uninterrupted logs the same job.* lines as the run, each once, in the same order (none
+    /// was lost or repeated), and the catalog is whole.
+    static func expectWholeJobLog(
+        of runId: String, connectionId: String, _ admin: AdminClient, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let reference = try await admin.finished(try await admin.runNow(connectionId).id)
+        #expect(reference.status == .succeeded, sourceLocation: sourceLocation)
+        let events = jobEvents(try await admin.log(runId))
+        #expect(events == jobEvents(try await admin.log(reference.id)), sourceLocation: sourceLocation)
+        #expect(Set(events).count == events.count, "\(events)", sourceLocation: sourceLocation)
+        for event in ["job.started", "job.secret_resolved", "job.extracted"] {
+            #expect(events.contains(event), "\(events)", sourceLocation: sourceLocation)
+        }
+        let assets = try await admin.catalog(connectionId: connectionId)
+        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))", sourceLocation: sourceLocation)
+    }
+
     @Test func aDirectRunAndABucketRelayRunOfTheSameSourcePublishTheSameCatalog() async throws {
         let source = try SourceDatabase()
         let moto = try TestMoto()
@@ -199,17 +216,7 @@ struct RunResilienceTests {
         #expect(finished.logTotalBytes == finished.logBytes)
         #expect((finished.logDroppedBytes ?? 0) == 0)
 
-        // The same job uninterrupted logs the same job.* lines, each once, in the same order.
-        let reference = try await admin.finished(try await admin.runNow(connection.id).id)
-        #expect(reference.status == .succeeded)
-        let events = jobEvents(try await admin.log(interrupted.id))
-        #expect(events == jobEvents(try await admin.log(reference.id)))
-        #expect(Set(events).count == events.count, "\(events)")
-        for event in ["job.started", "job.secret_resolved", "job.extracted"] {
-            #expect(events.contains(event), "\(events)")
-        }
-        let assets = try await admin.catalog(connectionId: connection.id)
-        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+        try await Self.expectWholeJobLog(of: interrupted.id, connectionId: connection.id, admin)
 
         agent.signal(SIGTERM)
         #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
@@ -252,17 +259,7 @@ struct RunResilienceTests {
         #expect(agent.log.contains("run.lease_reconfirmed"), "\(agent.log)")
         #expect(!agent.log.contains("run.abandoned"), "\(agent.log)")
 
-        // The same job uninterrupted logs the same job.* lines, each once, in the same order: none was lost.
-        let reference = try await admin.finished(try await admin.runNow(connection.id).id)
-        #expect(reference.status == .succeeded)
-        let events = jobEvents(try await admin.log(run.id))
-        #expect(events == jobEvents(try await admin.log(reference.id)))
-        #expect(Set(events).count == events.count, "\(events)")
-        for event in ["job.started", "job.secret_resolved", "job.extracted"] {
-            #expect(events.contains(event), "\(events)")
-        }
-        let assets = try await admin.catalog(connectionId: connection.id)
-        #expect(Catalog.problems(assets).isEmpty, "\(Catalog.problems(assets))")
+        try await Self.expectWholeJobLog(of: run.id, connectionId: connection.id, admin)
 
         agent.signal(SIGTERM)
         #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")

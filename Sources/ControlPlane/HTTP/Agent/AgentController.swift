@@ -156,7 +156,8 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         agent.lastError = body.lastError.map { String($0.prefix(2000)) }
         try await store.upsertAgent(agent)
         var acknowledged = existing?.auditHead
-        if let head = body.auditHead {
+        // Unchanged since the last heartbeat (an idle agent's ledger): nothing to compare or write.
+        if let head = body.auditHead, head != existing?.auditHead {
             guard head.sequence >= 0, RunController<Store>.isSHA256(head.hash) else {
                 throw APIError.invalidRequest(
                     "must be a non-negative sequence and a lower-case hex SHA-256", field: "auditHead")

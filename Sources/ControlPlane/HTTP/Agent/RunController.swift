@@ -187,7 +187,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         }
         guard Self.isHeld(current, by: try Self.callingAgent(request)) else { throw APIError.staleLease(runId: runId) }
         let ingests = body.status == .succeeded || body.status == .partial
-        let relay = ingests ? try await checkedRelay(body, tenantId: identity.tenantId, runId: runId) : nil
+        let relay = ingests ? try await checkedRelay(body, run: current) : nil
         if ingests && !ingestion.isAccepting {
             throw APIError.unavailable("the control plane is shutting down; retry the completion")
         }
@@ -255,13 +255,10 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
     /// must report them, a direct one must not; the bucket must be the connection's and every key must lie under
     /// `<prefix><connection id>/<run id>/`, with the manifest among the objects. Nil for a direct delivery.
     private func checkedRelay(
-        _ body: CompleteRequest, tenantId: String, runId: String
+        _ body: CompleteRequest, run: RunRecord
     ) async throws -> CompleteRequest.RelayObjects? {
-        guard let run = try await store.run(tenantId: tenantId, id: runId) else {
-            throw APIError.notFound("no run \(runId)")
-        }
         // A deleted connection fails the run during ingestion with its own reason.
-        guard let connection = try await store.connection(tenantId: tenantId, id: run.connectionId) else {
+        guard let connection = try await store.connection(tenantId: run.tenantId, id: run.connectionId) else {
             return body.relay
         }
         switch (connection.delivery.mode, connection.delivery.relay, body.relay) {
@@ -277,7 +274,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         case (.relay, let target?, let relay?):
             try Self.check(
                 relay, target: target,
-                prefix: S3Client.relayRunPrefix(target, connectionId: connection.id, runId: runId))
+                prefix: S3Client.relayRunPrefix(target, connectionId: connection.id, runId: run.id))
             return relay
         }
     }
