@@ -31,13 +31,14 @@ extension PostgresControlPlaneStore {
         }
     }
 
+    /// Driven by the grants table, which holds only runs not tidied yet, so the sweep never walks the run history.
     public func finishedRunsWithUploadGrants(limit: Int) async throws -> [RunRecord] {
         guard limit > 0 else { return [] }
         return try await rows(
             """
             SELECT \(unescaped: Self.runColumns(of: "r")) FROM runs AS r
-            WHERE r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'superseded')
-                AND EXISTS (SELECT 1 FROM run_upload_grants AS g WHERE g.tenant_id = r.tenant_id AND g.run_id = r.id)
+            WHERE (r.tenant_id, r.id) IN (SELECT DISTINCT tenant_id, run_id FROM run_upload_grants)
+                AND r.status IN ('succeeded', 'partial', 'failed', 'cancelled', 'superseded')
             ORDER BY r.finished_at, r.tenant_id, r.id
             LIMIT \(limit)
             """
