@@ -117,6 +117,9 @@ struct EgressPolicyTests {
         #expect(policy.checkSource("sqlite:\(allowed)/real.db").allowed)
         #expect(!policy.checkSource("sqlite:\(allowed)/link.db").allowed)
         #expect(policy.checkSource("sqlite:\(allowed)/not-yet.db").allowed)
+        // The path the kernel reports for an opened file is taken as it is.
+        #expect(!policy.checkOpenedFile(scheme: "sqlite", path: outside + "/secret.db").allowed)
+        #expect(policy.checkOpenedFile(scheme: "sqlite", path: allowed + "/real.db").allowed)
     }
 
     @Test(

@@ -6,8 +6,8 @@ import Testing
 /// `outpost probe` (the image's HEALTHCHECK) against a real health listener on loopback, run as a child process.
 @Suite("Health probe")
 struct HealthProbeTests {
-    static func probe(_ arguments: [String]) throws -> ProcessResult {
-        try ChildProcess.run(BuildProducts.outpost, ["probe"] + arguments)
+    static func probe(_ arguments: [String]) async throws -> ProcessResult {
+        try await ChildProcess.runOffPool(BuildProducts.outpost, ["probe"] + arguments)
     }
 
     @Test(
@@ -28,43 +28,43 @@ struct HealthProbeTests {
         try await MetricsTests.withServer(
             metrics: AgentMetrics(), readiness: { ready.isSet ? .ready : .notReady("no heartbeat has succeeded yet") }
         ) { port in
-            let alive = try Self.probe(["http://127.0.0.1:\(port)/healthz"])
+            let alive = try await Self.probe(["http://127.0.0.1:\(port)/healthz"])
             #expect(alive.status == 0, "\(alive.standardError)")
             #expect(alive.standardOutput == "ok\n")
 
-            let notReady = try Self.probe(["http://127.0.0.1:\(port)/readyz"])
+            let notReady = try await Self.probe(["http://127.0.0.1:\(port)/readyz"])
             #expect(notReady.status == 1)
             #expect(notReady.standardError.contains("answered 503: not ready: no heartbeat has succeeded yet"))
 
             ready.set()
-            let nowReady = try Self.probe(["http://127.0.0.1:\(port)/readyz", "--timeout", "2"])
+            let nowReady = try await Self.probe(["http://127.0.0.1:\(port)/readyz", "--timeout", "2"])
             #expect(nowReady.status == 0, "\(nowReady.standardError)")
             #expect(nowReady.standardOutput == "ready\n")
 
-            let missing = try Self.probe(["http://127.0.0.1:\(port)/nothing"])
+            let missing = try await Self.probe(["http://127.0.0.1:\(port)/nothing"])
             #expect(missing.status == 1)
             #expect(missing.standardError.contains("answered 404"))
         }
     }
 
     @Test("nothing listening exits 1 with 'cannot reach'")
-    func nothingListening() throws {
+    func nothingListening() async throws {
         // A port that was free a moment ago: bind, read it, close.
         let port = try FreePort.find()
-        let result = try Self.probe(["http://127.0.0.1:\(port)/healthz", "--timeout", "2"])
+        let result = try await Self.probe(["http://127.0.0.1:\(port)/healthz", "--timeout", "2"])
         #expect(result.status == 1)
         #expect(result.standardError.contains("cannot reach http://127.0.0.1:\(port)/healthz"))
     }
 
     @Test("a remote or TLS URL, or a bad timeout, is a usage error (64) and nothing is contacted")
-    func usageErrors() throws {
-        let remote = try Self.probe(["http://192.0.2.1:9464/healthz"])
+    func usageErrors() async throws {
+        let remote = try await Self.probe(["http://192.0.2.1:9464/healthz"])
         #expect(remote.status == 64)
         #expect(remote.standardError.contains("the probe checks the local agent only"))
-        let tls = try Self.probe(["https://127.0.0.1:9464/healthz"])
+        let tls = try await Self.probe(["https://127.0.0.1:9464/healthz"])
         #expect(tls.status == 64)
         #expect(tls.standardError.contains("is not an http://HOST:PORT/PATH URL"))
-        let timeout = try Self.probe(["--timeout", "0"])
+        let timeout = try await Self.probe(["--timeout", "0"])
         #expect(timeout.status == 64)
         #expect(timeout.standardError.contains("--timeout must be between 1 and 300 seconds"))
     }

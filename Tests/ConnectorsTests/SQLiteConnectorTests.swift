@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metadata
+import Synchronization
 import Testing
 
 @testable import Connectors
@@ -460,6 +461,78 @@ struct SQLiteConnectorTests {
         #expect(error?.message.contains("is a directory") == true)
     }
 
+    // MARK: The file opened is the file checked
+
+    @Test("a symlink re-pointed after the opened file was checked does not send the read to the new target")
+    func symlinkSwappedAfterCheck() async throws {
+        let allowed = try TemporarySQLiteFile("CREATE TABLE allowed_table (a INTEGER);", fileName: "allowed.db")
+        let secret = try TemporarySQLiteFile("CREATE TABLE secret_table (s TEXT);", fileName: "secret.db")
+        defer {
+            allowed.remove()
+            secret.remove()
+        }
+        let link = allowed.directory.path + "/link.db"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: allowed.path)
+        let checked = Checked()
+        let connector = SQLiteConnector(path: link) { openedPath in
+            checked.paths.withLock { $0.append(openedPath) }
+            // The worst moment for a swap: after the check, before SQLite opens anything.
+            try FileManager.default.removeItem(atPath: link)
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: secret.path)
+        }
+        let (records, _) = try await extract(connector)
+
+        #expect(checked.paths.withLock { $0 } == [try realPath(allowed.path)])
+        #expect(records.relations.map(\.name) == ["allowed_table"])
+        // The link now leads to the other file, and an open from here on follows it.
+        let (after, _) = try await extract(link)
+        #expect(after.relations.map(\.name) == ["secret_table"])
+    }
+
+    @Test("the opened-file check sees where a symlink led and refusing stops the read before any record")
+    func openedFileCheckRefuses() async throws {
+        let secret = try TemporarySQLiteFile("CREATE TABLE secret_table (s TEXT);", fileName: "secret.db")
+        defer { secret.remove() }
+        let link = secret.directory.path + "/innocent.db"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: secret.path)
+        let checked = Checked()
+        let connector = SQLiteConnector(path: link) { openedPath in
+            checked.paths.withLock { $0.append(openedPath) }
+            throw ConnectorError(.permissionDenied, "not allowed: \(openedPath)")
+        }
+        let sink = CollectingSink()
+        await #expect(throws: ConnectorError.self) {
+            _ = try await connector.extract(
+                scope: ExtractionScope(connection: "local"), into: sink,
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        }
+        #expect(checked.paths.withLock { $0 } == [try realPath(secret.path)])
+        #expect(sink.records.isEmpty)
+    }
+
+    @Test("a database in WAL mode is read with what only its -wal file holds yet")
+    func writeAheadLog() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // A writer that never checkpoints leaves the new table in the -wal only; the copies are taken while it is
+        // open, so the copied database needs its -wal (and a -shm SQLite builds) to show the table.
+        let script = """
+            import shutil, sqlite3, sys
+            c = sqlite3.connect(sys.argv[1] + "/live.db")
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA wal_autocheckpoint=0")
+            c.execute("CREATE TABLE in_file (a INTEGER)")
+            c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            c.execute("CREATE TABLE only_in_wal (b TEXT)")
+            c.commit()
+            shutil.copy(sys.argv[1] + "/live.db", sys.argv[1] + "/copy.db")
+            shutil.copy(sys.argv[1] + "/live.db-wal", sys.argv[1] + "/copy.db-wal")
+            """
+        try runPython(script, arguments: [directory.path])
+        let (records, _) = try await extract(directory.path + "/copy.db")
+        #expect(Set(records.relations.map(\.name)) == ["in_file", "only_in_wal"])
+    }
+
     // MARK: Sample database
 
     @Test("extracts the bundled sample shop database with its keys, indexes and view lineage")
@@ -512,8 +585,14 @@ struct SQLiteConnectorTests {
     private func extract(
         _ path: String, filters: ExtractionFilters = ExtractionFilters()
     ) async throws -> ([MetadataRecord], SourceReport) {
+        try await extract(SQLiteConnector(path: path), filters: filters)
+    }
+
+    private func extract(
+        _ connector: SQLiteConnector, filters: ExtractionFilters = ExtractionFilters()
+    ) async throws -> ([MetadataRecord], SourceReport) {
         let sink = CollectingSink()
-        let report = try await SQLiteConnector(path: path).extract(
+        let report = try await connector.extract(
             scope: ExtractionScope(connection: "local", filters: filters), into: sink,
             logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
         return (sink.records, report)
@@ -577,6 +656,32 @@ struct SQLiteSchemaSQLTests {
         #expect(!SQLiteSchemaSQL.sameName("Ü", "ü"))
         #expect(SQLiteSchemaSQL.isVirtualTable("create virtual table f using fts5(a)"))
         #expect(!SQLiteSchemaSQL.isVirtualTable("CREATE TABLE virtual (a)"))
+    }
+}
+
+/// The paths an opened-file check was given.
+private final class Checked: Sendable {
+    let paths = Mutex<[String]>([])
+}
+
+private func realPath(_ path: String) throws -> String {
+    guard let resolved = realpath(path, nil) else { throw FixtureError(message: "realpath failed for \(path)") }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+/// Runs a Python script (the test target does not link SQLite itself).
+private func runPython(_ script: String, arguments: [String]) throws {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3", "-c", script] + arguments
+    let errors = Pipe()
+    process.standardError = errors
+    try process.run()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        throw FixtureError(message: "python3 failed: \(message)")
     }
 }
 

@@ -89,6 +89,25 @@ public enum ChildProcess {
             standardError: String(decoding: errorData.value, as: UTF8.self))
     }
 
+    /// `run` on a thread of its own, for tests whose in-process servers must keep answering meanwhile: waiting
+    /// for the child blocks a thread, and blocking one of the few threads Swift's concurrency pool has can starve
+    /// the very server the child is talking to.
+    public static func runOffPool(
+        _ executable: String, _ arguments: [String], environment: [String: String]? = nil, input: String? = nil,
+        currentDirectory: String? = nil
+    ) async throws -> ProcessResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result {
+                        try run(
+                            executable, arguments, environment: environment, input: input,
+                            currentDirectory: currentDirectory)
+                    })
+            }.start()
+        }
+    }
+
     /// The full path of a program on PATH, or nil.
     public static func which(_ name: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"

@@ -109,7 +109,7 @@ struct JobRunner {
             let password = try await resolveSecrets(policy: policy)
             let resolved = try SourceLocation.resolve(job.sourceURL, password: password, environment: environment)
             let extraction = Extraction(
-                connector: resolved.connector,
+                connector: Self.checkingOpenedFile(resolved.connector, policy: policy),
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
                 folder: ExtractionFolder(path: envelope.outputDirectory, sealingKey: sealingKey))
             let manifest = try await extraction.run(progress: ExtractionProgress(), logger: logger)
@@ -126,11 +126,32 @@ struct JobRunner {
             return JobResult(
                 outcome: manifest.status == .complete ? .succeeded : .partial, policy: decision.reason,
                 records: records, source: source)
+        } catch let denial as OpenedSourceDenied {
+            logger.error("job.egress_denied", metadata: ["source": "\(source)", "reason": "\(denial.reason)"])
+            return JobResult(outcome: .denied, error: denial.reason, policy: denial.reason, source: source)
         } catch {
             let message = secrets.redact("\(error)")
             logger.error("job.failed", metadata: ["error": "\(message)"])
             return JobResult(outcome: .failed, error: message, policy: decision.reason, source: source)
         }
+    }
+
+    /// A file source checked again against the policy once it is open, by the path of the file actually opened:
+    /// the check before the job names a path, and the path could be re-pointed before the open.
+    static func checkingOpenedFile(_ connector: any Connector, policy: EgressPolicy) -> any Connector {
+        guard var sqlite = connector as? SQLiteConnector else { return connector }
+        sqlite.openedFileCheck = { openedPath in
+            let decision = policy.checkOpenedFile(scheme: "sqlite", path: openedPath)
+            guard decision.allowed else {
+                throw OpenedSourceDenied(reason: "the file opened for this source is \(openedPath): " + decision.reason)
+            }
+        }
+        return sqlite
+    }
+
+    /// The file a source opened turned out to be outside the policy.
+    struct OpenedSourceDenied: Error {
+        var reason: String
     }
 
     /// Resolves every secret reference of the job; returns the password, if the job has one.

@@ -68,8 +68,18 @@ public struct EgressPolicy: Sendable {
 
     /// Whether the agent may extract the source at `url`.
     public func checkSource(_ url: String) -> PolicyDecision {
+        checkSource(url, resolvingSymlinks: true)
+    }
+
+    /// Checks the file a source actually opened, by the absolute path the kernel reported for it (not resolved
+    /// again: the name may point elsewhere by now, the open file cannot).
+    public func checkOpenedFile(scheme: String, path: String) -> PolicyDecision {
+        checkSource(scheme + ":" + path, resolvingSymlinks: false)
+    }
+
+    private func checkSource(_ url: String, resolvingSymlinks: Bool) -> PolicyDecision {
         let target: SourceTarget
-        switch SourceTarget.parse(url) {
+        switch SourceTarget.parse(url, resolvingSymlinks: resolvingSymlinks) {
         case .success(let parsed): target = parsed
         case .failure(let problem):
             return .deny(

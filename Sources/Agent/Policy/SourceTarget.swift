@@ -23,11 +23,13 @@ struct SourceTarget: CustomStringConvertible {
     /// Query parameters that redirect a connection elsewhere in some client libraries.
     private static let targetParameters: Set<String> = ["host", "hostaddr", "server", "address", "port", "service"]
 
-    static func parse(_ url: String) -> Result<SourceTarget, HostProblem> {
-        Result { () throws(HostProblem) -> SourceTarget in try parseOrThrow(url) }
+    /// - Parameter resolvingSymlinks: false for a file path the kernel reported for an open file (already
+    ///   resolved: resolving it again would check wherever the name points now instead).
+    static func parse(_ url: String, resolvingSymlinks: Bool = true) -> Result<SourceTarget, HostProblem> {
+        Result { () throws(HostProblem) -> SourceTarget in try parseOrThrow(url, resolvingSymlinks: resolvingSymlinks) }
     }
 
-    private static func parseOrThrow(_ url: String) throws(HostProblem) -> SourceTarget {
+    private static func parseOrThrow(_ url: String, resolvingSymlinks: Bool) throws(HostProblem) -> SourceTarget {
         guard !url.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else {
             throw HostProblem("the URL contains control characters")
         }
@@ -37,7 +39,8 @@ struct SourceTarget: CustomStringConvertible {
         if EgressPolicy.fileSchemes.contains(scheme) {
             if rest.hasPrefix("//") { rest = rest.dropFirst(2) }
             guard !rest.isEmpty else { throw HostProblem("the URL names no file") }
-            return SourceTarget(scheme: scheme, host: nil, port: nil, path: resolvedPath(String(rest)))
+            let path = resolvingSymlinks ? resolvedPath(String(rest)) : String(rest)
+            return SourceTarget(scheme: scheme, host: nil, port: nil, path: path)
         }
         guard rest.hasPrefix("//") else { throw HostProblem("write \(scheme)://HOST[:PORT][/PATH]") }
         rest = rest.dropFirst(2)

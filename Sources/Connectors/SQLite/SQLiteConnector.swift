@@ -14,9 +14,14 @@ public import Metadata
 public struct SQLiteConnector: Connector {
     /// The database file, as given.
     public let path: String
+    /// Decides whether the file actually opened may be read, given its absolute path with symlinks resolved; it
+    /// runs after the file is opened and before anything is read from it, and throws to refuse it. The agent
+    /// checks its local policy here, so a name re-pointed after an earlier check cannot send the read elsewhere.
+    public var openedFileCheck: (@Sendable (_ openedPath: String) throws -> Void)?
 
-    public init(path: String) {
+    public init(path: String, openedFileCheck: (@Sendable (_ openedPath: String) throws -> Void)? = nil) {
         self.path = path
+        self.openedFileCheck = openedFileCheck
     }
 
     public var sourceKind: String { "sqlite" }
@@ -24,7 +29,10 @@ public struct SQLiteConnector: Connector {
     public func extract(
         scope: ExtractionScope, into sink: any RecordSink, logger: Logger
     ) async throws -> SourceReport {
-        let database = try SQLiteDatabase(readOnlyPath: path)
+        let pinned = try PinnedSQLiteFile(path: path)
+        try openedFileCheck?(pinned.openedPath)
+        logger.debug("sqlite.opened", metadata: ["file.path": "\(pinned.openedPath)"])
+        let database = try SQLiteDatabase(pinned: pinned, path: path)
         var report = SourceReport(
             source: Manifest.Source(
                 kind: sourceKind, serverVersion: String(cString: sqlite3_libversion()), location: path),

@@ -1,37 +1,28 @@
 internal import CSQLite
 
-#if canImport(FoundationEssentials)
-    internal import FoundationEssentials
-#else
-    internal import Foundation
-#endif
-
 /// A read-only connection to one SQLite database file, closed when released.
 ///
 /// Opening never creates a file, and a file that exists but is not a database fails here, not halfway through
 /// an extraction, so the connector can throw one actionable `.unreadableFile` error before emitting anything.
 final class SQLiteDatabase {
     let handle: OpaquePointer
+    /// The path as given, for messages.
     let path: String
+    /// Keeps the descriptors SQLite's opens are served from alive as long as the connection.
+    private let pinned: PinnedSQLiteFile
 
-    /// Opens `path` read-only and checks that it is a database SQLite can read.
+    /// Opens the pinned file read-only and checks that it is a database SQLite can read.
     ///
-    /// - Throws: `ConnectorError` with `.unreadableFile` when the file is missing, unreadable or not a database.
-    init(readOnlyPath path: String) throws {
+    /// - Parameter path: the path the file was pinned from, for messages.
+    /// - Throws: `ConnectorError` with `.unreadableFile` when the file is not a database SQLite can read.
+    init(pinned: PinnedSQLiteFile, path: String) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw ConnectorError(.unreadableFile, "SQLite database file '\(path)' does not exist; check the path")
-        }
-        if (try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType) == .typeDirectory {
-            throw ConnectorError(
-                .unreadableFile, "'\(path)' is a directory; pass the path of a SQLite database file inside it")
-        }
+        self.pinned = pinned
         var connection: OpaquePointer?
-        // Without SQLITE_OPEN_CREATE SQLite never creates the file. Without SQLITE_OPEN_URI a `?` or `#` in
-        // the path is literal; a relative `file:…` path gets `./` so a library built to accept URIs everywhere
-        // still reads it as a file name.
-        let filename = path.hasPrefix("file:") ? "./" + path : path
-        let status = sqlite3_open_v2(filename, &connection, SQLITE_OPEN_READONLY, nil)
+        // Without SQLITE_OPEN_CREATE SQLite never creates the file, and without SQLITE_OPEN_URI the name is
+        // literal. The name is the pinned file's absolute path, so SQLite's opens of it (and of its -wal, -shm
+        // and -journal) are served from the pinned descriptors.
+        let status = sqlite3_open_v2(pinned.openedPath, &connection, PinnedSQLiteFile.openFlags, nil)
         guard status == SQLITE_OK, let connection else {
             let message = connection.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
             sqlite3_close_v2(connection)
