@@ -12,6 +12,10 @@
 #     server stamps when the delivery is published;
 #   - the server's peak RSS (VmHWM, whole process lifetime) and its RSS before the first run, and the records in
 #     its catalog after the first run;
+#   - the agent API's latency while the server ingests (issue #20: SQLite must keep it under 100 ms at p99): a
+#     prober sends heartbeats for --probe-agents agents of their own (20 a second, round robin) for the whole
+#     benchmark; reported per run for the requests sent during its ingestion window, against the same prober's
+#     figures over 5 s of an idle server measured just before the first run;
 #   - upload throughput: the agent's uploads (`delivery.uploading` -> `run.delivered`: grant requests, uploads and
 #     the spool recording each delivered file; bytes from its audit ledger) against `curl` uploading the
 #     files of the reference extraction below to fresh upload grants of the same server, one connection, one
@@ -22,6 +26,7 @@
 # catalog; the agent's upload throughput >= 80 % of curl's. Numbers are printed with ratios, never asserted.
 #
 # Usage: bench/ingest-benchmark.sh [--scale small|large] [--stores "sqlite postgres"] [--runs N] [--curl-repeats N]
+#        [--probe-agents N]
 # Uses OUTPOST_BENCH_POSTGRES_URL if set (the catalog is built once and reused, as bench/extract-benchmark.sh
 # does), otherwise starts a throwaway PostgreSQL. OUTPOST_BENCH_KEEP=1 keeps the scratch folder (logs, extraction)
 # and names it at the end. Needs curl and python3. Not part of the test suite.
@@ -31,12 +36,14 @@ scale=large
 stores=sqlite
 runs=2
 repeats=3
+probe_agents=10
 while [ $# -gt 0 ]; do
     case "$1" in
         --scale) scale=$2; shift 2 ;;
         --stores) stores=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --curl-repeats) repeats=$2; shift 2 ;;
+        --probe-agents) probe_agents=$2; shift 2 ;;
         *) echo "unknown argument $1" >&2; exit 64 ;;
     esac
 done
@@ -129,6 +136,10 @@ start_agent() {
         >"$work/agent.key" 2>/dev/null)
     (umask 077 && "$outpost" admin keys create --role agent --name bench-curl --key-file "$work/data/admin.key" \
         >"$work/curl-agent.key" 2>/dev/null)
+    for index in $(seq 1 "$probe_agents"); do
+        (umask 077 && "$outpost" admin keys create --role agent --name "bench-probe-$index" \
+            --key-file "$work/data/admin.key" >"$work/probe-$index.key" 2>/dev/null)
+    done
     rm -rf "$work/agent"
     cat >"$work/agent.yaml" <<YAML
 controlPlane:
@@ -161,8 +172,9 @@ for store in $stores; do
     OUTPOST_BENCH_SERVER=$server OUTPOST_BENCH_SERVER_PID=$server_pid OUTPOST_BENCH_STORE=$store \
         OUTPOST_BENCH_STORE_DB=$store_db OUTPOST_BENCH_WORK=$work OUTPOST_BENCH_SOURCE=$source_url \
         OUTPOST_BENCH_SCALE=$scale OUTPOST_BENCH_RUNS=$runs OUTPOST_BENCH_REPEATS=$repeats \
+        OUTPOST_BENCH_PROBE_AGENTS=$probe_agents \
         python3 - >>"$work/results" <<'PY'
-import hashlib, json, os, sqlite3, statistics, subprocess, sys, time, urllib.request
+import hashlib, json, os, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
 from datetime import datetime
 
 server, store = os.environ["OUTPOST_BENCH_SERVER"], os.environ["OUTPOST_BENCH_STORE"]
@@ -214,6 +226,43 @@ def delivered_files(run_id):
 def emit(*fields):
     print(store, *fields)
 
+# 0. The prober: heartbeats of agents of its own, 20 a second, each timed (wall clock at sending, seconds taken).
+probe_keys = [open(f"{work}/probe-{i}.key").read().strip()
+              for i in range(1, int(os.environ["OUTPOST_BENCH_PROBE_AGENTS"]) + 1)]
+probes, probing = [], threading.Event()
+
+def probe():
+    index = 0
+    while not probing.is_set():
+        key = probe_keys[index % len(probe_keys)]
+        body = {"agentId": f"bench-probe-{index % len(probe_keys)}", "agentName": "bench-probe", "version": "0.1.0",
+                "state": "idle", "runningLeases": [], "freeSlots": 0}
+        sent, began = time.time(), time.monotonic()
+        try:
+            call("POST", "/v1/agent/heartbeat", body, key=key)
+            ok = True
+        except Exception:
+            ok = False
+        probes.append((sent, time.monotonic() - began, ok))
+        index += 1
+        time.sleep(max(0.0, 0.05 - (time.monotonic() - began)))
+
+def percentiles(start, end):
+    window = [latency for sent, latency, ok in probes if start <= sent <= end]
+    failed = sum(1 for sent, _, ok in probes if start <= sent <= end and not ok)
+    if not window:
+        return [0, "0", "0", "0", failed]
+    window.sort()
+    def at(q):
+        return window[min(len(window) - 1, int(q * len(window)))] * 1000
+    return [len(window), f"{at(0.5):.1f}", f"{at(0.99):.1f}", f"{window[-1] * 1000:.1f}", failed]
+
+prober = threading.Thread(target=probe, daemon=True)
+prober.start()
+idle_start = time.time()
+time.sleep(5)
+emit("latency", "idle", *percentiles(idle_start, time.time()))
+
 # 1. The agent's runs: extraction, delivery, completion, ingestion.
 emit("server_rss_before_kib", status_kib(server_pid, "VmRSS"))
 connection = call("POST", "/v1/admin/connections", {
@@ -242,6 +291,7 @@ for number in range(1, runs + 1):
          f"{events['run.delivered'] - events['job.process_ended']:.3f}",
          f"{events['run.delivered'] - events['delivery.uploading']:.3f}", f"{finished - events['run.completed']:.3f}", f"{finished - created:.3f}", len(files),
          sum(f["bytes"] for f in files), load())
+    emit("latency", number, *percentiles(events["run.completed"], finished))
     if number == 1:
         if store == "sqlite":
             database = sqlite3.connect(f"file:{work}/data/outpost.sqlite?mode=ro", uri=True)
@@ -253,6 +303,8 @@ for number in range(1, runs + 1):
                 check=True, capture_output=True, text=True).stdout.strip()
         emit("published", published)
 emit("server_peak_kib", status_kib(server_pid, "VmHWM"))
+probing.set()
+prober.join()
 
 # 2. Reference: curl uploads the `outpost extract` folder to fresh grants on the same server, as a second agent
 #    would: its own connection and pool, claimed, started, granted, then uploaded one file after another over one
@@ -310,9 +362,11 @@ extract_s, extract_mib = float(extract_s), int(extract_kib) / 1024
 stores = {}
 for line in open(results):
     store, name, *values = line.split()
-    row = stores.setdefault(store, {"runs": [], "curl": []})
+    row = stores.setdefault(store, {"runs": [], "curl": [], "latency": []})
     if name == "run":
         row["runs"].append(values)
+    elif name == "latency":
+        row["latency"].append(values)
     elif name == "curl":
         row["curl"].append(values)
     else:
@@ -330,6 +384,14 @@ for store, row in stores.items():
         print(f"  {label:<15}{float(claim):>15.2f}s{float(extraction):>10.2f}s{float(delivery):>8.2f}s"
               f"{float(uploads):>7.3f}s{float(ingestion):>9.2f}s{float(total):>7.2f}s"
               f"{float(ingestion) / extract_s:>17.2f}x  {load.replace('/', ' ')}  target <= 10 s: {verdict}")
+    idle = next(values for values in row["latency"] if values[0] == "idle")
+    print(f"  agent API latency (heartbeats of {len(row['latency'])} windows): idle server {idle[1]} requests, "
+          f"p50 {idle[2]} ms, p99 {idle[3]} ms, max {idle[4]} ms, {idle[5]} failed")
+    for number, count, p50, p99, most, failed in (values for values in row["latency"] if values[0] != "idle"):
+        ratio = float(p99) / max(float(idle[3]), 0.1)
+        verdict = "ok" if float(p99) < 100 else "ABOVE 100 ms"
+        print(f"    during run {number}'s ingestion: {count} requests, p50 {p50} ms, p99 {p99} ms ({ratio:.1f}x idle), "
+              f"max {most} ms, {failed} failed; target p99 < 100 ms: {verdict}")
     peak_mib = int(row["server_peak_kib"]) / 1024
     print(f"  server RSS: {int(row['server_rss_before_kib']) / 1024:.1f} MiB before run 1, peak {peak_mib:.1f} MiB "
           f"= {peak_mib * 1.048576:.1f} MB ({peak_mib / extract_mib:.2f}x outpost extract's peak); target <= 256 MB: "

@@ -32,8 +32,10 @@ extension StagedAsset {
 enum CatalogPublishing {
     static let deletionBatchSize = 1000
 
-    /// How many staged assets one transaction of `clearStaging` removes (SQLite).
-    static let clearBatchSize = 10_000
+    /// How many rows one transaction of SQLite's staging, publishing and clean-up touches at most: small enough
+    /// that a request waiting for the write lock waits milliseconds, large enough that a transaction's fixed cost
+    /// does not dominate.
+    static let sliceSize = 2000
 
     /// The kind of the record that lists a schema; an asset whose schema has no staged record of this kind lies in
     /// a schema that vanished.

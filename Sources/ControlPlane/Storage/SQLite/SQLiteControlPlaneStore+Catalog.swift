@@ -1,5 +1,6 @@
-// The catalog in SQLite: a per-run staging table filled in batches, published into the connection's assets by
-// set-based statements in one `BEGIN IMMEDIATE` transaction, so neither side is ever loaded into memory.
+// The catalog in SQLite: a per-run staging table filled in short transactions, published as a new version of the
+// connection's assets in bounded slices (each its own `BEGIN IMMEDIATE` transaction) and made visible by one small
+// transaction, so neither side is ever loaded into memory and the only write lock is never held for long.
 
 extension SQLiteControlPlaneStore {
     /// A batch of rows per transaction, yielding between them, so requests that write (heartbeats, claims) are
@@ -11,9 +12,9 @@ extension SQLiteControlPlaneStore {
                     """
                     DELETE FROM catalog_staging WHERE rowid IN (
                         SELECT rowid FROM catalog_staging WHERE tenant_id = ? AND run_id = ? LIMIT ?)
-                    """, [tenantId, runId, CatalogPublishing.clearBatchSize])
+                    """, [tenantId, runId, CatalogPublishing.sliceSize])
             }
-            guard removed == CatalogPublishing.clearBatchSize else { return }
+            guard removed == CatalogPublishing.sliceSize else { return }
             await Task.yield()
         }
     }
@@ -30,46 +31,77 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    /// One transaction per batch through one prepared statement. A (kind, qualified name) already staged for the
-    /// run, or repeated in the batch, throws `.conflict` and stages nothing of the batch; an unknown run throws
-    /// `.notFound`.
+    /// A transaction per slice of the batch through one prepared statement, yielding between them. A (kind,
+    /// qualified name) already staged for the run, or repeated in the batch, throws `.conflict`, and the slices of
+    /// the batch staged before it are removed again; an unknown run throws `.notFound`.
     public func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws {
-        guard !assets.isEmpty else { return }
-        try database.writeTransaction {
-            for asset in assets {
-                try database.execute(
-                    """
-                    INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower, parent,
-                        schema_qn, database_qn, body, fingerprint)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [
-                        tenantId, runId, asset.kind, asset.qualifiedName, asset.name, asset.nameLower,
-                        asset.storedParent, asset.storedSchema, asset.database, asset.body, asset.fingerprint,
-                    ])
+        var staged = 0
+        do {
+            while staged < assets.count {
+                let slice = assets[staged..<min(staged + CatalogPublishing.sliceSize, assets.count)]
+                try database.writeTransaction {
+                    for asset in slice {
+                        try database.execute(
+                            """
+                            INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower,
+                                parent, schema_qn, database_qn, body, fingerprint)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """,
+                            [
+                                tenantId, runId, asset.kind, asset.qualifiedName, asset.name, asset.nameLower,
+                                asset.storedParent, asset.storedSchema, asset.database, asset.body, asset.fingerprint,
+                            ])
+                    }
+                }
+                staged = slice.endIndex
+                if staged < assets.count { await Task.yield() }
             }
+        } catch {
+            // All or nothing: what this batch staged before the failing slice goes again.
+            for slice in stride(from: 0, to: staged, by: CatalogPublishing.sliceSize) {
+                try database.writeTransaction {
+                    for asset in assets[slice..<min(slice + CatalogPublishing.sliceSize, staged)] {
+                        try database.execute(
+                            """
+                            DELETE FROM catalog_staging
+                            WHERE tenant_id = ? AND run_id = ? AND kind = ? AND qualified_name = ?
+                            """, [tenantId, runId, asset.kind, asset.qualifiedName])
+                    }
+                }
+            }
+            throw error
         }
     }
 
-    /// Applies the run's staging to the connection's assets in one transaction (the caller clears the staging).
+    /// Writes the run's staging as the connection's next catalog version, then makes it the visible one.
     ///
-    /// Set-based, so 250,000 staged assets never pass through memory: an `UPDATE … FROM` rewrites the assets
-    /// whose fingerprint changed, an `INSERT … SELECT … ON CONFLICT DO NOTHING` adds the new ones (an UPSERT, so
-    /// the SELECT does not read the table it fills and SQLite need not buffer it), and `changes()` counts both.
-    /// When every asset the connection had was staged again, nothing can be absent and the deletion pass is
-    /// skipped; otherwise deletion candidates — assets absent from staging inside the complete scope — are then read in key order,
-    /// a batch at a time, and those `scope.outOfScope` does not protect are deleted. Database assets are never
-    /// deleted (no scope covers a connection's list of databases). Throws `.notFound` for an unknown connection.
+    /// Readers see version `catalog_version`; this writes version V+1 beside it (`born` V+1 for new and changed
+    /// assets, `died` V+1 on the rows they replace and on absent ones), a slice of `CatalogPublishing.sliceSize`
+    /// rows per transaction with a yield between, so heartbeats, claims and log uploads queued meanwhile run after
+    /// one slice rather than after the whole delivery. One small transaction then moves `catalog_version` to V+1
+    /// (checking the order of runs again), and the replaced rows are removed in slices. Nothing passes through
+    /// memory but a slice's bounds and deletion candidates.
+    ///
+    /// A publish interrupted by a crash leaves `catalog_pending` set and rows of a version nobody sees; the next
+    /// publish of the connection removes them first. Publishes of one connection take turns (this actor is the
+    /// only writer of its file, see `SQLiteOwnerLock`). Throws `.notFound` for an unknown connection or run and
+    /// `.superseded` when a newer run's delivery is published already.
     public func publish(
         tenantId: String, connectionId: String, runId: String, scope: PublishScope, now: Timestamp
     ) async throws -> PublishSummary {
-        let completeSchemas = try StoredJSON.encode(scope.completeSchemas.sorted())
-        let completeDatabases = try StoredJSON.encode(scope.completeDatabases.sorted())
-        return try database.writeTransaction {
+        let turn = tenantId + "/" + connectionId
+        while publishingConnections.contains(turn) { try await Task.sleep(for: .milliseconds(20)) }
+        publishingConnections.insert(turn)
+        defer { publishingConnections.remove(turn) }
+
+        let start = try database.writeTransaction {
+            () throws -> (generation: Int64, visible: Int64, interrupted: Bool, count: Int) in
             guard
-                let published = try database.queryFirst(
-                    "SELECT published_generation FROM connections WHERE tenant_id = ? AND id = ?",
-                    [tenantId, connectionId], { $0.int64(0) })
+                let connection = try database.queryFirst(
+                    """
+                    SELECT published_generation, catalog_version, catalog_pending, catalog_count FROM connections
+                    WHERE tenant_id = ? AND id = ?
+                    """, [tenantId, connectionId], { ($0.int64(0), $0.int64(1), $0.optionalInt64(2), $0.int(3)) })
             else {
                 throw StorageError(.notFound, "connection \(connectionId) does not exist")
             }
@@ -79,50 +111,107 @@ extension SQLiteControlPlaneStore {
             else {
                 throw StorageError(.notFound, "run \(runId) does not exist")
             }
-            guard generation >= published else { throw CatalogPublishing.superseded(runId: runId) }
+            guard generation >= connection.0 else { throw CatalogPublishing.superseded(runId: runId) }
             try database.execute(
-                "UPDATE connections SET published_generation = ? WHERE tenant_id = ? AND id = ?",
-                [generation, tenantId, connectionId])
-            let existing =
-                try database.queryFirst(
-                    "SELECT count(*) FROM catalog_assets WHERE tenant_id = ? AND connection_id = ?",
-                    [tenantId, connectionId], { $0.int(0) }) ?? 0
-            let staged =
-                try database.queryFirst(
-                    "SELECT count(*) FROM catalog_staging WHERE tenant_id = ? AND run_id = ?", [tenantId, runId],
-                    { $0.int(0) }) ?? 0
-            let updated = try database.execute(
-                """
-                UPDATE catalog_assets SET name = s.name, name_lower = s.name_lower, parent = s.parent,
-                    schema_qn = s.schema_qn, database_qn = s.database_qn, body = s.body, fingerprint = s.fingerprint,
-                    run_id = s.run_id, updated_at = ?4
-                FROM catalog_staging AS s
-                WHERE catalog_assets.tenant_id = ?1 AND catalog_assets.connection_id = ?2
-                    AND s.tenant_id = ?1 AND s.run_id = ?3
-                    AND s.kind = catalog_assets.kind AND s.qualified_name = catalog_assets.qualified_name
-                    AND s.fingerprint <> catalog_assets.fingerprint
-                """,
-                [tenantId, connectionId, runId, now])
-            let created = try database.execute(
-                """
-                INSERT INTO catalog_assets (tenant_id, connection_id, kind, qualified_name, name, name_lower, parent,
-                    schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at)
-                SELECT tenant_id, ?2, kind, qualified_name, name, name_lower, parent, schema_qn, database_qn, body,
-                    fingerprint, run_id, ?4, ?4
-                FROM catalog_staging WHERE tenant_id = ?1 AND run_id = ?3
-                ON CONFLICT (tenant_id, connection_id, kind, qualified_name) DO NOTHING
-                """,
-                [tenantId, connectionId, runId, now])
-            // Every staged asset was either there before or created, so when the connection had no more assets
-            // than staged ones that already existed, none is absent and there is nothing to look for.
-            let deleted =
-                existing > staged - created
-                ? try deleteAbsent(
-                    tenantId: tenantId, connectionId: connectionId, runId: runId, completeSchemas: completeSchemas,
-                    completeDatabases: completeDatabases, outOfScope: scope.outOfScope) : 0
-            return PublishSummary(
-                created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
+                "UPDATE connections SET catalog_pending = ? WHERE tenant_id = ? AND id = ?",
+                [connection.1 + 1, tenantId, connectionId])
+            return (generation, connection.1, connection.2 != nil, connection.3)
         }
+        let version = start.visible + 1
+        let assets = AssetVersions(tenantId: tenantId, connectionId: connectionId)
+        if start.interrupted { try await discardUnpublished(assets, visible: start.visible) }
+
+        // New and changed assets, slice by slice of the staging in key order.
+        var created = 0
+        var updated = 0
+        var staged = 0
+        var after = (kind: "", qualifiedName: "")
+        while let bound = try stagingSliceEnd(tenantId: tenantId, runId: runId, after: after) {
+            let counts = try database.writeTransaction { () throws -> (replaced: Int, inserted: Int) in
+                let values: [any SQLiteBindable] = [
+                    tenantId, connectionId, runId, now, version, after.kind, after.qualifiedName, bound.end.kind,
+                    bound.end.qualifiedName,
+                ]
+                // The slice of staging drives (CROSS JOIN), and `+` keeps SQLite from turning the slice's key range
+                // into a range scan of the whole catalog: each staged asset looks up its current row by key.
+                let replaced = try database.execute(
+                    """
+                    UPDATE catalog_assets SET died = ?5 WHERE rowid IN (
+                        SELECT a.rowid FROM catalog_staging AS s CROSS JOIN catalog_assets AS a
+                        WHERE s.tenant_id = ?1 AND s.run_id = ?3
+                            AND (s.kind, s.qualified_name) > (?6, ?7) AND (s.kind, s.qualified_name) <= (?8, ?9)
+                            AND a.tenant_id = ?1 AND a.connection_id = ?2 AND a.kind = +s.kind
+                            AND a.qualified_name = +s.qualified_name AND a.died IS NULL
+                            AND a.fingerprint <> s.fingerprint)
+                    """, values)
+                // A replaced asset keeps its creation time; looked up only when the slice replaced any.
+                let createdAt =
+                    replaced == 0
+                    ? "?4"
+                    : """
+                    coalesce((
+                        SELECT o.created_at FROM catalog_assets AS o
+                        WHERE o.tenant_id = ?1 AND o.connection_id = ?2 AND o.kind = s.kind
+                            AND o.qualified_name = s.qualified_name AND o.died = ?5), ?4)
+                    """
+                let inserted = try database.execute(
+                    """
+                    INSERT INTO catalog_assets (tenant_id, connection_id, kind, qualified_name, name, name_lower,
+                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at, born, died)
+                    SELECT s.tenant_id, ?2, s.kind, s.qualified_name, s.name, s.name_lower, s.parent, s.schema_qn,
+                        s.database_qn, s.body, s.fingerprint, s.run_id, \(createdAt), ?4, ?5, NULL
+                    FROM catalog_staging AS s
+                    WHERE s.tenant_id = ?1 AND s.run_id = ?3
+                        AND (s.kind, s.qualified_name) > (?6, ?7) AND (s.kind, s.qualified_name) <= (?8, ?9)
+                        AND NOT EXISTS (
+                            SELECT 1 FROM catalog_assets AS a
+                            WHERE a.tenant_id = ?1 AND a.connection_id = ?2 AND a.kind = s.kind
+                                AND a.qualified_name = s.qualified_name AND a.died IS NULL)
+                    """, values)
+                return (replaced, inserted)
+            }
+            updated += counts.replaced
+            created += counts.inserted - counts.replaced
+            staged += bound.rows
+            after = bound.end
+            // Stopping here (the ingestion was cancelled) leaves a version nobody sees, cleaned up by the next.
+            await Task.yield()
+            try Task.checkCancellation()
+        }
+
+        // Every staged asset was current before or is new, so when the catalog had no more assets than the staged
+        // ones that were there before, none is absent and there is nothing to look for.
+        let deleted =
+            start.count > staged - created
+            ? try await markAbsent(
+                assets, runId: runId, version: version,
+                completeSchemas: StoredJSON.encode(scope.completeSchemas.sorted()),
+                completeDatabases: StoredJSON.encode(scope.completeDatabases.sorted()), outOfScope: scope.outOfScope)
+            : 0
+
+        // The switch: readers see the new version from this commit on.
+        try database.writeTransaction {
+            let switched = try database.execute(
+                """
+                UPDATE connections SET published_generation = ?, catalog_version = ?, catalog_pending = NULL,
+                    catalog_count = ?
+                WHERE tenant_id = ? AND id = ? AND published_generation <= ? AND catalog_pending = ?
+                """,
+                [
+                    start.generation, version, start.count + created - deleted, tenantId, connectionId,
+                    start.generation, version,
+                ])
+            guard switched == 1 else {
+                let exists = try database.queryFirst(
+                    "SELECT 1 FROM connections WHERE tenant_id = ? AND id = ?", [tenantId, connectionId],
+                    { $0.int(0) })
+                guard exists != nil else { throw StorageError(.notFound, "connection \(connectionId) does not exist") }
+                throw CatalogPublishing.superseded(runId: runId)
+            }
+        }
+        try await removeReplaced(assets, upTo: version)
+        return PublishSummary(
+            created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
     }
 
     /// Case-insensitive substring match on the name, ordered by name; `text` empty matches every asset.
@@ -132,10 +221,10 @@ extension SQLiteControlPlaneStore {
         guard limit > 0 else { return [] }
         return try database.query(
             """
-            SELECT \(Self.assetColumns) FROM catalog_assets
-            WHERE tenant_id = ?1 AND instr(name_lower, ?2) > 0
-                AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR connection_id = ?4)
-            ORDER BY name_lower, name, connection_id, kind, qualified_name
+            SELECT \(Self.assetColumns) FROM catalog_assets AS a \(Self.visibleVersion)
+            WHERE a.tenant_id = ?1 AND instr(a.name_lower, ?2) > 0
+                AND (?3 IS NULL OR a.kind = ?3) AND (?4 IS NULL OR a.connection_id = ?4)
+            ORDER BY a.name_lower, a.name, a.connection_id, a.kind, a.qualified_name
             LIMIT ?5
             """,
             [tenantId, text.lowercased(), kind, connectionId, limit], Self.decodeAsset)
@@ -146,8 +235,8 @@ extension SQLiteControlPlaneStore {
     ) async throws -> CatalogAsset? {
         try database.queryFirst(
             """
-            SELECT \(Self.assetColumns) FROM catalog_assets
-            WHERE tenant_id = ? AND connection_id = ? AND kind = ? AND qualified_name = ?
+            SELECT \(Self.assetColumns) FROM catalog_assets AS a \(Self.visibleVersion)
+            WHERE a.tenant_id = ? AND a.connection_id = ? AND a.kind = ? AND a.qualified_name = ?
             """,
             [tenantId, connectionId, kind, qualifiedName], Self.decodeAsset)
     }
@@ -156,65 +245,171 @@ extension SQLiteControlPlaneStore {
     public func children(tenantId: String, connectionId: String, parent: String) async throws -> [CatalogAsset] {
         try database.query(
             """
-            SELECT \(Self.assetColumns) FROM catalog_assets
-            WHERE tenant_id = ? AND connection_id = ? AND parent = ?
-            ORDER BY kind, name_lower, name, qualified_name
+            SELECT \(Self.assetColumns) FROM catalog_assets AS a \(Self.visibleVersion)
+            WHERE a.tenant_id = ? AND a.connection_id = ? AND a.parent = ?
+            ORDER BY a.kind, a.name_lower, a.name, a.qualified_name
             """,
             [tenantId, connectionId, parent], Self.decodeAsset)
     }
 
-    // MARK: Deletion
+    /// How many rows the connection's catalog holds, whatever their version (for tests and diagnostics: after a
+    /// publish it equals the visible assets).
+    func assetRows(tenantId: String, connectionId: String) throws -> Int {
+        try database.queryFirst(
+            "SELECT count(*) FROM catalog_assets WHERE tenant_id = ? AND connection_id = ?", [tenantId, connectionId],
+            { $0.int(0) }) ?? 0
+    }
 
-    /// Deletes the connection's assets that the run did not stage and that lie inside the complete scope: in a
-    /// complete schema, or in a complete database whose schema has no staged `schema` record (the schema
-    /// vanished) — unless `outOfScope` keeps them. Candidates are read in primary-key order, a batch at a time
-    /// from where the last batch ended, so memory stays bounded; deleting behind the cursor does not disturb it.
-    private func deleteAbsent(
-        tenantId: String, connectionId: String, runId: String, completeSchemas: String, completeDatabases: String,
-        outOfScope: (String, String) -> Bool
-    ) throws -> Int {
-        var deleted = 0
+    // MARK: Versions
+
+    /// The connection whose asset versions a publish works on.
+    struct AssetVersions {
+        var tenantId: String
+        var connectionId: String
+    }
+
+    /// Where the staging slice after `after` ends (its last key, in key order) and how many rows it has; nil when
+    /// nothing is staged after `after`.
+    private func stagingSliceEnd(
+        tenantId: String, runId: String, after: (kind: String, qualifiedName: String)
+    ) throws -> (end: (kind: String, qualifiedName: String), rows: Int)? {
+        let keys = try database.query(
+            """
+            SELECT kind, qualified_name FROM catalog_staging
+            WHERE tenant_id = ? AND run_id = ? AND (kind, qualified_name) > (?, ?)
+            ORDER BY kind, qualified_name LIMIT ?
+            """, [tenantId, runId, after.kind, after.qualifiedName, CatalogPublishing.sliceSize]
+        ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
+        return keys.last.map { (end: $0, rows: keys.count) }
+    }
+
+    /// Calls `body` with successive ranges of the connection's asset keys, at most `CatalogPublishing.sliceSize`
+    /// keys each, each call in its own write transaction, yielding between them. `body` gets the condition that
+    /// restricts `a` (`catalog_assets AS a`) to the range and the values it binds, to append after its own.
+    private func forEachAssetSlice(
+        _ assets: AssetVersions, _ body: (_ range: String, _ values: [any SQLiteBindable]) throws -> Void
+    ) async throws {
         var after = (kind: "", qualifiedName: "")
         while true {
+            let end = try database.queryFirst(
+                """
+                SELECT kind, qualified_name FROM catalog_assets
+                WHERE tenant_id = ? AND connection_id = ? AND (kind, qualified_name) > (?, ?)
+                ORDER BY kind, qualified_name LIMIT 1 OFFSET ?
+                """,
+                [
+                    assets.tenantId, assets.connectionId, after.kind, after.qualifiedName,
+                    CatalogPublishing.sliceSize - 1,
+                ]
+            ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
+            // Two forms, so the upper bound is part of the index search rather than a filter after it.
+            let range =
+                end == nil
+                ? "(a.kind, a.qualified_name) > (?, ?)"
+                : "(a.kind, a.qualified_name) > (?, ?) AND (a.kind, a.qualified_name) <= (?, ?)"
+            var values: [any SQLiteBindable] = [after.kind, after.qualifiedName]
+            if let end { values += [end.kind, end.qualifiedName] }
+            try database.writeTransaction { try body(range, values) }
+            guard let end else { return }
+            after = end
+            await Task.yield()
+            try Task.checkCancellation()
+        }
+    }
+
+    /// Marks the connection's current assets that the run did not stage and that lie inside the complete scope as
+    /// removed in `version`: in a complete schema, or in a complete database whose schema has no staged `schema`
+    /// record (the schema vanished) — unless `outOfScope` keeps them. Walks the catalog a slice of keys at a time.
+    private func markAbsent(
+        _ assets: AssetVersions, runId: String, version: Int64, completeSchemas: String, completeDatabases: String,
+        outOfScope: (String, String) -> Bool
+    ) async throws -> Int {
+        var marked = 0
+        try await forEachAssetSlice(assets) { range, rangeValues in
             let candidates = try database.query(
                 """
                 SELECT a.kind, a.qualified_name FROM catalog_assets AS a
-                WHERE a.tenant_id = ?1 AND a.connection_id = ?2 AND (a.kind, a.qualified_name) > (?6, ?7)
-                    AND a.schema_qn IS NOT NULL
-                    AND (a.schema_qn IN (SELECT value FROM json_each(?4))
-                        OR (a.database_qn IN (SELECT value FROM json_each(?5)) AND NOT EXISTS (
+                WHERE a.tenant_id = ? AND a.connection_id = ? AND a.died IS NULL AND a.schema_qn IS NOT NULL
+                    AND (a.schema_qn IN (SELECT value FROM json_each(?))
+                        OR (a.database_qn IN (SELECT value FROM json_each(?)) AND NOT EXISTS (
                             SELECT 1 FROM catalog_staging AS s
-                            WHERE s.tenant_id = ?1 AND s.run_id = ?3 AND s.kind = ?8
+                            WHERE s.tenant_id = a.tenant_id AND s.run_id = ? AND s.kind = ?
                                 AND s.qualified_name = a.schema_qn)))
                     AND NOT EXISTS (
                         SELECT 1 FROM catalog_staging AS s
-                        WHERE s.tenant_id = ?1 AND s.run_id = ?3 AND s.kind = a.kind
+                        WHERE s.tenant_id = a.tenant_id AND s.run_id = ? AND s.kind = a.kind
                             AND s.qualified_name = a.qualified_name)
+                    AND \(range)
                 ORDER BY a.kind, a.qualified_name
-                LIMIT ?9
                 """,
                 [
-                    tenantId, connectionId, runId, completeSchemas, completeDatabases, after.kind, after.qualifiedName,
-                    CatalogPublishing.schemaKind, CatalogPublishing.deletionBatchSize,
-                ]
+                    assets.tenantId, assets.connectionId, completeSchemas, completeDatabases, runId,
+                    CatalogPublishing.schemaKind, runId,
+                ] + rangeValues
             ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
             for candidate in candidates where !outOfScope(candidate.kind, candidate.qualifiedName) {
-                deleted += try database.execute(
+                marked += try database.execute(
                     """
-                    DELETE FROM catalog_assets
-                    WHERE tenant_id = ? AND connection_id = ? AND kind = ? AND qualified_name = ?
+                    UPDATE catalog_assets SET died = ?
+                    WHERE tenant_id = ? AND connection_id = ? AND kind = ? AND qualified_name = ? AND died IS NULL
                     """,
-                    [tenantId, connectionId, candidate.kind, candidate.qualifiedName])
+                    [version, assets.tenantId, assets.connectionId, candidate.kind, candidate.qualifiedName])
             }
-            guard let last = candidates.last, candidates.count == CatalogPublishing.deletionBatchSize else { break }
-            after = last
         }
-        return deleted
+        return marked
+    }
+
+    /// Removes the rows of versions readers no longer see (`died` at or before `version`), a slice at a time.
+    private func removeReplaced(_ assets: AssetVersions, upTo version: Int64) async throws {
+        while true {
+            let removed = try database.writeTransaction {
+                try database.execute(
+                    """
+                    DELETE FROM catalog_assets WHERE rowid IN (
+                        SELECT rowid FROM catalog_assets
+                        WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died <= ? LIMIT ?)
+                    """, [assets.tenantId, assets.connectionId, version, CatalogPublishing.sliceSize])
+            }
+            guard removed == CatalogPublishing.sliceSize else { return }
+            await Task.yield()
+        }
+    }
+
+    /// Undoes what an interrupted publish wrote: rows of the version it never made visible go, rows it marked as
+    /// replaced or removed are current again, and rows it left replaced are removed.
+    private func discardUnpublished(_ assets: AssetVersions, visible: Int64) async throws {
+        try await forEachAssetSlice(assets) { range, rangeValues in
+            try database.execute(
+                """
+                DELETE FROM catalog_assets WHERE rowid IN (
+                    SELECT a.rowid FROM catalog_assets AS a
+                    WHERE a.tenant_id = ? AND a.connection_id = ? AND a.born > ? AND \(range))
+                """, [assets.tenantId, assets.connectionId, visible] + rangeValues)
+        }
+        while true {
+            let restored = try database.writeTransaction {
+                try database.execute(
+                    """
+                    UPDATE catalog_assets SET died = NULL WHERE rowid IN (
+                        SELECT rowid FROM catalog_assets
+                        WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died > ? LIMIT ?)
+                    """, [assets.tenantId, assets.connectionId, visible, CatalogPublishing.sliceSize])
+            }
+            guard restored == CatalogPublishing.sliceSize else { break }
+            await Task.yield()
+        }
+        try await removeReplaced(assets, upTo: visible)
     }
 
     // MARK: Rows
 
-    private static let assetColumns = "connection_id, kind, qualified_name, name, parent, body, run_id"
+    private static let assetColumns = "a.connection_id, a.kind, a.qualified_name, a.name, a.parent, a.body, a.run_id"
+
+    /// Restricts `catalog_assets AS a` to the version of each asset its connection's readers see.
+    private static let visibleVersion = """
+        JOIN connections AS c ON c.tenant_id = a.tenant_id AND c.id = a.connection_id
+            AND a.born <= c.catalog_version AND (a.died IS NULL OR a.died > c.catalog_version)
+        """
 
     private static func decodeAsset(_ row: SQLiteRow) -> CatalogAsset {
         CatalogAsset(

@@ -12,6 +12,8 @@ public actor SQLiteControlPlaneStore: ControlPlaneStore {
     private let executor: SQLiteExecutor
     let database: SQLiteConnection
     private let ownerLock: SQLiteOwnerLock
+    /// `tenant/connection` of the publishes under way, which take turns per connection.
+    var publishingConnections: Set<String> = []
 
     /// Opens (and if missing, creates with mode 0600) the database at `path`. Call `migrate()` before use.
     ///

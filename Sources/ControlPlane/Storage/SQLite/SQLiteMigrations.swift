@@ -237,5 +237,60 @@ enum SQLiteMigrations {
                         AND r.status IN ('succeeded', 'partial')), 0)
                 """,
             ]),
+        SchemaMigration(
+            version: 6, name: "catalog versions published in slices",
+            statements: [
+                // Each asset row is one version: `born` is the catalog version that added it, `died` the one that
+                // replaced or removed it (null while current). A publish writes version V+1 beside V in short
+                // transactions, invisible until the connection's `catalog_version` moves to V+1 in one small
+                // transaction, so readers see the old catalog or the new one and the writer is never held for a
+                // whole delivery. Existing assets become version 0.
+                """
+                CREATE TABLE catalog_assets_versioned (
+                    tenant_id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    qualified_name TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    name_lower TEXT NOT NULL,
+                    parent TEXT,
+                    schema_qn TEXT,
+                    database_qn TEXT NOT NULL,
+                    body BLOB NOT NULL,
+                    fingerprint BLOB NOT NULL,
+                    run_id TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    born INTEGER NOT NULL,
+                    died INTEGER,
+                    PRIMARY KEY (tenant_id, connection_id, kind, qualified_name, born),
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
+                ) STRICT
+                """,
+                """
+                INSERT INTO catalog_assets_versioned
+                SELECT tenant_id, connection_id, kind, qualified_name, name, name_lower, parent, schema_qn, database_qn,
+                    body, fingerprint, run_id, created_at, updated_at, 0, NULL
+                FROM catalog_assets
+                """,
+                "DROP TABLE catalog_assets",
+                "ALTER TABLE catalog_assets_versioned RENAME TO catalog_assets",
+                "CREATE INDEX catalog_assets_name ON catalog_assets (tenant_id, name_lower)",
+                "CREATE INDEX catalog_assets_parent ON catalog_assets (tenant_id, connection_id, parent)",
+                // Replaced and removed versions, found for clean-up without walking the whole catalog.
+                "CREATE INDEX catalog_assets_died ON catalog_assets (tenant_id, connection_id, died) WHERE died IS NOT NULL",
+                // The version readers see, and the version a publish is writing (null when none): set when a
+                // publish starts, so one that was interrupted is cleaned up before the next writes.
+                "ALTER TABLE connections ADD COLUMN catalog_version INTEGER NOT NULL DEFAULT 0",
+                "ALTER TABLE connections ADD COLUMN catalog_pending INTEGER",
+                // How many assets the visible version has: when a delivery re-stages all of them, nothing can be
+                // absent and the walk for absent assets is skipped.
+                "ALTER TABLE connections ADD COLUMN catalog_count INTEGER NOT NULL DEFAULT 0",
+                """
+                UPDATE connections SET catalog_count = (
+                    SELECT count(*) FROM catalog_assets AS a
+                    WHERE a.tenant_id = connections.tenant_id AND a.connection_id = connections.id)
+                """,
+            ]),
     ]
 }
