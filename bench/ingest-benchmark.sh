@@ -192,10 +192,13 @@ def status_kib(pid, field):
             return int(line.split()[1])
     return 0
 
-def call(method, path, body=None, key=admin_key):
+def call(method, path, body=None, key=admin_key, agent=None):
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(server + path, data=data, method=method)
     request.add_header("Authorization", "Bearer " + key)
+    if agent:
+        # Calls about a run name the agent that holds its lease.
+        request.add_header("X-Outpost-Agent", agent)
     if data is not None:
         request.add_header("Content-Type", "application/json")
     with urllib.request.urlopen(request, timeout=90) as response:
@@ -305,6 +308,9 @@ for number in range(1, runs + 1):
 emit("server_peak_kib", status_kib(server_pid, "VmHWM"))
 probing.set()
 prober.join()
+with open(f"{work}/probes-{store}.tsv", "w") as raw:
+    for sent, latency, ok in probes:
+        raw.write(f"{sent:.3f}\t{latency * 1000:.1f}\t{'ok' if ok else 'failed'}\n")
 
 # 2. Reference: curl uploads the `outpost extract` folder to fresh grants on the same server, as a second agent
 #    would: its own connection and pool, claimed, started, granted, then uploaded one file after another over one
@@ -325,10 +331,10 @@ assignment = call("POST", "/v1/agent/claim", {
 if assignment["runId"] != queued["id"]:
     sys.exit("bench: the reference claim took another run")
 call("POST", f"/v1/runs/{assignment['runId']}/start",
-     {"leaseId": assignment["leaseId"], "agentId": "bench-curl"}, key=curl_key)
+     {"leaseId": assignment["leaseId"], "agentId": "bench-curl"}, key=curl_key, agent="bench-curl")
 for _ in range(repeats):
     grants = call("POST", f"/v1/runs/{assignment['runId']}/uploads",
-                  {"leaseId": assignment["leaseId"], "files": files}, key=curl_key)["grants"]
+                  {"leaseId": assignment["leaseId"], "files": files}, key=curl_key, agent="bench-curl")["grants"]
     with open(f"{work}/curl.config", "w") as config:
         for index, grant in enumerate(grants):
             if index:
@@ -348,7 +354,8 @@ for _ in range(repeats):
     emit("curl", f"{seconds:.3f}", len(files), sum(f["bytes"] for f in files), load())
 call("POST", f"/v1/runs/{assignment['runId']}/complete", {
     "leaseId": assignment["leaseId"], "status": "failed", "error": "benchmark upload reference",
-    "logs": {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest(), "droppedBytes": 0}}, key=curl_key)
+    "logs": {"bytes": 0, "sha256": hashlib.sha256(b"").hexdigest(), "droppedBytes": 0}}, key=curl_key,
+    agent="bench-curl")
 PY
     stop_components
 done

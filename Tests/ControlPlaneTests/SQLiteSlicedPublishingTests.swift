@@ -47,11 +47,26 @@ struct SQLiteSlicedPublishingTests {
         try await store.close()
     }
 
+    @Test("a slice grows while transactions fit the time budget and shrinks in proportion when one overruns")
+    func sliceSize() {
+        var slice = SliceSize()
+        slice.record(.milliseconds(5))
+        #expect(slice.rows == 2000)
+        slice.record(.milliseconds(100))
+        #expect(slice.rows == 500)
+        slice.record(.milliseconds(50))
+        #expect(slice.rows == 250)
+        slice.record(.seconds(10))
+        #expect(slice.rows == SliceSize.minimum)
+        for _ in 0..<20 { slice.record(.zero) }
+        #expect(slice.rows == SliceSize.maximum)
+    }
+
     @Test("calls made while a large delivery publishes run between its slices and see the old catalog or the new one")
     func readersSeeOneVersion() async throws {
         try await Self.withSQLiteStore { store in
             let (_, connection) = try await F.seed(store)
-            let count = CatalogPublishing.sliceSize * 6
+            let count = 12_000
             let first = Self.tables(count: count, round: 1)
             let second = Self.tables(count: count, round: 2)
             try await C.publish(store, connection, first, at: 10)
@@ -90,7 +105,7 @@ struct SQLiteSlicedPublishingTests {
     func interruptedPublish() async throws {
         try await Self.withSQLiteStore { store in
             let (_, connection) = try await F.seed(store)
-            let count = CatalogPublishing.sliceSize * 4
+            let count = 8_000
             let first = Self.tables(count: count, round: 1)
             try await C.publish(store, connection, first, at: 10)
             let stopped = try await C.run(store, connection, at: 20)

@@ -283,7 +283,7 @@ struct StorageCatalogConformanceTests {
                 tenantId: tenant.id, connectionId: connection.id, runId: run.id, scope: C.scope(), now: F.time(2))
             try await store.clearStaging(tenantId: tenant.id, runId: run.id)
             // Staging the same assets again is no conflict once cleared; more than one batch of clearStaging.
-            let many = (0..<(CatalogPublishing.sliceSize + 5)).map { C.table("t\($0)") }
+            let many = (0..<(SliceSize.maximum + 5)).map { C.table("t\($0)") }
             try await store.stage(tenantId: tenant.id, runId: run.id, assets: C.shop() + many)
             try await store.clearStaging(tenantId: tenant.id, runId: run.id)
             try await store.stage(tenantId: tenant.id, runId: run.id, assets: [C.table("orders", version: 3)])

@@ -32,11 +32,6 @@ extension StagedAsset {
 enum CatalogPublishing {
     static let deletionBatchSize = 1000
 
-    /// How many rows one transaction of SQLite's staging, publishing and clean-up touches at most: small enough
-    /// that a request waiting for the write lock waits milliseconds, large enough that a transaction's fixed cost
-    /// does not dominate.
-    static let sliceSize = 2000
-
     /// The kind of the record that lists a schema; an asset whose schema has no staged record of this kind lies in
     /// a schema that vanished.
     static let schemaKind = "schema"
@@ -46,5 +41,32 @@ enum CatalogPublishing {
         StorageError(
             .superseded,
             "run \(runId) was not published: the connection's catalog already holds the delivery of a newer run")
+    }
+}
+
+/// How many rows the next transaction of one of SQLite's long writes (staging, publishing, clean-up) takes.
+///
+/// Sized by time rather than rows, so that a request waiting for the single write lock waits about `budget`
+/// whatever the machine, the rows or the indexes: grown while transactions finish well inside the budget, shrunk in
+/// proportion when one overruns. Measured here, transactions of 2,000 or 250,000 rows publish a large catalog in
+/// about the same total time, so short ones cost little.
+struct SliceSize {
+    static let budget: Duration = .milliseconds(25)
+    static let minimum = 100
+    static let maximum = 10_000
+
+    private(set) var rows: Int
+
+    init(rows: Int = 1000) {
+        self.rows = min(Self.maximum, max(Self.minimum, rows))
+    }
+
+    /// Adjusts `rows` after a transaction of `rows` rows took `elapsed`: towards the number that fits the budget,
+    /// at most doubling or quartering at a time so one odd transaction (a checkpoint, a busy core) does not swing it.
+    mutating func record(_ elapsed: Duration) {
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        let budget = Double(Self.budget.components.attoseconds) * 1e-18 + Double(Self.budget.components.seconds)
+        let factor = seconds <= 0 ? 2 : min(2, max(0.25, budget / seconds))
+        rows = min(Self.maximum, max(Self.minimum, Int(Double(rows) * factor)))
     }
 }

@@ -6,15 +6,18 @@ extension SQLiteControlPlaneStore {
     /// A batch of rows per transaction, yielding between them, so requests that write (heartbeats, claims) are
     /// not held up behind the removal of a large delivery's staging.
     public func clearStaging(tenantId: String, runId: String) async throws {
+        var slice = SliceSize()
         while true {
+            let started = ContinuousClock.now
             let removed = try database.writeTransaction {
                 try database.execute(
                     """
                     DELETE FROM catalog_staging WHERE rowid IN (
                         SELECT rowid FROM catalog_staging WHERE tenant_id = ? AND run_id = ? LIMIT ?)
-                    """, [tenantId, runId, CatalogPublishing.sliceSize])
+                    """, [tenantId, runId, slice.rows])
             }
-            guard removed == CatalogPublishing.sliceSize else { return }
+            guard removed == slice.rows else { return }
+            slice.record(ContinuousClock.now - started)
             await Task.yield()
         }
     }
@@ -31,14 +34,16 @@ extension SQLiteControlPlaneStore {
         }
     }
 
-    /// A transaction per slice of the batch through one prepared statement, yielding between them. A (kind,
+    /// A transaction per slice of the batch (`SliceSize`) through one prepared statement, yielding between them. A (kind,
     /// qualified name) already staged for the run, or repeated in the batch, throws `.conflict`, and the slices of
     /// the batch staged before it are removed again; an unknown run throws `.notFound`.
     public func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws {
         var staged = 0
+        var size = SliceSize()
         do {
             while staged < assets.count {
-                let slice = assets[staged..<min(staged + CatalogPublishing.sliceSize, assets.count)]
+                let slice = assets[staged..<min(staged + size.rows, assets.count)]
+                let started = ContinuousClock.now
                 try database.writeTransaction {
                     for asset in slice {
                         try database.execute(
@@ -54,13 +59,14 @@ extension SQLiteControlPlaneStore {
                     }
                 }
                 staged = slice.endIndex
+                size.record(ContinuousClock.now - started)
                 if staged < assets.count { await Task.yield() }
             }
         } catch {
             // All or nothing: what this batch staged before the failing slice goes again.
-            for slice in stride(from: 0, to: staged, by: CatalogPublishing.sliceSize) {
+            for slice in stride(from: 0, to: staged, by: SliceSize.maximum) {
                 try database.writeTransaction {
-                    for asset in assets[slice..<min(slice + CatalogPublishing.sliceSize, staged)] {
+                    for asset in assets[slice..<min(slice + SliceSize.maximum, staged)] {
                         try database.execute(
                             """
                             DELETE FROM catalog_staging
@@ -76,8 +82,8 @@ extension SQLiteControlPlaneStore {
     /// Writes the run's staging as the connection's next catalog version, then makes it the visible one.
     ///
     /// Readers see version `catalog_version`; this writes version V+1 beside it (`born` V+1 for new and changed
-    /// assets, `died` V+1 on the rows they replace and on absent ones), a slice of `CatalogPublishing.sliceSize`
-    /// rows per transaction with a yield between, so heartbeats, claims and log uploads queued meanwhile run after
+    /// assets, `died` V+1 on the rows they replace and on absent ones), a slice of rows per transaction
+    /// (`SliceSize`: about 25 ms of work) with a yield between, so heartbeats, claims and log uploads queued meanwhile run after
     /// one slice rather than after the whole delivery. One small transaction then moves `catalog_version` to V+1
     /// (checking the order of runs again), and the replaced rows are removed in slices. Nothing passes through
     /// memory but a slice's bounds and deletion candidates.
@@ -126,7 +132,11 @@ extension SQLiteControlPlaneStore {
         var updated = 0
         var staged = 0
         var after = (kind: "", qualifiedName: "")
-        while let bound = try stagingSliceEnd(tenantId: tenantId, runId: runId, after: after) {
+        var slice = SliceSize()
+        while true {
+            let started = ContinuousClock.now
+            guard let bound = try stagingSliceEnd(tenantId: tenantId, runId: runId, after: after, rows: slice.rows)
+            else { break }
             let counts = try database.writeTransaction { () throws -> (replaced: Int, inserted: Int) in
                 let values: [any SQLiteBindable] = [
                     tenantId, connectionId, runId, now, version, after.kind, after.qualifiedName, bound.end.kind,
@@ -174,6 +184,7 @@ extension SQLiteControlPlaneStore {
             created += counts.inserted - counts.replaced
             staged += bound.rows
             after = bound.end
+            slice.record(ContinuousClock.now - started)
             // Stopping here (the ingestion was cancelled) leaves a version nobody sees, cleaned up by the next.
             await Task.yield()
             try Task.checkCancellation()
@@ -271,26 +282,27 @@ extension SQLiteControlPlaneStore {
     /// Where the staging slice after `after` ends (its last key, in key order) and how many rows it has; nil when
     /// nothing is staged after `after`.
     private func stagingSliceEnd(
-        tenantId: String, runId: String, after: (kind: String, qualifiedName: String)
+        tenantId: String, runId: String, after: (kind: String, qualifiedName: String), rows: Int
     ) throws -> (end: (kind: String, qualifiedName: String), rows: Int)? {
         let keys = try database.query(
             """
             SELECT kind, qualified_name FROM catalog_staging
             WHERE tenant_id = ? AND run_id = ? AND (kind, qualified_name) > (?, ?)
             ORDER BY kind, qualified_name LIMIT ?
-            """, [tenantId, runId, after.kind, after.qualifiedName, CatalogPublishing.sliceSize]
+            """, [tenantId, runId, after.kind, after.qualifiedName, rows]
         ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
         return keys.last.map { (end: $0, rows: keys.count) }
     }
 
-    /// Calls `body` with successive ranges of the connection's asset keys, at most `CatalogPublishing.sliceSize`
-    /// keys each, each call in its own write transaction, yielding between them. `body` gets the condition that
+    /// Calls `body` with successive ranges of the connection's asset keys (`SliceSize` keys each), each call in its own write transaction, yielding between them. `body` gets the condition that
     /// restricts `a` (`catalog_assets AS a`) to the range and the values it binds, to append after its own.
     private func forEachAssetSlice(
         _ assets: AssetVersions, _ body: (_ range: String, _ values: [any SQLiteBindable]) throws -> Void
     ) async throws {
         var after = (kind: "", qualifiedName: "")
+        var slice = SliceSize()
         while true {
+            let started = ContinuousClock.now
             let end = try database.queryFirst(
                 """
                 SELECT kind, qualified_name FROM catalog_assets
@@ -299,7 +311,7 @@ extension SQLiteControlPlaneStore {
                 """,
                 [
                     assets.tenantId, assets.connectionId, after.kind, after.qualifiedName,
-                    CatalogPublishing.sliceSize - 1,
+                    slice.rows - 1,
                 ]
             ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
             // Two forms, so the upper bound is part of the index search rather than a filter after it.
@@ -312,6 +324,7 @@ extension SQLiteControlPlaneStore {
             try database.writeTransaction { try body(range, values) }
             guard let end else { return }
             after = end
+            slice.record(ContinuousClock.now - started)
             await Task.yield()
             try Task.checkCancellation()
         }
@@ -361,16 +374,19 @@ extension SQLiteControlPlaneStore {
 
     /// Removes the rows of versions readers no longer see (`died` at or before `version`), a slice at a time.
     private func removeReplaced(_ assets: AssetVersions, upTo version: Int64) async throws {
+        var slice = SliceSize()
         while true {
+            let started = ContinuousClock.now
             let removed = try database.writeTransaction {
                 try database.execute(
                     """
                     DELETE FROM catalog_assets WHERE rowid IN (
                         SELECT rowid FROM catalog_assets
                         WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died <= ? LIMIT ?)
-                    """, [assets.tenantId, assets.connectionId, version, CatalogPublishing.sliceSize])
+                    """, [assets.tenantId, assets.connectionId, version, slice.rows])
             }
-            guard removed == CatalogPublishing.sliceSize else { return }
+            guard removed == slice.rows else { return }
+            slice.record(ContinuousClock.now - started)
             await Task.yield()
         }
     }
@@ -386,16 +402,19 @@ extension SQLiteControlPlaneStore {
                     WHERE a.tenant_id = ? AND a.connection_id = ? AND a.born > ? AND \(range))
                 """, [assets.tenantId, assets.connectionId, visible] + rangeValues)
         }
+        var slice = SliceSize()
         while true {
+            let started = ContinuousClock.now
             let restored = try database.writeTransaction {
                 try database.execute(
                     """
                     UPDATE catalog_assets SET died = NULL WHERE rowid IN (
                         SELECT rowid FROM catalog_assets
                         WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died > ? LIMIT ?)
-                    """, [assets.tenantId, assets.connectionId, visible, CatalogPublishing.sliceSize])
+                    """, [assets.tenantId, assets.connectionId, visible, slice.rows])
             }
-            guard restored == CatalogPublishing.sliceSize else { break }
+            guard restored == slice.rows else { break }
+            slice.record(ContinuousClock.now - started)
             await Task.yield()
         }
         try await removeReplaced(assets, upTo: visible)
