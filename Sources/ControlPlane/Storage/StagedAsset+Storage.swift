@@ -51,7 +51,9 @@ enum CatalogPublishing {
 /// proportion when one overruns. Measured here, transactions of 2,000 or 250,000 rows publish a large catalog in
 /// about the same total time, so short ones cost little.
 struct SliceSize {
-    static let budget: Duration = .milliseconds(25)
+    /// A request makes several store calls (a heartbeat: its key, the agent, the upsert), and each may wait for one
+    /// transaction: the budget is a fraction of the 100 ms a request may take.
+    static let budget: Duration = .milliseconds(10)
     static let minimum = 100
     static let maximum = 10_000
 

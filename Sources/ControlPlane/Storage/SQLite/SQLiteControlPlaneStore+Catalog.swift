@@ -83,7 +83,7 @@ extension SQLiteControlPlaneStore {
     ///
     /// Readers see version `catalog_version`; this writes version V+1 beside it (`born` V+1 for new and changed
     /// assets, `died` V+1 on the rows they replace and on absent ones), a slice of rows per transaction
-    /// (`SliceSize`: about 25 ms of work) with a yield between, so heartbeats, claims and log uploads queued meanwhile run after
+    /// (`SliceSize`: about 10 ms of work) with a yield between, so heartbeats, claims and log uploads queued meanwhile run after
     /// one slice rather than after the whole delivery. One small transaction then moves `catalog_version` to V+1
     /// (checking the order of runs again), and the replaced rows are removed in slices. Nothing passes through
     /// memory but a slice's bounds and deletion candidates.
