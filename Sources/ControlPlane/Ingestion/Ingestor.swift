@@ -230,6 +230,9 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                         try lines.feed(UnsafeRawBufferPointer(rebasing: $0[offset..<end]), take)
                     }
                     offset = end
+                    // Decoding runs on the cooperative pool, which has a thread per core: each slice ends with a
+                    // suspension (a write, or a yield) so request handlers queued behind it run within milliseconds.
+                    if ready.isEmpty { await Task.yield() }
                     for assets in ready { try await write(assets) }
                     ready.removeAll()
                 }
