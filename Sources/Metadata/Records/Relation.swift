@@ -29,6 +29,16 @@ public struct Relation: Codable, Sendable, Equatable {
         case partitioned
         case foreign
         case virtual
+        /// Data in files outside the database (Snowflake external tables).
+        case external
+        /// Maintained from a query by the source (Snowflake dynamic tables).
+        case dynamic
+        /// Apache Iceberg format (Snowflake Iceberg tables).
+        case iceberg
+        /// An event table (Snowflake's log and trace tables).
+        case event
+        /// A hybrid (row-store) table (Snowflake Unistore).
+        case hybrid
     }
 
     /// Set from the record's `kind` when decoding; not a JSON field of its own.
@@ -39,7 +49,7 @@ public struct Relation: Codable, Sendable, Equatable {
     public var schema: QualifiedName
     public var tableType: TableType?
     public var owner: String?
-    /// `permanent`, `unlogged` or `temporary`.
+    /// `permanent`, `unlogged`, `temporary` or `transient` (Snowflake: no fail-safe).
     public var persistence: String?
     public var rowEstimate: Int64?
     public var sizeBytes: Int64?
@@ -56,10 +66,17 @@ public struct Relation: Codable, Sendable, Equatable {
     /// Tables this one inherits from (PostgreSQL inheritance, not partitioning).
     public var inherits: [QualifiedName]?
     public var comment: String?
+    /// The clustering key, as the source prints it (Snowflake: `LINEAR(region, day)`).
+    public var clusteringKey: String?
+    /// RFC 3339 UTC, when the source reports it.
+    public var createdAt: String?
+    /// RFC 3339 UTC: the last DDL change (or, for Snowflake, data change) the source reports.
+    public var lastAlteredAt: String?
 
     private enum CodingKeys: String, CodingKey {
         case qualifiedName, name, database, schema, tableType, owner, persistence, rowEstimate, sizeBytes
         case definition, populated, partitionOf, partitionBound, partitionKey, inherits, comment
+        case clusteringKey, createdAt, lastAlteredAt
     }
 
     public init(
