@@ -106,8 +106,11 @@ struct JobRunner {
                 includeTables: job.filters.includeTables, excludeTables: job.filters.excludeTables,
                 excludeKinds: job.filters.excludeKinds,
                 excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
-            let password = try await resolveSecrets(policy: policy)
-            let resolved = try SourceLocation.resolve(job.sourceURL, password: password, environment: environment)
+            let resolvedSecrets = try await resolveSecrets(policy: policy)
+            let resolved = try SourceLocation.resolve(
+                job.sourceURL, password: resolvedSecrets.password, environment: environment,
+                snowflake: try resolvedSecrets.snowflakeCredentials(),
+                queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
             let extraction = Extraction(
                 connector: resolved.connector,
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
@@ -133,20 +136,61 @@ struct JobRunner {
         }
     }
 
-    /// Resolves every secret reference of the job; returns the password, if the job has one.
-    private func resolveSecrets(policy: EgressPolicy) async throws -> String? {
+    /// The secrets a job's source uses, by role.
+    struct ResolvedSecrets {
+        /// The roles a job may name: `password` (PostgreSQL); `privateKey`, `privateKeyPassphrase`, `token`
+        /// (Snowflake).
+        static let roles = ["password", "privateKey", "privateKeyPassphrase", "token"]
+
         var password: String?
+        var privateKey: String?
+        var privateKeyPassphrase: String?
+        var token: String?
+
+        /// The Snowflake credentials the roles make up, if any.
+        func snowflakeCredentials() throws -> SnowflakeCredentials? {
+            if let privateKey {
+                guard token == nil else {
+                    throw AgentError(.job, "the job names both a privateKey and a token secret; name one of them")
+                }
+                return .keyPair(privateKeyPEM: privateKey, passphrase: privateKeyPassphrase)
+            }
+            if privateKeyPassphrase != nil {
+                throw AgentError(.job, "the job names a privateKeyPassphrase secret but no privateKey secret")
+            }
+            return token.map { .token($0) }
+        }
+    }
+
+    /// Resolves every secret reference of the job; each value is masked in every line the job prints from then on.
+    private func resolveSecrets(policy: EgressPolicy) async throws -> ResolvedSecrets {
+        var result = ResolvedSecrets()
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
-            guard role == "password" else {
-                throw AgentError(.job, "the job names a secret for role '\(role)'; this agent knows only 'password'")
+            guard ResolvedSecrets.roles.contains(role) else {
+                throw AgentError(
+                    .job,
+                    "the job names a secret for role '\(role)'; this agent knows "
+                        + ResolvedSecrets.roles.map { "'\($0)'" }.joined(separator: ", "))
             }
             let reference = try SecretReference(parsing: text)
             let value = try await resolver(policy: policy, reference: reference).resolve(reference)
             secrets.add(value)
+            if role == "privateKey" {
+                // Each line of a PEM body too, in case a library ever prints a key line by line.
+                for line in value.split(whereSeparator: \.isNewline) where line.count >= 16 && !line.hasPrefix("-----")
+                {
+                    secrets.add(String(line))
+                }
+            }
             logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
-            password = value
+            switch role {
+            case "password": result.password = value
+            case "privateKey": result.privateKey = value
+            case "privateKeyPassphrase": result.privateKeyPassphrase = value
+            default: result.token = value
+            }
         }
-        return password
+        return result
     }
 
     private func resolver(policy: EgressPolicy, reference: SecretReference) throws -> SecretResolver {
