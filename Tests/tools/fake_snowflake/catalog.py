@@ -573,12 +573,19 @@ class Catalog:
                 duck.unregister("_fake_rows")
         t_meta = time.monotonic()
 
+        # fakesnow's macros, also in the catalog a statement without a database runs in
+        duck.execute(macros.creation_sql("memory"))
         conn = fs.connect()
         cur = conn.cursor()
+        duck_cur = conn._duck_conn
         ddl_counts = {"fakesnow": 0, "duckdb": 0, "skipped": 0}
 
-        def run(sql: str, fallback: str | None = None, what: str = "") -> bool:
+        def run(sql: str, fallback: str | None = None, what: str = "", use: tuple | None = None) -> bool:
             try:
+                if use is not None:  # objects fakesnow creates alongside (sequences) go to the current schema
+                    conn.database, conn._schema = use
+                    conn.database_set = conn.schema_set = True
+                    duck_cur.execute(f"USE {qi(use[0])}.{qi(use[1])}")
                 cur.execute(sql)
                 ddl_counts["fakesnow"] += 1
                 return True
@@ -708,7 +715,7 @@ class Catalog:
             fallback = tree.sql("duckdb")
         except Exception:  # noqa: BLE001
             fallback = None
-        return run(sql, fallback, f"table {dname}.{sname}.{oname}")
+        return run(sql, fallback, f"table {dname}.{sname}.{oname}", use=(dname, sname))
 
     def _install_information_schema(self, duck, dname: str) -> None:
         """Replace fakesnow's per-database INFORMATION_SCHEMA views by views over the metadata, filtered by the

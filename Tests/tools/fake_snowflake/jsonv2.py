@@ -33,8 +33,9 @@ _INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
 def rowtype_for(name: str, duck_type: str) -> dict:
     """One rowType entry for a result column, from its DuckDB type as fakesnow ran it."""
     t = duck_type.upper()
+    # length/precision/scale that do not apply are 0, as in the published SQL API description's example
     info = {"name": name, "database": "", "schema": "", "table": "", "nullable": True, "type": "text",
-            "byteLength": None, "length": None, "precision": None, "scale": None, "collation": None}
+            "byteLength": None, "length": 0, "precision": 0, "scale": 0, "collation": None}
     if t.startswith("DECIMAL"):
         m = re.search(r"\((\d+),\s*(\d+)\)", t)
         info.update(type="fixed", precision=int(m[1]) if m else 38, scale=int(m[2]) if m else 0)
