@@ -178,8 +178,6 @@ class FakeSnowflake:
                 st.status = "timeout"
             elif e.code == "000604":
                 st.status = "cancelled"
-            if e.code == "000606" or (self.engine and st.runs == 0):
-                pass
         except Exception as e:  # noqa: BLE001
             traceback.print_exc()
             st.error = SqlError("000603", "XX000", f"SQL execution internal error: {type(e).__name__}: {e}")
