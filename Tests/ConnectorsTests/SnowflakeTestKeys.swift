@@ -168,6 +168,38 @@ enum SnowflakeTestKeys {
         -----END ENCRYPTED PRIVATE KEY-----
         """
 
+    /// A key no user of the fake's catalog has registered.
+    static let otherKey = """
+        -----BEGIN PRIVATE KEY-----
+        MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQCcxuXeGXpPOVyy
+        9rVZniW+FrhcyYgr+0JR7HcSx8c6RVOr3RK4SUnLMT0S6JFYBCcfp/nMKfIrYjG7
+        R+DqxMb6Q3H53hLb5QtcAEZY+uyfJ7yW/FvQ8BZvQJNu0BHiF5FxH99Sr9lY+jyS
+        zHwdrB53crvxgIbgZA7i6KvTX1iQI2JWqJe52kCL3roWA558DEsJosM6dzv3WNRc
+        qvCgHPfSfUclp3sKQpU/oBH4rVbd0not1nArYn/g3A14x4F5bFYDjQhFxdBhXHk9
+        o6T3nbwFNxIiM8faBJighTSjI1da3QfgHlge6pvdsq9WocDfEp1ypjMyyae3UE9+
+        A+fyEL97AgMBAAECggEACjP9mMntW64+2gd+qkbwa4xx/NlBgKSZCS42WlALJ2qE
+        oAOYE3Xy6gOZ1xsF/oWYADzqiml+cRQHwDRU2c1AVTWXe4IC6zG0XrfxMXBJ1Fp9
+        27uvxAt5V6M1v86lzfeSXRuMaVwNbUzX2Aab20Ms4Rbj+WXPzAG8YEhxNPqYZRpL
+        j3AyD31Rnz/iFbOl/fARucUzK+4TC2M8y3FBX62Exz/5kp1GJNJNLZdm6hHELTBX
+        16/rHqPPS9FkbhU3lwSJeucL5ix+442hrjFaBGUw/xZdgD7nc7cmToNk+zgBzlpW
+        yLyRpNn7TTvsPM6vRmoVPxPXZZUvhb090prBtizYHQKBgQDcsVeTUO7GzBcSsWjU
+        rnUpBdyqKMnFsgvEyN7oSk/gjuT2QRHrcZDnBTd4RYwz0Pucebzsg+AHeR7PBsJq
+        X1Xlxsbv4bPoPp2KEBuf1Cc+dLDJ05vb6gnx9HqGOAf6YId7O9k+NgRXIb0vlKYU
+        tvxhlcQoPS85Dx2Gvvi0cISWVQKBgQC129SNtP5qYS+zTVUct5GmsOYuxNX3v536
+        dYiKNG+UpFqTLkyhOhgWK88EG92MY88ICV0t/Z/I02pwn+COmY4KZS0p1XTEjN82
+        LGEGFYPzo6tpAwhW25sYnMEYhNYtaNglpqO7TSCPTreUOJwGH01iMlkGs9M+9GtZ
+        r7vN54eujwKBgQC1b1rXMwdLCojBhnbvuwl5E2epwOS5EjpYquePQ2DN9cxIo5BO
+        50vAkepbh5nPE7V3nCH0tCpfGnV4sE7vUrd0s2nj1sOoYKn10m5ThQBKeXbKRpzx
+        PES21U5RwAjXD7ryVm6wlYoV9Bfr4SJ1D0cIFy9wAXUsTL/yglhHR+XJDQKBgQCK
+        FxbbU6gsVwfFet86IxnyHTlsIgLnURVAbab0asSfdf1g7TM66cYIb9OOJyqfw9od
+        HB8pIQEHmaGlS4FURr1Yn2Mf9PnplZ6YoDI8UHIVux4ZazgV3EN0+PKXD6cibA5U
+        6KhDPVmP+BHl9uZir7ou6lQ3hqzNjQNG4u4Ud87LeQKBgQDSbu8oO6W2daBTVgZL
+        urV662rBZxoEXUKuscLjBGrcDOw6ecJZg1vCf6ADhpskObkK//lhp4d+AdpceZhQ
+        wHka1BmQDJLU6f9yOhNcg71Bxkq3JSlQ+KZGK5ZPLyqelEtHrnIbpGxYJyqHXvGr
+        5i1J1y3xh80tDXVk7qIZc/TOTA==
+        -----END PRIVATE KEY-----
+        """
+
     static let passphrase = "canary-passphrase-ü"
 
     /// `openssl pkey -pubout -outform DER | openssl dgst -sha256 -binary | base64`.

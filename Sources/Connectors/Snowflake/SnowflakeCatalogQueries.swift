@@ -1,22 +1,25 @@
 /// The statements of an `information_schema` extraction: a fixed number per database, whatever its size.
 ///
-/// Every `<DB>.INFORMATION_SCHEMA` statement takes the schemas in scope as a literal list (or, when every schema is
-/// in scope, only excludes `INFORMATION_SCHEMA` itself), so filtered-out schemas are never read. Names go in as
-/// escaped literals and quoted identifiers, never as patterns: Snowflake's `LIKE` and the filters' globs differ.
+/// Every `<DB>.INFORMATION_SCHEMA` statement takes the schemas in scope as a literal list, so filtered-out schemas are
+/// never read; when every schema is in scope it has no schema predicate at all (`<> 'INFORMATION_SCHEMA'` would narrow
+/// nothing Snowflake has to look at) and the few rows of `INFORMATION_SCHEMA` itself are dropped by the reader. Names
+/// go in as escaped literals and quoted identifiers, never as patterns: Snowflake's `LIKE` and the filters' globs
+/// differ.
 enum SnowflakeCatalogQueries {
     /// Which schemas a statement covers.
     enum SchemaScope: Sendable {
-        /// Every schema but `INFORMATION_SCHEMA`.
+        /// Every schema (the reader drops `INFORMATION_SCHEMA`'s own rows).
         case all
         /// Exactly these schemas.
         case only([String])
 
-        func predicate(_ column: String) -> String {
+        /// `WHERE …` restricting `column` to the scope, or nothing.
+        func whereClause(_ column: String) -> String {
             switch self {
             case .all:
-                return "\(column) <> 'INFORMATION_SCHEMA'"
+                return ""
             case .only(let names):
-                return "\(column) IN (" + names.map(SnowflakeValues.literal).joined(separator: ", ") + ")"
+                return "WHERE \(column) IN (" + names.map(SnowflakeValues.literal).joined(separator: ", ") + ")"
             }
         }
     }
@@ -43,7 +46,7 @@ enum SnowflakeCatalogQueries {
         FROM \(informationSchema(database, "TABLES")) t
         LEFT JOIN \(informationSchema(database, "VIEWS")) v
                ON v.TABLE_SCHEMA = t.TABLE_SCHEMA AND v.TABLE_NAME = t.TABLE_NAME
-        WHERE \(scope.predicate("t.TABLE_SCHEMA"))
+        \(scope.whereClause("t.TABLE_SCHEMA"))
         ORDER BY t.TABLE_SCHEMA, t.TABLE_NAME
         """
     }
@@ -54,7 +57,7 @@ enum SnowflakeCatalogQueries {
                NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE, COLUMN_DEFAULT, IS_IDENTITY,
                COLLATION_NAME, COMMENT
         FROM \(informationSchema(database, "COLUMNS"))
-        WHERE \(scope.predicate("TABLE_SCHEMA"))
+        \(scope.whereClause("TABLE_SCHEMA"))
         ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
         """
     }
@@ -64,7 +67,7 @@ enum SnowflakeCatalogQueries {
         SELECT FUNCTION_SCHEMA, FUNCTION_NAME, ARGUMENT_SIGNATURE, DATA_TYPE, FUNCTION_LANGUAGE, FUNCTION_OWNER,
                COMMENT
         FROM \(informationSchema(database, "FUNCTIONS"))
-        WHERE \(scope.predicate("FUNCTION_SCHEMA"))
+        \(scope.whereClause("FUNCTION_SCHEMA"))
         ORDER BY FUNCTION_SCHEMA, FUNCTION_NAME, ARGUMENT_SIGNATURE
         """
     }
@@ -74,7 +77,7 @@ enum SnowflakeCatalogQueries {
         SELECT PROCEDURE_SCHEMA, PROCEDURE_NAME, ARGUMENT_SIGNATURE, DATA_TYPE, PROCEDURE_LANGUAGE, PROCEDURE_OWNER,
                COMMENT
         FROM \(informationSchema(database, "PROCEDURES"))
-        WHERE \(scope.predicate("PROCEDURE_SCHEMA"))
+        \(scope.whereClause("PROCEDURE_SCHEMA"))
         ORDER BY PROCEDURE_SCHEMA, PROCEDURE_NAME, ARGUMENT_SIGNATURE
         """
     }

@@ -84,6 +84,9 @@ public struct SnowflakeConnector: Connector {
         var origin: String?
         var kind: String?
         var createdAt: String?
+        /// Asked for by name but not listed by SHOW DATABASES: the role cannot see it (or it does not exist); it is
+        /// still tried, so the completeness entry carries Snowflake's own reason.
+        var unlisted = false
 
         var imported: Bool { !(origin ?? "").isEmpty || (kind ?? "").uppercased().contains("IMPORTED") }
         /// The account's own SNOWFLAKE database (ACCOUNT_USAGE and friends): read only when asked for by name.
@@ -108,11 +111,21 @@ public struct SnowflakeConnector: Connector {
             record.imported = entry.imported
             record.origin = entry.origin.flatMap { $0.isEmpty ? nil : $0 }
             record.createdAt = entry.createdAt
-            try sink.write(.database(record))
+            if !entry.unlisted { try sink.write(.database(record)) }
             logger.info("snowflake.database.start", metadata: ["db.name": "\(entry.name)"])
             var reader = SnowflakeDatabaseReader(
                 client: client, scope: scope, sink: sink, logger: logger, database: entry.name)
-            completeness += try await reader.read()
+            let entries = try await reader.read()
+            if entry.unlisted {
+                if reader.schemaListRead {
+                    try sink.write(.database(record))
+                } else {
+                    logger.warning(
+                        "snowflake.database.unusable",
+                        metadata: ["db.name": "\(entry.name)", "db.reason": "\(entries.first?.reason ?? "")"])
+                }
+            }
+            completeness += entries
         }
         return completeness
     }
@@ -144,16 +157,32 @@ public struct SnowflakeConnector: Connector {
                 error.code, "cannot list the databases of \(source.location): \(error.message)",
                 underlying: error.underlying)
         }
+        // Databases asked for by exact name that SHOW DATABASES does not list are still tried: the role may lack
+        // every privilege on them, and Snowflake's answer says so in the completeness entry.
+        var wanted: [String] = []
         if let named, filters.includeDatabases.isEmpty {
             // The URL's database as stored, or, written unquoted-style, its upper-case twin.
             if let exact = entries.first(where: { $0.name == named }) { return [exact] }
             let folded = entries.filter { $0.name == named.uppercased() }
             if folded.count == 1 { return folded }
-            throw ConnectorError(
-                .databaseNotFound,
-                "database \"\(named)\" does not exist at \(source.location) or the role \(source.role ?? "(default)") "
-                    + "cannot see it: check the name (as stored; unquoted names are upper case) and the role's grants")
+            wanted = [named]
+        } else {
+            wanted = filters.includeDatabases.compactMap(\.literalName).filter { name in
+                filters.admitsDatabase(name) && !entries.contains { $0.name == name }
+            }
+        }
+        for name in wanted {
+            entries.append(DatabaseEntry(name: name, unlisted: true))
         }
         return entries
+    }
+}
+
+extension NamePattern {
+    /// The name a pattern matches when it matches exactly one (a glob without wildcards or escapes), else nil.
+    var literalName: String? {
+        let text = description
+        guard !text.hasPrefix("re:"), !text.contains(where: { "*?[\\".contains($0) }) else { return nil }
+        return text
     }
 }

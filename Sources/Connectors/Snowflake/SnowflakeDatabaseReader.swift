@@ -202,9 +202,11 @@ struct SnowflakeDatabaseReader {
         var references: [(QualifiedName, RecordKind, QualifiedName, [QualifiedName])] = []
         let context = (sink: sink, filters: filters, databaseName: databaseName)
         let connectionName = scope.connectionName
+        let inScope = Set(schemas)
         try await client.execute(statement(sql, "relations")) { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
+            guard inScope.contains(schemaText) else { return }
             let name = try cells.string()
             let schema = context.databaseName.appending(schemaText)
             let tableType = try cells.string().uppercased()
@@ -291,6 +293,7 @@ struct SnowflakeDatabaseReader {
         let filters = self.filters
         let databaseName = self.databaseName
         var admittedTable: (String, String, Bool)?
+        let inScope = Set(schemas)
         try await client.execute(statement(sql, "columns")) { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
@@ -299,7 +302,7 @@ struct SnowflakeDatabaseReader {
             if let known = admittedTable, known.0 == schemaText, known.1 == tableText {
                 admitted = known.2
             } else {
-                admitted = filters.admitsTable(tableText)
+                admitted = inScope.contains(schemaText) && filters.admitsTable(tableText)
                 admittedTable = (schemaText, tableText, admitted)
             }
             guard admitted else { return }
@@ -341,9 +344,12 @@ struct SnowflakeDatabaseReader {
             : SnowflakeCatalogQueries.functions(database: database, scope: scope)
         let sink = self.sink
         let databaseName = self.databaseName
+        let inScope = Set(schemas)
         try await client.execute(statement(sql, procedures ? "procedures" : "functions")) { row, _ in
             var cells = SnowflakeCells(row)
-            let schema = databaseName.appending(try cells.string())
+            let schemaText = try cells.string()
+            guard inScope.contains(schemaText) else { return }
+            let schema = databaseName.appending(schemaText)
             let name = try cells.string()
             let argumentSignature = cells.optional() ?? "()"
             let signature = name + argumentSignature

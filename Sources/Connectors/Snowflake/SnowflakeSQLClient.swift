@@ -161,8 +161,9 @@ final class SnowflakeSQLClient: Sendable {
             "snowflake.statement.submit",
             metadata: ["statement.label": "\(statement.label)", "statement.request_id": "\(requestID)"])
         var handle: String?
+        var finished = false
+        let body = try requestBody(statement)
         do {
-            let body = try requestBody(statement)
             var delivered = 0
             var columns: SnowflakeColumns?
             var first = try await submit(
@@ -179,6 +180,7 @@ final class SnowflakeSQLClient: Sendable {
                     .GET, path: statusURL, body: nil, statement: statement, handle: &handle, delivered: &delivered,
                     columns: &columns, onColumns: onColumns, onRow: onRow)
             }
+            finished = true
             if statement.usesWarehouse {
                 let elapsed = configuration.now() - started
                 counters.withLock {
@@ -213,32 +215,66 @@ final class SnowflakeSQLClient: Sendable {
                     "the first partition of \(statement.label) held \(delivered) rows; Snowflake announced \(rows)")
             }
         } catch is CancellationError {
-            if let handle { await cancel(handle: handle) }
+            if !finished { await cancel(handle: handle, requestID: requestID, body: body) }
             throw CancellationError()
         } catch let error as HTTPClientError where error == .cancelled {
-            if let handle { await cancel(handle: handle) }
+            if !finished { await cancel(handle: handle, requestID: requestID, body: body) }
             throw CancellationError()
         }
     }
 
     /// Asks Snowflake to cancel a statement, shielded from the caller's cancellation and bounded in time.
-    private func cancel(handle: String) async {
-        let path = "/api/v2/statements/\(handle)/cancel"
-        logger.info("snowflake.statement.cancel", metadata: ["statement.handle": "\(handle)"])
-        let task = Task.detached { [self] in
-            var request = HTTPClientRequest(url: source.baseURL + path)
+    ///
+    /// When the task was cancelled while the submission was in flight, the handle is not known yet: the submission is
+    /// repeated with its `requestId` and `retry=true`, which answers with the running statement's handle without
+    /// running it again, and that handle is cancelled.
+    private func cancel(handle: String?, requestID: String, body: [UInt8]) async {
+        let task = Task.detached { [self] () async throws -> (String?, UInt) in
+            var known = handle
+            if known == nil {
+                var request = HTTPClientRequest(
+                    url: source.baseURL + "/api/v2/statements?requestId=\(requestID)&retry=true")
+                request.method = .POST
+                try addHeaders(&request)
+                request.body = .bytes(ByteBuffer(bytes: body))
+                let response = try await http.execute(request, timeout: .seconds(10))
+                var bytes = try await response.body.collect(upTo: 16 * 1024 * 1024)
+                // 200 or 422: the statement has ended; nothing to cancel.
+                guard response.status.code == 202 else { return (nil, UInt(response.status.code)) }
+                if response.headers.first(name: "Content-Encoding")?.lowercased() == "gzip",
+                    let raw = bytes.readBytes(length: bytes.readableBytes)
+                {
+                    bytes = ByteBuffer(bytes: try Gzip.decompress(raw, maxOutputBytes: 16 * 1024 * 1024))
+                }
+                known = try Self.summary(["statementHandle": Self.member(bytes, "statementHandle")]).statementHandle
+            }
+            guard let known else { return (nil, 0) }
+            var request = HTTPClientRequest(url: source.baseURL + "/api/v2/statements/\(known)/cancel")
             request.method = .POST
             try addHeaders(&request)
             request.body = .bytes(ByteBuffer(string: "{}"))
             let response = try await http.execute(request, timeout: .seconds(10))
             _ = try await response.body.collect(upTo: 1024 * 1024)
-            return response.status.code
+            return (known, UInt(response.status.code))
         }
-        if let status = try? await task.value, status >= 300 {
-            logger.warning(
-                "snowflake.statement.cancel_failed",
-                metadata: ["statement.handle": "\(handle)", "http.status": "\(status)"])
+        switch await task.result {
+        case .success((let cancelled?, let status)):
+            logger.info(
+                "snowflake.statement.cancel", metadata: ["statement.handle": "\(cancelled)", "http.status": "\(status)"])
+        case .success:
+            break
+        case .failure(let error):
+            logger.warning("snowflake.statement.cancel_failed", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// The raw JSON of one top-level member of a small answer.
+    private static func member(_ body: ByteBuffer, _ name: String) throws -> [UInt8] {
+        var parser = SnowflakeResultParser()
+        try body.withUnsafeReadableBytes { pointer in
+            try parser.feed(pointer, onMember: { _, _ in }, onRow: { _ in })
+        }
+        return parser.members[name] ?? []
     }
 
     // MARK: Requests
