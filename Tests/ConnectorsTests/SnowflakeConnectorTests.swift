@@ -50,15 +50,10 @@ struct SnowflakeConnectorTests {
 
     static func name(_ parts: String...) -> String { QualifiedName([connection] + parts).description }
 
-    static func fake() throws -> TestSnowflake {
-        let fake = try TestSnowflake.shared()
-        try fake.reset()
-        return fake
-    }
-
     @Test("every kind, table type, type family and hostile identifier is extracted as the catalog defines it")
     func everything() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let (sink, report) = try await Self.extract(try Self.connector(fake))
         #expect(report.source.kind == "snowflake")
         #expect(report.completeness.allSatisfy { $0.complete })
@@ -205,7 +200,8 @@ struct SnowflakeConnectorTests {
 
     @Test("a database the role cannot use is incomplete with Snowflake's reason, the rest is read")
     func unusableDatabase() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let filters = try ExtractionFilters(includeDatabases: ["FORBIDDEN", "SHARED_DB"])
         let (sink, report) = try await Self.extract(try Self.connector(fake), filters: filters)
         let forbidden = try #require(report.completeness.first { $0.database == "FORBIDDEN" && $0.schema == nil })
@@ -221,7 +217,8 @@ struct SnowflakeConnectorTests {
 
     @Test("schema filters go into the statements; excluded kinds and fields are not asked for")
     func pushdown() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let filters = try ExtractionFilters(
             includeDatabases: ["SALES"], includeSchemas: ["sales", "we ird.schema/1"], excludeTables: ["A"],
             excludeKinds: ["function", "lineageEdge"], excludeFields: ["definitions"])
@@ -244,7 +241,8 @@ struct SnowflakeConnectorTests {
 
     @Test("202s, rate limits, 5xx, dropped connections and lost answers mid-run leave the extraction exact")
     func faults() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let filters = try ExtractionFilters(includeDatabases: ["SALES"])
         let (baseline, _) = try await Self.extract(try Self.connector(fake), filters: filters)
         try fake.reset()
@@ -273,7 +271,8 @@ struct SnowflakeConnectorTests {
 
     @Test("'information schema query returned too much data' narrows that database to one statement per schema")
     func tooMuchData() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let filters = try ExtractionFilters(includeDatabases: ["SALES"])
         let (baseline, _) = try await Self.extract(try Self.connector(fake), filters: filters)
         try fake.reset()
@@ -291,7 +290,8 @@ struct SnowflakeConnectorTests {
 
     @Test("a statement over its timeout marks its section incomplete with Snowflake's 408 reason")
     func statementTimeout() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         try fake.control(
             "/fake/slow", post: #"{"slow_ms": 0, "rules": [{"pattern": "INFORMATION_SCHEMA.COLUMNS", "ms": 3000}]}"#)
         let filters = try ExtractionFilters(includeDatabases: ["SHARED_DB"])
@@ -306,7 +306,8 @@ struct SnowflakeConnectorTests {
 
     @Test("cancelling the extraction cancels the running statement on Snowflake")
     func cancellation() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         try fake.control("/fake/config", post: #"{"sync_wait_ms": 50}"#)
         try fake.control(
             "/fake/slow", post: #"{"slow_ms": 0, "rules": [{"pattern": "INFORMATION_SCHEMA.COLUMNS", "ms": 20000}]}"#)
@@ -335,7 +336,8 @@ struct SnowflakeConnectorTests {
 
     @Test("OAuth and programmatic access tokens authenticate; a wrong key or token fails without showing it")
     func authentication() async throws {
-        let fake = try Self.fake()
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
         let filters = try ExtractionFilters(includeDatabases: ["SHARED_DB"], excludeKinds: ["column"])
         let (sink, _) = try await Self.extract(
             try Self.connector(

@@ -6,8 +6,9 @@ internal import Synchronization
 ///
 /// It needs the fake's venv: `Tests/tools/test.sh` sets it up and exports `OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON`; by
 /// hand, `bash Tests/tools/fake_snowflake/setup.sh`. A test that needs the fake fails when it cannot start, never
-/// skips. The fake's state (faults, slowness, partition sizes) is global: tests that change it must run serialized
-/// with every other test using it, and put it back with `reset()`.
+/// skips. The fake's state (faults, slowness, partition sizes, recorded statements) is global and every test target
+/// runs in the same process, so a test takes it with `exclusive()` (which also resets it) and gives it back with
+/// `release()`.
 public final class TestSnowflake: @unchecked Sendable {
     // `process` and `input` are set once in init and only read afterwards.
     private let process: Process
@@ -23,9 +24,26 @@ public final class TestSnowflake: @unchecked Sendable {
     public static let partitionRows = 3
 
     private static let instance = Mutex<Result<TestSnowflake, TestPostgres.Unavailable>?>(nil)
+    private static let gate = ExclusiveGate()
 
-    /// The shared fake, started on first use.
-    public static func shared() throws -> TestSnowflake {
+    /// The shared fake, reset, for this test alone until `release()`.
+    public static func exclusive() async throws -> TestSnowflake {
+        let fake = try shared()
+        await gate.acquire()
+        do {
+            try fake.reset()
+        } catch {
+            gate.release()
+            throw error
+        }
+        return fake
+    }
+
+    /// Lets the next test waiting in `exclusive()` have the fake.
+    public func release() { Self.gate.release() }
+
+    /// The shared fake, started on first use (use `exclusive()` in tests).
+    static func shared() throws -> TestSnowflake {
         try instance.withLock { state in
             if let state { return try state.get() }
             let result = Result { () throws(TestPostgres.Unavailable) -> TestSnowflake in try TestSnowflake() }
@@ -120,5 +138,35 @@ public final class TestSnowflake: @unchecked Sendable {
     public func statements() throws -> [[String: Any]] {
         let stats = try control("/fake/stats") as? [String: Any]
         return stats?["statements"] as? [[String: Any]] ?? []
+    }
+}
+
+/// A first-come, first-served lock for async code whose release is synchronous (callable from `defer`).
+final class ExclusiveGate: Sendable {
+    private let state = Mutex<(locked: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { state in
+                if state.locked {
+                    state.waiters.append(continuation)
+                    return false
+                }
+                state.locked = true
+                return true
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            if state.waiters.isEmpty {
+                state.locked = false
+                return nil
+            }
+            return state.waiters.removeFirst()
+        }
+        next?.resume()
     }
 }

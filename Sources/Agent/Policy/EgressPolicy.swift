@@ -158,6 +158,9 @@ struct SourceRule {
                 else {
                     throw HostProblem("the account pattern is letters, digits, '-', '_', '.' and '*'")
                 }
+                guard accountGlob.contains(where: { $0 >= UInt8(ascii: "0") && $0 != UInt8(ascii: "_") }) else {
+                    throw HostProblem("the account pattern would allow every account: name the organisation or locator")
+                }
                 try RuleSyntax.checkGlob(accountGlob)
                 if let userGlob { try RuleSyntax.checkGlob(userGlob) }
                 let pathText = rest[pathStart...]

@@ -260,7 +260,8 @@ final class SnowflakeSQLClient: Sendable {
         switch await task.result {
         case .success((let cancelled?, let status)):
             logger.info(
-                "snowflake.statement.cancel", metadata: ["statement.handle": "\(cancelled)", "http.status": "\(status)"])
+                "snowflake.statement.cancel",
+                metadata: ["statement.handle": "\(cancelled)", "http.status": "\(status)"])
         case .success:
             break
         case .failure(let error):

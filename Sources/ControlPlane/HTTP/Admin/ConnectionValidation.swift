@@ -11,9 +11,10 @@ enum ConnectionValidation {
     /// The stores an agent resolves, as reference prefixes (`env:`, `file:`, `aws-sm:`, `command:`).
     static let secretSchemes = SecretReference.Store.allCases.map { $0.rawValue + ":" }
     static let sourceKinds = ["postgresql", "sqlite", "snowflake"]
-    /// The secret roles an agent resolves for each source kind.
+    /// The secret roles an agent resolves, for the source kinds whose roles are checked here (Snowflake's; the
+    /// others' are checked by the agent).
     static let secretRoles: [String: Set<String>] = [
-        "postgresql": ["password"], "sqlite": [], "snowflake": ["privateKey", "privateKeyPassphrase", "token"],
+        "snowflake": ["privateKey", "privateKeyPassphrase", "token"]
     ]
     /// Query parameters that carry credentials in the URL dialects we accept (libpq, JDBC-style, S3 endpoints).
     static let credentialParameters: Set<String> = [
