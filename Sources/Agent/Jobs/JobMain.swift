@@ -6,6 +6,7 @@ internal import Logging
 internal import Metadata
 internal import OutpostProtocol
 internal import Secrets
+internal import UnixSignals
 
 #if canImport(Glibc)
     internal import Glibc
@@ -59,7 +60,7 @@ public enum JobMain {
         }
         let runner = JobRunner(
             envelope: envelope, sealingKey: Array(key), environment: environment, secrets: secrets, logger: logger)
-        let result = await runner.run()
+        let result = await runUntilTerminated(runner, logger: logger)
         do {
             try runner.writeResult(result)
         } catch {
@@ -71,6 +72,35 @@ public enum JobMain {
         case .partial: return exitPartial
         case .denied: return exitDenied
         case .failed: return exitFailed
+        }
+    }
+}
+
+extension JobMain {
+    /// Runs the job; SIGTERM (the agent stopping it: cancelled, timed out, shutting down) cancels the work instead of
+    /// killing the process, so the connector can end what it started on the source (a Snowflake statement is
+    /// cancelled there) within the agent's kill grace.
+    static func runUntilTerminated(_ runner: JobRunner, logger: Logger) async -> JobResult {
+        let terminations = await UnixSignalsSequence(trapping: .sigterm)
+        return await withTaskGroup(of: JobResult?.self) { group in
+            group.addTask { await runner.run() }
+            group.addTask {
+                for await _ in terminations { return nil }
+                return nil
+            }
+            var result: JobResult?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                } else if result == nil {
+                    logger.notice("job.terminating", metadata: ["reason": "SIGTERM"])
+                }
+                group.cancelAll()
+            }
+            return result
+                ?? JobResult(
+                    outcome: .failed, error: "the job was stopped",
+                    source: JobRunner.credentialFree(runner.envelope.job.sourceURL))
         }
     }
 }
