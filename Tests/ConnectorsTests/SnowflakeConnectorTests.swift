@@ -87,10 +87,11 @@ struct SnowflakeConnectorTests {
         #expect(customers.createdAt == "2024-02-01T10:00:00.000Z")
         #expect(customers.lastAlteredAt == "2024-03-01T10:00:00.123Z")
 
-        let tableTypes: [String: (Relation.TableType?, String?)] = [
-            "STAGING_T": (.base, "transient"), "SCRATCH": (.base, "temporary"), "EXT_EVENTS": (.external, "permanent"),
-            "DYN_DAILY": (.dynamic, "permanent"), "ICE_FACTS": (.iceberg, "permanent"),
-            "APP_EVENTS": (.event, "permanent"), "HYB": (.hybrid, "permanent"),
+        let tableTypes: [String: (Relation.TableType?, String?, String?, Bool?)] = [
+            "STAGING_T": (.base, nil, "permanent", true), "SCRATCH": (.base, nil, "temporary", nil),
+            "EXT_EVENTS": (.foreign, "external", "permanent", nil), "DYN_DAILY": (.base, "dynamic", "permanent", nil),
+            "ICE_FACTS": (.base, "iceberg", "permanent", nil), "APP_EVENTS": (.base, "event", "permanent", nil),
+            "HYB": (.base, "hybrid", "permanent", nil),
         ]
         for (table, expected) in tableTypes {
             guard case .relation(let relation) = sink.record(Self.name("SALES", "PUBLIC", table)) else {
@@ -98,8 +99,11 @@ struct SnowflakeConnectorTests {
                 continue
             }
             #expect(relation.tableType == expected.0, "\(table)")
-            #expect(relation.persistence == expected.1, "\(table)")
+            #expect(relation.sourceTableType == expected.1, "\(table)")
+            #expect(relation.persistence == expected.2, "\(table)")
+            #expect(relation.transient == expected.3, "\(table)")
         }
+        #expect(customers.transient == nil && customers.sourceTableType == nil)
         guard case .relation(let view) = sink.record(Self.name("SALES", "PUBLIC", "ORDERS_V")),
             case .relation(let materialized) = sink.record(Self.name("SALES", "PUBLIC", "TOTALS_MV"))
         else {

@@ -237,14 +237,17 @@ struct SnowflakeDatabaseReader {
             if kind == .table {
                 record.rowEstimate = rows
                 record.sizeBytes = bytes
-                record.tableType =
-                    if tableType == "EXTERNAL TABLE" { .external } else if tableType == "EVENT TABLE" {
-                        .event
-                    } else if dynamic { .dynamic } else if iceberg { .iceberg } else if hybrid { .hybrid } else {
-                        .base
+                // tableType keeps format 1.0's closed vocabulary (an external table's data lives elsewhere, like a
+                // foreign table's); Snowflake's own kind goes in the open sourceTableType.
+                record.tableType = tableType == "EXTERNAL TABLE" ? .foreign : .base
+                record.sourceTableType =
+                    if tableType == "EXTERNAL TABLE" { "external" } else if tableType == "EVENT TABLE" {
+                        "event"
+                    } else if dynamic { "dynamic" } else if iceberg { "iceberg" } else if hybrid { "hybrid" } else {
+                        nil
                     }
-                record.persistence =
-                    tableType.contains("TEMPORARY") ? "temporary" : transient ? "transient" : "permanent"
+                record.persistence = tableType.contains("TEMPORARY") ? "temporary" : "permanent"
+                if transient { record.transient = true }
             } else {
                 record.definition = definition
             }

@@ -29,16 +29,6 @@ public struct Relation: Codable, Sendable, Equatable {
         case partitioned
         case foreign
         case virtual
-        /// Data in files outside the database (Snowflake external tables).
-        case external
-        /// Maintained from a query by the source (Snowflake dynamic tables).
-        case dynamic
-        /// Apache Iceberg format (Snowflake Iceberg tables).
-        case iceberg
-        /// An event table (Snowflake's log and trace tables).
-        case event
-        /// A hybrid (row-store) table (Snowflake Unistore).
-        case hybrid
     }
 
     /// Set from the record's `kind` when decoding; not a JSON field of its own.
@@ -49,8 +39,13 @@ public struct Relation: Codable, Sendable, Equatable {
     public var schema: QualifiedName
     public var tableType: TableType?
     public var owner: String?
-    /// `permanent`, `unlogged`, `temporary` or `transient` (Snowflake: no fail-safe).
+    /// `permanent`, `unlogged` or `temporary`.
     public var persistence: String?
+    /// True for a table kept without the source's fail-safe recovery (Snowflake's transient tables).
+    public var transient: Bool?
+    /// The source's own finer table type where `tableType` cannot say it, an open vocabulary (format 1.1). Snowflake:
+    /// `external`, `dynamic`, `iceberg`, `event`, `hybrid`.
+    public var sourceTableType: String?
     public var rowEstimate: Int64?
     public var sizeBytes: Int64?
     /// The SQL text of a view or materialized view.
@@ -74,7 +69,8 @@ public struct Relation: Codable, Sendable, Equatable {
     public var lastAlteredAt: String?
 
     private enum CodingKeys: String, CodingKey {
-        case qualifiedName, name, database, schema, tableType, owner, persistence, rowEstimate, sizeBytes
+        case qualifiedName, name, database, schema, tableType, owner, persistence, transient, sourceTableType
+        case rowEstimate, sizeBytes
         case definition, populated, partitionOf, partitionBound, partitionKey, inherits, comment
         case clusteringKey, createdAt, lastAlteredAt
     }
