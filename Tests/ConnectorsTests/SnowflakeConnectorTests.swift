@@ -20,12 +20,12 @@ struct SnowflakeConnectorTests {
     }
 
     static func connector(
-        _ fake: TestSnowflake, database: String? = nil, parameters: String = "",
+        _ fake: TestSnowflake, database: String? = nil, role: String = "OUTPOST_RO", parameters: String = "",
         credentials: SnowflakeCredentials? = .keyPair(privateKeyPEM: SnowflakeTestKeys.plainPKCS8, passphrase: nil)
     ) throws -> SnowflakeConnector {
         let source = try SnowflakeSource(
             url: "snowflake://outpost_svc@myorg-myacct" + (database.map { "/\($0)" } ?? "")
-                + "?warehouse=OUTPOST_WH&role=OUTPOST_RO&endpoint=\(fake.endpoint)\(parameters)")
+                + "?warehouse=OUTPOST_WH&role=\(role)&endpoint=\(fake.endpoint)\(parameters)")
         return SnowflakeConnector(
             source: source, credentials: credentials, queryTag: "outpost test", clientConfiguration: fastClient)
     }
@@ -368,5 +368,60 @@ struct SnowflakeConnectorTests {
         }
         #expect(otherKey?.code == .authenticationFailed)
         #expect(otherKey?.message.contains("390144") == true, "\(otherKey?.message ?? "")")
+    }
+
+    @Test("mode=account_usage reads the same objects with a fixed number of statements for the whole account")
+    func accountUsage() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let filters = try ExtractionFilters(includeDatabases: ["SALES", "SHARED_DB"])
+        let (schemaMode, _) = try await Self.extract(try Self.connector(fake), filters: filters)
+        try fake.reset()
+        let (usageMode, report) = try await Self.extract(
+            try Self.connector(fake, role: "OUTPOST_AU", parameters: "&mode=account_usage"), filters: filters)
+        #expect(report.completeness.allSatisfy { $0.complete })
+        // Everything but databases (ACCOUNT_USAGE has no share origin) and lineage (OBJECT_DEPENDENCIES knows the
+        // materialized view's too) is the same as INFORMATION_SCHEMA's.
+        func comparable(_ sink: CollectingSink) throws -> [String] {
+            let kept = CollectingSink()
+            for record in sink.records where record.kind != .database && record.kind != .lineageEdge {
+                try kept.write(record)
+            }
+            return try Self.lines(kept)
+        }
+        #expect(try comparable(usageMode) == comparable(schemaMode))
+        let edges = usageMode.records(of: .lineageEdge).map {
+            $0.qualifiedName.parts.dropFirst(4).joined(separator: "|")
+        }
+        #expect(edges.count == 4, "\(edges)")
+        #expect(
+            usageMode.records(of: .lineageEdge).contains {
+                if case .lineageEdge(let edge) = $0 {
+                    edge.downstream.description == Self.name("SALES", "PUBLIC", "TOTALS_MV")
+                        && edge.downstreamKind == .materializedView && edge.upstreamKind == .table
+                } else {
+                    false
+                }
+            })
+        let usage = try #require(report.source.usage)
+        #expect(usage.statements == 10)
+        #expect(usage.warehouseStatements == 7)
+        let texts = try fake.statements().compactMap { $0["statement"] as? String }
+        #expect(
+            texts.filter { $0.contains("ACCOUNT_USAGE") }.allSatisfy {
+                $0.contains("DELETED IS NULL") || $0.contains("OBJECT_DEPENDENCIES")
+            })
+    }
+
+    @Test("mode=account_usage without the imported privilege fails saying what to grant")
+    func accountUsageWithoutPrivilege() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let error = await #expect(throws: ConnectorError.self) {
+            _ = try await Self.extract(try Self.connector(fake, parameters: "&mode=account_usage"))
+        }
+        #expect(error?.code == .permissionDenied)
+        #expect(error?.message.contains("GRANT DATABASE ROLE SNOWFLAKE.OBJECT_VIEWER TO ROLE OUTPOST_RO") == true)
+        #expect(error?.message.contains("mode=information_schema") == true)
     }
 }

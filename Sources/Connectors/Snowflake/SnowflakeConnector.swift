@@ -97,9 +97,10 @@ public struct SnowflakeConnector: Connector {
         client: SnowflakeSQLClient, scope: ExtractionScope, sink: any RecordSink, logger: Logger
     ) async throws -> [Manifest.Completeness] {
         if source.mode == .accountUsage {
-            throw ConnectorError(
-                .invalidSource,
-                "mode=account_usage is not available in this version; use mode=information_schema (the default)")
+            logger.info("snowflake.account_usage.start")
+            var reader = SnowflakeAccountUsageReader(
+                client: client, scope: scope, sink: sink, logger: logger, namedDatabase: source.database)
+            return try await reader.read()
         }
         let databases = try await listDatabases(client: client, scope: scope)
         var completeness: [Manifest.Completeness] = []

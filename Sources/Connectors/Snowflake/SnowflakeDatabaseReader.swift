@@ -98,7 +98,7 @@ struct SnowflakeDatabaseReader {
         if wants(.foreignKey) {
             markIncomplete(
                 try await section("foreign keys") { reader in
-                    try await reader.readForeignKeys()
+                    try await reader.readKeys(.foreignKey)
                 })
         }
         return completeness
@@ -209,49 +209,13 @@ struct SnowflakeDatabaseReader {
             guard inScope.contains(schemaText) else { return }
             let name = try cells.string()
             let schema = context.databaseName.appending(schemaText)
-            let tableType = try cells.string().uppercased()
-            let kind: Relation.Kind =
-                switch tableType {
-                case "VIEW": .view
-                case "MATERIALIZED VIEW": .materializedView
-                default: .table
-                }
+            let tableType = try cells.string()
+            let kind = SnowflakeRecords.relationKind(tableType)
             // Every relation's kind, admitted or not: lineage may point at a relation the table filters leave out.
             kinds[schema.appending(name)] = Self.recordKind(kind)
             guard context.filters.admitsTable(name) else { return }
-            var record = Relation(
-                kind: kind, qualifiedName: schema.appending(name), name: name, database: context.databaseName,
-                schema: schema)
-            record.owner = cells.optional()
-            let transient = SnowflakeValues.bool(cells.optional()) ?? false
-            record.clusteringKey = cells.optional().flatMap { $0.isEmpty ? nil : $0 }
-            let rows = SnowflakeValues.int64(cells.optional())
-            let bytes = SnowflakeValues.int64(cells.optional())
-            record.createdAt = SnowflakeValues.timestamp(cells.optional())
-            record.lastAlteredAt = SnowflakeValues.timestamp(cells.optional())
-            record.comment = cells.optional()
-            let iceberg = SnowflakeValues.bool(cells.optional()) ?? false
-            let dynamic = SnowflakeValues.bool(cells.optional()) ?? false
-            let hybrid = SnowflakeValues.bool(cells.optional()) ?? false
-            let definition = cells.optional()
-            if kind == .table {
-                record.rowEstimate = rows
-                record.sizeBytes = bytes
-                // tableType keeps format 1.0's closed vocabulary (an external table's data lives elsewhere, like a
-                // foreign table's); Snowflake's own kind goes in the open sourceTableType.
-                record.tableType = tableType == "EXTERNAL TABLE" ? .foreign : .base
-                record.sourceTableType =
-                    if tableType == "EXTERNAL TABLE" { "external" } else if tableType == "EVENT TABLE" {
-                        "event"
-                    } else if dynamic { "dynamic" } else if iceberg { "iceberg" } else if hybrid { "hybrid" } else {
-                        nil
-                    }
-                record.persistence = tableType.contains("TEMPORARY") ? "temporary" : "permanent"
-                if transient { record.transient = true }
-            } else {
-                record.definition = definition
-            }
-            if kind == .materializedView { record.sizeBytes = bytes }
+            let (record, definition) = SnowflakeRecords.relation(
+                &cells, tableType: tableType, name: name, schema: schema, database: context.databaseName)
             if lineage, kind != .table, let definition {
                 let found = SnowflakeViewReferences.references(
                     in: definition, connection: connectionName, database: context.databaseName.parts.last ?? "",
@@ -311,31 +275,8 @@ struct SnowflakeDatabaseReader {
             guard admitted else { return }
             let schema = databaseName.appending(schemaText)
             let table = schema.appending(tableText)
-            let name = try cells.string()
-            guard let ordinal = SnowflakeValues.int64(cells.optional()) else {
-                throw ConnectorError(.queryFailed, "a column of \(tableText) has no ORDINAL_POSITION")
-            }
-            let dataType = try cells.string()
-            let length = SnowflakeValues.int64(cells.optional())
-            let precision = SnowflakeValues.int64(cells.optional())
-            let scale = SnowflakeValues.int64(cells.optional())
-            let datetimePrecision = SnowflakeValues.int64(cells.optional())
-            var record = Column(
-                qualifiedName: table.appending(name), name: name, database: databaseName, schema: schema,
-                table: table, ordinal: Int(ordinal),
-                nativeType: SnowflakeValues.nativeType(
-                    dataType: dataType, length: length, precision: precision, scale: scale,
-                    datetimePrecision: datetimePrecision),
-                typeFamily: SnowflakeValues.typeFamily(dataType: dataType, scale: scale), nullable: true)
-            record.nullable = SnowflakeValues.bool(cells.optional()) ?? true
-            record.defaultExpression = cells.optional()
-            if SnowflakeValues.bool(cells.optional()) == true {
-                // Snowflake's IDENTITY/AUTOINCREMENT accepts explicit values: BY DEFAULT in SQL-standard terms.
-                record.identity = "byDefault"
-                record.defaultExpression = nil
-            }
-            record.collation = cells.optional()
-            record.comment = cells.optional()
+            let record = try SnowflakeRecords.column(
+                &cells, table: table, tableName: tableText, schema: schema, database: databaseName)
             try sink.write(.column(record))
         }
     }
@@ -353,117 +294,29 @@ struct SnowflakeDatabaseReader {
             let schemaText = try cells.string()
             guard inScope.contains(schemaText) else { return }
             let schema = databaseName.appending(schemaText)
-            let name = try cells.string()
-            let argumentSignature = cells.optional() ?? "()"
-            let signature = name + argumentSignature
-            let arguments =
-                argumentSignature.hasPrefix("(") && argumentSignature.hasSuffix(")")
-                ? String(argumentSignature.dropFirst().dropLast()) : argumentSignature
-            var record = Function(
-                qualifiedName: schema.appending(marker: .function, signature), name: name, database: databaseName,
-                schema: schema, routineType: procedures ? "procedure" : "function", signature: signature,
-                arguments: arguments, language: "")
-            record.returnType = cells.optional()
-            record.language = cells.optional()?.lowercased() ?? ""
-            record.owner = cells.optional()
-            record.comment = cells.optional()
+            let record = try SnowflakeRecords.routine(
+                &cells, procedure: procedures, schema: schema, database: databaseName)
             try sink.write(.function(record))
         }
     }
 
-    /// One key's columns as SHOW lists them: a row per column.
-    private struct PendingKey {
-        var columns: [(Int, String)] = []
-        var referencedTable: QualifiedName?
-        var referencedColumns: [(Int, String)] = []
-        var onDelete: String?
-        var onUpdate: String?
-        var deferrable: Bool?
-        var initiallyDeferred: Bool?
-        var comment: String?
-    }
-
-    private struct KeyID: Hashable, Comparable {
-        var schema: String
-        var table: String
-        var name: String
-
-        static func < (lhs: KeyID, rhs: KeyID) -> Bool {
-            (lhs.schema, lhs.table, lhs.name) < (rhs.schema, rhs.table, rhs.name)
-        }
-    }
-
-    /// SHOW PRIMARY KEYS / SHOW UNIQUE KEYS: rows per column, grouped per constraint (SHOW has no ORDER BY, so one
-    /// database's keys are held until the statement ends).
+    /// SHOW PRIMARY KEYS / SHOW UNIQUE KEYS / SHOW IMPORTED KEYS IN DATABASE (no warehouse).
     private mutating func readKeys(_ kind: Constraint.Kind) async throws {
-        let sql = SnowflakeCatalogQueries.showKeys(kind == .primaryKey ? "PRIMARY" : "UNIQUE", database: database)
-        var pending: [KeyID: PendingKey] = [:]
+        let (show, label) =
+            switch kind {
+            case .primaryKey: ("PRIMARY", "primary keys")
+            case .uniqueConstraint: ("UNIQUE", "unique keys")
+            default: ("IMPORTED", "foreign keys")
+            }
         let admittedSchemas = Set(schemas)
         let filters = self.filters
-        try await client.execute(statement(sql, kind == .primaryKey ? "primary keys" : "unique keys", warehouse: false))
-        { row, columns in
-            let cells = SnowflakeNamedCells(row, columns)
-            let schema = try cells.string("schema_name")
-            let table = try cells.string("table_name")
-            guard admittedSchemas.contains(schema), filters.admitsTable(table) else { return }
-            let id = KeyID(schema: schema, table: table, name: try cells.string("constraint_name"))
-            let position = Int(SnowflakeValues.int64(cells.optional("key_sequence")) ?? 0)
-            pending[id, default: PendingKey()].columns.append((position, try cells.string("column_name")))
-            pending[id]?.comment = cells.optional("comment").flatMap { $0.isEmpty ? nil : $0 }
-        }
-        for (id, key) in pending.sorted(by: { $0.key < $1.key }) {
-            let schema = schemaName(id.schema)
-            let table = schema.appending(id.table)
-            var record = Constraint(
-                kind: kind, qualifiedName: table.appending(marker: .constraint, id.name), name: id.name,
-                database: databaseName, schema: schema, table: table,
-                columns: key.columns.sorted { $0.0 < $1.0 }.map(\.1))
-            record.comment = key.comment
-            try sink.write(.constraint(record))
-        }
-    }
-
-    private mutating func readForeignKeys() async throws {
-        let sql = SnowflakeCatalogQueries.showKeys("IMPORTED", database: database)
-        var pending: [KeyID: PendingKey] = [:]
-        let admittedSchemas = Set(schemas)
-        let filters = self.filters
-        let connection = scope.connectionName
-        try await client.execute(statement(sql, "foreign keys", warehouse: false)) { row, columns in
-            let cells = SnowflakeNamedCells(row, columns)
-            let schema = try cells.string("fk_schema_name")
-            let table = try cells.string("fk_table_name")
-            guard admittedSchemas.contains(schema), filters.admitsTable(table) else { return }
-            let id = KeyID(schema: schema, table: table, name: try cells.string("fk_name"))
-            let position = Int(SnowflakeValues.int64(cells.optional("key_sequence")) ?? 0)
-            var key = pending[id] ?? PendingKey()
-            key.columns.append((position, try cells.string("fk_column_name")))
-            key.referencedColumns.append((position, try cells.string("pk_column_name")))
-            key.referencedTable = connection.appending(try cells.string("pk_database_name"))
-                .appending(try cells.string("pk_schema_name")).appending(try cells.string("pk_table_name"))
-            key.onDelete = Self.referentialAction(cells.optional("delete_rule"))
-            key.onUpdate = Self.referentialAction(cells.optional("update_rule"))
-            let deferrability = cells.optional("deferrability")?.uppercased()
-            key.deferrable = deferrability.map { !$0.hasPrefix("NOT") }
-            key.initiallyDeferred = deferrability.map { $0 == "INITIALLY DEFERRED" }
-            key.comment = cells.optional("comment").flatMap { $0.isEmpty ? nil : $0 }
-            pending[id] = key
-        }
-        for (id, key) in pending.sorted(by: { $0.key < $1.key }) {
-            let schema = schemaName(id.schema)
-            let table = schema.appending(id.table)
-            var record = Constraint(
-                kind: .foreignKey, qualifiedName: table.appending(marker: .constraint, id.name), name: id.name,
-                database: databaseName, schema: schema, table: table,
-                columns: key.columns.sorted { $0.0 < $1.0 }.map(\.1))
-            record.referencedTable = key.referencedTable
-            record.referencedColumns = key.referencedColumns.sorted { $0.0 < $1.0 }.map(\.1)
-            record.onDelete = key.onDelete
-            record.onUpdate = key.onUpdate
-            record.deferrable = key.deferrable
-            record.initiallyDeferred = key.initiallyDeferred
-            record.comment = key.comment
-            try sink.write(.constraint(record))
+        let database = self.database
+        try await SnowflakeKeys.read(
+            kind, client: client,
+            statement: statement(SnowflakeCatalogQueries.showKeys(show, database: database), label, warehouse: false),
+            connection: scope.connectionName, sink: sink
+        ) { keyDatabase, schema, table in
+            keyDatabase == database && admittedSchemas.contains(schema) && filters.admitsTable(table)
         }
     }
 
@@ -472,17 +325,6 @@ struct SnowflakeDatabaseReader {
         case .table: .table
         case .view: .view
         case .materializedView: .materializedView
-        }
-    }
-
-    static func referentialAction(_ rule: String?) -> String? {
-        switch rule?.uppercased() {
-        case "NO ACTION": "noAction"
-        case "RESTRICT": "restrict"
-        case "CASCADE": "cascade"
-        case "SET NULL": "setNull"
-        case "SET DEFAULT": "setDefault"
-        default: nil
         }
     }
 }
