@@ -89,8 +89,9 @@ public struct SnowflakeConnector: Connector {
         var unlisted = false
 
         var imported: Bool { !(origin ?? "").isEmpty || (kind ?? "").uppercased().contains("IMPORTED") }
-        /// The account's own SNOWFLAKE database (ACCOUNT_USAGE and friends): read only when asked for by name.
-        var isSystem: Bool { name == "SNOWFLAKE" && (origin ?? "").uppercased().hasPrefix("SNOWFLAKE.") }
+        /// The account's own SNOWFLAKE database (ACCOUNT_USAGE and friends; the name is reserved): read only when
+        /// asked for by name.
+        var isSystem: Bool { name == "SNOWFLAKE" }
     }
 
     private func extract(
