@@ -1,6 +1,12 @@
 internal import Logging
 internal import Metadata
 
+#if canImport(FoundationEssentials)
+    internal import FoundationEssentials
+#else
+    internal import Foundation
+#endif
+
 /// Reads a whole account from `SNOWFLAKE.ACCOUNT_USAGE` (`mode=account_usage`): one statement per view for the whole
 /// account, whatever the number of databases, plus the three SHOW … KEYS IN ACCOUNT (no warehouse).
 ///
@@ -18,6 +24,9 @@ struct SnowflakeAccountUsageReader {
 
     /// Database → its schemas in scope, in name order.
     private var schemas: [String: [String]] = [:]
+    /// Whether tags and policies are joined in: TAG_REFERENCES and POLICY_REFERENCES need SNOWFLAKE.GOVERNANCE_VIEWER,
+    /// which a role may lack while it can read the rest; then they are left out with a warning.
+    private var governance = true
     private var databases: [String] = []
     private var incomplete: [String: String] = [:]
 
@@ -47,18 +56,20 @@ struct SnowflakeAccountUsageReader {
         try await readDatabases()
         guard !databases.isEmpty else { return [] }
         try await readSchemas()
-        let scopePredicate = predicate(database: "TABLE_CATALOG", schema: "TABLE_SCHEMA")
         if wants(.table, .view, .materializedView) {
             let definitions = !filters.excludeFields.contains(.definitions)
             let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
             markIncomplete(
-                try await section("relations") { reader in
+                try await withoutGovernanceIfRefused("relations") { reader in
                     try await reader.readRelations(predicate: relationPredicate, definitions: definitions)
                 })
         }
         if wants(.column) {
+            let columnPredicate = predicate(database: "c.TABLE_CATALOG", schema: "c.TABLE_SCHEMA")
             markIncomplete(
-                try await section("columns") { reader in try await reader.readColumns(predicate: scopePredicate) })
+                try await withoutGovernanceIfRefused("columns") { reader in
+                    try await reader.readColumns(predicate: columnPredicate)
+                })
         }
         if wants(.function) {
             for procedures in [false, true] {
@@ -105,6 +116,29 @@ struct SnowflakeAccountUsageReader {
                         database: database, schema: schema, qualifiedName: databaseName.appending(schema),
                         complete: reason == nil, reason: reason)
                 }
+        }
+    }
+
+    /// Runs a section that joins tags and policies; when Snowflake refuses it for lack of access, runs it once more
+    /// without them (nothing was written: a refusal comes before any row).
+    private mutating func withoutGovernanceIfRefused(
+        _ label: String, body: (inout SnowflakeAccountUsageReader) async throws -> Void
+    ) async throws -> String? {
+        guard governance else { return try await section(label, body: body) }
+        do {
+            try Task.checkCancellation()
+            try await body(&self)
+            return nil
+        } catch let error as ConnectorError where (error.underlying as? SnowflakeFailure)?.isNotAuthorized == true {
+            governance = false
+            logger.warning(
+                "snowflake.governance.unreadable",
+                metadata: [
+                    "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
+                    "snowflake.hint":
+                        "tags and policy references are left out: GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER",
+                ])
+            return try await section(label, body: body)
         }
     }
 
@@ -233,13 +267,63 @@ struct SnowflakeAccountUsageReader {
         schemas = found
     }
 
+    /// Tags aggregated per object (and column), to join on `OBJECT_DATABASE`, `OBJECT_SCHEMA`, `OBJECT_NAME`
+    /// (`COLUMN_NAME`).
+    private static func tags(domain: String) -> String {
+        let column = domain == "COLUMN" ? ", COLUMN_NAME" : ""
+        return """
+            (SELECT OBJECT_DATABASE, OBJECT_SCHEMA, OBJECT_NAME\(column),
+                    ARRAY_AGG(OBJECT_CONSTRUCT('database', TAG_DATABASE, 'schema', TAG_SCHEMA, 'name', TAG_NAME,
+                                               'value', TAG_VALUE)) AS TAGS
+             FROM \(view).TAG_REFERENCES
+             WHERE OBJECT_DELETED IS NULL AND DOMAIN = '\(domain)'
+             GROUP BY OBJECT_DATABASE, OBJECT_SCHEMA, OBJECT_NAME\(column))
+            """
+    }
+
+    /// Policies aggregated per object (or column), to join on `REF_DATABASE_NAME`, `REF_SCHEMA_NAME`,
+    /// `REF_ENTITY_NAME` (`REF_COLUMN_NAME`).
+    private static func policies(columns: Bool) -> String {
+        let column = columns ? ", REF_COLUMN_NAME" : ""
+        return """
+            (SELECT REF_DATABASE_NAME, REF_SCHEMA_NAME, REF_ENTITY_NAME\(column),
+                    ARRAY_AGG(OBJECT_CONSTRUCT('database', POLICY_DB, 'schema', POLICY_SCHEMA, 'name', POLICY_NAME,
+                                               'kind', POLICY_KIND)) AS POLICIES
+             FROM \(view).POLICY_REFERENCES
+             WHERE REF_COLUMN_NAME IS \(columns ? "NOT NULL" : "NULL")
+             GROUP BY REF_DATABASE_NAME, REF_SCHEMA_NAME, REF_ENTITY_NAME\(column))
+            """
+    }
+
+    /// Tags or policies as the aggregates above return them (a JSON array), sorted; nil when there are none.
+    static func decode<Element: Decodable & Comparable>(_ json: String?, as type: Element.Type) throws -> [Element]? {
+        guard let json, !json.isEmpty else { return nil }
+        do {
+            let values = try JSONDecoder().decode([Element].self, from: Data(json.utf8))
+            return values.isEmpty ? nil : values.sorted()
+        } catch {
+            throw ConnectorError(
+                .queryFailed, "Snowflake returned tags or policies that are not a JSON array of objects")
+        }
+    }
+
     private func readRelations(predicate: String, definitions: Bool) async throws {
+        let governance = self.governance
         let sql = """
             SELECT t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_OWNER, t.IS_TRANSIENT,
                    t.CLUSTERING_KEY, t.ROW_COUNT, t.BYTES, t.CREATED, t.LAST_ALTERED, t.COMMENT, t.IS_ICEBERG,
-                   t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL")
+                   t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL"),
+                   \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
             FROM \(Self.view).TABLES t
             LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
+            \(governance ? """
+                LEFT JOIN \(Self.tags(domain: "TABLE")) g
+                       ON g.OBJECT_DATABASE = t.TABLE_CATALOG AND g.OBJECT_SCHEMA = t.TABLE_SCHEMA
+                      AND g.OBJECT_NAME = t.TABLE_NAME
+                LEFT JOIN \(Self.policies(columns: false)) p
+                       ON p.REF_DATABASE_NAME = t.TABLE_CATALOG AND p.REF_SCHEMA_NAME = t.TABLE_SCHEMA
+                      AND p.REF_ENTITY_NAME = t.TABLE_NAME
+                """ : "")
             WHERE t.DELETED IS NULL AND \(predicate)
             ORDER BY t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME
             """
@@ -255,21 +339,33 @@ struct SnowflakeAccountUsageReader {
             let tableType = try cells.string()
             guard schemas[database]?.contains(schemaText) == true, filters.admitsTable(name) else { return }
             let databaseName = connection.appending(database)
-            let (record, _) = SnowflakeRecords.relation(
+            var (record, _) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: databaseName.appending(schemaText),
                 database: databaseName)
+            record.tags = try Self.decode(cells.optional(), as: Tag.self)
+            record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.relation(record))
         }
     }
 
     private func readColumns(predicate: String) async throws {
+        let governance = self.governance
         let sql = """
-            SELECT TABLE_CATALOG, TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE,
-                   CHARACTER_MAXIMUM_LENGTH, NUMERIC_PRECISION, NUMERIC_SCALE, DATETIME_PRECISION, IS_NULLABLE,
-                   COLUMN_DEFAULT, IS_IDENTITY, COLLATION_NAME, COMMENT
-            FROM \(Self.view).COLUMNS
-            WHERE DELETED IS NULL AND \(predicate)
-            ORDER BY TABLE_CATALOG, TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION
+            SELECT c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.DATA_TYPE,
+                   c.CHARACTER_MAXIMUM_LENGTH, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION,
+                   c.IS_NULLABLE, c.COLUMN_DEFAULT, c.IS_IDENTITY, c.COLLATION_NAME, c.COMMENT,
+                   \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
+            FROM \(Self.view).COLUMNS c
+            \(governance ? """
+                LEFT JOIN \(Self.tags(domain: "COLUMN")) g
+                       ON g.OBJECT_DATABASE = c.TABLE_CATALOG AND g.OBJECT_SCHEMA = c.TABLE_SCHEMA
+                      AND g.OBJECT_NAME = c.TABLE_NAME AND g.COLUMN_NAME = c.COLUMN_NAME
+                LEFT JOIN \(Self.policies(columns: true)) p
+                       ON p.REF_DATABASE_NAME = c.TABLE_CATALOG AND p.REF_SCHEMA_NAME = c.TABLE_SCHEMA
+                      AND p.REF_ENTITY_NAME = c.TABLE_NAME AND p.REF_COLUMN_NAME = c.COLUMN_NAME
+                """ : "")
+            WHERE c.DELETED IS NULL AND \(predicate)
+            ORDER BY c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION
             """
         let sink = self.sink
         let filters = self.filters
@@ -291,11 +387,12 @@ struct SnowflakeAccountUsageReader {
             guard admitted else { return }
             let databaseName = connection.appending(database)
             let schema = databaseName.appending(schemaText)
-            try sink.write(
-                .column(
-                    try SnowflakeRecords.column(
-                        &cells, table: schema.appending(tableText), tableName: tableText, schema: schema,
-                        database: databaseName)))
+            var record = try SnowflakeRecords.column(
+                &cells, table: schema.appending(tableText), tableName: tableText, schema: schema,
+                database: databaseName)
+            record.tags = try Self.decode(cells.optional(), as: Tag.self)
+            record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
+            try sink.write(.column(record))
         }
     }
 

@@ -67,12 +67,16 @@ public struct Relation: Codable, Sendable, Equatable {
     public var createdAt: String?
     /// RFC 3339 UTC: the last DDL change (or, for Snowflake, data change) the source reports.
     public var lastAlteredAt: String?
+    /// Tags set on the relation, sorted.
+    public var tags: [Tag]?
+    /// Policies attached to the relation (row-access policies), sorted.
+    public var policies: [PolicyReference]?
 
     private enum CodingKeys: String, CodingKey {
         case qualifiedName, name, database, schema, tableType, owner, persistence, transient, sourceTableType
         case rowEstimate, sizeBytes
         case definition, populated, partitionOf, partitionBound, partitionKey, inherits, comment
-        case clusteringKey, createdAt, lastAlteredAt
+        case clusteringKey, createdAt, lastAlteredAt, tags, policies
     }
 
     public init(
