@@ -25,6 +25,8 @@ struct SnowflakeDatabaseReader {
     private(set) var databaseReason: String?
     /// Every relation read, for the kinds of lineage upstreams.
     private var relationKinds: [QualifiedName: RecordKind] = [:]
+    /// Warehouse statements submitted ahead (`async=true`) so that they run while earlier results are read, by label.
+    private var submitted: [String: SnowflakeSQLClient.Submission] = [:]
     /// Views' references found in their definitions; edges are written once every relation is known.
     private var viewReferences:
         [(view: QualifiedName, kind: RecordKind, schema: QualifiedName, references: [QualifiedName])] =
@@ -67,6 +69,61 @@ struct SnowflakeDatabaseReader {
         guard !schemas.isEmpty else { return completeness }
         let allInScope = schemas.count == schemaCount
         let scopeAll: SnowflakeCatalogQueries.SchemaScope = allInScope ? .all : .only(schemas)
+        await submitAhead(scopeAll)
+        do {
+            try await readSections(scopeAll)
+        } catch {
+            await cancelSubmitted()
+            throw error
+        }
+        await cancelSubmitted()
+        return completeness
+    }
+
+    /// Submits the warehouse statements of the sections that will run, so that Snowflake runs them while the
+    /// results before them are read; a statement that cannot be submitted this way simply runs when its turn comes.
+    private mutating func submitAhead(_ scope: SnowflakeCatalogQueries.SchemaScope) async {
+        var statements: [(String, String)] = []
+        let definitions = !filters.excludeFields.contains(.definitions) || wants(.lineageEdge)
+        if wants(.table, .view, .materializedView, .lineageEdge) {
+            statements.append(
+                (
+                    "relations",
+                    SnowflakeCatalogQueries.relations(database: database, scope: scope, definitions: definitions)
+                ))
+        }
+        if wants(.column) {
+            statements.append(("columns", SnowflakeCatalogQueries.columns(database: database, scope: scope)))
+        }
+        if wants(.function) {
+            statements.append(("functions", SnowflakeCatalogQueries.functions(database: database, scope: scope)))
+            statements.append(("procedures", SnowflakeCatalogQueries.procedures(database: database, scope: scope)))
+        }
+        for (label, sql) in statements {
+            if Task.isCancelled { return }
+            if let submission = try? await client.submit(statement(sql, label)) { submitted[label] = submission }
+        }
+    }
+
+    /// Cancels what was submitted ahead and not read (the extraction stopped first).
+    private mutating func cancelSubmitted() async {
+        for submission in submitted.values { await client.cancel(submission) }
+        submitted = [:]
+    }
+
+    /// Runs `sql`, or reads the same statement submitted ahead.
+    private mutating func execute(
+        _ sql: String, _ label: String, onRow: ([String?], SnowflakeColumns) throws -> Void
+    ) async throws {
+        if let submission = submitted[label], submission.statement.sql == sql {
+            submitted[label] = nil
+            try await client.execute(submission, onRow: onRow)
+        } else {
+            try await client.execute(statement(sql, label), onRow: onRow)
+        }
+    }
+
+    private mutating func readSections(_ scopeAll: SnowflakeCatalogQueries.SchemaScope) async throws {
         let lineage = wants(.lineageEdge)
         if wants(.table, .view, .materializedView) || lineage {
             try await narrowable("relations", scopeAll) { reader, scope in try await reader.readRelations(scope) }
@@ -101,7 +158,6 @@ struct SnowflakeDatabaseReader {
                     try await reader.readKeys(.foreignKey)
                 })
         }
-        return completeness
     }
 
     /// How many schemas the database has besides INFORMATION_SCHEMA, admitted or not.
@@ -203,7 +259,7 @@ struct SnowflakeDatabaseReader {
         let context = (sink: sink, filters: filters, databaseName: databaseName)
         let connectionName = scope.connectionName
         let inScope = Set(schemas)
-        try await client.execute(statement(sql, "relations")) { row, _ in
+        try await execute(sql, "relations") { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             guard inScope.contains(schemaText) else { return }
@@ -261,7 +317,7 @@ struct SnowflakeDatabaseReader {
         let databaseName = self.databaseName
         var admittedTable: (String, String, Bool)?
         let inScope = Set(schemas)
-        try await client.execute(statement(sql, "columns")) { row, _ in
+        try await execute(sql, "columns") { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             let tableText = try cells.string()
@@ -289,7 +345,7 @@ struct SnowflakeDatabaseReader {
         let sink = self.sink
         let databaseName = self.databaseName
         let inScope = Set(schemas)
-        try await client.execute(statement(sql, procedures ? "procedures" : "functions")) { row, _ in
+        try await execute(sql, procedures ? "procedures" : "functions") { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             guard inScope.contains(schemaText) else { return }

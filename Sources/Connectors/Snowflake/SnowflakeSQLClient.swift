@@ -89,7 +89,8 @@ struct SnowflakeUsage: Sendable, Equatable {
     var statements = 0
     /// Statements that ran on the warehouse.
     var warehouseStatements = 0
-    /// Wall time from submission to result of the statements that ran on the warehouse.
+    /// Wall time from submission to result of the statements that ran on the warehouse (for a statement submitted
+    /// ahead, to the moment its result was first looked at: an upper bound).
     var warehouseTime: Duration = .zero
     var partitions = 0
     var retries = 0
@@ -160,19 +161,95 @@ final class SnowflakeSQLClient: Sendable {
         logger.debug(
             "snowflake.statement.submit",
             metadata: ["statement.label": "\(statement.label)", "statement.request_id": "\(requestID)"])
-        var handle: String?
-        var finished = false
+        try await drive(
+            statement, requestID: requestID, body: try requestBody(statement), started: started, submitted: nil,
+            onColumns: onColumns, onRow: onRow)
+    }
+
+    /// A statement submitted with `async=true` and not read yet: it runs on Snowflake while earlier results are read.
+    struct Submission: Sendable {
+        let statement: SnowflakeStatement
+        let requestID: String
+        let body: [UInt8]
+        let handle: String
+        let started: ContinuousClock.Instant
+    }
+
+    /// Submits `statement` to run in the background (`async=true`); `execute(_:)` reads it later.
+    ///
+    /// - Throws: what `execute` throws for a refused submission; the caller may run the statement normally instead.
+    func submit(_ statement: SnowflakeStatement) async throws -> Submission {
+        let requestID = UUID().uuidString.lowercased()
+        let started = configuration.now()
         let body = try requestBody(statement)
+        counters.withLock { $0.statements += 1 }
+        logger.debug(
+            "snowflake.statement.submit_async",
+            metadata: ["statement.label": "\(statement.label)", "statement.request_id": "\(requestID)"])
+        var handle: String?
+        var delivered = 0
+        var columns: SnowflakeColumns?
+        // A resubmission after a lost answer may find the statement finished (200): its rows are read again later
+        // through the handle, so here they are dropped.
+        do {
+            _ = try await request(
+                .POST, path: "/api/v2/statements?requestId=\(requestID)&async=true", body: body, statement: statement,
+                handle: &handle, delivered: &delivered, columns: &columns, onColumns: { _ in }, onRow: { _, _ in })
+        } catch let error where error is CancellationError || (error as? HTTPClientError) == .cancelled {
+            // The submission may have reached Snowflake: find it by its requestId and cancel it.
+            await cancel(handle: handle, requestID: requestID, body: body)
+            throw CancellationError()
+        }
+        guard let handle else {
+            throw ConnectorError(.queryFailed, "Snowflake accepted \(statement.label) without a statement handle")
+        }
+        return Submission(statement: statement, requestID: requestID, body: body, handle: handle, started: started)
+    }
+
+    /// Reads a submitted statement's result, polling until it is ready, exactly as `execute(_:onColumns:onRow:)`.
+    func execute(
+        _ submission: Submission, onColumns: (SnowflakeColumns) throws -> Void = { _ in },
+        onRow: ([String?], SnowflakeColumns) throws -> Void
+    ) async throws {
+        try await drive(
+            submission.statement, requestID: submission.requestID, body: submission.body,
+            started: submission.started, submitted: submission.handle, onColumns: onColumns, onRow: onRow)
+    }
+
+    /// Cancels a submitted statement that will not be read.
+    func cancel(_ submission: Submission) async {
+        await cancel(handle: submission.handle, requestID: submission.requestID, body: submission.body)
+    }
+
+    /// Submits (unless `submitted` names the handle of a statement already submitted), polls, and streams every
+    /// partition; cancels the statement on Snowflake when the task is cancelled first.
+    private func drive(
+        _ statement: SnowflakeStatement, requestID: String, body: [UInt8], started: ContinuousClock.Instant,
+        submitted: String?, onColumns: (SnowflakeColumns) throws -> Void,
+        onRow: ([String?], SnowflakeColumns) throws -> Void
+    ) async throws {
+        var handle: String? = submitted
+        var finished = false
         do {
             var delivered = 0
             var columns: SnowflakeColumns?
-            var first = try await submit(
-                body: body, requestID: requestID, statement: statement, handle: &handle, delivered: &delivered,
-                columns: &columns, onColumns: onColumns, onRow: onRow)
+            var first: Answer
+            if submitted != nil {
+                first = Answer(status: 202)
+            } else {
+                first = try await submit(
+                    body: body, requestID: requestID, statement: statement, handle: &handle, delivered: &delivered,
+                    columns: &columns, onColumns: onColumns, onRow: onRow)
+            }
             var pause = configuration.pollInitial
+            // A statement submitted earlier has had time to run: look at once.
+            var waitBeforePoll = submitted == nil
             while first.status == 202 {
-                try await configuration.sleep(pause)
-                pause = min(pause * 2, configuration.pollCap)
+                if waitBeforePoll {
+                    try await configuration.sleep(pause)
+                    pause = min(pause * 2, configuration.pollCap)
+                }
+                waitBeforePoll = true
                 guard let statusURL = first.statusURL ?? handle.map({ "/api/v2/statements/\($0)" }) else {
                     throw ConnectorError(.queryFailed, "Snowflake answered 202 without a statement handle")
                 }
@@ -462,6 +539,9 @@ final class SnowflakeSQLClient: Sendable {
             } catch let error as IOError {
                 try await backoff(attempt: attempt, reason: error.description, retryAfter: nil, url: path)
             } catch let error as ChannelError {
+                try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
+            } catch let error as NIOSSLError where error == .uncleanShutdown {
+                // The peer closed the TLS connection without close_notify: a dropped connection, not a TLS failure.
                 try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
             } catch let error as NIOSSLError {
                 throw ConnectorError(
