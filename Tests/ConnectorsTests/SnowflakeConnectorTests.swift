@@ -200,6 +200,8 @@ struct SnowflakeConnectorTests {
         #expect(statements.count == usage.statements)
         #expect(statements.allSatisfy { ($0["queryTag"] as? String) == "outpost test" && ($0["runs"] as? Int) == 1 })
         #expect(statements.contains { ($0["partitions"] as? Int ?? 0) > 1 })
+        // Each database's four warehouse statements after SCHEMATA were submitted ahead, to run while others are read.
+        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 3 * 4)
     }
 
     @Test("a database the role cannot use is incomplete with Snowflake's reason, the rest is read")
