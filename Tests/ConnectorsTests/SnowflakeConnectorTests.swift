@@ -114,6 +114,7 @@ struct SnowflakeConnectorTests {
         #expect(view.definition?.contains("join CUSTOMERS c") == true)
         #expect(view.comment == "orders with e-mail")
         #expect(materialized.kind == .materializedView)
+        #expect(materialized.definition?.contains("sum(AMOUNT)") == true)
 
         let families: [String: (String, Column.TypeFamily)] = [
             "ID": ("NUMBER(38,0)", .integer), "EMAIL": ("VARCHAR(320)", .string), "BALANCE": ("NUMBER(12,2)", .decimal),
@@ -186,14 +187,17 @@ struct SnowflakeConnectorTests {
         }
         #expect(
             Set(edges.map { "\($0.downstream.parts.last ?? "")→\($0.upstream.parts.last ?? ""):\($0.upstreamKind)" })
-                == ["ORDERS_V→ORDERS:table", "ORDERS_V→CUSTOMERS:table", "dots.in.name→🎉 party:table"])
+                == [
+                    "ORDERS_V→ORDERS:table", "ORDERS_V→CUSTOMERS:table", "TOTALS_MV→ORDERS:table",
+                    "dots.in.name→🎉 party:table",
+                ])
 
         let functions = sink.records(of: .function).map(\.qualifiedName.description)
         #expect(functions.count == 2)
 
-        // A fixed number of statements per database: SHOW DATABASES, then 5 on the warehouse and 3 SHOW per database.
+        // A fixed number of statements per database: SHOW DATABASES, then 5 on the warehouse and 4 SHOW per database.
         let usage = try #require(report.source.usage)
-        #expect(usage.statements == 1 + 3 * 8)
+        #expect(usage.statements == 1 + 3 * 9)
         #expect(usage.warehouseStatements == 3 * 5)
         #expect(usage.warehouseSeconds > 0)
         let statements = try fake.statements()
@@ -438,7 +442,7 @@ struct SnowflakeConnectorTests {
                 }
             })
         let usage = try #require(report.source.usage)
-        #expect(usage.statements == 10)
+        #expect(usage.statements == 11)
         #expect(usage.warehouseStatements == 7)
         let texts = try fake.statements().compactMap { $0["statement"] as? String }
         #expect(

@@ -27,6 +27,9 @@ struct SnowflakeAccountUsageReader {
     /// Whether tags and policies are joined in: TAG_REFERENCES and POLICY_REFERENCES need SNOWFLAKE.GOVERNANCE_VIEWER,
     /// which a role may lack while it can read the rest; then they are left out with a warning.
     private var governance = true
+    /// Materialized views' text by database, schema and name, from SHOW MATERIALIZED VIEWS IN ACCOUNT (no warehouse):
+    /// ACCOUNT_USAGE.VIEWS has plain views only. Materialized views are few.
+    private var materializedViewText: [String: String] = [:]
     private var databases: [String] = []
     private var incomplete: [String: String] = [:]
 
@@ -56,6 +59,12 @@ struct SnowflakeAccountUsageReader {
         try await readDatabases()
         guard !databases.isEmpty else { return [] }
         try await readSchemas()
+        if wants(.materializedView) && !filters.excludeFields.contains(.definitions) {
+            markIncomplete(
+                try await section("materialized views' text") { reader in
+                    try await reader.readMaterializedViewText()
+                })
+        }
         if wants(.table, .view, .materializedView) {
             let definitions = !filters.excludeFields.contains(.definitions)
             let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
@@ -307,6 +316,29 @@ struct SnowflakeAccountUsageReader {
         }
     }
 
+    private static func key(_ database: String, _ schema: String, _ name: String) -> String {
+        [database, schema, name].joined(separator: "\u{0}")
+    }
+
+    private mutating func readMaterializedViewText() async throws {
+        var found: [String: String] = [:]
+        let schemas = self.schemas
+        let filters = self.filters
+        try await client.execute(
+            statement("SHOW MATERIALIZED VIEWS IN ACCOUNT", "materialized views", warehouse: false)
+        ) { row, columns in
+            let cells = SnowflakeNamedCells(row, columns)
+            let database = try cells.string("database_name")
+            let schema = try cells.string("schema_name")
+            let name = try cells.string("name")
+            guard schemas[database]?.contains(schema) == true, filters.admitsTable(name),
+                let text = cells.optional("text"), !text.isEmpty
+            else { return }
+            found[Self.key(database, schema, name)] = text
+        }
+        materializedViewText = found
+    }
+
     private func readRelations(predicate: String, definitions: Bool) async throws {
         let governance = self.governance
         let sql = """
@@ -331,6 +363,7 @@ struct SnowflakeAccountUsageReader {
         let filters = self.filters
         let connection = scope.connectionName
         let schemas = self.schemas
+        let materializedViewText = self.materializedViewText
         try await client.execute(statement(sql, "relations")) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
@@ -344,6 +377,9 @@ struct SnowflakeAccountUsageReader {
                 database: databaseName)
             record.tags = try Self.decode(cells.optional(), as: Tag.self)
             record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
+            if record.kind == .materializedView, definitions, record.definition == nil {
+                record.definition = materializedViewText[Self.key(database, schemaText, name)]
+            }
             try sink.write(.relation(record))
         }
     }

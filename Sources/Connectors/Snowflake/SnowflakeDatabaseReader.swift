@@ -27,6 +27,9 @@ struct SnowflakeDatabaseReader {
     private var relationKinds: [QualifiedName: RecordKind] = [:]
     /// Warehouse statements submitted ahead (`async=true`) so that they run while earlier results are read, by label.
     private var submitted: [String: SnowflakeSQLClient.Submission] = [:]
+    /// Materialized views' text by schema and name: INFORMATION_SCHEMA.VIEWS has plain views only, so it comes from
+    /// SHOW MATERIALIZED VIEWS (no warehouse) before the relations are read. Materialized views are few.
+    private var materializedViewText: [String: [String: String]] = [:]
     /// Views' references found in their definitions; edges are written once every relation is known.
     private var viewReferences:
         [(view: QualifiedName, kind: RecordKind, schema: QualifiedName, references: [QualifiedName])] =
@@ -125,6 +128,12 @@ struct SnowflakeDatabaseReader {
 
     private mutating func readSections(_ scopeAll: SnowflakeCatalogQueries.SchemaScope) async throws {
         let lineage = wants(.lineageEdge)
+        if wants(.materializedView) && (!filters.excludeFields.contains(.definitions) || lineage) {
+            markIncomplete(
+                try await section("materialized views' text") { reader in
+                    try await reader.readMaterializedViewText()
+                })
+        }
         if wants(.table, .view, .materializedView) || lineage {
             try await narrowable("relations", scopeAll) { reader, scope in try await reader.readRelations(scope) }
             if lineage { try writeLineage() }
@@ -258,6 +267,8 @@ struct SnowflakeDatabaseReader {
         var references: [(QualifiedName, RecordKind, QualifiedName, [QualifiedName])] = []
         let context = (sink: sink, filters: filters, databaseName: databaseName)
         let connectionName = scope.connectionName
+        let materializedViewText = self.materializedViewText
+        let keepDefinitions = !filters.excludeFields.contains(.definitions)
         let inScope = Set(schemas)
         try await execute(sql, "relations") { row, _ in
             var cells = SnowflakeCells(row)
@@ -270,8 +281,12 @@ struct SnowflakeDatabaseReader {
             // Every relation's kind, admitted or not: lineage may point at a relation the table filters leave out.
             kinds[schema.appending(name)] = Self.recordKind(kind)
             guard context.filters.admitsTable(name) else { return }
-            let (record, definition) = SnowflakeRecords.relation(
+            var (record, definition) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: schema, database: context.databaseName)
+            if kind == .materializedView, definition == nil, let text = materializedViewText[schemaText]?[name] {
+                definition = text
+                if keepDefinitions { record.definition = text }
+            }
             if lineage, kind != .table, let definition {
                 let found = SnowflakeViewReferences.references(
                     in: definition, connection: connectionName, database: context.databaseName.parts.last ?? "",
@@ -354,6 +369,22 @@ struct SnowflakeDatabaseReader {
                 &cells, procedure: procedures, schema: schema, database: databaseName)
             try sink.write(.function(record))
         }
+    }
+
+    private mutating func readMaterializedViewText() async throws {
+        var found: [String: [String: String]] = [:]
+        let inScope = Set(schemas)
+        let filters = self.filters
+        let sql = "SHOW MATERIALIZED VIEWS IN DATABASE \(SnowflakeValues.identifier(database))"
+        try await client.execute(statement(sql, "materialized views", warehouse: false)) { row, columns in
+            let cells = SnowflakeNamedCells(row, columns)
+            let schema = try cells.string("schema_name")
+            let name = try cells.string("name")
+            guard inScope.contains(schema), filters.admitsTable(name), let text = cells.optional("text"), !text.isEmpty
+            else { return }
+            found[schema, default: [:]][name] = text
+        }
+        materializedViewText = found
     }
 
     /// SHOW PRIMARY KEYS / SHOW UNIQUE KEYS / SHOW IMPORTED KEYS IN DATABASE (no warehouse).
