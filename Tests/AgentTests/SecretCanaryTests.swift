@@ -59,8 +59,9 @@ struct SecretCanaryTests {
     }
 }
 
-@Suite("A Snowflake private key never leaves the job", .serialized)
-struct SnowflakeKeyCanaryTests {
+/// Snowflake through the agent. In the agent-runs suite, which is serialized, because its tests count and kill the
+/// test process's job processes.
+extension AgentRunTests {
     @Test func aKeyFromAFileSecretExtractsThroughTheAgentAndIsInNothingItWroteOrSent() async throws {
         let fake = try await TestSnowflake.exclusive()
         defer { fake.release() }

@@ -60,7 +60,11 @@ public enum JobMain {
         }
         let runner = JobRunner(
             envelope: envelope, sealingKey: Array(key), environment: environment, secrets: secrets, logger: logger)
-        let result = await runUntilTerminated(runner, logger: logger)
+        // Only a source with work to end on its side (a running Snowflake statement) takes SIGTERM as a request to
+        // stop; the others keep SIGTERM's default, ending at once, so a job told to stop never writes on.
+        let result =
+            envelope.job.sourceURL.lowercased().hasPrefix("snowflake:")
+            ? await runUntilTerminated(runner, logger: logger) : await runner.run()
         do {
             try runner.writeResult(result)
         } catch {
@@ -79,8 +83,10 @@ public enum JobMain {
 extension JobMain {
     /// Runs the job; SIGTERM (the agent stopping it: cancelled, timed out, shutting down) cancels the work instead of
     /// killing the process, so the connector can end what it started on the source (a Snowflake statement is
-    /// cancelled there) within the agent's kill grace.
-    static func runUntilTerminated(_ runner: JobRunner, logger: Logger) async -> JobResult {
+    /// cancelled there). The process exits at the latest `terminationGrace` after the signal, whatever the work does.
+    static func runUntilTerminated(
+        _ runner: JobRunner, logger: Logger, terminationGrace: Duration = .seconds(5)
+    ) async -> JobResult {
         let terminations = await UnixSignalsSequence(trapping: .sigterm)
         return await withTaskGroup(of: JobResult?.self) { group in
             group.addTask { await runner.run() }
@@ -94,6 +100,14 @@ extension JobMain {
                     result = next
                 } else if result == nil {
                     logger.notice("job.terminating", metadata: ["reason": "SIGTERM"])
+                    group.cancelAll()
+                    group.addTask {
+                        // Cancellation is cooperative: work that does not notice it must not outlive the grace.
+                        try? await Task.sleep(for: terminationGrace)
+                        if !Task.isCancelled { exit(exitFailed) }
+                        return nil
+                    }
+                    continue
                 }
                 group.cancelAll()
             }
