@@ -9,16 +9,35 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     /// The source that was read. Never holds credentials.
     public struct Source: Codable, Sendable, Equatable {
-        /// `postgresql` or `sqlite`.
+        /// `postgresql`, `sqlite` or `snowflake`.
         public var kind: String
         public var serverVersion: String?
         /// Where the source is, with any credentials removed (`host:port` or a file path).
         public var location: String?
+        /// What reading the source cost it, when the source bills for it (Snowflake).
+        public var usage: Usage?
 
-        public init(kind: String, serverVersion: String? = nil, location: String? = nil) {
+        public init(kind: String, serverVersion: String? = nil, location: String? = nil, usage: Usage? = nil) {
             self.kind = kind
             self.serverVersion = serverVersion
             self.location = location
+            self.usage = usage
+        }
+    }
+
+    /// Statements an extraction ran and the compute time they used.
+    public struct Usage: Codable, Sendable, Equatable {
+        /// Every statement submitted, including those that ran without a warehouse (SHOW).
+        public var statements: Int
+        /// Statements that ran on a warehouse.
+        public var warehouseStatements: Int
+        /// Wall time from submission to result of the statements that ran on a warehouse, in seconds.
+        public var warehouseSeconds: Double
+
+        public init(statements: Int, warehouseStatements: Int, warehouseSeconds: Double) {
+            self.statements = statements
+            self.warehouseStatements = warehouseStatements
+            self.warehouseSeconds = warehouseSeconds
         }
     }
 

@@ -6,7 +6,7 @@
 /// Version constants of the metadata format.
 public enum MetadataFormat {
     /// The format version written into every manifest; readers refuse other major versions.
-    public static let version = "1.0"
+    public static let version = "1.1"
     /// The manifest's file name inside an extraction folder or bucket prefix.
     public static let manifestFileName = "manifest.json"
     /// The default upper bound of one chunk's uncompressed size.

@@ -19,8 +19,11 @@ struct ExtractCommand: AsyncParsableCommand {
         abstract: "Extract a source's metadata into a folder of gzip JSON Lines chunks and a manifest.",
         discussion: """
             Sources: postgres://user@host:5432/db (one database) or postgres://user@host:5432 (every database the \
-            role can connect to), sqlite:PATH.
+            role can connect to), sqlite:PATH, snowflake://USER@ACCOUNT[/DATABASE]?warehouse=WH&role=ROLE.
             The password comes from --password-file, --password-secret or PGPASSWORD, never from the command line.
+            Snowflake authenticates with the user's private key (--private-key-file or --private-key-secret, and \
+            --private-key-passphrase-file or --private-key-passphrase-secret when it is encrypted) or, with \
+            authenticator=oauth or authenticator=programmatic_access_token in the URL, --token-secret.
             Patterns are globs (sales_*, tmp_?) or, prefixed with re:, regular expressions.
             Exit status: 0 complete, 2 partial (some schemas incomplete; see the manifest), 1 failed, 64 bad usage.
             """
@@ -47,6 +50,24 @@ struct ExtractCommand: AsyncParsableCommand {
         name: .long,
         help: "A secret reference for the source password: env:NAME, file:PATH[#field] or aws-sm:SECRET-ID[#field].")
     var passwordSecret: String?
+
+    @Option(name: .long, help: "Snowflake: a PEM file holding the user's private key (PKCS#8, encrypted or not).")
+    var privateKeyFile: String?
+
+    @Option(name: .long, help: "Snowflake: a secret reference for the user's private key (PEM).")
+    var privateKeySecret: String?
+
+    @Option(name: .long, help: "Snowflake: a file whose content is the private key's passphrase.")
+    var privateKeyPassphraseFile: String?
+
+    @Option(name: .long, help: "Snowflake: a secret reference for the private key's passphrase.")
+    var privateKeyPassphraseSecret: String?
+
+    @Option(
+        name: .long,
+        help: "Snowflake: a secret reference for an OAuth or programmatic access token (see authenticator= in the URL)."
+    )
+    var tokenSecret: String?
 
     @Option(name: .long, help: "Only databases matching this pattern (repeatable).")
     var includeDatabase: [String] = []
@@ -96,7 +117,9 @@ struct ExtractCommand: AsyncParsableCommand {
         do {
             filters = try makeFilters()
             resolved = try SourceLocation.resolve(
-                source, password: try await resolvePassword(environment: environment), environment: environment)
+                source, password: try await resolvePassword(environment: environment), environment: environment,
+                snowflake: try await resolveSnowflakeCredentials(environment: environment),
+                queryTag: "outpost extract" + (connectionName.map { " connection=\($0)" } ?? ""))
         } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code)
         {
             Terminal.error(error.message)
@@ -151,15 +174,47 @@ struct ExtractCommand: AsyncParsableCommand {
     }
 
     private func resolvePassword(environment: [String: String]) async throws -> String? {
-        if passwordFile != nil && passwordSecret != nil {
-            throw ConnectorError(.invalidSource, "give either --password-file or --password-secret, not both")
+        try await resolveSecret(
+            file: passwordFile, secret: passwordSecret, names: ("--password-file", "--password-secret"),
+            environment: environment)
+    }
+
+    /// The private key (and passphrase) or token of a Snowflake source, if any was given.
+    private func resolveSnowflakeCredentials(environment: [String: String]) async throws -> SnowflakeCredentials? {
+        let key = try await resolveSecret(
+            file: privateKeyFile, secret: privateKeySecret, names: ("--private-key-file", "--private-key-secret"),
+            environment: environment)
+        let passphrase = try await resolveSecret(
+            file: privateKeyPassphraseFile, secret: privateKeyPassphraseSecret,
+            names: ("--private-key-passphrase-file", "--private-key-passphrase-secret"), environment: environment)
+        let token = try await resolveSecret(
+            file: nil, secret: tokenSecret, names: ("", "--token-secret"), environment: environment)
+        if let key {
+            guard token == nil else {
+                throw ConnectorError(.invalidSource, "give either a private key or --token-secret, not both")
+            }
+            return .keyPair(privateKeyPEM: key, passphrase: passphrase)
+        }
+        guard passphrase == nil else {
+            throw ConnectorError(
+                .invalidSource, "a private key passphrase was given without --private-key-file or --private-key-secret")
+        }
+        return token.map { .token($0) }
+    }
+
+    /// Reads a secret from a file or a secret reference; at most one of the two may be given.
+    private func resolveSecret(
+        file: String?, secret: String?, names: (file: String, secret: String), environment: [String: String]
+    ) async throws -> String? {
+        if file != nil && secret != nil {
+            throw ConnectorError(.invalidSource, "give either \(names.file) or \(names.secret), not both")
         }
         let reference: SecretReference
-        if let passwordFile {
-            reference = SecretReference(store: .file, locator: passwordFile)
-        } else if let passwordSecret {
+        if let file {
+            reference = SecretReference(store: .file, locator: file)
+        } else if let secret {
             do {
-                reference = try SecretReference(parsing: passwordSecret)
+                reference = try SecretReference(parsing: secret)
             } catch let error as SecretError {
                 throw ConnectorError(.invalidSource, error.message)
             }

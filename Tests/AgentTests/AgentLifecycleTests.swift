@@ -98,19 +98,19 @@ struct AgentLifecycleTests {
         try await withControlPlane({ $0.leaseTTLSeconds = 6 }) { controlPlane in
             var setup = try AgentSetup(controlPlane: controlPlane)
             setup.yaml += "\n" + slowSecretCommand(seconds: 60)
-            let dataDirectory = setup.dataDirectory
             let connection = try await slowConnection(controlPlane, name: "fenced")
             let run = try await controlPlane.runNow(connection.id)
+            let dataDirectory = setup.dataDirectory
             try await withAgent(setup) { _ in
                 _ = try await controlPlane.waitFor(run.id) { $0.status == .running }
-                #expect(jobProcesses(agentData: dataDirectory).count == 1)
+                #expect(jobProcesses(dataDirectory: dataDirectory).count == 1)
                 await controlPlane.stop()
                 // ttl 6 s − margin 2 s after the last renewal, then SIGTERM with 2 s grace.
                 let deadline = ContinuousClock.now + .seconds(15)
-                while !jobProcesses(agentData: dataDirectory).isEmpty && ContinuousClock.now < deadline {
+                while !jobProcesses(dataDirectory: dataDirectory).isEmpty && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(100))
                 }
-                #expect(jobProcesses(agentData: dataDirectory).isEmpty, "the job outlived its lease")
+                #expect(jobProcesses(dataDirectory: dataDirectory).isEmpty, "the job outlived its lease")
                 try await controlPlane.start()
             }
             let ledger = try String(contentsOfFile: setup.dataDirectory + "/audit.jsonl", encoding: .utf8)

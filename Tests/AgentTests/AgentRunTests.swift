@@ -101,7 +101,7 @@ struct AgentRunTests {
                 while listener.connections == 0 && ContinuousClock.now < deadline {
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                let jobs = jobProcesses(agentData: setup.dataDirectory)
+                let jobs = jobProcesses(dataDirectory: setup.dataDirectory)
                 #expect(jobs.count == 1)
                 let cancelled = ContinuousClock.now
                 try await controlPlane.cancel(queued.id)
@@ -144,7 +144,7 @@ struct AgentRunTests {
                 }
                 let text = try String(contentsOfFile: pidFile, encoding: .utf8)
                 let helperPID = try #require(Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)))
-                let jobs = jobProcesses(agentData: setup.dataDirectory)
+                let jobs = jobProcesses(dataDirectory: setup.dataDirectory)
                 #expect(jobs.count == 1)
                 #expect(kill(helperPID, 0) == 0, "the secret command is not running")
                 // Only the job's own process, not its group: the helper has a process group of its own.
@@ -205,9 +205,10 @@ struct AgentRunTests {
 }
 
 /// Process ids of running `outpost run-job` processes whose parent is `parent` (this test process, where the
-/// agent runs in-process), so that jobs of other agents on the machine are not counted; with `agentData`, only
-/// the jobs of the agent with that data directory (they run in its `work/`), not those of tests running meanwhile.
-func jobProcesses(parent: Int32 = getpid(), agentData: String? = nil) -> [Int32] {
+/// agent runs in-process), so that jobs of other agents on the machine are not counted; with `dataDirectory`, only
+/// the jobs of the agent using it (a job runs in its work directory under the agent's data directory), so that the
+/// jobs of tests running at the same time in this process are not counted either.
+func jobProcesses(parent: Int32 = getpid(), dataDirectory: String? = nil) -> [Int32] {
     let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
     return entries.compactMap { entry -> Int32? in
         guard let pid = Int32(entry),
@@ -220,9 +221,10 @@ func jobProcesses(parent: Int32 = getpid(), agentData: String? = nil) -> [Int32]
         // After "pid (comm)": state, ppid, …
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 1, fields[0] != "Z", Int32(fields[1]) == parent else { return nil }
-        if let agentData {
+        if let dataDirectory {
+            let directory = URL(fileURLWithPath: dataDirectory).resolvingSymlinksInPath().path
             guard let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/cwd"),
-                cwd.hasPrefix(agentData + "/work/")
+                cwd.hasPrefix(directory + "/")
             else { return nil }
         }
         return pid

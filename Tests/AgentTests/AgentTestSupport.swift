@@ -199,6 +199,7 @@ struct AgentSetup {
                 - "sqlite:\(BuildProducts.repositoryRoot)/Samples/*"
                 - "sqlite:/tmp/**"
                 - "postgres://127.0.0.1:*/*"
+                - "snowflake://*@MYORG-*"
             \(extraPolicy)
             jobs:
               executable: \(BuildProducts.outpost)

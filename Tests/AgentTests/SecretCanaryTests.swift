@@ -58,3 +58,87 @@ struct SecretCanaryTests {
         return files
     }
 }
+
+/// Snowflake through the agent. In the agent-runs suite, which is serialized, because its tests count and kill the
+/// test process's job processes.
+extension AgentRunTests {
+    @Test func aKeyFromAFileSecretExtractsThroughTheAgentAndIsInNothingItWroteOrSent() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let keys = try TemporaryDirectory()
+        let keyFile = keys.path + "/snowflake-key.pem"
+        try Data(SnowflakeTestKeys.plainPKCS8.utf8).write(to: URL(fileURLWithPath: keyFile))
+        // Every line of the key's body is a canary.
+        let canaries = SnowflakeTestKeys.plainPKCS8.split(separator: "\n").filter { !$0.hasPrefix("-----") }.map(
+            String.init)
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "warehouse", sourceKind: "snowflake",
+                    sourceURL: "snowflake://outpost_svc@myorg-myacct/SHARED_DB?warehouse=OUTPOST_WH&role=OUTPOST_RO"
+                        + "&endpoint=\(fake.endpoint)",
+                    secrets: ["privateKey": "file:\(keyFile)"]))
+            let run = try await controlPlane.runNow(connection.id)
+            try await withAgent(setup) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+            }
+            let log = try await controlPlane.log(run.id)
+            #expect(log.contains("job.secret_resolved"), "\(log)")
+            #expect(log.contains("snowflake.extraction.usage"), "\(log)")
+            for canary in canaries { #expect(!log.contains(canary)) }
+            for file in try SecretCanaryTests.files(under: controlPlane.directory.path)
+                + SecretCanaryTests.files(under: setup.directory.path)
+            {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+                for canary in canaries {
+                    #expect(bytes.range(of: Data(canary.utf8)) == nil, "a line of the key is in \(file)")
+                }
+            }
+            // The statements carried the run in their query tag.
+            let tags = try fake.statements().compactMap { $0["queryTag"] as? String }
+            #expect(
+                !tags.isEmpty && tags.allSatisfy { $0.contains("run=\(run.id)") && $0.contains("connection=warehouse") }
+            )
+        }
+    }
+
+    @Test func cancellingTheRunCancelsItsRunningStatementOnSnowflake() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        try fake.control("/fake/config", post: #"{"sync_wait_ms": 50}"#)
+        try fake.control(
+            "/fake/slow", post: #"{"slow_ms": 0, "rules": [{"pattern": "INFORMATION_SCHEMA.COLUMNS", "ms": 30000}]}"#)
+        let keys = try TemporaryDirectory()
+        let keyFile = keys.path + "/snowflake-key.pem"
+        try Data(SnowflakeTestKeys.plainPKCS8.utf8).write(to: URL(fileURLWithPath: keyFile))
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "warehouse", sourceKind: "snowflake",
+                    sourceURL: "snowflake://outpost_svc@myorg-myacct/SHARED_DB?warehouse=OUTPOST_WH"
+                        + "&endpoint=\(fake.endpoint)",
+                    secrets: ["privateKey": "file:\(keyFile)"]))
+            let run = try await controlPlane.runNow(connection.id)
+            try await withAgent(setup) { _ in
+                let deadline = ContinuousClock.now + .seconds(60)
+                while ContinuousClock.now < deadline {
+                    let running = try fake.statements().contains {
+                        ($0["statement"] as? String)?.contains("COLUMNS") == true
+                            && ($0["status"] as? String) == "running"
+                    }
+                    if running { break }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                try await controlPlane.cancel(run.id)
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .cancelled)
+            }
+            let columns = try #require(
+                try fake.statements().first { ($0["statement"] as? String)?.contains("COLUMNS") == true })
+            #expect(columns["status"] as? String == "cancelled", "\(columns)")
+        }
+    }
+}

@@ -170,6 +170,38 @@ struct AdminAPITests {
         }
     }
 
+    @Test func snowflakeConnectionsTakeKeyOrTokenReferencesAndAURLWithoutCredentials() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            var request = ConnectionRequest(
+                name: "warehouse", sourceKind: "snowflake",
+                sourceURL: "snowflake://OUTPOST_SVC@myorg-myacct/SALES?warehouse=OUTPOST_WH&role=OUTPOST_RO",
+                secrets: ["privateKey": "aws-sm:prod/sf#key", "privateKeyPassphrase": "env:SF_KEY_PASSPHRASE"])
+            let created = try await client.send(
+                .post, "/v1/admin/connections", key: fixture.tenantA.admin, json: request)
+            #expect(created.status == .created, "\(created.text)")
+            let refusals: [(String, [String: String], String)] = [
+                ("snowflake://svc:s3cret@myorg-myacct?warehouse=WH", ["token": "env:T"], "sourceURL"),
+                ("snowflake://svc@myorg-myacct?token=s3cret", ["token": "env:T"], "sourceURL"),
+                ("snowflake://svc@myorg-myacct?private_key_file_pwd=s3cret", ["token": "env:T"], "sourceURL"),
+                ("snowflake://svc@myorg-myacct?endpoint=http://evil.example", ["token": "env:T"], "sourceURL"),
+                ("postgres://svc@db/x", ["token": "env:T"], "sourceURL"),
+                ("snowflake://svc@myorg-myacct", ["password": "env:P"], "secrets.password"),
+                ("snowflake://svc@myorg-myacct", ["privateKey": "s3cret"], "secrets.privateKey"),
+            ]
+            for (url, secrets, field) in refusals {
+                request.name = "refused"
+                request.sourceURL = url
+                request.secrets = secrets
+                let response = try await client.send(
+                    .post, "/v1/admin/connections", key: fixture.tenantA.admin, json: request)
+                #expect(response.status == .badRequest, "\(url)")
+                #expect(response.problem?.field == field, "\(url)")
+                #expect(!response.text.contains("s3cret"))
+            }
+        }
+    }
+
     @Test func secretsMustBeReferencesNeverValues() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in

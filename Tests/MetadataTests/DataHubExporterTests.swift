@@ -45,6 +45,32 @@ struct DataHubExporterTests {
         #expect(proposals.aspect("status", of: Self.orderItemsUrn)?["removed"] == .bool(false))
     }
 
+    @Test("Snowflake datasets, containers and field paths are lowercased as DataHub's Snowflake source writes them")
+    func snowflakeNamesAreLowercased() throws {
+        // Computed with acryl-datahub 1.7 (`gen_database_key`, `gen_schema_key`, `make_dataset_urn_with_platform_instance`,
+        // `make_schema_field_urn`) over the names DataHub's Snowflake source lowercases (`convert_urns_to_lowercase`).
+        let orders = "urn:li:dataset:(urn:li:dataPlatform:snowflake,shop.sales ü.order \"items\"%2C %28ü%29,PROD)"
+        let database = "urn:li:container:514c0499b803440c02ea95369d618c76"
+        let schema = "urn:li:container:4579329c1217239dc149b00e06d72395"
+        let directory = try ScratchDirectory()
+        let folder = try Fixture.extraction(in: directory.path + "/extraction", records: Fixture.records())
+        let output = directory.path + "/datahub.json"
+        try DataHubExporter(platform: "snowflake").export(folder: folder, to: output)
+        let proposals = try #require(DataHubJSON.decodeFile(output).array)
+        let containers = Set(
+            proposals.filter { $0["entityType"] == "container" }.compactMap { $0["entityUrn"]?.string })
+        #expect(containers == [database, schema])
+        #expect(proposals.aspect("container", of: orders)?["container"] == .string(schema))
+        let metadata = try #require(proposals.aspect("schemaMetadata", of: orders))
+        #expect(metadata["schemaName"] == "shop.sales ü.order \"items\", (ü)")
+        #expect(metadata["fields"]?.array?.map { $0["fieldPath"] }.contains("line (no)") == true)
+        #expect(
+            metadata["foreignKeys"]?[0]?["sourceFields"]
+                == [.string("urn:li:schemaField:(\(orders),customer_id)")])
+        // Display names keep their case.
+        #expect(proposals.aspect("containerProperties", of: schema)?["name"] == "Sales ü")
+    }
+
     @Test("A table's schema aspect holds every column, its primary key and its foreign keys as field URNs")
     func schemaMetadataIsComplete() throws {
         let proposals = try Fixture.export(Fixture.records())

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
 # makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
-# free loopback ports), runs `swift test`, and stops what it started.
+# free loopback ports — and the fake Snowflake server's venv, checked by its self-test), runs `swift test`, and
+# stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -10,6 +11,16 @@ if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v dat
     || ! command -v schemathesis >/dev/null 2>&1; then
     echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto, schemathesis)…" >&2
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
+fi
+
+# The fake Snowflake SQL API v2 server (Tests/tools/fake_snowflake): fakesnow needs snowflake-connector-python<5,
+# so it gets a venv of its own (idempotent, under .build/). Its self-test proves it honest (the connector's own
+# JWTs, the HTTP behaviour) before any Swift test relies on it; OUTPOST_SKIP_FAKE_SNOWFLAKE_SELFTEST=1 skips that.
+OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON="$(bash Tests/tools/fake_snowflake/setup.sh)"
+OUTPOST_TEST_FAKE_SNOWFLAKE="$PWD/Tests/tools/fake_snowflake/server.py"
+export OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON OUTPOST_TEST_FAKE_SNOWFLAKE
+if [ "${OUTPOST_SKIP_FAKE_SNOWFLAKE_SELFTEST:-}" != 1 ]; then
+    "$OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON" Tests/tools/fake_snowflake/selftest.py >&2
 fi
 
 # Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and

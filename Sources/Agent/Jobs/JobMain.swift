@@ -6,6 +6,7 @@ internal import Logging
 internal import Metadata
 internal import OutpostProtocol
 internal import Secrets
+internal import UnixSignals
 
 #if canImport(Glibc)
     internal import Glibc
@@ -59,7 +60,11 @@ public enum JobMain {
         }
         let runner = JobRunner(
             envelope: envelope, sealingKey: Array(key), environment: environment, secrets: secrets, logger: logger)
-        let result = await runner.run()
+        // Only a source with work to end on its side (a running Snowflake statement) takes SIGTERM as a request to
+        // stop; the others keep SIGTERM's default, ending at once, so a job told to stop never writes on.
+        let result =
+            envelope.job.sourceURL.lowercased().hasPrefix("snowflake:")
+            ? await runUntilTerminated(runner, logger: logger) : await runner.run()
         do {
             try runner.writeResult(result)
         } catch {
@@ -71,6 +76,45 @@ public enum JobMain {
         case .partial: return exitPartial
         case .denied: return exitDenied
         case .failed: return exitFailed
+        }
+    }
+}
+
+extension JobMain {
+    /// Runs the job; SIGTERM (the agent stopping it: cancelled, timed out, shutting down) cancels the work instead of
+    /// killing the process, so the connector can end what it started on the source (a Snowflake statement is
+    /// cancelled there). The process exits at the latest `terminationGrace` after the signal, whatever the work does.
+    static func runUntilTerminated(
+        _ runner: JobRunner, logger: Logger, terminationGrace: Duration = .seconds(5)
+    ) async -> JobResult {
+        let terminations = await UnixSignalsSequence(trapping: .sigterm)
+        return await withTaskGroup(of: JobResult?.self) { group in
+            group.addTask { await runner.run() }
+            group.addTask {
+                for await _ in terminations { return nil }
+                return nil
+            }
+            var result: JobResult?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                } else if result == nil {
+                    logger.notice("job.terminating", metadata: ["reason": "SIGTERM"])
+                    group.cancelAll()
+                    group.addTask {
+                        // Cancellation is cooperative: work that does not notice it must not outlive the grace.
+                        try? await Task.sleep(for: terminationGrace)
+                        if !Task.isCancelled { exit(exitFailed) }
+                        return nil
+                    }
+                    continue
+                }
+                group.cancelAll()
+            }
+            return result
+                ?? JobResult(
+                    outcome: .failed, error: "the job was stopped",
+                    source: JobRunner.credentialFree(runner.envelope.job.sourceURL))
         }
     }
 }
@@ -106,8 +150,11 @@ struct JobRunner {
                 includeTables: job.filters.includeTables, excludeTables: job.filters.excludeTables,
                 excludeKinds: job.filters.excludeKinds,
                 excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
-            let password = try await resolveSecrets(policy: policy)
-            let resolved = try SourceLocation.resolve(job.sourceURL, password: password, environment: environment)
+            let resolvedSecrets = try await resolveSecrets(policy: policy)
+            let resolved = try SourceLocation.resolve(
+                job.sourceURL, password: resolvedSecrets.password, environment: environment,
+                snowflake: try resolvedSecrets.snowflakeCredentials(),
+                queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
             let extraction = Extraction(
                 connector: Self.checkingOpenedFile(resolved.connector, policy: policy),
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
@@ -154,20 +201,61 @@ struct JobRunner {
         var reason: String
     }
 
-    /// Resolves every secret reference of the job; returns the password, if the job has one.
-    private func resolveSecrets(policy: EgressPolicy) async throws -> String? {
+    /// The secrets a job's source uses, by role.
+    struct ResolvedSecrets {
+        /// The roles a job may name: `password` (PostgreSQL); `privateKey`, `privateKeyPassphrase`, `token`
+        /// (Snowflake).
+        static let roles = ["password", "privateKey", "privateKeyPassphrase", "token"]
+
         var password: String?
+        var privateKey: String?
+        var privateKeyPassphrase: String?
+        var token: String?
+
+        /// The Snowflake credentials the roles make up, if any.
+        func snowflakeCredentials() throws -> SnowflakeCredentials? {
+            if let privateKey {
+                guard token == nil else {
+                    throw AgentError(.job, "the job names both a privateKey and a token secret; name one of them")
+                }
+                return .keyPair(privateKeyPEM: privateKey, passphrase: privateKeyPassphrase)
+            }
+            if privateKeyPassphrase != nil {
+                throw AgentError(.job, "the job names a privateKeyPassphrase secret but no privateKey secret")
+            }
+            return token.map { .token($0) }
+        }
+    }
+
+    /// Resolves every secret reference of the job; each value is masked in every line the job prints from then on.
+    private func resolveSecrets(policy: EgressPolicy) async throws -> ResolvedSecrets {
+        var result = ResolvedSecrets()
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
-            guard role == "password" else {
-                throw AgentError(.job, "the job names a secret for role '\(role)'; this agent knows only 'password'")
+            guard ResolvedSecrets.roles.contains(role) else {
+                throw AgentError(
+                    .job,
+                    "the job names a secret for role '\(role)'; this agent knows "
+                        + ResolvedSecrets.roles.map { "'\($0)'" }.joined(separator: ", "))
             }
             let reference = try SecretReference(parsing: text)
             let value = try await resolver(policy: policy, reference: reference).resolve(reference)
             secrets.add(value)
+            if role == "privateKey" {
+                // Each line of a PEM body too, in case a library ever prints a key line by line.
+                for line in value.split(whereSeparator: \.isNewline) where line.count >= 16 && !line.hasPrefix("-----")
+                {
+                    secrets.add(String(line))
+                }
+            }
             logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
-            password = value
+            switch role {
+            case "password": result.password = value
+            case "privateKey": result.privateKey = value
+            case "privateKeyPassphrase": result.privateKeyPassphrase = value
+            default: result.token = value
+            }
         }
-        return password
+        return result
     }
 
     private func resolver(policy: EgressPolicy, reference: SecretReference) throws -> SecretResolver {

@@ -17,6 +17,9 @@ internal import Connectors
 /// above (CIDR blocks in brackets: `postgres://[10.0.0.0/8]/*`); an omitted port is the scheme's default (5432
 /// for postgres) and `*` allows any; an omitted path allows any database. File sources are `sqlite:/PATH`. In
 /// paths `*` matches within one segment (not `/`) and `**` matches across segments. `postgresql` is `postgres`.
+/// Snowflake sources are `snowflake://[USER@]ACCOUNT[/DATABASE]` with globs (`snowflake://*@MYORG-*`) over the user
+/// and the account identifier, both case-insensitive; the host the connector then connects to (the account's
+/// `….snowflakecomputing.com` or the URL's `endpoint`) must also be one of `allowedHosts`.
 ///
 /// Checking parses the way connections are made: the host after the last `@` of the authority (so
 /// `postgres://good.host@evil` is `evil`), percent-escapes decoded once, names lower-cased and a trailing dot
@@ -86,6 +89,15 @@ public struct EgressPolicy: Sendable {
                 "the agent's local policy refuses source \(AuditEntry.withoutCredentials(url)): \(problem.text)")
         }
         for rule in sourceRules where rule.matches(target) {
+            if target.account != nil, let host = target.host, let port = target.port {
+                // A Snowflake source is allowed by account; where its requests go must be allowed as a host too.
+                let hostDecision = checkHost(host: host.description, port: port)
+                guard hostDecision.allowed else {
+                    return .deny(
+                        "the agent's local policy refuses source \(target): rule \(rule.text) allows the account, "
+                            + "but \(hostDecision.reason)")
+                }
+            }
             return .allow(rule: rule.text, subject: "source \(target)")
         }
         let what = target.host.map { "host \($0)" + (target.port.map { " port \($0)" } ?? "") } ?? "path \(target.path)"
@@ -126,6 +138,9 @@ struct SourceRule {
     /// nil: any port.
     let port: Int?
     let path: [UInt8]
+    /// Snowflake: globs over the lower-cased account identifier and user (nil: any user).
+    let account: [UInt8]?
+    let user: [UInt8]?
 
     init(parsing text: String) throws {
         self.text = text
@@ -135,6 +150,40 @@ struct SourceRule {
             }
             scheme = try RuleSyntax.scheme(text[..<colon])
             var rest = text[text.index(after: colon)...]
+            if scheme == "snowflake" {
+                guard rest.hasPrefix("//"), !rest.contains("?"), !rest.contains("#") else {
+                    throw HostProblem("write snowflake://[USER@]ACCOUNT[/DATABASE], e.g. snowflake://*@MYORG-*")
+                }
+                rest = rest.dropFirst(2)
+                let pathStart = rest.firstIndex(of: "/") ?? rest.endIndex
+                var authority = rest[..<pathStart]
+                var userGlob: [UInt8]?
+                if let at = authority.lastIndex(of: "@") {
+                    userGlob = Array(authority[..<at].lowercased().utf8)
+                    authority = authority[authority.index(after: at)...]
+                }
+                let accountGlob = Array(authority.lowercased().utf8)
+                guard !accountGlob.isEmpty,
+                    accountGlob.allSatisfy({ Set("abcdefghijklmnopqrstuvwxyz0123456789-_.*".utf8).contains($0) })
+                else {
+                    throw HostProblem("the account pattern is letters, digits, '-', '_', '.' and '*'")
+                }
+                guard accountGlob.contains(where: { $0 >= UInt8(ascii: "0") && $0 != UInt8(ascii: "_") }) else {
+                    throw HostProblem("the account pattern would allow every account: name the organisation or locator")
+                }
+                try RuleSyntax.checkGlob(accountGlob)
+                if let userGlob { try RuleSyntax.checkGlob(userGlob) }
+                let pathText = rest[pathStart...]
+                path = pathText.isEmpty ? Array("/**".utf8) : Array(pathText.utf8)
+                try RuleSyntax.checkGlob(path)
+                account = accountGlob
+                user = userGlob
+                host = nil
+                port = nil
+                return
+            }
+            account = nil
+            user = nil
             guard !rest.contains("?"), !rest.contains("#"), !rest.contains("@") else {
                 throw HostProblem("patterns hold no user, query or fragment")
             }
@@ -174,6 +223,15 @@ struct SourceRule {
 
     func matches(_ target: SourceTarget) -> Bool {
         guard target.scheme == scheme else { return false }
+        if let account {
+            guard let targetAccount = target.account,
+                Glob.matches(account[...], Array(targetAccount.lowercased().utf8)[...])
+            else { return false }
+            if let user {
+                guard Glob.matches(user[...], Array((target.user ?? "").lowercased().utf8)[...]) else { return false }
+            }
+            return Glob.matches(path[...], Array(target.path.utf8)[...])
+        }
         if let host {
             guard let targetHost = target.host, host.matches(targetHost) else { return false }
             if let port, target.port != port { return false }

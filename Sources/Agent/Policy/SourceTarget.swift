@@ -14,9 +14,18 @@ struct SourceTarget: CustomStringConvertible {
     var port: Int?
     /// The database path (`/sales`, `/` for every database) or the absolute, symlink-resolved file path.
     var path: String
+    /// Snowflake: the account identifier as the connector reads it (lower case), which source rules match; `host`
+    /// and `port` are then where the connector connects (the account's host or the `endpoint`).
+    var account: String?
+    /// Snowflake: the login name, which a source rule may restrict.
+    var user: String?
 
     var description: String {
         guard let host else { return "\(scheme):\(path)" }
+        if let account {
+            return "\(scheme)://\(user.map { "\($0)@" } ?? "")\(account)\(path) (via \(host)"
+                + (port.map { ":\($0)" } ?? "") + ")"
+        }
         return "\(scheme)://\(host)" + (port.map { ":\($0)" } ?? "") + path
     }
 
@@ -43,6 +52,7 @@ struct SourceTarget: CustomStringConvertible {
             return SourceTarget(scheme: scheme, host: nil, port: nil, path: path)
         }
         guard rest.hasPrefix("//") else { throw HostProblem("write \(scheme)://HOST[:PORT][/PATH]") }
+        if scheme == "snowflake" { return try parseSnowflake(url) }
         rest = rest.dropFirst(2)
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         var authority = rest[..<authorityEnd]
@@ -121,6 +131,25 @@ struct SourceTarget: CustomStringConvertible {
             path: path.isEmpty ? "/" : path)
         if scheme == "postgres" { try crossCheckPostgres(url, target) }
         return target
+    }
+
+    /// A Snowflake source as its connector reads it, so that the policy checks exactly what will be connected to: the
+    /// account identifier and user (for source rules) and the connection host, the `endpoint` if the URL has one.
+    private static func parseSnowflake(_ url: String) throws(HostProblem) -> SourceTarget {
+        let source: SnowflakeSource
+        do {
+            source = try SnowflakeSource(url: url)
+        } catch {
+            throw HostProblem("it is not a URL the Snowflake connector accepts: \(error)")
+        }
+        let host: EgressHost
+        switch EgressHost.parse(source.host) {
+        case .success(let parsed): host = parsed
+        case .failure(let problem): throw HostProblem("host '\(source.host)': \(problem.text)")
+        }
+        return SourceTarget(
+            scheme: "snowflake", host: host, port: source.port, path: "/" + (source.database ?? ""),
+            account: source.account, user: source.user)
     }
 
     /// Denies a PostgreSQL URL that the connector's own parser reads differently: a parser differential is how a

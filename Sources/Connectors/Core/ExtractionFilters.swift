@@ -47,7 +47,7 @@ public enum FieldGroup: String, Sendable, CaseIterable {
     /// `comment` on every kind.
     case comments
     /// View and materialized view SQL, index definitions and predicates, check expressions, generation
-    /// expressions, domain checks, partition bounds and keys.
+    /// expressions, domain checks, partition bounds and keys, clustering keys.
     case definitions
     /// Column and domain default expressions.
     case defaults

@@ -69,6 +69,7 @@ extension MetadataRecord {
                 record.definition = nil
                 record.partitionBound = nil
                 record.partitionKey = nil
+                record.clusteringKey = nil
             }
             return .relation(record)
         case .column(var record):

@@ -1,17 +1,21 @@
 /// Turns a source URL given on a command line or in a connection into the connector that reads it.
 ///
-/// Schemes: `postgres://` and `postgresql://` (see `PostgresSource`), `sqlite:PATH` or `sqlite:///abs/path`.
+/// Schemes: `postgres://` and `postgresql://` (see `PostgresSource`), `sqlite:PATH` or `sqlite:///abs/path`,
+/// `snowflake://` (see `SnowflakeSource`).
 public enum SourceLocation {
     /// The schemes this build understands, for error messages.
-    public static let supportedSchemes = ["postgres://", "postgresql://", "sqlite:"]
+    public static let supportedSchemes = ["postgres://", "postgresql://", "sqlite:", "snowflake://"]
 
     /// Parses `url` into a connector.
     ///
     /// - Parameters:
     ///   - password: a password resolved from a file or secret store; overrides one in the URL or environment.
     ///   - environment: the process environment, for `PGUSER`/`PGPASSWORD`.
+    ///   - snowflake: the private key or token of a `snowflake://` source.
+    ///   - queryTag: what a source that keeps a query history (Snowflake) records as each statement's tag.
     public static func resolve(
-        _ url: String, password: String? = nil, environment: [String: String] = [:]
+        _ url: String, password: String? = nil, environment: [String: String] = [:],
+        snowflake: SnowflakeCredentials? = nil, queryTag: String? = nil
     ) throws -> ResolvedSource {
         guard let colon = url.firstIndex(of: ":") else {
             throw ConnectorError(
@@ -27,6 +31,17 @@ public enum SourceLocation {
             return ResolvedSource(
                 connector: PostgresConnector(source: source), defaultConnectionName: name,
                 passwordInURL: source.passwordCameFromURL)
+        case "snowflake":
+            let source = try SnowflakeSource(url: url)
+            if password != nil {
+                throw ConnectorError(
+                    .invalidSource,
+                    "Snowflake sources take no password: use key-pair authentication or a token")
+            }
+            return ResolvedSource(
+                connector: SnowflakeConnector(
+                    source: source, credentials: snowflake, queryTag: queryTag ?? "outpost"),
+                defaultConnectionName: source.account, passwordInURL: false)
         case "sqlite":
             var path = String(url[url.index(after: colon)...])
             if path.hasPrefix("//") { path.removeFirst(2) }
@@ -50,7 +65,7 @@ public enum SourceLocation {
 /// A parsed source: its connector and what the command line needs to know about it.
 public struct ResolvedSource: Sendable {
     public var connector: any Connector
-    /// The host for PostgreSQL, the file name without extension for SQLite.
+    /// The host for PostgreSQL, the file name without extension for SQLite, the account identifier for Snowflake.
     public var defaultConnectionName: String
     /// True when the URL itself carried a password (visible in process lists: worth a warning).
     public var passwordInURL: Bool

@@ -1351,7 +1351,7 @@ public enum OpenAPIDocument {
                   type: string
                 sourceKind:
                   type: string
-                  enum: [postgresql, sqlite]
+                  enum: [postgresql, sqlite, snowflake]
                 sourceURL:
                   description: Without credentials.
                   type: string
@@ -1768,16 +1768,18 @@ public enum OpenAPIDocument {
                   pattern: '^[^\x00-\x1F\x7F]+$'
                 sourceKind:
                   type: string
-                  enum: [postgresql, sqlite]
+                  enum: [postgresql, sqlite, snowflake]
                 sourceURL:
-                  description: Without credentials (`postgres://reader@db:5432/sales`, `sqlite:/data/shop.db`); a URL with
-                    a password or a credential query parameter is refused.
+                  description: Without credentials (`postgres://reader@db:5432/sales`, `sqlite:/data/shop.db`,
+                    `snowflake://OUTPOST_SVC@myorg-myacct/SALES?warehouse=WH&role=R`); a URL with a password or a credential
+                    query parameter is refused.
                   type: string
                   minLength: 1
                   maxLength: 2000
                   pattern: '^[^\x00-\x1F\x7F]+$'
                 secrets:
-                  description: Secret references by role (`password` → `aws-sm:prod/pg#password`), never values.
+                  description: Secret references by role (`password` → `aws-sm:prod/pg#password`; Snowflake takes
+                    `privateKey`, `privateKeyPassphrase` or `token`), never values.
                   type: object
                   maxProperties: 50
                   propertyNames:
@@ -1823,6 +1825,17 @@ public enum OpenAPIDocument {
                     properties:
                       sourceURL:
                         pattern: '^sqlite:.'
+                - if:
+                    properties:
+                      sourceKind:
+                        const: snowflake
+                  then:
+                    properties:
+                      sourceURL:
+                        pattern: '^[Ss][Nn][Oo][Ww][Ff][Ll][Aa][Kk][Ee]://'
+                      secrets:
+                        propertyNames:
+                          enum: [privateKey, privateKeyPassphrase, token]
             ConnectionFilters:
               description: Name patterns; every list may be omitted (at most 500 patterns of 1–500 characters each).
               type: object
@@ -1926,7 +1939,7 @@ public enum OpenAPIDocument {
                   type: string
                 sourceKind:
                   type: string
-                  enum: [postgresql, sqlite]
+                  enum: [postgresql, sqlite, snowflake]
                 sourceURL:
                   type: string
                 secrets:

@@ -73,13 +73,14 @@ final class GzipCompressor {
 }
 
 /// A streaming gzip decompressor that accepts concatenated members and detects truncation.
-final class GzipDecompressor {
+public final class GzipDecompressor {
     private let stream: UnsafeMutablePointer<z_stream>
     private var outputBuffer = [UInt8](repeating: 0, count: 256 * 1024)
     /// True between the end of one member and the start of the next: a clean place for input to end.
-    private(set) var atMemberBoundary = true
+    public private(set) var atMemberBoundary = true
 
-    init() throws {
+    /// - Throws: `MetadataError` `.compression` when zlib cannot start.
+    public init() throws {
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         let status = inflateInit2_(stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
@@ -97,7 +98,7 @@ final class GzipDecompressor {
     }
 
     /// Decompresses `input`, handing every piece of output to `emit`.
-    func decompress(_ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
+    public func decompress(_ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws -> Void) throws {
         guard input.count > 0 else { return }
         stream.pointee.next_in = UnsafeMutablePointer(
             mutating: input.baseAddress!.assumingMemoryBound(to: Bytef.self))

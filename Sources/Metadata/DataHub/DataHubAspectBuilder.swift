@@ -144,7 +144,7 @@ struct DataHubAspectBuilder: Sendable {
         let keyColumns = Set(primaryKey)
         let fields = columns.sorted { $0.ordinal < $1.ordinal }.map { column in
             DataHubAspect.SchemaMetadata.Field(
-                fieldPath: column.name, nullable: column.nullable, description: column.comment,
+                fieldPath: naming.fieldPath(column.name), nullable: column.nullable, description: column.comment,
                 type: .init(type: Self.fieldType(of: column)), nativeDataType: column.nativeType,
                 isPartOfKey: keyColumns.contains(column.name) ? true : nil)
         }
@@ -152,13 +152,18 @@ struct DataHubAspectBuilder: Sendable {
             let foreign = try naming.dataset(key.referencedTable)
             return DataHubAspect.SchemaMetadata.ForeignKey(
                 name: key.name,
-                foreignFields: key.referencedColumns.map { DataHubNaming.schemaFieldUrn(dataset: foreign, field: $0) },
-                sourceFields: key.columns.map { DataHubNaming.schemaFieldUrn(dataset: dataset, field: $0) },
+                foreignFields: key.referencedColumns.map {
+                    DataHubNaming.schemaFieldUrn(dataset: foreign, field: naming.fieldPath($0))
+                },
+                sourceFields: key.columns.map {
+                    DataHubNaming.schemaFieldUrn(dataset: dataset, field: naming.fieldPath($0))
+                },
                 foreignDataset: foreign.urn)
         }
         return DataHubAspect.SchemaMetadata(
-            schemaName: try DataHubNaming.datasetName(of: table), platform: naming.platformUrn, fields: fields,
-            primaryKeys: primaryKey.isEmpty ? nil : primaryKey, foreignKeys: foreignKeys.isEmpty ? nil : foreignKeys)
+            schemaName: try naming.schemaName(of: table), platform: naming.platformUrn, fields: fields,
+            primaryKeys: primaryKey.isEmpty ? nil : primaryKey.map(naming.fieldPath),
+            foreignKeys: foreignKeys.isEmpty ? nil : foreignKeys)
     }
 
     /// DataHub's field type for a column, as DataHub's postgres source maps the same SQL types: JSON and

@@ -11,6 +11,8 @@ internal import Crypto
 ///   `json.dumps(key, sort_keys=True, separators=(",", ":"))` of the container key: `platform`, `database`,
 ///   `schema` (schemas only) and `instance`, which holds the platform instance or, when there is none, the
 ///   environment (DataHub's `backcompat_env_as_instance`). Non-ASCII is escaped as `\uXXXX` like Python does.
+/// - For Snowflake, DataHub's Snowflake source lowercases dataset names, container keys and field paths
+///   (`convert_urns_to_lowercase`, on by default; `preserve_column_case` off): so does this.
 struct DataHubNaming: Sendable {
     /// One entity a proposal is about: its DataHub entity type and URN.
     struct Entity: Sendable, Equatable {
@@ -26,6 +28,18 @@ struct DataHubNaming: Sendable {
     let environment: String
 
     var platformUrn: String { "urn:li:dataPlatform:" + platform }
+
+    /// Whether DataHub's source for the platform lowercases identifiers in URNs, container keys and field paths.
+    var foldsCase: Bool { platform == "snowflake" }
+
+    /// An identifier as DataHub's source for the platform writes it into URNs and keys.
+    func identifier(_ name: String) -> String { foldsCase ? name.lowercased() : name }
+
+    /// A column's field path.
+    func fieldPath(_ column: String) -> String { identifier(column) }
+
+    /// `schemaMetadata.schemaName`: the dataset name as DataHub's source for the platform writes it.
+    func schemaName(of table: QualifiedName) throws -> String { identifier(try Self.datasetName(of: table)) }
 
     var platformInstanceUrn: String? {
         instance.map { "urn:li:dataPlatformInstance:(" + platformUrn + "," + $0 + ")" }
@@ -45,7 +59,7 @@ struct DataHubNaming: Sendable {
 
     /// The dataset entity of a table, view or materialized view.
     func dataset(_ table: QualifiedName) throws -> Entity {
-        var name = try Self.datasetName(of: table)
+        var name = identifier(try Self.datasetName(of: table))
         if let instance { name = instance + "." + name }
         let urn = "urn:li:dataset:(" + platformUrn + "," + Self.encodeURNPart(name) + "," + environment + ")"
         return Entity(type: "dataset", urn: urn)
@@ -57,7 +71,9 @@ struct DataHubNaming: Sendable {
     }
 
     /// The container entity of a database, or of a schema when `schema` is given.
-    func container(database: String, schema: String? = nil) -> Entity {
+    func container(database rawDatabase: String, schema rawSchema: String? = nil) -> Entity {
+        let database = identifier(rawDatabase)
+        let schema = rawSchema.map(identifier)
         var key = "{\"database\":"
         Self.appendPythonJSONString(database, to: &key)
         key += ",\"instance\":"
@@ -79,8 +95,8 @@ struct DataHubNaming: Sendable {
         properties["platform"] = platform
         properties["instance"] = instance
         properties["env"] = environment
-        properties["database"] = database
-        properties["schema"] = schema
+        properties["database"] = identifier(database)
+        properties["schema"] = schema.map(identifier)
         return properties
     }
 

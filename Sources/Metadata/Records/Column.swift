@@ -30,6 +30,10 @@ public struct Column: Codable, Sendable, Equatable {
     public var generatedExpression: String?
     public var collation: String?
     public var comment: String?
+    /// Tags set on the column, sorted (format 1.1).
+    public var tags: [Tag]?
+    /// Policies attached to the column (masking policies), sorted (format 1.1).
+    public var policies: [PolicyReference]?
 
     public init(
         qualifiedName: QualifiedName, name: String, database: QualifiedName, schema: QualifiedName,

@@ -1,4 +1,4 @@
-/// A database (PostgreSQL) or database file (SQLite).
+/// A database (PostgreSQL, Snowflake) or database file (SQLite).
 public struct Database: Codable, Sendable, Equatable {
     public var qualifiedName: QualifiedName
     public var name: String
@@ -7,6 +7,12 @@ public struct Database: Codable, Sendable, Equatable {
     public var collation: String?
     public var sizeBytes: Int64?
     public var comment: String?
+    /// True for a database created from a share (Snowflake's imported databases): read-only, owned elsewhere.
+    public var imported: Bool?
+    /// For an imported database: the share it comes from, as the source names it (`ORG.ACCOUNT.SHARE`).
+    public var origin: String?
+    /// RFC 3339 UTC, when the source reports it.
+    public var createdAt: String?
 
     public init(
         qualifiedName: QualifiedName, name: String, owner: String? = nil, encoding: String? = nil,

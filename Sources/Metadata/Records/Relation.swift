@@ -41,6 +41,11 @@ public struct Relation: Codable, Sendable, Equatable {
     public var owner: String?
     /// `permanent`, `unlogged` or `temporary`.
     public var persistence: String?
+    /// True for a table kept without the source's fail-safe recovery (Snowflake's transient tables).
+    public var transient: Bool?
+    /// The source's own finer table type where `tableType` cannot say it, an open vocabulary (format 1.1). Snowflake:
+    /// `external`, `dynamic`, `iceberg`, `event`, `hybrid`.
+    public var sourceTableType: String?
     public var rowEstimate: Int64?
     public var sizeBytes: Int64?
     /// The SQL text of a view or materialized view.
@@ -56,10 +61,22 @@ public struct Relation: Codable, Sendable, Equatable {
     /// Tables this one inherits from (PostgreSQL inheritance, not partitioning).
     public var inherits: [QualifiedName]?
     public var comment: String?
+    /// The clustering key, as the source prints it (Snowflake: `LINEAR(region, day)`).
+    public var clusteringKey: String?
+    /// RFC 3339 UTC, when the source reports it.
+    public var createdAt: String?
+    /// RFC 3339 UTC: the last DDL change (or, for Snowflake, data change) the source reports.
+    public var lastAlteredAt: String?
+    /// Tags set on the relation, sorted.
+    public var tags: [Tag]?
+    /// Policies attached to the relation (row-access policies), sorted.
+    public var policies: [PolicyReference]?
 
     private enum CodingKeys: String, CodingKey {
-        case qualifiedName, name, database, schema, tableType, owner, persistence, rowEstimate, sizeBytes
+        case qualifiedName, name, database, schema, tableType, owner, persistence, transient, sourceTableType
+        case rowEstimate, sizeBytes
         case definition, populated, partitionOf, partitionBound, partitionKey, inherits, comment
+        case clusteringKey, createdAt, lastAlteredAt, tags, policies
     }
 
     public init(

@@ -1,3 +1,4 @@
+import Connectors
 import OutpostProtocol
 import Secrets
 
@@ -9,11 +10,17 @@ import Secrets
 enum ConnectionValidation {
     /// The stores an agent resolves, as reference prefixes (`env:`, `file:`, `aws-sm:`, `command:`).
     static let secretSchemes = SecretReference.Store.allCases.map { $0.rawValue + ":" }
-    static let sourceKinds = ["postgresql", "sqlite"]
+    static let sourceKinds = ["postgresql", "sqlite", "snowflake"]
+    /// The secret roles an agent resolves, for the source kinds whose roles are checked here (Snowflake's; the
+    /// others' are checked by the agent).
+    static let secretRoles: [String: Set<String>] = [
+        "snowflake": ["privateKey", "privateKeyPassphrase", "token"]
+    ]
     /// Query parameters that carry credentials in the URL dialects we accept (libpq, JDBC-style, S3 endpoints).
     static let credentialParameters: Set<String> = [
         "password", "pass", "passwd", "pwd", "sslpassword", "secret", "token", "apikey", "api_key", "access_token",
         "accesskey", "secretkey", "aws_secret_access_key", "x-amz-security-token", "x-amz-credential",
+        "private_key", "private_key_file", "private_key_file_pwd", "private_key_passphrase", "passcode",
     ]
 
     static func record(
@@ -32,6 +39,12 @@ enum ConnectionValidation {
             guard isToken(role, maximum: 100) else {
                 throw APIError.invalidRequest(
                     "secret roles are 1–100 letters, digits, '_', '-' or '.'", field: "secrets.\(role)")
+            }
+            if let known = secretRoles[request.sourceKind], !known.contains(role) {
+                throw APIError.invalidRequest(
+                    "a \(request.sourceKind) connection takes secrets for "
+                        + (known.isEmpty ? "no role" : known.sorted().joined(separator: ", ")),
+                    field: "secrets.\(role)")
             }
             guard let scheme = secretSchemes.first(where: { reference.hasPrefix($0) }),
                 reference.count > scheme.count, reference.count <= 1000, !hasControlCharacters(reference)
@@ -67,6 +80,18 @@ enum ConnectionValidation {
                     field: "sourceURL")
             }
             try checkNoCredentials(url, field: "sourceURL")
+        case "snowflake":
+            guard url.lowercased().hasPrefix("snowflake://") else {
+                throw APIError.invalidRequest(
+                    "a snowflake source URL starts with snowflake:// (snowflake://USER@ACCOUNT/DB?warehouse=WH&role=R)",
+                    field: "sourceURL")
+            }
+            try checkNoCredentials(url, field: "sourceURL")
+            do {
+                _ = try SnowflakeSource(url: url)
+            } catch let error as ConnectorError {
+                throw APIError.invalidRequest(error.message, field: "sourceURL")
+            }
         default:
             guard url.hasPrefix("sqlite:"), url.count > "sqlite:".count else {
                 throw APIError.invalidRequest("a sqlite source URL is sqlite:PATH", field: "sourceURL")

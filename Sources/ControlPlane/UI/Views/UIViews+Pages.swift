@@ -171,7 +171,11 @@ extension UIViews {
                             "option", Attribute("value", kind),
                             Attribute("selected", kind == form.sourceKind ? "" : nil)
                         ) {
-                            kind == "postgresql" ? "PostgreSQL" : "SQLite"
+                            switch kind {
+                            case "postgresql": "PostgreSQL"
+                            case "snowflake": "Snowflake"
+                            default: "SQLite"
+                            }
                         }
                     }
                 }
@@ -179,7 +183,10 @@ extension UIViews {
                 HTML.void(
                     "input", Attribute("type", "text"), Attribute("id", "sourceURL"), Attribute("name", "sourceURL"),
                     Attribute("value", form.sourceURL), Attribute("required", ""),
-                    Attribute("placeholder", "postgres://reader@db.internal:5432/sales or sqlite:/data/shop.db"),
+                    Attribute(
+                        "placeholder",
+                        "postgres://reader@db.internal:5432/sales, snowflake://OUTPOST_SVC@myorg-myacct?warehouse=WH, "
+                            + "or sqlite:/data/shop.db"),
                     Attribute("class", invalid("sourceURL")))
                 HTML.element("p", Attribute("class", "hint")) {
                     "Without a password: the agent resolves credentials from its own secret stores."
@@ -192,7 +199,7 @@ extension UIViews {
                     form.secrets
                 }
                 HTML.element("p", Attribute("class", "hint")) {
-                    "One per line: role = reference, e.g. password = aws-sm:prod/pg#password (env:, file:, aws-sm:, cmd:). Never the secret itself."
+                    "One per line: role = reference, e.g. password = aws-sm:prod/pg#password (env:, file:, aws-sm:, cmd:); Snowflake takes privateKey, privateKeyPassphrase or token. Never the secret itself."
                 }
                 HTML.element("label", Attribute("for", "pool")) { "Agent pool" }
                 HTML.void(

@@ -1,0 +1,190 @@
+internal import AsyncHTTPClient
+public import Logging
+public import Metadata
+
+/// Extracts the metadata of a Snowflake account over the SQL API v2: every database the role can see, or the one
+/// named in the URL, filtered by the scope.
+///
+/// `SHOW DATABASES` (no warehouse) lists the databases; each admitted database is then read with a fixed number of
+/// statements (see `SnowflakeDatabaseReader`), one database after another, rows streamed into the sink as they arrive,
+/// so memory stays flat however large the account. The statements run, and the warehouse time they took, are logged
+/// and written to the manifest.
+public struct SnowflakeConnector: Connector {
+    public var sourceKind: String { "snowflake" }
+    public let source: SnowflakeSource
+    let credentials: SnowflakeCredentials?
+    /// Names Outpost, the connection and the run in Snowflake's query history (`parameters.query_tag`).
+    public var queryTag: String
+    var clientConfiguration: SnowflakeClientConfiguration
+
+    /// - Parameters:
+    ///   - credentials: the private key or token; checked against the URL's authenticator when the extraction starts.
+    ///   - queryTag: the `query_tag` of every statement; the default names Outpost only.
+    public init(source: SnowflakeSource, credentials: SnowflakeCredentials?, queryTag: String = "outpost") {
+        self.init(
+            source: source, credentials: credentials, queryTag: queryTag,
+            clientConfiguration: SnowflakeClientConfiguration())
+    }
+
+    init(
+        source: SnowflakeSource, credentials: SnowflakeCredentials?, queryTag: String,
+        clientConfiguration: SnowflakeClientConfiguration
+    ) {
+        self.source = source
+        self.credentials = credentials
+        self.queryTag = queryTag
+        self.clientConfiguration = clientConfiguration
+    }
+
+    public func extract(scope: ExtractionScope, into sink: any RecordSink, logger: Logger) async throws -> SourceReport
+    {
+        let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
+        var configuration = clientConfiguration
+        configuration.queryTag = String(queryTag.prefix(2000))
+        let http = try SnowflakeSQLClient.makeHTTPClient(source: source)
+        let client = SnowflakeSQLClient(
+            source: source, authorization: authorization, http: http, configuration: configuration, logger: logger)
+        let result: Result<[Manifest.Completeness], any Error>
+        do {
+            result = .success(try await extract(client: client, scope: scope, sink: sink, logger: logger))
+        } catch {
+            result = .failure(error)
+        }
+        try? await http.shutdown()
+        let usage = client.usage
+        logger.info(
+            "snowflake.extraction.usage",
+            metadata: [
+                "snowflake.statements": "\(usage.statements)",
+                "snowflake.warehouse_statements": "\(usage.warehouseStatements)",
+                "snowflake.warehouse_seconds": "\(Self.seconds(usage.warehouseTime))",
+                "snowflake.partitions": "\(usage.partitions)", "snowflake.retries": "\(usage.retries)",
+            ])
+        let completeness = try result.get()
+        return SourceReport(
+            source: Manifest.Source(
+                kind: sourceKind, location: source.location,
+                usage: Manifest.Usage(
+                    statements: usage.statements, warehouseStatements: usage.warehouseStatements,
+                    warehouseSeconds: Self.seconds(usage.warehouseTime))),
+            connector: Manifest.Connector(name: "outpost-snowflake", version: ConnectorVersion.current),
+            completeness: completeness)
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return (Double(seconds) + Double(attoseconds) / 1e18 * 1000).rounded() / 1000
+    }
+
+    /// One database as SHOW DATABASES lists it.
+    struct DatabaseEntry {
+        var name: String
+        var owner: String?
+        var comment: String?
+        var origin: String?
+        var kind: String?
+        var createdAt: String?
+        /// Asked for by name but not listed by SHOW DATABASES: the role cannot see it (or it does not exist); it is
+        /// still tried, so the completeness entry carries Snowflake's own reason.
+        var unlisted = false
+
+        var imported: Bool { !(origin ?? "").isEmpty || (kind ?? "").uppercased().contains("IMPORTED") }
+        /// The account's own SNOWFLAKE database (ACCOUNT_USAGE and friends; the name is reserved): read only when
+        /// asked for by name.
+        var isSystem: Bool { name == "SNOWFLAKE" }
+    }
+
+    private func extract(
+        client: SnowflakeSQLClient, scope: ExtractionScope, sink: any RecordSink, logger: Logger
+    ) async throws -> [Manifest.Completeness] {
+        if source.mode == .accountUsage {
+            logger.info("snowflake.account_usage.start")
+            var reader = SnowflakeAccountUsageReader(
+                client: client, scope: scope, sink: sink, logger: logger, namedDatabase: source.database)
+            return try await reader.read()
+        }
+        let databases = try await listDatabases(client: client, scope: scope)
+        var completeness: [Manifest.Completeness] = []
+        for entry in databases {
+            try Task.checkCancellation()
+            let databaseName = scope.connectionName.appending(entry.name)
+            var record = Database(qualifiedName: databaseName, name: entry.name, owner: entry.owner)
+            record.comment = entry.comment
+            record.imported = entry.imported
+            record.origin = entry.origin.flatMap { $0.isEmpty ? nil : $0 }
+            record.createdAt = entry.createdAt
+            if !entry.unlisted { try sink.write(.database(record)) }
+            logger.info("snowflake.database.start", metadata: ["db.name": "\(entry.name)"])
+            var reader = SnowflakeDatabaseReader(
+                client: client, scope: scope, sink: sink, logger: logger, database: entry.name)
+            let entries = try await reader.read()
+            if entry.unlisted {
+                if reader.schemaListRead {
+                    try sink.write(.database(record))
+                } else {
+                    logger.warning(
+                        "snowflake.database.unusable",
+                        metadata: ["db.name": "\(entry.name)", "db.reason": "\(entries.first?.reason ?? "")"])
+                }
+            }
+            completeness += entries
+        }
+        return completeness
+    }
+
+    private func listDatabases(client: SnowflakeSQLClient, scope: ExtractionScope) async throws -> [DatabaseEntry] {
+        var entries: [DatabaseEntry] = []
+        let filters = scope.filters
+        let named = source.database
+        let explicit = !filters.includeDatabases.isEmpty || named != nil
+        do {
+            try await client.execute(
+                SnowflakeStatement(
+                    sql: SnowflakeCatalogQueries.showDatabases, label: "the list of databases", database: nil,
+                    schema: nil, usesWarehouse: false)
+            ) { row, columns in
+                let cells = SnowflakeNamedCells(row, columns)
+                let name = try cells.string("name")
+                let entry = DatabaseEntry(
+                    name: name, owner: cells.optional("owner").flatMap { $0.isEmpty ? nil : $0 },
+                    comment: cells.optional("comment").flatMap { $0.isEmpty ? nil : $0 },
+                    origin: cells.optional("origin"), kind: cells.optional("kind"),
+                    createdAt: SnowflakeValues.timestamp(cells.optional("created_on")))
+                if entry.isSystem && !explicit { return }
+                guard filters.admitsDatabase(name) else { return }
+                entries.append(entry)
+            }
+        } catch let error as ConnectorError where error.underlying is SnowflakeFailure {
+            throw ConnectorError(
+                error.code, "cannot list the databases of \(source.location): \(error.message)",
+                underlying: error.underlying)
+        }
+        // Databases asked for by exact name that SHOW DATABASES does not list are still tried: the role may lack
+        // every privilege on them, and Snowflake's answer says so in the completeness entry.
+        var wanted: [String] = []
+        if let named, filters.includeDatabases.isEmpty {
+            // The URL's database as stored, or, written unquoted-style, its upper-case twin.
+            if let exact = entries.first(where: { $0.name == named }) { return [exact] }
+            let folded = entries.filter { $0.name == named.uppercased() }
+            if folded.count == 1 { return folded }
+            wanted = [named]
+        } else {
+            wanted = filters.includeDatabases.compactMap(\.literalName).filter { name in
+                filters.admitsDatabase(name) && !entries.contains { $0.name == name }
+            }
+        }
+        for name in wanted {
+            entries.append(DatabaseEntry(name: name, unlisted: true))
+        }
+        return entries
+    }
+}
+
+extension NamePattern {
+    /// The name a pattern matches when it matches exactly one (a glob without wildcards or escapes), else nil.
+    var literalName: String? {
+        let text = description
+        guard !text.hasPrefix("re:"), !text.contains(where: { "*?[\\".contains($0) }) else { return nil }
+        return text
+    }
+}

@@ -1,0 +1,131 @@
+internal import Metadata
+
+/// Decoding of jsonv2 cells (every non-NULL cell is a string) and encoding of SQL text.
+enum SnowflakeValues {
+    /// A string literal for SQL text: `'…'` with `'` doubled and `\` escaped, since Snowflake reads backslash escapes
+    /// in single-quoted strings. Any identifier (quotes, emoji, dots, 255 characters) round-trips.
+    static func literal(_ text: String) -> String {
+        var result = "'"
+        for character in text.unicodeScalars {
+            switch character {
+            case "'": result += "''"
+            case "\\": result += "\\\\"
+            case "\0": result += "\\0"
+            default: result.unicodeScalars.append(character)
+            }
+        }
+        return result + "'"
+    }
+
+    /// A quoted identifier: `"…"` with `"` doubled, so the name is used exactly as stored.
+    static func identifier(_ name: String) -> String {
+        "\"" + name.replacing("\"", with: "\"\"") + "\""
+    }
+
+    /// FIXED cells: a decimal string with the scale applied; integers here.
+    static func int64(_ text: String?) -> Int64? {
+        guard let text else { return nil }
+        if let value = Int64(text) { return value }
+        // "12.000" from a FIXED column with a scale.
+        if let dot = text.firstIndex(of: "."), text[text.index(after: dot)...].allSatisfy({ $0 == "0" }) {
+            return Int64(text[..<dot])
+        }
+        return nil
+    }
+
+    /// BOOLEAN cells are `true`/`false`; INFORMATION_SCHEMA's flags are `YES`/`NO`; SHOW's are `Y`/`N`.
+    static func bool(_ text: String?) -> Bool? {
+        switch text?.lowercased() {
+        case "true", "yes", "y", "1": true
+        case "false", "no", "n", "0": false
+        default: nil
+        }
+    }
+
+    /// A TIMESTAMP_LTZ/NTZ cell (`seconds.fraction` since the epoch) or TIMESTAMP_TZ cell (`seconds.fraction offset`)
+    /// as RFC 3339 UTC with milliseconds; nil for anything else.
+    static func timestamp(_ text: String?) -> String? {
+        guard let text, !text.isEmpty else { return nil }
+        let instant = text.split(separator: " ").first ?? ""
+        let parts = instant.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let seconds = Int64(parts[0]) else { return nil }
+        var millis: Int64 = 0
+        if parts.count == 2 {
+            let fraction = parts[1].prefix(3)
+            guard fraction.allSatisfy(\.isASCII),
+                let value = Int64(fraction + String(repeating: "0", count: 3 - fraction.count))
+            else { return nil }
+            millis = value
+        }
+        // A negative time with a fraction counts the fraction forward from the earlier second.
+        var whole = seconds
+        if instant.hasPrefix("-") && millis > 0 {
+            whole -= 1
+            millis = 1000 - millis
+        }
+        let days = whole >= 0 ? whole / 86_400 : (whole - 86_399) / 86_400
+        let secondOfDay = whole - days * 86_400
+        let (year, month, day) = civil(fromDays: days)
+        func pad(_ value: Int64, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secondOfDay / 3600, 2)):"
+            + "\(pad(secondOfDay / 60 % 60, 2)):\(pad(secondOfDay % 60, 2)).\(pad(millis, 3))Z"
+    }
+
+    /// Howard Hinnant's days-from-civil inverse: the proleptic Gregorian date of a day number (0 = 1970-01-01).
+    private static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthPrime = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthPrime + 2) / 5 + 1
+        let month = monthPrime < 10 ? monthPrime + 3 : monthPrime - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day)
+    }
+
+    /// The type as Snowflake prints it (`NUMBER(38,0)`, `VARCHAR(16777216)`, `TIMESTAMP_NTZ(9)`) from
+    /// INFORMATION_SCHEMA.COLUMNS' `DATA_TYPE` and its length, precision and scale.
+    static func nativeType(
+        dataType: String, length: Int64?, precision: Int64?, scale: Int64?, datetimePrecision: Int64?
+    ) -> String {
+        switch dataType.uppercased() {
+        case "TEXT", "VARCHAR", "STRING", "CHAR", "CHARACTER":
+            return length.map { "VARCHAR(\($0))" } ?? "VARCHAR"
+        case "BINARY", "VARBINARY":
+            return length.map { "BINARY(\($0))" } ?? "BINARY"
+        case "NUMBER", "DECIMAL", "NUMERIC":
+            guard let precision else { return "NUMBER" }
+            return "NUMBER(\(precision),\(scale ?? 0))"
+        case "TIME", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ":
+            return datetimePrecision.map { "\(dataType.uppercased())(\($0))" } ?? dataType.uppercased()
+        default:
+            return dataType
+        }
+    }
+
+    /// The normalised family of a Snowflake type.
+    static func typeFamily(dataType: String, scale: Int64?) -> Column.TypeFamily {
+        let base = dataType.uppercased().split(separator: "(").first.map(String.init) ?? ""
+        switch base {
+        case "NUMBER", "DECIMAL", "NUMERIC":
+            return (scale ?? 0) == 0 ? .integer : .decimal
+        case "INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "BYTEINT": return .integer
+        case "FLOAT", "FLOAT4", "FLOAT8", "DOUBLE", "DOUBLE PRECISION", "REAL": return .float
+        case "TEXT", "VARCHAR", "STRING", "CHAR", "CHARACTER": return .string
+        case "BINARY", "VARBINARY": return .binary
+        case "BOOLEAN": return .boolean
+        case "DATE": return .date
+        case "TIME": return .time
+        case "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ", "TIMESTAMP", "DATETIME": return .timestamp
+        case "VARIANT", "OBJECT", "MAP": return .json
+        case "ARRAY", "VECTOR": return .array
+        case "GEOGRAPHY", "GEOMETRY": return .geometric
+        default: return .other
+        }
+    }
+}
