@@ -80,7 +80,7 @@ final class FakeKubernetesAPI: Sendable {
             router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         server = Task { try await application.runService() }
         holder.set(self)
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(60)
         while !FreePort.isListening(port) {
             guard ContinuousClock.now < deadline else { throw TestFailure("the fake API server did not start") }
             try await Task.sleep(for: .milliseconds(20))

@@ -69,7 +69,8 @@ final class ServerProcess: @unchecked Sendable {
         process.standardError = output
         try process.run()
         self.process = process
-        let deadline = ContinuousClock.now + .seconds(30)
+        // Generous: the whole suite starts at once on two cores, and the first minute is crowded.
+        let deadline = ContinuousClock.now + .seconds(90)
         while ContinuousClock.now < deadline {
             guard process.isRunning else {
                 throw EndToEndFailure("outpost server exited with \(process.terminationStatus): \(log)")
@@ -77,7 +78,7 @@ final class ServerProcess: @unchecked Sendable {
             if FreePort.isListening(port), (try? await AdminClient(url: url, key: "").healthy()) == true { return }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw EndToEndFailure("outpost server did not answer /healthz within 30 s: \(log)")
+        throw EndToEndFailure("outpost server did not answer /healthz within 90 s: \(log)")
     }
 
     /// Sends `signal` and waits for the server to exit; returns its exit status.

@@ -79,13 +79,22 @@ public final class TestMoto: @unchecked Sendable {
 public enum FreePort {
     /// A port that was free a moment ago on 127.0.0.1.
     public static func find() throws -> Int {
-        let result = try ChildProcess.run(
-            "/usr/bin/env",
-            ["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
-        guard let port = Int(result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw TestPostgres.Unavailable(description: "cannot find a free port")
+        // Bound and read in-process: a child process per port blocked a thread of the concurrency pool each time.
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw TestPostgres.Unavailable(description: "cannot find a free port") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { generic in
+                bind(descriptor, generic, length) == 0 && getsockname(descriptor, generic, &length) == 0
+            }
         }
-        return port
+        guard bound else { throw TestPostgres.Unavailable(description: "cannot find a free port") }
+        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// Whether something accepts TCP connections on 127.0.0.1:`port`.

@@ -28,7 +28,11 @@ public final class TestSnowflake: @unchecked Sendable {
 
     /// The shared fake, reset, for this test alone until `release()`.
     public static func exclusive() async throws -> TestSnowflake {
-        let fake = try shared()
+        // Starting the fake takes seconds and callers wait on a lock meanwhile: on a thread of its own, so the
+        // concurrency pool (a thread per core) keeps serving every other test.
+        let fake = try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try shared() }) }.start()
+        }
         await gate.acquire()
         do {
             try fake.reset()
