@@ -37,13 +37,9 @@ struct IngestionCrashTests {
             let server = try ServerProcess(environment: environment)
             try await server.start()
             let admin = try server.admin
-            let connection = try await admin.createConnection(
-                ConnectionRequest(
-                    name: "big", sourceKind: "postgresql", sourceURL: postgres.url(database: source),
-                    secrets: ["password": "command:pw"]))
-            let setup = try AgentSetup(
-                server: server, key: try await admin.createKey(name: "agent-\(backend)", role: .agent),
-                secretCommands: ["pw": "cat \(passwordFile.path)/pw"])
+            let (connection, setup) = try await Self.connectLargeCatalog(
+                server, postgres.url(database: source), passwordFile: passwordFile.path + "/pw",
+                agentName: "agent-\(backend)")
             let agent = try setup.start()
 
             let run = try await admin.runNow(connection.id)
@@ -85,13 +81,8 @@ struct IngestionCrashTests {
         let server = try ServerProcess(environment: environment)
         try await server.start()
         let admin = try server.admin
-        let connection = try await admin.createConnection(
-            ConnectionRequest(
-                name: "big", sourceKind: "postgresql", sourceURL: postgres.url(database: source),
-                secrets: ["password": "command:pw"]))
-        let setup = try AgentSetup(
-            server: server, key: try await admin.createKey(name: "agent", role: .agent),
-            secretCommands: ["pw": "cat \(passwordFile.path)/pw"])
+        let (connection, setup) = try await Self.connectLargeCatalog(
+            server, postgres.url(database: source), passwordFile: passwordFile.path + "/pw", agentName: "agent")
         let agent = try setup.start()
 
         let first = try await admin.finished(try await admin.runNow(connection.id).id, within: .seconds(120))
@@ -127,6 +118,21 @@ struct IngestionCrashTests {
 
     /// Waits until the run is `ingesting` (the agent delivered, the server verifies and publishes), then kills the
     /// server with SIGKILL.
+    /// The large catalog's connection on `server`, and the setup of an agent that reads its password through a
+    /// secret command (keep the setup alive as long as the agent runs).
+    static func connectLargeCatalog(
+        _ server: ServerProcess, _ sourceURL: String, passwordFile: String, agentName: String
+    ) async throws -> (ConnectionResponse, AgentSetup) {
+        let admin = try server.admin
+        let connection = try await admin.createConnection(
+            ConnectionRequest(
+                name: "big", sourceKind: "postgresql", sourceURL: sourceURL, secrets: ["password": "command:pw"]))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: agentName, role: .agent),
+            secretCommands: ["pw": "cat \(passwordFile)"])
+        return (connection, setup)
+    }
+
     static func kill(
         _ server: ServerProcess, whileIngesting runId: String, within limit: Duration, agent: AgentProcess,
         _ backend: String

@@ -119,18 +119,24 @@ struct SnowflakeResultParser {
         }
     }
 
+    /// One byte inside a JSON string, kept in `buffer`; returns true when it is the string's closing quote.
+    private mutating func stringByte(_ byte: UInt8) -> Bool {
+        buffer.append(byte)
+        if escaped {
+            escaped = false
+        } else if byte == UInt8(ascii: "\\") {
+            escaped = true
+        } else if byte == UInt8(ascii: "\"") {
+            inString = false
+            return true
+        }
+        return false
+    }
+
     /// One byte of a captured member value; a scalar ends at the `,` or `}` that follows it.
     private mutating func capture(_ byte: UInt8, onMember: (String, [UInt8]) throws -> Void) throws {
         if inString {
-            buffer.append(byte)
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
-                inString = false
-                if depth == 0 { try finishMember(onMember) }
-            }
+            if stringByte(byte), depth == 0 { try finishMember(onMember) }
         } else {
             switch byte {
             case UInt8(ascii: "\""):
@@ -174,14 +180,7 @@ struct SnowflakeResultParser {
     /// One byte inside `data`: depth 1 is the array of rows, depth 2 a row.
     private mutating func dataByte(_ byte: UInt8, onRow: ([String?]) throws -> Void) throws {
         if inString {
-            buffer.append(byte)
-            if escaped {
-                escaped = false
-            } else if byte == UInt8(ascii: "\\") {
-                escaped = true
-            } else if byte == UInt8(ascii: "\"") {
-                inString = false
-            }
+            _ = stringByte(byte)
         } else {
             switch byte {
             case UInt8(ascii: "\""):

@@ -6,19 +6,12 @@ extension SQLiteControlPlaneStore {
     /// A batch of rows per transaction, yielding between them, so requests that write (heartbeats, claims) are
     /// not held up behind the removal of a large delivery's staging.
     public func clearStaging(tenantId: String, runId: String) async throws {
-        var slice = SliceSize()
-        while true {
-            let started = ContinuousClock.now
-            let removed = try database.writeTransaction {
-                try database.execute(
-                    """
-                    DELETE FROM catalog_staging WHERE rowid IN (
-                        SELECT rowid FROM catalog_staging WHERE tenant_id = ? AND run_id = ? LIMIT ?)
-                    """, [tenantId, runId, slice.rows])
-            }
-            guard removed == slice.rows else { return }
-            slice.record(ContinuousClock.now - started)
-            await Task.yield()
+        try await repeatInSlices { rows in
+            try database.execute(
+                """
+                DELETE FROM catalog_staging WHERE rowid IN (
+                    SELECT rowid FROM catalog_staging WHERE tenant_id = ? AND run_id = ? LIMIT ?)
+                """, [tenantId, runId, rows])
         }
     }
 
@@ -374,20 +367,13 @@ extension SQLiteControlPlaneStore {
 
     /// Removes the rows of versions readers no longer see (`died` at or before `version`), a slice at a time.
     private func removeReplaced(_ assets: AssetVersions, upTo version: Int64) async throws {
-        var slice = SliceSize()
-        while true {
-            let started = ContinuousClock.now
-            let removed = try database.writeTransaction {
-                try database.execute(
-                    """
-                    DELETE FROM catalog_assets WHERE rowid IN (
-                        SELECT rowid FROM catalog_assets
-                        WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died <= ? LIMIT ?)
-                    """, [assets.tenantId, assets.connectionId, version, slice.rows])
-            }
-            guard removed == slice.rows else { return }
-            slice.record(ContinuousClock.now - started)
-            await Task.yield()
+        try await repeatInSlices { rows in
+            try database.execute(
+                """
+                DELETE FROM catalog_assets WHERE rowid IN (
+                    SELECT rowid FROM catalog_assets
+                    WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died <= ? LIMIT ?)
+                """, [assets.tenantId, assets.connectionId, version, rows])
         }
     }
 
@@ -402,22 +388,28 @@ extension SQLiteControlPlaneStore {
                     WHERE a.tenant_id = ? AND a.connection_id = ? AND a.born > ? AND \(range))
                 """, [assets.tenantId, assets.connectionId, visible] + rangeValues)
         }
+        try await repeatInSlices { rows in
+            try database.execute(
+                """
+                UPDATE catalog_assets SET died = NULL WHERE rowid IN (
+                    SELECT rowid FROM catalog_assets
+                    WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died > ? LIMIT ?)
+                """, [assets.tenantId, assets.connectionId, visible, rows])
+        }
+        try await removeReplaced(assets, upTo: visible)
+    }
+
+    /// Runs `body` (given how many rows to touch; returns how many it touched) in one write transaction after
+    /// another, yielding between them, until it touches fewer rows than it was given.
+    private func repeatInSlices(_ body: (_ rows: Int) throws -> Int) async throws {
         var slice = SliceSize()
         while true {
             let started = ContinuousClock.now
-            let restored = try database.writeTransaction {
-                try database.execute(
-                    """
-                    UPDATE catalog_assets SET died = NULL WHERE rowid IN (
-                        SELECT rowid FROM catalog_assets
-                        WHERE tenant_id = ? AND connection_id = ? AND died IS NOT NULL AND died > ? LIMIT ?)
-                    """, [assets.tenantId, assets.connectionId, visible, slice.rows])
-            }
-            guard restored == slice.rows else { break }
+            let touched = try database.writeTransaction { try body(slice.rows) }
+            guard touched == slice.rows else { return }
             slice.record(ContinuousClock.now - started)
             await Task.yield()
         }
-        try await removeReplaced(assets, upTo: visible)
     }
 
     // MARK: Rows
