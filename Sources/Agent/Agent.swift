@@ -51,7 +51,7 @@ public enum Agent {
         metrics: AgentMetrics?, logger: Logger, agentId: String, network: OutboundNetwork
     ) async throws -> AgentRunner {
         let dataDirectory = configuration.dataDirectory
-        let resolver = try secretResolver(configuration: configuration, environment: environment)
+        let resolver = try secretResolver(configuration: configuration, environment: environment, network: network)
         let keys = APIKeyProvider(
             reference: configuration.controlPlane.apiKey, resolver: resolver,
             refreshInterval: configuration.controlPlane.keyRefreshInterval,
@@ -110,9 +110,9 @@ public enum Agent {
     }
 
     /// The secret stores the agent itself reads (its API key, the spool key): files, environment, AWS Secrets
-    /// Manager and configured commands.
+    /// Manager (through the proxy, when one is set) and configured commands.
     static func secretResolver(
-        configuration: AgentConfiguration, environment: [String: String]
+        configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork
     ) throws
         -> SecretResolver
     {
@@ -127,7 +127,9 @@ public enum Agent {
         }
         return SecretResolver(providers: [
             EnvironmentSecretProvider(), FileSecretProvider(),
-            AWSSecretsManagerSecretProvider(client: .shared, environment: AWSEnvironment(environment)), commands,
+            AWSSecretsManagerSecretProvider(
+                clientForHost: { network.serviceClient(for: $0) }, environment: AWSEnvironment(environment)),
+            commands,
         ])
     }
 

@@ -37,11 +37,20 @@ public struct Preflight: Sendable {
             report(false, "data dir", "cannot create \(dataDirectory): \(error)")
         }
 
+        let network: OutboundNetwork
+        do {
+            network = try OutboundNetwork(network: configuration.network, environment: environment)
+        } catch {
+            report(false, "network", "\(error)")
+            return false
+        }
         let resolver: SecretResolver
         do {
-            resolver = try Agent.secretResolver(configuration: configuration, environment: environment)
+            resolver = try Agent.secretResolver(
+                configuration: configuration, environment: environment, network: network)
         } catch {
             report(false, "secret stores", "\(error)")
+            await network.shutdown()
             return false
         }
         let reference = configuration.controlPlane.apiKey
@@ -54,13 +63,6 @@ public struct Preflight: Sendable {
             report(false, "api key", "cannot read \(reference): \(error)")
         }
 
-        let network: OutboundNetwork
-        do {
-            network = try OutboundNetwork(network: configuration.network, environment: environment)
-        } catch {
-            report(false, "network", "\(error)")
-            return false
-        }
         let host = URLComponents(string: configuration.controlPlane.url)?.plainHost ?? ""
         if let proxy = network.proxy {
             let bypass = OutboundNetwork.bypassesProxy(host: host, noProxy: network.noProxy)

@@ -12,12 +12,20 @@ internal import NIOHTTP1
 /// value or a credential.
 public struct AWSSecretsManagerSecretProvider: SecretProvider {
     public var store: SecretReference.Store { .awsSecretsManager }
-    public let client: HTTPClient
+    /// The HTTP client for a host (Secrets Manager's, STS's): the caller decides which go through a proxy.
+    public let client: @Sendable (_ host: String) -> HTTPClient
     public let environment: AWSEnvironment
     public let timeout: TimeAmount
 
     public init(client: HTTPClient, environment: AWSEnvironment, timeout: TimeAmount = .seconds(15)) {
-        self.client = client
+        self.init(clientForHost: { _ in client }, environment: environment, timeout: timeout)
+    }
+
+    public init(
+        clientForHost: @escaping @Sendable (_ host: String) -> HTTPClient, environment: AWSEnvironment,
+        timeout: TimeAmount = .seconds(15)
+    ) {
+        self.client = clientForHost
         self.environment = environment
         self.timeout = timeout
     }
@@ -65,7 +73,7 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
             request.body = .bytes(ByteBuffer(string: STSWebIdentityExchange.formBody(identity, token: token)))
-            let response = try await client.execute(request, timeout: timeout)
+            let response = try await client(Self.hostName(of: identity.stsEndpoint)).execute(request, timeout: timeout)
             let text = String(buffer: try await response.body.collect(upTo: 256 * 1024))
             guard response.status == .ok, let answer = STSWebIdentityExchange.credentials(fromResponse: text) else {
                 throw SecretError(
@@ -94,9 +102,7 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
         endpoint: String, service: String, region: String, credentials: AWSCredentials,
         headers: [(String, String)], body: [UInt8], reference: SecretReference
     ) async throws -> Response {
-        let host =
-            endpoint.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init)
-            ?? endpoint
+        let host = Self.host(of: endpoint)
         let signer = SigV4Signer(region: region, service: service)
         let unsigned = SigV4Request(
             method: "POST", path: "/", headers: [("Host", host)] + headers.map { ($0.0, $0.1) },
@@ -110,7 +116,7 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
         }
         request.body = .bytes(ByteBuffer(bytes: body))
         do {
-            let response = try await client.execute(request, timeout: timeout)
+            let response = try await client(Self.hostName(of: endpoint)).execute(request, timeout: timeout)
             let bytes = try await response.body.collect(upTo: 1024 * 1024)
             return Response(status: response.status, body: Array(buffer: bytes))
         } catch let error as SecretError {
@@ -125,5 +131,16 @@ public struct AWSSecretsManagerSecretProvider: SecretProvider {
         let parts = locator.split(separator: ":", omittingEmptySubsequences: false)
         guard parts.count > 4, parts[0] == "arn", !parts[3].isEmpty else { return nil }
         return String(parts[3])
+    }
+
+    /// `https://host[:port]` → `host[:port]`, as the `Host` header has it.
+    static func host(of endpoint: String) -> String {
+        endpoint.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first.map(String.init) ?? endpoint
+    }
+
+    /// `https://host[:port]` → `host`, the name a client is chosen by.
+    static func hostName(of endpoint: String) -> String {
+        (URLComponents(string: endpoint)?.host ?? host(of: endpoint)).trimmingCharacters(
+            in: CharacterSet(charactersIn: "[]"))
     }
 }

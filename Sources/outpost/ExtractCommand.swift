@@ -1,4 +1,5 @@
 import AWSSigV4
+import Agent
 import ArgumentParser
 import AsyncHTTPClient
 import Connectors
@@ -113,13 +114,17 @@ struct ExtractCommand: AsyncParsableCommand {
     private func execute(interactive: Bool, logger: Logger) async -> Int32 {
         let environment = ProcessEnvironment.current
         let filters: ExtractionFilters
-        let resolved: ResolvedSource
+        var resolved: ResolvedSource
         do {
             filters = try makeFilters()
             resolved = try SourceLocation.resolve(
                 source, password: try await resolvePassword(environment: environment), environment: environment,
                 snowflake: try await resolveSnowflakeCredentials(environment: environment),
                 queryTag: "outpost extract" + (connectionName.map { " connection=\($0)" } ?? ""))
+            // A source reached over HTTPS (Snowflake) goes through HTTPS_PROXY unless NO_PROXY exempts it.
+            if resolved.connector is SnowflakeConnector {
+                resolved.connector = try ProxySettings(environment: environment).applied(to: resolved.connector)
+            }
         } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code)
         {
             Terminal.error(error.message)

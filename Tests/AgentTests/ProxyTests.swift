@@ -1,11 +1,15 @@
 // The agent reaching a TLS control plane through a test proxy (an HTTP CONNECT proxy written for these tests that
 // wants basic auth): a run completes through it; a wrong proxy password keeps the agent away from the control plane
-// without the password showing up anywhere; and a NO_PROXY entry bypasses the proxy.
+// without the password showing up anywhere; and a NO_PROXY entry bypasses the proxy. Snowflake jobs reach their account
+// through the same proxy.
 
 import Agent
 import AsyncHTTPClient
+import Connectors
 import ControlPlane
 import Foundation
+import Logging
+import Metadata
 import NIOCore
 import NIOHTTP1
 import OutpostTesting
@@ -120,5 +124,67 @@ struct ProxyTests {
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/readyz"), timeout: .seconds(5))
         let body = try await response.body.collect(upTo: 64 * 1024)
         return (response.status.code, String(buffer: body))
+    }
+}
+
+/// Snowflake through the agent's proxy: the job's SQL API requests are tunnelled like the agent's own.
+extension ProxyTests {
+    @Test func aSnowflakeRunReadsItsKeyFromSecretsManagerAndReachesTheAccountThroughTheAgentsProxy() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let proxy = try TestConnectProxy(username: "agent", password: "s3cret")
+        let moto = try TestMoto()
+        let key = SnowflakeTestKeys.plainPKCS8.replacingOccurrences(of: "\n", with: "\\n")
+        try moto.boto3("client('secretsmanager').create_secret(Name='prod/snowflake-key', SecretString='\(key)')")
+        try await withControlPlane { controlPlane in
+            var setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            setup.yaml += "\nnetwork:\n  proxy: http://agent:s3cret@127.0.0.1:\(proxy.port)\n"
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "warehouse", sourceKind: "snowflake",
+                    sourceURL: "snowflake://outpost_svc@myorg-myacct/SHARED_DB?warehouse=OUTPOST_WH&role=OUTPOST_RO"
+                        + "&endpoint=\(fake.endpoint)",
+                    secrets: ["privateKey": "aws-sm:prod/snowflake-key"]))
+            let run = try await controlPlane.runNow(connection.id)
+            try await withAgent(setup, environment: environmentWithoutProxies.merging(moto.environment()) { $1 }) {
+                _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+            }
+            #expect(try !fake.statements().isEmpty)
+        }
+        #expect(proxy.authenticationFailures == 0)
+        // The control plane, Secrets Manager and the account: all through the proxy.
+        let targets = Set(proxy.tunnelTargets)
+        #expect(targets.contains("127.0.0.1:\(fake.port)"), "\(targets)")
+        #expect(targets.contains("127.0.0.1:\(moto.port)"), "\(targets)")
+    }
+
+    @Test func aProxyRefusingTheCredentialsFailsASnowflakeExtractionWithItsReason() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let proxy = try TestConnectProxy(username: "agent", password: "s3cret")
+        var connector = SnowflakeConnector(
+            source: try SnowflakeSource(
+                url: "snowflake://outpost_svc@myorg-myacct/SHARED_DB?warehouse=OUTPOST_WH&role=OUTPOST_RO"
+                    + "&endpoint=\(fake.endpoint)"),
+            credentials: .keyPair(privateKeyPEM: SnowflakeTestKeys.plainPKCS8, passphrase: nil))
+        let settings = ProxySettings(
+            proxy: .init(host: "127.0.0.1", port: proxy.port, username: "agent", password: Self.canary), noProxy: [])
+        connector = try #require(settings.applied(to: connector) as? SnowflakeConnector)
+        let folder = try TemporaryDirectory()
+        let error = await #expect(throws: ConnectorError.self) {
+            _ = try await Extraction(
+                connector: connector, scope: ExtractionScope(connection: "warehouse"),
+                folder: ExtractionFolder(path: folder.path + "/out")
+            ).run(progress: ExtractionProgress(), logger: Logger(label: "test"))
+        }
+        #expect(error?.code == .unreachable)
+        #expect(error?.message.contains("407 Proxy Authentication Required") == true, "\(String(describing: error))")
+        #expect(error.map { "\($0)" }?.contains(Self.canary) == false)
+        #expect(proxy.authenticationFailures >= 1)
+        // Exempted by NO_PROXY, the same connector goes straight to the account.
+        let direct = ProxySettings(proxy: settings.proxy, noProxy: ["127.0.0.1"])
+        #expect((direct.applied(to: connector) as? SnowflakeConnector)?.proxy == nil)
     }
 }

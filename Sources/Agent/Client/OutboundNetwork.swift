@@ -8,14 +8,30 @@ internal import NIOSSL
 /// HTTP CONNECT proxy from the configuration or `HTTPS_PROXY` / `NO_PROXY` (either casing).
 ///
 /// AsyncHTTPClient takes one proxy per client, so there are two clients — proxied and direct — and
-/// `client(for:)` picks by the target host. Call `shutdown()` once at the end.
+/// `client(for:)` picks by the target host. Third-party services (AWS Secrets Manager) are reached with the system's
+/// trust roots rather than the CA bundle, through the same proxy: `serviceClient(for:)`. Call `shutdown()` once at
+/// the end.
 public final class OutboundNetwork: Sendable {
     /// A parsed proxy: where it is and the basic-auth credentials it wants, if any.
-    public struct Proxy: Sendable, Equatable {
+    public struct Proxy: Codable, Sendable, Equatable {
         public var host: String
         public var port: Int
         public var username: String?
         public var password: String?
+
+        public init(host: String, port: Int, username: String? = nil, password: String? = nil) {
+            self.host = host
+            self.port = port
+            self.username = username
+            self.password = password
+        }
+
+        /// The proxy as AsyncHTTPClient takes it: HTTP CONNECT, with basic auth when credentials are set.
+        public var configuration: HTTPClient.Configuration.Proxy {
+            .server(
+                host: host, port: port,
+                authorization: username.map { .basic(username: $0, password: password ?? "") })
+        }
     }
 
     public let proxy: Proxy?
@@ -24,20 +40,19 @@ public final class OutboundNetwork: Sendable {
     public let presentsClientCertificate: Bool
     private let proxied: HTTPClient?
     private let direct: HTTPClient
+    /// The system's trust roots, through the proxy; nil without a proxy.
+    private let proxiedService: HTTPClient?
 
     /// - Throws: `AgentError` `.invalidConfiguration` for an unreadable CA bundle, certificate or key, a key that
     ///   does not belong to the certificate, a certificate without its key (or the reverse), or an unparseable
     ///   proxy URL.
     public init(network: AgentConfiguration.Network, environment: [String: String]) throws {
-        let proxyText =
-            network.proxy ?? environment["HTTPS_PROXY"] ?? environment["https_proxy"]
-            ?? environment["ALL_PROXY"] ?? environment["all_proxy"]
-        proxy = try proxyText.flatMap { $0.isEmpty ? nil : try Self.parseProxy($0) }
-        noProxy =
-            network.noProxy
-            ?? (environment["NO_PROXY"] ?? environment["no_proxy"] ?? "").split(separator: ",").map {
-                String($0).trimmingWhitespace
-            }.filter { !$0.isEmpty }
+        if let configured = network.proxy {
+            proxy = configured.isEmpty ? nil : try Self.parseProxy(configured)
+        } else {
+            proxy = try ProxySettings(environment: environment).proxy
+        }
+        noProxy = network.noProxy ?? Self.noProxyList(environment["NO_PROXY"] ?? environment["no_proxy"] ?? "")
         let tls = try Self.tlsConfiguration(network)
         presentsClientCertificate = network.clientCertificate != nil
         var configuration = HTTPClient.Configuration(
@@ -49,14 +64,16 @@ public final class OutboundNetwork: Sendable {
         configuration.connectionPool.retryConnectionEstablishment = false
         direct = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         if let proxy {
-            configuration.proxy = .server(
-                host: proxy.host, port: proxy.port,
-                authorization: proxy.username.map { .basic(username: $0, password: proxy.password ?? "") })
+            configuration.proxy = proxy.configuration
             proxied = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         } else {
             proxied = nil
         }
+        proxiedService = proxy.map { Self.serviceClient(proxy: $0) }
     }
+
+    /// The proxy as the agent hands it to its jobs, which reach their sources' APIs and secret stores through it.
+    public var settings: ProxySettings { ProxySettings(proxy: proxy, noProxy: noProxy) }
 
     /// TLS ≥ 1.2 with the CA bundle and client certificate of `network`, each file loaded (and the pair checked
     /// against each other) now, so a bad file fails at start with its name rather than at the first handshake.
@@ -157,9 +174,29 @@ public final class OutboundNetwork: Sendable {
         client(for: URLComponents(string: url)?.plainHost ?? "")
     }
 
+    /// The client for a third-party HTTPS service at `host`: the system's trust roots (the CA bundle is for the
+    /// control plane and the relay bucket), through the proxy unless `NO_PROXY` exempts the host.
+    public func serviceClient(for host: String) -> HTTPClient {
+        guard let proxiedService, !Self.bypassesProxy(host: host, noProxy: noProxy) else { return .shared }
+        return proxiedService
+    }
+
+    /// A client with the system's trust roots and TLS ≥ 1.2 that tunnels every connection through `proxy`.
+    static func serviceClient(proxy: Proxy) -> HTTPClient {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: .seconds(90)))
+        configuration.proxy = proxy.configuration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
     public func shutdown() async {
         try? await direct.shutdown()
         try? await proxied?.shutdown()
+        try? await proxiedService?.shutdown()
     }
 
     /// `NO_PROXY` semantics as curl has them: `*` for everything, a name for itself and its subdomains
@@ -178,6 +215,11 @@ public final class OutboundNetwork: Sendable {
             if target == name || target.hasSuffix("." + name) { return true }
         }
         return false
+    }
+
+    /// A comma-separated `NO_PROXY` value as its entries.
+    static func noProxyList(_ text: String) -> [String] {
+        text.split(separator: ",").map { String($0).trimmingWhitespace }.filter { !$0.isEmpty }
     }
 
     static func parseProxy(_ text: String) throws -> Proxy {

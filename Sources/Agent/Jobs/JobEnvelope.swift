@@ -32,11 +32,14 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public var excludeFields: [String]
     public var secretCommands: [String: SecretCommand]
     public var maxDurationSeconds: Int
+    /// The agent's HTTP CONNECT proxy, for the HTTPS APIs the job calls itself (Snowflake, AWS Secrets Manager);
+    /// nil when the agent has none.
+    public var proxy: ProxySettings?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
         allowedSources: [String], allowedHosts: [String], excludeFields: [String],
-        secretCommands: [String: SecretCommand], maxDurationSeconds: Int
+        secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -48,6 +51,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.excludeFields = excludeFields
         self.secretCommands = secretCommands
         self.maxDurationSeconds = maxDurationSeconds
+        self.proxy = proxy
     }
 }
 

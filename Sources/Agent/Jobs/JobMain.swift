@@ -130,6 +130,14 @@ struct JobRunner {
     private var job: JobSpec { envelope.job }
 
     func run() async -> JobResult {
+        // The job's own HTTPS calls (AWS Secrets Manager, a Snowflake account) go through the agent's proxy.
+        let services = envelope.proxy?.proxy.map { OutboundNetwork.serviceClient(proxy: $0) }
+        let result = await run(services: services)
+        try? await services?.shutdown()
+        return result
+    }
+
+    private func run(services: HTTPClient?) async -> JobResult {
         let source = Self.credentialFree(job.sourceURL)
         let policy: EgressPolicy
         do {
@@ -150,13 +158,14 @@ struct JobRunner {
                 includeTables: job.filters.includeTables, excludeTables: job.filters.excludeTables,
                 excludeKinds: job.filters.excludeKinds,
                 excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
-            let resolvedSecrets = try await resolveSecrets(policy: policy)
+            let resolvedSecrets = try await resolveSecrets(policy: policy, services: services)
             let resolved = try SourceLocation.resolve(
                 job.sourceURL, password: resolvedSecrets.password, environment: environment,
                 snowflake: try resolvedSecrets.snowflakeCredentials(),
                 queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
             let extraction = Extraction(
-                connector: Self.checkingOpenedFile(resolved.connector, policy: policy),
+                connector: Self.checkingOpenedFile(
+                    envelope.proxy?.applied(to: resolved.connector) ?? resolved.connector, policy: policy),
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
                 folder: ExtractionFolder(path: envelope.outputDirectory, sealingKey: sealingKey))
             let manifest = try await extraction.run(progress: ExtractionProgress(), logger: logger)
@@ -228,7 +237,7 @@ struct JobRunner {
     }
 
     /// Resolves every secret reference of the job; each value is masked in every line the job prints from then on.
-    private func resolveSecrets(policy: EgressPolicy) async throws -> ResolvedSecrets {
+    private func resolveSecrets(policy: EgressPolicy, services: HTTPClient?) async throws -> ResolvedSecrets {
         var result = ResolvedSecrets()
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
             guard ResolvedSecrets.roles.contains(role) else {
@@ -238,7 +247,8 @@ struct JobRunner {
                         + ResolvedSecrets.roles.map { "'\($0)'" }.joined(separator: ", "))
             }
             let reference = try SecretReference(parsing: text)
-            let value = try await resolver(policy: policy, reference: reference).resolve(reference)
+            let value = try await resolver(policy: policy, reference: reference, services: services).resolve(
+                reference)
             secrets.add(value)
             if role == "privateKey" {
                 // Each line of a PEM body too, in case a library ever prints a key line by line.
@@ -258,7 +268,9 @@ struct JobRunner {
         return result
     }
 
-    private func resolver(policy: EgressPolicy, reference: SecretReference) throws -> SecretResolver {
+    private func resolver(
+        policy: EgressPolicy, reference: SecretReference, services: HTTPClient?
+    ) throws -> SecretResolver {
         let aws = AWSEnvironment(environment)
         if reference.store == .awsSecretsManager {
             let region = aws.region ?? "us-east-1"
@@ -277,7 +289,11 @@ struct JobRunner {
         }
         return SecretResolver(providers: [
             EnvironmentSecretProvider(), FileSecretProvider(),
-            AWSSecretsManagerSecretProvider(client: .shared, environment: aws),
+            AWSSecretsManagerSecretProvider(
+                clientForHost: { [proxy = envelope.proxy] host in
+                    guard let services, proxy?.proxy(for: host) != nil else { return .shared }
+                    return services
+                }, environment: aws),
             try CommandSecretProvider(commands: commands),
         ])
     }

@@ -326,7 +326,8 @@ struct JobSupervisor: Sendable {
             secretCommands: configuration.secretStores.commands.mapValues {
                 .init(path: $0.path, arguments: $0.arguments, timeoutMilliseconds: Backoff.milliseconds($0.timeout))
             },
-            maxDurationSeconds: assignment.limits.maxDurationSeconds)
+            maxDurationSeconds: assignment.limits.maxDurationSeconds,
+            proxy: context.network.proxy == nil ? nil : context.network.settings)
     }
 
     /// `outpost run-job`, inside bubblewrap when configured and installed: the whole file system read-only, the

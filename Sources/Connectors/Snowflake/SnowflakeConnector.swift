@@ -1,4 +1,4 @@
-internal import AsyncHTTPClient
+public import AsyncHTTPClient
 public import Logging
 public import Metadata
 
@@ -16,6 +16,9 @@ public struct SnowflakeConnector: Connector {
     /// Names Outpost, the connection and the run in Snowflake's query history (`parameters.query_tag`).
     public var queryTag: String
     var clientConfiguration: SnowflakeClientConfiguration
+    /// The HTTP CONNECT proxy every request goes through (the agent's `network.proxy`, or `HTTPS_PROXY` for
+    /// `outpost extract`); nil connects directly.
+    public var proxy: HTTPClient.Configuration.Proxy?
 
     /// - Parameters:
     ///   - credentials: the private key or token; checked against the URL's authenticator when the extraction starts.
@@ -41,7 +44,7 @@ public struct SnowflakeConnector: Connector {
         let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
         var configuration = clientConfiguration
         configuration.queryTag = String(queryTag.prefix(2000))
-        let http = try SnowflakeSQLClient.makeHTTPClient(source: source)
+        let http = try SnowflakeSQLClient.makeHTTPClient(source: source, proxy: proxy)
         let client = SnowflakeSQLClient(
             source: source, authorization: authorization, http: http, configuration: configuration, logger: logger)
         let result: Result<[Manifest.Completeness], any Error>

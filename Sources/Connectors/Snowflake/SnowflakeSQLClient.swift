@@ -124,8 +124,9 @@ final class SnowflakeSQLClient: Sendable {
 
     var usage: SnowflakeUsage { counters.withLock { $0 } }
 
-    /// The HTTP client for a source: TLS 1.2 or later, the URL's `sslrootcert` as trust roots, no redirects.
-    static func makeHTTPClient(source: SnowflakeSource) throws -> HTTPClient {
+    /// The HTTP client for a source: TLS 1.2 or later, the URL's `sslrootcert` as trust roots, no redirects, through
+    /// `proxy` when one is given.
+    static func makeHTTPClient(source: SnowflakeSource, proxy: HTTPClient.Configuration.Proxy?) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
         if let path = source.rootCertificatePath {
@@ -139,6 +140,10 @@ final class SnowflakeSQLClient: Sendable {
         configuration.timeout = .init(connect: .seconds(10), read: .seconds(90))
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
+        configuration.proxy = proxy
+        // The client retries with its own backoff; the pool's retries would hide a proxy's or a TLS refusal until
+        // the connect timeout.
+        configuration.connectionPool.retryConnectionEstablishment = false
         return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -532,6 +537,17 @@ final class SnowflakeSQLClient: Sendable {
                 try await backoff(attempt: attempt, reason: error.reason, retryAfter: error.retryAfter, url: path)
             } catch let error as Dropped {
                 try await backoff(attempt: attempt, reason: error.reason, retryAfter: nil, url: path)
+            } catch let error as HTTPClientError where error == .proxyAuthenticationRequired {
+                throw ConnectorError(
+                    .unreachable,
+                    "the HTTP proxy refused the credentials it was given (407 Proxy Authentication Required) on the "
+                        + "way to \(source.location): check the agent's network.proxy (or HTTPS_PROXY)",
+                    underlying: error)
+            } catch let error as HTTPClientError where error == .invalidProxyResponse {
+                throw ConnectorError(
+                    .unreachable,
+                    "the HTTP proxy did not open a tunnel to \(source.location) (its answer to CONNECT was not 200): "
+                        + "the proxy may not allow this host; or exempt it with NO_PROXY", underlying: error)
             } catch let error as HTTPClientError where Self.isTransient(error) {
                 try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
             } catch let error as NIOConnectionError {
