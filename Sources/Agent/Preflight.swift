@@ -1,4 +1,6 @@
+internal import Connectors
 internal import Foundation
+internal import Logging
 internal import OutpostProtocol
 internal import Secrets
 
@@ -8,14 +10,29 @@ internal import Secrets
 
 /// `outpost agent --check`: verifies from inside the network what the agent will need — its data dir, its API
 /// key's store, the control plane over TLS (through the proxy when one is set) accepting the key, and every
-/// egress host resolving — printing one line per check.
+/// egress host resolving — printing one line per check; and, for each source given with `--source`, the whole way a
+/// job would go to it: the local policy, its secrets, the proxy, the connection and the authentication.
 public struct Preflight: Sendable {
+    /// A source to reach as a job would (`--source URL`, with `--secret ROLE=REFERENCE` for each secret its
+    /// connection names).
+    public struct Source: Sendable {
+        public var url: String
+        public var secrets: [String: String]
+
+        public init(url: String, secrets: [String: String] = [:]) {
+            self.url = url
+            self.secrets = secrets
+        }
+    }
+
     public let configuration: AgentConfiguration
     public let environment: [String: String]
+    public let sources: [Source]
 
-    public init(configuration: AgentConfiguration, environment: [String: String]) {
+    public init(configuration: AgentConfiguration, environment: [String: String], sources: [Source] = []) {
         self.configuration = configuration
         self.environment = environment
+        self.sources = sources
     }
 
     /// Runs every check (each independent of the others' outcome); returns whether all passed.
@@ -106,8 +123,53 @@ public struct Preflight: Sendable {
         } else {
             report(true, "policy", "\(configuration.policy.allowedSources.count) source pattern(s) allowed")
         }
+        for source in sources {
+            let (ok, detail) = await check(source, resolver: resolver, network: network)
+            report(ok, "source \(JobRunner.credentialFree(source.url))", detail)
+        }
         await network.shutdown()
         return passed
+    }
+
+    /// One source the way a job reaches it: refused by the policy, its secrets unreadable, or the connector's own
+    /// check (connect, authenticate, one cheap read) through the proxy; secret values are masked in what it says.
+    private func check(
+        _ source: Source, resolver: SecretResolver, network: OutboundNetwork
+    ) async -> (ok: Bool, detail: String) {
+        let policy: EgressPolicy
+        do {
+            policy = try EgressPolicy(
+                allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+        } catch {
+            return (false, "the local policy is invalid: \(error)")
+        }
+        let decision = policy.checkSource(source.url)
+        guard decision.allowed else { return (false, "a job would be refused: \(decision.reason)") }
+        var secrets = JobRunner.ResolvedSecrets()
+        var values: [String] = []
+        for (role, text) in source.secrets.sorted(by: { $0.key < $1.key }) {
+            do {
+                try JobRunner.ResolvedSecrets.checkRole(role)
+                let value = try await resolver.resolve(try SecretReference(parsing: text))
+                values += JobRunner.ResolvedSecrets.maskedForms(role: role, value: value)
+                try secrets.set(role, value)
+            } catch {
+                return (false, "cannot read the \(role) secret \(text): \(error)")
+            }
+        }
+        let redactor = Redactor(secrets: values)
+        do {
+            let resolved = try SourceLocation.resolve(
+                source.url, password: secrets.password, environment: environment,
+                snowflake: try secrets.snowflakeCredentials(), queryTag: "outpost agent --check")
+            let connector = JobRunner.checkingOpenedFile(
+                network.settings.applied(to: resolved.connector), policy: policy)
+            let reached = try await connector.check(
+                logger: Logger(label: "outpost.preflight") { _ in SwiftLogNoOpLogHandler() })
+            return (true, "\(reached); \(decision.reason)")
+        } catch {
+            return (false, redactor.redact("\(error)"))
+        }
     }
 
     /// `host:port`, `[v6]:port` or a bare host → the host.

@@ -30,6 +30,43 @@ struct AgentCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run the preflight checks, print one line per check, and exit.")
     var check = false
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --check: also reach this source as a job would (policy, secrets, proxy, connection, "
+                + "authentication).", valueName: "URL"))
+    var source: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --check: a secret the --source needs, as its connection names it "
+                + "(privateKey=file:/etc/outpost/sf.pem, password=aws-sm:prod/pg#password). Repeatable.",
+            valueName: "ROLE=REFERENCE"))
+    var secret: [String] = []
+
+    func validate() throws {
+        if !check && (source != nil || !secret.isEmpty) {
+            throw ValidationError("--source and --secret go with --check")
+        }
+        if source == nil && !secret.isEmpty {
+            throw ValidationError("--secret names a secret of a --source: give the --source too")
+        }
+        for entry in secret where !entry.contains("=") || entry.hasPrefix("=") || entry.hasSuffix("=") {
+            throw ValidationError("--secret \(entry): write ROLE=REFERENCE, e.g. privateKey=file:/etc/outpost/sf.pem")
+        }
+    }
+
+    /// The --source option with its --secret options.
+    private func preflightSources() -> [Preflight.Source] {
+        var secrets: [String: String] = [:]
+        for entry in secret {
+            let parts = entry.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            secrets[String(parts[0]).trimmingCharacters(in: .whitespaces)] = String(parts[1])
+        }
+        return source.map { [Preflight.Source(url: $0, secrets: secrets)] } ?? []
+    }
+
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
         let environment = ProcessInfo.processInfo.environment
@@ -47,7 +84,9 @@ struct AgentCommand: AsyncParsableCommand {
                 label: label, level: level, secrets: LineLogHandler.Secrets(), json: json, descriptor: STDERR_FILENO)
         }
         if check {
-            let passed = await Preflight(configuration: configuration, environment: environment).run()
+            let passed = await Preflight(
+                configuration: configuration, environment: environment, sources: preflightSources()
+            ).run()
             if !passed { throw ExitCode(ExitStatus.failure) }
             return
         }

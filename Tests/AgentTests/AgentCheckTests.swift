@@ -10,9 +10,11 @@ import Testing
 @Suite("outpost agent --check", .serialized)
 struct AgentCheckTests {
     /// Runs `outpost agent --check` with the setup's configuration; its exit status and stdout lines.
-    static func check(_ setup: AgentSetup) throws -> (status: Int32, lines: [String], standardError: String) {
+    static func check(
+        _ setup: AgentSetup, _ arguments: [String] = []
+    ) throws -> (status: Int32, lines: [String], standardError: String) {
         let result = try ChildProcess.run(
-            BuildProducts.outpost, ["agent", "--config", try setup.writeConfiguration(), "--check"],
+            BuildProducts.outpost, ["agent", "--config", try setup.writeConfiguration(), "--check"] + arguments,
             environment: environmentWithoutProxies)
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
         return (result.status, lines, result.standardError)
@@ -67,6 +69,88 @@ struct AgentCheckTests {
                 },
                 "\(hostResult.lines)")
             #expect(hostResult.lines.contains { $0.hasPrefix("ok   control plane:") }, "\(hostResult.lines)")
+        }
+    }
+
+    @Test func aSnowflakeSourceIsReachedAsAJobWouldReachItAndItsKeyStaysOutOfTheOutput() async throws {
+        let fake = try await TestSnowflake.exclusive()
+        defer { fake.release() }
+        let keys = try TemporaryDirectory()
+        let keyFile = keys.path + "/snowflake-key.pem"
+        let otherKeyFile = keys.path + "/other-key.pem"
+        try Data(SnowflakeTestKeys.plainPKCS8.utf8).write(to: URL(fileURLWithPath: keyFile))
+        try Data(SnowflakeTestKeys.otherKey.utf8).write(to: URL(fileURLWithPath: otherKeyFile))
+        let canaries = (SnowflakeTestKeys.plainPKCS8 + "\n" + SnowflakeTestKeys.otherKey).split(separator: "\n")
+            .filter { !$0.hasPrefix("-----") }.map(String.init)
+        let source =
+            "snowflake://outpost_svc@myorg-myacct/SHARED_DB?warehouse=OUTPOST_WH&role=OUTPOST_RO&endpoint=\(fake.endpoint)"
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            try fake.reset()
+            let passing = try Self.check(setup, ["--source", source, "--secret", "privateKey=file:\(keyFile)"])
+            #expect(passing.status == 0, "\(passing.lines) \(passing.standardError)")
+            let line = try #require(
+                passing.lines.first { $0.hasPrefix("ok   source snowflake://") }, "\(passing.lines)")
+            #expect(line.contains("authenticated at"), "\(line)")
+            #expect(line.contains("SHARED_DB is among the"), "\(line)")
+            #expect(line.contains("snowflake://*@MYORG-*"), "the rule that allows it: \(line)")
+            // SHOW DATABASES only: no warehouse ran.
+            let statements = try fake.statements()
+            #expect(statements.count == 1, "\(statements)")
+
+            let wrongKey = try Self.check(setup, ["--source", source, "--secret", "privateKey=file:\(otherKeyFile)"])
+            #expect(wrongKey.status == 1)
+            #expect(
+                wrongKey.lines.contains {
+                    $0.hasPrefix("FAIL source snowflake://") && $0.contains("refused the credentials")
+                },
+                "\(wrongKey.lines)")
+
+            let otherAccount = try Self.check(
+                setup,
+                [
+                    "--source", "snowflake://svc@otherorg-acct?endpoint=\(fake.endpoint)", "--secret",
+                    "privateKey=file:\(keyFile)",
+                ])
+            #expect(otherAccount.status == 1)
+            #expect(
+                otherAccount.lines.contains {
+                    $0.hasPrefix("FAIL source snowflake://") && $0.contains("a job would be refused")
+                },
+                "\(otherAccount.lines)")
+
+            let unknownRole = try Self.check(setup, ["--source", source, "--secret", "passwd=file:\(keyFile)"])
+            #expect(unknownRole.status == 1)
+            #expect(unknownRole.lines.contains { $0.contains("role 'passwd'") }, "\(unknownRole.lines)")
+
+            for result in [passing, wrongKey, otherAccount, unknownRole] {
+                for canary in canaries {
+                    #expect(!result.lines.joined().contains(canary) && !result.standardError.contains(canary))
+                }
+            }
+        }
+    }
+
+    @Test func aPostgreSQLSourceIsReachedWithItsPasswordSecret() async throws {
+        let postgres = try TestPostgres()
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane)
+            let passwordFile = setup.directory.path + "/pg-password"
+            try Data(postgres.password.utf8).write(to: URL(fileURLWithPath: passwordFile))
+            let result = try Self.check(
+                setup,
+                [
+                    "--source", "postgres://\(postgres.user)@127.0.0.1:\(postgres.port)/postgres", "--secret",
+                    "password=file:\(passwordFile)",
+                ])
+            #expect(result.status == 0, "\(result.lines) \(result.standardError)")
+            #expect(
+                result.lines.contains {
+                    $0.hasPrefix("ok   source postgres://127.0.0.1:\(postgres.port)/postgres: connected to")
+                        && $0.contains("as \(postgres.user)")
+                },
+                "\(result.lines)")
+            #expect(!result.lines.joined().contains(postgres.password))
         }
     }
 }

@@ -221,6 +221,37 @@ struct JobRunner {
         var privateKeyPassphrase: String?
         var token: String?
 
+        /// - Throws: `AgentError` `.job` for a role this agent does not know, before anything is resolved for it.
+        static func checkRole(_ role: String) throws {
+            guard roles.contains(role) else {
+                throw AgentError(
+                    .job,
+                    "the job names a secret for role '\(role)'; this agent knows "
+                        + roles.map { "'\($0)'" }.joined(separator: ", "))
+            }
+        }
+
+        /// What to mask for a secret: the value, and for a private key each line of its PEM body too, in case a
+        /// library ever prints a key line by line.
+        static func maskedForms(role: String, value: String) -> [String] {
+            guard role == "privateKey" else { return [value] }
+            return [value]
+                + value.split(whereSeparator: \.isNewline).filter { $0.count >= 16 && !$0.hasPrefix("-----") }.map(
+                    String.init)
+        }
+
+        /// Sets the secret of `role`.
+        /// - Throws: `AgentError` `.job` for a role this agent does not know.
+        mutating func set(_ role: String, _ value: String) throws {
+            try Self.checkRole(role)
+            switch role {
+            case "password": password = value
+            case "privateKey": privateKey = value
+            case "privateKeyPassphrase": privateKeyPassphrase = value
+            default: token = value
+            }
+        }
+
         /// The Snowflake credentials the roles make up, if any.
         func snowflakeCredentials() throws -> SnowflakeCredentials? {
             if let privateKey {
@@ -240,30 +271,13 @@ struct JobRunner {
     private func resolveSecrets(policy: EgressPolicy, services: HTTPClient?) async throws -> ResolvedSecrets {
         var result = ResolvedSecrets()
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
-            guard ResolvedSecrets.roles.contains(role) else {
-                throw AgentError(
-                    .job,
-                    "the job names a secret for role '\(role)'; this agent knows "
-                        + ResolvedSecrets.roles.map { "'\($0)'" }.joined(separator: ", "))
-            }
+            try ResolvedSecrets.checkRole(role)
             let reference = try SecretReference(parsing: text)
             let value = try await resolver(policy: policy, reference: reference, services: services).resolve(
                 reference)
-            secrets.add(value)
-            if role == "privateKey" {
-                // Each line of a PEM body too, in case a library ever prints a key line by line.
-                for line in value.split(whereSeparator: \.isNewline) where line.count >= 16 && !line.hasPrefix("-----")
-                {
-                    secrets.add(String(line))
-                }
-            }
+            for form in ResolvedSecrets.maskedForms(role: role, value: value) { secrets.add(form) }
             logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
-            switch role {
-            case "password": result.password = value
-            case "privateKey": result.privateKey = value
-            case "privateKeyPassphrase": result.privateKeyPassphrase = value
-            default: result.token = value
-            }
+            try result.set(role, value)
         }
         return result
     }

@@ -16,6 +16,12 @@ public protocol Connector: Sendable {
 
     /// Extracts everything `scope` admits into `sink`.
     func extract(scope: ExtractionScope, into sink: any RecordSink, logger: Logger) async throws -> SourceReport
+
+    /// Reaches the source and authenticates as an extraction would, reading one cheap fact instead of the catalog
+    /// (`outpost agent --check --source`); returns what was reached, in a sentence without secrets.
+    ///
+    /// - Throws: the `ConnectorError` the extraction would have failed with.
+    func check(logger: Logger) async throws -> String
 }
 
 /// What to extract and how to name it.

@@ -99,6 +99,33 @@ public struct PostgresConnector: Connector {
             completeness: completeness)
     }
 
+    public func check(logger: Logger) async throws -> String {
+        let database = source.database ?? "postgres"
+        let connection = try await connect(database: database, tls: try makeTLS(), logger: logger)
+        let result: Result<String, any Error>
+        do {
+            let rows = try await connection.query(
+                PostgresQuery(unsafeSQL: "SELECT current_user::text, current_setting('server_version')"),
+                logger: logger)
+            var found: (String, String)?
+            for try await row in rows.decode((String, String).self) { found = row }
+            guard let (user, version) = found else {
+                throw ConnectorError(.queryFailed, "the check query returned nothing")
+            }
+            result = .success(
+                "connected to \(source.location)/\(database) as \(user) (PostgreSQL \(version), "
+                    + "sslmode=\(source.tlsMode.rawValue))")
+        } catch {
+            result = .failure(
+                ConnectorError(
+                    .queryFailed,
+                    "connected to \(source.location) but could not query it: \(PostgresErrorMapping.reason(error))",
+                    underlying: error))
+        }
+        try? await connection.close()
+        return try result.get()
+    }
+
     private func connect(
         database: String, tls: PostgresConnection.Configuration.TLS, logger: Logger
     ) async throws -> PostgresConnection {

@@ -49,6 +49,18 @@ public struct SQLiteConnector: Connector {
         return report
     }
 
+    public func check(logger: Logger) async throws -> String {
+        let pinned = try PinnedSQLiteFile(path: path)
+        try openedFileCheck?(pinned.openedPath)
+        let database = try SQLiteDatabase(pinned: pinned, path: path)
+        let statement = try database.prepare("SELECT count(*) FROM sqlite_master")
+        guard try statement.step(), let entries = statement.int(0) else {
+            throw ConnectorError(.queryFailed, "SQLite could not count the schema of \(path): \(database.errorMessage)")
+        }
+        return "opened \(pinned.openedPath) read-only (SQLite \(String(cString: sqlite3_libversion())), "
+            + "\(entries) schema entries)"
+    }
+
     /// The database name for a file: its name without the last extension (`shop` for `/data/shop.db`).
     static func databaseName(path: String) -> String {
         let file = path.split(separator: "/").last.map(String.init) ?? path

@@ -74,6 +74,49 @@ public struct SnowflakeConnector: Connector {
             completeness: completeness)
     }
 
+    /// Authenticates and lists the databases the role can see (`SHOW DATABASES`: no warehouse runs), through the
+    /// proxy when one is set.
+    ///
+    /// - Throws: `ConnectorError`: what the extraction would have failed with; `.databaseNotFound` when the URL
+    ///   names a database the role cannot see.
+    public func check(logger: Logger) async throws -> String {
+        let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
+        var configuration = clientConfiguration
+        configuration.queryTag = String(queryTag.prefix(2000))
+        let http = try SnowflakeSQLClient.makeHTTPClient(source: source, proxy: proxy)
+        let client = SnowflakeSQLClient(
+            source: source, authorization: authorization, http: http, configuration: configuration, logger: logger)
+        var names: [String] = []
+        let result: Result<Void, any Error>
+        do {
+            try await client.execute(
+                SnowflakeStatement(
+                    sql: SnowflakeCatalogQueries.showDatabases, label: "the list of databases", database: nil,
+                    schema: nil, usesWarehouse: false)
+            ) { row, columns in
+                names.append(try SnowflakeNamedCells(row, columns).string("name"))
+            }
+            result = .success(())
+        } catch {
+            result = .failure(error)
+        }
+        try? await http.shutdown()
+        try result.get()
+        let reached =
+            "authenticated at \(source.location) as \(source.user) (\(source.authenticator.rawValue)"
+            + (source.role.map { ", role \($0)" } ?? "") + (proxy == nil ? "" : ", through the proxy") + ")"
+        guard let database = source.database else {
+            return reached + "; \(names.count) databases visible"
+        }
+        guard names.contains(database) || names.contains(database.uppercased()) else {
+            throw ConnectorError(
+                .databaseNotFound,
+                reached + ", but \(database) is not among the \(names.count) databases the role can see: grant the "
+                    + "role USAGE on it")
+        }
+        return reached + "; \(database) is among the \(names.count) databases visible"
+    }
+
     static func seconds(_ duration: Duration) -> Double {
         let (seconds, attoseconds) = duration.components
         return (Double(seconds) + Double(attoseconds) / 1e18 * 1000).rounded() / 1000
