@@ -45,7 +45,7 @@ struct SnowflakeAccountUsageReader {
 
     private var filters: ExtractionFilters { scope.filters }
     private func wants(_ kinds: RecordKind...) -> Bool { kinds.contains { !filters.excludeKinds.contains($0) } }
-    private static let view = "SNOWFLAKE.ACCOUNT_USAGE"
+    private static let view = SnowflakeCatalogQueries.accountUsage
 
     private func statement(_ sql: String, _ label: String, warehouse: Bool = true) -> SnowflakeStatement {
         SnowflakeStatement(
@@ -145,7 +145,7 @@ struct SnowflakeAccountUsageReader {
                 metadata: [
                     "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
                     "snowflake.hint":
-                        "tags and policy references are left out: GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER",
+                        "tags and policy references are left out: \(SnowflakeCatalogQueries.governanceGrant)",
                 ])
             return try await section(label, body: body)
         }
@@ -276,46 +276,6 @@ struct SnowflakeAccountUsageReader {
         schemas = found
     }
 
-    /// Tags aggregated per object (and column), to join on `OBJECT_DATABASE`, `OBJECT_SCHEMA`, `OBJECT_NAME`
-    /// (`COLUMN_NAME`).
-    private static func tags(domain: String) -> String {
-        let column = domain == "COLUMN" ? ", COLUMN_NAME" : ""
-        return """
-            (SELECT OBJECT_DATABASE, OBJECT_SCHEMA, OBJECT_NAME\(column),
-                    ARRAY_AGG(OBJECT_CONSTRUCT('database', TAG_DATABASE, 'schema', TAG_SCHEMA, 'name', TAG_NAME,
-                                               'value', TAG_VALUE)) AS TAGS
-             FROM \(view).TAG_REFERENCES
-             WHERE OBJECT_DELETED IS NULL AND DOMAIN = '\(domain)'
-             GROUP BY OBJECT_DATABASE, OBJECT_SCHEMA, OBJECT_NAME\(column))
-            """
-    }
-
-    /// Policies aggregated per object (or column), to join on `REF_DATABASE_NAME`, `REF_SCHEMA_NAME`,
-    /// `REF_ENTITY_NAME` (`REF_COLUMN_NAME`).
-    private static func policies(columns: Bool) -> String {
-        let column = columns ? ", REF_COLUMN_NAME" : ""
-        return """
-            (SELECT REF_DATABASE_NAME, REF_SCHEMA_NAME, REF_ENTITY_NAME\(column),
-                    ARRAY_AGG(OBJECT_CONSTRUCT('database', POLICY_DB, 'schema', POLICY_SCHEMA, 'name', POLICY_NAME,
-                                               'kind', POLICY_KIND)) AS POLICIES
-             FROM \(view).POLICY_REFERENCES
-             WHERE REF_COLUMN_NAME IS \(columns ? "NOT NULL" : "NULL")
-             GROUP BY REF_DATABASE_NAME, REF_SCHEMA_NAME, REF_ENTITY_NAME\(column))
-            """
-    }
-
-    /// Tags or policies as the aggregates above return them (a JSON array), sorted; nil when there are none.
-    static func decode<Element: Decodable & Comparable>(_ json: String?, as type: Element.Type) throws -> [Element]? {
-        guard let json, !json.isEmpty else { return nil }
-        do {
-            let values = try JSONDecoder().decode([Element].self, from: Data(json.utf8))
-            return values.isEmpty ? nil : values.sorted()
-        } catch {
-            throw ConnectorError(
-                .queryFailed, "Snowflake returned tags or policies that are not a JSON array of objects")
-        }
-    }
-
     private static func key(_ database: String, _ schema: String, _ name: String) -> String {
         [database, schema, name].joined(separator: "\u{0}")
     }
@@ -349,10 +309,10 @@ struct SnowflakeAccountUsageReader {
             FROM \(Self.view).TABLES t
             LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
             \(governance ? """
-                LEFT JOIN \(Self.tags(domain: "TABLE")) g
+                LEFT JOIN \(SnowflakeCatalogQueries.tags(domain: "TABLE")) g
                        ON g.OBJECT_DATABASE = t.TABLE_CATALOG AND g.OBJECT_SCHEMA = t.TABLE_SCHEMA
                       AND g.OBJECT_NAME = t.TABLE_NAME
-                LEFT JOIN \(Self.policies(columns: false)) p
+                LEFT JOIN \(SnowflakeCatalogQueries.policies(columns: false)) p
                        ON p.REF_DATABASE_NAME = t.TABLE_CATALOG AND p.REF_SCHEMA_NAME = t.TABLE_SCHEMA
                       AND p.REF_ENTITY_NAME = t.TABLE_NAME
                 """ : "")
@@ -375,8 +335,8 @@ struct SnowflakeAccountUsageReader {
             var (record, _) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: databaseName.appending(schemaText),
                 database: databaseName)
-            record.tags = try Self.decode(cells.optional(), as: Tag.self)
-            record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
+            record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
+            record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             if record.kind == .materializedView, definitions, record.definition == nil {
                 record.definition = materializedViewText[Self.key(database, schemaText, name)]
             }
@@ -393,10 +353,10 @@ struct SnowflakeAccountUsageReader {
                    \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
             FROM \(Self.view).COLUMNS c
             \(governance ? """
-                LEFT JOIN \(Self.tags(domain: "COLUMN")) g
+                LEFT JOIN \(SnowflakeCatalogQueries.tags(domain: "COLUMN")) g
                        ON g.OBJECT_DATABASE = c.TABLE_CATALOG AND g.OBJECT_SCHEMA = c.TABLE_SCHEMA
                       AND g.OBJECT_NAME = c.TABLE_NAME AND g.COLUMN_NAME = c.COLUMN_NAME
-                LEFT JOIN \(Self.policies(columns: true)) p
+                LEFT JOIN \(SnowflakeCatalogQueries.policies(columns: true)) p
                        ON p.REF_DATABASE_NAME = c.TABLE_CATALOG AND p.REF_SCHEMA_NAME = c.TABLE_SCHEMA
                       AND p.REF_ENTITY_NAME = c.TABLE_NAME AND p.REF_COLUMN_NAME = c.COLUMN_NAME
                 """ : "")
@@ -426,8 +386,8 @@ struct SnowflakeAccountUsageReader {
             var record = try SnowflakeRecords.column(
                 &cells, table: schema.appending(tableText), tableName: tableText, schema: schema,
                 database: databaseName)
-            record.tags = try Self.decode(cells.optional(), as: Tag.self)
-            record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
+            record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
+            record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.column(record))
         }
     }

@@ -151,6 +151,8 @@ public struct SnowflakeConnector: Connector {
         }
         let databases = try await listDatabases(client: client, scope: scope)
         var completeness: [Manifest.Completeness] = []
+        // Tags and policies are tried until the role turns out not to read them.
+        var governance = true
         for entry in databases {
             try Task.checkCancellation()
             let databaseName = scope.connectionName.appending(entry.name)
@@ -162,8 +164,9 @@ public struct SnowflakeConnector: Connector {
             if !entry.unlisted { try sink.write(.database(record)) }
             logger.info("snowflake.database.start", metadata: ["db.name": "\(entry.name)"])
             var reader = SnowflakeDatabaseReader(
-                client: client, scope: scope, sink: sink, logger: logger, database: entry.name)
+                client: client, scope: scope, sink: sink, logger: logger, database: entry.name, governance: governance)
             let entries = try await reader.read()
+            governance = reader.governance
             if entry.unlisted {
                 if reader.schemaListRead {
                     try sink.write(.database(record))

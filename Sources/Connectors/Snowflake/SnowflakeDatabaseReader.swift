@@ -8,6 +8,10 @@ internal import Metadata
 /// Snowflake refuses (not authorised, timeout) marks the schemas it covers incomplete and the others still run; when a
 /// section fails with "information schema query returned too much data" (090030) it is repeated one schema at a time
 /// for this database only.
+///
+/// Tags and policy references come from ACCOUNT_USAGE, joined into the relations and columns statements (no statement
+/// more); when the role cannot read them, those two statements run once more without them, a warning says what to
+/// grant, and later databases of the extraction leave them out from the start (`governance`).
 struct SnowflakeDatabaseReader {
     let client: SnowflakeSQLClient
     let scope: ExtractionScope
@@ -15,6 +19,8 @@ struct SnowflakeDatabaseReader {
     let logger: Logger
     let database: String
     let databaseName: QualifiedName
+    /// Whether tags and policy references are joined in; set to false when the role turns out not to read them.
+    private(set) var governance: Bool
 
     /// Schemas in scope that the role can see, in name order.
     private(set) var schemas: [String] = []
@@ -35,7 +41,11 @@ struct SnowflakeDatabaseReader {
         [(view: QualifiedName, kind: RecordKind, schema: QualifiedName, references: [QualifiedName])] =
             []
 
-    init(client: SnowflakeSQLClient, scope: ExtractionScope, sink: any RecordSink, logger: Logger, database: String) {
+    init(
+        client: SnowflakeSQLClient, scope: ExtractionScope, sink: any RecordSink, logger: Logger, database: String,
+        governance: Bool
+    ) {
+        self.governance = governance
         self.client = client
         self.scope = scope
         self.sink = sink
@@ -92,11 +102,16 @@ struct SnowflakeDatabaseReader {
             statements.append(
                 (
                     "relations",
-                    SnowflakeCatalogQueries.relations(database: database, scope: scope, definitions: definitions)
+                    SnowflakeCatalogQueries.relations(
+                        database: database, scope: scope, definitions: definitions, governance: governance)
                 ))
         }
         if wants(.column) {
-            statements.append(("columns", SnowflakeCatalogQueries.columns(database: database, scope: scope)))
+            statements.append(
+                (
+                    "columns",
+                    SnowflakeCatalogQueries.columns(database: database, scope: scope, governance: governance)
+                ))
         }
         if wants(.function) {
             statements.append(("functions", SnowflakeCatalogQueries.functions(database: database, scope: scope)))
@@ -135,11 +150,19 @@ struct SnowflakeDatabaseReader {
                 })
         }
         if wants(.table, .view, .materializedView) || lineage {
-            try await narrowable("relations", scopeAll) { reader, scope in try await reader.readRelations(scope) }
+            try await narrowable("relations", scopeAll) { reader, scope in
+                try await reader.withoutGovernanceIfRefused { reader, governance in
+                    try await reader.readRelations(scope, governance: governance)
+                }
+            }
             if lineage { try writeLineage() }
         }
         if wants(.column) {
-            try await narrowable("columns", scopeAll) { reader, scope in try await reader.readColumns(scope) }
+            try await narrowable("columns", scopeAll) { reader, scope in
+                try await reader.withoutGovernanceIfRefused { reader, governance in
+                    try await reader.readColumns(scope, governance: governance)
+                }
+            }
         }
         if wants(.function) {
             try await narrowable("functions", scopeAll) { reader, scope in
@@ -189,6 +212,28 @@ struct SnowflakeDatabaseReader {
                 }
                 if let reason, incomplete[schema] == nil { incomplete[schema] = reason }
             }
+        }
+    }
+
+    /// Runs a statement that joins tags and policies; when Snowflake refuses it, runs it once more without them (a
+    /// refusal comes before any row). If that succeeds, the role cannot read ACCOUNT_USAGE's governance views: say
+    /// what to grant and leave them out from now on. If it fails too, the refusal was not about them.
+    private mutating func withoutGovernanceIfRefused(
+        _ body: (inout SnowflakeDatabaseReader, _ governance: Bool) async throws -> Void
+    ) async throws {
+        guard governance else { return try await body(&self, false) }
+        do {
+            try await body(&self, true)
+        } catch let error as ConnectorError where (error.underlying as? SnowflakeFailure)?.isNotAuthorized == true {
+            try await body(&self, false)
+            governance = false
+            logger.warning(
+                "snowflake.governance.unreadable",
+                metadata: [
+                    "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
+                    "snowflake.hint":
+                        "tags and policy references are left out: \(SnowflakeCatalogQueries.governanceGrant)",
+                ])
         }
     }
 
@@ -259,9 +304,12 @@ struct SnowflakeDatabaseReader {
         schemaCount = count
     }
 
-    private mutating func readRelations(_ schemaScope: SnowflakeCatalogQueries.SchemaScope) async throws {
+    private mutating func readRelations(
+        _ schemaScope: SnowflakeCatalogQueries.SchemaScope, governance: Bool
+    ) async throws {
         let definitions = !filters.excludeFields.contains(.definitions) || wants(.lineageEdge)
-        let sql = SnowflakeCatalogQueries.relations(database: database, scope: schemaScope, definitions: definitions)
+        let sql = SnowflakeCatalogQueries.relations(
+            database: database, scope: schemaScope, definitions: definitions, governance: governance)
         let lineage = wants(.lineageEdge)
         var kinds: [QualifiedName: RecordKind] = [:]
         var references: [(QualifiedName, RecordKind, QualifiedName, [QualifiedName])] = []
@@ -283,6 +331,8 @@ struct SnowflakeDatabaseReader {
             guard context.filters.admitsTable(name) else { return }
             var (record, definition) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: schema, database: context.databaseName)
+            record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
+            record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             if kind == .materializedView, definition == nil, let text = materializedViewText[schemaText]?[name] {
                 definition = text
                 if keepDefinitions { record.definition = text }
@@ -325,8 +375,8 @@ struct SnowflakeDatabaseReader {
         viewReferences = []
     }
 
-    private mutating func readColumns(_ scope: SnowflakeCatalogQueries.SchemaScope) async throws {
-        let sql = SnowflakeCatalogQueries.columns(database: database, scope: scope)
+    private mutating func readColumns(_ scope: SnowflakeCatalogQueries.SchemaScope, governance: Bool) async throws {
+        let sql = SnowflakeCatalogQueries.columns(database: database, scope: scope, governance: governance)
         let sink = self.sink
         let filters = self.filters
         let databaseName = self.databaseName
@@ -346,8 +396,10 @@ struct SnowflakeDatabaseReader {
             guard admitted else { return }
             let schema = databaseName.appending(schemaText)
             let table = schema.appending(tableText)
-            let record = try SnowflakeRecords.column(
+            var record = try SnowflakeRecords.column(
                 &cells, table: table, tableName: tableText, schema: schema, database: databaseName)
+            record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
+            record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.column(record))
         }
     }
