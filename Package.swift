@@ -50,16 +50,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // Time as text and dates without Foundation's calendars (RFC 3339, the civil calendar): depends on nothing.
+        .target(name: "CivilTime"),
         .target(name: "OutpostProtocol"),
         .target(
-            name: "AWSSigV4", dependencies: ["OutpostProtocol", .product(name: "Crypto", package: "swift-crypto")]),
+            name: "AWSSigV4", dependencies: ["CivilTime", .product(name: "Crypto", package: "swift-crypto")]),
         // S3 API client (SigV4 header-signed requests, multipart uploads, pre-signed URLs): the agent's bucket relay,
         // the control plane's relay ingestion and its S3 blob store.
         .target(
             name: "ObjectStore",
             dependencies: [
                 "AWSSigV4",
-                "OutpostProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,6 +69,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
+        // A connection's bucket relay on its object store, and the layout of a run's objects there.
+        .target(name: "Relay", dependencies: ["AWSSigV4", "ObjectStore", "OutpostProtocol"]),
         // The agent daemon: configuration, control-plane client, claim loop, leases, heartbeats, job processes,
         // delivery, spool, audit ledger, egress policy, metrics.
         .target(
@@ -75,10 +78,12 @@ let package = Package(
             dependencies: [
                 "AWSSigV4",
                 "CJobSpawn",
+                "CivilTime",
                 "Connectors",
                 "Metadata",
                 "ObjectStore",
                 "OutpostProtocol",
+                "Relay",
                 "Secrets",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -97,6 +102,7 @@ let package = Package(
         .target(
             name: "Connectors",
             dependencies: [
+                "CivilTime",
                 "Metadata",
                 "Secrets",
                 "CSQLite",
@@ -115,11 +121,13 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "AWSSigV4",
+                "CivilTime",
                 "Connectors",
                 "Secrets",
                 "ObjectStore",
                 "OutpostProtocol",
                 "Metadata",
+                "Relay",
                 "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -196,7 +204,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "AWSSigV4", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol",
-                "OutpostTesting",
+                "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -206,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "AWSSigV4", "OutpostProtocol", "OutpostTesting",
+                "ObjectStore", "AWSSigV4", "OutpostProtocol", "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,8 +2,8 @@
 // and AWS Secrets Manager. It does no I/O: it turns a request description into headers or a pre-signed URL,
 // so it is tested byte for byte against AWS's own test suite and botocore.
 
+internal import CivilTime
 internal import Crypto
-internal import OutpostProtocol
 
 /// AWS credentials. `description` never shows the secret.
 public struct AWSCredentials: Sendable, CustomStringConvertible {

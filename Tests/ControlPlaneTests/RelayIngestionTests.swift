@@ -9,6 +9,7 @@ import Metadata
 import ObjectStore
 import OutpostProtocol
 import OutpostTesting
+import Relay
 import Testing
 
 /// Bucket relay: the test plays the agent over the real agent API (claim, start, complete on a live server) and

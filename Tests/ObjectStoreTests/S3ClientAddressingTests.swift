@@ -2,6 +2,7 @@ import AWSSigV4
 import NIOSSL
 import ObjectStore
 import OutpostProtocol
+import Relay
 import Testing
 
 /// URL construction, key encoding and argument checks: pure logic, no server.

@@ -5,6 +5,7 @@ internal import Logging
 internal import Metadata
 internal import ObjectStore
 internal import OutpostProtocol
+internal import Relay
 
 /// Bucket relay: writes the run's files and manifest into the organisation's own bucket (S3 API) or, for an
 /// endpoint `file:///path`, into a local folder, then reports the object keys and checksums.

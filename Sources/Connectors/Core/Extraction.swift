@@ -1,3 +1,4 @@
+internal import CivilTime
 public import Logging
 public import Metadata
 
@@ -71,7 +72,6 @@ public struct Extraction: Sendable {
 
     /// RFC 3339 UTC with milliseconds.
     static func timestamp(_ date: Date) -> String {
-        date.formatted(
-            .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+        RFC3339.format(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
     }
 }

@@ -2,6 +2,7 @@ public import AWSSigV4
 internal import Logging
 internal import ObjectStore
 internal import OutpostProtocol
+internal import Relay
 
 /// The control plane's own read-only access to customers' relay buckets.
 ///

@@ -1,3 +1,5 @@
+internal import CivilTime
+
 /// A standard five-field cron expression (minute, hour, day of month, month, day of week), evaluated in UTC.
 ///
 /// The grammar is Vixie cron's: `*`, numbers, ranges `a-b`, steps `*/n` and `a-b/n`, lists `a,b-c`, month names
@@ -73,7 +75,7 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
         while minute < limit {
             let days = minute >= 0 ? minute / 1440 : (minute - 1439) / 1440
             let minuteOfDay = minute - days * 1440
-            let (_, month, day) = Timestamp.civil(fromDays: days)
+            let (_, month, day) = CivilCalendar.date(daysSince1970: days)
             guard months & (1 << UInt16(month)) != 0 else {
                 minute = Self.firstMinuteOfNextMonth(days: days)
                 continue
@@ -130,9 +132,9 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
     }
 
     private static func firstMinuteOfNextMonth(days: Int64) -> Int64 {
-        let (year, month, _) = Timestamp.civil(fromDays: days)
+        let (year, month, _) = CivilCalendar.date(daysSince1970: days)
         let next = month == 12 ? (year + 1, Int64(1)) : (year, month + 1)
-        return Timestamp.days(fromCivil: next.0, next.1, 1) * 1440
+        return CivilCalendar.daysSince1970(year: next.0, month: next.1, day: 1) * 1440
     }
 
     // MARK: Parsing

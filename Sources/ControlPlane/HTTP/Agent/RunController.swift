@@ -4,6 +4,7 @@ import Logging
 import Metadata
 import ObjectStore
 import OutpostProtocol
+import Relay
 import Synchronization
 
 /// `/v1/runs/{id}/…`: what an agent does with a run it claimed. Every call is fenced by the lease id: a stale or

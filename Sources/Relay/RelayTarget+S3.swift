@@ -1,4 +1,9 @@
+// The Relay module maps a connection's bucket relay (the protocol's `RelayTarget`) onto the object store that serves
+// it, and owns the layout of a run's objects in the bucket: the agent writes by it and the control plane checks and
+// reads by it. The object stores themselves know nothing of relays.
+
 public import AWSSigV4
+public import ObjectStore
 public import OutpostProtocol
 
 extension S3Configuration {
