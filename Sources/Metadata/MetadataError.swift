@@ -21,6 +21,8 @@ public struct MetadataError: Error, CustomStringConvertible, Sendable {
         public static let tampered = Code(raw: "tampered")
         /// A sealed file ends before its final segment.
         public static let truncated = Code(raw: "truncated")
+        /// A name pattern, record kind or field group of an extraction's filters that is not valid.
+        public static let invalidFilter = Code(raw: "invalidFilter")
     }
 
     public let code: Code

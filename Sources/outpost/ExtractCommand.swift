@@ -125,8 +125,10 @@ struct ExtractCommand: AsyncParsableCommand {
             if resolved.connector is SnowflakeConnector {
                 resolved.connector = try ProxySettings(environment: environment).applied(to: resolved.connector)
             }
-        } catch let error as ConnectorError where [.unknownScheme, .invalidSource, .invalidFilter].contains(error.code)
-        {
+        } catch let error as ConnectorError where [.unknownScheme, .invalidSource].contains(error.code) {
+            Terminal.error(error.message)
+            return ExitStatus.usage
+        } catch let error as MetadataError where error.code == .invalidFilter {
             Terminal.error(error.message)
             return ExitStatus.usage
         } catch {

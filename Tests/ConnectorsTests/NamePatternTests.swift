@@ -26,7 +26,7 @@ struct NamePatternTests {
 
     @Test("invalid patterns are refused with the pattern in the message", arguments: ["re:(unclosed", "tmp_[abc"])
     func invalid(_ pattern: String) {
-        #expect(throws: ConnectorError.self) { try NamePattern(pattern) }
+        #expect(throws: MetadataError.self) { try NamePattern(pattern) }
     }
 
     @Test("includes narrow and excludes win")

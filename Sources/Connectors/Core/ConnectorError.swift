@@ -12,7 +12,6 @@ public struct ConnectorError: Error, CustomStringConvertible, Sendable {
         public static let permissionDenied = Code(raw: "permissionDenied")
         public static let timeout = Code(raw: "timeout")
         public static let unreadableFile = Code(raw: "unreadableFile")
-        public static let invalidFilter = Code(raw: "invalidFilter")
         public static let tls = Code(raw: "tls")
         public static let queryFailed = Code(raw: "queryFailed")
         public static let output = Code(raw: "output")

@@ -1,4 +1,3 @@
-internal import Connectors
 internal import Crypto
 internal import Foundation
 public import Logging

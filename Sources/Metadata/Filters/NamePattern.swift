@@ -11,7 +11,7 @@ public struct NamePattern: Sendable, CustomStringConvertible {
         case regex(Regex<AnyRegexOutput>)
     }
 
-    /// - Throws: `ConnectorError` with `.invalidFilter` for an invalid regular expression or an unclosed `[`.
+    /// - Throws: `MetadataError` with `.invalidFilter` for an invalid regular expression or an unclosed `[`.
     public init(_ text: String) throws {
         description = text
         if text.hasPrefix("re:") {
@@ -19,7 +19,7 @@ public struct NamePattern: Sendable, CustomStringConvertible {
             do {
                 matcher = .regex(try Regex(source))
             } catch {
-                throw ConnectorError(.invalidFilter, "invalid regular expression '\(source)': \(error)")
+                throw MetadataError(.invalidFilter, "invalid regular expression '\(source)': \(error)")
             }
         } else {
             let characters = Array(text)
@@ -31,7 +31,7 @@ public struct NamePattern: Sendable, CustomStringConvertible {
                 }
                 if characters[index] == "[" {
                     guard characters[(index + 1)...].contains("]") else {
-                        throw ConnectorError(
+                        throw MetadataError(
                             .invalidFilter, "invalid glob '\(text)': '[' at position \(index + 1) is never closed")
                     }
                 }

@@ -1,5 +1,3 @@
-public import Metadata
-
 /// Which objects an extraction reads and which fields it never emits.
 ///
 /// Name filters: an object is in scope when it matches at least one include pattern (or there are none) and
@@ -61,7 +59,7 @@ extension ExtractionFilters {
     /// Filters from their textual form (patterns, kind and field-group names), as command lines and job specs
     /// carry them.
     ///
-    /// - Throws: `ConnectorError` `.invalidFilter` naming the first pattern, kind or field group that is invalid.
+    /// - Throws: `MetadataError` `.invalidFilter` naming the first pattern, kind or field group that is invalid.
     public init(
         includeDatabases: [String] = [], excludeDatabases: [String] = [], includeSchemas: [String] = [],
         excludeSchemas: [String] = [], includeTables: [String] = [], excludeTables: [String] = [],
@@ -77,14 +75,14 @@ extension ExtractionFilters {
         for kind in excludeKinds {
             guard let value = RecordKind(rawValue: kind) else {
                 let known = RecordKind.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConnectorError(.invalidFilter, "unknown record kind '\(kind)': use one of \(known)")
+                throw MetadataError(.invalidFilter, "unknown record kind '\(kind)': use one of \(known)")
             }
             self.excludeKinds.insert(value)
         }
         for field in excludeFields {
             guard let value = FieldGroup(rawValue: field) else {
                 let known = FieldGroup.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ConnectorError(.invalidFilter, "unknown field group '\(field)': use one of \(known)")
+                throw MetadataError(.invalidFilter, "unknown field group '\(field)': use one of \(known)")
             }
             self.excludeFields.insert(value)
         }
