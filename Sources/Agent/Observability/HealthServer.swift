@@ -1,5 +1,7 @@
-internal import Hummingbird
 public import Logging
+internal import NIOCore
+internal import NIOHTTP1
+internal import NIOPosix
 public import ServiceLifecycle
 
 /// Whether the agent can take work, as `/readyz` reports it.
@@ -74,41 +76,93 @@ public struct HealthServer: Service {
                     "reason": "/healthz, /readyz and /metrics are unauthenticated and reachable from the network",
                 ])
         }
-        let router = Router()
-        let metrics = metrics
-        let readiness = readiness
-        router.get("healthz") { _, _ in Self.text(.ok, "ok\n") }
-        router.get("readyz") { _, _ in
-            let state = await readiness()
-            return state.isReady
-                ? Self.text(.ok, "ready\n")
-                : Self.text(.serviceUnavailable, "not ready: \(state.reason ?? "unknown")\n")
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: configuration.host, port: configuration.port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
+                        wrappingChannelSynchronously: channel)
+                }
+            }
+        await onServerRunning(server.channel.localAddress?.port ?? 0)
+        // Cancellation (the agent stopping) or a graceful shutdown closes the listener; the connections' tasks are
+        // children of this one and close theirs.
+        try await cancelWhenGracefulShutdown {
+            try await withTaskCancellationHandler {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { connections in
+                        for try await connection in connections {
+                            group.addTask { await self.serve(connection) }
+                        }
+                    }
+                }
+            } onCancel: {
+                server.channel.close(promise: nil)
+            }
         }
-        router.get("metrics") { _, _ in
-            let body = ByteBuffer(bytes: metrics.exposition())
-            return Response(
-                status: .ok,
-                headers: [
-                    .contentType: "text/plain; version=0.0.4; charset=utf-8",
-                    .contentLength: String(body.readableBytes),
-                ],
-                body: ResponseBody(byteBuffer: body))
-        }
-        let onServerRunning = onServerRunning
-        let application = Application(
-            router: router,
-            configuration: ApplicationConfiguration(
-                address: .hostname(configuration.host, port: configuration.port), serverName: "outpost-agent"),
-            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
-            logger: logger)
-        try await application.runService()
     }
 
-    private static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
-        let body = ByteBuffer(string: text)
-        return Response(
-            status: status,
-            headers: [.contentType: "text/plain; charset=utf-8", .contentLength: String(body.readableBytes)],
-            body: ResponseBody(byteBuffer: body))
+    /// Answers the requests of one connection (keep-alive honoured) until the client closes it or the server stops.
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        await withTaskCancellationHandler {
+            do {
+                try await connection.executeThenClose { inbound, outbound in
+                    var head: HTTPRequestHead?
+                    for try await part in inbound {
+                        switch part {
+                        case .head(let request):
+                            head = request
+                        case .body:
+                            continue
+                        case .end:
+                            guard let request = head else { continue }
+                            head = nil
+                            let (status, contentType, body) = await respond(to: request)
+                            var headers = HTTPHeaders()
+                            headers.add(name: "Content-Type", value: contentType)
+                            headers.add(name: "Content-Length", value: String(body.readableBytes))
+                            headers.add(name: "Server", value: "outpost-agent")
+                            if !request.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                            try await outbound.write(
+                                .head(HTTPResponseHead(version: request.version, status: status, headers: headers)))
+                            if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(body))) }
+                            try await outbound.write(.end(nil))
+                            if !request.isKeepAlive { return }
+                        }
+                    }
+                }
+            } catch {
+                // A client that went away or sent something that is not HTTP: nothing to do but drop it.
+                logger.debug("health.connection_failed", metadata: ["error": "\(error)"])
+            }
+        } onCancel: {
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    /// The answer to one request: GET (or HEAD) of `/healthz`, `/readyz` or `/metrics`; 405 for other methods on
+    /// those paths, 404 for any other path.
+    private func respond(to request: HTTPRequestHead) async -> (HTTPResponseStatus, String, ByteBuffer) {
+        let path = request.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let text = "text/plain; charset=utf-8"
+        guard ["/healthz", "/readyz", "/metrics"].contains(path) else {
+            return (.notFound, text, ByteBuffer(string: "not found\n"))
+        }
+        guard request.method == .GET || request.method == .HEAD else {
+            return (.methodNotAllowed, text, ByteBuffer(string: "only GET\n"))
+        }
+        switch path {
+        case "/healthz":
+            return (.ok, text, ByteBuffer(string: "ok\n"))
+        case "/readyz":
+            let state = await readiness()
+            return state.isReady
+                ? (.ok, text, ByteBuffer(string: "ready\n"))
+                : (.serviceUnavailable, text, ByteBuffer(string: "not ready: \(state.reason ?? "unknown")\n"))
+        default:
+            return (.ok, "text/plain; version=0.0.4; charset=utf-8", ByteBuffer(bytes: metrics.exposition()))
+        }
     }
 }
