@@ -112,24 +112,20 @@ struct QuickstartCommand: AsyncParsableCommand {
     private func run(
         plan: Plan, store: SQLiteControlPlaneStore, environment: [String: String], logger: Logger
     ) async throws {
-        try await store.migrate()
-        let abandoned = try await store.clearAbandonedStaging()
-        if abandoned > 0 {
-            logger.notice("ingestion.abandoned_staging_cleared", metadata: ["ingestion.assets": "\(abandoned)"])
-        }
         let adminKeyPath = dataDir + "/admin.key"
-        _ = try await Bootstrap.run(store: store) {
-            try ServerCommand.writeSecretFile(adminKeyPath, contents: $0 + "\n")
-        }
-        let adminKey = try Self.readSecretFile(adminKeyPath)
-        let agentKeyPath = try await agentKey(store: store)
-        let blobs = try LocalBlobStore(
-            root: dataDir + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: dataDir + "/blob.key"))
-        let signer = UploadSigner(secret: try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key"))
         var serverConfiguration = ServerConfiguration(host: plan.host, port: plan.port)
         serverConfiguration.heartbeatIntervalSeconds = 10
-        let application = buildApplication(
-            configuration: serverConfiguration, store: store, blobs: blobs, signer: signer, logger: logger)
+        let controlPlane = ControlPlaneServer(
+            store: store,
+            blobs: try LocalBlobStore(
+                root: dataDir + "/blobs", key: LocalBlobStore.loadOrCreateKey(at: dataDir + "/blob.key")),
+            signer: UploadSigner(secret: try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")),
+            configuration: serverConfiguration, logger: logger
+        ) { try ServerCommand.writeSecretFile(adminKeyPath, contents: $0 + "\n") }
+        // SQLite needs no connections running: start-up happens here, so the keys exist before anything uses them.
+        try await controlPlane.prepare()
+        let adminKey = try Self.readSecretFile(adminKeyPath)
+        let agentKeyPath = try await agentKey(store: store)
 
         var agentConfiguration = AgentConfiguration(
             controlPlane: .init(url: plan.url, apiKey: .init(store: .file, locator: agentKeyPath)),
@@ -144,8 +140,7 @@ struct QuickstartCommand: AsyncParsableCommand {
 
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         // No signals of its own: the first Ctrl-C drains the agent, and the server stops once the agent has.
-        let server = ServiceGroup(
-            configuration: .init(services: [application], gracefulShutdownSignals: [], logger: logger))
+        let server = controlPlane.serviceGroup(gracefulShutdownSignals: [], prepared: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.run() }
             await withTaskGroup(of: Void.self) { work in

@@ -184,14 +184,9 @@ struct ServerCommand: AsyncParsableCommand {
             switch storage {
             case .sqlite(let path):
                 logger.info("storage.sqlite", metadata: ["file.path": .string(path)])
-                let store = try SQLiteControlPlaneStore(path: path)
-                do {
-                    try await serve(store: store, blobs: blobs, configuration: configuration, logger: logger)
-                } catch {
-                    try? await store.close()
-                    throw error
-                }
-                try await store.close()
+                try await serve(
+                    store: try SQLiteControlPlaneStore(path: path), blobs: blobs, configuration: configuration,
+                    logger: logger)
             case .postgres(let url, let settings):
                 logger.info(
                     "storage.postgres",
@@ -199,20 +194,9 @@ struct ServerCommand: AsyncParsableCommand {
                         "db.host": .string(settings.host), "db.port": .stringConvertible(settings.port),
                         "db.name": .string(settings.database),
                     ])
-                let store = try PostgresControlPlaneStore(url: url, logger: logger)
-                // The connection pool only serves queries while its run() is running.
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { await store.run() }
-                    await store.waitUntilRunning()
-                    do {
-                        try await serve(store: store, blobs: blobs, configuration: configuration, logger: logger)
-                    } catch {
-                        try? await store.close()
-                        throw error
-                    }
-                    try await store.close()
-                    try await group.waitForAll()
-                }
+                try await serve(
+                    store: try PostgresControlPlaneStore(url: url, logger: logger), blobs: blobs,
+                    configuration: configuration, logger: logger)
             }
         } catch {
             Terminal.error("\(error)")
@@ -247,32 +231,31 @@ struct ServerCommand: AsyncParsableCommand {
         configuration.leaseExpiryInterval = .seconds(min(2, max(1, leaseGraceSeconds)))
     }
 
-    /// Migrates, bootstraps a first admin key if needed, then runs the application until SIGINT or SIGTERM and
-    /// lets held requests finish.
+    /// Runs the control plane (start-up, then the application and its services) until SIGINT or SIGTERM and lets
+    /// held requests finish; the first admin key, when one is minted, goes to `<data dir>/admin.key` (0600).
     private func serve(
-        store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration,
+        store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration, logger: Logger
+    ) async throws {
+        try await serve(
+            store: store, blobs: blobs.store, signer: blobs.signer, configuration: configuration, logger: logger)
+    }
+
+    private func serve(
+        store: some ControlPlaneStore, blobs: some BlobStore, signer: UploadSigner, configuration: ServerConfiguration,
         logger: Logger
     ) async throws {
-        try await store.migrate()
-        let abandoned = try await store.clearAbandonedStaging()
-        if abandoned > 0 {
-            logger.notice("ingestion.abandoned_staging_cleared", metadata: ["ingestion.assets": "\(abandoned)"])
-        }
         let keyPath = dataDir + "/admin.key"
-        if try await Bootstrap.run(store: store, deliver: { try Self.writeSecretFile(keyPath, contents: $0 + "\n") })
-            != nil
-        {
+        let server = ControlPlaneServer(
+            store: store, blobs: blobs, signer: signer, configuration: configuration,
+            relayReader: RelayReader(
+                environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint),
+            logger: logger
+        ) { key in
+            try Self.writeSecretFile(keyPath, contents: key + "\n")
             logger.notice(
                 "bootstrap.admin_key_written", metadata: ["file.path": .string(keyPath), "file.mode": "0600"])
         }
-        let relayReader = RelayReader(
-            environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint)
-        let app = buildApplication(
-            configuration: configuration, store: store, blobs: blobs.store, signer: blobs.signer, logger: logger,
-            relayReader: relayReader)
-        let group = ServiceGroup(
-            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        try await server.run()
     }
 
     /// The listener's TLS from `--tls-cert` and `--tls-key`: both or neither.

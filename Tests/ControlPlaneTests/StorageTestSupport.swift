@@ -56,7 +56,7 @@ enum StoragePostgres {
         logger.logLevel = .error
         let store = try PostgresControlPlaneStore(url: url, logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await store.run() }
+            group.addTask { await store.runConnections() }
             do {
                 try await body(store)
             } catch {

@@ -147,7 +147,7 @@ struct IsolationTests {
         logger.logLevel = .error
         let store = try PostgresControlPlaneStore(url: database.url, logger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await store.run() }
+            group.addTask { await store.runConnections() }
             let now = WallClock.system.now
             let tenant = Tenant(id: Identifier.make("ten"), name: name, createdAt: now)
             let minted = APIKey.mint(tenantId: tenant.id, name: "\(name) admin", role: .admin, expiresAt: nil, now: now)

@@ -177,7 +177,17 @@ public protocol ControlPlaneStore: TenantRepository, AgentRepository, Connection
     /// left by a server that stopped and can be taken over at once (a single-process SQLite server); false where
     /// replicas share the database and a live one may be ingesting it.
     var ingestionsAreOrphanedAtStart: Bool { get }
+    /// Runs what the store needs running while it serves (PostgreSQL's connection pool) until the calling task is
+    /// cancelled or `close()` is called; a store with nothing to run (SQLite) returns at once.
+    func runConnections() async
+    /// Returns once `runConnections()` has made the store ready for queries (at once when it has nothing to run).
+    func waitUntilRunning() async
     func close() async throws
+}
+
+extension ControlPlaneStore {
+    public func runConnections() async {}
+    public func waitUntilRunning() async {}
 }
 
 /// A storage failure the HTTP layer maps to a status.

@@ -42,7 +42,7 @@ public final class PostgresControlPlaneStore: ControlPlaneStore {
     }
 
     /// Runs the connection pool until the calling task is cancelled or `close()` is called. Call once.
-    public func run() async {
+    public func runConnections() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 self.markRunning()
