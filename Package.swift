@@ -157,6 +157,7 @@ let package = Package(
             dependencies: [
                 "AWSSigV4",
                 "Agent",
+                "CivilTime",
                 "ControlPlane",
                 "Connectors",
                 "Metadata",

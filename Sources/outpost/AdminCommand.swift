@@ -1,7 +1,7 @@
 import ArgumentParser
-import ControlPlane
 import Foundation
 import OutpostAdmin
+import OutpostProtocol
 
 /// `outpost admin`: API keys, connections, runs and agents, through a server's admin API.
 struct AdminCommand: AsyncParsableCommand {

@@ -1,5 +1,4 @@
 import ArgumentParser
-import ControlPlane
 import Foundation
 import OutpostAdmin
 import OutpostProtocol

@@ -1,7 +1,8 @@
 import ArgumentParser
-import ControlPlane
+import CivilTime
 import Foundation
 import OutpostAdmin
+import OutpostProtocol
 
 /// `outpost admin keys`: create, list and revoke API keys.
 struct AdminKeysCommand: AsyncParsableCommand {
@@ -26,7 +27,7 @@ struct AdminKeysCommand: AsyncParsableCommand {
         var expiresIn: String?
 
         func run() async throws {
-            guard let role = APIKey.Role(rawValue: role) else {
+            guard let role = APIKeyRole(rawValue: role) else {
                 Terminal.error("--role '\(self.role)' is not a role: use agent or admin")
                 throw ExitCode(ExitStatus.usage)
             }
@@ -37,9 +38,10 @@ struct AdminKeysCommand: AsyncParsableCommand {
                     Terminal.error("--expires-in '\(expiresIn)' is not a duration like 90d, 12h, 30m or 2w")
                     throw ExitCode(ExitStatus.usage)
                 }
-                expiresAt = Timestamp(milliseconds: Int64(now.timeIntervalSince1970 * 1000) + seconds * 1000).rfc3339
+                expiresAt = RFC3339.format(
+                    millisecondsSince1970: Int64(now.timeIntervalSince1970 * 1000) + seconds * 1000)
             }
-            let day = Timestamp(milliseconds: Int64(now.timeIntervalSince1970 * 1000)).rfc3339.prefix(10)
+            let day = RFC3339.format(millisecondsSince1970: Int64(now.timeIntervalSince1970 * 1000)).prefix(10)
             let request = KeyCreateRequest(
                 name: name ?? "\(role.rawValue) key \(day)", role: role, expiresAt: expiresAt)
             try await options.withClient { client in

@@ -1,7 +1,7 @@
 import ArgumentParser
-import ControlPlane
 import Foundation
 import OutpostAdmin
+import OutpostProtocol
 
 /// `outpost admin runs`: the queue and history, logs and cancellation.
 struct AdminRunsCommand: AsyncParsableCommand {

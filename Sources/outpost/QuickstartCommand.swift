@@ -5,6 +5,7 @@ import ControlPlane
 import Foundation
 import Logging
 import OutpostAdmin
+import OutpostProtocol
 import Secrets
 import ServiceLifecycle
 import UnixSignals

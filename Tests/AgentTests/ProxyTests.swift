@@ -12,6 +12,7 @@ import Logging
 import Metadata
 import NIOCore
 import NIOHTTP1
+import OutpostProtocol
 import OutpostTesting
 import Testing
 

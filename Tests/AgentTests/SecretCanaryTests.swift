@@ -1,6 +1,7 @@
 import Agent
 import ControlPlane
 import Foundation
+import OutpostProtocol
 import OutpostTesting
 import Testing
 

@@ -7,6 +7,7 @@ import AsyncHTTPClient
 import ControlPlane
 import Foundation
 import NIOSSL
+import OutpostProtocol
 import OutpostTesting
 import Testing
 

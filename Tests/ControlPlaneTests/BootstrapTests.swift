@@ -1,4 +1,5 @@
 import ControlPlane
+import OutpostProtocol
 import OutpostTesting
 import Synchronization
 import Testing

@@ -3,6 +3,7 @@
 
 import ControlPlane
 import Foundation
+import OutpostProtocol
 import OutpostTesting
 
 /// A fresh database on the test PostgreSQL server with a small `sales` schema and a reader role whose password

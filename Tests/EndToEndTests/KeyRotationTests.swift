@@ -3,6 +3,7 @@ import ControlPlane
 import Foundation
 import NIOCore
 import NIOHTTP1
+import OutpostProtocol
 import OutpostTesting
 import Testing
 

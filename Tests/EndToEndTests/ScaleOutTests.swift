@@ -1,6 +1,7 @@
 import ControlPlane
 import Foundation
 import NIOHTTP1
+import OutpostProtocol
 import OutpostTesting
 import Testing
 

@@ -6,6 +6,7 @@ import ControlPlane
 import Foundation
 import NIOCore
 import NIOHTTP1
+import OutpostProtocol
 import OutpostTesting
 
 #if canImport(Glibc)

@@ -1,6 +1,7 @@
 internal import Foundation
 public import Logging
 internal import Metadata
+internal import OutpostProtocol
 public import ServiceLifecycle
 
 /// Removes, once a run has ended, every object of its direct delivery that is not part of the delivery it ended

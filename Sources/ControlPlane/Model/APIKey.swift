@@ -1,11 +1,9 @@
+public import OutpostProtocol
+
 /// An API key as stored: never the key itself, only its SHA-256. The key is shown once, at creation.
 public struct APIKey: Sendable, Equatable {
-    public enum Role: String, Sendable, Codable, CaseIterable {
-        /// May call the agent API.
-        case agent
-        /// May call the admin API and sign in to the UI.
-        case admin
-    }
+    /// What the key may do, as the admin API shows it too.
+    public typealias Role = APIKeyRole
 
     public var id: String
     public var tenantId: String

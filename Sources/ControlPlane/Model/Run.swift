@@ -1,24 +1,9 @@
+public import OutpostProtocol
+
 /// One execution of a connection's extraction, from queue to outcome.
 public struct RunRecord: Sendable, Equatable {
-    public enum Status: String, Sendable, Codable, CaseIterable {
-        /// Waiting for an agent.
-        case queued
-        /// Claimed: an agent holds a lease but has not confirmed `start`.
-        case leased
-        case running
-        /// The agent completed; the delivery is being verified and published.
-        case ingesting
-        case succeeded
-        /// Succeeded with some schemas incomplete.
-        case partial
-        case failed
-        case cancelled
-        /// The delivery was valid but not published: a newer run of the connection had published already, and a
-        /// catalog never goes back to an older snapshot (an ingestion recovered after a crash, say).
-        case superseded
-
-        public var isFinished: Bool { [.succeeded, .partial, .failed, .cancelled, .superseded].contains(self) }
-    }
+    /// The run's status, as the admin API shows it too.
+    public typealias Status = RunStatus
 
     public var tenantId: String
     public var id: String

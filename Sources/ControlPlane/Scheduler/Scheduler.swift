@@ -1,4 +1,5 @@
 public import Logging
+import OutpostProtocol
 public import ServiceLifecycle
 import Synchronization
 

@@ -3,6 +3,7 @@ public import Hummingbird
 internal import HummingbirdCore
 internal import HummingbirdTLS
 public import Logging
+internal import OutpostProtocol
 
 /// Builds the control plane's HTTP application over `store`: agent API v1, direct-ingestion uploads into `blobs`,
 /// admin API with the catalog, the web UI under `/ui`, health check, and the background services (lease expiry,

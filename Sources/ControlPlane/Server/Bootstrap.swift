@@ -1,3 +1,5 @@
+internal import OutpostProtocol
+
 /// First start of a control plane: a default tenant and its first admin key.
 public enum Bootstrap {
     /// Creates the default tenant on an empty database and, while that tenant has no key at all, an admin key.

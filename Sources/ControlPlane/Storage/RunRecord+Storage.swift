@@ -1,3 +1,5 @@
+internal import OutpostProtocol
+
 // Run semantics shared by both stores, so the SQL of each backend only moves rows and the rules live in one place.
 
 extension RunRecord {

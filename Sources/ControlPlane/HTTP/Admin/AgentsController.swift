@@ -1,4 +1,5 @@
 import Hummingbird
+import OutpostProtocol
 
 /// `/v1/admin/agents`: the tenant's agents with their health, and drain requests.
 struct AgentsController<Store: ControlPlaneStore>: Sendable {

@@ -1,5 +1,6 @@
 import Hummingbird
 import Metadata
+import OutpostProtocol
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials

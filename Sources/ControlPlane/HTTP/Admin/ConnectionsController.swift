@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import OutpostProtocol
 
 /// `/v1/admin/connections`: sources with their settings and secret references, and "run now".
 struct ConnectionsController<Store: ControlPlaneStore>: Sendable {

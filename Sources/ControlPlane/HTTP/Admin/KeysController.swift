@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import OutpostProtocol
 
 /// `/v1/admin/keys`: create (the key text is shown once), list (never hashes), revoke (effective at once,
 /// because every request looks its key up).

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import OutpostProtocol
 
 /// `/v1/admin/runs`: the queue and history, logs, and cancellation (delivered to the agent on its next lease
 /// renewal; a queued run is cancelled at once).

@@ -1,6 +1,7 @@
 import HTTPTypes
 public import Hummingbird
 public import Logging
+public import OutpostProtocol
 import Synchronization
 
 /// Turns an `Authorization: Bearer <key>` header into an `Identity`.

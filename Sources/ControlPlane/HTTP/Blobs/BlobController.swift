@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Metadata
 import NIOCore
+import OutpostProtocol
 
 /// `PUT /v1/blobs/{run}/{file}`: a direct-ingestion upload into the server's blob store.
 ///

@@ -1,6 +1,6 @@
 public import Hummingbird
 import NIOCore
-import OutpostProtocol
+public import OutpostProtocol
 
 /// The request context of every control-plane route: Hummingbird's core storage, the client's address (for
 /// rate limiting) and, once `AuthenticationMiddleware` ran, the caller's identity.

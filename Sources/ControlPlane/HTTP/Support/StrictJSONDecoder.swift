@@ -1,3 +1,5 @@
+public import OutpostProtocol
+
 #if canImport(FoundationEssentials)
     internal import FoundationEssentials
 #else

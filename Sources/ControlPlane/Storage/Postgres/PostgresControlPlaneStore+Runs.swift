@@ -1,4 +1,5 @@
 internal import NIOCore
+internal import OutpostProtocol
 internal import PostgresNIO
 
 // The run queue, leases and run logs in PostgreSQL. Claims skip rows another replica has locked; every

@@ -1,3 +1,5 @@
+internal import OutpostProtocol
+
 // The run queue, leases and run logs in SQLite. Every change runs in one `BEGIN IMMEDIATE` transaction, so a
 // read-check-write sequence (claim, lease update, log append) cannot interleave with another connection's.
 

@@ -1,4 +1,5 @@
 import Metadata
+import OutpostProtocol
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials

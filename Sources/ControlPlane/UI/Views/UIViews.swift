@@ -1,6 +1,7 @@
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import OutpostProtocol
 
 /// The pages of the web UI as functions from data to `Node`s, and the layout they share.
 ///

@@ -44,7 +44,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     }
 
     /// What the value is, for error messages.
-    var kindName: String {
+    public var kindName: String {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
