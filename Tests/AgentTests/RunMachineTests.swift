@@ -202,7 +202,12 @@ struct RunMachineTests {
         var status: CompleteRequest.Status
         var error: String?
         var denied: Bool? = nil
-        var testDescription: String { "\(ending) → \(status)" }
+        var testDescription: String {
+            let result = ending.result.map { "\($0.outcome)" } ?? "no result"
+            let interruption = ending.interruption.map { "\($0)" } ?? "uninterrupted"
+            return "\(result), \(ending.termination), \(interruption), spool \(ending.spoolUsed.map { "\($0)" } ?? "?")"
+                + " → \(status)"
+        }
     }
 
     static let rows: [Row] = [

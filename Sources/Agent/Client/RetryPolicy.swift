@@ -13,11 +13,14 @@ struct RetryPolicy: Sendable {
         case transientOrKeyUnavailable
     }
 
+    /// The schedule of waits between attempts.
     var backoff: Backoff
+    /// Which failures are retried.
     var scope: Scope
     /// How long after the first attempt a failure may still be retried; nil: for as long as it takes.
     var deadline: Duration?
 
+    /// A policy retrying `scope`'s failures on `backoff`'s schedule until `deadline`.
     init(backoff: Backoff = Backoff(), scope: Scope, deadline: Duration? = nil) {
         self.backoff = backoff
         self.scope = scope

@@ -19,6 +19,7 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
     let context: AgentContext
     let clock: C
 
+    /// A supervisor for one run, waiting on `clock`.
     init(context: AgentContext, clock: C) {
         self.context = context
         self.clock = clock
@@ -206,17 +207,21 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             // Nothing is lost: the spool keeps the run and the agent's next start resumes it.
             run.logger.notice("run.left_in_spool", metadata: ["reason": "\(reason)"])
             return nil
-        default:
-            guard let tracker = run.tracker else { return nil }
-            return await perform(step.operation, run, tracker: tracker)
+        case .abandon(let reason):
+            if let tracker = run.tracker { await abandon(tracker, reason: reason) }
+            return nil
+        case .launch, .update, .awaitConfirmation, .deliver, .pause, .complete, .finish:
+            guard let supervision = run.supervision else { preconditionFailure("\(step.operation) before supervision") }
+            return await perform(step.operation, run, supervision)
         }
     }
 
-    /// The operations on a run that is in the spool.
-    private func perform(_ operation: RunMachine.Operation, _ run: Run, tracker: RunTracker) async -> RunMachine.Event?
-    {
+    /// The operations on a run whose lease is kept and whose log is shipped.
+    private func perform(
+        _ operation: RunMachine.Operation, _ run: Run, _ supervision: Supervision
+    ) async -> RunMachine.Event? {
         let control = run.control
-        let standing = run.supervision?.standing ?? LeaseStanding()
+        let tracker = supervision.tracker
         switch operation {
         case .launch:
             do {
@@ -232,7 +237,7 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
                 return .failed(error)
             }
         case .awaitConfirmation:
-            await standing.confirmed(unless: control)
+            await supervision.standing.confirmed(unless: control)
             return .done
         case .deliver:
             let folder: String
@@ -251,23 +256,19 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
                 return .failed(error)
             }
         case .pause(let duration):
-            await pause(duration, control: control, standing: standing)
+            await pause(duration, control: control, standing: supervision.standing)
             return .done
         case .complete:
-            guard let shipper = run.supervision?.shipper else { return .localFailure(CancellationError()) }
             do {
-                return .completed(try await complete(tracker, shipper: shipper, logger: run.logger))
+                return .completed(try await complete(tracker, shipper: supervision.shipper, logger: run.logger))
             } catch {
                 return .failed(error)
             }
         case .finish(let status):
             finish(tracker: tracker, state: await tracker.state, outcome: Self.outcome(status))
             return nil
-        case .abandon(let reason):
-            await abandon(tracker, reason: reason)
-            return nil
-        case .start, .renew, .sleep, .open, .supervise, .failWithoutSpool, .end, .leave:
-            preconditionFailure("performed before the run is in the spool")
+        case .start, .renew, .sleep, .open, .supervise, .failWithoutSpool, .end, .leave, .abandon:
+            preconditionFailure("\(operation) is not a supervised operation")
         }
     }
 

@@ -55,9 +55,11 @@ struct RunMachine: Sendable {
         var interruption: JobControl.Interruption?
         /// The result the job wrote; nil when it wrote none (or it was not read because the job was stopped).
         var result: JobResult?
+        /// How the process ended.
         var termination: JobProcess.Termination
         /// The spool's size once the job ended; nil when it could not be counted.
         var spoolUsed: Int64?
+        /// The spool's cap in bytes.
         var spoolCap: Int64
     }
 
@@ -122,6 +124,7 @@ struct RunMachine: Sendable {
 
     /// What the supervisor does before the operation, without waiting for an answer.
     enum Effect: Sendable, Equatable {
+        /// Log the decision.
         case note(Note)
         /// Interrupt the run (a cancellation a reply carried, or a lease the control plane gave away).
         case interrupt(JobControl.Interruption)
@@ -131,14 +134,23 @@ struct RunMachine: Sendable {
 
     /// A decision worth a log line.
     enum Note: Sendable, Equatable {
+        /// `start` failed for now (the error); it is tried again.
         case startRetry(String)
+        /// `start` failed for good or too late: the run is not this agent's.
         case startRefused(String)
+        /// The accepted run's state could not be written.
         case spoolFailed(String)
+        /// The control plane refused to renew a resumed run's lease.
         case resumeDropped(String)
+        /// Delivery failed for now; it is tried again.
         case deliveryRetry(String)
+        /// The local policy refused a host delivery needed.
         case egressDenied(String)
+        /// Delivery failed for good: the run completes as failed.
         case deliveryFailed(String)
+        /// `complete` failed for now; it is tried again.
         case completeRetry(String)
+        /// Something no phase expects failed: the run is dropped.
         case supervisionFailed(String)
     }
 
@@ -147,16 +159,19 @@ struct RunMachine: Sendable {
         var effects: [Effect] = []
         var operation: Operation
 
+        /// Effects, then an operation.
         init(_ effects: [Effect], _ operation: Operation) {
             self.effects = effects
             self.operation = operation
         }
 
+        /// An operation alone.
         init(_ operation: Operation) {
             self.init([], operation)
         }
     }
 
+    /// Where the run stands now.
     private(set) var phase: Phase
     /// The operation whose answer the machine waits for.
     private(set) var awaiting: Operation
@@ -411,6 +426,7 @@ extension RunMachine {
 
     /// What the supervisor does about what its `LeaseKeeper` learned, given the run's phase.
     enum LeaseReaction: Sendable, Equatable {
+        /// Stop the job, or drop the run, for this reason.
         case interrupt(JobControl.Interruption)
         /// The lease lapsed while the finished work waits in the spool: keep it, deliver nothing.
         case lapse
@@ -436,6 +452,7 @@ extension RunMachine {
         }
     }
 
+    /// Why a lapsed lease keeps finished work in the spool, for the log.
     static let lapseReason =
         "the lease could not be renewed in time; the finished extraction stays in the spool until the control plane "
         + "confirms the lease"
@@ -444,38 +461,6 @@ extension RunMachine {
     static func droppedReason(_ message: String) -> String {
         "the control plane no longer holds this run's lease for this agent (it was leased again while the agent could "
             + "not renew it): \(message); the delivery kept in the spool is dropped"
-    }
-}
-
-/// A change to a run's spooled state: the phase it goes on in, and whatever else is known now (nil: unchanged).
-struct RunUpdate: Sendable, Equatable {
-    var phase: RunState.Phase
-    var status: CompleteRequest.Status?
-    var error: String?
-    var denied: Bool?
-    var relay: CompleteRequest.RelayObjects?
-    var source: String?
-    var policy: String?
-
-    init(
-        phase: RunState.Phase, status: CompleteRequest.Status? = nil, error: String? = nil, denied: Bool? = nil,
-        relay: CompleteRequest.RelayObjects? = nil
-    ) {
-        self.phase = phase
-        self.status = status
-        self.error = error
-        self.denied = denied
-        self.relay = relay
-    }
-
-    func apply(to state: inout RunState) {
-        state.phase = phase
-        if let status { state.status = status }
-        if let error { state.error = error }
-        if let denied { state.denied = denied }
-        if let relay { state.relay = relay }
-        if let source { state.source = source }
-        if let policy { state.policy = policy }
     }
 }
 
