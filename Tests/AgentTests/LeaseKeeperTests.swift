@@ -100,4 +100,67 @@ struct LeaseKeeperTests {
         #expect(events == [.fenced, .lost("the lease is no longer valid")])
         #expect(controlPlane.sent.last.map { $0 >= .seconds(15) && $0 < .seconds(16) } == true)
     }
+
+    /// Runs a keeper (ttl 8 s, margin 2 s) confirmed at `confirmedAt` whose renewals `answer` at the clock's time;
+    /// returns its events and when each renewal was sent.
+    static func keep(
+        confirmedAt: Duration = .zero, _ answer: @escaping @Sendable (Duration) throws -> LeaseResponse
+    ) async -> (events: [LeaseKeeper<VirtualClock>.Event], sent: [Duration]) {
+        let clock = VirtualClock()
+        let sent = Mutex<[Duration]>([])
+        let keeper = LeaseKeeper(ttl: .seconds(8), margin: .seconds(2), clock: clock) {
+            let now = clock.now.offset
+            sent.withLock { $0.append(now) }
+            return try answer(now)
+        }
+        let (events, continuation) = AsyncStream.makeStream(of: LeaseKeeper<VirtualClock>.Event.self)
+        await keeper.run(confirmedAt: VirtualClock.Instant(offset: confirmedAt), events: continuation)
+        continuation.finish()
+        var received: [LeaseKeeper<VirtualClock>.Event] = []
+        for await event in events { received.append(event) }
+        return (received, sent.withLock { $0 })
+    }
+
+    @Test func aRenewalTheControlPlaneRefusesForGoodReportsTheLeaseLost() async {
+        let (events, sent) = await Self.keep { _ in throw AgentError(.rejected, "no such run", status: 404) }
+        #expect(events == [.lost("no such run")])
+        #expect(sent == [.seconds(2)])
+    }
+
+    @Test func theTtlTheControlPlaneGrantsSetsTheCadenceOfTheNextRenewals() async {
+        let (events, sent) = await Self.keep { now in
+            guard now < .seconds(6) else { throw AgentError(.staleLease, "gone") }
+            return LeaseResponse(leaseId: 7, leaseTTLSeconds: 4)
+        }
+        #expect(events == [.lost("gone")])
+        // The first renewal waits a quarter of the claimed ttl (8 s), the next ones a quarter of the granted 4 s.
+        #expect(sent == [2, 3, 4, 5, 6].map { Duration.seconds($0) })
+    }
+
+    @Test func aLeaseConfirmedBeforeTheKeeperStartedIsFencedThatMuchSooner() async {
+        let (events, sent) = await Self.keep(confirmedAt: .seconds(-5)) { now in
+            guard now < .seconds(4) else { throw AgentError(.staleLease, "gone") }
+            throw AgentError(.unavailable, "503", status: 503)
+        }
+        #expect(events == [.fenced, .lost("gone")])
+        // Confirmed at −5 s: ttl − margin runs out at 1 s, before the first quarter-ttl renewal.
+        #expect(sent.first == .seconds(1))
+    }
+
+    @Test func aRetryAfterDuringAnOutageNeverDelaysTheNextRenewalBeyondAnEighthOfTheTtl() async {
+        let (events, sent) = await Self.keep { now in
+            guard now < .seconds(12) else { throw AgentError(.staleLease, "gone") }
+            throw AgentError(.unavailable, "429", status: 429, retryAfter: .seconds(60))
+        }
+        #expect(events == [.fenced, .lost("gone")])
+        for (earlier, later) in zip(sent, sent.dropFirst()) {
+            #expect(later - earlier <= .seconds(1), "\(sent)")
+        }
+    }
+
+    @Test func aKeeperWhoseRenewalIsCancelledStopsWithoutAWord() async {
+        let (events, sent) = await Self.keep { _ in throw CancellationError() }
+        #expect(events.isEmpty)
+        #expect(sent == [.seconds(2)])
+    }
 }

@@ -69,7 +69,7 @@ struct AgentContext: Sendable {
             connectionName: assignment.job.connectionName, source: state.source ?? assignment.job.sourceURL,
             policy: state.policy.map { .init(allowed: !denied, rule: denied ? nil : $0, reason: denied ? $0 : nil) },
             files: outcome == .succeeded || outcome == .partial ? files : [], destination: destination,
-            startedAt: state.startedAt, finishedAt: JobSupervisor.now(), outcome: denied ? .denied : outcome,
+            startedAt: state.startedAt, finishedAt: Timestamps.now(), outcome: denied ? .denied : outcome,
             error: error)
         do {
             try audit.append(entry)

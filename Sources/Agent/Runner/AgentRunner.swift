@@ -117,7 +117,7 @@ public final class AgentRunner: Sendable {
             let control = JobControl()
             jobs.withLock { $0[runId] = control }
             group.addTask {
-                await JobSupervisor(context: self.context).resume(state, control: control)
+                await JobSupervisor(context: self.context, clock: ContinuousClock()).resume(state, control: control)
                 self.jobEnded(runId)
             }
         }
@@ -147,7 +147,8 @@ public final class AgentRunner: Sendable {
                 context.logger.info(
                     "run.claimed", metadata: ["run.id": "\(assignment.runId)", "lease.id": "\(assignment.leaseId)"])
                 group.addTask {
-                    await JobSupervisor(context: self.context).runClaimed(assignment, control: control)
+                    await JobSupervisor(context: self.context, clock: ContinuousClock()).runClaimed(
+                        assignment, control: control)
                     self.jobEnded(assignment.runId)
                 }
             } catch let error as AgentError where error.code == .apiKeyUnavailable || error.code == .unauthorized {

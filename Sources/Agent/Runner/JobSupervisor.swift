@@ -11,87 +11,92 @@ internal import Secrets
 /// the job and drops the run (the control plane may hand it out again). Once the extraction finished, its files
 /// and log stay in the spool through a control-plane outage: the supervisor waits for a renewal to confirm the
 /// lease, then delivers and completes; only a 409 (the run was leased again meanwhile) drops them.
-struct JobSupervisor: Sendable {
+///
+/// What the run does next is decided by its `RunMachine`; the supervisor only performs it — calls, the job process,
+/// spool writes, waits on its clock — and hands back what came of it. Time is `clock`'s (a `ContinuousClock` in
+/// the agent), so the supervisor's waits follow the lease keeper's.
+struct JobSupervisor<C: Clock<Duration>>: Sendable {
     let context: AgentContext
+    let clock: C
+
+    /// A supervisor for one run, waiting on `clock`.
+    init(context: AgentContext, clock: C) {
+        self.context = context
+        self.clock = clock
+    }
 
     private var logger: Logger { context.logger }
 
     /// Starts a freshly claimed run (two-phase start) and supervises it.
     func runClaimed(_ assignment: RunAssignment, control: JobControl) async {
-        let started: LeaseResponse
-        var backoff = Backoff()
-        let deadline = ContinuousClock.now + .seconds(max(1, assignment.leaseTTLSeconds))
-        while true {
-            do {
-                started = try await context.client.start(
-                    runId: assignment.runId, StartRequest(leaseId: assignment.leaseId, agentId: context.agentId))
-                break
-            } catch let error as AgentError where error.isRetryable && ContinuousClock.now < deadline {
-                logger.notice("run.start_retry", metadata: ["run.id": "\(assignment.runId)", "error": "\(error)"])
-                try? await Task.sleep(for: backoff.next(retryAfter: error.retryAfter))
-            } catch {
-                logger.warning("run.start_refused", metadata: ["run.id": "\(assignment.runId)", "error": "\(error)"])
-                return
-            }
-        }
-        var accepted = assignment
-        accepted.leaseTTLSeconds = started.leaseTTLSeconds
-        let state = RunState(assignment: accepted, startedAt: Self.now())
-        do {
-            try context.spool.writeState(state, runId: accepted.runId)
-        } catch {
-            logger.error("run.spool_failed", metadata: ["run.id": "\(accepted.runId)", "error": "\(error)"])
-            await completeWithoutSpool(accepted, error: "the agent cannot write its spool: \(error)")
-            return
-        }
-        logger.info(
-            "run.started",
-            metadata: [
-                "run.id": "\(accepted.runId)", "lease.id": "\(accepted.leaseId)",
-                "connection.name": "\(accepted.job.connectionName)",
-            ])
-        if started.cancel { control.interrupt(.cancelled(started.cancelReason)) }
-        await supervise(RunTracker(spool: context.spool, state: state), control: control, confirmed: .now)
+        await drive(
+            RunMachine(claimedWithTTL: assignment.leaseTTLSeconds),
+            Run(assignment: assignment, control: control, began: clock.now, logger: logger))
     }
 
     /// Resumes a run found in the spool after a restart: re-confirms the lease, then goes on from its phase.
     func resume(_ state: RunState, control: JobControl) async {
-        let runId = state.assignment.runId
-        // A control plane that was down grants running leases one ttl when it starts: come back well within it.
-        var backoff = Backoff(cap: max(.seconds(1), .seconds(state.assignment.leaseTTLSeconds) / 8))
-        let confirmed: ContinuousClock.Instant
-        while true {
-            let sent = ContinuousClock.now
-            do {
-                let response = try await context.client.renew(runId: runId, leaseId: state.assignment.leaseId)
-                if response.cancel { control.interrupt(.cancelled(response.cancelReason)) }
-                confirmed = sent
-                break
-            } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
-                if control.interruption != nil { return }
-                try? await Task.sleep(for: backoff.next(retryAfter: error.retryAfter))
-            } catch {
-                logger.notice("run.resume_dropped", metadata: ["run.id": "\(runId)", "reason": "\(error)"])
-                await abandon(RunTracker(spool: context.spool, state: state), reason: "\(error)")
-                return
-            }
-        }
-        logger.info("run.resumed", metadata: ["run.id": "\(runId)", "run.phase": "\(state.phase.rawValue)"])
-        await supervise(RunTracker(spool: context.spool, state: state), control: control, confirmed: confirmed)
+        var run = Run(assignment: state.assignment, control: control, began: clock.now, logger: logger)
+        run.tracker = RunTracker(spool: context.spool, state: state)
+        await drive(RunMachine(resuming: state.phase, leaseTTLSeconds: state.assignment.leaseTTLSeconds), run)
     }
 
-    private func supervise(_ tracker: RunTracker, control: JobControl, confirmed: ContinuousClock.Instant) async {
-        let assignment = await tracker.state.assignment
+    /// What the supervisor holds of one run while it performs the machine's steps.
+    private struct Run {
+        var assignment: RunAssignment
+        let control: JobControl
+        /// When the run was claimed or resumed: the start handshake's deadline counts from here.
+        let began: C.Instant
+        var logger: Logger
+        /// Set once the run is in the spool.
+        var tracker: RunTracker?
+        /// When the last renewal that succeeded was sent; nil: the lease was confirmed when supervision starts.
+        var confirmedAt: C.Instant?
+        /// Set while the lease is kept and the log shipped.
+        var supervision: Supervision?
+
+        init(assignment: RunAssignment, control: JobControl, began: C.Instant, logger: Logger) {
+            self.assignment = assignment
+            self.control = control
+            self.began = began
+            var scoped = logger
+            scoped[metadataKey: "run.id"] = "\(assignment.runId)"
+            scoped[metadataKey: "lease.id"] = "\(assignment.leaseId)"
+            self.logger = scoped
+        }
+    }
+
+    private struct Supervision {
+        let tracker: RunTracker
+        let standing: LeaseStanding
+        let shipper: LogShipper
+    }
+
+    /// Performs the machine's steps until a terminal one; from `.supervise` on, with the lease kept and the log
+    /// shipped on their own tasks.
+    private func drive(_ machine: RunMachine, _ run: Run) async {
+        var machine = machine
+        var run = run
+        var step = machine.first
+        while step.operation != .supervise {
+            guard let event = await perform(step, &run) else { return }
+            step = machine.handle(event, sight(run))
+        }
+        for effect in step.effects { apply(effect, run) }
+        guard let tracker = run.tracker else { return }
+        await supervise(&machine, &run, tracker: tracker)
+    }
+
+    private func supervise(_ machine: inout RunMachine, _ run: inout Run, tracker: RunTracker) async {
+        let assignment = run.assignment
         let runId = assignment.runId
-        var scoped = logger
-        scoped[metadataKey: "run.id"] = "\(runId)"
-        scoped[metadataKey: "lease.id"] = "\(assignment.leaseId)"
-        let runLogger = scoped
+        let runLogger = run.logger
+        let control = run.control
+        let context = self.context
         let shipper = LogShipper(client: context.client, tracker: tracker, metrics: context.metrics, logger: runLogger)
         let standing = LeaseStanding()
         let keeper = LeaseKeeper(
-            ttl: .seconds(assignment.leaseTTLSeconds), margin: context.configuration.fenceMargin,
-            clock: ContinuousClock()
+            ttl: .seconds(assignment.leaseTTLSeconds), margin: context.configuration.fenceMargin, clock: clock
         ) {
             do {
                 let response = try await context.client.renew(runId: runId, leaseId: assignment.leaseId)
@@ -105,30 +110,26 @@ struct JobSupervisor: Sendable {
                 throw error
             }
         }
+        let confirmed = run.confirmedAt ?? clock.now
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                let (events, continuation) = AsyncStream.makeStream(of: LeaseKeeper<ContinuousClock>.Event.self)
+                let (events, continuation) = AsyncStream.makeStream(of: LeaseKeeper<C>.Event.self)
                 await withTaskGroup(of: Void.self) { inner in
                     inner.addTask { await keeper.run(confirmedAt: confirmed, events: continuation) }
                     inner.addTask {
                         for await event in events {
-                            switch event {
-                            case .cancelRequested(let reason):
-                                runLogger.notice("run.cancel_requested", metadata: ["reason": "\(reason ?? "")"])
-                                control.interrupt(.cancelled(reason))
-                            case .lost(let reason):
-                                let extracting = await tracker.state.phase == .extracting
-                                control.interrupt(.leaseLost(extracting ? reason : Self.droppedReason(reason)))
-                            case .fenced:
-                                if await tracker.state.phase == .extracting {
-                                    control.interrupt(
-                                        .leaseLost("the lease could not be renewed in time; the job fenced itself"))
-                                } else {
-                                    // The work is done and safe in the spool: keep it for when the server is back.
-                                    standing.lapse()
-                                    runLogger.notice("run.lease_lapsed", metadata: ["reason": "\(Self.lapseReason)"])
+                            let phase = await tracker.state.phase
+                            switch RunMachine.reaction(to: event, in: phase) {
+                            case .interrupt(let interruption):
+                                if case .cancelRequested(let reason) = event {
+                                    runLogger.notice("run.cancel_requested", metadata: ["reason": "\(reason ?? "")"])
                                 }
-                            case .reconfirmed:
+                                control.interrupt(interruption)
+                            case .lapse:
+                                // The work is done and safe in the spool: keep it for when the server is back.
+                                standing.lapse()
+                                runLogger.notice("run.lease_lapsed", metadata: ["reason": "\(RunMachine.lapseReason)"])
+                            case .confirm:
                                 standing.confirm()
                                 runLogger.notice("run.lease_reconfirmed")
                             }
@@ -140,43 +141,163 @@ struct JobSupervisor: Sendable {
                 }
             }
             group.addTask { await shipper.run(interval: .milliseconds(500)) }
-            await drive(tracker, control: control, standing: standing, shipper: shipper, logger: runLogger)
+            run.supervision = Supervision(tracker: tracker, standing: standing, shipper: shipper)
+            var step = machine.handle(.done, sight(run))
+            while let event = await perform(step, &run) {
+                step = machine.handle(event, sight(run))
+            }
             group.cancelAll()
         }
     }
 
-    /// The phases, in order, from wherever the run's state says it stands.
-    private func drive(
-        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, shipper: LogShipper, logger: Logger
-    ) async {
-        do {
-            if await tracker.state.phase == .extracting {
-                try await extract(tracker, control: control, logger: logger)
+    private func sight(_ run: Run) -> RunMachine.Sight {
+        RunMachine.Sight(
+            interruption: run.control.interruption, leaseConfirmed: run.supervision?.standing.isConfirmed ?? true,
+            elapsed: run.began.duration(to: clock.now), cancelled: Task.isCancelled)
+    }
+
+    // MARK: Steps
+
+    /// Performs one step; returns what came of its operation, nil after a terminal one.
+    private func perform(_ step: RunMachine.Step, _ run: inout Run) async -> RunMachine.Event? {
+        for effect in step.effects { apply(effect, run) }
+        let assignment = run.assignment
+        switch step.operation {
+        case .start:
+            do {
+                return .started(
+                    try await context.client.start(
+                        runId: assignment.runId, StartRequest(leaseId: assignment.leaseId, agentId: context.agentId)))
+            } catch {
+                return .failed(error)
             }
-            if await tracker.state.phase == .delivering {
-                try await deliver(tracker, control: control, standing: standing, logger: logger)
+        case .renew:
+            let sent = clock.now
+            do {
+                let response = try await context.client.renew(runId: assignment.runId, leaseId: assignment.leaseId)
+                run.confirmedAt = sent
+                let phase = await run.tracker?.state.phase
+                run.logger.info("run.resumed", metadata: ["run.phase": "\(phase?.rawValue ?? "")"])
+                return .renewed(response)
+            } catch {
+                return .failed(error)
             }
-            if case .leaseLost(let reason) = control.interruption {
-                await abandon(tracker, reason: reason)
-                return
+        case .sleep(let duration):
+            try? await clock.sleep(for: duration)
+            return .done
+        case .open(let leaseTTLSeconds):
+            run.assignment.leaseTTLSeconds = leaseTTLSeconds
+            let state = RunState(assignment: run.assignment, startedAt: Timestamps.now())
+            do {
+                try context.spool.writeState(state, runId: assignment.runId)
+            } catch {
+                return .failed(error)
             }
-            try await complete(tracker, control: control, standing: standing, shipper: shipper, logger: logger)
-        } catch let deferral as Deferral {
+            run.tracker = RunTracker(spool: context.spool, state: state)
+            run.logger.info("run.started", metadata: ["connection.name": "\(assignment.job.connectionName)"])
+            return .done
+        case .supervise:
+            preconditionFailure("a run is supervised once, from drive(_:_:)")
+        case .failWithoutSpool(let message):
+            await completeWithoutSpool(assignment, error: message)
+            return nil
+        case .end:
+            return nil
+        case .leave(let reason):
             // Nothing is lost: the spool keeps the run and the agent's next start resumes it.
-            logger.notice("run.left_in_spool", metadata: ["reason": "\(deferral.reason)"])
-        } catch {
-            if case .leaseLost(let reason) = control.interruption {
-                await abandon(tracker, reason: reason)
-            } else {
-                logger.error("run.supervision_failed", metadata: ["error": "\(error)"])
-                await abandon(tracker, reason: "\(error)")
+            run.logger.notice("run.left_in_spool", metadata: ["reason": "\(reason)"])
+            return nil
+        case .abandon(let reason):
+            if let tracker = run.tracker { await abandon(tracker, reason: reason) }
+            return nil
+        case .launch, .update, .awaitConfirmation, .deliver, .pause, .complete, .finish:
+            guard let supervision = run.supervision else { preconditionFailure("\(step.operation) before supervision") }
+            return await perform(step.operation, run, supervision)
+        }
+    }
+
+    /// The operations on a run whose lease is kept and whose log is shipped.
+    private func perform(
+        _ operation: RunMachine.Operation, _ run: Run, _ supervision: Supervision
+    ) async -> RunMachine.Event? {
+        let control = run.control
+        let tracker = supervision.tracker
+        switch operation {
+        case .launch:
+            do {
+                return try await extract(tracker, control: control, logger: run.logger)
+            } catch {
+                return .failed(error)
             }
+        case .update(let update):
+            do {
+                try await tracker.update { update.apply(to: &$0) }
+                return .done
+            } catch {
+                return .failed(error)
+            }
+        case .awaitConfirmation:
+            await supervision.standing.confirmed(unless: control)
+            return .done
+        case .deliver:
+            let folder: String
+            do {
+                folder = try context.spool.filesDirectory(runId: run.assignment.runId)
+            } catch {
+                return .localFailure(error)
+            }
+            do {
+                let relay = try await context.delivery(
+                    for: run.assignment, tracker: tracker, folder: folder, logger: run.logger)
+                run.logger.info(
+                    "run.delivered", metadata: ["delivery.mode": "\(run.assignment.job.delivery.mode.rawValue)"])
+                return .delivered(relay)
+            } catch {
+                return .failed(error)
+            }
+        case .pause(let duration):
+            await pause(duration, control: control, standing: supervision.standing)
+            return .done
+        case .complete:
+            do {
+                return .completed(try await complete(tracker, shipper: supervision.shipper, logger: run.logger))
+            } catch {
+                return .failed(error)
+            }
+        case .finish(let status):
+            finish(tracker: tracker, state: await tracker.state, outcome: Self.outcome(status))
+            return nil
+        case .start, .renew, .sleep, .open, .supervise, .failWithoutSpool, .end, .leave, .abandon:
+            preconditionFailure("\(operation) is not a supervised operation")
+        }
+    }
+
+    private func apply(_ effect: RunMachine.Effect, _ run: Run) {
+        switch effect {
+        case .interrupt(let interruption): run.control.interrupt(interruption)
+        case .countEgressDenial: context.metrics?.egressDenied()
+        case .note(let note): log(note, logger: run.logger)
+        }
+    }
+
+    private func log(_ note: RunMachine.Note, logger: Logger) {
+        switch note {
+        case .startRetry(let error): logger.notice("run.start_retry", metadata: ["error": "\(error)"])
+        case .startRefused(let error): logger.warning("run.start_refused", metadata: ["error": "\(error)"])
+        case .spoolFailed(let error): logger.error("run.spool_failed", metadata: ["error": "\(error)"])
+        case .resumeDropped(let error): logger.notice("run.resume_dropped", metadata: ["reason": "\(error)"])
+        case .deliveryRetry(let error): logger.notice("delivery.retry", metadata: ["error": "\(error)"])
+        case .egressDenied(let error): logger.error("delivery.egress_denied", metadata: ["error": "\(error)"])
+        case .deliveryFailed(let error): logger.error("delivery.failed", metadata: ["error": "\(error)"])
+        case .completeRetry(let error): logger.notice("run.complete_retry", metadata: ["error": "\(error)"])
+        case .supervisionFailed(let error): logger.error("run.supervision_failed", metadata: ["error": "\(error)"])
         }
     }
 
     // MARK: Extraction
 
-    private func extract(_ tracker: RunTracker, control: JobControl, logger: Logger) async throws {
+    /// Runs the job process to its end (or until the run is interrupted, it times out or the spool fills up).
+    private func extract(_ tracker: RunTracker, control: JobControl, logger: Logger) async throws -> RunMachine.Event {
         let assignment = await tracker.state.assignment
         let runId = assignment.runId
         let folder = try context.spool.filesDirectory(runId: runId)
@@ -199,16 +320,12 @@ struct JobSupervisor: Sendable {
             process = try await executor.start(
                 envelope: envelope, environment: jobEnvironment(workDirectory), workDirectory: workDirectory)
         } catch {
-            try await tracker.update {
-                $0.phase = .completing
-                $0.status = .failed
-                $0.error = "the job process could not be started: \(error)"
-            }
-            return
+            return .launchFailed("\(error)")
         }
         logger.info("job.process_started", metadata: ["job.started_as": "\(process.label)"])
         let pump = OutputPump(tracker: tracker, redactor: context.redactor, metrics: context.metrics, logger: logger)
         let timeout = assignment.limits.maxDurationSeconds
+        let clock = self.clock
         let interruption: JobControl.Interruption? = await withTaskGroup(of: JobControl.Interruption?.self) { group in
             group.addTask {
                 await pump.drain(process.output())
@@ -222,7 +339,7 @@ struct JobSupervisor: Sendable {
             if timeout > 0 {
                 group.addTask {
                     do {
-                        try await Task.sleep(for: .seconds(timeout))
+                        try await clock.sleep(for: .seconds(timeout))
                     } catch {
                         return nil
                     }
@@ -246,52 +363,10 @@ struct JobSupervisor: Sendable {
         logger.info("job.process_ended", metadata: ["job.termination": "\(termination)"])
         try await pump.finish()
         await process.release()
-        if case .leaseLost = interruption ?? control.interruption { return }
-        try await tracker.update { state in
-            switch interruption {
-            case .cancelled(let reason):
-                state.status = .cancelled
-                state.error = reason ?? "cancelled from the control plane"
-            case .agentStopping(let reason):
-                state.status = .failed
-                state.error = reason
-            case .timedOut, .spoolFull:
-                state.status = .failed
-                state.error = interruption?.message
-            case .leaseLost, nil:
-                break
-            }
-            if interruption == nil {
-                let result = try? readResult(folder: folder)
-                state.source = result?.source
-                state.policy = result?.policy
-                switch (result?.outcome, termination) {
-                case (.succeeded, .exited(JobMain.exitSucceeded)):
-                    state.status = .succeeded
-                case (.partial, .exited(JobMain.exitPartial)):
-                    state.status = .partial
-                case (.denied, _):
-                    state.status = .failed
-                    state.denied = true
-                    state.error = result?.error ?? "the agent's local policy refused the source"
-                case (.failed, _):
-                    state.status = .failed
-                    state.error = result?.error ?? "the job failed"
-                default:
-                    state.status = .failed
-                    state.error = "the job process ended abnormally (\(termination)) without a result"
-                }
-            }
-            // The job wrote its files itself: count them, and refuse to deliver what broke the cap since the last look.
-            if let used = try? context.spool.recount(), used > context.spool.capBytes,
-                state.status == .succeeded || state.status == .partial
-            {
-                state.status = .failed
-                state.error = JobControl.Interruption.spoolFull(used: used, cap: context.spool.capBytes).message
-            }
-            state.phase = state.status == .succeeded || state.status == .partial ? .delivering : .completing
-        }
-        if await tracker.state.denied == true { context.metrics?.egressDenied() }
+        return .jobEnded(
+            RunMachine.JobEnding(
+                interruption: interruption, result: interruption == nil ? try? readResult(folder: folder) : nil,
+                termination: termination, spoolUsed: try? context.spool.recount(), spoolCap: context.spool.capBytes))
     }
 
     /// Looks at the spool's size every second while the job writes into it, and answers once the job has pushed
@@ -300,7 +375,7 @@ struct JobSupervisor: Sendable {
     private func watchSpool() async -> JobControl.Interruption? {
         while true {
             do {
-                try await Task.sleep(for: .seconds(1))
+                try await clock.sleep(for: .seconds(1))
             } catch {
                 return nil
             }
@@ -376,107 +451,25 @@ struct JobSupervisor: Sendable {
         return path
     }
 
-    // MARK: Delivery
-
-    private func deliver(
-        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, logger: Logger
-    ) async throws {
-        let assignment = await tracker.state.assignment
-        let folder = try context.spool.filesDirectory(runId: assignment.runId)
-        var backoff = Backoff()
-        while true {
-            if let interruption = control.interruption {
-                if case .leaseLost = interruption { return }
-                if case .agentStopping = interruption, !standing.isConfirmed {
-                    throw Deferral(reason: "the agent is stopping while the control plane cannot confirm the lease")
-                }
-                try await tracker.update {
-                    $0.phase = .completing
-                    $0.status = interruption.status
-                    $0.error = interruption.message
-                }
-                return
-            }
-            if !standing.isConfirmed {
-                // Nothing leaves the spool on a lease that may have gone to the run's next attempt.
-                await standing.confirmed(unless: control)
-                continue
-            }
-            do {
-                let relay = try await context.delivery(
-                    for: assignment, tracker: tracker, folder: folder, logger: logger)
-                try await tracker.update {
-                    $0.relay = relay
-                    $0.phase = .completing
-                }
-                logger.info("run.delivered", metadata: ["delivery.mode": "\(assignment.job.delivery.mode.rawValue)"])
-                return
-            } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
-                logger.notice("delivery.retry", metadata: ["error": "\(error)"])
-                await pause(backoff.next(retryAfter: error.retryAfter), control: control, standing: standing)
-            } catch let error as AgentError where error.code == .staleLease {
-                control.interrupt(.leaseLost(Self.droppedReason(error.message)))
-                return
-            } catch let error as AgentError where error.code == .policyDenied {
-                logger.error("delivery.egress_denied", metadata: ["error": "\(error)"])
-                context.metrics?.egressDenied()
-                try await tracker.update {
-                    $0.phase = .completing
-                    $0.status = .failed
-                    $0.denied = true
-                    $0.error = error.message
-                }
-                return
-            } catch {
-                logger.error("delivery.failed", metadata: ["error": "\(error)"])
-                try await tracker.update {
-                    $0.phase = .completing
-                    $0.status = .failed
-                    $0.error = "delivery failed: \(error)"
-                }
-                return
-            }
-        }
-    }
-
     // MARK: Completion
 
+    /// Ships the rest of the log and sends `complete`; returns the status it carried.
     private func complete(
-        _ tracker: RunTracker, control: JobControl, standing: LeaseStanding, shipper: LogShipper, logger: Logger
-    ) async throws {
+        _ tracker: RunTracker, shipper: LogShipper, logger: Logger
+    ) async throws -> CompleteRequest.Status {
         let runId = await tracker.runId
-        var backoff = Backoff()
-        while true {
-            if case .leaseLost(let reason) = control.interruption {
-                await abandon(tracker, reason: reason)
-                return
-            }
-            do {
-                try await shipper.shipAvailable()
-                let state = await tracker.state
-                let logs = CompleteRequest.LogTotals(
-                    bytes: try context.spool.logEnd(runId: runId), sha256: try context.spool.logSHA256(runId: runId),
-                    droppedBytes: state.logDropped)
-                let request = CompleteRequest(
-                    leaseId: state.assignment.leaseId, status: state.status ?? .failed,
-                    error: state.status == .failed || state.status == .cancelled ? state.error : nil,
-                    relay: state.relay, logs: logs)
-                _ = try await context.client.complete(runId: runId, request)
-                logger.info("run.completed", metadata: ["run.status": "\(request.status.rawValue)"])
-                finish(tracker: tracker, state: state, outcome: Self.outcome(request.status))
-                return
-            } catch let error as AgentError where error.isRetryable || error.code == .apiKeyUnavailable {
-                if case .agentStopping = control.interruption {
-                    throw Deferral(reason: "the agent is stopping and the control plane cannot be reached: \(error)")
-                }
-                logger.notice("run.complete_retry", metadata: ["error": "\(error)"])
-                await pause(backoff.next(retryAfter: error.retryAfter), control: control, standing: standing)
-                try Task.checkCancellation()
-            } catch let error as AgentError where error.code == .staleLease {
-                await abandon(tracker, reason: Self.droppedReason(error.message))
-                return
-            }
-        }
+        try await shipper.shipAvailable()
+        let state = await tracker.state
+        let logs = CompleteRequest.LogTotals(
+            bytes: try context.spool.logEnd(runId: runId), sha256: try context.spool.logSHA256(runId: runId),
+            droppedBytes: state.logDropped)
+        let request = CompleteRequest(
+            leaseId: state.assignment.leaseId, status: state.status ?? .failed,
+            error: state.status == .failed || state.status == .cancelled ? state.error : nil,
+            relay: state.relay, logs: logs)
+        _ = try await context.client.complete(runId: runId, request)
+        logger.info("run.completed", metadata: ["run.status": "\(request.status.rawValue)"])
+        return request.status
     }
 
     private func completeWithoutSpool(_ assignment: RunAssignment, error: String) async {
@@ -512,28 +505,14 @@ struct JobSupervisor: Sendable {
     private func pause(_ duration: Duration, control: JobControl, standing: LeaseStanding) async {
         let confirmation = standing.nextConfirmation
         let interruptible = control.interruption == nil
+        let clock = self.clock
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { try? await Task.sleep(for: duration) }
+            group.addTask { try? await clock.sleep(for: duration) }
             if interruptible { group.addTask { await control.interrupted() } }
             if let confirmation { group.addTask { await confirmation.wait() } }
             await group.next()
             group.cancelAll()
         }
-    }
-
-    /// A run left in the spool unfinished, to be resumed at the agent's next start.
-    private struct Deferral: Error {
-        var reason: String
-    }
-
-    static let lapseReason =
-        "the lease could not be renewed in time; the finished extraction stays in the spool until the control plane "
-        + "confirms the lease"
-
-    /// Why a run whose extraction had finished is dropped after all: the control plane gave it to another attempt.
-    static func droppedReason(_ message: String) -> String {
-        "the control plane no longer holds this run's lease for this agent (it was leased again while the agent could "
-            + "not renew it): \(message); the delivery kept in the spool is dropped"
     }
 
     static func metricOutcome(_ outcome: AuditEntry.Outcome) -> AgentMetrics.JobOutcome {
@@ -545,7 +524,7 @@ struct JobSupervisor: Sendable {
         return .milliseconds(Int64(max(0, -started.timeIntervalSinceNow) * 1000))
     }
 
-    static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    static var emptySHA256: String { "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" }
 
     static func outcome(_ status: CompleteRequest.Status) -> AuditEntry.Outcome {
         switch status {
@@ -553,27 +532,6 @@ struct JobSupervisor: Sendable {
         case .partial: .partial
         case .failed: .failed
         case .cancelled: .cancelled
-        }
-    }
-
-    static func now() -> String { Timestamps.now() }
-}
-
-extension JobControl.Interruption {
-    /// The status a run interrupted this way completes with.
-    var status: CompleteRequest.Status {
-        if case .cancelled = self { return .cancelled }
-        return .failed
-    }
-
-    var message: String {
-        switch self {
-        case .cancelled(let reason): reason ?? "cancelled from the control plane"
-        case .leaseLost(let reason): reason
-        case .agentStopping(let reason): reason
-        case .timedOut(let seconds): "the job exceeded its maximum duration of \(seconds) s and was stopped"
-        case .spoolFull(let used, let cap):
-            "the extraction does not fit in the spool (\(used) bytes used, cap \(cap)) and was stopped: raise spool.cap"
         }
     }
 }
