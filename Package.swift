@@ -116,6 +116,9 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // The OpenAPI document's one source, openapi/outpost-v1.yaml, embedded into the server at build time.
+        .executableTarget(name: "EmbedText", path: "Tools/EmbedText"),
+        .plugin(name: "EmbedOpenAPI", capability: .buildTool(), dependencies: ["EmbedText"]),
         .target(
             name: "ControlPlane",
             dependencies: [
@@ -139,7 +142,8 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            plugins: ["EmbedOpenAPI"]
         ),
         // The admin API's client for `outpost admin`.
         .target(
@@ -264,7 +268,7 @@ let package = Package(
 let warningsAsErrors: [SwiftSetting] =
     Context.environment["OUTPOST_WARNINGS_AS_ERRORS"] == "1" ? [.unsafeFlags(["-warnings-as-errors"])] : []
 let cTargets: Set<String> = ["CJobSpawn"]
-for target in package.targets where target.type != .system && !cTargets.contains(target.name) {
+for target in package.targets where ![.system, .plugin].contains(target.type) && !cTargets.contains(target.name) {
     target.swiftSettings =
         (target.swiftSettings ?? []) + warningsAsErrors + [
             .swiftLanguageMode(.v6),
