@@ -116,6 +116,20 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
+        // The control plane's storage: its model, the repositories, and the SQLite and PostgreSQL backends. No HTTP.
+        .target(
+            name: "ControlPlaneStorage",
+            dependencies: [
+                "CivilTime",
+                "CSQLite",
+                "OutpostProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // The OpenAPI document's one source, openapi/outpost-v1.yaml, embedded into the server at build time.
         .executableTarget(name: "EmbedText", path: "Tools/EmbedText"),
         .plugin(name: "EmbedOpenAPI", capability: .buildTool(), dependencies: ["EmbedText"]),
@@ -125,12 +139,12 @@ let package = Package(
                 "AWSSigV4",
                 "CivilTime",
                 "Connectors",
+                "ControlPlaneStorage",
                 "Secrets",
                 "ObjectStore",
                 "OutpostProtocol",
                 "Metadata",
                 "Relay",
-                "CSQLite",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -139,7 +153,6 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -163,6 +176,7 @@ let package = Package(
                 "Agent",
                 "CivilTime",
                 "ControlPlane",
+                "ControlPlaneStorage",
                 "Connectors",
                 "Metadata",
                 "ObjectStore",
@@ -207,7 +221,8 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "AWSSigV4", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol",
+                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "Metadata", "ObjectStore",
+                "OutpostProtocol",
                 "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -229,7 +244,9 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "ControlPlane", "Connectors", "Metadata", "ObjectStore", "OutpostProtocol", "OutpostTesting",
+                "Agent", "ControlPlane", "ControlPlaneStorage", "Connectors", "Metadata", "ObjectStore",
+                "OutpostProtocol",
+                "OutpostTesting",
                 "Secrets",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -244,7 +261,7 @@ let package = Package(
         .testTarget(
             name: "CommandLineTests",
             dependencies: [
-                "outpost", "ControlPlane", "Metadata", "OutpostProtocol", "OutpostTesting",
+                "outpost", "ControlPlane", "ControlPlaneStorage", "Metadata", "OutpostProtocol", "OutpostTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
@@ -253,7 +270,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "outpost", "ControlPlane", "OutpostProtocol", "OutpostTesting",
+                "outpost", "ControlPlane", "ControlPlaneStorage", "OutpostProtocol", "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import AsyncHTTPClient
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import Logging
 import OutpostAdmin

@@ -1,6 +1,7 @@
 import AWSSigV4
 import ArgumentParser
 import ControlPlane
+import ControlPlaneStorage
 import Logging
 import ObjectStore
 import ServiceLifecycle

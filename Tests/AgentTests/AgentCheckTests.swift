@@ -3,6 +3,7 @@
 // egress host that does not resolve.
 
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import OutpostTesting
 import Testing

@@ -1,5 +1,6 @@
 import Agent
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import Metadata
 import OutpostProtocol

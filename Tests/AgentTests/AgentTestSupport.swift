@@ -4,6 +4,7 @@
 import Agent
 import AsyncHTTPClient
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import Logging
 import NIOCore

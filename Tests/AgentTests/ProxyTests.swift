@@ -7,6 +7,7 @@ import Agent
 import AsyncHTTPClient
 import Connectors
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import Logging
 import Metadata

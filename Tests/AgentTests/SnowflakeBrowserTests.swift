@@ -3,6 +3,7 @@
 // agent against the fake Snowflake SQL API; the account's tables are then in the catalog.
 
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import OutpostTesting
 import Testing

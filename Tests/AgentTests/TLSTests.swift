@@ -5,6 +5,7 @@
 import Agent
 import AsyncHTTPClient
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import NIOSSL
 import OutpostProtocol

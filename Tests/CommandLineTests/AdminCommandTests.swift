@@ -2,6 +2,7 @@
 // in-process on a loopback port (SQLite store, hand-moved clock).
 
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import HummingbirdTesting
 import Logging

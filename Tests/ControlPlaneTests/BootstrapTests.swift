@@ -1,4 +1,5 @@
 import ControlPlane
+import ControlPlaneStorage
 import OutpostProtocol
 import OutpostTesting
 import Synchronization

@@ -2,6 +2,7 @@
 // clock, and request helpers, shared by the HTTP tests.
 
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import HTTPTypes
 import Hummingbird

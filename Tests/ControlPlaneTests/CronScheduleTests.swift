@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Testing
 
 @testable import ControlPlane

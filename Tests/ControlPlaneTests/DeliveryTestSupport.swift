@@ -2,6 +2,7 @@
 // upload grants, PUTs to the granted URLs over a live server, `complete`, and waiting for the ingestion outcome.
 
 import ControlPlane
+import ControlPlaneStorage
 import Crypto
 import Foundation
 import HTTPTypes

@@ -1,5 +1,6 @@
 import Connectors
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

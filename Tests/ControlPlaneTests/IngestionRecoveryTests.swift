@@ -1,4 +1,5 @@
 import ControlPlane
+import ControlPlaneStorage
 import HummingbirdTesting
 import OutpostProtocol
 import OutpostTesting

@@ -2,6 +2,7 @@
 // store reads, and over several files at once.
 
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import Logging
 import Metadata

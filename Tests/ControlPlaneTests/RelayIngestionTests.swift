@@ -1,6 +1,7 @@
 import AWSSigV4
 import Connectors
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import HTTPTypes
 import HummingbirdTesting

@@ -1,6 +1,7 @@
 import AWSSigV4
 import AsyncHTTPClient
 import ControlPlane
+import ControlPlaneStorage
 import Crypto
 import Foundation
 import HTTPTypes

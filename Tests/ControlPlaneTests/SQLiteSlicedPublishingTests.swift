@@ -8,6 +8,7 @@ import Synchronization
 import Testing
 
 @testable import ControlPlane
+@testable import ControlPlaneStorage
 
 @Suite("SQLite publishing in slices")
 struct SQLiteSlicedPublishingTests {

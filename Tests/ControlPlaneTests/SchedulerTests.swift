@@ -2,6 +2,7 @@
 // run, busy connections skip, and two schedulers racing on one PostgreSQL queue one run per slot. Also the
 // recovery of runs a stopped server left `ingesting`.
 
+import ControlPlaneStorage
 import Logging
 import OutpostProtocol
 import OutpostTesting

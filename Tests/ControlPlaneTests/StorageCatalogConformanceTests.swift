@@ -7,6 +7,7 @@ import Synchronization
 import Testing
 
 @testable import ControlPlane
+@testable import ControlPlaneStorage
 
 @Suite("Storage conformance: catalog")
 struct StorageCatalogConformanceTests {

@@ -7,6 +7,7 @@ import OutpostTesting
 import Testing
 
 @testable import ControlPlane
+@testable import ControlPlaneStorage
 
 @Suite("Storage concurrency")
 struct StorageConcurrencyTests {

@@ -1,6 +1,7 @@
 // One suite, both stores: every test runs against SQLite and against PostgreSQL.
 
 import ControlPlane
+import ControlPlaneStorage
 import OutpostProtocol
 import Testing
 

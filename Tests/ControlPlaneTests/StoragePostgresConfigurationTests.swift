@@ -1,6 +1,7 @@
 // Parsing --database-url for the PostgreSQL store.
 
 import ControlPlane
+import ControlPlaneStorage
 import Testing
 
 @Suite("Storage PostgreSQL URL")

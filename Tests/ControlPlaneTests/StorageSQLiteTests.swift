@@ -5,6 +5,7 @@ import OutpostTesting
 import Testing
 
 @testable import ControlPlane
+@testable import ControlPlaneStorage
 
 @Suite("Storage SQLite file")
 struct StorageSQLiteTests {

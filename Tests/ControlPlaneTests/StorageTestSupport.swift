@@ -9,6 +9,7 @@ import OutpostTesting
 import Testing
 
 @testable import ControlPlane
+@testable import ControlPlaneStorage
 
 /// A storage backend under test.
 enum StorageBackend: String, CaseIterable, Sendable, CustomTestStringConvertible {

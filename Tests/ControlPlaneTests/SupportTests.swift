@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Foundation
 import OutpostProtocol
 import Testing

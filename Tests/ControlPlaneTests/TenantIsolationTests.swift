@@ -1,6 +1,7 @@
 // Every endpoint of the OpenAPI document called with tenant B's keys on tenant A's objects. The endpoints come
 // from the document itself, so a new endpoint without a case here fails the test instead of going unchecked.
 
+import ControlPlaneStorage
 import Crypto
 import Foundation
 import HTTPTypes

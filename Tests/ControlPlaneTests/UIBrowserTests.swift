@@ -4,6 +4,7 @@
 
 import Connectors
 import ControlPlane
+import ControlPlaneStorage
 import Crypto
 import Foundation
 import HTTPTypes

@@ -2,6 +2,7 @@
 // and on PostgreSQL).
 
 import ControlPlane
+import ControlPlaneStorage
 import OutpostProtocol
 import Testing
 

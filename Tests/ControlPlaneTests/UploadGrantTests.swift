@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Crypto
 import Foundation
 import HTTPTypes

@@ -1,4 +1,5 @@
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import OutpostProtocol
 import OutpostTesting

@@ -3,6 +3,7 @@
 
 import AsyncHTTPClient
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 internal import Foundation
 public import Logging
 internal import Metadata

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 internal import Crypto
 internal import Foundation
 public import Logging

@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Logging
 import Metadata
 import OutpostProtocol

@@ -1,4 +1,5 @@
 internal import CivilTime
+public import ControlPlaneStorage
 
 /// A standard five-field cron expression (minute, hour, day of month, month, day of week), evaluated in UTC.
 ///

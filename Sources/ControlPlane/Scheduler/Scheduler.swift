@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 public import Logging
 import OutpostProtocol
 public import ServiceLifecycle

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 internal import OutpostProtocol
 
 /// First start of a control plane: a default tenant and its first admin key.

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 public import Logging
 public import ServiceLifecycle
 public import UnixSignals

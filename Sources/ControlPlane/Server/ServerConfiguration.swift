@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 public import OutpostProtocol
 
 /// Everything `buildApplication` needs besides the store: where to listen, the queue's timing rules, and the

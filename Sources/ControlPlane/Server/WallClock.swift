@@ -1,3 +1,5 @@
+public import ControlPlaneStorage
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

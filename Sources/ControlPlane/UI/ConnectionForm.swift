@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import OutpostProtocol
 
 /// The connection form's fields as text, to fill the form from a stored connection or from a submitted one, and

@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import HTTPTypes
 import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 public import Hummingbird
 
 /// The request context of the web UI's routes: the control plane's context plus the signed-in session and the

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 import HTTPTypes
 public import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+internal import ControlPlaneStorage
 internal import OutpostProtocol
 
 // The catalog API's bodies (in OutpostProtocol) made from the stored assets.

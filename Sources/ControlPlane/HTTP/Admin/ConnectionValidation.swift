@@ -1,4 +1,5 @@
 import Connectors
+import ControlPlaneStorage
 import OutpostProtocol
 import Secrets
 

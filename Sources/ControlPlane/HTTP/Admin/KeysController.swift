@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Hummingbird
 import Logging
 import OutpostProtocol

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 import Crypto
 
 /// A freshly minted API key: the text, shown once, and the row to store (hash and prefix only).

@@ -1,3 +1,4 @@
+public import ControlPlaneStorage
 public import Hummingbird
 import NIOCore
 public import OutpostProtocol

@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import HTTPTypes
 public import Hummingbird
 import Logging

@@ -1,3 +1,4 @@
+import ControlPlaneStorage
 import Metadata
 import OutpostProtocol
 

@@ -1,4 +1,4 @@
-import Logging
+public import Logging
 
 /// One asset of the catalog as staged from a delivery and stored per connection: the record's identity, its
 /// place in the hierarchy for browsing and deletion scopes, and the record itself as JSON.
@@ -143,7 +143,7 @@ public protocol CatalogRepository: Sendable {
 extension CatalogRepository {
     /// `clearStaging` for a run whose outcome is already recorded: a failure only leaves rows that the next start's
     /// `clearAbandonedStaging` removes, so it is logged (`staging.not_cleared`) rather than thrown.
-    func clearStagingOrLog(tenantId: String, runId: String, logger: Logger) async {
+    public func clearStagingOrLog(tenantId: String, runId: String, logger: Logger) async {
         do {
             try await clearStaging(tenantId: tenantId, runId: runId)
         } catch {
