@@ -407,25 +407,29 @@ struct SnowflakeAccountUsageReader {
         let filters = self.filters
         let connection = scope.connectionName
         let schemas = self.schemas
-        var admittedTable: (String, String, String, Bool)?
+        // Rows come table by table: the admission and the names of the last table are reused for its columns.
+        var current:
+            (
+                database: String, schemaText: String, tableText: String,
+                names: (database: QualifiedName, schema: QualifiedName, table: QualifiedName)?
+            )?
         try await client.execute(statement(sql, "columns")) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
             let schemaText = try cells.string()
             let tableText = try cells.string()
-            let admitted: Bool
-            if let known = admittedTable, known.0 == database, known.1 == schemaText, known.2 == tableText {
-                admitted = known.3
-            } else {
-                admitted = schemas[database]?.contains(schemaText) == true && filters.admitsTable(tableText)
-                admittedTable = (database, schemaText, tableText, admitted)
+            if current?.database != database || current?.schemaText != schemaText || current?.tableText != tableText {
+                let admitted = schemas[database]?.contains(schemaText) == true && filters.admitsTable(tableText)
+                let databaseName = connection.appending(database)
+                let schema = databaseName.appending(schemaText)
+                current = (
+                    database, schemaText, tableText,
+                    admitted ? (databaseName, schema, schema.appending(tableText)) : nil
+                )
             }
-            guard admitted else { return }
-            let databaseName = connection.appending(database)
-            let schema = databaseName.appending(schemaText)
+            guard let names = current?.names else { return }
             var record = try SnowflakeRecords.column(
-                &cells, table: schema.appending(tableText), tableName: tableText, schema: schema,
-                database: databaseName)
+                &cells, table: names.table, tableName: tableText, schema: names.schema, database: names.database)
             record.tags = try Self.decode(cells.optional(), as: Tag.self)
             record.policies = try Self.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.column(record))

@@ -23,8 +23,11 @@ struct SnowflakeDatabaseReader {
     private(set) var schemaListRead = false
     /// Why the list of schemas could not be read, if it could not.
     private(set) var databaseReason: String?
-    /// Every relation read, for the kinds of lineage upstreams.
-    private var relationKinds: [QualifiedName: RecordKind] = [:]
+    /// Views and materialized views read, by name, for the kinds of lineage upstreams.
+    private var viewKinds: [QualifiedName: RecordKind] = [:]
+    /// Tables read, as hashes of their names only: memory does not grow by a name per table. (A collision would make
+    /// a name that is no relation an upstream of kind `table`, as an upstream outside this database is: harmless.)
+    private var tableHashes: Set<Int> = []
     /// Warehouse statements submitted ahead (`async=true`) so that they run while earlier results are read, by label.
     private var submitted: [String: SnowflakeSQLClient.Submission] = [:]
     /// Materialized views' text by schema and name: INFORMATION_SCHEMA.VIEWS has plain views only, so it comes from
@@ -263,7 +266,8 @@ struct SnowflakeDatabaseReader {
         let definitions = !filters.excludeFields.contains(.definitions) || wants(.lineageEdge)
         let sql = SnowflakeCatalogQueries.relations(database: database, scope: schemaScope, definitions: definitions)
         let lineage = wants(.lineageEdge)
-        var kinds: [QualifiedName: RecordKind] = [:]
+        var views: [QualifiedName: RecordKind] = [:]
+        var tables: Set<Int> = []
         var references: [(QualifiedName, RecordKind, QualifiedName, [QualifiedName])] = []
         let context = (sink: sink, filters: filters, databaseName: databaseName)
         let connectionName = scope.connectionName
@@ -279,7 +283,14 @@ struct SnowflakeDatabaseReader {
             let tableType = try cells.string()
             let kind = SnowflakeRecords.relationKind(tableType)
             // Every relation's kind, admitted or not: lineage may point at a relation the table filters leave out.
-            kinds[schema.appending(name)] = Self.recordKind(kind)
+            if lineage {
+                let qualifiedName = schema.appending(name)
+                if kind == .table {
+                    tables.insert(qualifiedName.hashValue)
+                } else {
+                    views[qualifiedName] = Self.recordKind(kind)
+                }
+            }
             guard context.filters.admitsTable(name) else { return }
             var (record, definition) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: schema, database: context.databaseName)
@@ -295,7 +306,8 @@ struct SnowflakeDatabaseReader {
             }
             try context.sink.write(.relation(record))
         }
-        relationKinds.merge(kinds) { $1 }
+        viewKinds.merge(views) { $1 }
+        if tableHashes.isEmpty { tableHashes = tables } else { tableHashes.formUnion(tables) }
         viewReferences += references.map { (view: $0.0, kind: $0.1, schema: $0.2, references: $0.3) }
     }
 
@@ -305,7 +317,7 @@ struct SnowflakeDatabaseReader {
         for entry in viewReferences {
             var seen: Set<QualifiedName> = []
             for upstream in entry.references where upstream != entry.view && seen.insert(upstream).inserted {
-                let kind = relationKinds[upstream]
+                let kind = viewKinds[upstream] ?? (tableHashes.contains(upstream.hashValue) ? .table : nil)
                 // A name in a schema whose relations were all read that is no relation there is not a relation at all
                 // (a function argument such as EXTRACT(YEAR FROM d), a misparse): no edge.
                 let listed =
@@ -330,24 +342,21 @@ struct SnowflakeDatabaseReader {
         let sink = self.sink
         let filters = self.filters
         let databaseName = self.databaseName
-        var admittedTable: (String, String, Bool)?
+        // Rows come table by table: the admission and the names of the last table are reused for its columns.
+        var current: (schemaText: String, tableText: String, names: (schema: QualifiedName, table: QualifiedName)?)?
         let inScope = Set(schemas)
         try await execute(sql, "columns") { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             let tableText = try cells.string()
-            let admitted: Bool
-            if let known = admittedTable, known.0 == schemaText, known.1 == tableText {
-                admitted = known.2
-            } else {
-                admitted = inScope.contains(schemaText) && filters.admitsTable(tableText)
-                admittedTable = (schemaText, tableText, admitted)
+            if current?.schemaText != schemaText || current?.tableText != tableText {
+                let admitted = inScope.contains(schemaText) && filters.admitsTable(tableText)
+                let schema = databaseName.appending(schemaText)
+                current = (schemaText, tableText, admitted ? (schema, schema.appending(tableText)) : nil)
             }
-            guard admitted else { return }
-            let schema = databaseName.appending(schemaText)
-            let table = schema.appending(tableText)
+            guard let names = current?.names else { return }
             let record = try SnowflakeRecords.column(
-                &cells, table: table, tableName: tableText, schema: schema, database: databaseName)
+                &cells, table: names.table, tableName: tableText, schema: names.schema, database: databaseName)
             try sink.write(.column(record))
         }
     }
