@@ -28,8 +28,8 @@ struct SnowflakeDatabaseReader {
     /// Tables read, as hashes of their names only: memory does not grow by a name per table. (A collision would make
     /// a name that is no relation an upstream of kind `table`, as an upstream outside this database is: harmless.)
     private var tableHashes: Set<Int> = []
-    /// Warehouse statements submitted ahead (`async=true`) so that they run while earlier results are read, by label.
-    private var submitted: [String: SnowflakeSQLClient.Submission] = [:]
+    /// Statements submitted ahead (`async=true`) so that they run while earlier results are read.
+    private let ahead: SnowflakeSubmissions
     /// Materialized views' text by schema and name: INFORMATION_SCHEMA.VIEWS has plain views only, so it comes from
     /// SHOW MATERIALIZED VIEWS (no warehouse) before the relations are read. Materialized views are few.
     private var materializedViewText: [String: [String: String]] = [:]
@@ -45,6 +45,7 @@ struct SnowflakeDatabaseReader {
         self.logger = logger
         self.database = database
         self.databaseName = scope.connectionName.appending(database)
+        self.ahead = SnowflakeSubmissions(client: client)
     }
 
     var completeness: [Manifest.Completeness] {
@@ -105,28 +106,31 @@ struct SnowflakeDatabaseReader {
             statements.append(("functions", SnowflakeCatalogQueries.functions(database: database, scope: scope)))
             statements.append(("procedures", SnowflakeCatalogQueries.procedures(database: database, scope: scope)))
         }
-        for (label, sql) in statements {
-            if Task.isCancelled { return }
-            if let submission = try? await client.submit(statement(sql, label)) { submitted[label] = submission }
+        await ahead.submit(statements.map { statement($0.1, $0.0) })
+    }
+
+    /// The SHOW … KEYS statements (no warehouse) of the sections that will run: submitted once the columns are
+    /// ready, so that Snowflake answers them while the columns are read.
+    private var keyStatements: [SnowflakeStatement] {
+        [
+            (RecordKind.primaryKey, "PRIMARY", "primary keys"), (.uniqueConstraint, "UNIQUE", "unique keys"),
+            (.foreignKey, "IMPORTED", "foreign keys"),
+        ].filter { wants($0.0) }.map {
+            statement(SnowflakeCatalogQueries.showKeys($0.1, database: database), $0.2, warehouse: false)
         }
     }
 
     /// Cancels what was submitted ahead and not read (the extraction stopped first).
-    private mutating func cancelSubmitted() async {
-        for submission in submitted.values { await client.cancel(submission) }
-        submitted = [:]
+    private func cancelSubmitted() async {
+        await ahead.cancelAll()
     }
 
-    /// Runs `sql`, or reads the same statement submitted ahead.
-    private mutating func execute(
-        _ sql: String, _ label: String, onRow: ([String?], SnowflakeColumns) throws -> Void
+    /// Runs `sql`, or reads the same statement submitted ahead; `whenReady` as in `SnowflakeSQLClient.execute`.
+    private func execute(
+        _ sql: String, _ label: String, whenReady: (@Sendable () async -> Void)? = nil,
+        onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
-        if let submission = submitted[label], submission.statement.sql == sql {
-            submitted[label] = nil
-            try await client.execute(submission, onRow: onRow)
-        } else {
-            try await client.execute(statement(sql, label), onRow: onRow)
-        }
+        try await ahead.execute(statement(sql, label), whenReady: whenReady, onRow: onRow)
     }
 
     private mutating func readSections(_ scopeAll: SnowflakeCatalogQueries.SchemaScope) async throws {
@@ -345,7 +349,9 @@ struct SnowflakeDatabaseReader {
         // Rows come table by table: the admission and the names of the last table are reused for its columns.
         var current: (schemaText: String, tableText: String, names: (schema: QualifiedName, table: QualifiedName)?)?
         let inScope = Set(schemas)
-        try await execute(sql, "columns") { row, _ in
+        let ahead = self.ahead
+        let keyStatements = self.keyStatements
+        try await execute(sql, "columns", whenReady: { await ahead.submit(keyStatements) }) { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             let tableText = try cells.string()
@@ -408,7 +414,7 @@ struct SnowflakeDatabaseReader {
         let filters = self.filters
         let database = self.database
         try await SnowflakeKeys.read(
-            kind, client: client,
+            kind, submissions: ahead,
             statement: statement(SnowflakeCatalogQueries.showKeys(show, database: database), label, warehouse: false),
             connection: scope.connectionName, sink: sink
         ) { keyDatabase, schema, table in

@@ -31,11 +31,13 @@ enum SnowflakeKeys {
         var keys: [String: Pending] = [:]
     }
 
-    /// Runs `statement` (a SHOW … KEYS) and writes one constraint record per key whose table `admits`.
+    /// Runs `statement` (a SHOW … KEYS), or reads it if it was submitted ahead, and writes one constraint record per
+    /// key whose table `admits`.
     ///
     /// - Throws: `ConnectorError` `.queryFailed` when a table's rows are not listed together.
     static func read(
-        _ kind: Constraint.Kind, client: SnowflakeSQLClient, statement: SnowflakeStatement, connection: QualifiedName,
+        _ kind: Constraint.Kind, submissions: SnowflakeSubmissions, statement: SnowflakeStatement,
+        connection: QualifiedName,
         sink: any RecordSink, admits: (_ database: String, _ schema: String, _ table: String) -> Bool
     ) async throws {
         let foreign = kind == .foreignKey
@@ -47,7 +49,7 @@ enum SnowflakeKeys {
             written.insert(done.table.hashValue)
             try write(done, kind: kind, connection: connection, sink: sink)
         }
-        try await client.execute(statement) { row, columns in
+        try await submissions.execute(statement) { row, columns in
             let cells = SnowflakeNamedCells(row, columns)
             let prefix = foreign ? "fk_" : ""
             let table = TableID(

@@ -148,14 +148,16 @@ final class SnowflakeSQLClient: Sendable {
 
     /// Runs `statement` and hands every row of its result to `onRow`, in order.
     ///
-    /// `onColumns` is called once with the result's column names before the first row.
+    /// `onColumns` is called once with the result's column names before the first row. `whenReady` runs once the
+    /// statement has finished on Snowflake, while its rows are read (to submit the statements after it, so Snowflake
+    /// runs them meanwhile); `execute` returns after it.
     ///
     /// - Throws: `ConnectorError`: `.queryFailed` with a `SnowflakeFailure` underlying for a statement Snowflake
     ///   refused (422), `.timeout` (408), `.authenticationFailed` (401/403), `.unreachable` when retries ran out;
     ///   `CancellationError` after cancelling the running statement on Snowflake.
     func execute(
-        _ statement: SnowflakeStatement, onColumns: (SnowflakeColumns) throws -> Void = { _ in },
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        _ statement: SnowflakeStatement, whenReady: (@Sendable () async -> Void)? = nil,
+        onColumns: (SnowflakeColumns) throws -> Void = { _ in }, onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
         let requestID = UUID().uuidString.lowercased()
         let started = configuration.now()
@@ -166,7 +168,8 @@ final class SnowflakeSQLClient: Sendable {
         let body = try requestBody(statement)
         try await pipelined(onColumns: onColumns, onRow: onRow) { rows in
             try await self.drive(
-                statement, requestID: requestID, body: body, started: started, submitted: nil, rows: rows)
+                statement, requestID: requestID, body: body, started: started, submitted: nil, whenReady: whenReady,
+                rows: rows)
         }
     }
 
@@ -262,13 +265,13 @@ final class SnowflakeSQLClient: Sendable {
 
     /// Reads a submitted statement's result, polling until it is ready, exactly as `execute(_:onColumns:onRow:)`.
     func execute(
-        _ submission: Submission, onColumns: (SnowflakeColumns) throws -> Void = { _ in },
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        _ submission: Submission, whenReady: (@Sendable () async -> Void)? = nil,
+        onColumns: (SnowflakeColumns) throws -> Void = { _ in }, onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
         try await pipelined(onColumns: onColumns, onRow: onRow) { rows in
             try await self.drive(
                 submission.statement, requestID: submission.requestID, body: submission.body,
-                started: submission.started, submitted: submission.handle, rows: rows)
+                started: submission.started, submitted: submission.handle, whenReady: whenReady, rows: rows)
         }
     }
 
@@ -281,7 +284,7 @@ final class SnowflakeSQLClient: Sendable {
     /// partition into `rows`; cancels the statement on Snowflake when the task is cancelled first.
     private func drive(
         _ statement: SnowflakeStatement, requestID: String, body: [UInt8], started: ContinuousClock.Instant,
-        submitted: String?, rows: SnowflakeRowBatcher
+        submitted: String?, whenReady: (@Sendable () async -> Void)?, rows: SnowflakeRowBatcher
     ) async throws {
         let onColumns: (SnowflakeColumns) throws -> Void = { rows.columns($0) }
         let onRow: ([String?], SnowflakeColumns) throws -> Void = { row, _ in rows.row(row) }
@@ -317,6 +320,8 @@ final class SnowflakeSQLClient: Sendable {
                     columns: &columns, onColumns: onColumns, onRow: onRow, afterChunk: afterChunk)
             }
             finished = true
+            // Runs beside the partitions below; awaited before returning (or cancelled on an error).
+            async let ready: Void = whenReady?() ?? ()
             if statement.usesWarehouse {
                 let elapsed = configuration.now() - started
                 counters.withLock {
@@ -350,6 +355,7 @@ final class SnowflakeSQLClient: Sendable {
                     .queryFailed,
                     "the first partition of \(statement.label) held \(delivered) rows; Snowflake announced \(rows)")
             }
+            await ready
         } catch is CancellationError {
             if !finished { await cancel(handle: handle, requestID: requestID, body: body) }
             throw CancellationError()
