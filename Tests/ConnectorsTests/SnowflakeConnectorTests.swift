@@ -451,9 +451,9 @@ struct SnowflakeConnectorTests {
             texts.filter { $0.contains("ACCOUNT_USAGE") }.allSatisfy {
                 $0.contains("DELETED IS NULL") || $0.contains("OBJECT_DEPENDENCIES")
             })
-        // COLUMNS was submitted ahead once the relations were ready, the six statements after it once it was ready;
-        // each ran once.
-        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 7)
+        // TABLES and COLUMNS were submitted ahead once the schemas were known, the six statements after them once
+        // COLUMNS was ready; each ran once.
+        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 8)
         #expect(statements.allSatisfy { ($0["runs"] as? Int) == 1 })
     }
 

@@ -32,8 +32,8 @@ struct SnowflakeAccountUsageReader {
     private var materializedViewText: [String: String] = [:]
     private var databases: [String] = []
     private var incomplete: [String: String] = [:]
-    /// Statements submitted ahead (`async=true`): the columns once the relations are ready, the rest once the
-    /// columns are, so Snowflake runs each while the result before it is read.
+    /// Statements submitted ahead (`async=true`): the relations and the columns once the schemas are known, the rest
+    /// once the columns are ready, so Snowflake runs each while the results before it are read.
     private let ahead: SnowflakeSubmissions
 
     init(
@@ -74,13 +74,27 @@ struct SnowflakeAccountUsageReader {
         try await readDatabases()
         guard !databases.isEmpty else { return [] }
         try await readSchemas()
+        let definitions = !filters.excludeFields.contains(.definitions)
+        let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
+        let columnPredicate = predicate(database: "c.TABLE_CATALOG", schema: "c.TABLE_SCHEMA")
+        // The two largest statements start now, the rest once the columns are ready (below).
+        var first: [SnowflakeStatement] = []
+        if wants(.table, .view, .materializedView) {
+            first.append(
+                statement(
+                    Self.relationsSQL(predicate: relationPredicate, definitions: definitions, governance: governance),
+                    "relations"))
+        }
+        if wants(.column) {
+            first.append(statement(Self.columnsSQL(predicate: columnPredicate, governance: governance), "columns"))
+        }
+        await ahead.submit(first)
         if wants(.materializedView) && !filters.excludeFields.contains(.definitions) {
             markIncomplete(
                 try await section("materialized views' text") { reader in
                     try await reader.readMaterializedViewText()
                 })
         }
-        let columnPredicate = predicate(database: "c.TABLE_CATALOG", schema: "c.TABLE_SCHEMA")
         let routinePredicates = [false, true].map { procedures in
             let column = procedures ? "PROCEDURE" : "FUNCTION"
             return predicate(database: "\(column)_CATALOG", schema: "\(column)_SCHEMA")
@@ -103,8 +117,6 @@ struct SnowflakeAccountUsageReader {
         let ahead = self.ahead
         let laterStatements = later
         if wants(.table, .view, .materializedView) {
-            let definitions = !filters.excludeFields.contains(.definitions)
-            let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
             markIncomplete(
                 try await withoutGovernanceIfRefused("relations") { reader in
                     let next =
@@ -380,18 +392,16 @@ struct SnowflakeAccountUsageReader {
         materializedViewText = found
     }
 
-    private func readRelations(
-        predicate: String, definitions: Bool, whenReady: @escaping @Sendable () async -> Void
-    ) async throws {
-        let governance = self.governance
-        let sql = """
-            SELECT t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_OWNER, t.IS_TRANSIENT,
-                   t.CLUSTERING_KEY, t.ROW_COUNT, t.BYTES, t.CREATED, t.LAST_ALTERED, t.COMMENT, t.IS_ICEBERG,
-                   t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL"),
-                   \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
-            FROM \(Self.view).TABLES t
-            LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
-            \(governance ? """
+    /// The TABLES statement (joined with VIEWS), with tags and policies joined in when `governance`.
+    private static func relationsSQL(predicate: String, definitions: Bool, governance: Bool) -> String {
+        """
+        SELECT t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_OWNER, t.IS_TRANSIENT,
+               t.CLUSTERING_KEY, t.ROW_COUNT, t.BYTES, t.CREATED, t.LAST_ALTERED, t.COMMENT, t.IS_ICEBERG,
+               t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL"),
+               \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
+        FROM \(Self.view).TABLES t
+        LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
+        \(governance ? """
                 LEFT JOIN \(Self.tags(domain: "TABLE")) g
                        ON g.OBJECT_DATABASE = t.TABLE_CATALOG AND g.OBJECT_SCHEMA = t.TABLE_SCHEMA
                       AND g.OBJECT_NAME = t.TABLE_NAME
@@ -399,9 +409,15 @@ struct SnowflakeAccountUsageReader {
                        ON p.REF_DATABASE_NAME = t.TABLE_CATALOG AND p.REF_SCHEMA_NAME = t.TABLE_SCHEMA
                       AND p.REF_ENTITY_NAME = t.TABLE_NAME
                 """ : "")
-            WHERE t.DELETED IS NULL AND \(predicate)
-            ORDER BY t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME
-            """
+        WHERE t.DELETED IS NULL AND \(predicate)
+        ORDER BY t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME
+        """
+    }
+
+    private func readRelations(
+        predicate: String, definitions: Bool, whenReady: @escaping @Sendable () async -> Void
+    ) async throws {
+        let sql = Self.relationsSQL(predicate: predicate, definitions: definitions, governance: governance)
         let sink = self.sink
         let filters = self.filters
         let connection = scope.connectionName
