@@ -207,8 +207,9 @@ struct SnowflakeConnectorTests {
         #expect(statements.count == usage.statements)
         #expect(statements.allSatisfy { ($0["queryTag"] as? String) == "outpost test" && ($0["runs"] as? Int) == 1 })
         #expect(statements.contains { ($0["partitions"] as? Int ?? 0) > 1 })
-        // Each database's four warehouse statements after SCHEMATA were submitted ahead, to run while others are read.
-        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 3 * 4)
+        // Each database's four warehouse statements after SCHEMATA were submitted ahead, to run while others are read,
+        // and its three SHOW … KEYS once its columns were ready; none ran twice (runs == 1 above).
+        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 3 * (4 + 3))
     }
 
     @Test("a database the role cannot use is incomplete with Snowflake's reason, the rest is read")
@@ -446,11 +447,16 @@ struct SnowflakeConnectorTests {
         let usage = try #require(report.source.usage)
         #expect(usage.statements == 11)
         #expect(usage.warehouseStatements == 7)
-        let texts = try fake.statements().compactMap { $0["statement"] as? String }
+        let statements = try fake.statements()
+        let texts = statements.compactMap { $0["statement"] as? String }
         #expect(
             texts.filter { $0.contains("ACCOUNT_USAGE") }.allSatisfy {
                 $0.contains("DELETED IS NULL") || $0.contains("OBJECT_DEPENDENCIES")
             })
+        // TABLES and COLUMNS were submitted ahead once the schemas were known, the six statements after them once
+        // COLUMNS was ready; each ran once.
+        #expect(statements.filter { ($0["async"] as? Bool) == true }.count == 8)
+        #expect(statements.allSatisfy { ($0["runs"] as? Int) == 1 })
     }
 
     @Test("mode=account_usage without the imported privilege fails saying what to grant")

@@ -32,6 +32,9 @@ struct SnowflakeAccountUsageReader {
     private var materializedViewText: [String: String] = [:]
     private var databases: [String] = []
     private var incomplete: [String: String] = [:]
+    /// Statements submitted ahead (`async=true`): the relations and the columns once the schemas are known, the rest
+    /// once the columns are ready, so Snowflake runs each while the results before it are read.
+    private let ahead: SnowflakeSubmissions
 
     init(
         client: SnowflakeSQLClient, scope: ExtractionScope, sink: any RecordSink, logger: Logger, namedDatabase: String?
@@ -41,6 +44,7 @@ struct SnowflakeAccountUsageReader {
         self.sink = sink
         self.logger = logger
         self.namedDatabase = namedDatabase
+        self.ahead = SnowflakeSubmissions(client: client)
     }
 
     private var filters: ExtractionFilters { scope.filters }
@@ -56,34 +60,86 @@ struct SnowflakeAccountUsageReader {
     ///
     /// - Throws: `ConnectorError` `.permissionDenied` saying what to grant when the role cannot read ACCOUNT_USAGE.
     mutating func read() async throws -> [Manifest.Completeness] {
+        do {
+            let completeness = try await readAll()
+            await ahead.cancelAll()
+            return completeness
+        } catch {
+            await ahead.cancelAll()
+            throw error
+        }
+    }
+
+    private mutating func readAll() async throws -> [Manifest.Completeness] {
         try await readDatabases()
         guard !databases.isEmpty else { return [] }
         try await readSchemas()
+        let definitions = !filters.excludeFields.contains(.definitions)
+        let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
+        let columnPredicate = predicate(database: "c.TABLE_CATALOG", schema: "c.TABLE_SCHEMA")
+        // The two largest statements start now, the rest once the columns are ready (below).
+        var first: [SnowflakeStatement] = []
+        if wants(.table, .view, .materializedView) {
+            first.append(
+                statement(
+                    Self.relationsSQL(predicate: relationPredicate, definitions: definitions, governance: governance),
+                    "relations"))
+        }
+        if wants(.column) {
+            first.append(statement(Self.columnsSQL(predicate: columnPredicate, governance: governance), "columns"))
+        }
+        await ahead.submit(first)
         if wants(.materializedView) && !filters.excludeFields.contains(.definitions) {
             markIncomplete(
                 try await section("materialized views' text") { reader in
                     try await reader.readMaterializedViewText()
                 })
         }
+        let routinePredicates = [false, true].map { procedures in
+            let column = procedures ? "PROCEDURE" : "FUNCTION"
+            return predicate(database: "\(column)_CATALOG", schema: "\(column)_SCHEMA")
+        }
+        let keys = [
+            (Constraint.Kind.primaryKey, "PRIMARY", "primary keys"), (.uniqueConstraint, "UNIQUE", "unique keys"),
+            (.foreignKey, "IMPORTED", "foreign keys"),
+        ].filter { !filters.excludeKinds.contains(Self.recordKind($0.0)) }
+        // What follows the columns, submitted once they are ready.
+        var later: [SnowflakeStatement] = []
+        if wants(.function) {
+            later += [false, true].map { procedures in
+                statement(
+                    Self.routinesSQL(predicate: routinePredicates[procedures ? 1 : 0], procedures: procedures),
+                    procedures ? "procedures" : "functions")
+            }
+        }
+        if wants(.lineageEdge) { later.append(statement(lineageSQL, "object dependencies")) }
+        later += keys.map { statement("SHOW \($0.1) KEYS IN ACCOUNT", $0.2, warehouse: false) }
+        let ahead = self.ahead
+        let laterStatements = later
         if wants(.table, .view, .materializedView) {
-            let definitions = !filters.excludeFields.contains(.definitions)
-            let relationPredicate = predicate(database: "t.TABLE_CATALOG", schema: "t.TABLE_SCHEMA")
             markIncomplete(
                 try await withoutGovernanceIfRefused("relations") { reader in
-                    try await reader.readRelations(predicate: relationPredicate, definitions: definitions)
+                    let next =
+                        reader.wants(.column)
+                        ? [
+                            reader.statement(
+                                Self.columnsSQL(predicate: columnPredicate, governance: reader.governance), "columns")
+                        ] : laterStatements
+                    try await reader.readRelations(
+                        predicate: relationPredicate, definitions: definitions,
+                        whenReady: { await ahead.submit(next) })
                 })
         }
         if wants(.column) {
-            let columnPredicate = predicate(database: "c.TABLE_CATALOG", schema: "c.TABLE_SCHEMA")
             markIncomplete(
                 try await withoutGovernanceIfRefused("columns") { reader in
-                    try await reader.readColumns(predicate: columnPredicate)
+                    try await reader.readColumns(
+                        predicate: columnPredicate, whenReady: { await ahead.submit(laterStatements) })
                 })
         }
         if wants(.function) {
             for procedures in [false, true] {
-                let column = procedures ? "PROCEDURE" : "FUNCTION"
-                let predicate = predicate(database: "\(column)_CATALOG", schema: "\(column)_SCHEMA")
+                let predicate = routinePredicates[procedures ? 1 : 0]
                 markIncomplete(
                     try await section(procedures ? "procedures" : "functions") { reader in
                         try await reader.readRoutines(predicate: predicate, procedures: procedures)
@@ -93,16 +149,13 @@ struct SnowflakeAccountUsageReader {
         if wants(.lineageEdge) {
             markIncomplete(try await section("lineage") { reader in try await reader.readLineage() })
         }
-        for (kind, show, label) in [
-            (Constraint.Kind.primaryKey, "PRIMARY", "primary keys"), (.uniqueConstraint, "UNIQUE", "unique keys"),
-            (.foreignKey, "IMPORTED", "foreign keys"),
-        ] where !filters.excludeKinds.contains(Self.recordKind(kind)) {
+        for (kind, show, label) in keys {
             markIncomplete(
                 try await section(label) { reader in
                     let inScope = reader.schemas
                     let filters = reader.filters
                     try await SnowflakeKeys.read(
-                        kind, client: reader.client,
+                        kind, submissions: reader.ahead,
                         statement: reader.statement("SHOW \(show) KEYS IN ACCOUNT", label, warehouse: false),
                         connection: reader.scope.connectionName, sink: reader.sink
                     ) { database, schema, table in
@@ -299,16 +352,16 @@ struct SnowflakeAccountUsageReader {
         materializedViewText = found
     }
 
-    private func readRelations(predicate: String, definitions: Bool) async throws {
-        let governance = self.governance
-        let sql = """
-            SELECT t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_OWNER, t.IS_TRANSIENT,
-                   t.CLUSTERING_KEY, t.ROW_COUNT, t.BYTES, t.CREATED, t.LAST_ALTERED, t.COMMENT, t.IS_ICEBERG,
-                   t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL"),
-                   \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
-            FROM \(Self.view).TABLES t
-            LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
-            \(governance ? """
+    /// The TABLES statement (joined with VIEWS), with tags and policies joined in when `governance`.
+    private static func relationsSQL(predicate: String, definitions: Bool, governance: Bool) -> String {
+        """
+        SELECT t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME, t.TABLE_TYPE, t.TABLE_OWNER, t.IS_TRANSIENT,
+               t.CLUSTERING_KEY, t.ROW_COUNT, t.BYTES, t.CREATED, t.LAST_ALTERED, t.COMMENT, t.IS_ICEBERG,
+               t.IS_DYNAMIC, t.IS_HYBRID, \(definitions ? "v.VIEW_DEFINITION" : "NULL"),
+               \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
+        FROM \(Self.view).TABLES t
+        LEFT JOIN \(Self.view).VIEWS v ON v.TABLE_ID = t.TABLE_ID AND v.DELETED IS NULL
+        \(governance ? """
                 LEFT JOIN \(SnowflakeCatalogQueries.tags(domain: "TABLE")) g
                        ON g.OBJECT_DATABASE = t.TABLE_CATALOG AND g.OBJECT_SCHEMA = t.TABLE_SCHEMA
                       AND g.OBJECT_NAME = t.TABLE_NAME
@@ -316,15 +369,21 @@ struct SnowflakeAccountUsageReader {
                        ON p.REF_DATABASE_NAME = t.TABLE_CATALOG AND p.REF_SCHEMA_NAME = t.TABLE_SCHEMA
                       AND p.REF_ENTITY_NAME = t.TABLE_NAME
                 """ : "")
-            WHERE t.DELETED IS NULL AND \(predicate)
-            ORDER BY t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME
-            """
+        WHERE t.DELETED IS NULL AND \(predicate)
+        ORDER BY t.TABLE_CATALOG, t.TABLE_SCHEMA, t.TABLE_NAME
+        """
+    }
+
+    private func readRelations(
+        predicate: String, definitions: Bool, whenReady: @escaping @Sendable () async -> Void
+    ) async throws {
+        let sql = Self.relationsSQL(predicate: predicate, definitions: definitions, governance: governance)
         let sink = self.sink
         let filters = self.filters
         let connection = scope.connectionName
         let schemas = self.schemas
         let materializedViewText = self.materializedViewText
-        try await client.execute(statement(sql, "relations")) { row, _ in
+        try await ahead.execute(statement(sql, "relations"), whenReady: whenReady) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
             let schemaText = try cells.string()
@@ -344,67 +403,79 @@ struct SnowflakeAccountUsageReader {
         }
     }
 
-    private func readColumns(predicate: String) async throws {
-        let governance = self.governance
-        let sql = """
-            SELECT c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.DATA_TYPE,
-                   c.CHARACTER_MAXIMUM_LENGTH, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION,
-                   c.IS_NULLABLE, c.COLUMN_DEFAULT, c.IS_IDENTITY, c.COLLATION_NAME, c.COMMENT,
-                   \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
-            FROM \(Self.view).COLUMNS c
-            \(governance ? """
-                LEFT JOIN \(SnowflakeCatalogQueries.tags(domain: "COLUMN")) g
-                       ON g.OBJECT_DATABASE = c.TABLE_CATALOG AND g.OBJECT_SCHEMA = c.TABLE_SCHEMA
-                      AND g.OBJECT_NAME = c.TABLE_NAME AND g.COLUMN_NAME = c.COLUMN_NAME
-                LEFT JOIN \(SnowflakeCatalogQueries.policies(columns: true)) p
-                       ON p.REF_DATABASE_NAME = c.TABLE_CATALOG AND p.REF_SCHEMA_NAME = c.TABLE_SCHEMA
-                      AND p.REF_ENTITY_NAME = c.TABLE_NAME AND p.REF_COLUMN_NAME = c.COLUMN_NAME
-                """ : "")
-            WHERE c.DELETED IS NULL AND \(predicate)
-            ORDER BY c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION
-            """
+    /// The COLUMNS statement, with tags and policies joined in when `governance`.
+    private static func columnsSQL(predicate: String, governance: Bool) -> String {
+        """
+        SELECT c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.ORDINAL_POSITION, c.DATA_TYPE,
+               c.CHARACTER_MAXIMUM_LENGTH, c.NUMERIC_PRECISION, c.NUMERIC_SCALE, c.DATETIME_PRECISION,
+               c.IS_NULLABLE, c.COLUMN_DEFAULT, c.IS_IDENTITY, c.COLLATION_NAME, c.COMMENT,
+               \(governance ? "g.TAGS, p.POLICIES" : "NULL, NULL")
+        FROM \(Self.view).COLUMNS c
+        \(governance ? """
+            LEFT JOIN \(SnowflakeCatalogQueries.tags(domain: "COLUMN")) g
+                   ON g.OBJECT_DATABASE = c.TABLE_CATALOG AND g.OBJECT_SCHEMA = c.TABLE_SCHEMA
+                  AND g.OBJECT_NAME = c.TABLE_NAME AND g.COLUMN_NAME = c.COLUMN_NAME
+            LEFT JOIN \(SnowflakeCatalogQueries.policies(columns: true)) p
+                   ON p.REF_DATABASE_NAME = c.TABLE_CATALOG AND p.REF_SCHEMA_NAME = c.TABLE_SCHEMA
+                  AND p.REF_ENTITY_NAME = c.TABLE_NAME AND p.REF_COLUMN_NAME = c.COLUMN_NAME
+            """ : "")
+        WHERE c.DELETED IS NULL AND \(predicate)
+        ORDER BY c.TABLE_CATALOG, c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION
+        """
+    }
+
+    private func readColumns(predicate: String, whenReady: @escaping @Sendable () async -> Void) async throws {
+        let sql = Self.columnsSQL(predicate: predicate, governance: governance)
         let sink = self.sink
         let filters = self.filters
         let connection = scope.connectionName
         let schemas = self.schemas
-        var admittedTable: (String, String, String, Bool)?
-        try await client.execute(statement(sql, "columns")) { row, _ in
+        // Rows come table by table: the admission and the names of the last table are reused for its columns.
+        var current:
+            (
+                database: String, schemaText: String, tableText: String,
+                names: (database: QualifiedName, schema: QualifiedName, table: QualifiedName)?
+            )?
+        try await ahead.execute(statement(sql, "columns"), whenReady: whenReady) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
             let schemaText = try cells.string()
             let tableText = try cells.string()
-            let admitted: Bool
-            if let known = admittedTable, known.0 == database, known.1 == schemaText, known.2 == tableText {
-                admitted = known.3
-            } else {
-                admitted = schemas[database]?.contains(schemaText) == true && filters.admitsTable(tableText)
-                admittedTable = (database, schemaText, tableText, admitted)
+            if current?.database != database || current?.schemaText != schemaText || current?.tableText != tableText {
+                let admitted = schemas[database]?.contains(schemaText) == true && filters.admitsTable(tableText)
+                let databaseName = connection.appending(database)
+                let schema = databaseName.appending(schemaText)
+                current = (
+                    database, schemaText, tableText,
+                    admitted ? (databaseName, schema, schema.appending(tableText)) : nil
+                )
             }
-            guard admitted else { return }
-            let databaseName = connection.appending(database)
-            let schema = databaseName.appending(schemaText)
+            guard let names = current?.names else { return }
             var record = try SnowflakeRecords.column(
-                &cells, table: schema.appending(tableText), tableName: tableText, schema: schema,
-                database: databaseName)
+                &cells, table: names.table, tableName: tableText, schema: names.schema, database: names.database)
             record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
             record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.column(record))
         }
     }
 
-    private func readRoutines(predicate: String, procedures: Bool) async throws {
+    private static func routinesSQL(predicate: String, procedures: Bool) -> String {
         let prefix = procedures ? "PROCEDURE" : "FUNCTION"
-        let sql = """
+        return """
             SELECT \(prefix)_CATALOG, \(prefix)_SCHEMA, \(prefix)_NAME, ARGUMENT_SIGNATURE, DATA_TYPE, \(prefix)_LANGUAGE,
                    \(prefix)_OWNER, COMMENT
             FROM \(Self.view).\(prefix)S
             WHERE DELETED IS NULL AND \(predicate)
             ORDER BY \(prefix)_CATALOG, \(prefix)_SCHEMA, \(prefix)_NAME, ARGUMENT_SIGNATURE
             """
+    }
+
+    private func readRoutines(predicate: String, procedures: Bool) async throws {
+        let sql = Self.routinesSQL(predicate: predicate, procedures: procedures)
         let sink = self.sink
         let connection = scope.connectionName
         let schemas = self.schemas
-        try await client.execute(statement(sql, procedures ? "procedures" : "functions")) { row, _ in
+        try await ahead.execute(statement(sql, procedures ? "procedures" : "functions")) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
             let schemaText = try cells.string()
@@ -420,22 +491,26 @@ struct SnowflakeAccountUsageReader {
 
     /// Views' and materialized views' dependencies as Snowflake records them (by name or id), to tables, views and
     /// materialized views anywhere in the account.
+    private var lineageSQL: String {
+        """
+        SELECT REFERENCING_DATABASE, REFERENCING_SCHEMA, REFERENCING_OBJECT_NAME, REFERENCING_OBJECT_DOMAIN,
+               REFERENCED_DATABASE, REFERENCED_SCHEMA, REFERENCED_OBJECT_NAME, REFERENCED_OBJECT_DOMAIN
+        FROM \(Self.view).OBJECT_DEPENDENCIES
+        WHERE REFERENCING_DATABASE IN (\(databases.map(SnowflakeValues.literal).joined(separator: ", ")))
+          AND REFERENCING_OBJECT_DOMAIN IN ('VIEW', 'MATERIALIZED VIEW')
+        ORDER BY REFERENCING_DATABASE, REFERENCING_SCHEMA, REFERENCING_OBJECT_NAME, REFERENCED_DATABASE,
+                 REFERENCED_SCHEMA, REFERENCED_OBJECT_NAME
+        """
+    }
+
     private func readLineage() async throws {
-        let sql = """
-            SELECT REFERENCING_DATABASE, REFERENCING_SCHEMA, REFERENCING_OBJECT_NAME, REFERENCING_OBJECT_DOMAIN,
-                   REFERENCED_DATABASE, REFERENCED_SCHEMA, REFERENCED_OBJECT_NAME, REFERENCED_OBJECT_DOMAIN
-            FROM \(Self.view).OBJECT_DEPENDENCIES
-            WHERE REFERENCING_DATABASE IN (\(databases.map(SnowflakeValues.literal).joined(separator: ", ")))
-              AND REFERENCING_OBJECT_DOMAIN IN ('VIEW', 'MATERIALIZED VIEW')
-            ORDER BY REFERENCING_DATABASE, REFERENCING_SCHEMA, REFERENCING_OBJECT_NAME, REFERENCED_DATABASE,
-                     REFERENCED_SCHEMA, REFERENCED_OBJECT_NAME
-            """
+        let sql = lineageSQL
         let sink = self.sink
         let filters = self.filters
         let connection = scope.connectionName
         let schemas = self.schemas
         var last: QualifiedName?
-        try await client.execute(statement(sql, "object dependencies")) { row, _ in
+        try await ahead.execute(statement(sql, "object dependencies")) { row, _ in
             var cells = SnowflakeCells(row)
             let database = try cells.string()
             let schemaText = try cells.string()

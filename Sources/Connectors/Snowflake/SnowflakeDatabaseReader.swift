@@ -29,10 +29,13 @@ struct SnowflakeDatabaseReader {
     private(set) var schemaListRead = false
     /// Why the list of schemas could not be read, if it could not.
     private(set) var databaseReason: String?
-    /// Every relation read, for the kinds of lineage upstreams.
-    private var relationKinds: [QualifiedName: RecordKind] = [:]
-    /// Warehouse statements submitted ahead (`async=true`) so that they run while earlier results are read, by label.
-    private var submitted: [String: SnowflakeSQLClient.Submission] = [:]
+    /// Views and materialized views read, by name, for the kinds of lineage upstreams.
+    private var viewKinds: [QualifiedName: RecordKind] = [:]
+    /// Tables read, as hashes of their names only: memory does not grow by a name per table. (A collision would make
+    /// a name that is no relation an upstream of kind `table`, as an upstream outside this database is: harmless.)
+    private var tableHashes: Set<Int> = []
+    /// Statements submitted ahead (`async=true`) so that they run while earlier results are read.
+    private let ahead: SnowflakeSubmissions
     /// Materialized views' text by schema and name: INFORMATION_SCHEMA.VIEWS has plain views only, so it comes from
     /// SHOW MATERIALIZED VIEWS (no warehouse) before the relations are read. Materialized views are few.
     private var materializedViewText: [String: [String: String]] = [:]
@@ -52,6 +55,7 @@ struct SnowflakeDatabaseReader {
         self.logger = logger
         self.database = database
         self.databaseName = scope.connectionName.appending(database)
+        self.ahead = SnowflakeSubmissions(client: client)
     }
 
     var completeness: [Manifest.Completeness] {
@@ -117,28 +121,31 @@ struct SnowflakeDatabaseReader {
             statements.append(("functions", SnowflakeCatalogQueries.functions(database: database, scope: scope)))
             statements.append(("procedures", SnowflakeCatalogQueries.procedures(database: database, scope: scope)))
         }
-        for (label, sql) in statements {
-            if Task.isCancelled { return }
-            if let submission = try? await client.submit(statement(sql, label)) { submitted[label] = submission }
+        await ahead.submit(statements.map { statement($0.1, $0.0) })
+    }
+
+    /// The SHOW … KEYS statements (no warehouse) of the sections that will run: submitted once the columns are
+    /// ready, so that Snowflake answers them while the columns are read.
+    private var keyStatements: [SnowflakeStatement] {
+        [
+            (RecordKind.primaryKey, "PRIMARY", "primary keys"), (.uniqueConstraint, "UNIQUE", "unique keys"),
+            (.foreignKey, "IMPORTED", "foreign keys"),
+        ].filter { wants($0.0) }.map {
+            statement(SnowflakeCatalogQueries.showKeys($0.1, database: database), $0.2, warehouse: false)
         }
     }
 
     /// Cancels what was submitted ahead and not read (the extraction stopped first).
-    private mutating func cancelSubmitted() async {
-        for submission in submitted.values { await client.cancel(submission) }
-        submitted = [:]
+    private func cancelSubmitted() async {
+        await ahead.cancelAll()
     }
 
-    /// Runs `sql`, or reads the same statement submitted ahead.
-    private mutating func execute(
-        _ sql: String, _ label: String, onRow: ([String?], SnowflakeColumns) throws -> Void
+    /// Runs `sql`, or reads the same statement submitted ahead; `whenReady` as in `SnowflakeSQLClient.execute`.
+    private func execute(
+        _ sql: String, _ label: String, whenReady: (@Sendable () async -> Void)? = nil,
+        onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
-        if let submission = submitted[label], submission.statement.sql == sql {
-            submitted[label] = nil
-            try await client.execute(submission, onRow: onRow)
-        } else {
-            try await client.execute(statement(sql, label), onRow: onRow)
-        }
+        try await ahead.execute(statement(sql, label), whenReady: whenReady, onRow: onRow)
     }
 
     private mutating func readSections(_ scopeAll: SnowflakeCatalogQueries.SchemaScope) async throws {
@@ -311,7 +318,8 @@ struct SnowflakeDatabaseReader {
         let sql = SnowflakeCatalogQueries.relations(
             database: database, scope: schemaScope, definitions: definitions, governance: governance)
         let lineage = wants(.lineageEdge)
-        var kinds: [QualifiedName: RecordKind] = [:]
+        var views: [QualifiedName: RecordKind] = [:]
+        var tables: Set<Int> = []
         var references: [(QualifiedName, RecordKind, QualifiedName, [QualifiedName])] = []
         let context = (sink: sink, filters: filters, databaseName: databaseName)
         let connectionName = scope.connectionName
@@ -327,7 +335,14 @@ struct SnowflakeDatabaseReader {
             let tableType = try cells.string()
             let kind = SnowflakeRecords.relationKind(tableType)
             // Every relation's kind, admitted or not: lineage may point at a relation the table filters leave out.
-            kinds[schema.appending(name)] = Self.recordKind(kind)
+            if lineage {
+                let qualifiedName = schema.appending(name)
+                if kind == .table {
+                    tables.insert(qualifiedName.hashValue)
+                } else {
+                    views[qualifiedName] = Self.recordKind(kind)
+                }
+            }
             guard context.filters.admitsTable(name) else { return }
             var (record, definition) = SnowflakeRecords.relation(
                 &cells, tableType: tableType, name: name, schema: schema, database: context.databaseName)
@@ -345,7 +360,8 @@ struct SnowflakeDatabaseReader {
             }
             try context.sink.write(.relation(record))
         }
-        relationKinds.merge(kinds) { $1 }
+        viewKinds.merge(views) { $1 }
+        if tableHashes.isEmpty { tableHashes = tables } else { tableHashes.formUnion(tables) }
         viewReferences += references.map { (view: $0.0, kind: $0.1, schema: $0.2, references: $0.3) }
     }
 
@@ -355,7 +371,7 @@ struct SnowflakeDatabaseReader {
         for entry in viewReferences {
             var seen: Set<QualifiedName> = []
             for upstream in entry.references where upstream != entry.view && seen.insert(upstream).inserted {
-                let kind = relationKinds[upstream]
+                let kind = viewKinds[upstream] ?? (tableHashes.contains(upstream.hashValue) ? .table : nil)
                 // A name in a schema whose relations were all read that is no relation there is not a relation at all
                 // (a function argument such as EXTRACT(YEAR FROM d), a misparse): no edge.
                 let listed =
@@ -380,24 +396,23 @@ struct SnowflakeDatabaseReader {
         let sink = self.sink
         let filters = self.filters
         let databaseName = self.databaseName
-        var admittedTable: (String, String, Bool)?
+        // Rows come table by table: the admission and the names of the last table are reused for its columns.
+        var current: (schemaText: String, tableText: String, names: (schema: QualifiedName, table: QualifiedName)?)?
         let inScope = Set(schemas)
-        try await execute(sql, "columns") { row, _ in
+        let ahead = self.ahead
+        let keyStatements = self.keyStatements
+        try await execute(sql, "columns", whenReady: { await ahead.submit(keyStatements) }) { row, _ in
             var cells = SnowflakeCells(row)
             let schemaText = try cells.string()
             let tableText = try cells.string()
-            let admitted: Bool
-            if let known = admittedTable, known.0 == schemaText, known.1 == tableText {
-                admitted = known.2
-            } else {
-                admitted = inScope.contains(schemaText) && filters.admitsTable(tableText)
-                admittedTable = (schemaText, tableText, admitted)
+            if current?.schemaText != schemaText || current?.tableText != tableText {
+                let admitted = inScope.contains(schemaText) && filters.admitsTable(tableText)
+                let schema = databaseName.appending(schemaText)
+                current = (schemaText, tableText, admitted ? (schema, schema.appending(tableText)) : nil)
             }
-            guard admitted else { return }
-            let schema = databaseName.appending(schemaText)
-            let table = schema.appending(tableText)
+            guard let names = current?.names else { return }
             var record = try SnowflakeRecords.column(
-                &cells, table: table, tableName: tableText, schema: schema, database: databaseName)
+                &cells, table: names.table, tableName: tableText, schema: names.schema, database: databaseName)
             record.tags = try SnowflakeCatalogQueries.decode(cells.optional(), as: Tag.self)
             record.policies = try SnowflakeCatalogQueries.decode(cells.optional(), as: PolicyReference.self)
             try sink.write(.column(record))
@@ -451,7 +466,7 @@ struct SnowflakeDatabaseReader {
         let filters = self.filters
         let database = self.database
         try await SnowflakeKeys.read(
-            kind, client: client,
+            kind, submissions: ahead,
             statement: statement(SnowflakeCatalogQueries.showKeys(show, database: database), label, warehouse: false),
             connection: scope.connectionName, sink: sink
         ) { keyDatabase, schema, table in

@@ -3,8 +3,10 @@ internal import Metadata
 /// Primary, unique and foreign keys from `SHOW PRIMARY|UNIQUE|IMPORTED KEYS` (cloud services, no warehouse), with
 /// their column pairs.
 ///
-/// SHOW lists a row per key column and has no ORDER BY, so the keys of one statement's scope (a database, or the
-/// account in `account_usage` mode) are grouped in memory until it ends: a few rows per key, far fewer than columns.
+/// SHOW lists a row per key column, the rows of one table together (by database, schema and table), so the keys of
+/// one table are grouped and written as soon as the next table's rows begin: memory holds one table's keys, not the
+/// statement's. Only a hash per table already written is kept, to notice a listing that breaks that order (the
+/// section is then refused rather than written with split keys).
 enum SnowflakeKeys {
     private struct Pending {
         var columns: [(Int, String)] = []
@@ -17,36 +19,56 @@ enum SnowflakeKeys {
         var comment: String?
     }
 
-    private struct KeyID: Hashable, Comparable {
+    private struct TableID: Hashable {
         var database: String
         var schema: String
         var table: String
-        var name: String
-
-        static func < (lhs: KeyID, rhs: KeyID) -> Bool {
-            (lhs.database, lhs.schema, lhs.table, lhs.name) < (rhs.database, rhs.schema, rhs.table, rhs.name)
-        }
     }
 
-    /// Runs `statement` (a SHOW … KEYS) and writes one constraint record per key whose table `admits`.
+    /// The keys of the table being listed, by constraint name.
+    private struct TableKeys {
+        let table: TableID
+        var keys: [String: Pending] = [:]
+    }
+
+    /// Runs `statement` (a SHOW … KEYS), or reads it if it was submitted ahead, and writes one constraint record per
+    /// key whose table `admits`.
+    ///
+    /// - Throws: `ConnectorError` `.queryFailed` when a table's rows are not listed together.
     static func read(
-        _ kind: Constraint.Kind, client: SnowflakeSQLClient, statement: SnowflakeStatement, connection: QualifiedName,
+        _ kind: Constraint.Kind, submissions: SnowflakeSubmissions, statement: SnowflakeStatement,
+        connection: QualifiedName,
         sink: any RecordSink, admits: (_ database: String, _ schema: String, _ table: String) -> Bool
     ) async throws {
         let foreign = kind == .foreignKey
-        var pending: [KeyID: Pending] = [:]
-        try await client.execute(statement) { row, columns in
+        var current: TableKeys?
+        var written: Set<Int> = []
+        func flush() throws {
+            guard let done = current else { return }
+            current = nil
+            written.insert(done.table.hashValue)
+            try write(done, kind: kind, connection: connection, sink: sink)
+        }
+        try await submissions.execute(statement) { row, columns in
             let cells = SnowflakeNamedCells(row, columns)
             let prefix = foreign ? "fk_" : ""
-            let database = try cells.string(prefix + "database_name")
-            let schema = try cells.string(prefix + "schema_name")
-            let table = try cells.string(prefix + "table_name")
-            guard admits(database, schema, table) else { return }
-            let id = KeyID(
-                database: database, schema: schema, table: table,
-                name: try cells.string(foreign ? "fk_name" : "constraint_name"))
+            let table = TableID(
+                database: try cells.string(prefix + "database_name"), schema: try cells.string(prefix + "schema_name"),
+                table: try cells.string(prefix + "table_name"))
+            if current?.table != table {
+                try flush()
+                guard admits(table.database, table.schema, table.table) else { return }
+                guard !written.contains(table.hashValue) else {
+                    throw ConnectorError(
+                        .queryFailed,
+                        "\(statement.label): Snowflake listed the keys of \(table.database).\(table.schema)."
+                            + "\(table.table) in two places; they cannot be grouped without holding every key")
+                }
+                current = TableKeys(table: table)
+            }
+            let name = try cells.string(foreign ? "fk_name" : "constraint_name")
             let position = Int(SnowflakeValues.int64(cells.optional("key_sequence")) ?? 0)
-            var key = pending[id] ?? Pending()
+            var key = current?.keys.removeValue(forKey: name) ?? Pending()
             key.columns.append((position, try cells.string(prefix + "column_name")))
             if foreign {
                 key.referencedColumns.append((position, try cells.string("pk_column_name")))
@@ -59,16 +81,23 @@ enum SnowflakeKeys {
                 key.initiallyDeferred = deferrability.map { $0 == "INITIALLY DEFERRED" }
             }
             key.comment = cells.optional("comment").flatMap { $0.isEmpty ? nil : $0 }
-            pending[id] = key
+            current?.keys[name] = key
         }
-        for (id, key) in pending.sorted(by: { $0.key < $1.key }) {
-            let database = connection.appending(id.database)
-            let schema = database.appending(id.schema)
-            let table = schema.appending(id.table)
+        try flush()
+    }
+
+    /// One table's keys, in name order.
+    private static func write(
+        _ group: TableKeys, kind: Constraint.Kind, connection: QualifiedName, sink: any RecordSink
+    ) throws {
+        let database = connection.appending(group.table.database)
+        let schema = database.appending(group.table.schema)
+        let table = schema.appending(group.table.table)
+        for (name, key) in group.keys.sorted(by: { $0.key < $1.key }) {
             var record = Constraint(
-                kind: kind, qualifiedName: table.appending(marker: .constraint, id.name), name: id.name,
+                kind: kind, qualifiedName: table.appending(marker: .constraint, name), name: name,
                 database: database, schema: schema, table: table, columns: key.columns.sorted { $0.0 < $1.0 }.map(\.1))
-            if foreign {
+            if kind == .foreignKey {
                 record.referencedTable = key.referencedTable
                 record.referencedColumns = key.referencedColumns.sorted { $0.0 < $1.0 }.map(\.1)
                 record.onDelete = key.onDelete

@@ -53,8 +53,14 @@ struct SnowflakeResultParser {
     mutating func feed(
         _ bytes: UnsafeRawBufferPointer, onMember: (String, [UInt8]) throws -> Void, onRow: ([String?]) throws -> Void
     ) throws {
-        for byte in bytes {
-            try step(byte, onMember: onMember, onRow: onRow)
+        var index = 0
+        while index < bytes.count {
+            if case .data = phase {
+                index = try scanData(bytes, from: index, onRow: onRow)
+            } else {
+                try step(bytes[index], onMember: onMember, onRow: onRow)
+                index += 1
+            }
         }
     }
 
@@ -112,7 +118,8 @@ struct SnowflakeResultParser {
         case .capturing:
             try capture(byte, onMember: onMember)
         case .data:
-            try dataByte(byte, onRow: onRow)
+            // Read by scanData; feed never steps through data byte by byte.
+            break
         case .end:
             if Self.isWhitespace(byte) { return }
             throw Self.malformed("bytes after the end of the object")
@@ -177,41 +184,77 @@ struct SnowflakeResultParser {
         buffer.removeAll(keepingCapacity: true)
     }
 
-    /// One byte inside `data`: depth 1 is the array of rows, depth 2 a row.
-    private mutating func dataByte(_ byte: UInt8, onRow: ([String?]) throws -> Void) throws {
-        if inString {
-            _ = stringByte(byte)
-        } else {
-            switch byte {
-            case UInt8(ascii: "\""):
+    /// Reads `data` from `bytes[start...]` until its end or the end of `bytes`; returns where it stopped.
+    ///
+    /// Depth 1 is the array of rows, depth 2 a row. This is the hot loop of reading a result: bytes are looked at once,
+    /// runs inside strings are skipped in a tight loop, and a row that lies within one piece is decoded in place; only
+    /// a row split across pieces is copied into `buffer`.
+    private mutating func scanData(
+        _ bytes: UnsafeRawBufferPointer, from start: Int, onRow: ([String?]) throws -> Void
+    ) throws -> Int {
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        let count = bytes.count
+        var index = start
+        /// Where the current row's bytes not yet in `buffer` begin, when inside a row.
+        var rowStart = depth >= 2 ? start : -1
+        while index < count {
+            if inString {
+                if escaped {
+                    escaped = false
+                    index += 1
+                    continue
+                }
+                while index < count && bytes[index] != quote && bytes[index] != backslash { index += 1 }
+                guard index < count else { break }
+                if bytes[index] == backslash { escaped = true } else { inString = false }
+                index += 1
+                continue
+            }
+            switch bytes[index] {
+            case quote:
                 guard depth >= 2 else { throw Self.malformed("a row of 'data' is not an array") }
                 inString = true
-                buffer.append(byte)
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 depth += 1
                 if depth == 2 {
-                    guard byte == UInt8(ascii: "[") else { throw Self.malformed("a row of 'data' is not an array") }
+                    guard bytes[index] == UInt8(ascii: "[") else {
+                        throw Self.malformed("a row of 'data' is not an array")
+                    }
                     buffer.removeAll(keepingCapacity: true)
+                    rowStart = index
                 }
-                buffer.append(byte)
             case UInt8(ascii: "]"), UInt8(ascii: "}"):
                 depth -= 1
                 if depth == 0 {
                     phase = .betweenMembers
-                    return
+                    return index + 1
                 }
-                buffer.append(byte)
                 if depth == 1 {
-                    try onRow(try Self.decodeRow(buffer))
-                    buffer.removeAll(keepingCapacity: true)
+                    let row = UnsafeRawBufferPointer(rebasing: bytes[rowStart...index])
+                    rowStart = -1
+                    guard buffer.count + row.count <= maxMemberBytes else {
+                        throw Self.malformed("a row is larger than \(maxMemberBytes) bytes")
+                    }
+                    if buffer.isEmpty {
+                        try onRow(try Self.decodeRow(row))
+                    } else {
+                        buffer.append(contentsOf: row)
+                        try onRow(try buffer.withUnsafeBytes { try Self.decodeRow($0) })
+                        buffer.removeAll(keepingCapacity: true)
+                    }
                 }
             default:
-                if depth >= 2 { buffer.append(byte) }
+                break
+            }
+            index += 1
+        }
+        if rowStart >= 0 {
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[rowStart..<count]))
+            guard buffer.count <= maxMemberBytes else {
+                throw Self.malformed("a row is larger than \(maxMemberBytes) bytes")
             }
         }
-        guard buffer.count <= maxMemberBytes else {
-            throw Self.malformed("a row is larger than \(maxMemberBytes) bytes")
-        }
+        return index
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool {
@@ -223,8 +266,9 @@ struct SnowflakeResultParser {
     }
 
     /// A row: a flat JSON array of strings and nulls (numbers and booleans are kept as their text).
-    static func decodeRow(_ bytes: [UInt8]) throws -> [String?] {
+    static func decodeRow(_ bytes: UnsafeRawBufferPointer) throws -> [String?] {
         var cells: [String?] = []
+        cells.reserveCapacity(24)
         var index = 1  // after '['
         let end = bytes.count - 1  // the closing ']'
         func skipWhitespace() {
@@ -237,24 +281,25 @@ struct SnowflakeResultParser {
             guard index < end else { throw malformed("a row ends after a comma") }
             if bytes[index] == UInt8(ascii: "\"") {
                 var close = index + 1
-                var escape = false
+                var escapes = false
                 while close < end {
-                    if escape {
-                        escape = false
-                    } else if bytes[close] == UInt8(ascii: "\\") {
-                        escape = true
-                    } else if bytes[close] == UInt8(ascii: "\"") {
-                        break
+                    let byte = bytes[close]
+                    if byte == UInt8(ascii: "\\") {
+                        escapes = true
+                        close += 2
+                        continue
                     }
+                    if byte == UInt8(ascii: "\"") { break }
                     close += 1
                 }
                 guard close < end else { throw malformed("an unterminated string in a row") }
-                cells.append(try decodeString(bytes[(index + 1)..<close]))
+                let content = UnsafeRawBufferPointer(rebasing: bytes[(index + 1)..<close])
+                cells.append(escapes ? try decodeString(ArraySlice(content)) : try plainString(content))
                 index = close + 1
             } else {
                 var stop = index
                 while stop < end && bytes[stop] != UInt8(ascii: ",") && !isWhitespace(bytes[stop]) { stop += 1 }
-                let literal = String(decoding: bytes[index..<stop], as: UTF8.self)
+                let literal = try plainString(UnsafeRawBufferPointer(rebasing: bytes[index..<stop]))
                 switch literal {
                 case "null": cells.append(nil)
                 case "": throw malformed("an empty cell in a row")
@@ -271,6 +316,16 @@ struct SnowflakeResultParser {
             guard bytes[index] == UInt8(ascii: ",") else { throw malformed("expected ',' between row cells") }
             index += 1
         }
+    }
+
+    /// A string without escapes: ASCII (names, numbers, timestamps — nearly every cell) is taken as is, anything
+    /// else is validated as UTF-8.
+    private static func plainString(_ bytes: UnsafeRawBufferPointer) throws -> String {
+        var ascii: UInt8 = 0
+        for byte in bytes { ascii |= byte }
+        if ascii < 0x80 { return bytes.withMemoryRebound(to: UInt8.self) { String(decoding: $0, as: UTF8.self) } }
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw malformed("a string is not UTF-8") }
+        return text
     }
 
     /// The content of a JSON string literal (without its quotes), escapes decoded.

@@ -70,8 +70,10 @@ struct SnowflakeClientConfiguration: Sendable {
     var maxAttempts = 6
     var backoffBase: Duration = .milliseconds(500)
     var backoffCap: Duration = .seconds(30)
-    /// First and longest pause between polls of a running statement.
-    var pollInitial: Duration = .milliseconds(250)
+    /// First and longest pause between polls of a running statement. Pauses grow by half each time, so a statement
+    /// that ends between two polls is noticed after at most a third of its running time more (a GET is cheap; the
+    /// reader idling is not).
+    var pollInitial: Duration = .milliseconds(50)
     var pollCap: Duration = .seconds(5)
     /// `parameters.query_tag` of every statement.
     var queryTag = "outpost"
@@ -151,14 +153,16 @@ final class SnowflakeSQLClient: Sendable {
 
     /// Runs `statement` and hands every row of its result to `onRow`, in order.
     ///
-    /// `onColumns` is called once with the result's column names before the first row.
+    /// `onColumns` is called once with the result's column names before the first row. `whenReady` runs once the
+    /// statement has finished on Snowflake, while its rows are read (to submit the statements after it, so Snowflake
+    /// runs them meanwhile); `execute` returns after it.
     ///
     /// - Throws: `ConnectorError`: `.queryFailed` with a `SnowflakeFailure` underlying for a statement Snowflake
     ///   refused (422), `.timeout` (408), `.authenticationFailed` (401/403), `.unreachable` when retries ran out;
     ///   `CancellationError` after cancelling the running statement on Snowflake.
     func execute(
-        _ statement: SnowflakeStatement, onColumns: (SnowflakeColumns) throws -> Void = { _ in },
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        _ statement: SnowflakeStatement, whenReady: (@Sendable () async -> Void)? = nil,
+        onColumns: (SnowflakeColumns) throws -> Void = { _ in }, onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
         let requestID = UUID().uuidString.lowercased()
         let started = configuration.now()
@@ -166,9 +170,62 @@ final class SnowflakeSQLClient: Sendable {
         logger.debug(
             "snowflake.statement.submit",
             metadata: ["statement.label": "\(statement.label)", "statement.request_id": "\(requestID)"])
-        try await drive(
-            statement, requestID: requestID, body: try requestBody(statement), started: started, submitted: nil,
-            onColumns: onColumns, onRow: onRow)
+        let body = try requestBody(statement)
+        try await pipelined(onColumns: onColumns, onRow: onRow) { rows in
+            try await self.drive(
+                statement, requestID: requestID, body: body, started: started, submitted: nil, whenReady: whenReady,
+                rows: rows)
+        }
+    }
+
+    /// Rows per batch handed from the fetching task to the reading one, and batches that may wait unread.
+    private static let batchSize = 256
+    private static let batchesAhead = 2
+    /// Body bytes parsed between two hand-overs (gzip: some 50–100 KB of JSON, a few hundred rows).
+    private static let sliceBytes = 8 * 1024
+
+    /// Runs `produce` (fetching, gunzip, parsing) in a task of its own and hands its rows to `onColumns` and `onRow`
+    /// here, so the two halves of reading a result use two cores; at most `batchesAhead` batches wait in between.
+    private func pipelined(
+        onColumns: (SnowflakeColumns) throws -> Void, onRow: ([String?], SnowflakeColumns) throws -> Void,
+        produce: @escaping @Sendable (SnowflakeRowBatcher) async throws -> Void
+    ) async throws {
+        let channel = SnowflakeRowChannel(capacity: Self.batchesAhead)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let batcher = SnowflakeRowBatcher(channel: channel, batchSize: Self.batchSize)
+                do {
+                    try await produce(batcher)
+                    try await batcher.flush(all: true)
+                    channel.finish(throwing: nil)
+                } catch {
+                    channel.finish(throwing: error)
+                }
+            }
+            var columns: SnowflakeColumns?
+            do {
+                while let event = try await channel.next() {
+                    switch event {
+                    case .columns(let received):
+                        columns = received
+                        try onColumns(received)
+                    case .rows(let rows):
+                        guard let columns else {
+                            throw ConnectorError(
+                                .queryFailed,
+                                "Snowflake sent rows before resultSetMetaData; cannot tell the columns apart")
+                        }
+                        for row in rows { try onRow(row, columns) }
+                    }
+                }
+            } catch {
+                // The reader failed (or the fetch did): stop fetching, cancelling the statement if it still runs.
+                channel.close()
+                group.cancelAll()
+                throw error
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// A statement submitted with `async=true` and not read yet: it runs on Snowflake while earlier results are read.
@@ -213,12 +270,14 @@ final class SnowflakeSQLClient: Sendable {
 
     /// Reads a submitted statement's result, polling until it is ready, exactly as `execute(_:onColumns:onRow:)`.
     func execute(
-        _ submission: Submission, onColumns: (SnowflakeColumns) throws -> Void = { _ in },
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        _ submission: Submission, whenReady: (@Sendable () async -> Void)? = nil,
+        onColumns: (SnowflakeColumns) throws -> Void = { _ in }, onRow: ([String?], SnowflakeColumns) throws -> Void
     ) async throws {
-        try await drive(
-            submission.statement, requestID: submission.requestID, body: submission.body,
-            started: submission.started, submitted: submission.handle, onColumns: onColumns, onRow: onRow)
+        try await pipelined(onColumns: onColumns, onRow: onRow) { rows in
+            try await self.drive(
+                submission.statement, requestID: submission.requestID, body: submission.body,
+                started: submission.started, submitted: submission.handle, whenReady: whenReady, rows: rows)
+        }
     }
 
     /// Cancels a submitted statement that will not be read.
@@ -227,12 +286,14 @@ final class SnowflakeSQLClient: Sendable {
     }
 
     /// Submits (unless `submitted` names the handle of a statement already submitted), polls, and streams every
-    /// partition; cancels the statement on Snowflake when the task is cancelled first.
+    /// partition into `rows`; cancels the statement on Snowflake when the task is cancelled first.
     private func drive(
         _ statement: SnowflakeStatement, requestID: String, body: [UInt8], started: ContinuousClock.Instant,
-        submitted: String?, onColumns: (SnowflakeColumns) throws -> Void,
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        submitted: String?, whenReady: (@Sendable () async -> Void)?, rows: SnowflakeRowBatcher
     ) async throws {
+        let onColumns: (SnowflakeColumns) throws -> Void = { rows.columns($0) }
+        let onRow: ([String?], SnowflakeColumns) throws -> Void = { row, _ in rows.row(row) }
+        let afterChunk: () async throws -> Void = { try await rows.flush(all: false) }
         var handle: String? = submitted
         var finished = false
         do {
@@ -242,9 +303,10 @@ final class SnowflakeSQLClient: Sendable {
             if submitted != nil {
                 first = Answer(status: 202)
             } else {
-                first = try await submit(
-                    body: body, requestID: requestID, statement: statement, handle: &handle, delivered: &delivered,
-                    columns: &columns, onColumns: onColumns, onRow: onRow)
+                first = try await request(
+                    .POST, path: "/api/v2/statements?requestId=\(requestID)", body: body, statement: statement,
+                    handle: &handle, delivered: &delivered, columns: &columns, onColumns: onColumns, onRow: onRow,
+                    afterChunk: afterChunk)
             }
             var pause = configuration.pollInitial
             // A statement submitted earlier has had time to run: look at once.
@@ -252,7 +314,7 @@ final class SnowflakeSQLClient: Sendable {
             while first.status == 202 {
                 if waitBeforePoll {
                     try await configuration.sleep(pause)
-                    pause = min(pause * 2, configuration.pollCap)
+                    pause = min(pause * 3 / 2, configuration.pollCap)
                 }
                 waitBeforePoll = true
                 guard let statusURL = first.statusURL ?? handle.map({ "/api/v2/statements/\($0)" }) else {
@@ -260,9 +322,11 @@ final class SnowflakeSQLClient: Sendable {
                 }
                 first = try await request(
                     .GET, path: statusURL, body: nil, statement: statement, handle: &handle, delivered: &delivered,
-                    columns: &columns, onColumns: onColumns, onRow: onRow)
+                    columns: &columns, onColumns: onColumns, onRow: onRow, afterChunk: afterChunk)
             }
             finished = true
+            // Runs beside the partitions below; awaited before returning (or cancelled on an error).
+            async let ready: Void = whenReady?() ?? ()
             if statement.usesWarehouse {
                 let elapsed = configuration.now() - started
                 counters.withLock {
@@ -282,7 +346,7 @@ final class SnowflakeSQLClient: Sendable {
                 _ = try await request(
                     .GET, path: "/api/v2/statements/\(handle)?partition=\(partition)", body: nil, statement: statement,
                     handle: &partitionHandle, delivered: &partitionDelivered,
-                    columns: &partitionColumns, onColumns: { _ in }, onRow: onRow)
+                    columns: &partitionColumns, onColumns: { _ in }, onRow: onRow, afterChunk: afterChunk)
                 let expected = first.partitions[partition]
                 if partitionDelivered != expected {
                     throw ConnectorError(
@@ -296,6 +360,7 @@ final class SnowflakeSQLClient: Sendable {
                     .queryFailed,
                     "the first partition of \(statement.label) held \(delivered) rows; Snowflake announced \(rows)")
             }
+            await ready
         } catch is CancellationError {
             if !finished { await cancel(handle: handle, requestID: requestID, body: body) }
             throw CancellationError()
@@ -410,22 +475,12 @@ final class SnowflakeSQLClient: Sendable {
         var partitions: [Int] = []
     }
 
-    private func submit(
-        body: [UInt8], requestID: String, statement: SnowflakeStatement, handle: inout String?, delivered: inout Int,
-        columns: inout SnowflakeColumns?, onColumns: (SnowflakeColumns) throws -> Void,
-        onRow: ([String?], SnowflakeColumns) throws -> Void
-    ) async throws -> Answer {
-        try await request(
-            .POST, path: "/api/v2/statements?requestId=\(requestID)", body: body, statement: statement,
-            handle: &handle, delivered: &delivered, columns: &columns, onColumns: onColumns, onRow: onRow)
-    }
-
     /// One HTTP exchange with retries. Rows of a 200 answer are streamed to `onRow`; `delivered` counts them across
     /// attempts so that a repeated answer does not hand rows over twice.
     private func request(
         _ method: HTTPMethod, path: String, body: [UInt8]?, statement: SnowflakeStatement, handle: inout String?,
         delivered: inout Int, columns: inout SnowflakeColumns?, onColumns: (SnowflakeColumns) throws -> Void,
-        onRow: ([String?], SnowflakeColumns) throws -> Void
+        onRow: ([String?], SnowflakeColumns) throws -> Void, afterChunk: () async throws -> Void = {}
     ) async throws -> Answer {
         var attempt = 0
         while true {
@@ -485,12 +540,21 @@ final class SnowflakeSQLClient: Sendable {
                             })
                     }
                     for try await chunk in response.body {
-                        try chunk.withUnsafeReadableBytes { pointer in
-                            if let decompressor {
-                                try decompressor.decompress(pointer) { try feed($0) }
-                            } else {
-                                try feed(pointer)
+                        // A network chunk can inflate to a whole partition: it is parsed a slice at a time, and the
+                        // rows found handed on after each, so what waits for the reader stays a few hundred rows.
+                        var offset = 0
+                        while offset < chunk.readableBytes {
+                            let length = min(Self.sliceBytes, chunk.readableBytes - offset)
+                            try chunk.withUnsafeReadableBytes { whole in
+                                let slice = UnsafeRawBufferPointer(rebasing: whole[offset..<(offset + length)])
+                                if let decompressor {
+                                    try decompressor.decompress(slice) { try feed($0) }
+                                } else {
+                                    try feed(slice)
+                                }
                             }
+                            offset += length
+                            try await afterChunk()
                         }
                     }
                     if let decompressor, !decompressor.atMemberBoundary {

@@ -36,11 +36,21 @@ enum SnowflakeValues {
 
     /// BOOLEAN cells are `true`/`false`; INFORMATION_SCHEMA's flags are `YES`/`NO`; SHOW's are `Y`/`N`.
     static func bool(_ text: String?) -> Bool? {
-        switch text?.lowercased() {
+        // Read for two cells of every column: the common spellings are matched before any case folding.
+        switch text {
+        case "YES", "NO", "true", "false": return text == "YES" || text == "true"
+        default: break
+        }
+        return switch text?.lowercased() {
         case "true", "yes", "y", "1": true
         case "false", "no", "n", "0": false
         default: nil
         }
+    }
+
+    /// `text` in upper case, without allocating when it already is (Snowflake's type names are).
+    private static func upperCased(_ text: String) -> String {
+        text.utf8.contains(where: { $0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z") }) ? text.uppercased() : text
     }
 
     /// A TIMESTAMP_LTZ/NTZ cell (`seconds.fraction` since the epoch) or TIMESTAMP_TZ cell (`seconds.fraction offset`)
@@ -72,7 +82,8 @@ enum SnowflakeValues {
     static func nativeType(
         dataType: String, length: Int64?, precision: Int64?, scale: Int64?, datetimePrecision: Int64?
     ) -> String {
-        switch dataType.uppercased() {
+        let typeName = upperCased(dataType)
+        switch typeName {
         case "TEXT", "VARCHAR", "STRING", "CHAR", "CHARACTER":
             return length.map { "VARCHAR(\($0))" } ?? "VARCHAR"
         case "BINARY", "VARBINARY":
@@ -81,7 +92,7 @@ enum SnowflakeValues {
             guard let precision else { return "NUMBER" }
             return "NUMBER(\(precision),\(scale ?? 0))"
         case "TIME", "TIMESTAMP_NTZ", "TIMESTAMP_LTZ", "TIMESTAMP_TZ":
-            return datetimePrecision.map { "\(dataType.uppercased())(\($0))" } ?? dataType.uppercased()
+            return datetimePrecision.map { "\(typeName)(\($0))" } ?? typeName
         default:
             return dataType
         }
@@ -89,7 +100,8 @@ enum SnowflakeValues {
 
     /// The normalised family of a Snowflake type.
     static func typeFamily(dataType: String, scale: Int64?) -> Column.TypeFamily {
-        let base = dataType.uppercased().split(separator: "(").first.map(String.init) ?? ""
+        let typeName = upperCased(dataType)
+        let base = typeName.firstIndex(of: "(").map { String(typeName[..<$0]) } ?? typeName
         switch base {
         case "NUMBER", "DECIMAL", "NUMERIC":
             return (scale ?? 0) == 0 ? .integer : .decimal
