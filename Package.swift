@@ -85,6 +85,7 @@ let package = Package(
                 "OutpostProtocol",
                 "Relay",
                 "Secrets",
+                "SourceURLs",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -98,11 +99,15 @@ let package = Package(
                 .product(name: "Yams", package: "Yams"),
             ]
         ),
+        // The source URLs (PostgreSQL, Snowflake) as the connectors read them and the agent's policy and the control
+        // plane check them, and the connectors' error type.
+        .target(name: "SourceURLs"),
         .target(
             name: "Connectors",
             dependencies: [
                 "CivilTime",
                 "Metadata",
+                "SourceURLs",
                 "Secrets",
                 "CSQLite",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -138,13 +143,13 @@ let package = Package(
             dependencies: [
                 "AWSSigV4",
                 "CivilTime",
-                "Connectors",
                 "ControlPlaneStorage",
                 "Secrets",
                 "ObjectStore",
                 "OutpostProtocol",
                 "Metadata",
                 "Relay",
+                "SourceURLs",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

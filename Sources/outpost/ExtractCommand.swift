@@ -6,6 +6,7 @@ import Connectors
 import Logging
 import Metadata
 import Secrets
+import SourceURLs
 
 #if canImport(Glibc)
     import Glibc

@@ -15,6 +15,7 @@ import NIOCore
 import NIOHTTP1
 import OutpostProtocol
 import OutpostTesting
+import SourceURLs
 import Testing
 
 #if canImport(Glibc)

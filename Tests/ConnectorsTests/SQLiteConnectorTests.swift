@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Metadata
+import SourceURLs
 import Synchronization
 import Testing
 

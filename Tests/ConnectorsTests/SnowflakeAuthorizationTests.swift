@@ -1,5 +1,6 @@
 import Foundation
 import OutpostTesting
+import SourceURLs
 import Synchronization
 import Testing
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Metadata
 import OutpostTesting
+import SourceURLs
 import Testing
 
 @testable import Connectors

@@ -1,5 +1,6 @@
 import Foundation
 import Metadata
+import SourceURLs
 import Testing
 
 @testable import Connectors

@@ -1,4 +1,5 @@
 public import Connectors
+internal import SourceURLs
 
 /// The proxy a job uses for the HTTPS APIs it calls itself (a Snowflake account, AWS Secrets Manager): the agent's
 /// own `network.proxy` and `network.noProxy` (or `HTTPS_PROXY` / `NO_PROXY`), handed over in the job envelope.

@@ -1,4 +1,5 @@
 internal import Connectors
+internal import SourceURLs
 
 #if canImport(Glibc)
     internal import Glibc

@@ -1,3 +1,5 @@
+import SourceURLs
+
 /// Turns a source URL given on a command line or in a connection into the connector that reads it.
 ///
 /// Schemes: `postgres://` and `postgresql://` (see `PostgresSource`), `sqlite:PATH` or `sqlite:///abs/path`,

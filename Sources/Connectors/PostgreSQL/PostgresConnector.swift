@@ -4,6 +4,7 @@ internal import NIOCore
 internal import NIOPosix
 internal import NIOSSL
 internal import PostgresNIO
+public import SourceURLs
 
 /// Extracts the metadata of a PostgreSQL server (12 through 17): every database the role can connect to, or
 /// the one named in the URL, filtered by the scope.

@@ -1,6 +1,7 @@
 internal import Logging
 internal import Metadata
 internal import PostgresNIO
+internal import SourceURLs
 
 /// Reads one database over one read-only session.
 ///

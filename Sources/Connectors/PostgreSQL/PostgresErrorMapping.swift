@@ -2,6 +2,7 @@ internal import NIOCore
 internal import NIOPosix
 internal import NIOSSL
 internal import PostgresNIO
+internal import SourceURLs
 
 /// Turns postgres-nio and NIO errors into one-line, actionable `ConnectorError`s.
 ///

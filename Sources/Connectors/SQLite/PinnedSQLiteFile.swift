@@ -1,4 +1,5 @@
 internal import CSQLite
+internal import SourceURLs
 internal import Synchronization
 
 #if canImport(Glibc)

@@ -4,6 +4,7 @@
 internal import CSQLite
 public import Logging
 public import Metadata
+internal import SourceURLs
 
 /// Reads the catalog of one SQLite database file.
 ///

@@ -1,4 +1,5 @@
 internal import CSQLite
+internal import SourceURLs
 
 /// A read-only connection to one SQLite database file, closed when released.
 ///

@@ -1,5 +1,6 @@
 internal import CSQLite
 internal import Metadata
+internal import SourceURLs
 
 /// Finds the tables and views a view reads, and which of their columns, by letting SQLite compile the view.
 ///

@@ -1,4 +1,5 @@
 internal import CSQLite
+internal import SourceURLs
 
 /// One compiled SQLite statement, finalised when released.
 ///

@@ -1,5 +1,6 @@
 internal import Logging
 internal import Metadata
+internal import SourceURLs
 
 #if canImport(FoundationEssentials)
     internal import FoundationEssentials

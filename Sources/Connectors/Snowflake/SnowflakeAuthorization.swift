@@ -1,3 +1,4 @@
+internal import SourceURLs
 internal import Synchronization
 
 #if canImport(FoundationEssentials)

@@ -1,3 +1,5 @@
+import SourceURLs
+
 #if canImport(FoundationEssentials)
     internal import FoundationEssentials
 #else

@@ -1,6 +1,7 @@
 public import AsyncHTTPClient
 public import Logging
 public import Metadata
+public import SourceURLs
 
 /// Extracts the metadata of a Snowflake account over the SQL API v2: every database the role can see, or the one
 /// named in the URL, filtered by the scope.

@@ -1,5 +1,6 @@
 internal import Logging
 internal import Metadata
+internal import SourceURLs
 
 /// Reads one database's catalog from its `INFORMATION_SCHEMA` and SHOW commands, with a fixed number of statements.
 ///

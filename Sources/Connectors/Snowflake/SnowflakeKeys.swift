@@ -1,4 +1,5 @@
 internal import Metadata
+internal import SourceURLs
 
 /// Primary, unique and foreign keys from `SHOW PRIMARY|UNIQUE|IMPORTED KEYS` (cloud services, no warehouse), with
 /// their column pairs.

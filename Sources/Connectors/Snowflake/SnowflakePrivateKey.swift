@@ -1,4 +1,5 @@
 internal import Crypto
+internal import SourceURLs
 internal import _CryptoExtras
 
 #if canImport(FoundationEssentials)

@@ -1,4 +1,5 @@
 internal import Metadata
+internal import SourceURLs
 
 /// Records from catalog rows, shared by the `information_schema` and `account_usage` readers: their statements select
 /// the same columns in the same order after the columns that place the object.

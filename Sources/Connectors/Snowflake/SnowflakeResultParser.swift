@@ -1,3 +1,5 @@
+import SourceURLs
+
 /// Reads a SQL API v2 response body as it arrives, handing each row of its `data` array over as soon as the row's
 /// closing bracket has been seen.
 ///

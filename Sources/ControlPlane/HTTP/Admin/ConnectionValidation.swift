@@ -1,7 +1,7 @@
-import Connectors
 import ControlPlaneStorage
 import OutpostProtocol
 import Secrets
+import SourceURLs
 
 /// Checks a connection request and turns it into a record, refusing anything that could carry a secret value.
 ///

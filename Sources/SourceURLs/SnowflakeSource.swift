@@ -32,7 +32,7 @@ public struct SnowflakeSource: Sendable, CustomStringConvertible {
         case programmaticAccessToken = "programmatic_access_token"
 
         /// The `X-Snowflake-Authorization-Token-Type` header value.
-        var tokenType: String {
+        public var tokenType: String {
             switch self {
             case .keyPair: "KEYPAIR_JWT"
             case .oauth: "OAUTH"
@@ -265,10 +265,10 @@ public struct SnowflakeSource: Sendable, CustomStringConvertible {
     }
 
     /// The user part of a JWT: the login name in upper case.
-    var jwtUser: String { user.uppercased() }
+    public var jwtUser: String { user.uppercased() }
 
     /// `https://host[:port]`, the base every request URL starts with.
-    var baseURL: String {
+    public var baseURL: String {
         let bracketed = host.contains(":") ? "[\(host)]" : host
         let defaultPort = scheme == "https" ? 443 : 80
         return port == defaultPort ? "\(scheme)://\(bracketed)" : "\(scheme)://\(bracketed):\(port)"
