@@ -1,5 +1,6 @@
 internal import Foundation
 public import Logging
+internal import OutpostProtocol
 
 #if canImport(Glibc)
     internal import Glibc

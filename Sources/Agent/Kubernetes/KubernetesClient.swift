@@ -3,6 +3,7 @@ internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
 internal import NIOSSL
+public import OutpostProtocol
 internal import Yams
 
 /// A small Kubernetes API client for what the Argo executor needs: Workflows (create, get, list, watch,

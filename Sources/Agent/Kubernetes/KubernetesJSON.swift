@@ -1,57 +1,11 @@
 internal import Foundation
+public import OutpostProtocol
 
 /// A JSON value as the Kubernetes API sends and takes it: manifests are built from it and answers read through it.
-public enum KubernetesJSON: Sendable, Equatable, Codable, ExpressibleByStringLiteral, ExpressibleByIntegerLiteral,
-    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral
-{
-    case null
-    case bool(Bool)
-    case integer(Int64)
-    case number(Double)
-    case string(String)
-    case array([KubernetesJSON])
-    case object([String: KubernetesJSON])
+/// The contract's `JSONValue`, with the readers the Kubernetes client needs.
+public typealias KubernetesJSON = JSONValue
 
-    public init(stringLiteral value: String) { self = .string(value) }
-    public init(integerLiteral value: Int64) { self = .integer(value) }
-    public init(booleanLiteral value: Bool) { self = .bool(value) }
-    public init(arrayLiteral elements: KubernetesJSON...) { self = .array(elements) }
-    public init(dictionaryLiteral elements: (String, KubernetesJSON)...) {
-        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int64.self) {
-            self = .integer(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .number(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([KubernetesJSON].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: KubernetesJSON].self))
-        }
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        switch self {
-        case .null: try container.encodeNil()
-        case .bool(let value): try container.encode(value)
-        case .integer(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
-        case .string(let value): try container.encode(value)
-        case .array(let value): try container.encode(value)
-        case .object(let value): try container.encode(value)
-        }
-    }
-
+extension JSONValue {
     /// The member `key` of an object; nil for anything else or a missing key.
     public subscript(key: String) -> KubernetesJSON? {
         if case .object(let members) = self { return members[key] }

@@ -1,4 +1,5 @@
 internal import Foundation
+public import OutpostProtocol
 
 /// The Kubernetes objects one run becomes under the Argo executor: a Workflow with one container template
 /// running `outpost run-job`, and a Secret holding the job envelope (it carries the spool key) and the values of
