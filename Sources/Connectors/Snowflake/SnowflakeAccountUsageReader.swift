@@ -194,13 +194,7 @@ struct SnowflakeAccountUsageReader {
             return nil
         } catch let error as ConnectorError where (error.underlying as? SnowflakeFailure)?.isNotAuthorized == true {
             governance = false
-            logger.warning(
-                "snowflake.governance.unreadable",
-                metadata: [
-                    "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
-                    "snowflake.hint":
-                        "tags and policy references are left out: \(SnowflakeCatalogQueries.governanceGrant)",
-                ])
+            SnowflakeCatalogQueries.logGovernanceLeftOut(error, logger: logger)
             return try await section(label, body: body)
         }
     }

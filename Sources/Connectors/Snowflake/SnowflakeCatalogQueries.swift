@@ -1,4 +1,5 @@
-import SourceURLs
+internal import Logging
+internal import SourceURLs
 
 #if canImport(FoundationEssentials)
     internal import FoundationEssentials
@@ -126,6 +127,16 @@ enum SnowflakeCatalogQueries {
 
     /// What a role needs to read tags and policy references.
     static let governanceGrant = "GRANT DATABASE ROLE SNOWFLAKE.GOVERNANCE_VIEWER TO ROLE <role>"
+
+    /// The warning when Snowflake refused the tags and policies a statement joined: the rest is read without them.
+    static func logGovernanceLeftOut(_ error: ConnectorError, logger: Logger) {
+        logger.warning(
+            "snowflake.governance.unreadable",
+            metadata: [
+                "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
+                "snowflake.hint": "tags and policy references are left out: \(governanceGrant)",
+            ])
+    }
 
     /// Tags or policies as the aggregates above return them (a JSON array), sorted; nil when there are none.
     static func decode<Element: Decodable & Comparable>(_ json: String?, as type: Element.Type) throws -> [Element]? {

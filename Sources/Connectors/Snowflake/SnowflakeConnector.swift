@@ -42,12 +42,7 @@ public struct SnowflakeConnector: Connector {
 
     public func extract(scope: ExtractionScope, into sink: any RecordSink, logger: Logger) async throws -> SourceReport
     {
-        let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
-        var configuration = clientConfiguration
-        configuration.queryTag = String(queryTag.prefix(2000))
-        let http = try SnowflakeSQLClient.makeHTTPClient(source: source, proxy: proxy)
-        let client = SnowflakeSQLClient(
-            source: source, authorization: authorization, http: http, configuration: configuration, logger: logger)
+        let (client, http) = try makeClient(logger: logger)
         let result: Result<[Manifest.Completeness], any Error>
         do {
             result = .success(try await extract(client: client, scope: scope, sink: sink, logger: logger))
@@ -81,12 +76,7 @@ public struct SnowflakeConnector: Connector {
     /// - Throws: `ConnectorError`: what the extraction would have failed with; `.databaseNotFound` when the URL
     ///   names a database the role cannot see.
     public func check(logger: Logger) async throws -> String {
-        let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
-        var configuration = clientConfiguration
-        configuration.queryTag = String(queryTag.prefix(2000))
-        let http = try SnowflakeSQLClient.makeHTTPClient(source: source, proxy: proxy)
-        let client = SnowflakeSQLClient(
-            source: source, authorization: authorization, http: http, configuration: configuration, logger: logger)
+        let (client, http) = try makeClient(logger: logger)
         var names: [String] = []
         let result: Result<Void, any Error>
         do {
@@ -116,6 +106,20 @@ public struct SnowflakeConnector: Connector {
                     + "role USAGE on it")
         }
         return reached + "; \(database) is among the \(names.count) databases visible"
+    }
+
+    /// The SQL API client of this source (credentials checked against the URL's authenticator, the query tag, the
+    /// proxy) and its HTTP client, which the caller shuts down.
+    private func makeClient(logger: Logger) throws -> (SnowflakeSQLClient, HTTPClient) {
+        let authorization = try SnowflakeAuthorization(source: source, credentials: credentials)
+        var configuration = clientConfiguration
+        configuration.queryTag = String(queryTag.prefix(2000))
+        let http = try SnowflakeSQLClient.makeHTTPClient(source: source, proxy: proxy)
+        return (
+            SnowflakeSQLClient(
+                source: source, authorization: authorization, http: http, configuration: configuration, logger: logger),
+            http
+        )
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -235,13 +235,7 @@ struct SnowflakeDatabaseReader {
         } catch let error as ConnectorError where (error.underlying as? SnowflakeFailure)?.isNotAuthorized == true {
             try await body(&self, false)
             governance = false
-            logger.warning(
-                "snowflake.governance.unreadable",
-                metadata: [
-                    "snowflake.reason": "\(error.underlying.map { "\($0)" } ?? "")",
-                    "snowflake.hint":
-                        "tags and policy references are left out: \(SnowflakeCatalogQueries.governanceGrant)",
-                ])
+            SnowflakeCatalogQueries.logGovernanceLeftOut(error, logger: logger)
         }
     }
 
