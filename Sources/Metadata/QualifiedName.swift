@@ -52,6 +52,12 @@ public struct QualifiedName: Hashable, Sendable, CustomStringConvertible, Compar
         case type = "~type"
         case function = "~function"
         case lineage = "~lineage"
+        // Format 1.2, BI records.
+        case workbook = "~workbook"
+        case sheet = "~sheet"
+        case dashboard = "~dashboard"
+        case dataSource = "~dataSource"
+        case sql = "~sql"
     }
 
     public static func == (lhs: QualifiedName, rhs: QualifiedName) -> Bool {

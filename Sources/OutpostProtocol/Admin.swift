@@ -96,10 +96,10 @@ public struct KeyList: Codable, Sendable, Equatable {
 /// `POST /v1/admin/connections` and `PUT /v1/admin/connections/{id}`: a full description of the source.
 public struct ConnectionRequest: Codable, Sendable, Equatable {
     public var name: String
-    /// `postgresql`, `sqlite` or `snowflake`.
+    /// `postgresql`, `sqlite`, `snowflake` or `tableau`.
     public var sourceKind: String
     /// Without credentials: `postgres://reader@db:5432/sales`, `sqlite:/data/shop.db`,
-    /// `snowflake://OUTPOST_SVC@myorg-myacct/SALES?warehouse=WH&role=R`.
+    /// `snowflake://OUTPOST_SVC@myorg-myacct/SALES?warehouse=WH&role=R`, `tableau://tableau.example.com/sales`.
     public var sourceURL: String
     /// Secret references by role (`password` → `aws-sm:prod/pg#password`); never values.
     public var secrets: [String: String]?

@@ -178,53 +178,10 @@ public struct SnowflakeSource: Sendable, CustomStringConvertible {
         }
     }
 
-    /// `endpoint=https://HOST[:PORT]`: PrivateLink names, proxies and test servers. Plain HTTP only on loopback,
-    /// where nothing can listen in.
+    /// `endpoint=https://HOST[:PORT]`: where requests go instead of the account's own host.
     private mutating func applyEndpoint(_ text: String) throws {
-        guard let components = URLComponents(string: text), let scheme = components.scheme?.lowercased(),
-            var host = components.host, !host.isEmpty
-        else {
-            throw ConnectorError(.invalidSource, "endpoint '\(text)' is not a URL: write https://HOST[:PORT]")
-        }
-        guard components.user == nil && components.password == nil else {
-            throw ConnectorError(.invalidSource, "the endpoint must not carry credentials")
-        }
-        guard components.path.isEmpty || components.path == "/", components.query == nil,
-            components.fragment == nil
-        else {
-            throw ConnectorError(.invalidSource, "endpoint '\(text)' must be just https://HOST[:PORT], no path")
-        }
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        switch scheme {
-        case "https":
-            break
-        case "http":
-            guard Self.isLoopback(host) else {
-                throw ConnectorError(
-                    .invalidSource,
-                    "endpoint '\(text)' uses plain http, which is allowed only for a loopback address "
-                        + "(127.0.0.1, ::1, localhost); use https")
-            }
-        default:
-            throw ConnectorError(.invalidSource, "endpoint '\(text)' must start with https://")
-        }
-        if let port = components.port {
-            guard (1...65535).contains(port) else {
-                throw ConnectorError(.invalidSource, "the endpoint's port must be between 1 and 65535")
-            }
-            self.port = port
-        } else {
-            self.port = scheme == "https" ? 443 : 80
-        }
-        self.scheme = scheme
-        self.host = host.lowercased()
-    }
-
-    static func isLoopback(_ host: String) -> Bool {
-        let lower = host.lowercased()
-        if lower == "localhost" || lower == "::1" { return true }
-        let octets = lower.split(separator: ".", omittingEmptySubsequences: false)
-        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        let endpoint = try SourceEndpoint(parsing: text)
+        (scheme, host, port) = (endpoint.scheme, endpoint.host, endpoint.port)
     }
 
     /// Validates an account identifier; a full `….snowflakecomputing.com` host is accepted and shortened.
@@ -267,18 +224,13 @@ public struct SnowflakeSource: Sendable, CustomStringConvertible {
     /// The user part of a JWT: the login name in upper case.
     public var jwtUser: String { user.uppercased() }
 
+    private var endpoint: SourceEndpoint { SourceEndpoint(scheme: scheme, host: host, port: port) }
+
     /// `https://host[:port]`, the base every request URL starts with.
-    public var baseURL: String {
-        let bracketed = host.contains(":") ? "[\(host)]" : host
-        let defaultPort = scheme == "https" ? 443 : 80
-        return port == defaultPort ? "\(scheme)://\(bracketed)" : "\(scheme)://\(bracketed):\(port)"
-    }
+    public var baseURL: String { endpoint.baseURL }
 
     /// The account and host, the place shown in logs and manifests (no credentials).
-    public var location: String {
-        let defaultPort = scheme == "https" ? 443 : 80
-        return port == defaultPort ? host : "\(host):\(port)"
-    }
+    public var location: String { endpoint.location }
 
     public var description: String {
         "snowflake://\(user)@\(account)" + (database.map { "/\($0)" } ?? "")

@@ -17,7 +17,7 @@ struct AdminConnectionsCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Unique name; the first part of every qualified name extracted from it.")
         var name: String?
 
-        @Option(name: .long, help: "postgresql, sqlite or snowflake.")
+        @Option(name: .long, help: "postgresql, sqlite, snowflake or tableau.")
         var sourceKind: String?
 
         @Option(name: .long, help: "The source without credentials: postgres://reader@db:5432/sales.")

@@ -21,17 +21,21 @@ struct ExtractCommand: AsyncParsableCommand {
         abstract: "Extract a source's metadata into a folder of gzip JSON Lines chunks and a manifest.",
         discussion: """
             Sources: postgres://user@host:5432/db (one database) or postgres://user@host:5432 (every database the \
-            role can connect to), sqlite:PATH, snowflake://USER@ACCOUNT[/DATABASE]?warehouse=WH&role=ROLE.
+            role can connect to), sqlite:PATH, snowflake://USER@ACCOUNT[/DATABASE]?warehouse=WH&role=ROLE, \
+            tableau://HOST[:PORT]/SITE (SITE: the site's content URL, nothing for the default site).
             The password comes from --password-file, --password-secret or PGPASSWORD, never from the command line.
             Snowflake authenticates with the user's private key (--private-key-file or --private-key-secret, and \
             --private-key-passphrase-file or --private-key-passphrase-secret when it is encrypted) or, with \
             authenticator=oauth or authenticator=programmatic_access_token in the URL, --token-secret.
+            Tableau signs in with a personal access token: --pat-name and --pat-secret-file or --pat-secret. \
+            Project filters: --include-project/--exclude-project (the schema filters), matched against project paths \
+            (Finance/Reporting); a project excluded takes its nested projects with it.
             Patterns are globs (sales_*, tmp_?) or, prefixed with re:, regular expressions.
             Exit status: 0 complete, 2 partial (some schemas incomplete; see the manifest), 1 failed, 64 bad usage.
             """
     )
 
-    @Option(name: .long, help: "The source URL (postgres://…, sqlite:PATH).")
+    @Option(name: .long, help: "The source URL (postgres://…, sqlite:PATH, snowflake://…, tableau://…).")
     var source: String
 
     @Option(
@@ -71,6 +75,15 @@ struct ExtractCommand: AsyncParsableCommand {
     )
     var tokenSecret: String?
 
+    @Option(name: .long, help: "Tableau: the personal access token's name.")
+    var patName: String?
+
+    @Option(name: .long, help: "Tableau: a file whose content is the personal access token's secret.")
+    var patSecretFile: String?
+
+    @Option(name: .long, help: "Tableau: a secret reference for the personal access token's secret.")
+    var patSecret: String?
+
     @Option(name: .long, help: "Only databases matching this pattern (repeatable).")
     var includeDatabase: [String] = []
     @Option(name: .long, help: "Skip databases matching this pattern (repeatable).")
@@ -79,6 +92,10 @@ struct ExtractCommand: AsyncParsableCommand {
     var includeSchema: [String] = []
     @Option(name: .long, help: "Skip schemas matching this pattern (repeatable).")
     var excludeSchema: [String] = []
+    @Option(name: .long, help: "Tableau: only projects whose path matches this pattern (repeatable).")
+    var includeProject: [String] = []
+    @Option(name: .long, help: "Tableau: skip projects whose path matches this pattern, and their nested ones.")
+    var excludeProject: [String] = []
     @Option(name: .long, help: "Only tables/views matching this pattern (repeatable).")
     var includeTable: [String] = []
     @Option(name: .long, help: "Skip tables/views matching this pattern (repeatable).")
@@ -121,9 +138,10 @@ struct ExtractCommand: AsyncParsableCommand {
             resolved = try SourceLocation.resolve(
                 source, password: try await resolvePassword(environment: environment), environment: environment,
                 snowflake: try await resolveSnowflakeCredentials(environment: environment),
+                tableau: try await resolveTableauCredentials(environment: environment),
                 queryTag: "outpost extract" + (connectionName.map { " connection=\($0)" } ?? ""))
-            // A source reached over HTTPS (Snowflake) goes through HTTPS_PROXY unless NO_PROXY exempts it.
-            if resolved.connector is SnowflakeConnector {
+            // A source reached over HTTPS (Snowflake, Tableau) goes through HTTPS_PROXY unless NO_PROXY exempts it.
+            if resolved.connector is SnowflakeConnector || resolved.connector is TableauConnector {
                 resolved.connector = try ProxySettings(environment: environment).applied(to: resolved.connector)
             }
         } catch let error as ConnectorError where [.unknownScheme, .invalidSource].contains(error.code) {
@@ -176,8 +194,9 @@ struct ExtractCommand: AsyncParsableCommand {
 
     private func makeFilters() throws -> ExtractionFilters {
         try ExtractionFilters(
-            includeDatabases: includeDatabase, excludeDatabases: excludeDatabase, includeSchemas: includeSchema,
-            excludeSchemas: excludeSchema, includeTables: includeTable, excludeTables: excludeTable,
+            includeDatabases: includeDatabase, excludeDatabases: excludeDatabase,
+            includeSchemas: includeSchema + includeProject, excludeSchemas: excludeSchema + excludeProject,
+            includeTables: includeTable, excludeTables: excludeTable,
             excludeKinds: excludeKind, excludeFields: excludeField)
     }
 
@@ -208,6 +227,23 @@ struct ExtractCommand: AsyncParsableCommand {
                 .invalidSource, "a private key passphrase was given without --private-key-file or --private-key-secret")
         }
         return token.map { .token($0) }
+    }
+
+    /// The personal access token of a Tableau source, if any was given.
+    private func resolveTableauCredentials(environment: [String: String]) async throws -> TableauCredentials? {
+        let secret = try await resolveSecret(
+            file: patSecretFile, secret: patSecret, names: ("--pat-secret-file", "--pat-secret"),
+            environment: environment)
+        switch (patName, secret) {
+        case (let name?, let secret?):
+            return TableauCredentials(patName: name, patSecret: secret)
+        case (nil, nil):
+            return nil
+        case (nil, _):
+            throw ConnectorError(.invalidSource, "a personal access token's secret was given without --pat-name")
+        case (_, nil):
+            throw ConnectorError(.invalidSource, "--pat-name needs --pat-secret-file or --pat-secret")
+        }
     }
 
     /// Reads a secret from a file or a secret reference; at most one of the two may be given.

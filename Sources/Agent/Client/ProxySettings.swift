@@ -32,8 +32,14 @@ public struct ProxySettings: Codable, Sendable, Equatable {
     /// `connector` set to reach its source through the proxy when it speaks HTTPS itself (Snowflake) and `NO_PROXY`
     /// does not exempt the source's host; any other connector as it is.
     public func applied(to connector: any Connector) -> any Connector {
-        guard var snowflake = connector as? SnowflakeConnector else { return connector }
-        snowflake.proxy = proxy(for: snowflake.source.host)?.configuration
-        return snowflake
+        if var snowflake = connector as? SnowflakeConnector {
+            snowflake.proxy = proxy(for: snowflake.source.host)?.configuration
+            return snowflake
+        }
+        if var tableau = connector as? TableauConnector {
+            tableau.proxy = proxy(for: tableau.source.endpoint.host)?.configuration
+            return tableau
+        }
+        return connector
     }
 }

@@ -62,8 +62,10 @@ public enum JobMain {
             envelope: envelope, sealingKey: Array(key), environment: environment, secrets: secrets, logger: logger)
         // Only a source with work to end on its side (a running Snowflake statement) takes SIGTERM as a request to
         // stop; the others keep SIGTERM's default, ending at once, so a job told to stop never writes on.
+        // Tableau's session is signed out on the way out, so that the token's one session is not left open.
+        let sourceURL = envelope.job.sourceURL.lowercased()
         let result =
-            envelope.job.sourceURL.lowercased().hasPrefix("snowflake:")
+            sourceURL.hasPrefix("snowflake:") || sourceURL.hasPrefix("tableau:")
             ? await runUntilTerminated(runner, logger: logger) : await runner.run()
         do {
             try runner.writeResult(result)
@@ -162,6 +164,7 @@ struct JobRunner {
             let resolved = try SourceLocation.resolve(
                 job.sourceURL, password: resolvedSecrets.password, environment: environment,
                 snowflake: try resolvedSecrets.snowflakeCredentials(),
+                tableau: try resolvedSecrets.tableauCredentials(),
                 queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
             let extraction = Extraction(
                 connector: Self.checkingOpenedFile(
@@ -213,13 +216,15 @@ struct JobRunner {
     /// The secrets a job's source uses, by role.
     struct ResolvedSecrets {
         /// The roles a job may name: `password` (PostgreSQL); `privateKey`, `privateKeyPassphrase`, `token`
-        /// (Snowflake).
-        static let roles = ["password", "privateKey", "privateKeyPassphrase", "token"]
+        /// (Snowflake); `patName`, `patSecret` (Tableau).
+        static let roles = ["password", "privateKey", "privateKeyPassphrase", "token", "patName", "patSecret"]
 
         var password: String?
         var privateKey: String?
         var privateKeyPassphrase: String?
         var token: String?
+        var patName: String?
+        var patSecret: String?
 
         /// - Throws: `AgentError` `.job` for a role this agent does not know, before anything is resolved for it.
         static func checkRole(_ role: String) throws {
@@ -234,6 +239,8 @@ struct JobRunner {
         /// What to mask for a secret: the value, and for a private key each line of its PEM body too, in case a
         /// library ever prints a key line by line.
         static func maskedForms(role: String, value: String) -> [String] {
+            // A token's name is not a secret: it stays readable in messages about the token.
+            if role == "patName" { return [] }
             guard role == "privateKey" else { return [value] }
             return [value]
                 + value.split(whereSeparator: \.isNewline).filter { $0.count >= 16 && !$0.hasPrefix("-----") }.map(
@@ -248,7 +255,18 @@ struct JobRunner {
             case "password": password = value
             case "privateKey": privateKey = value
             case "privateKeyPassphrase": privateKeyPassphrase = value
+            case "patName": patName = value
+            case "patSecret": patSecret = value
             default: token = value
+            }
+        }
+
+        /// The Tableau personal access token the roles make up, if any.
+        func tableauCredentials() throws -> TableauCredentials? {
+            switch (patName, patSecret) {
+            case (let name?, let secret?): return TableauCredentials(patName: name, patSecret: secret)
+            case (nil, nil): return nil
+            default: throw AgentError(.job, "a Tableau token needs both a patName and a patSecret secret")
             }
         }
 

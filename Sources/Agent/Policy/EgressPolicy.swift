@@ -41,7 +41,7 @@ public struct EgressPolicy: Sendable {
     /// Default ports of the network schemes.
     static let defaultPorts: [String: Int] = [
         "postgres": 5432, "mysql": 3306, "mariadb": 3306, "sqlserver": 1433, "oracle": 1521, "redshift": 5439,
-        "snowflake": 443, "https": 443, "http": 80, "mongodb": 27017,
+        "snowflake": 443, "tableau": 443, "https": 443, "http": 80, "mongodb": 27017,
     ]
 
     /// - Throws: `EgressPolicyError` naming the first rule that cannot be understood.

@@ -54,6 +54,7 @@ struct SourceTarget: CustomStringConvertible {
         }
         guard rest.hasPrefix("//") else { throw HostProblem("write \(scheme)://HOST[:PORT][/PATH]") }
         if scheme == "snowflake" { return try parseSnowflake(url) }
+        if scheme == "tableau" { return try parseTableau(url) }
         rest = rest.dropFirst(2)
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         var authority = rest[..<authorityEnd]
@@ -151,6 +152,23 @@ struct SourceTarget: CustomStringConvertible {
         return SourceTarget(
             scheme: "snowflake", host: host, port: source.port, path: "/" + (source.database ?? ""),
             account: source.account, user: source.user)
+    }
+
+    /// A Tableau source as its connector reads it: where requests go (the server, or the `endpoint` if the URL has
+    /// one) and the site, `/SITE` (`/` for the default site), which source rules match as the path.
+    private static func parseTableau(_ url: String) throws(HostProblem) -> SourceTarget {
+        let source: TableauSource
+        do {
+            source = try TableauSource(url: url)
+        } catch {
+            throw HostProblem("it is not a URL the Tableau connector accepts: \(error)")
+        }
+        let host: EgressHost
+        switch EgressHost.parse(source.endpoint.host) {
+        case .success(let parsed): host = parsed
+        case .failure(let problem): throw HostProblem("host '\(source.endpoint.host)': \(problem.text)")
+        }
+        return SourceTarget(scheme: "tableau", host: host, port: source.endpoint.port, path: "/" + source.site)
     }
 
     /// Denies a PostgreSQL URL that the connector's own parser reads differently: a parser differential is how a

@@ -108,6 +108,8 @@ extension MetadataRecord {
             if comments { record.comment = nil }
             if owners { record.owner = nil }
             return .function(record)
+        case .bi(let record):
+            return .bi(record.removing(groups))
         }
     }
 }

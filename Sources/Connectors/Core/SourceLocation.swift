@@ -3,10 +3,10 @@ import SourceURLs
 /// Turns a source URL given on a command line or in a connection into the connector that reads it.
 ///
 /// Schemes: `postgres://` and `postgresql://` (see `PostgresSource`), `sqlite:PATH` or `sqlite:///abs/path`,
-/// `snowflake://` (see `SnowflakeSource`).
+/// `snowflake://` (see `SnowflakeSource`), `tableau://` (see `TableauSource`).
 public enum SourceLocation {
     /// The schemes this build understands, for error messages.
-    public static let supportedSchemes = ["postgres://", "postgresql://", "sqlite:", "snowflake://"]
+    public static let supportedSchemes = ["postgres://", "postgresql://", "sqlite:", "snowflake://", "tableau://"]
 
     /// Parses `url` into a connector.
     ///
@@ -14,10 +14,11 @@ public enum SourceLocation {
     ///   - password: a password resolved from a file or secret store; overrides one in the URL or environment.
     ///   - environment: the process environment, for `PGUSER`/`PGPASSWORD`.
     ///   - snowflake: the private key or token of a `snowflake://` source.
+    ///   - tableau: the personal access token of a `tableau://` source.
     ///   - queryTag: what a source that keeps a query history (Snowflake) records as each statement's tag.
     public static func resolve(
         _ url: String, password: String? = nil, environment: [String: String] = [:],
-        snowflake: SnowflakeCredentials? = nil, queryTag: String? = nil
+        snowflake: SnowflakeCredentials? = nil, tableau: TableauCredentials? = nil, queryTag: String? = nil
     ) throws -> ResolvedSource {
         guard let colon = url.firstIndex(of: ":") else {
             throw ConnectorError(
@@ -44,6 +45,16 @@ public enum SourceLocation {
                 connector: SnowflakeConnector(
                     source: source, credentials: snowflake, queryTag: queryTag ?? "outpost"),
                 defaultConnectionName: source.account, passwordInURL: false)
+        case "tableau":
+            let source = try TableauSource(url: url)
+            if password != nil {
+                throw ConnectorError(
+                    .invalidSource, "Tableau sources take no password: use a personal access token (patName, patSecret)"
+                )
+            }
+            return ResolvedSource(
+                connector: TableauConnector(source: source, credentials: tableau),
+                defaultConnectionName: source.site.isEmpty ? source.host : source.site, passwordInURL: false)
         case "sqlite":
             var path = String(url[url.index(after: colon)...])
             if path.hasPrefix("//") { path.removeFirst(2) }

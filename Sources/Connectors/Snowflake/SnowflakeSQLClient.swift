@@ -3,8 +3,6 @@ internal import Logging
 internal import Metadata
 internal import NIOCore
 internal import NIOHTTP1
-internal import NIOPosix
-internal import NIOSSL
 internal import SourceURLs
 internal import Synchronization
 
@@ -67,10 +65,8 @@ struct SnowflakeFailure: Error, Sendable, CustomStringConvertible {
 
 /// How the client retries and paces itself; injected so tests run without real sleeps.
 struct SnowflakeClientConfiguration: Sendable {
-    /// Attempts per HTTP request (submit, poll, partition) on 429, 5xx and dropped connections.
-    var maxAttempts = 6
-    var backoffBase: Duration = .milliseconds(500)
-    var backoffCap: Duration = .seconds(30)
+    /// Retries of each HTTP request (submit, poll, partition) on 429, 5xx and dropped connections.
+    var retry = SourceRetryPolicy()
     /// First and longest pause between polls of a running statement. Pauses grow by half each time, so a statement
     /// that ends between two polls is noticed after at most a third of its running time more (a GET is cheap; the
     /// reader idling is not).
@@ -81,8 +77,6 @@ struct SnowflakeClientConfiguration: Sendable {
     /// Time allowed for one HTTP exchange beyond the statement timeout (connect and read).
     var requestTimeout: Duration = .seconds(120)
     var sleep: @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
-    /// A number in [0, 1) for full jitter.
-    var random: @Sendable () -> Double = { Double.random(in: 0..<1) }
     /// A monotonic instant, for warehouse time.
     var now: @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now }
 }
@@ -127,27 +121,9 @@ final class SnowflakeSQLClient: Sendable {
 
     var usage: SnowflakeUsage { counters.withLock { $0 } }
 
-    /// The HTTP client for a source: TLS 1.2 or later, the URL's `sslrootcert` as trust roots, no redirects, through
-    /// `proxy` when one is given.
+    /// The HTTP client for a source: the URL's `sslrootcert` as trust roots, through `proxy` when one is given.
     static func makeHTTPClient(source: SnowflakeSource, proxy: HTTPClient.Configuration.Proxy?) throws -> HTTPClient {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        if let path = source.rootCertificatePath {
-            do {
-                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(path))
-            } catch {
-                throw ConnectorError(.tls, "cannot read PEM certificates from sslrootcert '\(path)': \(error)")
-            }
-        }
-        var configuration = HTTPClient.Configuration(tlsConfiguration: tls)
-        configuration.timeout = .init(connect: .seconds(10), read: .seconds(90))
-        configuration.redirectConfiguration = .disallow
-        configuration.decompression = .disabled
-        configuration.proxy = proxy
-        // The client retries with its own backoff; the pool's retries would hide a proxy's or a TLS refusal until
-        // the connect timeout.
-        configuration.connectionPool.retryConnectionEstablishment = false
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        try SourceHTTP.makeClient(rootCertificatePath: source.rootCertificatePath, proxy: proxy)
     }
 
     // MARK: Statements
@@ -602,32 +578,12 @@ final class SnowflakeSQLClient: Sendable {
                 try await backoff(attempt: attempt, reason: error.reason, retryAfter: error.retryAfter, url: path)
             } catch let error as Dropped {
                 try await backoff(attempt: attempt, reason: error.reason, retryAfter: nil, url: path)
-            } catch let error as HTTPClientError where error == .proxyAuthenticationRequired {
-                throw ConnectorError(
-                    .unreachable,
-                    "the HTTP proxy refused the credentials it was given (407 Proxy Authentication Required) on the "
-                        + "way to \(source.location): check the agent's network.proxy (or HTTPS_PROXY)",
-                    underlying: error)
-            } catch let error as HTTPClientError where error == .invalidProxyResponse {
-                throw ConnectorError(
-                    .unreachable,
-                    "the HTTP proxy did not open a tunnel to \(source.location) (its answer to CONNECT was not 200): "
-                        + "the proxy may not allow this host; or exempt it with NO_PROXY", underlying: error)
-            } catch let error as HTTPClientError where Self.isTransient(error) {
-                try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
-            } catch let error as NIOConnectionError {
-                try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
-            } catch let error as IOError {
-                try await backoff(attempt: attempt, reason: error.description, retryAfter: nil, url: path)
-            } catch let error as ChannelError {
-                try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
-            } catch let error as NIOSSLError where error == .uncleanShutdown {
-                // The peer closed the TLS connection without close_notify: a dropped connection, not a TLS failure.
-                try await backoff(attempt: attempt, reason: "\(error)", retryAfter: nil, url: path)
-            } catch let error as NIOSSLError {
-                throw ConnectorError(
-                    .tls, "TLS with \(source.location) failed (\(error)); check sslrootcert and the endpoint",
-                    underlying: error)
+            } catch {
+                if let reason = SourceHTTP.transientReason(error) {
+                    try await backoff(attempt: attempt, reason: reason, retryAfter: nil, url: path)
+                } else {
+                    throw SourceHTTP.finalError(error, location: source.location) ?? error
+                }
             }
         }
     }
@@ -641,24 +597,14 @@ final class SnowflakeSQLClient: Sendable {
         let reason: String
     }
 
-    private static func isTransient(_ error: HTTPClientError) -> Bool {
-        [
-            .remoteConnectionClosed, .readTimeout, .connectTimeout, .deadlineExceeded, .writeTimeout,
-            .getConnectionFromPoolTimeout,
-        ].contains(error)
-    }
-
     /// Sleeps before the next attempt, or gives up when the attempts are spent.
     private func backoff(attempt: Int, reason: String, retryAfter: Int?, url: String) async throws {
-        guard attempt < configuration.maxAttempts else {
+        guard let pause = configuration.retry.pause(after: attempt, retryAfterSeconds: retryAfter) else {
             throw ConnectorError(
                 .unreachable,
                 "the Snowflake SQL API at \(source.location) kept failing (\(reason)) after \(attempt) attempts")
         }
         counters.withLock { $0.retries += 1 }
-        let exponential = configuration.backoffBase * (1 << min(attempt - 1, 20))
-        var pause = min(configuration.backoffCap, exponential) * configuration.random()
-        if let retryAfter { pause = max(pause, min(.seconds(retryAfter), configuration.backoffCap)) }
         logger.debug(
             "snowflake.request.retry",
             metadata: ["http.reason": "\(reason)", "retry.attempt": "\(attempt)", "retry.pause": "\(pause)"])

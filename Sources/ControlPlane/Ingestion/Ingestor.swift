@@ -279,6 +279,8 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
             (name, parent, database) = (value.name, value.schema, value.database)
         case .function(let value):
             (name, parent, database) = (value.name, value.schema, value.database)
+        case .bi(let value):
+            (name, parent, database) = (value.name, value.parent, value.site)
         }
         return StagedAsset(
             kind: record.kind.rawValue, qualifiedName: qualifiedName, name: name, parent: parent?.description,

@@ -64,7 +64,7 @@ struct DataHubExportPlan {
         case .lineageEdge(let edge):
             if datasets[edge.downstream, default: Dataset()].upstreams.contains(edge.upstream) { return }
             datasets[edge.downstream, default: Dataset()].upstreams.append(edge.upstream)
-        case .enumType, .domainType, .function:
+        case .enumType, .domainType, .function, .bi:
             droppedRecords[record.kind, default: 0] += 1
         }
     }

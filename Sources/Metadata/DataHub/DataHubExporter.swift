@@ -221,7 +221,7 @@ private struct WritingPass {
                 pendingTable = column.table
             }
             pendingColumns.append(column)
-        case .constraint, .index, .lineageEdge, .enumType, .domainType, .function:
+        case .constraint, .index, .lineageEdge, .enumType, .domainType, .function, .bi:
             // Folded into dataset aspects from the plan, or dropped.
             return
         }

@@ -15,6 +15,20 @@ public enum RecordKind: String, Codable, Sendable, CaseIterable, Comparable {
     case enumType
     case domainType
     case function
+    // Format 1.2: business-intelligence kinds (see BIRecords.swift).
+    case site
+    case project
+    case workbook
+    case sheet
+    case dashboard
+    case dataSource
+    case field
+    case customSQL
+
+    /// The kinds a BI connector (Tableau) writes; the others are a database's.
+    public static let biKinds: Set<RecordKind> = [
+        .site, .project, .workbook, .sheet, .dashboard, .dataSource, .field, .customSQL,
+    ]
 
     public static func < (lhs: RecordKind, rhs: RecordKind) -> Bool { lhs.rawValue < rhs.rawValue }
 }
@@ -35,6 +49,9 @@ public enum MetadataRecord: Sendable, Equatable {
     case enumType(EnumType)
     case domainType(DomainType)
     case function(Function)
+    /// A business-intelligence record (format 1.2): site, project, workbook, sheet, dashboard, data source, field
+    /// or custom SQL.
+    case bi(BIRecord)
 
     /// The record's kind as written in JSON.
     public var kind: RecordKind {
@@ -49,6 +66,7 @@ public enum MetadataRecord: Sendable, Equatable {
         case .enumType: .enumType
         case .domainType: .domainType
         case .function: .function
+        case .bi(let record): record.kind
         }
     }
 
@@ -65,10 +83,12 @@ public enum MetadataRecord: Sendable, Equatable {
         case .enumType(let record): record.qualifiedName
         case .domainType(let record): record.qualifiedName
         case .function(let record): record.qualifiedName
+        case .bi(let record): record.qualifiedName
         }
     }
 
-    /// The qualified name of the schema the record lives in, if any (databases have none).
+    /// The qualified name of the schema the record lives in, if any (databases have none); for a BI record, its
+    /// project (sites have none): the scope completeness is reported in.
     public var schemaName: QualifiedName? {
         switch self {
         case .database: nil
@@ -81,6 +101,7 @@ public enum MetadataRecord: Sendable, Equatable {
         case .enumType(let record): record.schema
         case .domainType(let record): record.schema
         case .function(let record): record.schema
+        case .bi(let record): record.project
         }
     }
 }
@@ -110,6 +131,8 @@ extension MetadataRecord: Codable {
         case .enumType: self = .enumType(try EnumType(from: decoder))
         case .domainType: self = .domainType(try DomainType(from: decoder))
         case .function: self = .function(try Function(from: decoder))
+        case .site, .project, .workbook, .sheet, .dashboard, .dataSource, .field, .customSQL:
+            self = .bi(try BIRecord(kind: kind, from: decoder))
         }
     }
 
@@ -127,6 +150,7 @@ extension MetadataRecord: Codable {
         case .enumType(let record): try record.encode(to: encoder)
         case .domainType(let record): try record.encode(to: encoder)
         case .function(let record): try record.encode(to: encoder)
+        case .bi(let record): try record.encode(to: encoder)
         }
     }
 }

@@ -11,11 +11,12 @@ import SourceURLs
 enum ConnectionValidation {
     /// The stores an agent resolves, as reference prefixes (`env:`, `file:`, `aws-sm:`, `command:`).
     static let secretSchemes = SecretReference.Store.allCases.map { $0.rawValue + ":" }
-    static let sourceKinds = ["postgresql", "sqlite", "snowflake"]
+    static let sourceKinds = ["postgresql", "sqlite", "snowflake", "tableau"]
     /// The secret roles an agent resolves, for the source kinds whose roles are checked here (Snowflake's; the
     /// others' are checked by the agent).
     static let secretRoles: [String: Set<String>] = [
-        "snowflake": ["privateKey", "privateKeyPassphrase", "token"]
+        "snowflake": ["privateKey", "privateKeyPassphrase", "token"],
+        "tableau": ["patName", "patSecret"],
     ]
     /// Query parameters that carry credentials in the URL dialects we accept (libpq, JDBC-style, S3 endpoints).
     static let credentialParameters: Set<String> = [
@@ -90,6 +91,17 @@ enum ConnectionValidation {
             try checkNoCredentials(url, field: "sourceURL")
             do {
                 _ = try SnowflakeSource(url: url)
+            } catch let error as ConnectorError {
+                throw APIError.invalidRequest(error.message, field: "sourceURL")
+            }
+        case "tableau":
+            guard url.lowercased().hasPrefix("tableau://") else {
+                throw APIError.invalidRequest(
+                    "a tableau source URL starts with tableau:// (tableau://HOST/SITE)", field: "sourceURL")
+            }
+            try checkNoCredentials(url, field: "sourceURL")
+            do {
+                _ = try TableauSource(url: url)
             } catch let error as ConnectorError {
                 throw APIError.invalidRequest(error.message, field: "sourceURL")
             }

@@ -175,6 +175,7 @@ extension UIViews {
                             switch kind {
                             case "postgresql": "PostgreSQL"
                             case "snowflake": "Snowflake"
+                            case "tableau": "Tableau"
                             default: "SQLite"
                             }
                         }
@@ -187,7 +188,7 @@ extension UIViews {
                     Attribute(
                         "placeholder",
                         "postgres://reader@db.internal:5432/sales, snowflake://OUTPOST_SVC@myorg-myacct?warehouse=WH, "
-                            + "or sqlite:/data/shop.db"),
+                            + "tableau://tableau.example.com/sales, or sqlite:/data/shop.db"),
                     Attribute("class", invalid("sourceURL")))
                 HTML.element("p", Attribute("class", "hint")) {
                     "Without a password: the agent resolves credentials from its own secret stores."
