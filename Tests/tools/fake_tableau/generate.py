@@ -6,9 +6,9 @@ and `node(id)` rebuilds the object from them, so memory does not grow with the s
 only the objects on it. Layout:
 - P projects ("Generated 000"…), workbook w in project w % P, owned by user w % U.
 - Workbook w: S sheets, one dashboard over all its sheets, one embedded data source with F fields.
-- Embedded field f: a ColumnField over table (w % T), column (f % C); every 10th a CalculatedField over the
-  previous field; every 20th (from 19) a DatasourceField whose remoteField is field (f % PF) of published data
-  source (w % K), which is then also the embedded source's upstream data source.
+- Embedded field f: f % 20 == 19 a DatasourceField whose remoteField is field (f % PF) of published data source
+  (w % K), which is then also the embedded source's upstream data source; else f % 10 == 9 a CalculatedField over
+  field f - 1; else a ColumnField over table (w % T), column (f % C). (F = 100: 90 + 5 + 5.)
 - Sheet s shows the fields [s*F/S, (s+1)*F/S).
 - K published data sources in project (k % P), each PF = min(F, 50) ColumnFields over table (k % T).
 - One PostgreSQL DatabaseServer with T tables of C columns.

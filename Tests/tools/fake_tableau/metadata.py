@@ -12,7 +12,6 @@ import os
 
 from graphql import (GraphQLError, GraphQLList, GraphQLNonNull, build_schema, graphql_sync, parse,
                      validate)
-from graphql.error import GraphQLError as _GE  # noqa: F401
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCHEMA = build_schema(open(os.path.join(HERE, "schema.graphql"), encoding="utf-8").read())
@@ -134,7 +133,7 @@ def _select(store, kind: str, flt: dict) -> list:
 
 
 def _root_kind(kind: str) -> str:
-    return "Field" if kind.endswith("Field") and kind != "Field" or kind == "Field" else kind
+    return "Field" if kind.endswith("Field") else kind  # ColumnField, CalculatedField, … are Fields
 
 
 def _order(store, ids, order_by):

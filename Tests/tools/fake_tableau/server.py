@@ -173,7 +173,9 @@ def make_handler(fake: FakeTableau):
             self._send(status, data, ctype)
 
         def _rest_error(self, e: rest.RestError) -> None:
-            data, ctype = rest.render_error(rest.wants_json(self.headers), e)
+            # The Metadata API endpoint speaks JSON; REST endpoints answer in the format the request accepts.
+            as_json = rest.wants_json(self.headers) or self.path.startswith("/api/metadata/")
+            data, ctype = rest.render_error(as_json, e)
             self._send(e.status, data, ctype)
 
         def _session(self) -> Session:
@@ -380,7 +382,7 @@ def main(argv=None) -> int:
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(args.tls_cert, args.tls_key)
-        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
         scheme = "https"
     port = server.server_address[1]
     if args.port_file:
