@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
 # makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
-# free loopback ports — and the fake Snowflake server's venv, checked by its self-test), runs `swift test`, and
+# free loopback ports — the fake Snowflake server's venv and the fake Tableau server, each checked by its
+# self-test), runs `swift test`, and
 # stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-if ! python3 -c 'import jsonschema, yaml, boto3' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
+if ! python3 -c 'import jsonschema, yaml, boto3, tableauserverclient, graphql' 2>/dev/null || ! command -v datahub >/dev/null 2>&1 \
     || ! command -v openapi-spec-validator >/dev/null 2>&1 || ! command -v moto_server >/dev/null 2>&1 \
     || ! command -v schemathesis >/dev/null 2>&1; then
-    echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto, schemathesis)…" >&2
+    echo "test.sh: installing the test tools (jsonschema, acryl-datahub, openapi-spec-validator, moto, schemathesis, tableauserverclient)…" >&2
     python3 -m pip install -q -r Tests/tools/requirements.txt >&2
 fi
 
@@ -21,6 +22,16 @@ OUTPOST_TEST_FAKE_SNOWFLAKE="$PWD/Tests/tools/fake_snowflake/server.py"
 export OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON OUTPOST_TEST_FAKE_SNOWFLAKE
 if [ "${OUTPOST_SKIP_FAKE_SNOWFLAKE_SELFTEST:-}" != 1 ]; then
     "$OUTPOST_TEST_FAKE_SNOWFLAKE_PYTHON" Tests/tools/fake_snowflake/selftest.py >&2
+fi
+
+# The fake Tableau server (Tests/tools/fake_tableau): REST sign-in and the Metadata API over graphql-core, run by
+# the system Python (its packages come from Tests/tools/requirements.txt). Its self-test drives it with
+# tableauserverclient, Tableau's own client; OUTPOST_SKIP_FAKE_TABLEAU_SELFTEST=1 skips that.
+OUTPOST_TEST_FAKE_TABLEAU_PYTHON="$(python3 -c 'import sys; print(sys.executable)')"
+OUTPOST_TEST_FAKE_TABLEAU="$PWD/Tests/tools/fake_tableau/server.py"
+export OUTPOST_TEST_FAKE_TABLEAU_PYTHON OUTPOST_TEST_FAKE_TABLEAU
+if [ "${OUTPOST_SKIP_FAKE_TABLEAU_SELFTEST:-}" != 1 ]; then
+    "$OUTPOST_TEST_FAKE_TABLEAU_PYTHON" Tests/tools/fake_tableau/selftest.py >&2
 fi
 
 # Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and
