@@ -26,6 +26,8 @@ struct AgentContext: Sendable {
     let logger: Logger
     /// Runs jobs as Argo Workflows when `jobs.executor` is `argo`; nil runs them as local processes.
     var argo: ArgoExecutor? = nil
+    /// The one-session credentials (Tableau tokens) runs take turns with.
+    let sessionCredentials = SessionCredentials()
 
     /// Delivers a run's spooled files as its job spec says; returns where relay delivery put them.
     func delivery(

@@ -305,6 +305,22 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [] {
             try? FileManager.default.removeItem(atPath: folder + "/" + name)
         }
+        // A credential that allows one session at a time is this run's alone while its job runs.
+        let credential = SessionCredentials.key(for: assignment.job)
+        if let credential, !context.sessionCredentials.tryAcquire(credential) {
+            logger.notice("job.waiting_for_credential", metadata: ["source": "\(assignment.job.sourceURL)"])
+            note(
+                "run.waiting another run of this agent is using the same Tableau personal access token, which allows "
+                    + "one session at a time: this run starts when that one ends", tracker: tracker, runId: runId)
+            guard await acquire(credential, unless: control) else {
+                return .jobEnded(
+                    RunMachine.JobEnding(
+                        interruption: control.interruption, result: nil, termination: .exited(JobMain.exitFailed),
+                        spoolUsed: try? context.spool.recount(), spoolCap: context.spool.capBytes))
+            }
+            note("run.resumed the token is free: starting", tracker: tracker, runId: runId)
+        }
+        defer { if let credential { context.sessionCredentials.release(credential) } }
         let workDirectory = try makeWorkDirectory(runId: runId)
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
         let envelope = makeEnvelope(assignment, folder: folder)
@@ -367,6 +383,32 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             RunMachine.JobEnding(
                 interruption: interruption, result: interruption == nil ? try? readResult(folder: folder) : nil,
                 termination: termination, spoolUsed: try? context.spool.recount(), spoolCap: context.spool.capBytes))
+    }
+
+    /// Waits for a one-session credential; false (without it) when the run is interrupted first.
+    private func acquire(_ credential: String, unless control: JobControl) async -> Bool {
+        let credentials = context.sessionCredentials
+        return await withTaskGroup(of: (acquired: Bool, interrupted: Bool).self) { group in
+            group.addTask { (await credentials.acquire(credential), false) }
+            group.addTask {
+                await control.interrupted()
+                return (false, true)
+            }
+            guard let first = await group.next() else { return false }
+            group.cancelAll()
+            if !first.interrupted { return first.acquired }
+            // Interrupted: the waiter is cancelled, but may have been handed the credential just before.
+            while let other = await group.next() {
+                if other.acquired { credentials.release(credential) }
+            }
+            return false
+        }
+    }
+
+    /// Appends one line of the agent's own to the run's log, in the job's text format.
+    private func note(_ message: String, tracker: RunTracker, runId: String) {
+        let line = "\(Timestamps.now()) notice \(message)\n"
+        _ = try? tracker.spool.appendLog(runId: runId, Array(line.utf8))
     }
 
     /// Looks at the spool's size every second while the job writes into it, and answers once the job has pushed

@@ -67,8 +67,12 @@ struct TableauGraphQLError: Decodable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// A warning (`MAX_PAGE_SIZE_EXCEEDED`): the data beside it is whole.
-    var isWarning: Bool { extensions?.severity?.uppercased() == "WARNING" }
+    /// A warning that leaves the data beside it whole (`MAX_PAGE_SIZE_EXCEEDED`: a shorter page, paging goes on).
+    /// Other warnings say content was hidden (`PERMISSIONS_MODE_SWITCHED`, a node obfuscated for lack of
+    /// permission): what they concern is incomplete.
+    var isHarmless: Bool {
+        extensions?.severity?.uppercased() == "WARNING" && extensions?.code == "MAX_PAGE_SIZE_EXCEEDED"
+    }
 
     var isNodeLimit: Bool { extensions?.code == "NODE_LIMIT_EXCEEDED" }
 

@@ -121,7 +121,16 @@ public struct TableauConnector: Connector {
                         qualifiedName: siteName, name: siteAnswer.site.name, contentUrl: source.site,
                         luid: siteAnswer.site.id, url: source.siteURL))))
 
-        let tree = TableauProjectTree(projects: try await listProjects(client: client), site: siteName)
+        let projects = try await list(
+            TableauProjectsAnswer.self, client: client, path: "/projects", what: "the projects",
+            items: { $0.projects?.project ?? [] }, total: \.pagination.totalAvailable)
+        let tree = TableauProjectTree(projects: projects, site: siteName)
+        // The Metadata API does not say which project a published data source is in; the REST list does.
+        let dataSources = try await list(
+            TableauDataSourcesAnswer.self, client: client, path: "/datasources", what: "the published data sources",
+            items: { $0.datasources?.datasource ?? [] }, total: \.pagination.totalAvailable)
+        var publishedProjects: [String: String] = [:]
+        for item in dataSources { publishedProjects[item.id] = item.project?.id }
         let selected = tree.selected(by: scope.filters)
         for project in selected {
             try sink.write(
@@ -139,6 +148,7 @@ public struct TableauConnector: Connector {
 
         let reader = TableauSiteReader(
             client: client, sink: sink, logger: logger, site: siteName, siteURL: source.siteURL, projects: tree,
+            publishedProjects: publishedProjects,
             pageSize: source.pageSize, idPageSize: min(1000, source.pageSize * 10))
         var completeness: [Manifest.Completeness] = []
         for project in selected {
@@ -157,19 +167,22 @@ public struct TableauConnector: Connector {
         return completeness
     }
 
-    /// Every project of the site, from the REST API's pages.
-    private func listProjects(client: TableauClient) async throws -> [TableauProject] {
-        var projects: [TableauProject] = []
+    /// Every item of a REST list of the site, from its pages.
+    private func list<Answer: Decodable, Item>(
+        _ type: Answer.Type, client: TableauClient, path: String, what: String, items: (Answer) -> [Item],
+        total: KeyPath<Answer, String>
+    ) async throws -> [Item] {
+        var all: [Item] = []
         var pageNumber = 1
         let pageSize = 100
         while true {
             let answer = try await client.rest(
-                TableauProjectsAnswer.self, sitePath: "/projects?pageSize=\(pageSize)&pageNumber=\(pageNumber)",
-                what: "page \(pageNumber) of the projects")
-            let page = answer.projects?.project ?? []
-            projects.append(contentsOf: page)
-            let total = Int(answer.pagination.totalAvailable) ?? 0
-            if page.isEmpty || projects.count >= total || pageNumber * pageSize >= total { return projects }
+                Answer.self, sitePath: "\(path)?pageSize=\(pageSize)&pageNumber=\(pageNumber)",
+                what: "page \(pageNumber) of \(what)")
+            let page = items(answer)
+            all.append(contentsOf: page)
+            let available = Int(answer[keyPath: total]) ?? 0
+            if page.isEmpty || all.count >= available { return all }
             pageNumber += 1
         }
     }

@@ -19,14 +19,10 @@ struct TableauProjectTree {
     }
 
     private(set) var entries: [String: Entry] = [:]
-    /// How many projects bear each name: the Metadata API filters by name, so same-named projects are told apart by
-    /// LUID afterwards.
-    private(set) var nameCounts: [String: Int] = [:]
 
     init(projects: [TableauProject], site: QualifiedName) {
         var byLuid: [String: TableauProject] = [:]
         for project in projects { byLuid[project.id] = project }
-        for project in projects { nameCounts[project.name, default: 0] += 1 }
         // Each project's chain of ancestors, outermost first; then parents are named before their children.
         var chains: [(project: TableauProject, chain: [TableauProject])] = []
         for project in projects {

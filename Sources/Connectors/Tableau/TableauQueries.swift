@@ -15,13 +15,16 @@ enum TableauQueries {
     /// What a warehouse table is, wherever a table appears.
     static let table = "__typename id name schema fullName connectionType database { \(database) }"
     static let database = "__typename id name connectionType ... on DatabaseServer { hostName port service }"
-    static let dataSourceReference = "__typename id name ... on PublishedDatasource { luid projectLuid projectName }"
+    /// A data source as another object refers to it. A published data source has no `projectLuid` in the Metadata
+    /// API: its project comes from the REST API's list, by the data source's LUID.
+    static let dataSourceReference = "__typename id name ... on PublishedDatasource { luid projectName }"
     static let pageInfo = "pageInfo { hasNextPage endCursor }"
 
-    static func workbooks(project: String) -> String {
+    /// A project's workbooks, by the project's LUID (an id filter: Tableau does not switch permission modes for it).
+    static func workbooks(projectLuid: String) -> String {
         """
         query workbooks($first: Int, $after: String) {
-          workbooksConnection(first: $first, after: $after, filter: {projectNameWithin: [\(literal(project))]}) {
+          workbooksConnection(first: $first, after: $after, filter: {projectLuid: \(literal(projectLuid))}) {
             nodes {
               id luid name uri vizportalUrlId projectLuid projectName createdAt updatedAt description
               owner { username name }
@@ -53,7 +56,7 @@ enum TableauQueries {
           embeddedDatasourcesConnection(first: $first, after: $after, filter: {idWithin: \(literal(ids))}) {
             nodes {
               id name hasExtracts workbook { id }
-              upstreamDatasources { id luid name projectLuid projectName }
+              upstreamDatasources { id luid name projectName }
               upstreamTables { \(table) }
               fields { id name }
             }
@@ -70,9 +73,9 @@ enum TableauQueries {
             first: $first, after: $after, filter: {projectNameWithin: [\(literal(project))]}
           ) {
             nodes {
-              id luid name uri projectLuid projectName description isCertified certifier { username name }
+              id luid name uri projectName description isCertified certifier { username name }
               certificationNote hasExtracts owner { username name } tags { name } createdAt updatedAt
-              upstreamDatasources { id luid name projectLuid projectName }
+              upstreamDatasources { id luid name projectName }
               upstreamTables { \(table) }
               fields { id name }
             }
@@ -255,12 +258,11 @@ struct TableauDataSourceReference: Decodable {
     var id: String
     var name: String?
     var luid: String?
-    var projectLuid: String?
     var projectName: String?
 
     enum CodingKeys: String, CodingKey {
         case typename = "__typename"
-        case id, name, luid, projectLuid, projectName
+        case id, name, luid, projectName
     }
 }
 
@@ -269,7 +271,6 @@ struct TableauDataSource: Decodable {
     var luid: String?
     var name: String?
     var uri: String?
-    var projectLuid: String?
     var projectName: String?
     var description: String?
     var isCertified: Bool?
@@ -341,17 +342,19 @@ struct TableauSiteAnswer: Decodable {
     var site: Site
 }
 
+/// The `pagination` of a REST list (Tableau sends the numbers as strings).
+struct TableauPagination: Decodable {
+    var pageNumber: String
+    var pageSize: String
+    var totalAvailable: String
+}
+
 /// `GET /sites/{id}/projects?pageSize=…&pageNumber=…`.
 struct TableauProjectsAnswer: Decodable {
-    struct Pagination: Decodable {
-        var pageNumber: String
-        var pageSize: String
-        var totalAvailable: String
-    }
     struct Projects: Decodable {
         var project: [TableauProject]?
     }
-    var pagination: Pagination
+    var pagination: TableauPagination
     var projects: Projects?
 }
 
@@ -365,4 +368,20 @@ struct TableauProject: Decodable {
     var description: String?
     var parentProjectId: String?
     var owner: Owner?
+}
+
+/// `GET /sites/{id}/datasources?pageSize=…&pageNumber=…`: the published data sources and their projects.
+struct TableauDataSourcesAnswer: Decodable {
+    struct DataSources: Decodable {
+        var datasource: [Item]?
+    }
+    struct Item: Decodable {
+        struct Project: Decodable {
+            var id: String
+        }
+        var id: String
+        var project: Project?
+    }
+    var pagination: TableauPagination
+    var datasources: DataSources?
 }

@@ -18,6 +18,8 @@ struct TableauSiteReader {
     /// The site's address in a browser, the base of workbook and view links.
     let siteURL: String
     let projects: TableauProjectTree
+    /// Published data source LUID → its project's LUID, from the REST API (the Metadata API does not give it).
+    let publishedProjects: [String: String]
     /// Workbooks or data sources per page.
     let pageSize: Int
     /// Sheets, fields or custom SQL tables per page when reading by id.
@@ -45,10 +47,10 @@ struct TableauSiteReader {
         var problems = Problems()
         var workbookNames: Set<String> = []
         try await pages(
-            TableauWorkbook.self, query: TableauQueries.workbooks(project: project.name),
+            TableauWorkbook.self, query: TableauQueries.workbooks(projectLuid: project.luid),
             what: "the workbooks of project '\(project.path)'", first: pageSize, problems: &problems
         ) { nodes, problems in
-            let mine = nodes.filter { belongs($0.projectLuid, $0.projectName, to: project) }
+            let mine = nodes.filter { $0.projectLuid == project.luid }
             try await readWorkbooks(mine, project: project, usedNames: &workbookNames, problems: &problems)
         }
         var dataSourceNames: Set<String> = []
@@ -56,7 +58,7 @@ struct TableauSiteReader {
             TableauDataSource.self, query: TableauQueries.publishedDataSources(project: project.name),
             what: "the published data sources of project '\(project.path)'", first: pageSize, problems: &problems
         ) { nodes, problems in
-            let mine = nodes.filter { belongs($0.projectLuid, $0.projectName, to: project) }
+            let mine = nodes.filter { $0.luid.flatMap { publishedProjects[$0] } == project.luid }
             var named: [(TableauDataSource, QualifiedName)] = []
             for node in mine {
                 let name = Self.claim(node.name ?? node.id, id: node.luid ?? node.id, in: &dataSourceNames)
@@ -66,13 +68,6 @@ struct TableauSiteReader {
             try await emit(batch, problems: &problems)
         }
         return problems
-    }
-
-    /// Whether a node listed under a project name is this project's (same-named projects are told apart by LUID).
-    private func belongs(_ luid: String?, _ name: String?, to project: TableauProjectTree.Entry) -> Bool {
-        if let luid { return luid == project.luid }
-        // Without a LUID the name decides, but only when no other project bears it.
-        return name == project.name && projects.nameCounts[project.name, default: 0] == 1
     }
 
     /// A name not used yet in `used`: the name itself, or ` [id]` after it when taken (across pages, first come).
@@ -221,7 +216,7 @@ struct TableauSiteReader {
         for (node, name) in batch.nodes {
             let upstreamSources = Set(
                 (node.upstreamDatasources ?? []).compactMap { reference in
-                    reference.flatMap { publishedName($0.name, projectLuid: $0.projectLuid) }
+                    reference.flatMap { publishedName($0.name, luid: $0.luid) }
                 }
             ).sorted()
             let embeddedIn = node.workbook.flatMap { batch.workbooks[$0.id] }
@@ -318,8 +313,9 @@ struct TableauSiteReader {
     }
 
     /// The qualified name of a published data source from a reference to it (`<project>/~dataSource/<name>`).
-    private func publishedName(_ name: String?, projectLuid: String?) -> QualifiedName? {
-        guard let name, let projectLuid, let project = projects[projectLuid] else { return nil }
+    private func publishedName(_ name: String?, luid: String?) -> QualifiedName? {
+        guard let name, let luid, let projectLuid = publishedProjects[luid], let project = projects[projectLuid]
+        else { return nil }
         return project.qualifiedName.appending(marker: .dataSource, name)
     }
 
@@ -327,7 +323,7 @@ struct TableauSiteReader {
     private func fieldName(_ reference: TableauFieldReference, batch: DataSourceBatch) -> QualifiedName? {
         if let known = batch.fieldNames[reference.id] { return known }
         guard let source = reference.datasource, source.typename == "PublishedDatasource",
-            let dataSource = publishedName(source.name, projectLuid: source.projectLuid), let name = reference.name
+            let dataSource = publishedName(source.name, luid: source.luid), let name = reference.name
         else { return nil }
         return dataSource.appending(name)
     }
@@ -396,7 +392,7 @@ struct TableauSiteReader {
             }
             let errors = answer.errors ?? []
             for error in errors {
-                if error.isWarning {
+                if error.isHarmless {
                     logger.debug(
                         "tableau.warning", metadata: ["tableau.request": "\(what)", "tableau.warning": "\(error)"])
                 } else {
@@ -408,7 +404,7 @@ struct TableauSiteReader {
                 return
             }
             let missing = page.nodes.count(where: { $0 == nil })
-            if missing > 0 && errors.allSatisfy(\.isWarning) {
+            if missing > 0 && errors.allSatisfy(\.isHarmless) {
                 problems.add("\(what): \(missing) nodes came back empty without an error")
             }
             try await body(page.nodes.compactMap { $0 }, &problems)
