@@ -161,7 +161,8 @@ public struct Preflight: Sendable {
         do {
             let resolved = try SourceLocation.resolve(
                 source.url, password: secrets.password, environment: environment,
-                snowflake: try secrets.snowflakeCredentials(), queryTag: "outpost agent --check")
+                snowflake: try secrets.snowflakeCredentials(), tableau: try secrets.tableauCredentials(),
+                queryTag: "outpost agent --check")
             let connector = JobRunner.checkingOpenedFile(
                 network.settings.applied(to: resolved.connector), policy: policy)
             let reached = try await connector.check(

@@ -132,6 +132,46 @@ struct AgentCheckTests {
         }
     }
 
+    @Test func aTableauSourceSignsInAndOutAndItsTokenSecretStaysOutOfTheOutput() async throws {
+        let fake = try TestTableau()
+        defer { fake.stop() }
+        let secrets = try TemporaryDirectory()
+        let nameFile = secrets.path + "/pat-name"
+        let secretFile = secrets.path + "/pat-secret"
+        let wrongFile = secrets.path + "/wrong-secret"
+        try Data(TestTableau.patName.utf8).write(to: URL(fileURLWithPath: nameFile))
+        try Data(TestTableau.patSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
+        try Data("wrong-\(UUID().uuidString)".utf8).write(to: URL(fileURLWithPath: wrongFile))
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane,
+                extraPolicy: "    - \"tableau://127.0.0.1:*/**\"\n  allowedHosts: [\"127.0.0.1\"]")
+            let passing = try Self.check(
+                setup,
+                [
+                    "--source", fake.sourceURL(), "--secret", "patName=file:\(nameFile)", "--secret",
+                    "patSecret=file:\(secretFile)",
+                ])
+            #expect(passing.status == 0, "\(passing.lines) \(passing.standardError)")
+            let line = try #require(passing.lines.first { $0.hasPrefix("ok   source tableau://") }, "\(passing.lines)")
+            #expect(line.contains("Metadata API answers") && line.contains("'outpost-pat'"), "\(line)")
+            let wrong = try Self.check(
+                setup,
+                [
+                    "--source", fake.sourceURL(), "--secret", "patName=file:\(nameFile)", "--secret",
+                    "patSecret=file:\(wrongFile)",
+                ])
+            #expect(wrong.status == 1)
+            #expect(wrong.lines.contains { $0.hasPrefix("FAIL source tableau://") && $0.contains("refused") })
+            let stats = try fake.stats()
+            #expect(stats["signOuts"] as? Int == 1 && stats["activeSessions"] as? Int == 0)
+            for result in [passing, wrong] {
+                #expect(!result.lines.joined().contains(TestTableau.patSecret))
+                #expect(!result.standardError.contains(TestTableau.patSecret))
+            }
+        }
+    }
+
     @Test func aPostgreSQLSourceIsReachedWithItsPasswordSecret() async throws {
         let postgres = try TestPostgres()
         try await withControlPlane { controlPlane in
