@@ -152,6 +152,25 @@ struct BIRecordsTests {
         #expect(same.standardOutput.contains("records-00001.jsonl.gz:2"), "\(same.standardOutput)")
     }
 
+    @Test("Extractions written as 1.0 and 1.1 stay readable and valid", arguments: ["1.0", "1.1"])
+    func earlierVersionsStayReadable(_ version: String) throws {
+        let directory = try TemporaryDirectory()
+        var manifest = try ChunkedRecordWriterTests.writeExtraction(
+            in: directory.path, count: 50, chunkBytes: 64 * 1024)
+        manifest.formatVersion = version
+        let folder = ExtractionFolder(path: directory.path)
+        try folder.writeManifest(manifest)
+        var columns = 0
+        let skipped = try folder.forEachRecord(in: try folder.readManifest()) { record in
+            if case .column = record { columns += 1 }
+        }
+        #expect(columns == 50)
+        #expect(skipped == 0)
+        let result = try Self.validate(directory.path)
+        #expect(result.status == 0, "\(result.standardOutput)")
+        #expect(result.standardOutput.contains("format \(version)"))
+    }
+
     @Test(
         "Later minor versions are told apart from this one and from other majors",
         arguments: [("1.99", true), ("1.3", true), ("1.2", false), ("1.1", false), ("1.0", false), ("2.5", false)])
