@@ -46,9 +46,12 @@ enum DataHubExport {
     static func write(folder: ExtractionFolder, to path: String, exporter: DataHubExporter = DataHubExporter()) throws {
         do {
             let summary = try exporter.export(folder: folder, to: path)
+            let bi =
+                summary.charts + summary.dashboards > 0
+                ? "\(summary.charts) charts, \(summary.dashboards) dashboards, " : ""
             print(
                 "wrote DataHub metadata file \(path): \(summary.datasets) datasets, \(summary.containers) containers, "
-                    + "\(summary.aspects) aspects")
+                    + bi + "\(summary.aspects) aspects")
         } catch {
             Terminal.error("DataHub export failed: \(error)")
             throw ExitCode(ExitStatus.failure)

@@ -227,6 +227,214 @@ struct DataHubExporterTests {
     }
 }
 
+// MARK: - BI records
+
+@Suite("DataHub export of BI records")
+struct DataHubBIExportTests {
+    // Expected URNs computed with acryl-datahub 1.7's own code: `make_chart_urn`, `make_dashboard_urn`,
+    // `make_dataset_urn_with_platform_instance`, `make_schema_field_urn`, and `ContainerKey` subclasses with the
+    // key fields of DataHub's Tableau source (`SiteKey.site_id`, `ProjectKey.project_id`,
+    // `WorkbookKey.workbook_id`) over the rendered qualified names.
+    static let finance = "bi/Sales %2F EMEA %7E \"HQ\" 🚀/Corporate/Fin%2Fance %7E\"Q1\" 📈"
+    static let workbook = finance + "/~workbook/Revenue \"2026\" %2F Q1 100%25"
+    static let siteContainer = "urn:li:container:88c6095634ad4ad1915c1ef6fdbeac9f"
+    static let corporateContainer = "urn:li:container:8f88d0d65d3bdfd13b68e2913a91a034"
+    static let financeContainer = "urn:li:container:c607363cf8eeaaf1da3c92d3dd34e252"
+    static let workbookContainer = "urn:li:container:8524cc0abd34e9c99e2fab44c34095f7"
+    static let published = "urn:li:dataset:(urn:li:dataPlatform:tableau,\(finance)/~dataSource/Orders,PROD)"
+    static let embedded = "urn:li:dataset:(urn:li:dataPlatform:tableau,\(workbook)/~dataSource/Orders,PROD)"
+    static let snowflakeSource =
+        "urn:li:dataset:(urn:li:dataPlatform:tableau,\(workbook)/~dataSource/Sales %28Snowflake%29,PROD)"
+    static let parsedSQL =
+        "urn:li:dataset:(urn:li:dataPlatform:tableau,\(workbook)/~dataSource/Sales %28Snowflake%29/~sql/Custom SQL Query,PROD)"
+    static let unparsedSQL =
+        "urn:li:dataset:(urn:li:dataPlatform:tableau,\(workbook)/~dataSource/Sales %28Snowflake%29/~sql/Custom SQL Query [c-2],PROD)"
+    static let byRegion = "urn:li:chart:(tableau,\(workbook)/~sheet/By region 🌍)"
+    static let trend = "urn:li:chart:(tableau,\(workbook)/~sheet/Trend %7E \"daily\")"
+    static let overview = "urn:li:dashboard:(tableau,\(workbook)/~dashboard/Overview)"
+    static let orders = "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.public.Orders,PROD)"
+    static let sales = "urn:li:dataset:(urn:li:dataPlatform:snowflake,analytics.public.sales,PROD)"
+
+    fileprivate static func field(_ dataset: String, _ path: String) -> DataHubJSON {
+        .string("urn:li:schemaField:(\(dataset),\(path))")
+    }
+
+    fileprivate static func export(
+        _ records: [MetadataRecord], exporter: DataHubExporter = DataHubExporter(), validate: Bool = false
+    ) async throws -> (proposals: [DataHubJSON], summary: DataHubExporter.Summary) {
+        let directory = try ScratchDirectory()
+        let folder = try BIFixture.extraction(in: directory.path + "/extraction", records: records)
+        let output = directory.path + "/datahub.json"
+        let summary = try exporter.export(folder: folder, to: output)
+        if validate { try await DataHubCLI.validate(output, scratch: directory.path) }
+        return (try #require(DataHubJSON.decodeFile(output).array), summary)
+    }
+
+    @Test("A Tableau export passes DataHub's metadata-file check and comes back unchanged from DataHub's rewrite")
+    func passesDataHubValidation() async throws {
+        let (proposals, summary) = try await Self.export(BIFixture.records(), validate: true)
+        #expect(summary.charts == 2)
+        #expect(summary.dashboards == 1)
+        #expect(summary.datasets == 5)
+        #expect(summary.containers == 4)
+        #expect(summary.fields == 9)
+        #expect(summary.passes == 2)
+        #expect(summary.droppedRecords.isEmpty)
+        #expect(summary.aspects == proposals.count)
+        #expect(
+            Set(proposals.compactMap { $0["entityType"]?.string }) == ["container", "chart", "dashboard", "dataset"])
+    }
+
+    @Test("With a platform instance and another environment the export still passes DataHub's check")
+    func platformInstanceValidates() async throws {
+        let (proposals, _) = try await Self.export(
+            BIFixture.records(), exporter: DataHubExporter(environment: .dev, platformInstance: "eu-1"), validate: true)
+        let overview = "urn:li:dashboard:(tableau,eu-1.\(Self.workbook)/~dashboard/Overview)"
+        #expect(
+            proposals.aspect("container", of: overview)?["container"]
+                == "urn:li:container:eefe53857aa4296211dd5f33e0b5765e")
+        #expect(
+            proposals.aspect(
+                "upstreamLineage",
+                of: "urn:li:dataset:(urn:li:dataPlatform:tableau,eu-1.\(Self.finance)/~dataSource/Orders,DEV)")?[
+                    "upstreams"]?[0]?["dataset"]
+                == "urn:li:dataset:(urn:li:dataPlatform:postgres,shop.public.Orders,DEV)")
+    }
+
+    @Test("Site, nested projects and the workbook are containers, each inside its parent, with DataHub's key URNs")
+    func containers() async throws {
+        let (proposals, _) = try await Self.export(BIFixture.records())
+        #expect(proposals.aspect("subTypes", of: Self.siteContainer)?["typeNames"] == ["Site"])
+        #expect(proposals.aspect("container", of: Self.siteContainer) == nil)
+        #expect(proposals.aspect("subTypes", of: Self.financeContainer)?["typeNames"] == ["Project"])
+        #expect(proposals.aspect("container", of: Self.corporateContainer)?["container"] == .string(Self.siteContainer))
+        #expect(
+            proposals.aspect("container", of: Self.financeContainer)?["container"] == .string(Self.corporateContainer))
+        #expect(
+            proposals.aspect("container", of: Self.workbookContainer)?["container"] == .string(Self.financeContainer))
+        let workbook = try #require(proposals.aspect("containerProperties", of: Self.workbookContainer))
+        #expect(workbook["name"] == "Revenue \"2026\" / Q1 100%")
+        #expect(workbook["description"] == "quarterly")
+        #expect(workbook["customProperties"]?["workbook_id"] == .string(Self.workbook))
+        #expect(workbook["customProperties"]?["tags"] == "finance, q1")
+        #expect(proposals.aspect("containerProperties", of: Self.financeContainer)?["name"] == "Fin/ance ~\"Q1\" 📈")
+    }
+
+    @Test("The dashboard holds the charts of its sheets; a chart's inputs are its fields' data sources")
+    func chartsAndDashboards() async throws {
+        let (proposals, _) = try await Self.export(BIFixture.records())
+        let dashboard = try #require(proposals.aspect("dashboardInfo", of: Self.overview))
+        #expect(dashboard["title"] == "Overview")
+        #expect(dashboard["description"] == "")
+        #expect(dashboard["charts"] == .array([.string(Self.byRegion), .string(Self.trend)]))
+        #expect(dashboard["lastModified"]?["created"]?["time"] == .number(1_767_323_045_000))
+        #expect(proposals.aspect("container", of: Self.overview)?["container"] == .string(Self.workbookContainer))
+
+        let byRegion = try #require(proposals.aspect("chartInfo", of: Self.byRegion))
+        #expect(byRegion["title"] == "By region 🌍")
+        #expect(byRegion["inputEdges"] == .array([.object(["destinationUrn": .string(Self.embedded)])]))
+        #expect(byRegion["lastModified"]?["lastModified"]?["time"] == .number(1_767_477_600_500))
+        #expect(byRegion["externalUrl"] == "https://tableau.example/#/site/sales-emea/views/Revenue/ByRegion")
+        let trend = try #require(proposals.aspect("chartInfo", of: Self.trend))
+        #expect(
+            trend["inputEdges"]
+                == .array([
+                    .object(["destinationUrn": .string(Self.embedded)]),
+                    .object(["destinationUrn": .string(Self.snowflakeSource)]),
+                ]))
+        #expect(trend["lastModified"]?["created"]?["actor"] == "urn:li:corpuser:unknown")
+    }
+
+    @Test("Data sources are datasets whose schema holds their fields, formulas in the description")
+    func dataSourceSchemas() async throws {
+        let (proposals, _) = try await Self.export(BIFixture.records())
+        #expect(proposals.aspect("subTypes", of: Self.published)?["typeNames"] == ["Published Data Source"])
+        #expect(proposals.aspect("subTypes", of: Self.embedded)?["typeNames"] == ["Embedded Data Source"])
+        #expect(proposals.aspect("container", of: Self.published)?["container"] == .string(Self.financeContainer))
+        #expect(proposals.aspect("container", of: Self.embedded)?["container"] == .string(Self.workbookContainer))
+        let properties = try #require(proposals.aspect("datasetProperties", of: Self.published))
+        #expect(properties["description"] == "all orders")
+        #expect(properties["customProperties"]?["certified"] == "true")
+
+        let schema = try #require(proposals.aspect("schemaMetadata", of: Self.published))
+        #expect(schema["platform"] == "urn:li:dataPlatform:tableau")
+        #expect(schema["platformSchema"] == .object(["com.linkedin.schema.OtherSchema": .object(["rawSchema": ""])]))
+        let fields = try #require(schema["fields"]?.array)
+        #expect(
+            fields.map { $0["fieldPath"] }
+                == ["Amount", "Amount [f-2]", "Region/Zone", "Profit %", "Profit ratio \"x\" ~"])
+        #expect(fields[1]["type"]?["type"] == .object(["com.linkedin.schema.NumberType": .object([:])]))
+        #expect(fields[2]["type"]?["type"] == .object(["com.linkedin.schema.StringType": .object([:])]))
+        #expect(fields[2]["description"] == "sales region")
+        #expect(fields[3]["description"] == "formula: [Amount] * 0.1")
+        #expect(fields[3]["nativeDataType"] == "REAL")
+    }
+
+    @Test("Lineage runs from the warehouse tables through published into embedded data sources, field by field")
+    func lineage() async throws {
+        let (proposals, _) = try await Self.export(BIFixture.records())
+        func upstreams(_ urn: String) -> [DataHubJSON] {
+            proposals.aspect("upstreamLineage", of: urn)?["upstreams"]?.array?.compactMap { $0["dataset"] } ?? []
+        }
+        func inputs(_ urn: String, _ field: String) -> DataHubJSON? {
+            let downstream = Self.field(urn, field)
+            return proposals.aspect("upstreamLineage", of: urn)?["fineGrainedLineages"]?.array?
+                .first { $0["downstreams"] == .array([downstream]) }?["upstreams"]
+        }
+        #expect(upstreams(Self.published) == [.string(Self.orders)])
+        #expect(upstreams(Self.embedded) == [.string(Self.orders), .string(Self.published)])
+        #expect(
+            upstreams(Self.snowflakeSource)
+                == [.string(Self.sales), .string(Self.parsedSQL), .string(Self.unparsedSQL)])
+        #expect(
+            proposals.aspect("upstreamLineage", of: Self.published)?["upstreams"]?[0]?["type"] == "TRANSFORMED")
+
+        #expect(inputs(Self.published, "Amount") == .array([Self.field(Self.orders, "amount")]))
+        #expect(inputs(Self.published, "Amount [f-2]") == .array([Self.field(Self.orders, "amount_cents")]))
+        #expect(
+            inputs(Self.published, "Profit ratio \"x\" ~")
+                == .array([Self.field(Self.published, "Amount"), Self.field(Self.published, "Profit %")]))
+        #expect(inputs(Self.embedded, "Amount") == .array([Self.field(Self.published, "Amount")]))
+        #expect(inputs(Self.embedded, "Margin 💰") == .array([Self.field(Self.embedded, "Amount")]))
+        // Snowflake names are lower-cased as DataHub's Snowflake source writes them.
+        #expect(inputs(Self.snowflakeSource, "REVENUE") == .array([Self.field(Self.sales, "revenue")]))
+    }
+
+    @Test("Custom SQL is a view dataset with its query and the tables the BI tool reports, if any")
+    func customSQL() async throws {
+        let (proposals, _) = try await Self.export(BIFixture.records())
+        #expect(proposals.aspect("subTypes", of: Self.parsedSQL)?["typeNames"] == ["View", "Custom SQL"])
+        #expect(
+            proposals.aspect("viewProperties", of: Self.parsedSQL)?["viewLogic"]
+                == "SELECT REVENUE FROM ANALYTICS.PUBLIC.SALES")
+        #expect(
+            proposals.aspect("upstreamLineage", of: Self.parsedSQL)?["upstreams"]?[0]?["dataset"] == .string(Self.sales)
+        )
+        #expect(proposals.aspect("upstreamLineage", of: Self.unparsedSQL) == nil)
+        #expect(proposals.aspect("datasetProperties", of: Self.unparsedSQL)?["customProperties"]?["parsed"] == "false")
+        #expect(proposals.aspect("container", of: Self.parsedSQL)?["container"] == .string(Self.workbookContainer))
+    }
+
+    @Test("Fields not grouped by data source still make one complete schema and lineage each, in bounded passes")
+    func ungroupedFieldsAreGathered() async throws {
+        let (grouped, _) = try await Self.export(BIFixture.records())
+        let (ungrouped, summary) = try await Self.export(
+            BIFixture.interleavingFields(BIFixture.records()), exporter: DataHubExporter(maxBufferedColumns: 4))
+        #expect(summary.fields == 9)
+        // Data sources of 5, 3 and 1 fields, at most 4 at a time: windows [5] and [3, 1], each one more pass.
+        #expect(summary.passes == 4)
+        for urn in [Self.published, Self.embedded, Self.snowflakeSource] {
+            for aspect in ["schemaMetadata", "upstreamLineage"] {
+                let proposals = ungrouped.filter {
+                    $0["entityUrn"]?.string == urn && $0["aspectName"]?.string == aspect
+                }
+                #expect(proposals.count == 1)
+                #expect(proposals.first?["aspect"] == grouped.aspectProposal(aspect, of: urn)?["aspect"])
+            }
+        }
+    }
+}
+
 // MARK: - The DataHub CLI
 
 /// Runs the real `datahub` CLI; a missing CLI fails the test, never skips it.
@@ -238,6 +446,8 @@ private enum DataHubCLI {
             "upstreamLineage", "schemaMetadata",
         ],
         "container": ["containerProperties", "status", "dataPlatformInstance", "subTypes", "container"],
+        "chart": ["status", "container", "dataPlatformInstance", "chartInfo"],
+        "dashboard": ["status", "container", "dataPlatformInstance", "dashboardInfo"],
     ]
 
     /// Checks `file` three ways: `datahub check metadata-file` accepts it; every proposal names an aspect DataHub

@@ -16,8 +16,13 @@ Checks, in order:
     validates against metadata-record.schema.json;
   * the records per kind match the manifest's counts;
   * unless --schema-only: names are consistent (every qualified name starts with the manifest's connection,
-    parent fields are prefixes of the qualified name, `name` is the unescaped last part, a lineage edge's last
-    part is its escaped upstream) and no qualified name occurs twice.
+    parent fields are prefixes of the qualified name, `name` is the unescaped last part — for BI records
+    possibly with a ` [id]` suffix —, a lineage edge's last part is its escaped upstream) and no qualified name
+    occurs twice; a BI connection's completeness entries name its site and project records.
+
+Versions: the schemas say which format version they describe (`x-formatVersion`). In a file of a later 1.x minor
+version, records of kinds the schemas do not know are counted and skipped, as every 1.x reader must skip them; in
+a file of the same or an earlier version an unknown kind is an error.
 
 Prints a summary; exits 0 when everything holds, 1 with the first --max-errors (default 20) errors
 otherwise, 2 when the arguments or schemas are unusable. Needs only the standard library and `jsonschema`
@@ -120,8 +125,9 @@ def is_date_time(instance):
 # why. The compiler knows the keywords the schema uses, with their exact JSON Schema meaning; given a schema
 # with any other keyword it returns None and jsonschema checks every record.
 
+# `format` is an annotation too: records are validated without a format checker, as jsonschema does by default.
 ANNOTATIONS = {"$schema", "$id", "$comment", "$defs", "title", "description", "examples", "default", "deprecated",
-               "readOnly", "writeOnly"}
+               "readOnly", "writeOnly", "format", "x-formatVersion"}
 COMPILED = ANNOTATIONS | {"type", "enum", "const", "required", "properties", "additionalProperties", "propertyNames",
                           "items", "pattern", "minimum", "maximum", "minLength", "maxLength", "$ref", "allOf", "if",
                           "then", "else"}
@@ -309,7 +315,19 @@ def compile_schema(root):
 
 # --- Qualified names --------------------------------------------------------------------------------------------
 
-MARKERS = {"~constraint", "~index", "~type", "~function", "~lineage"}
+MARKERS = {"~constraint", "~index", "~type", "~function", "~lineage", "~workbook", "~sheet", "~dashboard", "~dataSource",
+           "~sql"}
+BI_KINDS = {"site", "project", "workbook", "sheet", "dashboard", "dataSource", "field", "customSQL"}
+# The parent fields of BI records: each names a prefix of the record's qualified name.
+BI_PARENTS = ("site", "project", "parentProject", "workbook", "dataSource")
+
+
+def minor_version(version):
+    """The minor version of a `1.N` version string, or None."""
+    if not isinstance(version, str):
+        return None
+    m = re.fullmatch(r"1\.(0|[1-9][0-9]*)", version)
+    return int(m.group(1)) if m else None
 
 
 def escape_part(part):
@@ -445,8 +463,16 @@ def gunzip_lines(raw):
 
 
 class RecordChecker:
-    def __init__(self, record_schema, errors, connection, consistency, fast):
+    def __init__(self, record_schema, errors, connection, consistency, fast, skip_unknown_kinds=False):
         self.errors = errors
+        # A file of a later minor version than the schema may hold kinds the schema does not know: readers of 1.x
+        # skip them (docs/metadata-format.md, Versioning), so this validator counts them and checks nothing else.
+        self.skip_unknown_kinds = skip_unknown_kinds
+        self.known_kinds = set(record_schema.get("$defs", {}).get("recordKind", {}).get("enum", []))
+        self.skipped = collections.Counter()
+        # BI projects seen: qualified name -> (path, site), for the completeness entries that name them.
+        self.projects = {}
+        self.site_names = {}
         self.fast = compile_schema(record_schema) if fast else None
         self.consistency = consistency
         self.connection_part = escape_part(connection) if isinstance(connection, str) else None
@@ -484,6 +510,10 @@ class RecordChecker:
             self.errors.add(where, "not a JSON object")
             return
         kind = record.get("kind")
+        if self.skip_unknown_kinds and isinstance(kind, str) and kind not in self.known_kinds:
+            self.skipped[kind] += 1
+            self.counts[kind] += 1
+            return
         if self.fast is not None and self.fast(record):
             self.counts[kind] += 1
         else:
@@ -527,7 +557,9 @@ class RecordChecker:
         if "table" in record and record["table"] != prefix(4):
             problems.append(f"table {record['table']!r} is not the prefix {prefix(4)!r} of qualifiedName")
         last = unescape_part(parts[-1])
-        if kind == "function":
+        if kind in BI_KINDS:
+            self.check_bi_names(qn, kind, record, last, problems)
+        elif kind == "function":
             if last != record["signature"]:
                 problems.append(f"the last part of qualifiedName is {last!r}, not the signature {record['signature']!r}")
         elif kind == "lineageEdge":
@@ -542,6 +574,22 @@ class RecordChecker:
             problems.append(f"name {record['name']!r} is not the unescaped last part {last!r} of qualifiedName")
         for problem in problems:
             self.errors.add(where, problem)
+
+    def check_bi_names(self, qn, kind, record, last, problems):
+        """BI records: parents are prefixes of the qualified name; the last part is the name, or the name with
+        ` [id]` appended when siblings share it."""
+        for field in BI_PARENTS:
+            parent = record.get(field)
+            if isinstance(parent, str) and not qn.startswith(parent + "/"):
+                problems.append(f"{field} {parent!r} is not a prefix of qualifiedName")
+        if kind == "site" and isinstance(record.get("name"), str):
+            self.site_names[qn] = record["name"]
+        if kind == "project":
+            self.projects[qn] = (record.get("path"), record.get("site"))
+        name = record["name"]
+        if last != name and not (last.startswith(name + " [") and last.endswith("]")):
+            problems.append(f"name {name!r} is neither the unescaped last part {last!r} of qualifiedName "
+                            "nor that part without a ' [id]' suffix")
 
 
 # --- Main -------------------------------------------------------------------------------------------------------
@@ -587,6 +635,12 @@ def main(argv):
     except ValueError as e:
         print(f"FAIL {manifest_path}: not valid JSON: {e}")
         return 1
+    if isinstance(manifest, dict):
+        file_minor = minor_version(manifest.get("formatVersion"))
+        schema_minor = minor_version(record_schema.get("x-formatVersion"))
+        if file_minor is not None and schema_minor is not None and file_minor > schema_minor:
+            # A later minor version may count kinds these schemas do not know.
+            manifest_schema["$defs"]["recordKind"] = {"type": "string", "minLength": 1}
     manifest_validator = Validator(manifest_schema, format_checker=format_checker)
     text = schema_error_text(manifest_validator, manifest)
     if text:
@@ -598,6 +652,9 @@ def main(argv):
     if isinstance(version, str) and version.split(".")[0] != "1":
         print(f"FAIL {manifest_path}: format version {version}; this validator knows 1.x")
         return 1
+    schema_minor = minor_version(record_schema.get("x-formatVersion"))
+    file_minor = minor_version(version)
+    later = schema_minor is not None and file_minor is not None and file_minor > schema_minor
 
     files = [f for f in manifest.get("files") or [] if isinstance(f, dict)]
     counts = manifest.get("counts") if isinstance(manifest.get("counts"), dict) else {}
@@ -614,9 +671,14 @@ def main(argv):
     expected_status = "complete" if all(c.get("complete") is True for c in completeness) else "partial"
     if manifest.get("status") != expected_status:
         errors.add(MANIFEST, f"status is {manifest.get('status')!r} but the completeness entries say {expected_status!r}")
+    bi_entries = []
     if not args.schema_only and isinstance(manifest.get("connection"), str):
+        bi_source = manifest.get("source", {}).get("kind") == "tableau" if isinstance(manifest.get("source"), dict) else False
         for i, entry in enumerate(completeness):
             if not isinstance(entry.get("database"), str):
+                continue
+            if bi_source:
+                bi_entries.append((i, entry))  # checked against the project records once they are read
                 continue
             expected = escape_part(manifest["connection"]) + "/" + escape_part(entry["database"])
             if isinstance(entry.get("schema"), str):
@@ -631,7 +693,7 @@ def main(argv):
 
     # Chunks.
     checker = RecordChecker(
-        record_schema, errors, manifest.get("connection"), not args.schema_only, not args.no_fast_path)
+        record_schema, errors, manifest.get("connection"), not args.schema_only, not args.no_fast_path, later)
     total_bytes = 0
     total_uncompressed = 0
     for entry in files:
@@ -665,6 +727,25 @@ def main(argv):
         if entry.get("sha256") != raw.hasher.hexdigest():
             errors.add(path, f"SHA-256 is {raw.hasher.hexdigest()}; the manifest says {entry.get('sha256')!r}")
 
+    # A BI connection's completeness entries name the site (without `schema`) or a project (`schema` is its path).
+    sites_by_name = {name: qn for qn, name in checker.site_names.items()}
+    for i, entry in bi_entries:
+        qn = entry.get("qualifiedName")
+        if "schema" not in entry:
+            if sites_by_name.get(entry["database"]) not in (None, qn):
+                errors.add(MANIFEST, f"completeness[{i}] names site {entry['database']!r} but not its qualified name")
+            continue
+        project = checker.projects.get(qn)
+        if project is None:
+            errors.add(MANIFEST, f"completeness[{i}].qualifiedName {qn!r} names no project record")
+            continue
+        path, site = project
+        if entry.get("schema") != path:
+            errors.add(MANIFEST, f"completeness[{i}].schema is {entry.get('schema')!r}; the project's path is {path!r}")
+        if site in checker.site_names and checker.site_names[site] != entry["database"]:
+            errors.add(MANIFEST, f"completeness[{i}].database is {entry['database']!r}; the project's site is "
+                       f"{checker.site_names[site]!r}")
+
     for kind in sorted(set(counts) | set(checker.counts)):
         if counts.get(kind, 0) != checker.counts.get(kind, 0):
             errors.add(MANIFEST, f"counts[{kind!r}] is {counts.get(kind, 0)!r}; the files hold {checker.counts.get(kind, 0)}")
@@ -683,6 +764,9 @@ def main(argv):
           f"{checker.records} records in {elapsed:.2f} s ({rate:,.0f} records/s)")
     if checker.counts:
         print("  " + ", ".join(f"{k} {v}" for k, v in sorted(checker.counts.items())))
+    if checker.skipped:
+        print(f"  note: format {version} is later than the schemas' {record_schema.get('x-formatVersion')}; skipped "
+              "records of kinds they do not know: " + ", ".join(f"{k} {v}" for k, v in sorted(checker.skipped.items())))
     incomplete = [c.get("qualifiedName") for c in completeness if c.get("complete") is not True]
     if incomplete:
         print(f"  incomplete: {', '.join(map(str, incomplete))}")

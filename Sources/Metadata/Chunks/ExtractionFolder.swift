@@ -77,17 +77,27 @@ public struct ExtractionFolder: Sendable {
     /// Reads every record of every chunk the manifest lists, verifying each file's size, SHA-256 and record
     /// count, and hands records to `body` one at a time; memory stays bounded by one line.
     ///
+    /// Records of kinds this reader does not know are skipped when the manifest's version is a later 1.x minor
+    /// version (which may add kinds); in a file of this or an earlier version they fail the read.
+    ///
     /// A chunk that fails verification throws after its records were handed over: callers that must not
     /// publish partial data stage what they receive and commit only when this returns.
+    /// - Returns: how many records were skipped for their unknown kind.
+    @discardableResult
     public func forEachRecord(
         in manifest: Manifest, _ body: (MetadataRecord) throws -> Void
-    ) throws {
+    ) throws -> Int {
+        let skipsUnknownKinds = MetadataFormat.isLaterMinorVersion(manifest.formatVersion)
+        var skipped = 0
         for file in manifest.files {
             guard !file.path.contains("/"), !file.path.hasPrefix(".") else {
                 throw MetadataError(.invalidManifest, "manifest lists an unsafe file path '\(file.path)'")
             }
-            try ChunkReader.read(path: path + "/" + file.path, expected: file, sealingKey: sealingKey, body)
+            skipped += try ChunkReader.read(
+                path: path + "/" + file.path, expected: file, sealingKey: sealingKey,
+                skipsUnknownKinds: skipsUnknownKinds, body)
         }
+        return skipped
     }
 
     /// Streams the plaintext of one file of the folder (a chunk or the manifest), unsealing it if the folder is
@@ -123,12 +133,15 @@ public struct ExtractionFolder: Sendable {
 
 /// Reads one chunk file: streams, hashes, decompresses and decodes.
 enum ChunkReader {
+    /// Returns how many records were skipped for their unknown kind (only when `skipsUnknownKinds`).
     static func read(
-        path: String, expected: Manifest.File, sealingKey: [UInt8]? = nil, _ body: (MetadataRecord) throws -> Void
-    ) throws {
+        path: String, expected: Manifest.File, sealingKey: [UInt8]? = nil, skipsUnknownKinds: Bool = false,
+        _ body: (MetadataRecord) throws -> Void
+    ) throws -> Int {
         let lines = try GzipLineDecoder()
         var hasher = SHA256()
         var records = 0
+        var skipped = 0
         let decoder = JSONDecoder()
         func decodeLine(_ line: [UInt8]) throws {
             guard !line.isEmpty else {
@@ -136,7 +149,18 @@ enum ChunkReader {
             }
             records += 1
             do {
-                try body(try decoder.decode(MetadataRecord.self, from: Data(line)))
+                switch try decoder.decode(RecordLine.self, from: Data(line)) {
+                case .record(let record):
+                    try body(record)
+                case .unknownKind(let kind):
+                    guard skipsUnknownKinds else {
+                        throw MetadataError(
+                            .invalidRecord,
+                            "\(path): record \(records) has kind '\(kind)', which format \(MetadataFormat.version) "
+                                + "does not define")
+                    }
+                    skipped += 1
+                }
             } catch let error as MetadataError {
                 throw error
             } catch {
@@ -156,6 +180,7 @@ enum ChunkReader {
         try ChunkVerification.check(
             path: path, expected: expected, bytes: lines.compressedBytes, sha256: Hex.encode(hasher.finalize()),
             uncompressedBytes: lines.uncompressedBytes, records: records)
+        return skipped
     }
 }
 

@@ -73,7 +73,7 @@ enum DataHubAspect {
         var viewLanguage = "SQL"
     }
 
-    /// `upstreamLineage`: the datasets a dataset reads.
+    /// `upstreamLineage`: the datasets a dataset reads and, where known, which fields feed which.
     struct UpstreamLineage: DataHubAspectValue {
         /// One upstream dataset.
         struct Upstream: Encodable, Sendable {
@@ -82,8 +82,58 @@ enum DataHubAspect {
             var type: String
         }
 
+        /// Field-level lineage: the upstream fields (schema field URNs) one downstream field is computed from.
+        struct FineGrainedLineage: Encodable, Sendable {
+            var upstreamType = "FIELD_SET"
+            var upstreams: [String]
+            var downstreamType = "FIELD"
+            var downstreams: [String]
+        }
+
         static let aspectName = "upstreamLineage"
         var upstreams: [Upstream]
+        var fineGrainedLineages: [FineGrainedLineage]?
+    }
+
+    /// DataHub's `ChangeAuditStamps`: when an entity was created and last changed. DataHub's own default is time 0
+    /// by `urn:li:corpuser:unknown`, used here when the source gives no time.
+    struct ChangeAuditStamps: Encodable, Sendable {
+        struct Stamp: Encodable, Sendable {
+            var time: Int64
+            var actor = "urn:li:corpuser:unknown"
+        }
+
+        var created: Stamp
+        var lastModified: Stamp
+    }
+
+    /// An `Edge` to another entity, as `chartInfo.inputEdges` holds them.
+    struct Edge: Encodable, Sendable {
+        var destinationUrn: String
+    }
+
+    /// `chartInfo`: a chart (a BI sheet) with the datasets it reads.
+    struct ChartInfo: DataHubAspectValue {
+        static let aspectName = "chartInfo"
+        var customProperties: DataHubProperties
+        var externalUrl: String?
+        var title: String
+        /// Required by DataHub; empty when the source has none.
+        var description: String
+        var lastModified: ChangeAuditStamps
+        var inputEdges: [Edge]
+    }
+
+    /// `dashboardInfo`: a dashboard with the charts on it.
+    struct DashboardInfo: DataHubAspectValue {
+        static let aspectName = "dashboardInfo"
+        var customProperties: DataHubProperties
+        var externalUrl: String?
+        var title: String
+        /// Required by DataHub; empty when the source has none.
+        var description: String
+        var charts: [String]
+        var lastModified: ChangeAuditStamps
     }
 
     /// `schemaMetadata`: a dataset's fields with their keys. DataHub replaces the whole aspect on every write,
@@ -145,12 +195,23 @@ enum DataHubAspect {
             var foreignDataset: String
         }
 
-        /// The `platformSchema` union; DataHub's SQL sources write an empty `MySqlDDL` for every engine.
-        struct PlatformSchema: Encodable, Sendable {
+        /// The `platformSchema` union; DataHub's SQL sources write an empty `MySqlDDL` for every engine, its BI
+        /// sources an empty `OtherSchema`.
+        enum PlatformSchema: Encodable, Sendable {
+            case sql
+            case other
+
             func encode(to encoder: any Encoder) throws {
                 var union = encoder.container(keyedBy: Key.self)
-                var branch = union.nestedContainer(keyedBy: Key.self, forKey: Key("com.linkedin.schema.MySqlDDL"))
-                try branch.encode("", forKey: Key("tableSchema"))
+                switch self {
+                case .sql:
+                    var branch = union.nestedContainer(keyedBy: Key.self, forKey: Key("com.linkedin.schema.MySqlDDL"))
+                    try branch.encode("", forKey: Key("tableSchema"))
+                case .other:
+                    var branch = union.nestedContainer(
+                        keyedBy: Key.self, forKey: Key("com.linkedin.schema.OtherSchema"))
+                    try branch.encode("", forKey: Key("rawSchema"))
+                }
             }
         }
 
@@ -159,7 +220,7 @@ enum DataHubAspect {
         var platform: String
         var version = 0
         var hash = ""
-        var platformSchema = PlatformSchema()
+        var platformSchema = PlatformSchema.sql
         var fields: [Field]
         var primaryKeys: [String]?
         var foreignKeys: [ForeignKey]?

@@ -3,7 +3,8 @@
 ///
 /// Memory grows with the number of relations, keys, indexes and lineage edges, never with the number of
 /// columns: of columns only a count per relation is kept, plus whether each relation's columns arrived as one
-/// consecutive run.
+/// consecutive run. BI records are kept the same way: per data source its table-level upstreams, custom SQL
+/// queries and a count of its fields, never the fields themselves.
 struct DataHubExportPlan {
     /// A foreign key, as `schemaMetadata` needs it.
     struct ForeignKey {
@@ -28,7 +29,26 @@ struct DataHubExportPlan {
         var upstreams: [QualifiedName] = []
     }
 
+    /// What is known about one BI data source beyond its own record.
+    struct DataSource {
+        var hasRecord = false
+        /// Its workbook (embedded) or project (published): the container it is filed in.
+        var container: QualifiedName?
+        var containerIsWorkbook = false
+        var fieldCount = 0
+        var upstreamTables: [TableReference] = []
+        var upstreamDataSources: [QualifiedName] = []
+        /// Its custom SQL queries, in record order.
+        var customSQL: [QualifiedName] = []
+    }
+
     private(set) var datasets: [QualifiedName: Dataset] = [:]
+    private(set) var dataSources: [QualifiedName: DataSource] = [:]
+    /// Data sources in the order their first field arrived.
+    private(set) var dataSourcesByFirstField: [QualifiedName] = []
+    /// True while every data source's fields arrived as one consecutive run.
+    private(set) var fieldsGroupedByDataSource = true
+    private(set) var totalFields = 0
     /// Tables in the order their first column arrived.
     private(set) var tablesByFirstColumn: [QualifiedName] = []
     /// True while every relation's columns arrived as one consecutive run, so `schemaMetadata` can be written
@@ -44,6 +64,7 @@ struct DataHubExportPlan {
     private(set) var droppedRecords: [RecordKind: Int] = [:]
 
     private var lastColumnTable: QualifiedName?
+    private var lastFieldDataSource: QualifiedName?
 
     /// Takes one record of the first pass.
     mutating func collect(_ record: MetadataRecord) {
@@ -64,8 +85,39 @@ struct DataHubExportPlan {
         case .lineageEdge(let edge):
             if datasets[edge.downstream, default: Dataset()].upstreams.contains(edge.upstream) { return }
             datasets[edge.downstream, default: Dataset()].upstreams.append(edge.upstream)
-        case .enumType, .domainType, .function, .bi:
+        case .enumType, .domainType, .function:
             droppedRecords[record.kind, default: 0] += 1
+        case .bi(let record):
+            collect(record)
+        }
+    }
+
+    private mutating func collect(_ record: BIRecord) {
+        switch record {
+        case .dataSource(let source):
+            var entry = dataSources[source.qualifiedName, default: DataSource()]
+            entry.hasRecord = true
+            entry.container = source.workbook ?? source.project
+            entry.containerIsWorkbook = source.workbook != nil
+            entry.upstreamTables = source.upstreamTables
+            entry.upstreamDataSources = source.upstreamDataSources
+            dataSources[source.qualifiedName] = entry
+        case .field(let field):
+            totalFields += 1
+            if field.dataSource != lastFieldDataSource {
+                lastFieldDataSource = field.dataSource
+                if (dataSources[field.dataSource]?.fieldCount ?? 0) > 0 {
+                    fieldsGroupedByDataSource = false
+                } else {
+                    dataSourcesByFirstField.append(field.dataSource)
+                }
+            }
+            dataSources[field.dataSource, default: DataSource()].fieldCount += 1
+        case .customSQL(let query):
+            dataSources[query.dataSource, default: DataSource()].customSQL.append(query.qualifiedName)
+        case .site, .project, .workbook, .sheet, .dashboard:
+            // Written from their own records alone.
+            return
         }
     }
 
@@ -120,23 +172,35 @@ struct DataHubExportPlan {
         return line
     }
 
-    /// Splits the tables that have columns into consecutive groups of at most `maxColumns` columns (a larger
-    /// table forms a group alone), each to be read in one pass when columns are not grouped by table.
-    func columnWindows(maxColumns: Int) -> [[QualifiedName]] {
+    /// Splits the data sources that have fields into consecutive groups of at most `maxFields` fields (a larger
+    /// one forms a group alone), each to be read in one pass when fields are not grouped by data source.
+    func fieldWindows(maxFields: Int) -> [[QualifiedName]] {
+        Self.windows(of: dataSourcesByFirstField, maxCount: maxFields) { dataSources[$0]?.fieldCount ?? 0 }
+    }
+
+    private static func windows(
+        of owners: [QualifiedName], maxCount: Int, count: (QualifiedName) -> Int
+    ) -> [[QualifiedName]] {
         var windows: [[QualifiedName]] = []
         var current: [QualifiedName] = []
-        var currentColumns = 0
-        for table in tablesByFirstColumn {
-            let columns = datasets[table]?.columnCount ?? 0
-            if !current.isEmpty && currentColumns + columns > maxColumns {
+        var currentCount = 0
+        for owner in owners {
+            let items = count(owner)
+            if !current.isEmpty && currentCount + items > maxCount {
                 windows.append(current)
                 current = []
-                currentColumns = 0
+                currentCount = 0
             }
-            current.append(table)
-            currentColumns += columns
+            current.append(owner)
+            currentCount += items
         }
         if !current.isEmpty { windows.append(current) }
         return windows
+    }
+
+    /// Splits the tables that have columns into consecutive groups of at most `maxColumns` columns (a larger
+    /// table forms a group alone), each to be read in one pass when columns are not grouped by table.
+    func columnWindows(maxColumns: Int) -> [[QualifiedName]] {
+        Self.windows(of: tablesByFirstColumn, maxCount: maxColumns) { datasets[$0]?.columnCount ?? 0 }
     }
 }

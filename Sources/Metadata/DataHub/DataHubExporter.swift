@@ -36,6 +36,22 @@
 ///
 /// Containers referenced by relations but missing from the extraction (a filtered or partial extraction) are
 /// still written, with their name only, so every dataset has its parents.
+///
+/// BI records (format 1.2, a Tableau extraction; platform `tableau`) follow DataHub's model of Tableau
+/// (`DataHubAspectBuilder+BI.swift`, naming in `DataHubNaming+BI.swift`):
+/// - site, project (nested), workbook → containers (`Site`, `Project`, `Workbook`), each in its parent's.
+/// - sheet → chart: `chartInfo` whose `inputEdges` are the datasets of the data sources its fields belong to.
+/// - dashboard → dashboard: `dashboardInfo` with the charts of its sheets.
+/// - data source → dataset (`Published Data Source`, `Embedded Data Source`) in its workbook's or project's
+///   container; its fields → its `schemaMetadata` (a formula joins the description, as DataHub's Tableau source
+///   writes it); `upstreamLineage` (type `TRANSFORMED`) to the warehouse datasets it and its fields read, named
+///   as DataHub's source of that warehouse names them (`postgres`, `snowflake` lower-cased, …), to the published
+///   data sources it reads through and to its custom SQL, with fine-grained lineage for every field that names
+///   upstream columns or fields.
+/// - custom SQL → dataset (`View`, `Custom SQL`) with its query as `viewProperties` and lineage to the tables
+///   the BI tool reports it reads.
+/// Fields are handled like columns: a data source's fields are buffered one data source at a time when they
+/// arrive grouped (as the connector writes them), else gathered in bounded extra passes.
 public struct DataHubExporter: Sendable {
     /// A DataHub environment: a `FabricType` symbol, the last part of every dataset URN.
     public enum Environment: String, Sendable, CaseIterable {
@@ -60,10 +76,14 @@ public struct DataHubExporter: Sendable {
 
     /// What one export wrote.
     public struct Summary: Sendable, Equatable {
-        /// Dataset entities written (tables, views, materialized views).
+        /// Dataset entities written (tables, views, materialized views; BI data sources and custom SQL).
         public var datasets = 0
-        /// Container entities written (databases and schemas).
+        /// Container entities written (databases and schemas; BI sites, projects and workbooks).
         public var containers = 0
+        /// Chart entities written (BI sheets).
+        public var charts = 0
+        /// Dashboard entities written.
+        public var dashboards = 0
         /// Proposals written, one aspect each.
         public var aspects = 0
         /// Proposals written, per aspect name.
@@ -82,7 +102,8 @@ public struct DataHubExporter: Sendable {
     public var platformInstance: String?
     /// The DataHub platform; nil derives it from the extraction's source kind (`postgresql` → `postgres`).
     public var platform: String?
-    /// At most this many columns are held at once when columns are not grouped by relation.
+    /// At most this many columns (or BI fields) are held at once when they are not grouped by relation (data
+    /// source).
     public var maxBufferedColumns: Int
 
     /// - Parameters:
@@ -134,10 +155,20 @@ public struct DataHubExporter: Sendable {
             summary.passes += 1
             summary.containers = pass.containers
             summary.fields = pass.fields
+            summary.charts = pass.charts
+            summary.dashboards = pass.dashboards
+            summary.datasets = plan.datasets.count + pass.biDatasets
 
             if !plan.columnsGroupedByTable {
                 for window in plan.columnWindows(maxColumns: maxBufferedColumns) {
                     summary.fields += try writeSchemas(
+                        of: window, folder: folder, manifest: manifest, plan: plan, builder: builder, writer: writer)
+                    summary.passes += 1
+                }
+            }
+            if !plan.fieldsGroupedByDataSource {
+                for window in plan.fieldWindows(maxFields: maxBufferedColumns) {
+                    summary.fields += try writeDataSourceSchemas(
                         of: window, folder: folder, manifest: manifest, plan: plan, builder: builder, writer: writer)
                     summary.passes += 1
                 }
@@ -147,7 +178,6 @@ public struct DataHubExporter: Sendable {
             writer.discard()
             throw error
         }
-        summary.datasets = plan.datasets.count
         summary.aspects = writer.count
         summary.aspectsByName = writer.countsByAspect
         summary.droppedRecords = plan.droppedRecords
@@ -175,6 +205,29 @@ public struct DataHubExporter: Sendable {
     }
 }
 
+extension DataHubExporter {
+    /// One extra pass: collects the fields of `dataSources` and writes their `schemaMetadata` and lineage; returns
+    /// the fields.
+    fileprivate func writeDataSourceSchemas(
+        of dataSources: [QualifiedName], folder: ExtractionFolder, manifest: Manifest, plan: DataHubExportPlan,
+        builder: DataHubAspectBuilder, writer: DataHubProposalWriter
+    ) throws -> Int {
+        var fields: [QualifiedName: [Field]] = Dictionary(uniqueKeysWithValues: dataSources.map { ($0, []) })
+        try folder.forEachRecord(in: manifest) { record in
+            guard case .bi(.field(let field)) = record, fields[field.dataSource] != nil else { return }
+            fields[field.dataSource]!.append(field)
+        }
+        var count = 0
+        for source in dataSources {
+            let sourceFields = fields.removeValue(forKey: source) ?? []
+            try WritingPass.writeDataSourceSchema(
+                source, fields: sourceFields, plan: plan.dataSources[source], builder: builder, writer: writer)
+            count += sourceFields.count
+        }
+        return count
+    }
+}
+
 /// The writing pass: turns records into proposals as they stream by.
 private struct WritingPass {
     let builder: DataHubAspectBuilder
@@ -182,9 +235,16 @@ private struct WritingPass {
     let writer: DataHubProposalWriter
     private(set) var containers = 0
     private(set) var fields = 0
+    private(set) var charts = 0
+    private(set) var dashboards = 0
+    /// BI data sources and custom SQL queries written.
+    private(set) var biDatasets = 0
     /// The relation whose consecutive columns are being gathered, when columns are grouped by relation.
     private var pendingTable: QualifiedName?
     private var pendingColumns: [Column] = []
+    /// The data source whose consecutive fields are being gathered, when fields are grouped by data source.
+    private var pendingDataSource: QualifiedName?
+    private var pendingFields: [Field] = []
 
     init(builder: DataHubAspectBuilder, plan: DataHubExportPlan, writer: DataHubProposalWriter) {
         self.builder = builder
@@ -221,16 +281,86 @@ private struct WritingPass {
                 pendingTable = column.table
             }
             pendingColumns.append(column)
-        case .constraint, .index, .lineageEdge, .enumType, .domainType, .function, .bi:
+        case .constraint, .index, .lineageEdge, .enumType, .domainType, .function:
             // Folded into dataset aspects from the plan, or dropped.
             return
+        case .bi(let record):
+            try write(record)
         }
+    }
+
+    private mutating func write(_ record: BIRecord) throws {
+        switch record {
+        case .site(let site):
+            let container = builder.siteContainer(site)
+            try write(container.aspects, for: container.entity)
+            containers += 1
+        case .project(let project):
+            let container = builder.projectContainer(project)
+            try write(container.aspects, for: container.entity)
+            containers += 1
+        case .workbook(let workbook):
+            let container = builder.workbookContainer(workbook)
+            try write(container.aspects, for: container.entity)
+            containers += 1
+        case .sheet(let sheet):
+            let chart = try builder.sheetChart(sheet)
+            try write(chart.aspects, for: chart.entity)
+            charts += 1
+        case .dashboard(let dashboard):
+            let entity = builder.dashboard(dashboard)
+            try write(entity.aspects, for: entity.entity)
+            dashboards += 1
+        case .dataSource(let source):
+            let entity = builder.naming.biDataset(source.qualifiedName)
+            try write(builder.dataSourceAspects(source), for: entity)
+            biDatasets += 1
+            let sourcePlan = plan.dataSources[source.qualifiedName]
+            if (sourcePlan?.fieldCount ?? 0) == 0 {
+                // Written with the fields otherwise.
+                try Self.writeDataSourceSchema(
+                    source.qualifiedName, fields: [], plan: sourcePlan, builder: builder, writer: writer)
+            }
+        case .field(let field):
+            guard plan.fieldsGroupedByDataSource else { return }
+            if field.dataSource != pendingDataSource {
+                try flushFields()
+                pendingDataSource = field.dataSource
+            }
+            pendingFields.append(field)
+        case .customSQL(let query):
+            let entity = builder.naming.biDataset(query.qualifiedName)
+            try write(builder.customSQLAspects(query, plan: plan.dataSources[query.dataSource]), for: entity)
+            biDatasets += 1
+        }
+    }
+
+    /// Writes a data source's `schemaMetadata` and `upstreamLineage`, both of which need all its fields at once.
+    static func writeDataSourceSchema(
+        _ source: QualifiedName, fields: [Field], plan: DataHubExportPlan.DataSource?, builder: DataHubAspectBuilder,
+        writer: DataHubProposalWriter
+    ) throws {
+        let entity = builder.naming.biDataset(source)
+        try writer.write(builder.dataSourceSchema(source, fields: fields), for: entity)
+        if let lineage = try builder.dataSourceLineage(source, plan: plan, fields: fields) {
+            try writer.write(lineage, for: entity)
+        }
+    }
+
+    private mutating func flushFields() throws {
+        guard let source = pendingDataSource else { return }
+        try Self.writeDataSourceSchema(
+            source, fields: pendingFields, plan: plan.dataSources[source], builder: builder, writer: writer)
+        fields += pendingFields.count
+        pendingDataSource = nil
+        pendingFields.removeAll(keepingCapacity: true)
     }
 
     /// Writes what only the end of the pass completes: the last relation's schema, lineage of datasets that
     /// have no relation record, and containers that datasets reference but the extraction lacks.
     mutating func finish() throws {
         try flushColumns()
+        try flushFields()
         for (table, dataset) in plan.datasets.sorted(by: { $0.key < $1.key }) where !dataset.hasRelationRecord {
             if let lineage = try builder.upstreamLineage(dataset.upstreams) {
                 try writer.write(lineage, for: try builder.naming.dataset(table))
