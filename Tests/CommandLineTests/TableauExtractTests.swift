@@ -39,6 +39,9 @@ struct TableauExtractTests {
             let data = try Data(contentsOf: URL(fileURLWithPath: output + "/" + file))
             #expect(data.range(of: Data(canary.utf8)) == nil, "\(file) holds the token's secret")
         }
+        let validation = try OutpostCLI.validate(extraction: output)
+        #expect(
+            validation.status == 0, "the extraction validates against the JSON Schemas: \(validation.standardOutput)")
         let folder = ExtractionFolder(path: output)
         let manifest = try folder.readManifest()
         #expect(manifest.source.kind == "tableau" && manifest.counts["dashboard", default: 0] > 0)

@@ -138,7 +138,8 @@ struct TableauConnectorTests {
         // The project the token cannot read is incomplete, the others complete; the session was signed out.
         let incomplete = report.completeness.filter { !$0.complete }
         #expect(incomplete.map(\.schema) == ["Restricted"])
-        #expect(report.completeness.count == 10)
+        #expect(report.completeness.count == 11, "the site's entry and one per project")
+        #expect(report.completeness.first?.schema == nil && report.completeness.first?.complete == true)
         let stats = try fake.stats()
         #expect(stats["signOuts"] as? Int == 1 && stats["activeSessions"] as? Int == 0)
         let byRoot = stats["graphqlByRootField"] as? [String: Int] ?? [:]
@@ -189,7 +190,8 @@ struct TableauConnectorTests {
         let filters = try ExtractionFilters(
             includeSchemas: ["Finance*", "Sales"], excludeSchemas: ["*/Reports"], excludeFields: ["definitions"])
         let (sink, report) = try await Self.extract(try Self.connector(fake, parameters: ""), filters: filters)
-        #expect(Set(report.completeness.map(\.schema)) == ["Finance / \"FY24\"", "Sales", "Sales/It's \"quoted\""])
+        #expect(
+            Set(report.completeness.map(\.schema)) == [nil, "Finance / \"FY24\"", "Sales", "Sales/It's \"quoted\""])
         for record in Self.bi(sink).values {
             if let project = record.project {
                 #expect(!project.parts.contains("Reports"), "Reports and what it holds are excluded")

@@ -150,7 +150,11 @@ public struct TableauConnector: Connector {
             client: client, sink: sink, logger: logger, site: siteName, siteURL: source.siteURL, projects: tree,
             publishedProjects: publishedProjects,
             pageSize: source.pageSize, idPageSize: min(1000, source.pageSize * 10))
-        var completeness: [Manifest.Completeness] = []
+        // The project list was read whole (a failure would have ended the run): a project no longer listed may go.
+        var completeness = [
+            Manifest.Completeness(
+                database: siteAnswer.site.name, schema: nil, qualifiedName: siteName, complete: true)
+        ]
         for project in selected {
             try Task.checkCancellation()
             let problems = try await reader.read(project)
