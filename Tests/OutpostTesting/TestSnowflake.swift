@@ -88,23 +88,13 @@ public final class TestSnowflake: @unchecked Sendable {
         } catch {
             throw TestPostgres.Unavailable(description: "cannot start the fake Snowflake server: \(error)")
         }
-        // Readiness is one line on stdout: `LISTENING http://127.0.0.1:PORT`.
-        let reader = output.fileHandleForReading
-        var line: [UInt8] = []
-        let deadline = Date().addingTimeInterval(90)
-        while Date() < deadline {
-            let byte = reader.readData(ofLength: 1)
-            guard let first = byte.first else { break }
-            if first == UInt8(ascii: "\n") { break }
-            line.append(first)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("LISTENING "), let colon = text.lastIndex(of: ":"),
-            let port = Int(text[text.index(after: colon)...])
-        else {
+        let port: Int
+        do {
+            port = try FakeServerReadiness.port(
+                from: output.fileHandleForReading, name: "the fake Snowflake server", within: 90)
+        } catch {
             process.terminate()
-            throw TestPostgres.Unavailable(
-                description: "the fake Snowflake server did not start (its first line was '\(text)')")
+            throw error
         }
         self.port = port
         self.endpoint = "http://127.0.0.1:\(port)"
@@ -142,6 +132,34 @@ public final class TestSnowflake: @unchecked Sendable {
     public func statements() throws -> [[String: Any]] {
         let stats = try control("/fake/stats") as? [String: Any]
         return stats?["statements"] as? [[String: Any]] ?? []
+    }
+}
+
+/// The start-up contract of the project's fake servers (`Tests/tools/fake_serving.py`): once ready, a fake prints
+/// exactly one line on stdout, `LISTENING http://127.0.0.1:PORT`.
+enum FakeServerReadiness {
+    /// The port of the readiness line read from `output`.
+    ///
+    /// - Throws: `TestPostgres.Unavailable` when the first line is something else or does not come in time.
+    static func port(
+        from output: FileHandle, name: String, within seconds: Double = 60
+    ) throws(TestPostgres.Unavailable)
+        -> Int
+    {
+        var line: [UInt8] = []
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            let byte = output.readData(ofLength: 1)
+            guard let first = byte.first, first != UInt8(ascii: "\n") else { break }
+            line.append(first)
+        }
+        let text = String(decoding: line, as: UTF8.self)
+        guard text.hasPrefix("LISTENING "), let colon = text.lastIndex(of: ":"),
+            let port = Int(text[text.index(after: colon)...])
+        else {
+            throw TestPostgres.Unavailable(description: "\(name) did not start (its first line was '\(text)')")
+        }
+        return port
     }
 }
 

@@ -55,22 +55,12 @@ public final class TestTableau: @unchecked Sendable {
         } catch {
             throw TestPostgres.Unavailable(description: "cannot start the fake Tableau server: \(error)")
         }
-        // Readiness is one line on stdout: `LISTENING http://127.0.0.1:PORT`.
-        let reader = output.fileHandleForReading
-        var line: [UInt8] = []
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            let byte = reader.readData(ofLength: 1)
-            guard let first = byte.first, first != UInt8(ascii: "\n") else { break }
-            line.append(first)
-        }
-        let text = String(decoding: line, as: UTF8.self)
-        guard text.hasPrefix("LISTENING "), let colon = text.lastIndex(of: ":"),
-            let port = Int(text[text.index(after: colon)...])
-        else {
+        let port: Int
+        do {
+            port = try FakeServerReadiness.port(from: output.fileHandleForReading, name: "the fake Tableau server")
+        } catch {
             process.terminate()
-            throw TestPostgres.Unavailable(
-                description: "the fake Tableau server did not start (its first line was '\(text)')")
+            throw error
         }
         self.port = port
         self.endpoint = "http://127.0.0.1:\(port)"

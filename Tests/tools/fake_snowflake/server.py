@@ -9,7 +9,6 @@ import ipaddress
 import json
 import os
 import re
-import signal
 import socket
 import ssl
 import sys
@@ -21,6 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The start-up contract both fakes share (Tests/tools/fake_serving.py).
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fake_serving  # noqa: E402
 
 import warnings  # noqa: E402
 
@@ -550,38 +553,7 @@ def main(argv=None) -> int:
     log(f"loaded {rep['databases']} databases, {rep['schemas']} schemas, {rep['objects']} objects, "
         f"{rep['columns']} columns in {rep['total_seconds']} s (metadata {rep['metadata_seconds']} s, DDL "
         f"{rep['ddl_seconds']} s: {rep['ddl']}); {len(rep['notes'])} notes in /fake/stats")
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    Server.address_family = family
-    server = Server((args.host, args.port), make_handler(fake))
-    scheme = "http"
-    if args.tls_cert:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(args.tls_cert, args.tls_key)
-        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        scheme = "https"
-    port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"LISTENING {scheme}://{host}:{port}", flush=True)
-
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.exit_on_stdin_eof:
-        def watch():
-            try:
-                while sys.stdin.buffer.read(65536):
-                    pass
-            finally:
-                stop()
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever(poll_interval=0.2)
-    return 0
+    return fake_serving.serve(Server, make_handler(fake), args)
 
 
 if __name__ == "__main__":

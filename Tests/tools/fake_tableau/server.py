@@ -10,8 +10,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import ssl
 import sys
 import threading
@@ -20,6 +18,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# The start-up contract both fakes share (Tests/tools/fake_serving.py).
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fake_serving  # noqa: E402
 
 import faults as faultmod  # noqa: E402
 import metadata  # noqa: E402
@@ -378,37 +380,7 @@ def main(argv=None) -> int:
     except (SiteError, OSError, ValueError, KeyError) as e:
         log(f"cannot load the site: {e}")
         return 2
-    Server.address_family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    server = Server((args.host, args.port), make_handler(fake))
-    scheme = "http"
-    if args.tls_cert:
-        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        tls.load_cert_chain(args.tls_cert, args.tls_key)
-        server.socket = tls.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
-        scheme = "https"
-    port = server.server_address[1]
-    if args.port_file:
-        tmp = args.port_file + ".tmp"
-        with open(tmp, "w") as f:
-            f.write(f"{port}\n")
-        os.replace(tmp, args.port_file)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"LISTENING {scheme}://{host}:{port}", flush=True)
-
-    def stop(*_):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if args.exit_on_stdin_eof:
-        def watch():
-            try:
-                while sys.stdin.buffer.read(65536):
-                    pass
-            finally:
-                stop()
-        threading.Thread(target=watch, daemon=True).start()
-    server.serve_forever(poll_interval=0.2)
-    return 0
+    return fake_serving.serve(Server, make_handler(fake), args)
 
 
 if __name__ == "__main__":
