@@ -16,10 +16,16 @@ public struct StagedAsset: Sendable, Equatable {
     public var database: String
     /// The record's JSON line, exactly as delivered.
     public var body: [UInt8]
+    /// The links to other assets of the connection that the record states (BI records); stored with the asset and
+    /// replaced with it.
+    public var links: [StagedLink]
+    /// The tables of other connections the record says it reads (BI records); stored with the asset and replaced
+    /// with it.
+    public var references: [StagedTableReference]
 
     public init(
         kind: String, qualifiedName: String, name: String, parent: String?, schema: String?, database: String,
-        body: [UInt8]
+        body: [UInt8], links: [StagedLink] = [], references: [StagedTableReference] = []
     ) {
         self.kind = kind
         self.qualifiedName = qualifiedName
@@ -28,6 +34,8 @@ public struct StagedAsset: Sendable, Equatable {
         self.schema = schema
         self.database = database
         self.body = body
+        self.links = links
+        self.references = references
     }
 }
 

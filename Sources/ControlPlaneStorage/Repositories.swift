@@ -169,7 +169,8 @@ public protocol UploadGrantRepository: Sendable {
 
 /// Everything the control plane stores, in one database.
 public protocol ControlPlaneStore: TenantRepository, AgentRepository, ConnectionRepository, RunRepository,
-    RunLogRepository, CatalogRepository, SessionRepository, ScheduleRepository, UploadGrantRepository
+    RunLogRepository, CatalogRepository, LineageRepository, SessionRepository, ScheduleRepository,
+    UploadGrantRepository
 {
     /// Applies pending migrations; idempotent, safe when several replicas start together.
     func migrate() async throws

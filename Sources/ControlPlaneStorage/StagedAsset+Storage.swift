@@ -25,6 +25,71 @@ extension StagedAsset {
     var storedSchema: String? {
         schema.flatMap { $0.isEmpty ? nil : $0 }
     }
+
+    /// The links and references as the staging's `lineage` column holds them until publish expands them into rows
+    /// (SQLite's `json_each`, PostgreSQL's `jsonb_to_recordset`, with the same snake-case keys); nil when the
+    /// record states neither, which is every record of a database.
+    func storedLineage() throws -> String? {
+        guard !links.isEmpty || !references.isEmpty else { return nil }
+        return try StoredJSON.encode(
+            StoredLineage(
+                links: Set(links).sorted { ($0.relation, $0.from, $0.to) < ($1.relation, $1.from, $1.to) }.map {
+                    StoredLineage.Link(
+                        relation: $0.relation, fromKind: $0.fromKind, fromQN: $0.from, toKind: $0.toKind, toQN: $0.to)
+                },
+                references: references.enumerated().map { ordinal, reference in
+                    StoredLineage.Reference(
+                        ordinal: ordinal, relation: reference.relation, connectionType: reference.target.connectionType,
+                        host: reference.target.host, port: reference.target.port, database: reference.target.database,
+                        schema: reference.target.schema, table: reference.target.table,
+                        tableLower: reference.target.tableLower, column: reference.column)
+                }))
+    }
+}
+
+/// The staging's `lineage` column; the keys are the column names of `catalog_links` and `catalog_references`.
+private struct StoredLineage: Encodable {
+    struct Link: Encodable {
+        var relation: String
+        var fromKind: String
+        var fromQN: String
+        var toKind: String
+        var toQN: String
+
+        enum CodingKeys: String, CodingKey {
+            case relation
+            case fromKind = "from_kind"
+            case fromQN = "from_qn"
+            case toKind = "to_kind"
+            case toQN = "to_qn"
+        }
+    }
+
+    struct Reference: Encodable {
+        var ordinal: Int
+        var relation: String
+        var connectionType: String
+        var host: String?
+        var port: Int?
+        var database: String?
+        var schema: String?
+        var table: String
+        var tableLower: String
+        var column: String?
+
+        enum CodingKeys: String, CodingKey {
+            case ordinal, relation, host, port
+            case connectionType = "connection_type"
+            case database = "database_name"
+            case schema = "schema_name"
+            case table = "table_name"
+            case tableLower = "table_lower"
+            case column = "column_name"
+        }
+    }
+
+    var links: [Link]
+    var references: [Reference]
 }
 
 /// How many assets publish examines, and deletes, at a time: bounds the memory a deletion pass needs however

@@ -70,3 +70,64 @@ public struct CatalogAssetResponse: Codable, Sendable, Equatable {
         self.children = children
     }
 }
+
+/// `GET /v1/admin/catalog/lineage`: what an asset is built from and what is built from it, across connections.
+///
+/// For a BI asset (dashboard, sheet, field, data source, custom SQL): `below` lists the assets of its connection it
+/// is built from, transitively, and `tables` the warehouse tables under them; `above` lists those built from it.
+/// For a table, view or materialized view: `above` lists the BI assets of every connection that read it, up to
+/// the dashboards. Other kinds have empty lists.
+public struct CatalogLineageResponse: Codable, Sendable, Equatable {
+    public var asset: CatalogAssetSummary
+    public var below: [CatalogAssetSummary]
+    public var tables: [CatalogTableReference]
+    public var above: [CatalogAssetSummary]
+    /// Whether a list stopped at its limit (500 entries).
+    public var truncated: Bool
+
+    public init(
+        asset: CatalogAssetSummary, below: [CatalogAssetSummary], tables: [CatalogTableReference],
+        above: [CatalogAssetSummary], truncated: Bool
+    ) {
+        self.asset = asset
+        self.below = below
+        self.tables = tables
+        self.above = above
+        self.truncated = truncated
+    }
+}
+
+/// A table of another connection as a BI tool names it, and the catalog asset it resolves to.
+///
+/// Resolved when read, so it follows whichever side was published last; an unresolved reference keeps what the BI
+/// tool said and says why it did not match.
+public struct CatalogTableReference: Codable, Sendable, Equatable {
+    /// The BI tool's connection type (`postgres`, `snowflake`, …).
+    public var connectionType: String
+    public var host: String?
+    public var port: Int?
+    public var database: String?
+    public var schema: String?
+    public var table: String
+    public var resolved: Bool
+    /// The matching tables: one, or one per connection when several extract the same database; empty when
+    /// unresolved.
+    public var assets: [CatalogAssetSummary]
+    /// Why an unresolved reference matched nothing.
+    public var reason: String?
+
+    public init(
+        connectionType: String, host: String?, port: Int?, database: String?, schema: String?, table: String,
+        resolved: Bool, assets: [CatalogAssetSummary], reason: String?
+    ) {
+        self.connectionType = connectionType
+        self.host = host
+        self.port = port
+        self.database = database
+        self.schema = schema
+        self.table = table
+        self.resolved = resolved
+        self.assets = assets
+        self.reason = reason
+    }
+}

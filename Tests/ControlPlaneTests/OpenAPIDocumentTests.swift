@@ -348,6 +348,14 @@ struct OpenAPIDocumentTests {
         try await api.call(.get, "\(assets)&kind=table", key: key, expect: .badRequest)
         try await api.call(
             .get, "\(assets)&kind=table&qualifiedName=shop%2Fshop%2Fmain%2Fnothing", key: key, expect: .notFound)
+        let lineage = "/v1/admin/catalog/lineage?connectionId=\(connectionId)"
+        let used = try await api.call(
+            .get, "\(lineage)&kind=table&qualifiedName=shop%2Fshop%2Fmain%2Forders", key: key, expect: .ok
+        ).decode(CatalogLineageResponse.self)
+        #expect(used.above.isEmpty)
+        try await api.call(.get, "\(lineage)&kind=table", key: key, expect: .badRequest)
+        try await api.call(
+            .get, "\(lineage)&kind=table&qualifiedName=shop%2Fshop%2Fmain%2Fnothing", key: key, expect: .notFound)
     }
 
     static func heartbeat() -> HeartbeatRequest {

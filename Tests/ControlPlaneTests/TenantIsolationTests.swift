@@ -303,6 +303,9 @@ struct TenantIsolationTests {
         try await adminCall(
             "GET /v1/admin/catalog/assets", .get,
             "/v1/admin/catalog/assets?connectionId=\(connection)&kind=table&qualifiedName=\(CatalogFixtures.orders)")
+        try await adminCall(
+            "GET /v1/admin/catalog/lineage", .get,
+            "/v1/admin/catalog/lineage?connectionId=\(connection)&kind=table&qualifiedName=\(CatalogFixtures.orders)")
     }
 }
 

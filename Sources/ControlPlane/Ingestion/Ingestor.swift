@@ -282,9 +282,65 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         case .bi(let value):
             (name, parent, database) = (value.name, value.parent, value.site)
         }
+        var links: [StagedLink] = []
+        var references: [StagedTableReference] = []
+        if case .bi(let value) = record { (links, references) = lineage(of: value) }
         return StagedAsset(
             kind: record.kind.rawValue, qualifiedName: qualifiedName, name: name, parent: parent?.description,
-            schema: record.schemaName?.description, database: database.description, body: body)
+            schema: record.schemaName?.description, database: database.description, body: body, links: links,
+            references: references)
+    }
+
+    /// The links a BI record states to other assets of its connection (always upstream → downstream, so walks
+    /// read one direction), and the tables of other connections it says it reads.
+    ///
+    /// Besides the record's relation arrays, a field is linked from its data source and a data source from its
+    /// custom SQL: a table a data source reads reaches every field of it, and so every sheet that shows one.
+    static func lineage(of record: BIRecord) -> (links: [StagedLink], references: [StagedTableReference]) {
+        func link(
+            _ relation: String, _ fromKind: RecordKind, _ from: QualifiedName, to toKind: RecordKind,
+            _ to: QualifiedName
+        )
+            -> StagedLink
+        {
+            StagedLink(
+                relation: relation, fromKind: fromKind.rawValue, from: from.description, toKind: toKind.rawValue,
+                to: to.description)
+        }
+        func reference(_ relation: String, _ table: TableReference) -> StagedTableReference {
+            StagedTableReference(
+                relation: relation,
+                target: TableReferenceTarget(
+                    connectionType: table.connectionType, host: table.host, port: table.port,
+                    database: table.database, schema: table.schema, table: table.table),
+                column: table.column)
+        }
+        switch record {
+        case .site, .project, .workbook:
+            return ([], [])
+        case .sheet(let sheet):
+            return (sheet.fields.map { link("fields", .field, $0, to: .sheet, sheet.qualifiedName) }, [])
+        case .dashboard(let dashboard):
+            return (dashboard.sheets.map { link("sheets", .sheet, $0, to: .dashboard, dashboard.qualifiedName) }, [])
+        case .dataSource(let source):
+            return (
+                source.upstreamDataSources.map {
+                    link("upstreamDataSources", .dataSource, $0, to: .dataSource, source.qualifiedName)
+                },
+                source.upstreamTables.map { reference("upstreamTables", $0) }
+            )
+        case .field(let field):
+            return (
+                [link("dataSource", .dataSource, field.dataSource, to: .field, field.qualifiedName)]
+                    + field.upstreamFields.map { link("upstreamFields", .field, $0, to: .field, field.qualifiedName) },
+                field.upstreamColumns.map { reference("upstreamColumns", $0) }
+            )
+        case .customSQL(let query):
+            return (
+                [link("dataSource", .customSQL, query.qualifiedName, to: .dataSource, query.dataSource)],
+                query.upstreamTables.map { reference("upstreamTables", $0) }
+            )
+        }
     }
 
     /// The deletion scope a manifest allows: complete schemas and databases, minus what its filters excluded.
@@ -307,6 +363,12 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
             completeDatabases: Set(complete.filter { $0.schema == nil }.map(\.qualifiedName.description)),
             outOfScope: { kind, qualifiedName in
                 if excludedKinds.contains(kind) { return true }
+                // A BI asset's name runs site/project/…, not database/schema/table, and a BI connector's filters
+                // select whole projects by path, so a complete project (its scope) was read whole: nothing in it
+                // is outside the extraction, and the name patterns below would misread its parts.
+                if let recordKind = RecordKind(rawValue: kind), RecordKind.biKinds.contains(recordKind) {
+                    return false
+                }
                 guard let parts = try? QualifiedName(parsing: qualifiedName).parts, parts.count >= 2 else {
                     return true
                 }

@@ -399,7 +399,9 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
             status: error == nil ? .ok : .badRequest)
     }
 
-    /// `?connectionId=&kind=&qualifiedName=`: one asset with its columns, keys, indexes and lineage, or children.
+    /// `?connectionId=&kind=&qualifiedName=`: one asset with its columns, keys, indexes and lineage, or children, and
+    /// its lineage across connections (a BI asset's sources down to the warehouse, a table's users up to the
+    /// dashboards).
     @Sendable func asset(_ request: Request, context: UIRequestContext) async throws -> Response {
         let session = try context.requireSession()
         let query = request.uri.queryParameters
@@ -418,10 +420,13 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         func record(_ asset: CatalogAsset) -> MetadataRecord? {
             try? decoder.decode(MetadataRecord.self, from: Data(asset.body))
         }
+        let lineage = try await CatalogLineage(store: store).view(of: asset, tenantId: session.tenantId)
+        let names = lineage.isEmpty ? [:] : Self.names(try await store.connections(tenantId: session.tenantId))
         return UIViews.response(
             UIViews.assetPage(
                 asset: asset, record: record(asset), connectionName: connection?.name,
-                children: children.map { ($0, record($0)) }, csrf: session.csrfToken))
+                children: children.map { ($0, record($0)) }, lineage: lineage, connectionNames: names,
+                csrf: session.csrfToken))
     }
 
     static func names(_ connections: [ConnectionRecord]) -> [String: String] {

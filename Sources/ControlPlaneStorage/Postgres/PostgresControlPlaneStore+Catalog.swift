@@ -29,19 +29,22 @@ extension PostgresControlPlaneStore {
     /// and stages nothing of the batch; an unknown run throws `.notFound`.
     public func stage(tenantId: String, runId: String, assets: [StagedAsset]) async throws {
         guard !assets.isEmpty else { return }
-        // Arrays of optionals cannot be bound, so an absent parent or schema travels as '' and lands as NULL.
+        // Arrays of optionals cannot be bound, so an absent parent, schema or lineage travels as '' and lands as
+        // NULL.
+        let lineage = try assets.map { try $0.storedLineage() ?? "" }
         try await rows(
             """
             INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower, parent, schema_qn,
-                database_qn, body, fingerprint)
+                database_qn, body, fingerprint, lineage)
             SELECT \(tenantId), \(runId), a.kind, a.qualified_name, a.name, a.name_lower, NULLIF(a.parent, ''),
-                NULLIF(a.schema_qn, ''), a.database_qn, a.body, a.fingerprint
+                NULLIF(a.schema_qn, ''), a.database_qn, a.body, a.fingerprint, NULLIF(a.lineage, '')
             FROM unnest(\(assets.map(\.kind))::text[], \(assets.map(\.qualifiedName))::text[],
                 \(assets.map(\.name))::text[], \(assets.map(\.nameLower))::text[],
                 \(assets.map { $0.storedParent ?? "" })::text[], \(assets.map { $0.storedSchema ?? "" })::text[],
                 \(assets.map(\.database))::text[], \(assets.map { ByteBuffer(bytes: $0.body) })::bytea[],
-                \(assets.map { ByteBuffer(bytes: $0.fingerprint) })::bytea[])
-                AS a (kind, qualified_name, name, name_lower, parent, schema_qn, database_qn, body, fingerprint)
+                \(assets.map { ByteBuffer(bytes: $0.fingerprint) })::bytea[], \(lineage)::text[])
+                AS a (kind, qualified_name, name, name_lower, parent, schema_qn, database_qn, body, fingerprint,
+                    lineage)
             """)
     }
 
@@ -105,6 +108,22 @@ extension PostgresControlPlaneStore {
             let staged = try await self.count(
                 "SELECT count(*) FROM catalog_staging WHERE tenant_id = \(tenantId) AND run_id = \(runId)",
                 on: connection)
+            // Lineage is stated by BI records only; a connection that has none staged and none stored skips it.
+            let hasLineage = try await self.count(
+                """
+                SELECT (EXISTS (
+                    SELECT 1 FROM catalog_staging
+                    WHERE tenant_id = \(tenantId) AND run_id = \(runId) AND lineage IS NOT NULL)
+                OR EXISTS (
+                    SELECT 1 FROM catalog_links WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId))
+                OR EXISTS (
+                    SELECT 1 FROM catalog_references
+                    WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId)))::int
+                """, on: connection)
+            if hasLineage == 1 {
+                try await self.removeChangedLineage(
+                    tenantId: tenantId, connectionId: connectionId, runId: runId, on: connection)
+            }
             let updated = try await self.count(
                 """
                 WITH changed AS (
@@ -135,6 +154,10 @@ extension PostgresControlPlaneStore {
                 )
                 SELECT count(*) FROM added
                 """, on: connection)
+            if hasLineage == 1 {
+                try await self.insertLineage(
+                    tenantId: tenantId, connectionId: connectionId, runId: runId, on: connection)
+            }
             // Every staged asset was either there before or created, so when the connection had no more assets
             // than staged ones that already existed, none is absent and there is nothing to look for.
             let deleted =
@@ -184,6 +207,65 @@ extension PostgresControlPlaneStore {
             ORDER BY kind, name_lower, name COLLATE "C", qualified_name
             """
         ).map(Self.decodeAsset)
+    }
+
+    // MARK: Lineage
+
+    /// Removes the links and references of the assets whose record changed, before they are rewritten (their
+    /// fingerprints still differ from the staged ones here); the assets deleted later take theirs along by the
+    /// cascade.
+    private func removeChangedLineage(
+        tenantId: String, connectionId: String, runId: String, on connection: PostgresConnection
+    ) async throws {
+        for table in ["catalog_links", "catalog_references"] {
+            try await rows(
+                """
+                DELETE FROM \(unescaped: table) AS l USING catalog_staging AS s, catalog_assets AS a
+                WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId)
+                    AND a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.kind = s.kind
+                    AND a.qualified_name = s.qualified_name AND a.fingerprint <> s.fingerprint
+                    AND l.tenant_id = \(tenantId) AND l.connection_id = \(connectionId) AND l.holder_kind = a.kind
+                    AND l.holder_qn = a.qualified_name
+                """, on: connection)
+        }
+    }
+
+    /// Writes the staged links and references of every staged asset that has none stored: the new and changed
+    /// ones (whose rows `removeChangedLineage` removed), and any published before links were stored.
+    private func insertLineage(
+        tenantId: String, connectionId: String, runId: String, on connection: PostgresConnection
+    ) async throws {
+        try await rows(
+            """
+            INSERT INTO catalog_links (tenant_id, connection_id, holder_kind, holder_qn, relation, from_kind, from_qn,
+                to_kind, to_qn)
+            SELECT \(tenantId), \(connectionId), s.kind, s.qualified_name, l.relation, l.from_kind, l.from_qn,
+                l.to_kind, l.to_qn
+            FROM catalog_staging AS s
+            CROSS JOIN LATERAL jsonb_to_recordset(s.lineage::jsonb -> 'links')
+                AS l (relation text, from_kind text, from_qn text, to_kind text, to_qn text)
+            WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId) AND s.lineage IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM catalog_links AS e
+                    WHERE e.tenant_id = \(tenantId) AND e.connection_id = \(connectionId) AND e.holder_kind = s.kind
+                        AND e.holder_qn = s.qualified_name)
+            """, on: connection)
+        try await rows(
+            """
+            INSERT INTO catalog_references (tenant_id, connection_id, holder_kind, holder_qn, ordinal, relation,
+                connection_type, host, port, database_name, schema_name, table_name, table_lower, column_name)
+            SELECT \(tenantId), \(connectionId), s.kind, s.qualified_name, r.ordinal, r.relation, r.connection_type,
+                r.host, r.port, r.database_name, r.schema_name, r.table_name, r.table_lower, r.column_name
+            FROM catalog_staging AS s
+            CROSS JOIN LATERAL jsonb_to_recordset(s.lineage::jsonb -> 'references')
+                AS r (ordinal int, relation text, connection_type text, host text, port int, database_name text,
+                    schema_name text, table_name text, table_lower text, column_name text)
+            WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId) AND s.lineage IS NOT NULL
+                AND NOT EXISTS (
+                    SELECT 1 FROM catalog_references AS e
+                    WHERE e.tenant_id = \(tenantId) AND e.connection_id = \(connectionId) AND e.holder_kind = s.kind
+                        AND e.holder_qn = s.qualified_name)
+            """, on: connection)
     }
 
     // MARK: Deletion
@@ -249,9 +331,9 @@ extension PostgresControlPlaneStore {
         return try row.decode(Int.self)
     }
 
-    private static let assetColumns = "connection_id, kind, qualified_name, name, parent, body, run_id"
+    static let assetColumns = "connection_id, kind, qualified_name, name, parent, body, run_id"
 
-    private static func decodeAsset(_ row: PostgresRow) throws -> CatalogAsset {
+    static func decodeAsset(_ row: PostgresRow) throws -> CatalogAsset {
         let (connectionId, kind, qualifiedName, name, parent, body, runId) = try row.decode(
             (String, String, String, String, String?, ByteBuffer, String).self)
         return CatalogAsset(

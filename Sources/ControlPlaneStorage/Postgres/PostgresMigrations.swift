@@ -240,5 +240,60 @@ enum PostgresMigrations {
                         AND r.status IN ('succeeded', 'partial')), 0)
                 """,
             ]),
+        // Version 6 is SQLite's versioned catalog rows, a layout PostgreSQL does not need (it publishes in one
+        // transaction); the numbers stay aligned so that one version means one logical schema in both.
+        SchemaMigration(
+            version: 7, name: "BI lineage: links and table references",
+            statements: [
+                // A staged BI record's links and table references as JSON, expanded into the two tables below when
+                // the asset is published; null for every record of a database.
+                "ALTER TABLE catalog_staging ADD COLUMN lineage TEXT",
+                // Links inside a BI connection (`from` feeds `to`), each belonging to the asset whose record states it
+                // (the holder): replaced when the holder changes, removed with it by the cascade. Walked both ways,
+                // by the two indexes.
+                """
+                CREATE TABLE catalog_links (
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    connection_id TEXT COLLATE "C" NOT NULL,
+                    holder_kind TEXT COLLATE "C" NOT NULL,
+                    holder_qn TEXT COLLATE "C" NOT NULL,
+                    relation TEXT COLLATE "C" NOT NULL,
+                    from_kind TEXT COLLATE "C" NOT NULL,
+                    from_qn TEXT COLLATE "C" NOT NULL,
+                    to_kind TEXT COLLATE "C" NOT NULL,
+                    to_qn TEXT COLLATE "C" NOT NULL,
+                    PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, relation, from_qn, to_qn),
+                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn)
+                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name) ON DELETE CASCADE
+                )
+                """,
+                "CREATE INDEX catalog_links_from ON catalog_links (tenant_id, connection_id, from_qn)",
+                "CREATE INDEX catalog_links_to ON catalog_links (tenant_id, connection_id, to_qn)",
+                // What BI assets say about tables of other connections, as they said it. Not resolved here: the
+                // catalog resolves them when read (see `TableReferenceResolver`), by the table's name in lower
+                // case across the tenant.
+                """
+                CREATE TABLE catalog_references (
+                    tenant_id TEXT COLLATE "C" NOT NULL,
+                    connection_id TEXT COLLATE "C" NOT NULL,
+                    holder_kind TEXT COLLATE "C" NOT NULL,
+                    holder_qn TEXT COLLATE "C" NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    relation TEXT COLLATE "C" NOT NULL,
+                    connection_type TEXT COLLATE "C" NOT NULL,
+                    host TEXT COLLATE "C",
+                    port INTEGER,
+                    database_name TEXT COLLATE "C",
+                    schema_name TEXT COLLATE "C",
+                    table_name TEXT COLLATE "C" NOT NULL,
+                    table_lower TEXT COLLATE "C" NOT NULL,
+                    column_name TEXT COLLATE "C",
+                    PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, ordinal),
+                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn)
+                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name) ON DELETE CASCADE
+                )
+                """,
+                "CREATE INDEX catalog_references_table ON catalog_references (tenant_id, table_lower)",
+            ]),
     ]
 }

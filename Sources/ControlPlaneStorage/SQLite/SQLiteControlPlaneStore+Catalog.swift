@@ -42,12 +42,13 @@ extension SQLiteControlPlaneStore {
                         try database.execute(
                             """
                             INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower,
-                                parent, schema_qn, database_qn, body, fingerprint)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                parent, schema_qn, database_qn, body, fingerprint, lineage)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                             [
                                 tenantId, runId, asset.kind, asset.qualifiedName, asset.name, asset.nameLower,
                                 asset.storedParent, asset.storedSchema, asset.database, asset.body, asset.fingerprint,
+                                try asset.storedLineage(),
                             ])
                     }
                 }
@@ -171,6 +172,11 @@ extension SQLiteControlPlaneStore {
                             WHERE a.tenant_id = ?1 AND a.connection_id = ?2 AND a.kind = s.kind
                                 AND a.qualified_name = s.qualified_name AND a.died IS NULL)
                     """, values)
+                if inserted > 0 {
+                    try writeLineage(
+                        tenantId: tenantId, connectionId: connectionId, runId: runId, version: version,
+                        after: after, end: bound.end)
+                }
                 return (replaced, inserted)
             }
             updated += counts.replaced
@@ -216,6 +222,50 @@ extension SQLiteControlPlaneStore {
         try await removeReplaced(assets, upTo: version)
         return PublishSummary(
             created: created, updated: updated, unchanged: staged - created - updated, deleted: deleted)
+    }
+
+    /// Expands the lineage of the slice's staged assets whose new version (`born` = `version`) was just written
+    /// into links and references of that version: the rows come and go with the asset version that states them.
+    private func writeLineage(
+        tenantId: String, connectionId: String, runId: String, version: Int64,
+        after: (kind: String, qualifiedName: String), end: (kind: String, qualifiedName: String)
+    ) throws {
+        let values: [any SQLiteBindable] = [
+            tenantId, connectionId, runId, version, after.kind, after.qualifiedName, end.kind, end.qualifiedName,
+        ]
+        // The slice's staged rows that state lineage and whose version this publish wrote (new or changed).
+        func written(_ list: String, as alias: String) -> String {
+            """
+            FROM catalog_staging AS s, json_each(s.lineage, '$.\(list)') AS \(alias)
+            WHERE s.tenant_id = ?1 AND s.run_id = ?3 AND s.lineage IS NOT NULL
+                AND (s.kind, s.qualified_name) > (?5, ?6) AND (s.kind, s.qualified_name) <= (?7, ?8)
+                AND EXISTS (
+                    SELECT 1 FROM catalog_assets AS a
+                    WHERE a.tenant_id = ?1 AND a.connection_id = ?2 AND a.kind = s.kind
+                        AND a.qualified_name = s.qualified_name AND a.born = ?4)
+            """
+        }
+        try database.execute(
+            """
+            INSERT INTO catalog_links (tenant_id, connection_id, holder_kind, holder_qn, holder_born, relation,
+                from_kind, from_qn, to_kind, to_qn)
+            SELECT ?1, ?2, s.kind, s.qualified_name, ?4, json_extract(l.value, '$.relation'),
+                json_extract(l.value, '$.from_kind'), json_extract(l.value, '$.from_qn'),
+                json_extract(l.value, '$.to_kind'), json_extract(l.value, '$.to_qn')
+            \(written("links", as: "l"))
+            """, values)
+        try database.execute(
+            """
+            INSERT INTO catalog_references (tenant_id, connection_id, holder_kind, holder_qn, holder_born, ordinal,
+                relation, connection_type, host, port, database_name, schema_name, table_name, table_lower, column_name)
+            SELECT ?1, ?2, s.kind, s.qualified_name, ?4, json_extract(r.value, '$.ordinal'),
+                json_extract(r.value, '$.relation'), json_extract(r.value, '$.connection_type'),
+                json_extract(r.value, '$.host'), json_extract(r.value, '$.port'),
+                json_extract(r.value, '$.database_name'), json_extract(r.value, '$.schema_name'),
+                json_extract(r.value, '$.table_name'), json_extract(r.value, '$.table_lower'),
+                json_extract(r.value, '$.column_name')
+            \(written("references", as: "r"))
+            """, values)
     }
 
     /// Case-insensitive substring match on the name, ordered by name; `text` empty matches every asset.
@@ -414,15 +464,15 @@ extension SQLiteControlPlaneStore {
 
     // MARK: Rows
 
-    private static let assetColumns = "a.connection_id, a.kind, a.qualified_name, a.name, a.parent, a.body, a.run_id"
+    static let assetColumns = "a.connection_id, a.kind, a.qualified_name, a.name, a.parent, a.body, a.run_id"
 
     /// Restricts `catalog_assets AS a` to the version of each asset its connection's readers see.
-    private static let visibleVersion = """
+    static let visibleVersion = """
         JOIN connections AS c ON c.tenant_id = a.tenant_id AND c.id = a.connection_id
             AND a.born <= c.catalog_version AND (a.died IS NULL OR a.died > c.catalog_version)
         """
 
-    private static func decodeAsset(_ row: SQLiteRow) -> CatalogAsset {
+    static func decodeAsset(_ row: SQLiteRow) -> CatalogAsset {
         CatalogAsset(
             connectionId: row.text(0), kind: row.text(1), qualifiedName: row.text(2), name: row.text(3),
             parent: row.optionalText(4), body: row.blob(5), runId: row.text(6))

@@ -292,5 +292,63 @@ enum SQLiteMigrations {
                     WHERE a.tenant_id = connections.tenant_id AND a.connection_id = connections.id)
                 """,
             ]),
+        SchemaMigration(
+            version: 7, name: "BI lineage: links and table references",
+            statements: [
+                // A staged BI record's links and table references as JSON, expanded into the two tables below when
+                // the asset's new version is written; null for every record of a database.
+                "ALTER TABLE catalog_staging ADD COLUMN lineage TEXT",
+                // Links inside a BI connection (`from` feeds `to`), each belonging to the asset version whose record
+                // states it (the holder): written with that version, removed with it by the cascade, and visible
+                // exactly when it is. Walked both ways, by the two indexes.
+                """
+                CREATE TABLE catalog_links (
+                    tenant_id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    holder_kind TEXT NOT NULL,
+                    holder_qn TEXT NOT NULL,
+                    holder_born INTEGER NOT NULL,
+                    relation TEXT NOT NULL,
+                    from_kind TEXT NOT NULL,
+                    from_qn TEXT NOT NULL,
+                    to_kind TEXT NOT NULL,
+                    to_qn TEXT NOT NULL,
+                    PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, holder_born, relation, from_qn,
+                        to_qn),
+                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn, holder_born)
+                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name, born)
+                        ON DELETE CASCADE
+                ) STRICT
+                """,
+                "CREATE INDEX catalog_links_from ON catalog_links (tenant_id, connection_id, from_qn)",
+                "CREATE INDEX catalog_links_to ON catalog_links (tenant_id, connection_id, to_qn)",
+                // What BI assets say about tables of other connections, as they said it. Not resolved here: the
+                // catalog resolves them when read (see `TableReferenceResolver`), by the table's name in lower
+                // case across the tenant.
+                """
+                CREATE TABLE catalog_references (
+                    tenant_id TEXT NOT NULL,
+                    connection_id TEXT NOT NULL,
+                    holder_kind TEXT NOT NULL,
+                    holder_qn TEXT NOT NULL,
+                    holder_born INTEGER NOT NULL,
+                    ordinal INTEGER NOT NULL,
+                    relation TEXT NOT NULL,
+                    connection_type TEXT NOT NULL,
+                    host TEXT,
+                    port INTEGER,
+                    database_name TEXT,
+                    schema_name TEXT,
+                    table_name TEXT NOT NULL,
+                    table_lower TEXT NOT NULL,
+                    column_name TEXT,
+                    PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, holder_born, ordinal),
+                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn, holder_born)
+                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name, born)
+                        ON DELETE CASCADE
+                ) STRICT
+                """,
+                "CREATE INDEX catalog_references_table ON catalog_references (tenant_id, table_lower)",
+            ]),
     ]
 }

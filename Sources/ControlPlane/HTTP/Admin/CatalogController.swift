@@ -20,6 +20,7 @@ struct CatalogController<Store: ControlPlaneStore>: Sendable {
     func addRoutes(to group: RouterGroup<ControlPlaneRequestContext>) {
         group.get("search", use: search)
         group.get("assets", use: asset)
+        group.get("lineage", use: lineage)
     }
 
     /// `?q=` (a part of the name, case-insensitive; empty lists everything), optional `kind=`, `connectionId=`,
@@ -44,23 +45,9 @@ struct CatalogController<Store: ControlPlaneStore>: Sendable {
     /// `?connectionId=&kind=&qualifiedName=`, all required: one asset with its children.
     @Sendable func asset(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let query = request.uri.queryParameters
-        guard let connectionId = query.get("connectionId"), !connectionId.isEmpty else {
-            throw APIError.invalidRequest("connectionId is required", field: "connectionId")
-        }
-        guard let kind = try Self.kind(query.get("kind")) else {
-            throw APIError.invalidRequest("kind is required", field: "kind")
-        }
-        guard let qualifiedName = query.get("qualifiedName"), !qualifiedName.isEmpty else {
-            throw APIError.invalidRequest("qualifiedName is required", field: "qualifiedName")
-        }
-        guard
-            let asset = try await store.asset(
-                tenantId: identity.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
-        else { throw APIError.notFound("no \(kind) \(qualifiedName) in connection \(connectionId)") }
-
+        let asset = try await requestedAsset(request, tenantId: identity.tenantId)
         let children = try await store.children(
-            tenantId: identity.tenantId, connectionId: connectionId, parent: asset.qualifiedName)
+            tenantId: identity.tenantId, connectionId: asset.connectionId, parent: asset.qualifiedName)
         var response = CatalogAssetResponse(asset: CatalogAssetSummary(asset), record: try Self.record(asset))
         if Self.relationKinds.contains(asset.kind) {
             var columns: [(Int64, JSONValue)] = []
@@ -84,6 +71,36 @@ struct CatalogController<Store: ControlPlaneStore>: Sendable {
             response.children = children.map(CatalogAssetSummary.init)
         }
         return try JSONResponse<CatalogAssetResponse>.make(response, status: .ok)
+    }
+
+    /// `?connectionId=&kind=&qualifiedName=`, all required: what the asset is built from (down to the warehouse
+    /// tables, resolved when read) and what is built from it, across connections.
+    @Sendable func lineage(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let asset = try await requestedAsset(request, tenantId: identity.tenantId)
+        let view = try await CatalogLineage(store: store).view(of: asset, tenantId: identity.tenantId)
+        return try JSONResponse<CatalogLineageResponse>.make(
+            CatalogLineageResponse(asset: asset, view: view), status: .ok)
+    }
+
+    /// The asset the `connectionId`, `kind` and `qualifiedName` parameters name; 400 when one is missing, 404 when
+    /// the tenant's catalog has no such asset.
+    private func requestedAsset(_ request: Request, tenantId: String) async throws -> CatalogAsset {
+        let query = request.uri.queryParameters
+        guard let connectionId = query.get("connectionId"), !connectionId.isEmpty else {
+            throw APIError.invalidRequest("connectionId is required", field: "connectionId")
+        }
+        guard let kind = try Self.kind(query.get("kind")) else {
+            throw APIError.invalidRequest("kind is required", field: "kind")
+        }
+        guard let qualifiedName = query.get("qualifiedName"), !qualifiedName.isEmpty else {
+            throw APIError.invalidRequest("qualifiedName is required", field: "qualifiedName")
+        }
+        guard
+            let asset = try await store.asset(
+                tenantId: tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
+        else { throw APIError.notFound("no \(kind) \(qualifiedName) in connection \(connectionId)") }
+        return asset
     }
 
     static var relationKinds: Set<String> {

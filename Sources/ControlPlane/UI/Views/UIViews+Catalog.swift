@@ -65,7 +65,8 @@ extension UIViews {
 
     static func assetPage(
         asset: CatalogAsset, record: MetadataRecord?, connectionName: String?,
-        children: [(CatalogAsset, MetadataRecord?)], csrf: String
+        children: [(CatalogAsset, MetadataRecord?)], lineage: LineageView = LineageView(),
+        connectionNames: [String: String] = [:], csrf: String
     ) -> Node {
         var columns: [Column] = []
         var constraints: [Constraint] = []
@@ -93,10 +94,30 @@ extension UIViews {
             if let parent = asset.parent {
                 HTML.element("p") {
                     "Part of "
-                    HTML.element("code") { parent }
+                    if case .bi(let bi) = record, let kind = parentKind(of: bi) {
+                        HTML.element(
+                            "a",
+                            Attribute(
+                                "href",
+                                HTML.link(
+                                    "/ui/catalog/asset",
+                                    [
+                                        "connectionId": asset.connectionId, "kind": kind.rawValue,
+                                        "qualifiedName": parent,
+                                    ]
+                                ))
+                        ) { HTML.element("code") { parent } }
+                    } else {
+                        HTML.element("code") { parent }
+                    }
                 }
             }
-            relationFacts(record, runId: asset.runId)
+            if case .bi(let bi) = record {
+                biFacts(bi, runId: asset.runId)
+            } else {
+                relationFacts(record, runId: asset.runId)
+            }
+            lineageSections(asset: asset, lineage: lineage, connectionNames: connectionNames)
             if !columns.isEmpty {
                 HTML.element("h2") { "Columns" }
                 table(
@@ -189,6 +210,183 @@ extension UIViews {
         }
         pairs.append(("Last changed by", link(runId, to: "/ui/runs/\(HTML.percentEncode(runId))")))
         return facts(pairs)
+    }
+
+    /// The kind of a BI record's parent, so the page can link to it.
+    private static func parentKind(of record: BIRecord) -> RecordKind? {
+        switch record {
+        case .site: nil
+        case .project(let project): project.parentProject == nil ? .site : .project
+        case .workbook: .project
+        case .sheet, .dashboard: .workbook
+        case .dataSource(let source): source.workbook == nil ? .project : .workbook
+        case .field, .customSQL: .dataSource
+        }
+    }
+
+    /// A BI record's own facts, by kind.
+    private static func biFacts(_ record: BIRecord, runId: String) -> Node {
+        var pairs: [(String, Node)] = []
+        func add(_ label: String, _ value: String?) {
+            if let value, !value.isEmpty { pairs.append((label, .text(value))) }
+        }
+        func addCode(_ label: String, _ value: String?) {
+            if let value, !value.isEmpty { pairs.append((label, HTML.element("code") { value })) }
+        }
+        func addURL(_ value: String?) {
+            guard let value, value.hasPrefix("https://") || value.hasPrefix("http://") else { return }
+            pairs.append(("Open in the BI tool", HTML.element("a", Attribute("href", value)) { value }))
+        }
+        switch record {
+        case .site(let site):
+            add("Content URL", site.contentUrl.isEmpty ? "(default site)" : site.contentUrl)
+            addURL(site.url)
+        case .project(let project):
+            add("Path", project.path)
+            add("Owner", project.owner)
+            add("Description", project.comment)
+        case .workbook(let workbook):
+            add("Owner", workbook.owner)
+            add("Created", workbook.createdAt)
+            add("Updated", workbook.updatedAt)
+            add("Tags", workbook.tags?.joined(separator: ", "))
+            add("Description", workbook.comment)
+            addURL(workbook.url)
+        case .sheet(let sheet):
+            add("Fields used", String(sheet.fields.count))
+            add("Updated", sheet.updatedAt)
+            addURL(sheet.url)
+        case .dashboard(let dashboard):
+            add("Sheets", String(dashboard.sheets.count))
+            add("Updated", dashboard.updatedAt)
+            addURL(dashboard.url)
+        case .dataSource(let source):
+            add("Published", source.published ? "yes (shared by workbooks)" : "no (embedded in its workbook)")
+            add("Owner", source.owner)
+            if let certified = source.certified {
+                add("Certified", certified ? "yes" + (source.certifier.map { " by \($0)" } ?? "") : "no")
+            }
+            add("Certification note", source.certificationNote)
+            add("Extracts", source.hasExtracts.map { $0 ? "yes" : "no" })
+            add("Updated", source.updatedAt)
+            add("Description", source.comment)
+        case .field(let field):
+            add("Field type", field.fieldType.rawValue + (field.sourceFieldType.map { " (\($0))" } ?? ""))
+            add("Role", field.role)
+            add("Data type", field.dataType)
+            add("Hidden", field.hidden.map { $0 ? "yes" : "no" })
+            addCode("Formula", field.formula)
+            add("Description", field.comment)
+        case .customSQL(let query):
+            add("Connection type", query.connectionType)
+            add(
+                "Tables",
+                query.parsed
+                    ? (query.upstreamTables.isEmpty ? "the BI tool reports none" : String(query.upstreamTables.count))
+                    : "the BI tool could not parse the query, so it reports none")
+            addCode("Query", query.query)
+        }
+        pairs.append(("Last changed by", link(runId, to: "/ui/runs/\(HTML.percentEncode(runId))")))
+        return facts(pairs)
+    }
+
+    /// Where each kind sits in lineage, from the warehouse up: lists read bottom-up.
+    private static func lineageRank(_ kind: String) -> Int {
+        switch RecordKind(rawValue: kind) {
+        case .customSQL: 0
+        case .dataSource: 1
+        case .field: 2
+        case .sheet: 3
+        case .dashboard: 4
+        default: 5
+        }
+    }
+
+    private static func lineageLink(_ asset: LineageAsset) -> String {
+        HTML.link(
+            "/ui/catalog/asset",
+            ["connectionId": asset.connectionId, "kind": asset.kind, "qualifiedName": asset.qualifiedName])
+    }
+
+    /// "Built from" (a BI asset's sources and the warehouse tables under them) and "Used by" (what is built from
+    /// it; for a warehouse table, the BI assets of every connection up to the dashboards).
+    @HTMLBuilder
+    private static func lineageSections(
+        asset: CatalogAsset, lineage: LineageView, connectionNames: [String: String]
+    ) -> [Node] {
+        let isRelation = LineageKinds.relations.contains(asset.kind)
+        if !lineage.below.isEmpty {
+            HTML.element("h2") { "Built from" }
+            table(
+                ["Name", "Kind", "Part of", "Connection"], empty: "",
+                rows: lineageRows(lineage.below, descending: true, connectionNames: connectionNames))
+        }
+        if !lineage.tables.isEmpty {
+            HTML.element("h2") { "Warehouse tables" }
+            table(
+                ["Table", "Status", "Type", "Host", "Database", "Schema", "Name"], empty: "",
+                rows: lineage.tables.map(tableUseRow(connectionNames)))
+        }
+        if isRelation || !lineage.above.isEmpty {
+            HTML.element("h2") { "Used by" }
+            table(
+                ["Name", "Kind", "Part of", "Connection"],
+                empty: isRelation
+                    ? "No BI asset of any connection reads this \(asset.kind)."
+                    : "Nothing is built from this \(asset.kind).",
+                rows: lineageRows(lineage.above, descending: false, connectionNames: connectionNames))
+        }
+        if lineage.truncated {
+            HTML.element("p", Attribute("class", "muted")) {
+                "Lineage lists stop at \(LineageView.listLimit) entries; some are not shown."
+            }
+        }
+    }
+
+    /// Lineage assets as table rows, by kind from the warehouse up (or down), then by name.
+    private static func lineageRows(
+        _ assets: [LineageAsset], descending: Bool, connectionNames: [String: String]
+    ) -> [[Node]] {
+        assets.sorted {
+            let (left, right) = (lineageRank($0.kind), lineageRank($1.kind))
+            if left != right { return descending ? left > right : left < right }
+            return ($0.name, $0.qualifiedName) < ($1.name, $1.qualifiedName)
+        }.map { item in
+            [
+                HTML.element("a", Attribute("href", lineageLink(item))) { item.name },
+                badge(item.kind, tone: "muted"),
+                HTML.element("code") { item.parent ?? "" },
+                .text(connectionNames[item.connectionId] ?? item.connectionId),
+            ]
+        }
+    }
+
+    private static func tableUseRow(_ connectionNames: [String: String]) -> (TableUse) -> [Node] {
+        { use in
+            let target = use.target
+            let status: Node
+            let table: Node
+            switch use.resolution {
+            case .resolved(let assets):
+                status = badge("resolved", tone: "good")
+                table = HTML.element("span") {
+                    for (index, asset) in assets.enumerated() {
+                        if index > 0 { HTML.void("br") }
+                        HTML.element("a", Attribute("href", assetLink(asset))) { asset.qualifiedName }
+                        " in "
+                        connectionNames[asset.connectionId] ?? asset.connectionId
+                    }
+                }
+            case .unresolved(let reason):
+                status = badge("unresolved", tone: "warn")
+                table = HTML.element("span", Attribute("class", "muted")) { reason }
+            }
+            return [
+                table, status, .text(target.connectionType),
+                .text(target.host.map { host in target.port.map { "\(host):\($0)" } ?? host } ?? "—"),
+                .text(target.database ?? "—"), .text(target.schema ?? "—"), HTML.element("code") { target.table },
+            ]
+        }
     }
 
     /// The stored JSON line, indented when it parses.
