@@ -137,6 +137,17 @@ struct BILineageTests {
                 qualifiedName: S.tableName(other.name, "GHOST", schema: "PUBLIC"))
             #expect(ghostUsers.above.contains { $0.kind == "dashboard" && $0.connectionId == bi.id })
 
+            // The dashboard is deleted in Tableau: its links go with it (the ghost table's users stop at the sheet).
+            var withoutDashboard = site
+            withoutDashboard.withDashboard = false
+            try await S.ingest(
+                store, harness, bi, withoutDashboard.records(revision: 2), completeness: [site.completeness()], at: 7)
+            let afterDeletion = try await client.lineage(
+                tenant, connectionId: other.id, kind: "table",
+                qualifiedName: S.tableName(other.name, "GHOST", schema: "PUBLIC"))
+            #expect(!afterDeletion.above.contains { $0.kind == "dashboard" }, "\(afterDeletion.above)")
+            #expect(afterDeletion.above.contains { $0.kind == "sheet" && $0.connectionId == bi.id })
+
             // Another tenant sees nothing of it.
             let foreign = try await client.send(
                 .get,

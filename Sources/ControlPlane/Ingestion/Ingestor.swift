@@ -93,13 +93,16 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         of manifest: Manifest, from source: some DeliverySource, tenantId: String, runId: String,
         connectionName: String
     ) async throws -> Int {
-        try await withThrowingTaskGroup(of: Int.self) { files in
+        // A file of a later 1.x may hold kinds this control plane does not know yet: they are skipped.
+        let skipsUnknownKinds = MetadataFormat.isLaterMinorVersion(manifest.formatVersion)
+        return try await withThrowingTaskGroup(of: Int.self) { files in
             var pending = manifest.files.makeIterator()
             for _ in 0..<Self.filesAtOnce {
                 guard let file = pending.next() else { break }
                 files.addTask {
                     try await self.stage(
-                        file: file, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName)
+                        file: file, from: source, tenantId: tenantId, runId: runId, connectionName: connectionName,
+                        skipsUnknownKinds: skipsUnknownKinds)
                 }
             }
             var total = 0
@@ -109,7 +112,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                     files.addTask {
                         try await self.stage(
                             file: file, from: source, tenantId: tenantId, runId: runId,
-                            connectionName: connectionName)
+                            connectionName: connectionName, skipsUnknownKinds: skipsUnknownKinds)
                     }
                 }
             }
@@ -166,7 +169,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
     /// Streams one file into staging; returns its record count. One batch is written while the next is decoded.
     private func stage(
         file: Manifest.File, from source: some DeliverySource, tenantId: String, runId: String,
-        connectionName: String
+        connectionName: String, skipsUnknownKinds: Bool
     ) async throws -> Int {
         let catalog = self.catalog
         return try await withThrowingTaskGroup(of: Void.self) { group in
@@ -176,16 +179,18 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
                 group.addTask { try await catalog.stage(tenantId: tenantId, runId: runId, assets: assets) }
                 writing = true
             }
-            let records = try await decode(file: file, from: source, connectionName: connectionName, write: write)
+            let records = try await decode(
+                file: file, from: source, connectionName: connectionName, skipsUnknownKinds: skipsUnknownKinds,
+                write: write)
             try await group.waitForAll()
             return records
         }
     }
 
     /// Streams one file, verifying it against the manifest, and hands its assets to `write` in batches; returns
-    /// its record count.
+    /// its record count (records of kinds skipped as unknown included, as the manifest counts them).
     private func decode(
-        file: Manifest.File, from source: some DeliverySource, connectionName: String,
+        file: Manifest.File, from source: some DeliverySource, connectionName: String, skipsUnknownKinds: Bool,
         write: ([StagedAsset]) async throws -> Void
     ) async throws -> Int {
         let lines = try GzipLineDecoder()
@@ -200,7 +205,18 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
             records += 1
             let record: MetadataRecord
             do {
-                record = try decoder.decode(MetadataRecord.self, from: line)
+                switch try decoder.decode(RecordLine.self, from: line) {
+                case .record(let known):
+                    record = known
+                case .unknownKind where skipsUnknownKinds:
+                    return
+                case .unknownKind(let kind):
+                    throw IngestionError(
+                        "\(file.path): record \(records) has kind '\(kind)', which format 1.x up to "
+                            + "\(MetadataFormat.version) does not define")
+                }
+            } catch let error as IngestionError {
+                throw error
             } catch {
                 throw IngestionError("\(file.path): record \(records) is not a valid v1 record: \(error)")
             }

@@ -249,8 +249,10 @@ enum PostgresMigrations {
                 // the asset is published; null for every record of a database.
                 "ALTER TABLE catalog_staging ADD COLUMN lineage TEXT",
                 // Links inside a BI connection (`from` feeds `to`), each belonging to the asset whose record states it
-                // (the holder): replaced when the holder changes, removed with it by the cascade. Walked both ways,
-                // by the two indexes.
+                // (the holder): replaced when the holder changes, deleted with it (the publish deletes both; a
+                // foreign key to the holder would cost a referential check per link, tens of thousands per site, and
+                // those checks run on plans cached while the catalog was small). Walked both ways, by the two
+                // indexes.
                 """
                 CREATE TABLE catalog_links (
                     tenant_id TEXT COLLATE "C" NOT NULL,
@@ -263,8 +265,7 @@ enum PostgresMigrations {
                     to_kind TEXT COLLATE "C" NOT NULL,
                     to_qn TEXT COLLATE "C" NOT NULL,
                     PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, relation, from_qn, to_qn),
-                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn)
-                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name) ON DELETE CASCADE
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
                 )
                 """,
                 "CREATE INDEX catalog_links_from ON catalog_links (tenant_id, connection_id, from_qn)",
@@ -289,8 +290,7 @@ enum PostgresMigrations {
                     table_lower TEXT COLLATE "C" NOT NULL,
                     column_name TEXT COLLATE "C",
                     PRIMARY KEY (tenant_id, connection_id, holder_kind, holder_qn, ordinal),
-                    FOREIGN KEY (tenant_id, connection_id, holder_kind, holder_qn)
-                        REFERENCES catalog_assets (tenant_id, connection_id, kind, qualified_name) ON DELETE CASCADE
+                    FOREIGN KEY (tenant_id, connection_id) REFERENCES connections (tenant_id, id) ON DELETE CASCADE
                 )
                 """,
                 "CREATE INDEX catalog_references_table ON catalog_references (tenant_id, table_lower)",
