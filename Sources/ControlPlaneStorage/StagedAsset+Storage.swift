@@ -97,9 +97,10 @@ private struct StoredLineage: Encodable {
 enum CatalogPublishing {
     static let deletionBatchSize = 1000
 
-    /// The kind of the record that lists a schema; an asset whose schema has no staged record of this kind lies in
-    /// a schema that vanished.
-    static let schemaKind = "schema"
+    /// The kinds of record that list a completeness scope: a database's schema, a BI site's project. An asset whose
+    /// scope has no staged record of these kinds lies in a scope that vanished (a project is listed even when it
+    /// could not be read, so an incomplete one keeps its assets).
+    static let scopeKinds = ["schema", "project"]
 
     /// The refusal of a publish older than the connection's catalog.
     static func superseded(runId: String) -> StorageError {

@@ -249,6 +249,49 @@ struct BILineageTests {
     }
 }
 
+extension BILineageTests {
+    @Test(
+        "a site whose project list was read whole: an incomplete project keeps its assets, a vanished one loses them",
+        arguments: StorageBackend.allCases)
+    func vanishedProjects(backend: StorageBackend) async throws {
+        try await DeliveryHarness.serve(backend: backend, setup: .router) { harness, _ in
+            let tenant = harness.tenantA
+            let store = harness.store
+            let bi = try await S.connection(
+                store, tenant, name: "bi", kind: "tableau", url: "tableau://tableau.example.com/acme")
+            var site = S(connection: bi.name, nested: true)
+            let whole = Manifest.Completeness(
+                database: "Acme", schema: nil, qualifiedName: site.siteName, complete: true)
+            func exists(_ kind: String, _ name: QualifiedName) async throws -> Bool {
+                try await store.asset(
+                    tenantId: tenant.tenant.id, connectionId: bi.id, kind: kind, qualifiedName: name.description) != nil
+            }
+            try await S.ingest(store, harness, bi, site.records(), completeness: [whole, site.completeness()], at: 1)
+            #expect(try await exists("dashboard", site.dashboard))
+
+            // Reports could not be read this time (it is still listed): what is known of it stays.
+            site.withDashboard = false
+            try await S.ingest(
+                store, harness, bi, site.records(), completeness: [whole, site.completeness(complete: false)], at: 2)
+            #expect(try await exists("dashboard", site.dashboard))
+            #expect(try await exists("project", site.project))
+
+            // Reports is gone from the site: it and everything in it go.
+            let remaining = site.records().filter {
+                guard case .bi(let record) = $0 else { return false }
+                return record.kind == .site || record.qualifiedName == site.topProject
+            }
+            let finance = Manifest.Completeness(
+                database: "Acme", schema: "Finance", qualifiedName: site.topProject, complete: true)
+            try await S.ingest(store, harness, bi, remaining, completeness: [whole, finance], at: 3)
+            #expect(try await !exists("project", site.project))
+            #expect(try await !exists("workbook", site.workbook))
+            #expect(try await !exists("dashboard", site.dashboard))
+            #expect(try await exists("project", site.topProject))
+        }
+    }
+}
+
 /// A small Tableau site over one PostgreSQL table: a dashboard holds a sheet, which shows a field of an embedded
 /// data source that reads through a published data source, whose table is `hostileTable`; the embedded field also
 /// names a column of a table on a host no connection has.

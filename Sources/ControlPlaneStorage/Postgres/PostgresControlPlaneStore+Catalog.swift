@@ -333,7 +333,8 @@ extension PostgresControlPlaneStore {
                     OR (a.database_qn = ANY(\(Array(scope.completeDatabases))::text[]) AND NOT EXISTS (
                         SELECT 1 FROM catalog_staging AS s
                         WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId)
-                            AND s.kind = \(CatalogPublishing.schemaKind) AND s.qualified_name = a.schema_qn)))
+                            AND s.kind = ANY(\(CatalogPublishing.scopeKinds)::text[])
+                            AND s.qualified_name = a.schema_qn)))
                 AND NOT EXISTS (
                     SELECT 1 FROM catalog_staging AS s
                     WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId) AND s.kind = a.kind

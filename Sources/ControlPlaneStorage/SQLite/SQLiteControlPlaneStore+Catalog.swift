@@ -375,7 +375,7 @@ extension SQLiteControlPlaneStore {
 
     /// Marks the connection's current assets that the run did not stage and that lie inside the complete scope as
     /// removed in `version`: in a complete schema, or in a complete database whose schema has no staged `schema`
-    /// record (the schema vanished) — unless `outOfScope` keeps them. Walks the catalog a slice of keys at a time.
+    /// (or, for a BI site, `project`) record: the scope vanished — unless `outOfScope` keeps them. Walks the catalog a slice of keys at a time.
     private func markAbsent(
         _ assets: AssetVersions, runId: String, version: Int64, completeSchemas: String, completeDatabases: String,
         outOfScope: (String, String) -> Bool
@@ -389,7 +389,7 @@ extension SQLiteControlPlaneStore {
                     AND (a.schema_qn IN (SELECT value FROM json_each(?))
                         OR (a.database_qn IN (SELECT value FROM json_each(?)) AND NOT EXISTS (
                             SELECT 1 FROM catalog_staging AS s
-                            WHERE s.tenant_id = a.tenant_id AND s.run_id = ? AND s.kind = ?
+                            WHERE s.tenant_id = a.tenant_id AND s.run_id = ? AND s.kind IN (?, ?)
                                 AND s.qualified_name = a.schema_qn)))
                     AND NOT EXISTS (
                         SELECT 1 FROM catalog_staging AS s
@@ -400,7 +400,7 @@ extension SQLiteControlPlaneStore {
                 """,
                 [
                     assets.tenantId, assets.connectionId, completeSchemas, completeDatabases, runId,
-                    CatalogPublishing.schemaKind, runId,
+                    CatalogPublishing.scopeKinds[0], CatalogPublishing.scopeKinds[1], runId,
                 ] + rangeValues
             ) { (kind: $0.text(0), qualifiedName: $0.text(1)) }
             for candidate in candidates where !outOfScope(candidate.kind, candidate.qualifiedName) {
