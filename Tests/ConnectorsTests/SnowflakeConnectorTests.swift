@@ -201,7 +201,8 @@ struct SnowflakeConnectorTests {
         #expect(sink.records.allSatisfy { if case .relation(let r) = $0 { r.tags == nil } else { true } })
         // A fixed number of statements per database: SHOW DATABASES, then 5 on the warehouse and 4 SHOW per database.
         let usage = try #require(report.source.usage)
-        #expect(usage.statements == 1 + 3 * 9 + 2)
+        let seen = try fake.statements().map { "\(($0["statement"] as? String ?? "").prefix(70))" }
+        #expect(usage.statements == 1 + 3 * 9 + 2, "\(seen)")
         #expect(usage.warehouseStatements == 3 * 5)
         #expect(usage.warehouseSeconds > 0)
         let statements = try fake.statements()
