@@ -11,12 +11,30 @@ import socket
 import ssl
 import sys
 import threading
+from http.server import ThreadingHTTPServer
 
 
-def serve(server_class, handler, args) -> int:
-    """Binds `server_class` to args.host/args.port with `handler`, announces it and serves until stopped."""
-    server_class.address_family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    server = server_class((args.host, args.port), handler)
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def add_arguments(parser) -> None:
+    """The options of the start-up contract: --host (loopback; each fake refuses others), --port (0: a free one),
+    --port-file, --tls-cert/--tls-key, --exit-on-stdin-eof."""
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+
+
+def serve(handler, args) -> int:
+    """Binds a threading HTTP server to args.host/args.port with `handler`, announces it and serves until stopped."""
+    Server.address_family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    server = Server((args.host, args.port), handler)
     scheme = "http"
     if args.tls_cert:
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

@@ -16,7 +16,7 @@ import threading
 import time
 import traceback
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -505,22 +505,12 @@ def make_handler(fake: FakeSnowflake):
     return Handler
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="Snowflake SQL API v2 fake (fakesnow inside). See README.md.")
     p.add_argument("--catalog")
     p.add_argument("--generate")
     p.add_argument("--account")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--port-file")
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
+    fake_serving.add_arguments(p)
     p.add_argument("--partition-rows", type=int, default=0)
     p.add_argument("--partition-bytes", type=int, default=1048576)
     p.add_argument("--info-schema-max-rows", type=int, default=0)
@@ -530,7 +520,6 @@ def main(argv=None) -> int:
     p.add_argument("--fault", action="append")
     p.add_argument("--jwt-leeway-seconds", type=int, default=60)
     p.add_argument("--physical", choices=["auto", "all", "none"], default="auto")
-    p.add_argument("--exit-on-stdin-eof", action="store_true")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
 
@@ -553,7 +542,7 @@ def main(argv=None) -> int:
     log(f"loaded {rep['databases']} databases, {rep['schemas']} schemas, {rep['objects']} objects, "
         f"{rep['columns']} columns in {rep['total_seconds']} s (metadata {rep['metadata_seconds']} s, DDL "
         f"{rep['ddl_seconds']} s: {rep['ddl']}); {len(rep['notes'])} notes in /fake/stats")
-    return fake_serving.serve(Server, make_handler(fake), args)
+    return fake_serving.serve(make_handler(fake), args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import ssl
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -345,25 +345,14 @@ def make_handler(fake: FakeTableau):
     return Handler
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description="A fake Tableau server (REST sign-in + Metadata API). Not Tableau.")
     p.add_argument("--site-file")
     p.add_argument("--generate")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0)
-    p.add_argument("--port-file")
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
+    fake_serving.add_arguments(p)
     p.add_argument("--max-page-size", type=int, default=1000)
     p.add_argument("--node-limit", type=int, default=20000)
     p.add_argument("--fault", action="append")
-    p.add_argument("--exit-on-stdin-eof", action="store_true")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     host_ok = args.host == "localhost"
@@ -380,7 +369,7 @@ def main(argv=None) -> int:
     except (SiteError, OSError, ValueError, KeyError) as e:
         log(f"cannot load the site: {e}")
         return 2
-    return fake_serving.serve(Server, make_handler(fake), args)
+    return fake_serving.serve(make_handler(fake), args)
 
 
 if __name__ == "__main__":
