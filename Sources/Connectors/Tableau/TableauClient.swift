@@ -106,7 +106,6 @@ final class TableauClient: Sendable {
     struct Session: Sendable {
         var token: String
         var siteID: String
-        var userID: String?
     }
 
     init(
@@ -129,9 +128,6 @@ final class TableauClient: Sendable {
     /// Which token the session uses, for messages (never its secret).
     var credentialsDescription: String { credentials.description }
 
-    /// The signed-in site's LUID.
-    var siteID: String? { session.withLock { $0?.siteID } }
-
     private var restBase: String { source.endpoint.baseURL + "/api/\(source.apiVersion)" }
 
     // MARK: Sessions
@@ -152,10 +148,8 @@ final class TableauClient: Sendable {
         struct Answer: Decodable {
             struct Credentials: Decodable {
                 struct Site: Decodable { var id: String }
-                struct User: Decodable { var id: String }
                 var token: String
                 var site: Site
-                var user: User?
             }
             var credentials: Credentials
         }
@@ -182,8 +176,7 @@ final class TableauClient: Sendable {
         }
         session.withLock {
             $0 = Session(
-                token: answer.credentials.token, siteID: answer.credentials.site.id, userID: answer.credentials.user?.id
-            )
+                token: answer.credentials.token, siteID: answer.credentials.site.id)
         }
         logger.debug("tableau.signin", metadata: ["tableau.site": "\(source.site)"])
     }

@@ -140,7 +140,7 @@ public struct TableauConnector: Connector {
                             qualifiedName: project.qualifiedName, name: project.name, site: siteName,
                             parentProject: project.parentLuid.flatMap { tree[$0]?.qualifiedName }, path: project.path,
                             luid: project.luid, owner: project.owner,
-                            comment: project.description.flatMap { $0.isEmpty ? nil : $0 }))))
+                            comment: project.description.nonEmpty))))
         }
         logger.info(
             "tableau.projects",

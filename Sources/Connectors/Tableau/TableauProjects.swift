@@ -84,3 +84,11 @@ enum TableauNames {
         return result
     }
 }
+
+extension Optional where Wrapped == String {
+    /// The text, or nil when it is missing or empty (Tableau sends `""` for a description never written).
+    var nonEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}

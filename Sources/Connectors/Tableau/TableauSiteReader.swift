@@ -143,7 +143,7 @@ struct TableauSiteReader {
                             project: project.qualifiedName, luid: node.luid, owner: node.owner?.display,
                             url: node.vizportalUrlId.map { "\(siteURL)/workbooks/\($0)" }, createdAt: node.createdAt,
                             updatedAt: node.updatedAt,
-                            comment: node.description.flatMap { $0.isEmpty ? nil : $0 },
+                            comment: node.description.nonEmpty,
                             tags: Self.tags(node.tags)))))
             for view in (node.sheets ?? []).compactMap({ $0 }) {
                 guard let name = sheetNames[view.id] else { continue }
@@ -228,9 +228,9 @@ struct TableauSiteReader {
                             project: project.qualifiedName, workbook: embeddedIn, published: embeddedIn == nil,
                             luid: node.luid, owner: node.owner?.display, certified: node.isCertified,
                             certifier: node.certifier?.display,
-                            certificationNote: node.certificationNote.flatMap { $0.isEmpty ? nil : $0 },
+                            certificationNote: node.certificationNote.nonEmpty,
                             hasExtracts: node.hasExtracts, createdAt: node.createdAt, updatedAt: node.updatedAt,
-                            comment: node.description.flatMap { $0.isEmpty ? nil : $0 },
+                            comment: node.description.nonEmpty,
                             upstreamDataSources: upstreamSources,
                             upstreamTables: Set((node.upstreamTables ?? []).compactMap { $0.flatMap(Self.reference) })
                                 .sorted()))))
@@ -270,7 +270,7 @@ struct TableauSiteReader {
                                 project: project.qualifiedName, dataSource: dataSource,
                                 fieldType: Self.fieldType(field.typename), sourceFieldType: field.typename,
                                 role: field.role?.lowercased(), dataType: field.dataType, hidden: field.isHidden,
-                                formula: field.formula, comment: field.description.flatMap { $0.isEmpty ? nil : $0 },
+                                formula: field.formula, comment: field.description.nonEmpty,
                                 upstreamFields: upstreamFields.sorted(), upstreamColumns: upstreamColumns.sorted()))))
             }
         }
@@ -343,9 +343,9 @@ struct TableauSiteReader {
         let database = table.database
         let connectionType = (table.connectionType ?? database?.connectionType ?? "unknown").lowercased()
         return TableReference(
-            connectionType: connectionType, host: database?.hostName.flatMap { $0.isEmpty ? nil : $0.lowercased() },
-            port: database?.port, database: database?.name.flatMap { $0.isEmpty ? nil : $0 },
-            schema: table.schema.flatMap { $0.isEmpty ? nil : $0 }, table: name)
+            connectionType: connectionType, host: database?.hostName.nonEmpty?.lowercased(),
+            port: database?.port, database: database?.name.nonEmpty,
+            schema: table.schema.nonEmpty, table: name)
     }
 
     // MARK: Paging
