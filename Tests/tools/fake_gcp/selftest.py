@@ -572,6 +572,22 @@ class SignedUrls(unittest.TestCase):
         finally:
             control("hmac", {"accessId": HMAC_ID, "state": "ACTIVE"})
 
+    def test_hmac_chain_is_sigv4_renamed(self):
+        """google-cloud-storage has no HMAC signer, so the HMAC chain is checked against botocore's SigV4 instead:
+        with AWS's names in place of GOOG4's, signing.py's chain gives botocore's signature over the same string."""
+        from botocore.auth import SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+        for secret, stamp, location in ((HMAC_SECRET, "20260301T120000Z", "auto"),
+                                        ("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20191231T235959Z", "us-east1")):
+            request = AWSRequest(method="GET", url="https://storage.googleapis.com/b/o")
+            request.context["timestamp"] = stamp
+            sts = "\n".join(["AWS4-HMAC-SHA256", stamp, f"{stamp[:8]}/{location}/storage/aws4_request",
+                             hashlib.sha256(b"canonical request").hexdigest()])
+            theirs = SigV4Auth(Credentials("GOOG1ID", secret), "storage", location).signature(sts, request)
+            ours = signing.hmac_sign(secret, stamp[:8], location, sts, prefix="AWS4", terminator="aws4_request")
+            self.assertEqual(ours, theirs)
+
     def test_reference_vectors_verify_at_their_time(self):
         """reference_signatures.py's vectors (RSA by the SDK, HMAC by signing.py), for the fake's own key and HMAC
         key, are accepted by the verifier with its clock set inside their window and the Host they were signed

@@ -56,15 +56,19 @@ def string_to_sign(algorithm: str, timestamp: str, scope: str, creq: str) -> str
     return "\n".join([algorithm, timestamp, scope, hashlib.sha256(creq.encode("utf-8")).hexdigest()])
 
 
-def hmac_signing_key(secret: str, datestamp: str, location: str = "auto") -> bytes:
-    key = ("GOOG4" + secret).encode("utf-8")
-    for part in (datestamp, location, "storage", "goog4_request"):
+def hmac_signing_key(secret: str, datestamp: str, location: str = "auto", prefix: str = "GOOG4",
+                     service: str = "storage", terminator: str = "goog4_request") -> bytes:
+    """The key chain; prefix/service/terminator are parameters only so that the selftest can show the same chain
+    with AWS's names ("AWS4", "aws4_request") equals botocore's SigV4."""
+    key = (prefix + secret).encode("utf-8")
+    for part in (datestamp, location, service, terminator):
         key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
     return key
 
 
-def hmac_sign(secret: str, datestamp: str, location: str, sts: str) -> str:
-    return hmac.new(hmac_signing_key(secret, datestamp, location), sts.encode("utf-8"), hashlib.sha256).hexdigest()
+def hmac_sign(secret: str, datestamp: str, location: str, sts: str, **names) -> str:
+    return hmac.new(hmac_signing_key(secret, datestamp, location, **names), sts.encode("utf-8"),
+                    hashlib.sha256).hexdigest()
 
 
 def rsa_sign(private_key, sts: str) -> str:
