@@ -140,7 +140,6 @@ os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
 
 import requests  # noqa: E402
 from google.api_core import exceptions as gexc  # noqa: E402
-from google.api_core.client_options import ClientOptions  # noqa: E402
 from google.auth import compute_engine, exceptions as auth_exc, identity_pool  # noqa: E402
 from google.auth.compute_engine import _metadata  # noqa: E402
 from google.auth.credentials import AnonymousCredentials  # noqa: E402

@@ -374,7 +374,7 @@ class FakeGcp:
         sa = self.service_accounts.get(email)
         if sa is None or not self.may_act_as(t["principal"], sa):
             raise ApiError(403, "PERMISSION_DENIED", "Permission 'iam.serviceAccounts.getAccessToken' denied on "
-                           f"resource (or it may not exist).")
+                           f"resource (or it may not exist): projects/-/serviceAccounts/{email}")
         return sa
 
     def generate_access_token(self, authz, email: str, body: dict) -> dict:
