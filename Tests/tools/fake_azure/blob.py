@@ -120,8 +120,9 @@ class Request:
 
 
 class BlobService:
-    def __init__(self, accounts: dict[str, Account], tenant: str, issuer):
+    def __init__(self, accounts: dict[str, Account], tenant: str, issuer, principal_names=lambda oid: {oid}):
         self.accounts = accounts
+        self.principal_names = principal_names
         self.tenant = tenant
         self.issuer = issuer
         self.lock = threading.RLock()
@@ -131,7 +132,8 @@ class BlobService:
     def _principal_allowed(self, account: Account, claims: dict) -> bool:
         if account.contributors is None:
             return True
-        return claims.get("oid") in account.contributors or claims.get("appid") in account.contributors
+        names = self.principal_names(claims.get("oid")) | ({claims["appid"]} if claims.get("appid") else set())
+        return bool(names & set(account.contributors))
 
     def authorize(self, req: Request, account: Account, container: str | None, blob: str | None, perms: str,
                   base_url: str) -> dict:

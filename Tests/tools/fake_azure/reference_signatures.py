@@ -92,7 +92,15 @@ def capture(name: str, call) -> dict:
 
 
 def shared_key_vectors() -> list[dict]:
-    storage_policies.format_date_time = lambda _t: DATE  # the SDK's clock for x-ms-date, fixed
+    clock = storage_policies.format_date_time
+    storage_policies.format_date_time = lambda _t: DATE  # the SDK's clock for x-ms-date, fixed for these calls
+    try:
+        return _shared_key_vectors()
+    finally:
+        storage_policies.format_date_time = clock
+
+
+def _shared_key_vectors() -> list[dict]:
     cred = {"account_name": ACCOUNT, "account_key": KEY}
     opts = dict(credential=cred, transport=CaptureTransport(), retry_total=0)
     svc = BlobServiceClient(ENDPOINT, **opts)

@@ -95,7 +95,7 @@ class FakeAzure:
                                  f"{', '.join(sorted(RESERVED))}")
             accounts[name] = blobmod.Account(name, a["key"], a.get("containers", []), a.get("encryptionScopes", []),
                                              a.get("dataContributors"))
-        self.blob = blobmod.BlobService(accounts, self.tenant, self.issuer)
+        self.blob = blobmod.BlobService(accounts, self.tenant, self.issuer, self.principal_names)
         self.clients = {}
         for c in cfg.get("clients", []):
             certs = []
@@ -131,6 +131,18 @@ class FakeAzure:
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.stats: dict[str, int] = {}
+
+    def principal_names(self, oid: str) -> set:
+        """The names a principal may be listed under (dataContributors, vault readers): its object id and the
+        client id of the app registration or managed identity it belongs to."""
+        names = {oid}
+        for c in self.clients.values():
+            if c["objectId"] == oid:
+                names.add(c["clientId"])
+        for i in self.identities:
+            if i["objectId"] == oid:
+                names.add(i["clientId"])
+        return names
 
     # --- bookkeeping ------------------------------------------------------------------------------------------
 
@@ -224,8 +236,11 @@ class FakeAzure:
                 from None
         cid = client["clientId"]
         cert = None
+        # Thumbprints are base64url; MSAL keeps the `=` padding, so compare without it.
+        x5t = str(header.get("x5t") or "").rstrip("=")
+        x5t_s256 = str(header.get("x5t#S256") or "").rstrip("=")
         for c in client["certs"]:
-            if header.get("x5t#S256") == c.x5t_s256 or header.get("x5t") == c.x5t:
+            if (x5t_s256 and x5t_s256 == c.x5t_s256) or (x5t and x5t == c.x5t):
                 cert = c
         if cert is not None:
             try:
@@ -407,7 +422,8 @@ def make_handler(fake: FakeAzure, scheme: str):
                      "status": status, "authorization": (self.headers.get("Authorization") or "").split(" ")[0],
                      "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}}
             entry.update(extra or {})
-            fake.record(entry)
+            if service != "control":
+                fake.record(entry)
 
         def _base(self) -> str:
             return f"{scheme}://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}"

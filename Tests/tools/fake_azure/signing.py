@@ -26,12 +26,12 @@ def hmac_b64(key_b64: str, text: str) -> str:
 def _header_key(name: str):
     """Azure sorts canonicalized x-ms-* headers with the service's culture-aware collation, not by code point: a
     hyphen is ignored at the first level (so `x-ms-meta-ab` and `x-ms-meta-a-b` compare on `ab`), letters compare
-    case-insensitively, and punctuation sorts before digits, which sort before letters. Among names equal at that
-    level, the one whose hyphen comes earlier sorts later. Names here are lower-case ASCII; selftest.py holds this
-    order against the SDK's comparator on random names."""
+    case-insensitively, and `_` sorts before digits, which sort before letters. Among names equal at that
+    level, the one whose hyphen comes earlier sorts later. Names here are lower-case letters, digits, `-` and `_`
+    (other characters are not modelled); selftest.py holds this order against the SDK's comparator on random names."""
     primary = []
     for ch in name:
-        if ch == "-" or ch == "'":
+        if ch == "-":
             continue
         if "a" <= ch <= "z":
             primary.append((2, ch))
@@ -39,7 +39,7 @@ def _header_key(name: str):
             primary.append((1, ch))
         else:
             primary.append((0, ch))
-    hyphens = tuple(-i for i, ch in enumerate(name) if ch in "-'")
+    hyphens = tuple(-i for i, ch in enumerate(name) if ch == "-")
     return (primary, hyphens)
 
 
