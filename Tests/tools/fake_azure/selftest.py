@@ -68,6 +68,8 @@ from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding, rsa  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
+import logging  # noqa: E402
+
 import reference_signatures  # noqa: E402
 import signing  # noqa: E402
 import tokens  # noqa: E402
@@ -182,6 +184,7 @@ K8S_KEY = None
 
 def setUpModule():  # noqa: N802
     global FAKE, TMP, CERT_PEM, ROGUE_PEM, K8S_KEY
+    logging.getLogger("azure").setLevel(logging.CRITICAL)  # the refusals below are expected; keep test.sh quiet
     TMP = tempfile.TemporaryDirectory(prefix="fake-azure-selftest.")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = self_signed_rsa("outpost-cert-app", key)
