@@ -281,6 +281,27 @@ class T00Signatures(unittest.TestCase):
             self.assertEqual(signing.shared_key_authorization(vectors["account"], vectors["key"], sts),
                              v["authorization"], v["name"])
 
+    def test_live_verifier_accepts_vectors(self):
+        """The Blob fake's request path (query parsing, header handling, account check) on each captured request,
+        its clock set to the vectors' date: every one verifies, and a one-character change of the signature does
+        not."""
+        import blob as blobmod
+        vectors = reference_signatures.compute()
+        account = blobmod.Account(vectors["account"], vectors["key"])
+        svc = blobmod.BlobService({account.name: account}, TENANT, None)
+        svc.clock = lambda: datetime.strptime(vectors["date"], "%a, %d %b %Y %H:%M:%S GMT").replace(
+            tzinfo=timezone.utc).timestamp()
+        for v in vectors["sharedKey"]:
+            headers = {k.lower(): val for k, val in v["headers"]}
+            req = blobmod.Request(v["method"], v["path"], v["query"], headers, b"", "http", "127.0.0.1")
+            cred = v["authorization"].split(" ", 1)[1]
+            self.assertEqual(svc._shared_key(req, account, cred), {"kind": "sharedkey"}, v["name"])
+            flipped = cred[:-2] + ("A" if cred[-2] != "A" else "B") + cred[-1]
+            with self.assertRaises(blobmod.BlobError, msg=v["name"]) as cm:
+                svc._shared_key(req, account, flipped)
+            self.assertEqual(cm.exception.code, "AuthenticationFailed")
+            self.assertIn(v["stringToSign"], cm.exception.detail)
+
     def test_sas_vectors_byte_equal(self):
         vectors = reference_signatures.compute()
         self.assertGreaterEqual(len(vectors["sas"]), 6)
@@ -529,6 +550,28 @@ class T10Blob(unittest.TestCase):
         s, _, _ = FAKE.call("GET", path, headers={"Authorization": "Bearer " + t["access_token"],
                                                   "x-ms-version": "2026-10-06"})
         self.assertEqual(s, 200)
+
+    def test_plain_http_shared_key_and_https_only_sas(self):
+        """Without TLS (no --tls-*), Shared Key and SAS work over http, and a SAS with spr=https is refused."""
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "server.py"), "--port", "0",
+                                 "--exit-on-stdin-eof", "--account", f"{ACCOUNT}={KEY}", "--container", "plain"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline().strip()
+            self.assertTrue(line.startswith("LISTENING http://127.0.0.1:"), line)
+            url = line.split(" ", 1)[1] + "/" + ACCOUNT
+            svc = BlobServiceClient(url, credential={"account_name": ACCOUNT, "account_key": KEY}, **FAST)
+            svc.get_blob_client("plain", "a.txt").upload_blob(b"plain", overwrite=True)
+            token = sas("a.txt", BlobSasPermissions(read=True), container="plain")
+            self.assertEqual(BlobClient.from_blob_url(f"{url}/plain/a.txt?{token}", **FAST).download_blob().readall(),
+                             b"plain")
+            token = sas("a.txt", BlobSasPermissions(read=True), container="plain", protocol="https")
+            with self.assertRaises(HttpResponseError) as cm:
+                BlobClient.from_blob_url(f"{url}/plain/a.txt?{token}", **FAST).download_blob().readall()
+            self.assertEqual(cm.exception.error_code, "AuthorizationProtocolMismatch")
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=10)
 
     def test_faults_retried_by_sdk(self):
         b = shared_key_service().get_blob_client("ingest", "faulty.bin")

@@ -768,6 +768,25 @@ def build_config(args) -> dict:
     for spec in args.client or []:
         cid, _, secret = spec.partition("=")
         cfg.setdefault("clients", []).append({"clientId": cid, "secret": secret})
+    clients = {c["clientId"]: c for c in cfg.setdefault("clients", [])}
+    for spec in args.client_cert or []:
+        cid, _, pem = spec.partition("=")
+        clients.setdefault(cid, {"clientId": cid})
+        if clients[cid] not in cfg["clients"]:
+            cfg["clients"].append(clients[cid])
+        clients[cid].setdefault("certificates", []).append(pem)
+    for spec in args.federated or []:
+        cid, _, rest = spec.partition("=")
+        fields = rest.split(",")
+        if len(fields) not in (2, 3):
+            raise ValueError(f"--federated {spec!r}: CLIENT_ID=ISSUER,SUBJECT[,ISSUER_KEY_PEM]")
+        clients.setdefault(cid, {"clientId": cid})
+        if clients[cid] not in cfg["clients"]:
+            cfg["clients"].append(clients[cid])
+        fed = {"issuer": fields[0], "subject": fields[1]}
+        if len(fields) == 3:
+            fed["issuerKey"] = fields[2]
+        clients[cid].setdefault("federated", []).append(fed)
     for spec in args.managed_identity or []:
         cfg.setdefault("managedIdentities", []).append({"clientId": spec})
     if args.identity_header:
@@ -788,6 +807,10 @@ def main(argv=None) -> int:
     p.add_argument("--account", action="append", help="NAME=BASE64KEY (repeatable; default the dev account)")
     p.add_argument("--container", action="append", help="a container to create in each --account (repeatable)")
     p.add_argument("--client", action="append", help="CLIENT_ID=SECRET, an app registration (repeatable)")
+    p.add_argument("--client-cert", action="append",
+                   help="CLIENT_ID=CERT_PEM_PATH, a certificate registered on an app (repeatable)")
+    p.add_argument("--federated", action="append",
+                   help="CLIENT_ID=ISSUER,SUBJECT[,ISSUER_KEY_PEM_PATH], a federated credential (repeatable)")
     p.add_argument("--managed-identity", action="append", help="CLIENT_ID of a managed identity (repeatable)")
     p.add_argument("--identity-header", help="the App Service X-IDENTITY-HEADER value")
     p.add_argument("--secret", action="append", help="NAME=VALUE, a Key Vault secret (repeatable)")
