@@ -274,6 +274,9 @@ class BlobService:
         if container is not None:
             container = unquote(container)
         restype, comp, m = req.q.get("restype"), req.q.get("comp"), req.method
+        if m == "PUT" and blob is not None and "content-length" not in req.headers:
+            # Azure needs the length up front for uploads (no chunked transfer encoding).
+            raise BlobError(411, "MissingContentLengthHeader", "Content-Length header value must be specified.")
         with self.lock:
             if container is None:
                 if m == "POST" and restype == "service" and comp == "userdelegationkey":

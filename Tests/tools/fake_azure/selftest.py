@@ -413,6 +413,13 @@ class T10Blob(unittest.TestCase):
         self.assertEqual(h.get("x-ms-request-server-encrypted"), "true")
         s, h, _ = fake_signed("PUT", path + "?comp=block&blockid=" + "YWFhYQ%3D%3D", {}, body)
         self.assertEqual((s, h.get("x-ms-error-code")), (400, "InvalidBlobOrBlock"))  # block ids of unequal length
+        # an upload without Content-Length (chunked transfer encoding) is refused, as Azure does
+        h = {"x-ms-date": time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime()), "x-ms-version": "2026-10-06",
+             "x-ms-blob-type": "BlockBlob", "Transfer-Encoding": "chunked"}
+        sts = signing.shared_key_string_to_sign("PUT", ACCOUNT, path, [], list(h.items()))
+        h["Authorization"] = signing.shared_key_authorization(ACCOUNT, KEY, sts)
+        s, h, _ = FAKE.call("PUT", path, iter([b"chunk"]), h)
+        self.assertEqual((s, h.get("x-ms-error-code")), (411, "MissingContentLengthHeader"))
 
     def test_list_and_delete(self):
         c = shared_key_service().get_container_client("other")
@@ -611,6 +618,13 @@ class T20Identity(unittest.TestCase):
         with self.assertRaises(ClientAuthenticationError) as cm:
             secret_credential().get_token("https://unknown.example/.default")
         self.assertIn("AADSTS500011", str(cm.exception))
+        other = ClientSecretCredential("0ther000-0000-4000-8000-000000000000", SECRET_APP, SECRET_APP_SECRET,
+                                       authority=FAKE.base, disable_instance_discovery=True)
+        with self.assertRaises(ClientAuthenticationError) as cm:  # MSAL stops at the tenant's OpenID configuration
+            other.get_token(STORAGE_SCOPE)
+        self.assertIn("Unable to get authority configuration", str(cm.exception))
+        s, _, out = FAKE.call("GET", "/0ther000-0000-4000-8000-000000000000/v2.0/.well-known/openid-configuration")
+        self.assertEqual((s, json.loads(out)["error_codes"]), (400, [90002]))
 
     def test_certificate(self):
         cred = CertificateCredential(TENANT, CERT_APP, certificate_path=CERT_PEM, authority=FAKE.base,

@@ -458,6 +458,9 @@ def make_handler(fake: FakeAzure, scheme: str):
                 return "entra"
             if first in fake.blob.accounts:
                 return "blob"
+            if re.fullmatch(r"/[^/]+(/oauth2/v2\.0/token|/v2\.0/\.well-known/openid-configuration|"
+                            r"/\.well-known/openid-configuration)", path):
+                return "entra"  # another tenant: refused as Entra refuses an unknown tenant
             return "unknown"
 
         def _dispatch(self):
@@ -566,6 +569,14 @@ def make_handler(fake: FakeAzure, scheme: str):
 
         def _entra(self, url, body):
             base = self._base()
+            tenant = url.path.lstrip("/").split("/", 1)[0]
+            if tenant != fake.tenant:
+                return self._json(400, {"error": "invalid_tenant",
+                                        "error_description": f"AADSTS90002: Tenant '{tenant}' not found. Check to "
+                                                             "make sure you have the correct tenant ID and are "
+                                                             "signing into the correct cloud.",
+                                        "error_codes": [90002], "timestamp": now_iso(),
+                                        "trace_id": str(uuid.uuid4()), "correlation_id": str(uuid.uuid4())}, "entra")
             rest = url.path[len(fake.tenant) + 1:]
             if self.command == "GET" and rest in ("/v2.0/.well-known/openid-configuration",
                                                   "/.well-known/openid-configuration"):
