@@ -411,9 +411,15 @@ class BlobService:
         h.update(extra or {})
         return h
 
+    @staticmethod
+    def _exists(account, container, name) -> bool:
+        c = account.containers.get(container)
+        return c is not None and name in c.blobs
+
     def put_blob(self, req, account, container, name, base_url):
-        exists = self._container(account, container).blobs.get(name)
-        auth = self.authorize(req, account, container, name, "w" if exists else "cw", base_url)
+        # authorization comes first: an unauthorized caller learns nothing about what exists
+        auth = self.authorize(req, account, container, name, "w" if self._exists(account, container, name) else "cw",
+                              base_url)
         c = self._container(account, container)
         bt = req.h("x-ms-blob-type")
         if bt is None:
@@ -469,8 +475,9 @@ class BlobService:
         return 201, h, b""
 
     def put_block_list(self, req, account, container, name, base_url):
+        auth = self.authorize(req, account, container, name, "w" if self._exists(account, container, name) else "cw",
+                              base_url)
         c = self._container(account, container)
-        auth = self.authorize(req, account, container, name, "w" if name in c.blobs else "cw", base_url)
         self._conditions(req, c.blobs.get(name), write=True)
         self._verify_content(req, req.body)  # Content-MD5 of a Put Block List is the XML body's
         try:

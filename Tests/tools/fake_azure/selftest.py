@@ -489,6 +489,11 @@ class T10Blob(unittest.TestCase):
             sas_blob("sas/upload.bin", expired).upload_blob(b"x", overwrite=True)
         self.assertEqual((cm.exception.status_code, cm.exception.error_code), (403, "AuthenticationFailed"))
         self.assertIn("not valid in the specified time frame", str(cm.exception))
+        create_only = sas("sas/upload.bin", BlobSasPermissions(create=True))
+        with self.assertRaises(HttpResponseError) as cm:  # create (c) may not overwrite an existing blob
+            sas_blob("sas/upload.bin", create_only).upload_blob(b"x", overwrite=True)
+        self.assertEqual(cm.exception.error_code, "AuthorizationPermissionMismatch")
+        sas_blob("sas/created.bin", sas("sas/created.bin", BlobSasPermissions(create=True))).upload_blob(b"new")
         ipsas = sas("sas/upload.bin", BlobSasPermissions(read=True), ip="10.0.0.1")
         with self.assertRaises(HttpResponseError) as cm:
             sas_blob("sas/upload.bin", ipsas).download_blob().readall()

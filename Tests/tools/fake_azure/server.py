@@ -308,8 +308,7 @@ class FakeAzure:
                 return i
         if client_id or object_id or resource_id:
             return None
-        defaults = [i for i in self.identities if i["default"]] or (self.identities[:1] if len(self.identities) == 1
-                                                                     else [])
+        defaults = [i for i in self.identities if i["default"]] or self.identities[:1]  # else the first one
         return defaults[0] if defaults else None
 
     # --- Key Vault --------------------------------------------------------------------------------------------
