@@ -334,8 +334,14 @@ class T00Signatures(unittest.TestCase):
             data = rnd.randbytes(n)
             self.assertEqual(signing.crc64(data), checksums.crc64.compute(data, 0), n)
 
-    def test_vectors_are_deterministic(self):
-        self.assertEqual(json.dumps(reference_signatures.compute()), json.dumps(reference_signatures.compute()))
+    def test_vectors_are_deterministic_and_committed(self):
+        """reference_vectors.json (what the Swift tests may read without Python) is exactly what the pinned SDK
+        computes now; after an SDK upgrade, regenerate it and review the diff."""
+        vectors = reference_signatures.compute()
+        self.assertEqual(json.dumps(vectors), json.dumps(reference_signatures.compute()))
+        with open(os.path.join(HERE, "reference_vectors.json"), encoding="utf-8") as f:
+            self.assertEqual(json.load(f), vectors, "regenerate: reference_signatures.py --pretty > "
+                                                    "reference_vectors.json")
 
 
 class T10Blob(unittest.TestCase):
