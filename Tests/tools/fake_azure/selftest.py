@@ -218,6 +218,10 @@ def setUpModule():  # noqa: N802
                               {"name": "off", "versions": [{"value": "x", "enabled": False}]}],
                   "readers": [SECRET_APP, CERT_APP, FED_APP, MI_CLIENT]},
     }
+    signing_key = os.path.join(TMP.name, "token-signing.pem")
+    with open(signing_key, "wb") as f:
+        f.write(pem_key(rsa.generate_private_key(public_exponent=65537, key_size=2048)))
+    config["tokenSigningKey"] = signing_key  # shared with the plain-http IMDS instance in test_imds_over_http
     FAKE = Fake(TMP.name, config)
     os.environ["REQUESTS_CA_BUNDLE"] = os.environ["SSL_CERT_FILE"] = FAKE.cert
 
@@ -727,6 +731,24 @@ class T20Identity(unittest.TestCase):
                                      "https://storage.azure.com&client_id=nobody", headers={"Metadata": "true"})
         self.assertEqual(s, 400)
 
+    def test_imds_over_plain_http_from_a_second_instance(self):
+        """IMDS is plain http in Azure. A second fake without TLS, started with the same tenant and token signing key,
+        serves it; its tokens open the TLS instance's vault."""
+        proc = subprocess.Popen([sys.executable, os.path.join(HERE, "server.py"), "--port", "0",
+                                 "--exit-on-stdin-eof", "--tenant", TENANT, "--managed-identity", MI_CLIENT,
+                                 "--token-signing-key", os.path.join(TMP.name, "token-signing.pem")],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline().strip()
+            self.assertTrue(line.startswith("LISTENING http://127.0.0.1:"), line)
+            with Env(AZURE_POD_IDENTITY_AUTHORITY_HOST=line.split(" ", 1)[1], IDENTITY_ENDPOINT=None,
+                     MSI_ENDPOINT=None):
+                kv = SecretClient(FAKE.base, ManagedIdentityCredential(), verify_challenge_resource=False)
+                self.assertEqual(kv.get_secret("db-password", version="v1" * 16).value, "old-pw")
+        finally:
+            proc.stdin.close()
+            proc.wait(timeout=10)
+
     def test_app_service(self):
         with Env(IDENTITY_ENDPOINT=FAKE.base + "/msi/token", IDENTITY_HEADER=IDENTITY_HEADER,
                  AZURE_POD_IDENTITY_AUTHORITY_HOST=None, MSI_ENDPOINT=None, IDENTITY_SERVER_THUMBPRINT=None):
@@ -746,13 +768,16 @@ class T30KeyVault(unittest.TestCase):
         return SecretClient(FAKE.base, cred or secret_credential(), verify_challenge_resource=False, **kw)
 
     def test_challenge_flow_and_versions(self):
+        # The SDK caches a vault's challenge process-wide; forget it so this client starts without a token.
+        from azure.keyvault.secrets._shared import http_challenge_cache
+        http_challenge_cache.clear()
         FAKE.control("DELETE", "requests")
         kv = self.client()
         s = kv.get_secret("db-password")
         self.assertEqual((s.value, s.properties.content_type, s.properties.tags), ("pw-2", "text/plain",
                                                                                    {"owner": "outpost"}))
         flow = [(r["service"], r["method"], r["status"]) for r in FAKE.control("GET", "requests")["requests"]]
-        self.assertEqual(flow[0], ("vault", "GET", 401))
+        self.assertEqual(flow[0], ("vault", "GET", 401), flow)
         self.assertIn(("entra", "POST", 200), flow)
         self.assertEqual(flow[-1], ("vault", "GET", 200))
         first = [r for r in FAKE.control("GET", "requests")["requests"] if r["service"] == "vault"][0]

@@ -86,7 +86,11 @@ class FakeAzure:
         self.tenant = cfg.get("tenant") or DEFAULT_TENANT
         self.token_lifetime = int(cfg.get("tokenLifetime", 3600))
         self.resources = tuple(resource_of(r) for r in cfg.get("resources", [])) + KNOWN_RESOURCES
-        self.issuer = tokens.Issuer()
+        key = cfg.get("tokenSigningKey")
+        if key and "-----BEGIN" not in key:
+            with open(key, "rb") as f:
+                key = f.read().decode()
+        self.issuer = tokens.Issuer(key.encode() if key else None)
         accounts = {}
         for a in cfg.get("accounts") or [{"name": DEV_ACCOUNT[0], "key": DEV_ACCOUNT[1]}]:
             name = a["name"]
@@ -413,16 +417,16 @@ def make_handler(fake: FakeAzure, scheme: str):
                 self.send_header("x-ms-keyvault-service-version", "1.9.0.0")
             if "content-length" not in sent:
                 self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            if body and self.command != "HEAD":
-                self.wfile.write(body)
             url = urlsplit(self.path)
             entry = {"service": service, "method": self.command, "path": url.path, "query": url.query,
                      "status": status, "authorization": (self.headers.get("Authorization") or "").split(" ")[0],
                      "headers": {k.lower(): v for k, v in self.headers.items() if k.lower() != "authorization"}}
             entry.update(extra or {})
             if service != "control":
-                fake.record(entry)
+                fake.record(entry)  # before the answer leaves, so the log keeps the order the client saw
+            self.end_headers()
+            if body and self.command != "HEAD":
+                self.wfile.write(body)
 
         def _base(self) -> str:
             return f"{scheme}://{self.headers.get('Host') or '%s:%d' % self.server.server_address[:2]}"
@@ -804,6 +808,8 @@ def build_config(args) -> dict:
     for spec in args.secret or []:
         name, _, value = spec.partition("=")
         cfg.setdefault("vault", {}).setdefault("secrets", []).append({"name": name, "value": value})
+    if args.token_signing_key:
+        cfg["tokenSigningKey"] = args.token_signing_key
     if args.token_lifetime is not None:
         cfg["tokenLifetime"] = args.token_lifetime
     return cfg
@@ -825,6 +831,9 @@ def main(argv=None) -> int:
     p.add_argument("--identity-header", help="the App Service X-IDENTITY-HEADER value")
     p.add_argument("--secret", action="append", help="NAME=VALUE, a Key Vault secret (repeatable)")
     p.add_argument("--token-lifetime", type=int, help="seconds an issued token lives (default 3600)")
+    p.add_argument("--token-signing-key", metavar="PEM",
+                   help="RSA private key signing the issued tokens (default: a fresh one); fakes started with the "
+                        "same key and tenant accept each other's tokens")
     p.add_argument("--tls-self-signed", metavar="CERT_PEM",
                    help="serve https with a fresh self-signed cert written to CERT_PEM (key at CERT_PEM.key)")
     p.add_argument("--fault", action="append", help="a fault, repeatable (faults.py)")

@@ -8,7 +8,6 @@ import base64
 import hashlib
 import json
 import time
-import uuid
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -86,9 +85,17 @@ def load_public_key(pem: bytes):
 class Issuer:
     """Signs the fake's access tokens; verifies them for the Blob and Key Vault fakes."""
 
-    def __init__(self):
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.kid = uuid.uuid4().hex
+    def __init__(self, key_pem: bytes | None = None):
+        """A fresh key, or an RSA private key (PEM) shared by several fakes so they accept each other's tokens."""
+        if key_pem is None:
+            self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        else:
+            self.key = serialization.load_pem_private_key(key_pem, None)
+            if not isinstance(self.key, rsa.RSAPrivateKey):
+                raise ValueError("the token signing key must be an RSA private key")
+        der = self.key.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+        self.kid = b64url(hashlib.sha256(der).digest())[:22]
 
     def jwks(self) -> dict:
         n = self.key.public_key().public_numbers()
