@@ -27,9 +27,8 @@ import azure.storage.blob
 import azure.storage.blob._shared.policies as storage_policies
 from azure.core.pipeline import PipelineContext, PipelineRequest
 from azure.core.pipeline.transport import HttpTransport
-from azure.storage.blob import (BlobBlock, BlobClient, BlobSasPermissions, BlobServiceClient, ContainerClient,
-                                ContainerSasPermissions, ContentSettings, UserDelegationKey, generate_blob_sas,
-                                generate_container_sas)
+from azure.storage.blob import (BlobBlock, BlobSasPermissions, BlobServiceClient, ContainerSasPermissions,
+                                ContentSettings, UserDelegationKey, generate_blob_sas, generate_container_sas)
 from azure.storage.blob._shared.authentication import SharedKeyCredentialPolicy
 
 ACCOUNT = "outpostref"

@@ -32,7 +32,6 @@ import urllib.error
 import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
-from functools import cmp_to_key
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -175,8 +174,8 @@ class Fake:
             self.proc.kill()
 
 
-FAKE: Fake
-TMP: tempfile.TemporaryDirectory
+FAKE: Fake = None  # type: ignore[assignment]  # set by setUpModule
+TMP: tempfile.TemporaryDirectory = None  # type: ignore[assignment]
 CERT_PEM = ""  # CertificateCredential's PEM (key + cert), registered for CERT_APP
 ROGUE_PEM = ""  # an unregistered certificate
 K8S_KEY = None

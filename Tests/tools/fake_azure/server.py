@@ -63,6 +63,14 @@ class KvError(Exception):
         self.status, self.code, self.message, self.inner, self.headers = status, code, message, inner, headers or {}
 
 
+def pem_or_path(value: str) -> bytes:
+    """PEM text given inline, or the contents of the file it names."""
+    if "-----BEGIN" in value:
+        return value.encode()
+    with open(value, "rb") as f:
+        return f.read()
+
+
 def resource_of(audience: str) -> str:
     return audience[:-1] if audience.endswith("/") else audience
 
@@ -70,7 +78,7 @@ def resource_of(audience: str) -> str:
 class Secret:
     def __init__(self, name):
         self.name = name
-        self.versions: list[dict] = []  # oldest first; the last enabled one is current
+        self.versions: list[dict] = []  # oldest first; the last one is current (if disabled, reads are refused)
 
     def add(self, value: str, content_type=None, tags=None, enabled=True, version=None) -> dict:
         t = int(time.time())
@@ -87,10 +95,7 @@ class FakeAzure:
         self.token_lifetime = int(cfg.get("tokenLifetime", 3600))
         self.resources = tuple(resource_of(r) for r in cfg.get("resources", [])) + KNOWN_RESOURCES
         key = cfg.get("tokenSigningKey")
-        if key and "-----BEGIN" not in key:
-            with open(key, "rb") as f:
-                key = f.read().decode()
-        self.issuer = tokens.Issuer(key.encode() if key else None)
+        self.issuer = tokens.Issuer(pem_or_path(key) if key else None)
         accounts = {}
         for a in cfg.get("accounts") or [{"name": DEV_ACCOUNT[0], "key": DEV_ACCOUNT[1]}]:
             name = a["name"]
@@ -104,13 +109,12 @@ class FakeAzure:
         for c in cfg.get("clients", []):
             certs = []
             for pem in c.get("certificates", []):
-                data = pem.encode() if "-----BEGIN" in pem else open(pem, "rb").read()
-                certs.append(tokens.Certificate(data))
+                certs.append(tokens.Certificate(pem_or_path(pem)))
             feds = []
             for f in c.get("federated", []):
                 key = f.get("issuerKey")
                 if key:
-                    key = tokens.load_public_key(key.encode() if "-----BEGIN" in key else open(key, "rb").read())
+                    key = tokens.load_public_key(pem_or_path(key))
                 feds.append({"issuer": f["issuer"], "subject": f["subject"],
                              "audiences": f.get("audiences", [FEDERATED_AUDIENCE]), "key": key})
             self.clients[c["clientId"]] = {"clientId": c["clientId"], "secret": c.get("secret"), "certs": certs,
@@ -339,7 +343,8 @@ class FakeAzure:
             raise KvError(401, "Unauthorized", "AKV10032: Invalid issuer. Expected one of the vault's tenant.",
                           headers=challenge)
         readers = self.vault_readers
-        if readers is not None and claims.get("oid") not in readers and claims.get("appid") not in readers:
+        names = self.principal_names(claims.get("oid")) | {claims.get("appid")}
+        if readers is not None and not names & set(readers):
             raise KvError(403, "Forbidden", f"The user, group or application 'appid={claims.get('appid')};"
                           f"oid={claims.get('oid')};iss={claims.get('iss')}' does not have secrets get permission "
                           f"on key vault 'fake'.", inner={"code": "AccessDenied"})
