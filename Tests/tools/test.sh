@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
 # makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
-# free loopback ports — the fake Snowflake server's venv, the fake Tableau server and the fake Google endpoints'
-# venv, each checked by its self-test), runs `swift test`, and
-# stops what it started.
+# free loopback ports — the fake Snowflake server's venv, the fake Tableau server, the fake Google endpoints' venv
+# and the fake Azure server's venv, each checked by its self-test), runs `swift test`, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -45,6 +44,17 @@ OUTPOST_TEST_FAKE_GCP="$PWD/Tests/tools/fake_gcp/server.py"
 export OUTPOST_TEST_FAKE_GCP_PYTHON OUTPOST_TEST_FAKE_GCS_SERVER OUTPOST_TEST_FAKE_GCP
 if [ "${OUTPOST_SKIP_FAKE_GCP_SELFTEST:-}" != 1 ]; then
     "$OUTPOST_TEST_FAKE_GCP_PYTHON" Tests/tools/fake_gcp/selftest.py >&2
+fi
+
+# The fake Azure server (Tests/tools/fake_azure): Blob, Key Vault, Entra ID and managed identity on one loopback
+# port. Microsoft's SDKs, pinned as its reference clients, get a venv of their own (idempotent, under .build/). Its
+# self-test proves it honest with them (and its Shared Key / SAS signer byte-equal to the SDK's) before any Swift
+# test relies on it; OUTPOST_SKIP_FAKE_AZURE_SELFTEST=1 skips that.
+OUTPOST_TEST_FAKE_AZURE_PYTHON="$(bash Tests/tools/fake_azure/setup.sh)"
+OUTPOST_TEST_FAKE_AZURE="$PWD/Tests/tools/fake_azure/server.py"
+export OUTPOST_TEST_FAKE_AZURE_PYTHON OUTPOST_TEST_FAKE_AZURE
+if [ "${OUTPOST_SKIP_FAKE_AZURE_SELFTEST:-}" != 1 ]; then
+    "$OUTPOST_TEST_FAKE_AZURE_PYTHON" Tests/tools/fake_azure/selftest.py >&2
 fi
 
 # Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and
