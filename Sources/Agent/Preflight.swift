@@ -137,9 +137,17 @@ public struct Preflight: Sendable {
         _ source: Source, resolver: SecretResolver, network: OutboundNetwork
     ) async -> (ok: Bool, detail: String) {
         let policy: EgressPolicy
+        let secretPolicy: SecretPolicy
+        let transport: SourceTransportPolicy
         do {
             policy = try EgressPolicy(
                 allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+            secretPolicy = try SecretPolicy(
+                allowedSecrets: configuration.policy.allowedSecrets,
+                protected: SecretPolicy.Protected(configuration: configuration))
+            transport = try SourceTransportPolicy(
+                unverifiedSources: configuration.policy.unverifiedSources,
+                cleartextPasswordSources: configuration.policy.cleartextPasswordSources)
         } catch {
             return (false, "the local policy is invalid: \(error)")
         }
@@ -150,7 +158,9 @@ public struct Preflight: Sendable {
         for (role, text) in source.secrets.sorted(by: { $0.key < $1.key }) {
             do {
                 try JobRunner.ResolvedSecrets.checkRole(role)
-                let value = try await resolver.resolve(try SecretReference(parsing: text))
+                let (secretDecision, read) = secretPolicy.check(try SecretReference(parsing: text))
+                guard secretDecision.allowed else { return (false, "a job would be refused: \(secretDecision.reason)") }
+                let value = try await resolver.resolve(read)
                 values += JobRunner.ResolvedSecrets.maskedForms(role: role, value: value)
                 try secrets.set(role, value)
             } catch {
@@ -164,7 +174,8 @@ public struct Preflight: Sendable {
                 snowflake: try secrets.snowflakeCredentials(), tableau: try secrets.tableauCredentials(),
                 queryTag: "outpost agent --check")
             let connector = JobRunner.checkingOpenedFile(
-                network.settings.applied(to: resolved.connector), policy: policy)
+                network.settings.applied(to: try transport.applied(to: resolved.connector, url: source.url)),
+                policy: policy)
             let reached = try await connector.check(
                 logger: Logger(label: "outpost.preflight") { _ in SwiftLogNoOpLogHandler() })
             return (true, "\(reached); \(decision.reason)")

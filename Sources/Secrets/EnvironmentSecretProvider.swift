@@ -25,9 +25,16 @@ public struct FileSecretProvider: SecretProvider {
     public var store: SecretReference.Store { .file }
     /// Refuse files larger than this: a secret is small, a large file is a misconfiguration.
     public let maxBytes: Int
+    /// Called with the device and inode of the file once it is open, before anything is read: throws to refuse
+    /// it (the agent refuses its own files, whatever name reached them).
+    public let openedFileCheck: (@Sendable (_ device: UInt64, _ inode: UInt64) throws -> Void)?
 
-    public init(maxBytes: Int = 1024 * 1024) {
+    public init(
+        maxBytes: Int = 1024 * 1024,
+        openedFileCheck: (@Sendable (_ device: UInt64, _ inode: UInt64) throws -> Void)? = nil
+    ) {
         self.maxBytes = maxBytes
+        self.openedFileCheck = openedFileCheck
     }
 
     public func resolve(_ reference: SecretReference) async throws -> String {
@@ -38,6 +45,14 @@ public struct FileSecretProvider: SecretProvider {
             throw SecretError(.unreadable, "cannot read secret file \(path) named by \(reference): \(reason)")
         }
         defer { close(descriptor) }
+        if let openedFileCheck {
+            var status = stat()
+            guard fstat(descriptor, &status) == 0 else {
+                let reason = String(cString: strerror(errno))
+                throw SecretError(.unreadable, "cannot read secret file \(path) named by \(reference): \(reason)")
+            }
+            try openedFileCheck(UInt64(status.st_dev), UInt64(status.st_ino))
+        }
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 * 1024)
         while true {

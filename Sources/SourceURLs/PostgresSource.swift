@@ -33,6 +33,8 @@ public struct PostgresSource: Sendable, CustomStringConvertible {
     /// The database named in the URL; nil when the URL names none (then every connectable database is read).
     public var database: String?
     public var tlsMode: TLSMode
+    /// Whether the URL said `sslmode` (otherwise `tlsMode` is libpq's default, `prefer`).
+    public var tlsModeWasGiven = false
     /// A PEM bundle of trusted roots for `verify-ca` / `verify-full`.
     public var rootCertificatePath: String?
     public var connectTimeoutSeconds: Int
@@ -80,6 +82,7 @@ public struct PostgresSource: Sendable, CustomStringConvertible {
             let value = item.value ?? ""
             switch item.name {
             case "sslmode":
+                tlsModeWasGiven = true
                 switch value {
                 case "allow": tlsMode = .prefer
                 default:

@@ -135,7 +135,22 @@ struct QuickstartCommand: AsyncParsableCommand {
         agentConfiguration.heartbeatInterval = .seconds(10)
         agentConfiguration.drainTimeout = .seconds(30)
         agentConfiguration.policy.allowedSources = [Self.exactPattern(plan.source)]
-        if plan.passwordFromEnvironment { agentConfiguration.jobs.passEnvironment = ["PGPASSWORD"] }
+        if plan.passwordFromEnvironment {
+            agentConfiguration.jobs.passEnvironment = ["PGPASSWORD"]
+            agentConfiguration.policy.allowedSecrets = ["env:PGPASSWORD"]
+        }
+        // The quickstart's user named the source on this machine: a server on this machine, or the sslmode they
+        // wrote, is their choice; anywhere else the agent's default (verify-full) holds.
+        let components = URLComponents(string: plan.source)
+        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(components?.host?.lowercased() ?? "")
+        if plan.sourceKind == "postgresql"
+            && (loopback || components?.queryItems?.contains(where: { $0.name == "sslmode" }) == true)
+        {
+            agentConfiguration.policy.unverifiedSources = [Self.exactPattern(plan.source)]
+        }
+        if plan.sourceKind == "postgresql" && loopback {
+            agentConfiguration.policy.cleartextPasswordSources = [Self.exactPattern(plan.source)]
+        }
         let runner = try await Agent.make(
             configuration: agentConfiguration, environment: environment, version: OutpostVersion.current,
             jobExecutable: AgentCommand.ownExecutable(), metrics: AgentMetrics(), logger: logger)

@@ -179,7 +179,11 @@ struct AgentSetup {
     var yaml: String
 
     /// - Parameter concurrency: the agent's slots; the configuration's default when nil.
-    init(controlPlane: TestControlPlane, concurrency: Int? = nil, extraPolicy: String = "", extra: String = "") throws {
+    /// - Parameter unverifiedSources: sources reached without a proven server (the test PostgreSQL has no TLS).
+    init(
+        controlPlane: TestControlPlane, concurrency: Int? = nil, extraPolicy: String = "", extra: String = "",
+        unverifiedSources: [String] = ["postgres://127.0.0.1:*/*"]
+    ) throws {
         directory = try TemporaryDirectory()
         keyFile = directory.path + "/api-key"
         try Data(controlPlane.agentKey.utf8).write(to: URL(fileURLWithPath: keyFile))
@@ -202,6 +206,8 @@ struct AgentSetup {
                 - "postgres://127.0.0.1:*/*"
                 - "snowflake://*@MYORG-*"
             \(extraPolicy)
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**"]
+              unverifiedSources: [\(unverifiedSources.map { "\"\($0)\"" }.joined(separator: ", "))]
             jobs:
               executable: \(BuildProducts.outpost)
               killGrace: 2s

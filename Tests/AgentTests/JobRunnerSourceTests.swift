@@ -21,7 +21,7 @@ struct JobRunnerSourceTests {
             atPath: allowed + "/link.db", withDestinationPath: outside + "/secret.db")
         let policy = try EgressPolicy(allowedHosts: [], allowedSources: ["sqlite:\(allowed)/*.db"])
         let connector = JobRunner.checkingOpenedFile(SQLiteConnector(path: allowed + "/link.db"), policy: policy)
-        let error = await #expect(throws: JobRunner.OpenedSourceDenied.self) {
+        let error = await #expect(throws: JobRunner.LocalPolicyDenied.self) {
             _ = try await connector.extract(
                 scope: ExtractionScope(connection: "local"), into: DiscardingSink(),
                 logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

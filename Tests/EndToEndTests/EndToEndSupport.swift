@@ -152,6 +152,8 @@ struct AgentSetup {
             policy:
               allowedSources: [\(allowedSources.map(Self.quoted).joined(separator: ", "))]
               allowedHosts: ["127.0.0.1"]
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**"]
+              unverifiedSources: ["postgres://127.0.0.1:*/*"]
             jobs:
               killGrace: 2s
             \(commands)

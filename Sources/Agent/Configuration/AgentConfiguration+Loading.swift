@@ -15,7 +15,9 @@ extension AgentConfiguration {
         guard let text = String(data: data, encoding: .utf8) else {
             throw AgentError(.invalidConfiguration, "\(file) is not UTF-8 text")
         }
-        return try parse(text, file: file, environment: environment)
+        var configuration = try parse(text, file: file, environment: environment)
+        configuration.configurationFile = file
+        return configuration
     }
 
     /// Parses configuration text; `file` is used in error messages only.
@@ -103,11 +105,17 @@ extension AgentConfiguration {
         configuration.policy.allowedSources = try policy.strings("allowedSources") ?? []
         configuration.policy.allowedHosts = try policy.strings("allowedHosts") ?? []
         configuration.policy.excludeFields = try policy.strings("excludeFields") ?? []
+        configuration.policy.allowedSecrets = try policy.strings("allowedSecrets") ?? []
+        configuration.policy.unverifiedSources = try policy.strings("unverifiedSources") ?? []
+        configuration.policy.cleartextPasswordSources = try policy.strings("cleartextPasswordSources") ?? []
         // Every rule is checked now, so `--check` and the agent's start refuse a rule like "*" instead of the first
         // job failing on it.
         do {
             _ = try EgressPolicy(
                 allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+            _ = try SecretPolicy(allowedSecrets: configuration.policy.allowedSecrets, protected: .init())
+            _ = try EgressPolicy(allowedHosts: [], allowedSources: configuration.policy.unverifiedSources)
+            _ = try EgressPolicy(allowedHosts: [], allowedSources: configuration.policy.cleartextPasswordSources)
         } catch let error as EgressPolicyError {
             throw policy.error("\(error.description)", at: nil)
         }

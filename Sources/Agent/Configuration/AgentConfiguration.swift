@@ -41,6 +41,16 @@ public struct AgentConfiguration: Sendable {
         public var allowedHosts: [String] = []
         /// Field groups never extracted, whatever a job asks (`comments`, `definitions`, …).
         public var excludeFields: [String] = []
+        /// `STORE:PATTERN`s of the secret references a connection may name (`env:PG_*`,
+        /// `vault:secret/data/outpost/*`); none by default. The agent's own secrets are never among them.
+        public var allowedSecrets: [String] = []
+        /// Source patterns that may be reached without a server that proves who it is: PostgreSQL `sslmode`
+        /// `disable`, `prefer` or `require` (`prefer` when the URL says none). Every other PostgreSQL source is
+        /// `verify-full` unless it says `verify-ca`.
+        public var unverifiedSources: [String] = []
+        /// Source patterns that may be sent a password in cleartext over an unencrypted connection, when the
+        /// server asks for one that way; nothing else ever is.
+        public var cleartextPasswordSources: [String] = []
     }
 
     /// The on-disk spool of files and logs not yet acknowledged.
@@ -147,6 +157,8 @@ public struct AgentConfiguration: Sendable {
     }
 
     public var controlPlane: ControlPlane
+    /// The file the configuration was read from (nil when built in code): never readable as a job's secret.
+    public var configurationFile: String?
     public var network = Network()
     /// The name shown in the UI; defaults to the host name.
     public var name: String

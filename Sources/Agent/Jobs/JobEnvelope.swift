@@ -30,6 +30,12 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public var allowedHosts: [String]
     /// Local policy: field groups never extracted, on top of the job's own exclusions.
     public var excludeFields: [String]
+    /// Local policy: the secret references a connection may name, and what is the agent's own.
+    public var allowedSecrets: [String]
+    public var protectedSecrets: SecretPolicy.Protected
+    /// Local policy: sources reached without a verified server, and sources sent a cleartext password.
+    public var unverifiedSources: [String]
+    public var cleartextPasswordSources: [String]
     public var secretCommands: [String: SecretCommand]
     public var maxDurationSeconds: Int
     /// The agent's HTTP CONNECT proxy, for the HTTPS APIs the job calls itself (Snowflake, AWS Secrets Manager);
@@ -39,6 +45,8 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
         allowedSources: [String], allowedHosts: [String], excludeFields: [String],
+        allowedSecrets: [String] = [], protectedSecrets: SecretPolicy.Protected = .init(),
+        unverifiedSources: [String] = [], cleartextPasswordSources: [String] = [],
         secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil
     ) {
         self.runId = runId
@@ -49,6 +57,10 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.allowedSources = allowedSources
         self.allowedHosts = allowedHosts
         self.excludeFields = excludeFields
+        self.allowedSecrets = allowedSecrets
+        self.protectedSecrets = protectedSecrets
+        self.unverifiedSources = unverifiedSources
+        self.cleartextPasswordSources = cleartextPasswordSources
         self.secretCommands = secretCommands
         self.maxDurationSeconds = maxDurationSeconds
         self.proxy = proxy

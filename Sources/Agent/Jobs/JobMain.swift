@@ -142,8 +142,11 @@ struct JobRunner {
     private func run(services: HTTPClient?) async -> JobResult {
         let source = Self.credentialFree(job.sourceURL)
         let policy: EgressPolicy
+        let secretPolicy: SecretPolicy
         do {
             policy = try EgressPolicy(allowedHosts: envelope.allowedHosts, allowedSources: envelope.allowedSources)
+            secretPolicy = try SecretPolicy(
+                allowedSecrets: envelope.allowedSecrets, protected: envelope.protectedSecrets)
         } catch {
             return JobResult(outcome: .failed, error: "the agent's local policy is invalid: \(error)", source: source)
         }
@@ -160,15 +163,19 @@ struct JobRunner {
                 includeTables: job.filters.includeTables, excludeTables: job.filters.excludeTables,
                 excludeKinds: job.filters.excludeKinds,
                 excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
-            let resolvedSecrets = try await resolveSecrets(policy: policy, services: services)
+            let resolvedSecrets = try await resolveSecrets(
+                policy: policy, secretPolicy: secretPolicy, services: services)
             let resolved = try SourceLocation.resolve(
                 job.sourceURL, password: resolvedSecrets.password, environment: environment,
                 snowflake: try resolvedSecrets.snowflakeCredentials(),
                 tableau: try resolvedSecrets.tableauCredentials(),
                 queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
+            let connector = try SourceTransportPolicy(
+                unverifiedSources: envelope.unverifiedSources,
+                cleartextPasswordSources: envelope.cleartextPasswordSources
+            ).applied(to: resolved.connector, url: job.sourceURL)
             let extraction = Extraction(
-                connector: Self.checkingOpenedFile(
-                    envelope.proxy?.applied(to: resolved.connector) ?? resolved.connector, policy: policy),
+                connector: Self.checkingOpenedFile(envelope.proxy?.applied(to: connector) ?? connector, policy: policy),
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
                 folder: ExtractionFolder(path: envelope.outputDirectory, sealingKey: sealingKey))
             let manifest = try await extraction.run(progress: ExtractionProgress(), logger: logger)
@@ -185,7 +192,7 @@ struct JobRunner {
             return JobResult(
                 outcome: manifest.status == .complete ? .succeeded : .partial, policy: decision.reason,
                 records: records, source: source)
-        } catch let denial as OpenedSourceDenied {
+        } catch let denial as LocalPolicyDenied {
             logger.error("job.egress_denied", metadata: ["source": "\(source)", "reason": "\(denial.reason)"])
             return JobResult(outcome: .denied, error: denial.reason, policy: denial.reason, source: source)
         } catch {
@@ -202,14 +209,14 @@ struct JobRunner {
         sqlite.openedFileCheck = { openedPath in
             let decision = policy.checkOpenedFile(scheme: "sqlite", path: openedPath)
             guard decision.allowed else {
-                throw OpenedSourceDenied(reason: "the file opened for this source is \(openedPath): " + decision.reason)
+                throw LocalPolicyDenied(reason: "the file opened for this source is \(openedPath): " + decision.reason)
             }
         }
         return sqlite
     }
 
-    /// The file a source opened turned out to be outside the policy.
-    struct OpenedSourceDenied: Error {
+    /// The local policy refused what the job asked for: the file a source opened, a secret, a transport.
+    struct LocalPolicyDenied: Error {
         var reason: String
     }
 
@@ -286,13 +293,24 @@ struct JobRunner {
     }
 
     /// Resolves every secret reference of the job; each value is masked in every line the job prints from then on.
-    private func resolveSecrets(policy: EgressPolicy, services: HTTPClient?) async throws -> ResolvedSecrets {
-        var result = ResolvedSecrets()
+    ///
+    /// Every reference is checked against the local secret policy before any is resolved.
+    private func resolveSecrets(
+        policy: EgressPolicy, secretPolicy: SecretPolicy, services: HTTPClient?
+    ) async throws -> ResolvedSecrets {
+        var checked: [(role: String, reference: SecretReference, read: SecretReference)] = []
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
             try ResolvedSecrets.checkRole(role)
             let reference = try SecretReference(parsing: text)
-            let value = try await resolver(policy: policy, reference: reference, services: services).resolve(
-                reference)
+            let (decision, read) = secretPolicy.check(reference)
+            guard decision.allowed else { throw LocalPolicyDenied(reason: decision.reason) }
+            checked.append((role, reference, read))
+        }
+        var result = ResolvedSecrets()
+        for (role, reference, read) in checked {
+            let value = try await resolver(
+                policy: policy, secretPolicy: secretPolicy, reference: read, services: services
+            ).resolve(read)
             for form in ResolvedSecrets.maskedForms(role: role, value: value) { secrets.add(form) }
             logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
             try result.set(role, value)
@@ -301,7 +319,7 @@ struct JobRunner {
     }
 
     private func resolver(
-        policy: EgressPolicy, reference: SecretReference, services: HTTPClient?
+        policy: EgressPolicy, secretPolicy: SecretPolicy, reference: SecretReference, services: HTTPClient?
     ) throws -> SecretResolver {
         let aws = AWSEnvironment(environment)
         if reference.store == .awsSecretsManager {
@@ -320,7 +338,8 @@ struct JobRunner {
                 executable: $0.path, arguments: $0.arguments, timeout: .milliseconds($0.timeoutMilliseconds))
         }
         return SecretResolver(providers: [
-            EnvironmentSecretProvider(), FileSecretProvider(),
+            EnvironmentSecretProvider(),
+            FileSecretProvider(openedFileCheck: { try secretPolicy.checkOpenedFile(device: $0, inode: $1) }),
             AWSSecretsManagerSecretProvider(
                 clientForHost: { [proxy = envelope.proxy] host in
                     guard let services, proxy?.proxy(for: host) != nil else { return .shared }

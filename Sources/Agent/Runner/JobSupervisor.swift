@@ -440,6 +440,10 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             sealingKey: Data(context.spoolKey).base64EncodedString(),
             allowedSources: configuration.policy.allowedSources,
             allowedHosts: configuration.policy.allowedHosts, excludeFields: configuration.policy.excludeFields,
+            allowedSecrets: configuration.policy.allowedSecrets,
+            protectedSecrets: SecretPolicy.Protected(configuration: configuration),
+            unverifiedSources: configuration.policy.unverifiedSources,
+            cleartextPasswordSources: configuration.policy.cleartextPasswordSources,
             secretCommands: configuration.secretStores.commands.mapValues {
                 .init(path: $0.path, arguments: $0.arguments, timeoutMilliseconds: Backoff.milliseconds($0.timeout))
             },

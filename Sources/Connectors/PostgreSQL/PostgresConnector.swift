@@ -14,7 +14,10 @@ public import SourceURLs
 /// with catalog size. Databases are read one after another.
 public struct PostgresConnector: Connector {
     public var sourceKind: String { "postgresql" }
-    public let source: PostgresSource
+    public var source: PostgresSource
+    /// Closes a connection that is not encrypted when the server asks for the password in cleartext (the agent's
+    /// default; `outpost extract` sends it as libpq does).
+    public var refusesCleartextPassword = false
 
     public init(source: PostgresSource) {
         self.source = source
@@ -131,10 +134,32 @@ public struct PostgresConnector: Connector {
         database: String, tls: PostgresConnection.Configuration.TLS, logger: Logger
     ) async throws -> PostgresConnection {
         var configuration: PostgresConnection.Configuration
+        var eventLoop: (any EventLoop)?
+        let refusal = CleartextPasswordGuard.Refusal()
         if let directory = source.socketDirectory {
             configuration = PostgresConnection.Configuration(
                 unixSocketPath: "\(directory)/.s.PGSQL.\(source.port)", username: source.user,
                 password: source.password, database: database)
+        } else if refusesCleartextPassword && (source.tlsMode == .disable || source.tlsMode == .prefer) {
+            // The connection may stay unencrypted: watch what the server asks for before the client answers.
+            let channel: any Channel
+            do {
+                channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .connectTimeout(.seconds(Int64(source.connectTimeoutSeconds)))
+                    .channelInitializer { [expectsSSL = source.tlsMode != .disable] channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHandler(
+                                CleartextPasswordGuard(expectsSSLResponse: expectsSSL, refusal: refusal))
+                        }
+                    }
+                    .connect(host: source.host, port: source.port).get()
+            } catch {
+                throw PostgresErrorMapping.connectError(error, source: source, database: database)
+            }
+            configuration = PostgresConnection.Configuration(
+                establishedChannel: channel, tls: tls, username: source.user, password: source.password,
+                database: database)
+            eventLoop = channel.eventLoop
         } else {
             configuration = PostgresConnection.Configuration(
                 host: source.host, port: source.port, username: source.user, password: source.password,
@@ -146,8 +171,20 @@ public struct PostgresConnector: Connector {
             configuration.options.tlsServerName = source.host
         }
         do {
+            if let eventLoop {
+                return try await PostgresConnection.connect(
+                    on: eventLoop, configuration: configuration, id: 1, logger: logger
+                ).get()
+            }
             return try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
         } catch {
+            if refusal.happened {
+                throw ConnectorError(
+                    .authenticationFailed,
+                    "\(source.location) asked for the password in cleartext over an unencrypted connection; it was "
+                        + "not sent. Use TLS (sslmode=verify-full), SCRAM authentication on the server, or allow "
+                        + "this source in the agent's policy.cleartextPasswordSources", underlying: error)
+            }
             throw PostgresErrorMapping.connectError(error, source: source, database: database)
         }
     }

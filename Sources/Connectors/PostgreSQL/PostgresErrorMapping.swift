@@ -40,6 +40,13 @@ enum PostgresErrorMapping {
                 default:
                     return ConnectorError(.queryFailed, "\(place): \(message) (SQLSTATE \(state))", underlying: error)
                 }
+            case .sslUnsupported where !source.tlsModeWasGiven:
+                return ConnectorError(
+                    .tls,
+                    "\(place) does not support TLS, and the agent reaches PostgreSQL with sslmode=\(source.tlsMode.rawValue) "
+                        + "unless the source URL says otherwise: enable ssl on the server, or write sslmode=disable "
+                        + "into the URL and allow the source in the agent's policy.unverifiedSources",
+                    underlying: error)
             case .sslUnsupported:
                 return ConnectorError(
                     .tls,
