@@ -232,4 +232,36 @@ extension AgentRunTests {
         }
         await fake.stop()
     }
+
+    @Test func aJobDoesNotAskAKubernetesAPIServerOutsideTheLocalPolicy() async throws {
+        let fake = try await FakeKubernetesAPI(token: KubernetesSecretProviderTests.token)
+        fake.putSecret(namespace: "sources", name: "pg", ["password": Array("unused".utf8)])
+        do {
+            try await withControlPlane { controlPlane in
+                let files = try TemporaryDirectory()
+                let kubeconfig = try KubernetesSecretProviderTests.kubeconfig(
+                    server: fake.url, token: KubernetesSecretProviderTests.token, in: files.path)
+                // No allowedHosts: the API server on 127.0.0.1 is not a host jobs may reach.
+                let setup = try AgentSetup(
+                    controlPlane: controlPlane, extra: "secretStores:\n  kubernetes:\n    kubeconfig: \(kubeconfig)")
+                let connection = try await controlPlane.createConnection(
+                    ConnectionRequest(
+                        name: "k8s-denied", sourceKind: "postgresql", sourceURL: "postgres://app@127.0.0.1:9/postgres",
+                        secrets: ["password": "k8s:sources/pg#password"]))
+                let run = try await controlPlane.runNow(connection.id)
+                try await withAgent(setup) { _ in
+                    let finished = try await controlPlane.finished(run.id)
+                    #expect(finished.status == .failed)
+                    #expect(
+                        finished.error?.contains("local policy refuses host 127.0.0.1") == true,
+                        "\(finished.error ?? "")")
+                }
+                #expect(fake.requests.isEmpty)
+            }
+        } catch {
+            await fake.stop()
+            throw error
+        }
+        await fake.stop()
+    }
 }
