@@ -110,7 +110,7 @@ public enum Agent {
     }
 
     /// The secret stores the agent itself reads (its API key, the spool key): files, environment, AWS Secrets
-    /// Manager (through the proxy, when one is set) and configured commands.
+    /// Manager (through the proxy, when one is set), configured commands and Kubernetes Secrets.
     static func secretResolver(
         configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork
     ) throws
@@ -130,6 +130,9 @@ public enum Agent {
             AWSSecretsManagerSecretProvider(
                 clientForHost: { network.serviceClient(for: $0) }, environment: AWSEnvironment(environment)),
             commands,
+            KubernetesSecretProvider(
+                access: KubernetesAccess.configured(
+                    kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: environment)),
         ])
     }
 

@@ -24,7 +24,7 @@ public struct SecretResolver: Sendable {
             throw SecretError(.invalidReference, "no provider is configured for secret store '\(reference.store)'")
         }
         let raw = try await provider.resolve(reference)
-        guard let field = reference.field else { return raw }
+        guard let field = reference.field, !provider.selectsField else { return raw }
         return try Self.select(field: field, from: raw, reference: reference)
     }
 

@@ -1,5 +1,5 @@
-// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`) into values
-// just in time.
+// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`,
+// `k8s:NAMESPACE/NAME#key`) into values just in time.
 // A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
 // caller only as long as it needs them and are never part of an error message.
 
@@ -16,6 +16,9 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         case awsSecretsManager = "aws-sm"
         /// A command configured on the agent, run without a shell, that prints the secret: `command:<name>`.
         case command
+        /// A Kubernetes Secret read through the API server: `k8s:<namespace>/<name>[#key]`, where `#key` is one key
+        /// of the Secret's `data`, not a JSON field.
+        case kubernetes = "k8s"
     }
 
     public let store: Store
@@ -94,6 +97,14 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
 public protocol SecretProvider: Sendable {
     /// The store this provider serves.
     var store: SecretReference.Store { get }
-    /// Resolves the raw secret (before `#field` selection).
+    /// Resolves the raw secret (before `#field` selection), or the selected value when `selectsField` is true.
     func resolve(_ reference: SecretReference) async throws -> String
+    /// Whether `resolve` applies the reference's `#field` itself, because the store has keys of its own (a
+    /// Kubernetes Secret's `data`): the resolver then takes the answer as it is instead of reading it as JSON.
+    var selectsField: Bool { get }
+}
+
+extension SecretProvider {
+    /// Most stores hold one string, and `#field` picks a field of it as a JSON object.
+    public var selectsField: Bool { false }
 }

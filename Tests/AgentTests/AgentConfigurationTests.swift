@@ -161,6 +161,21 @@ struct AgentConfigurationTests {
         }
     }
 
+    @Test func theKubernetesSecretStoreTakesAReadableKubeconfigAndNoOtherKey() throws {
+        let directory = try TemporaryDirectory()
+        let kubeconfig = directory.path + "/kubeconfig"
+        try Data("apiVersion: v1\n".utf8).write(to: URL(fileURLWithPath: kubeconfig))
+        #expect(try parse(minimal).secretStores.kubernetes.kubeconfig == nil)
+        let configured = try parse(minimal + "\nsecretStores:\n  kubernetes:\n    kubeconfig: \(kubeconfig)\n")
+        #expect(configured.secretStores.kubernetes.kubeconfig == kubeconfig)
+        #expect(
+            failure(minimal + "\nsecretStores:\n  kubernetes:\n    kubeconfig: /nonexistent/kubeconfig\n").contains(
+                "'secretStores.kubernetes.kubeconfig' names /nonexistent/kubeconfig, which does not exist"))
+        #expect(
+            failure(minimal + "\nsecretStores:\n  kubernetes:\n    namespace: db\n").contains(
+                "unknown key 'secretStores.kubernetes.namespace'"))
+    }
+
     @Test func invalidYAMLAndUnreadableFilesGetClearErrors() {
         #expect(failure("controlPlane: [unclosed").contains("not valid YAML"))
         #expect(failure("- a\n- b\n").contains("must be a mapping"))

@@ -1,8 +1,11 @@
 import Agent
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import OutpostProtocol
 import OutpostTesting
 import Synchronization
@@ -11,7 +14,8 @@ import Synchronization
 /// the Argo executor makes with the request and response shapes of the real APIs — 201 with the stored object,
 /// 409 and 404 `Status` objects, a watch that streams `ADDED`/`MODIFIED`/`DELETED` JSON lines and an `ERROR`
 /// event with a 410 `Expired` `Status` for a compacted resource version, 401 for a stale bearer token, pod lists
-/// and followed container logs.
+/// and followed container logs. For `k8s:` secret references it serves Secret GETs as the API server answers them
+/// under a Role with `resourceNames` (FakeKubernetesAPI+Secrets.swift), over HTTPS when given a TLS configuration.
 ///
 /// With `runJobs`, it plays the Argo controller and kubelet too: once a Workflow's Secret exists it runs the
 /// real `outpost run-job --envelope FILE` with the envelope from the Secret, serves its stdout as the pod's
@@ -41,6 +45,8 @@ final class FakeKubernetesAPI: Sendable {
         var deleteOptions: [KubernetesJSON] = []
         /// The `outpost run-job` processes playing pods, by Workflow.
         var processes: [String: Process] = [:]
+        /// Secrets served to `GET …/secrets/NAME`, by `namespace/name` (see FakeKubernetesAPI+Secrets.swift).
+        var readableSecrets = ReadableSecrets()
     }
 
     let port: Int
@@ -48,13 +54,18 @@ final class FakeKubernetesAPI: Sendable {
     let runJobs: Bool
     private let server: Task<Void, any Error>
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    let scheme: String
+    var url: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    init(token: String, tokenFile: String? = nil, runJobs: Bool = false) async throws {
+    /// - Parameter tls: serve HTTPS with this configuration instead of plain HTTP.
+    init(
+        token: String, tokenFile: String? = nil, runJobs: Bool = false, tls: TLSConfiguration? = nil
+    ) async throws {
         let port = try FreePort.find()
         self.port = port
         self.state = Mutex(State(token: token, tokenFile: tokenFile))
         self.runJobs = runJobs
+        self.scheme = tls == nil ? "http" : "https"
         let router = Router()
         let holder = Holder()
         router.add(middleware: AuthMiddleware(holder: holder))
@@ -71,6 +82,10 @@ final class FakeKubernetesAPI: Sendable {
         }
         router.post("/api/v1/namespaces/:namespace/secrets") { request, _ in try await holder.api!.createSecret(request)
         }
+        router.get("/api/v1/namespaces/:namespace/secrets/:name") { _, context in
+            holder.api!.getSecret(
+                namespace: context.parameters.get("namespace") ?? "", name: context.parameters.get("name") ?? "")
+        }
         router.get("/api/v1/namespaces/:namespace/pods") { request, _ in holder.api!.listPods(request) }
         router.get("/api/v1/namespaces/:namespace/pods/:pod/log") { _, context in
             holder.api!.followLog(context.parameters.get("pod") ?? "")
@@ -78,7 +93,10 @@ final class FakeKubernetesAPI: Sendable {
         var logger = Logger(label: "fake-kubernetes")
         logger.logLevel = .critical
         let application = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
+            router: router,
+            server: try tls.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: $0) }
+                ?? HTTPServerBuilder.http1(),
+            configuration: .init(address: .hostname("127.0.0.1", port: port)), logger: logger)
         server = Task { try await application.runService() }
         holder.set(self)
         let deadline = ContinuousClock.now + .seconds(60)

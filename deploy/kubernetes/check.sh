@@ -4,7 +4,8 @@
 # - the hardening this deployment promises, read from the rendered Deployment: non-root, read-only root file
 #   system, no privilege escalation, all capabilities dropped, seccomp RuntimeDefault, resources, probes on the
 #   health port, terminationGracePeriodSeconds longer than agent.drainTimeout + jobs.killGrace, the secrets
-#   mounted as files where agent.yaml's references point, a NetworkPolicy with both directions.
+#   mounted as files where agent.yaml's references point, a NetworkPolicy with both directions, and RBAC on
+#   Secrets that is `get` on named Secrets only (never list or watch).
 # Needs kubectl and kubernetes-validate (pip; Tests/tools/requirements.txt). Takes a few seconds.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -97,6 +98,25 @@ if policies:
 sa = pod.get("serviceAccountName")
 need(("ServiceAccount", sa) in kinds, f"the ServiceAccount {sa} is part of the overlay")
 roles = [d for d in docs if d["kind"] in ("Role", "ClusterRole")]
+# No rule anywhere may list or watch Secrets: that would hand the agent every Secret of a namespace.
+for role in roles:
+    for rule in role["rules"]:
+        if "secrets" in rule.get("resources", []) or "*" in rule.get("resources", []):
+            need(not {"list", "watch", "*"} & set(rule["verbs"]), f"{role['metadata']['name']}: no list/watch on secrets")
+# The kubernetes-secrets component: `get` on named Secrets only, bound to the agent's ServiceAccount.
+secret_roles = [d for d in roles if d["metadata"]["name"] == "outpost-agent-secrets"]
+for role in secret_roles:
+    need(role["kind"] == "Role", "outpost-agent-secrets is a namespaced Role, not a ClusterRole")
+    for rule in role["rules"]:
+        need(rule.get("apiGroups") == [""] and rule.get("resources") == ["secrets"], "outpost-agent-secrets: secrets only")
+        need(rule.get("verbs") == ["get"], "outpost-agent-secrets: the get verb only")
+        need(bool(rule.get("resourceNames")), "outpost-agent-secrets: Secrets named in resourceNames")
+if secret_roles:
+    need(pod.get("automountServiceAccountToken") is True, f"{overlay}: the service account token for k8s: secrets")
+    need(any(d["roleRef"]["name"] == "outpost-agent-secrets" and any(s["name"] == sa for s in d["subjects"])
+             for d in docs if d["kind"] == "RoleBinding"),
+         "a RoleBinding of outpost-agent-secrets to the agent's ServiceAccount")
+roles = [d for d in roles if d not in secret_roles]
 if overlay == "agent-argo":
     need(pod.get("automountServiceAccountToken") is True, "agent-argo mounts the service account token")
     need(not any(d["kind"] == "ClusterRole" for d in roles), "agent-argo grants namespaced Roles only")
@@ -108,8 +128,9 @@ if overlay == "agent-argo":
     need(any(s["name"] == sa for d in docs if d["kind"] == "RoleBinding" for s in d["subjects"]),
          "a RoleBinding for the agent's ServiceAccount")
 else:
-    need(pod.get("automountServiceAccountToken") is False, f"{overlay}: no service account token in the pod")
-    need(not roles, f"{overlay}: no RBAC")
+    if not secret_roles:
+        need(pod.get("automountServiceAccountToken") is False, f"{overlay}: no service account token in the pod")
+    need(not roles, f"{overlay}: no RBAC beyond reading named Secrets")
 
 if problems:
     for problem in problems:

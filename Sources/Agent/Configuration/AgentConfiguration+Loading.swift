@@ -172,6 +172,10 @@ extension AgentConfiguration {
             try command.finish()
             configuration.secretStores.commands[name] = .init(path: path, arguments: arguments, timeout: timeout)
         }
+        var kubernetes = try stores.section("kubernetes")
+        configuration.secretStores.kubernetes.kubeconfig = try readableFile(
+            try kubernetes.string("kubeconfig"), "secretStores.kubernetes.kubeconfig", kubernetes)
+        try kubernetes.finish()
         try stores.finish()
 
         var observability = try root.section("observability")
@@ -295,7 +299,7 @@ extension AgentConfiguration {
         } catch {
             throw reader.error(
                 "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
-                    + "aws-sm:SECRET-ID[#field] or command:NAME — never the secret itself (\(error))",
+                    + "aws-sm:SECRET-ID[#field], command:NAME or k8s:NAMESPACE/NAME#KEY — never the secret itself (\(error))",
                 at: reader.mark)
         }
     }

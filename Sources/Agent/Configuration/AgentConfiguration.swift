@@ -140,7 +140,14 @@ public struct AgentConfiguration: Sendable {
             public var timeout: Duration
         }
 
+        /// How `k8s:NAMESPACE/NAME#key` references reach the Kubernetes API.
+        public struct Kubernetes: Sendable, Equatable {
+            /// A kubeconfig file; nil uses the pod's in-cluster service account when its token file exists.
+            public var kubeconfig: String?
+        }
+
         public var commands: [String: Command] = [:]
+        public var kubernetes = Kubernetes()
     }
 
     /// Local health, readiness and metrics endpoints, and the log format.

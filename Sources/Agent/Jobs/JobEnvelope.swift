@@ -41,13 +41,16 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     /// The agent's HTTP CONNECT proxy, for the HTTPS APIs the job calls itself (Snowflake, AWS Secrets Manager);
     /// nil when the agent has none.
     public var proxy: ProxySettings?
+    /// How the job reads `k8s:` secret references; nil when the agent has no way to the Kubernetes API.
+    public var kubernetes: KubernetesAccess?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
         allowedSources: [String], allowedHosts: [String], excludeFields: [String],
         allowedSecrets: [String] = [], protectedSecrets: SecretPolicy.Protected = .init(),
         unverifiedSources: [String] = [], cleartextPasswordSources: [String] = [],
-        secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil
+        secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil,
+        kubernetes: KubernetesAccess? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -64,6 +67,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.secretCommands = secretCommands
         self.maxDurationSeconds = maxDurationSeconds
         self.proxy = proxy
+        self.kubernetes = kubernetes
     }
 }
 

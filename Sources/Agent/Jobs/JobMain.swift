@@ -346,6 +346,16 @@ struct JobRunner {
                     return services
                 }, environment: aws),
             try CommandSecretProvider(commands: commands),
+            // The API server is checked against the policy once its address is known (a kubeconfig's server).
+            KubernetesSecretProvider(
+                access: envelope.kubernetes,
+                serverCheck: { server in
+                    let components = URLComponents(string: server)
+                    let host = components?.plainHost ?? server
+                    let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
+                    let decision = policy.checkHost(host: host, port: port)
+                    guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
+                }),
         ])
     }
 

@@ -34,9 +34,14 @@ public final class ArgoExecutor: Sendable {
     public static func make(
         settings: AgentConfiguration.Argo, dataDirectory: String, environment: [String: String], logger: Logger
     ) throws -> ArgoExecutor {
-        let client =
-            try settings.kubeconfig.map { try KubernetesClient.kubeconfig(path: $0) }
-            ?? KubernetesClient.inCluster(environment: environment)
+        let client: KubernetesClient
+        do {
+            client =
+                try settings.kubeconfig.map { try KubernetesClient.kubeconfig(path: $0) }
+                ?? KubernetesClient.inCluster(environment: environment)
+        } catch let error as AgentError {
+            throw AgentError(error.code, "jobs.argo: \(error.message)")
+        }
         return ArgoExecutor(client: client, settings: settings, dataDirectory: dataDirectory, logger: logger)
     }
 

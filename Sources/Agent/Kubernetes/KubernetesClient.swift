@@ -6,8 +6,8 @@ internal import NIOSSL
 public import OutpostProtocol
 internal import Yams
 
-/// A small Kubernetes API client for what the Argo executor needs: Workflows (create, get, list, watch,
-/// delete), Secrets (create), pods (list by label, follow a container's log).
+/// A small Kubernetes API client for what the Argo executor and `k8s:` secret references need: Workflows (create,
+/// get, list, watch, delete), Secrets (create, get), pods (list by label, follow a container's log).
 ///
 /// It authenticates with a bearer token — the pod's projected service-account token, re-read before every
 /// request and once more after a 401 because the kubelet rotates it — or with a kubeconfig's token or client
@@ -72,6 +72,7 @@ public final class KubernetesClient: Sendable {
         configuration.redirectConfiguration = .disallow
         configuration.decompression = .disabled
         var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
         do {
             if let caPEM { tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(caPEM)) }
             if let clientCertificatePEM, let clientKeyPEM {
@@ -95,12 +96,12 @@ public final class KubernetesClient: Sendable {
         guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty else {
             throw AgentError(
                 .invalidConfiguration,
-                "jobs.argo: no kubeconfig is configured and KUBERNETES_SERVICE_HOST is not set: "
+                "no kubeconfig is configured and KUBERNETES_SERVICE_HOST is not set: "
                     + "the agent is not running in a Kubernetes pod")
         }
         let port = environment["KUBERNETES_SERVICE_PORT"] ?? "443"
         guard let ca = FileManager.default.contents(atPath: directory + "/ca.crt") else {
-            throw AgentError(.invalidConfiguration, "jobs.argo: cannot read the cluster CA \(directory)/ca.crt")
+            throw AgentError(.invalidConfiguration, "cannot read the cluster CA \(directory)/ca.crt")
         }
         let address = host.contains(":") ? "[\(host)]" : host
         return try KubernetesClient(
@@ -185,6 +186,12 @@ public final class KubernetesClient: Sendable {
     /// `POST`s a Secret; a 409 AlreadyExists is `.alreadyExists`.
     public func createSecret(namespace: String, _ secret: KubernetesJSON) async throws -> Creation {
         try await create("/api/v1/namespaces/\(Self.escaped(namespace))/secrets", secret)
+    }
+
+    /// `GET`s a Secret and returns the answer as it came: the caller maps 401, 403 and 404 to what they mean for
+    /// it. The body holds the Secret's values: it must never reach a log or an error.
+    public func readSecret(namespace: String, name: String) async throws -> (status: Int, body: [UInt8]) {
+        try await send(.GET, "/api/v1/namespaces/\(Self.escaped(namespace))/secrets/\(Self.escaped(name))")
     }
 
     /// The Workflow, or nil when there is none of that name.
