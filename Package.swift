@@ -56,13 +56,14 @@ let package = Package(
         .target(
             name: "AWSSigV4", dependencies: ["CivilTime", .product(name: "Crypto", package: "swift-crypto")]),
         // S3 API client (SigV4 header-signed requests, multipart uploads, pre-signed URLs): the agent's bucket relay,
-        // the control plane's relay ingestion and its S3 blob store.
+        // the control plane's relay ingestion and its S3 blob store; Google Cloud Storage's V4 signed URLs.
         .target(
             name: "ObjectStore",
             dependencies: [
                 "AWSSigV4",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

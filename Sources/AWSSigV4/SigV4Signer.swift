@@ -1,6 +1,8 @@
 // The AWSSigV4 module signs requests with AWS Signature Version 4, for the S3 API (bucket relay, S3 blob store)
-// and AWS Secrets Manager. It does no I/O: it turns a request description into headers or a pre-signed URL,
-// so it is tested byte for byte against AWS's own test suite and botocore.
+// and AWS Secrets Manager, and with its Google Cloud Storage flavour (GOOG4: the same steps under other names)
+// for V4 signed URLs and HMAC-keyed XML API requests. It does no I/O: it turns a request description into
+// headers or a pre-signed URL, so it is tested byte for byte against AWS's own test suite, botocore and
+// google-cloud-storage.
 
 internal import CivilTime
 internal import Crypto
@@ -51,45 +53,71 @@ public struct SigV4Request: Sendable {
 
 /// Signs requests for one region and service.
 public struct SigV4Signer: Sendable {
-    public var region: String
-    public var service: String
+    /// The names one family of SigV4 signatures uses: AWS4 for AWS, GOOG4 for Google Cloud Storage, whose V4
+    /// signing is SigV4 with these parts renamed.
+    public struct Flavor: Sendable, Equatable {
+        /// `AWS4` / `GOOG4`: the prefix of the algorithm names and of the first signing key.
+        public var prefix: String
+        /// `aws4_request` / `goog4_request`: the scope's last part.
+        public var terminator: String
+        /// `X-Amz-` / `X-Goog-`: the prefix of the date header and of the pre-signed URL's parameters.
+        public var parameterPrefix: String
 
-    public init(region: String, service: String) {
-        self.region = region
-        self.service = service
+        public static let aws = Flavor(prefix: "AWS4", terminator: "aws4_request", parameterPrefix: "X-Amz-")
+        public static let google = Flavor(prefix: "GOOG4", terminator: "goog4_request", parameterPrefix: "X-Goog-")
+
+        /// `AWS4-HMAC-SHA256`, `GOOG4-HMAC-SHA256`.
+        public var hmacAlgorithm: String { prefix + "-HMAC-SHA256" }
+        /// `GOOG4-RSA-SHA256`: Google's signature with a service account's RSA key over the same string to sign.
+        public var rsaAlgorithm: String { prefix + "-RSA-SHA256" }
     }
 
-    /// S3 signs the path as given; every other service signs it with dot segments and repeated slashes removed.
-    var normalizesPath: Bool { service != "s3" }
+    public var region: String
+    public var service: String
+    public var flavor: Flavor
+
+    /// - Parameters:
+    ///   - region: AWS's region; for Google Cloud Storage the location, `auto`.
+    ///   - service: `s3`, `secretsmanager`; `storage` for Google Cloud Storage.
+    public init(region: String, service: String, flavor: Flavor = .aws) {
+        self.region = region
+        self.service = service
+        self.flavor = flavor
+    }
+
+    /// S3 and Cloud Storage sign the path as given; every other service signs it with dot segments and repeated
+    /// slashes removed.
+    var normalizesPath: Bool { service != "s3" && flavor != .google }
 
     // MARK: Header signing
 
-    /// The headers to add to the request: `X-Amz-Date`, `X-Amz-Security-Token` (signed) when there is a session
-    /// token, and `Authorization`.
+    /// The headers to add to the request: `X-Amz-Date` (`X-Goog-Date`), `X-Amz-Security-Token` (signed) when there
+    /// is a session token, and `Authorization`.
     public func sign(
         _ request: SigV4Request, credentials: AWSCredentials, date: AWSTimestamp
     ) -> [(name: String, value: String)] {
         var request = request
-        var added: [(name: String, value: String)] = [("X-Amz-Date", date.basic)]
-        if let token = credentials.sessionToken { added.append(("X-Amz-Security-Token", token)) }
+        var added: [(name: String, value: String)] = [(flavor.parameterPrefix + "Date", date.basic)]
+        if let token = credentials.sessionToken { added.append((flavor.parameterPrefix + "Security-Token", token)) }
         request.headers += added
         let authorization = self.authorization(request, credentials: credentials, date: date)
         return added + [("Authorization", authorization)]
     }
 
-    /// The `Authorization` header value for a request whose headers already include `X-Amz-Date`.
+    /// The `Authorization` header value for a request whose headers already include the date header.
     public func authorization(_ request: SigV4Request, credentials: AWSCredentials, date: AWSTimestamp) -> String {
         let canonical = canonicalRequest(request)
         let signature = self.signature(
             stringToSign: stringToSign(canonicalRequest: canonical, date: date),
             secret: credentials.secretAccessKey, date: date)
-        return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope(date)), "
+        return "\(flavor.hmacAlgorithm) Credential=\(credentials.accessKeyId)/\(scope(date)), "
             + "SignedHeaders=\(signedHeaderNames(request)), Signature=\(signature)"
     }
 
     // MARK: Pre-signed URLs
 
-    /// A pre-signed URL (query-string authentication), as botocore's `generate_presigned_url` makes it.
+    /// A pre-signed URL (query-string authentication), as botocore's `generate_presigned_url` (and for GOOG4
+    /// google-cloud-storage's `generate_signed_url` with an HMAC key) makes it.
     ///
     /// - Parameters:
     ///   - endpoint: `https://host[:port]`, no path.
@@ -100,23 +128,43 @@ public struct SigV4Signer: Sendable {
         headers: [(name: String, value: String)] = [], credentials: AWSCredentials, date: AWSTimestamp,
         expires: Int
     ) -> String {
+        presignedURL(
+            method: method, endpoint: endpoint, path: path, query: query, headers: headers,
+            algorithm: flavor.hmacAlgorithm, credential: credentials.accessKeyId,
+            sessionToken: credentials.sessionToken,
+            date: date, expires: expires
+        ) { signature(stringToSign: $0, secret: credentials.secretAccessKey, date: date) }
+    }
+
+    /// A pre-signed URL whose signature over the string to sign comes from `sign`: an HMAC key, a service
+    /// account's RSA key (`GOOG4-RSA-SHA256`), or a remote signer (IAM Credentials' `signBlob`).
+    ///
+    /// - Parameters:
+    ///   - algorithm: `AWS4-HMAC-SHA256`, `GOOG4-HMAC-SHA256` or `GOOG4-RSA-SHA256`.
+    ///   - credential: the access key id, or the service account's email.
+    ///   - sign: the lower-case hex signature of the string to sign it is given.
+    public func presignedURL(
+        method: String, endpoint: String, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], algorithm: String, credential: String,
+        sessionToken: String? = nil, date: AWSTimestamp, expires: Int, sign: (String) throws -> String
+    ) rethrows -> String {
         let host = Self.host(of: endpoint)
+        let prefix = flavor.parameterPrefix
         var allQuery = query
-        allQuery.append(("X-Amz-Algorithm", "AWS4-HMAC-SHA256"))
-        allQuery.append(("X-Amz-Credential", "\(credentials.accessKeyId)/\(scope(date))"))
-        allQuery.append(("X-Amz-Date", date.basic))
-        allQuery.append(("X-Amz-Expires", String(expires)))
-        if let token = credentials.sessionToken { allQuery.append(("X-Amz-Security-Token", token)) }
+        allQuery.append((prefix + "Algorithm", algorithm))
+        allQuery.append((prefix + "Credential", "\(credential)/\(scope(date))"))
+        allQuery.append((prefix + "Date", date.basic))
+        allQuery.append((prefix + "Expires", String(expires)))
+        if let sessionToken { allQuery.append((prefix + "Security-Token", sessionToken)) }
         let signedHeaders = [("host", host)] + headers
         let names = Self.canonicalHeaders(signedHeaders).map(\.name).joined(separator: ";")
-        allQuery.append(("X-Amz-SignedHeaders", names))
+        allQuery.append((prefix + "SignedHeaders", names))
         let request = SigV4Request(
             method: method, path: path, query: allQuery, headers: signedHeaders,
             payloadHash: SigV4Request.unsignedPayload)
-        let signature = self.signature(
-            stringToSign: stringToSign(canonicalRequest: canonicalRequest(request), date: date),
-            secret: credentials.secretAccessKey, date: date)
-        return endpoint + canonicalURI(path) + "?" + canonicalQuery(allQuery) + "&X-Amz-Signature=" + signature
+        let signature = try sign(
+            stringToSign(canonicalRequest: canonicalRequest(request), date: date, algorithm: algorithm))
+        return endpoint + canonicalURI(path) + "?" + canonicalQuery(allQuery) + "&\(prefix)Signature=" + signature
     }
 
     // MARK: The steps, public so tests can compare each with AWS's suite
@@ -133,23 +181,24 @@ public struct SigV4Signer: Sendable {
         ].joined(separator: "\n")
     }
 
-    public func stringToSign(canonicalRequest: String, date: AWSTimestamp) -> String {
+    /// - Parameter algorithm: the first line; nil is the flavour's HMAC algorithm.
+    public func stringToSign(canonicalRequest: String, date: AWSTimestamp, algorithm: String? = nil) -> String {
         [
-            "AWS4-HMAC-SHA256", date.basic, scope(date),
+            algorithm ?? flavor.hmacAlgorithm, date.basic, scope(date),
             Self.hex(SHA256.hash(data: Array(canonicalRequest.utf8))),
         ].joined(separator: "\n")
     }
 
     public func signature(stringToSign: String, secret: String, date: AWSTimestamp) -> String {
-        var key = Self.hmac(key: Array("AWS4\(secret)".utf8), Array(date.day.utf8))
+        var key = Self.hmac(key: Array("\(flavor.prefix)\(secret)".utf8), Array(date.day.utf8))
         key = Self.hmac(key: key, Array(region.utf8))
         key = Self.hmac(key: key, Array(service.utf8))
-        key = Self.hmac(key: key, Array("aws4_request".utf8))
+        key = Self.hmac(key: key, Array(flavor.terminator.utf8))
         return Self.hex(Self.hmac(key: key, Array(stringToSign.utf8)))
     }
 
     func scope(_ date: AWSTimestamp) -> String {
-        "\(date.day)/\(region)/\(service)/aws4_request"
+        "\(date.day)/\(region)/\(service)/\(flavor.terminator)"
     }
 
     func signedHeaderNames(_ request: SigV4Request) -> String {
@@ -223,7 +272,8 @@ public struct SigV4Signer: Sendable {
         Array(HMAC<SHA256>.authenticationCode(for: data, using: SymmetricKey(data: key)))
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    /// Lower-case hex, as signatures are written.
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for byte in bytes { out += [digits[Int(byte >> 4)], digits[Int(byte & 0x0F)]] }
