@@ -56,7 +56,8 @@ public struct Preflight: Sendable {
 
         let network: OutboundNetwork
         do {
-            network = try OutboundNetwork(network: configuration.network, environment: environment)
+            network = try OutboundNetwork(
+                network: configuration.network, environment: environment, vault: configuration.secretStores.vault)
         } catch {
             report(false, "network", "\(error)")
             return false

@@ -1,5 +1,5 @@
-// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`) into values
-// just in time.
+// The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`,
+// `vault:PATH`) into values just in time.
 // A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
 // caller only as long as it needs them and are never part of an error message.
 
@@ -16,6 +16,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         case awsSecretsManager = "aws-sm"
         /// A command configured on the agent, run without a shell, that prints the secret: `command:<name>`.
         case command
+        /// HashiCorp Vault or OpenBao: `vault:<path>[?version=N][#field]`, a KV version 2 secret or a dynamic secret.
+        case vault
     }
 
     public let store: Store
@@ -96,4 +98,13 @@ public protocol SecretProvider: Sendable {
     var store: SecretReference.Store { get }
     /// Resolves the raw secret (before `#field` selection).
     func resolve(_ reference: SecretReference) async throws -> String
+}
+
+/// A store whose secrets can come with leases (Vault's dynamic secrets): they must be kept alive while used and
+/// revoked when no longer needed.
+public protocol LeasingSecretProvider: SecretProvider {
+    /// Renews what the provider holds before it expires, until the calling task is cancelled.
+    func maintainLeases() async
+    /// Revokes every lease the provider obtained. Best effort: a lease it cannot revoke expires at its TTL.
+    func revokeLeases() async
 }

@@ -131,6 +131,8 @@ public struct AgentConfiguration: Sendable {
         }
 
         public var commands: [String: Command] = [:]
+        /// The Vault (or OpenBao) server for `vault:` references, and how to log in to it; nil: none.
+        public var vault: VaultConfiguration?
     }
 
     /// Local health, readiness and metrics endpoints, and the log format.

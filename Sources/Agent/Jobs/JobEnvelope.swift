@@ -1,4 +1,5 @@
 public import OutpostProtocol
+public import Secrets
 
 /// What the agent hands a job process on stdin: the job, where to write, and the local policy to enforce.
 ///
@@ -35,11 +36,15 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     /// The agent's HTTP CONNECT proxy, for the HTTPS APIs the job calls itself (Snowflake, AWS Secrets Manager);
     /// nil when the agent has none.
     public var proxy: ProxySettings?
+    /// The agent's Vault server for `vault:` references (its address, CA bundle and how to log in, with
+    /// references to the login's credentials, never a token); nil when the agent has none.
+    public var vault: VaultConfiguration?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
         allowedSources: [String], allowedHosts: [String], excludeFields: [String],
-        secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil
+        secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil,
+        vault: VaultConfiguration? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -52,6 +57,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.secretCommands = secretCommands
         self.maxDurationSeconds = maxDurationSeconds
         self.proxy = proxy
+        self.vault = vault
     }
 }
 

@@ -444,7 +444,8 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
                 .init(path: $0.path, arguments: $0.arguments, timeoutMilliseconds: Backoff.milliseconds($0.timeout))
             },
             maxDurationSeconds: assignment.limits.maxDurationSeconds,
-            proxy: context.network.proxy == nil ? nil : context.network.settings)
+            proxy: context.network.proxy == nil ? nil : context.network.settings,
+            vault: configuration.secretStores.vault)
     }
 
     /// `outpost run-job`, inside bubblewrap when configured and installed: the whole file system read-only, the
