@@ -420,8 +420,13 @@ public actor VaultSecretProvider: LeasingSecretProvider {
                 guard (code >= 500 || code == 429) && attempt < 3 else { return answer }
             } catch {
                 guard attempt < 3, !Task.isCancelled else {
+                    let text = "\(error)"
+                    let advice =
+                        text.contains("CERTIFICATE_VERIFY_FAILED")
+                        ? " (the server's certificate is not trusted: set the Vault CA bundle)" : ""
                     throw SecretError(
-                        .unreadable, "cannot reach Vault at \(configuration.address) while \(context): \(error)")
+                        .unreadable,
+                        "cannot reach Vault at \(configuration.address) while \(context): \(text)\(advice)")
                 }
             }
             try await Task.sleep(for: delay)

@@ -85,6 +85,177 @@ struct VaultAgentTests {
         }
     }
 
+    @Test func aFailedRunRevokesItsDynamicUserToo() async throws {
+        let postgres = try TestPostgres()
+        let bao = try await TestOpenBao.shared()
+        let mount = try await bao.databaseEngine(postgres)
+        let credentials = try TemporaryDirectory()
+        let tokenFile = credentials.path + "/token"
+        try Data(bao.rootToken.utf8).write(to: URL(fileURLWithPath: tokenFile))
+        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      vault:
+                        address: \(bao.address)
+                        auth:
+                          method: token
+                          tokenFile: \(tokenFile)
+                    """)
+            // The credential is issued, then the connection fails: the database does not exist.
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "vault-pg-failing", sourceKind: "postgresql",
+                    sourceURL: "postgres://nobody@127.0.0.1:\(postgres.port)/no_such_database",
+                    secrets: [
+                        "username": "vault:\(mount)/creds/readonly#username",
+                        "password": "vault:\(mount)/creds/readonly#password",
+                    ]))
+            let run = try await controlPlane.runNow(connection.id)
+            try await withAgent(setup) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .failed, "\(finished.error ?? "")")
+            }
+            let log = try await controlPlane.log(run.id)
+            #expect(log.contains("no_such_database"), "\(log)")
+            #expect(!log.contains(bao.rootToken))
+        }
+        let issued = try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
+        let users = issued.split(separator: "\n").map(String.init)
+        #expect(users.count == 1)
+        for user in users {
+            let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
+            #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the lease was revoked")
+        }
+    }
+
+    @Test func aCancelledRunRevokesItsDynamicUserWhileItsQueryIsStillBlocked() async throws {
+        let postgres = try TestPostgres()
+        let bao = try await TestOpenBao.shared()
+        let mount = try await bao.databaseEngine(postgres)
+        let database = try postgres.createDatabase(
+            prefix: "vault_cancel", loading: "CREATE TABLE t (a int); CREATE VIEW v AS SELECT a FROM t;")
+        defer { postgres.dropDatabase(database) }
+        // Another session holds the view locked: the extraction's view definition query waits for it.
+        let locker = Process()
+        let input = Pipe()
+        locker.executableURL = URL(fileURLWithPath: try #require(ChildProcess.which("psql")))
+        locker.arguments = [
+            "-X", "-q", "-h", postgres.host, "-p", String(postgres.port), "-U", postgres.user, "-d", database,
+        ]
+        var lockerEnvironment = ProcessInfo.processInfo.environment
+        lockerEnvironment["PGPASSWORD"] = postgres.password
+        locker.environment = lockerEnvironment
+        locker.standardInput = input
+        locker.standardOutput = FileHandle.nullDevice
+        try locker.run()
+        defer {
+            try? input.fileHandleForWriting.close()
+            locker.waitUntilExit()
+        }
+        input.fileHandleForWriting.write(Data("BEGIN;\nLOCK TABLE v IN ACCESS EXCLUSIVE MODE;\n".utf8))
+        try await Self.waitUntil("the view is locked") {
+            try postgres.psql(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'v'::regclass AND granted;", database: database
+            ).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+        }
+
+        let credentials = try TemporaryDirectory()
+        let tokenFile = credentials.path + "/token"
+        try Data(bao.rootToken.utf8).write(to: URL(fileURLWithPath: tokenFile))
+        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      vault:
+                        address: \(bao.address)
+                        auth:
+                          method: token
+                          tokenFile: \(tokenFile)
+                    """)
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "vault-pg-cancelled", sourceKind: "postgresql",
+                    sourceURL: "postgres://nobody@127.0.0.1:\(postgres.port)/\(database)",
+                    secrets: [
+                        "username": "vault:\(mount)/creds/readonly#username",
+                        "password": "vault:\(mount)/creds/readonly#password",
+                    ]))
+            let run = try await controlPlane.runNow(connection.id)
+            try await withAgent(setup) { _ in
+                var user = ""
+                try await Self.waitUntil("the job's query waits for the lock") {
+                    user =
+                        try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    guard !user.isEmpty else { return false }
+                    return try postgres.psql(
+                        "SELECT count(*) FROM pg_stat_activity WHERE usename = '\(user)' AND wait_event_type = 'Lock';"
+                    ).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
+                }
+                try await controlPlane.cancel(run.id)
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .cancelled)
+                let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
+                #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the lease was revoked")
+            }
+        }
+    }
+
+    /// Polls `condition` every 50 ms for up to 30 s.
+    static func waitUntil(_ what: String, _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try !condition() {
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test func aJobReachesAVaultServedOverTLSThroughTheConfiguredCABundleAndOnlyThrough() async throws {
+        let bao = try TestOpenBao.withTLS()
+        let caFile = try #require(bao.caFile)
+        try bao.cli(["kv", "put", "-mount=secret", "outpost/sqlite", "password=tls-pw"])
+        let credentials = try TemporaryDirectory()
+        let tokenFile = credentials.path + "/token"
+        try Data(bao.rootToken.utf8).write(to: URL(fileURLWithPath: tokenFile))
+        for trusted in [true, false] {
+            try await withControlPlane { controlPlane in
+                let setup = try AgentSetup(
+                    controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                    extra: """
+                        secretStores:
+                          vault:
+                            address: \(bao.address)
+                            \(trusted ? "caBundle: \(caFile)" : "")
+                            auth:
+                              method: token
+                              tokenFile: \(tokenFile)
+                        """)
+                // A SQLite source ignores the password: resolving it is what the run proves.
+                let connection = try await controlPlane.createConnection(
+                    ConnectionRequest(
+                        name: "vault-tls", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
+                        secrets: ["password": "vault:secret/outpost/sqlite#password"]))
+                let run = try await controlPlane.runNow(connection.id)
+                try await withAgent(setup) { _ in
+                    let finished = try await controlPlane.finished(run.id)
+                    if trusted {
+                        #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+                    } else {
+                        #expect(finished.status == .failed)
+                        #expect(finished.error?.contains("cannot reach Vault") == true, "\(finished.error ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
     @Test func aVaultAddressOutsideThePolicyIsRefusedBeforeAnythingIsRead() async throws {
         let bao = try await TestOpenBao.shared()
         let credentials = try TemporaryDirectory()

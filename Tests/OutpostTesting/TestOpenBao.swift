@@ -20,6 +20,9 @@ public final class TestOpenBao: @unchecked Sendable {
     public let address: String
     /// The dev server's root token.
     public let rootToken: String
+    /// With TLS: the PEM file of the CA that signed the server's certificate (for 127.0.0.1).
+    public let caFile: String?
+    private let binary: String
 
     private static let instance = Mutex<Result<TestOpenBao, TestPostgres.Unavailable>?>(nil)
 
@@ -34,7 +37,7 @@ public final class TestOpenBao: @unchecked Sendable {
                         try instance.withLock { state in
                             if let state { return try state.get() }
                             let result = Result { () throws(TestPostgres.Unavailable) -> TestOpenBao in
-                                try TestOpenBao()
+                                try TestOpenBao(tls: false)
                             }
                             state = result
                             return try result.get()
@@ -58,15 +61,23 @@ public final class TestOpenBao: @unchecked Sendable {
         return ChildProcess.which("bao")
     }
 
-    private init() throws(TestPostgres.Unavailable) {
+    /// A server of the caller's own, served over TLS with a certificate from a CA of its own (`caFile`), stopped
+    /// when released. Its HTTP API is reached through `cli`, which trusts that CA.
+    public static func withTLS() throws -> TestOpenBao {
+        try TestOpenBao(tls: true)
+    }
+
+    private init(tls: Bool) throws(TestPostgres.Unavailable) {
         guard let binary = Self.binary, FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestPostgres.Unavailable(
                 description: "OpenBao's bao binary is not installed: run `bash Tests/tools/openbao/setup.sh` and "
                     + "export OUTPOST_TEST_BAO=<the path it prints>, or run Tests/tools/test.sh")
         }
+        self.binary = binary
         rootToken = "root-" + UUID().uuidString.lowercased()
         home = NSTemporaryDirectory() + "outpost-bao-" + UUID().uuidString.lowercased()
         try? FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        caFile = tls ? home + "/vault-ca.pem" : nil
         var lastError = ""
         for _ in 0..<5 {
             // The dev server also listens on PORT+1 (its cluster port): both must be free.
@@ -76,11 +87,12 @@ public final class TestOpenBao: @unchecked Sendable {
             let input = Pipe()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
             // The shell waits for its stdin to close (this process ending) and then stops the server.
-            process.arguments = [
-                "-c", "\"$@\" </dev/null >\"$HOME/bao.log\" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
-                "sh", binary, "server", "-dev", "-dev-root-token-id=\(rootToken)",
-                "-dev-listen-address=127.0.0.1:\(candidate)",
-            ]
+            process.arguments =
+                [
+                    "-c", "\"$@\" </dev/null >\"$HOME/bao.log\" 2>&1 & pid=$!; cat >/dev/null; kill $pid; wait $pid",
+                    "sh", binary, "server", "-dev", "-dev-root-token-id=\(rootToken)",
+                    "-dev-listen-address=127.0.0.1:\(candidate)",
+                ] + (tls ? ["-dev-tls", "-dev-tls-cert-dir=\(home)"] : [])
             process.environment = ["HOME": home, "PATH": "/usr/bin:/bin"]
             process.standardInput = input
             process.standardOutput = FileHandle.nullDevice
@@ -99,7 +111,7 @@ public final class TestOpenBao: @unchecked Sendable {
                 self.process = process
                 self.input = input
                 port = candidate
-                address = "http://127.0.0.1:\(candidate)"
+                address = (tls ? "https" : "http") + "://127.0.0.1:\(candidate)"
                 return
             }
             lastError = (try? String(contentsOfFile: home + "/bao.log", encoding: .utf8)) ?? ""
@@ -118,6 +130,20 @@ public final class TestOpenBao: @unchecked Sendable {
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: home)
+    }
+
+    /// Runs the `bao` CLI against this server as root (`cli(["kv", "put", "-mount=secret", "a/b", "k=v"])`);
+    /// returns its output.
+    @discardableResult
+    public func cli(_ arguments: [String]) throws -> String {
+        var environment = ["HOME": home, "PATH": "/usr/bin:/bin", "BAO_ADDR": address, "BAO_TOKEN": rootToken]
+        if let caFile { environment["BAO_CACERT"] = caFile }
+        let result = try ChildProcess.run(binary, arguments, environment: environment)
+        guard result.status == 0 else {
+            throw TestPostgres.Unavailable(
+                description: "bao \(arguments.joined(separator: " ")): \(result.standardError)")
+        }
+        return result.standardOutput
     }
 
     /// A name no other test uses, for mounts, roles and paths.

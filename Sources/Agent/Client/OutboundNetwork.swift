@@ -43,8 +43,8 @@ public final class OutboundNetwork: Sendable {
     private let direct: HTTPClient
     /// The system's trust roots, through the proxy; nil without a proxy.
     private let proxiedService: HTTPClient?
-    /// The Vault server's client when `secretStores.vault.caBundle` is set: that CA, and the proxy unless
-    /// `NO_PROXY` exempts the server.
+    /// The Vault server's client when `secretStores.vault` is set: its CA bundle, and the proxy unless `NO_PROXY`
+    /// exempts the server.
     private let vault: HTTPClient?
 
     /// - Throws: `AgentError` `.invalidConfiguration` for an unreadable CA bundle, certificate or key, a key that
@@ -63,7 +63,7 @@ public final class OutboundNetwork: Sendable {
         let tls = try Self.tlsConfiguration(network)
         // Before the other clients: a bad CA bundle throws here, with no client yet to shut down.
         let settings = ProxySettings(proxy: proxy, noProxy: noProxy)
-        self.vault = try vault.flatMap { try Self.vaultClient($0, proxy: settings) }
+        self.vault = try vault.map { try Self.vaultClient($0, proxy: settings) }
         presentsClientCertificate = network.clientCertificate != nil
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
@@ -82,8 +82,7 @@ public final class OutboundNetwork: Sendable {
         proxiedService = proxy.map { Self.serviceClient(proxy: $0) }
     }
 
-    /// The client for the Vault server: its own CA bundle when one is set, else the system's roots (through the
-    /// proxy unless `NO_PROXY` exempts the server).
+    /// The client for the Vault server (`configuration` is the one this network was made with).
     public func vaultClient(for configuration: VaultConfiguration) -> HTTPClient {
         vault ?? serviceClient(for: VaultEndpoint.host(configuration.address))
     }

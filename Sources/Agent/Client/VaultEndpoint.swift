@@ -20,13 +20,24 @@ enum VaultEndpoint {
 }
 
 extension OutboundNetwork {
-    /// A client for the Vault server when it has a CA bundle of its own, nil otherwise (the system's roots serve).
+    /// A client for the Vault server: TLS ≥ 1.2 trusting its CA bundle (the system's roots without one), through
+    /// the proxy unless `NO_PROXY` exempts the server. A failed connection fails the request at once (the provider
+    /// retries itself), so an untrusted certificate is reported rather than retried until the timeout.
     ///
     /// - Throws: `AgentError` `.invalidConfiguration` when the bundle is unreadable or holds no certificate.
-    static func vaultClient(_ configuration: VaultConfiguration, proxy: ProxySettings?) throws -> HTTPClient? {
-        guard let bundle = configuration.caBundle else { return nil }
+    static func vaultClient(_ configuration: VaultConfiguration, proxy: ProxySettings?) throws -> HTTPClient {
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.minimumTLSVersion = .tlsv12
+        if let bundle = configuration.caBundle { tls.trustRoots = .certificates(try roots(bundle)) }
+        var http = HTTPClient.Configuration(
+            tlsConfiguration: tls, redirectConfiguration: .disallow,
+            timeout: .init(connect: .seconds(10), read: .seconds(60)))
+        http.connectionPool.retryConnectionEstablishment = false
+        http.proxy = proxy?.proxy(for: VaultEndpoint.host(configuration.address))?.configuration
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+    }
+
+    private static func roots(_ bundle: String) throws -> [NIOSSLCertificate] {
         let roots: [NIOSSLCertificate]
         do {
             roots = try NIOSSLCertificate.fromPEMFile(bundle)
@@ -39,12 +50,6 @@ extension OutboundNetwork {
             throw AgentError(
                 .invalidConfiguration, "secretStores.vault.caBundle '\(bundle)' holds no PEM certificate")
         }
-        tls.trustRoots = .certificates(roots)
-        var http = HTTPClient.Configuration(
-            tlsConfiguration: tls, redirectConfiguration: .disallow,
-            timeout: .init(connect: .seconds(10), read: .seconds(60)))
-        http.connectionPool.retryConnectionEstablishment = false
-        http.proxy = proxy?.proxy(for: VaultEndpoint.host(configuration.address))?.configuration
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: http)
+        return roots
     }
 }

@@ -141,7 +141,7 @@ struct JobRunner {
         let vaultClient: HTTPClient?
         let resolver: SecretResolver
         do {
-            vaultClient = try envelope.vault.flatMap { try OutboundNetwork.vaultClient($0, proxy: envelope.proxy) }
+            vaultClient = try envelope.vault.map { try OutboundNetwork.vaultClient($0, proxy: envelope.proxy) }
             do {
                 resolver = try self.resolver(services: services, vaultClient: vaultClient)
             } catch {
@@ -153,7 +153,26 @@ struct JobRunner {
             logger.error("job.failed", metadata: ["error": "\(error)"])
             return JobResult(outcome: .failed, error: "\(error)", source: Self.credentialFree(job.sourceURL))
         }
-        let result = await run(resolver: resolver)
+        let result = await withTaskGroup(of: JobResult?.self) { group in
+            group.addTask { await run(resolver: resolver) }
+            group.addTask {
+                // Returns once the job is stopped (SIGTERM cancels it): the leases are revoked then, before the work
+                // notices, as work blocked on its source may not notice before the process is made to exit.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                return nil
+            }
+            var result: JobResult?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                    group.cancelAll()
+                } else if result == nil {
+                    await resolver.revokeLeases()
+                }
+            }
+            return result
+                ?? JobResult(outcome: .failed, error: "the job was stopped", source: Self.credentialFree(job.sourceURL))
+        }
         // Every path ends here, failed and cancelled runs too: dynamic credentials stop working with the run.
         await resolver.revokeLeases()
         try? await vaultClient?.shutdown()
