@@ -297,8 +297,10 @@ public actor VaultSecretProvider: LeasingSecretProvider {
             if text != token {
                 token = text
                 await lookUpToken(text)
-            } else if let due = tokenDue, due <= .now, tokenRenewable {
-                await renewToken(text)
+            } else if let due = tokenDue, due <= .now {
+                // A token that cannot be renewed (any more) is the file writer's to replace: looked at again soon.
+                let renewed = tokenRenewable ? await renewToken(text) : false
+                if !renewed { tokenDue = .now + .seconds(5) }
             }
             return text
         }

@@ -160,6 +160,32 @@ struct VaultSecretProviderTests {
         #expect(await vault.statistics.logins == 2)
     }
 
+    @Test func aTokenFilesShortLivedTokenIsRenewedToo() async throws {
+        let bao = try await TestOpenBao.shared()
+        let path = TestOpenBao.unique("outpost/file-token")
+        try await bao.must(.post, "secret/data/\(path)", #"{"data": {"password": "file-pw"}}"#)
+        try await bao.must(
+            .put, "sys/policies/acl/\(path.replacingOccurrences(of: "/", with: "-"))",
+            TestOpenBao.jsonObject(["policy": #"path "secret/data/\#(path)" { capabilities = ["read"] }"#]))
+        let created = try await bao.must(
+            .post, "auth/token/create",
+            #"{"ttl": "3s", "explicit_max_ttl": "1m", "renewable": true, "policies": ["\#(path.replacingOccurrences(of: "/", with: "-"))"]}"#
+        )
+        let token = try #require(created.string("auth", "client_token"))
+        let directory = try TemporaryDirectory()
+        let vault = Self.provider(
+            bao, .tokenFile(path: try Self.file(directory, "token", token)), readsOncePerLocator: false)
+        let reference = "vault:secret/data/\(path)#password"
+        #expect(try await Self.resolve(vault, reference) == "file-pw")
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await vault.maintainLeases() }
+            try? await Task.sleep(for: .milliseconds(4_500))
+            group.cancelAll()
+        }
+        #expect(await vault.statistics.tokenRenewals >= 1)
+        #expect(try await Self.resolve(vault, reference) == "file-pw")
+    }
+
     @Test func aNamespaceIsSentWithEveryRequest() async throws {
         let bao = try await TestOpenBao.shared()
         let namespace = TestOpenBao.unique("team")
