@@ -32,7 +32,7 @@ struct VaultSecretProviderTests {
         try await SecretResolver(providers: [provider]).resolve(SecretReference(parsing: text))
     }
 
-    @Test func aKVVersion2SecretIsReadAtItsLatestOrANamedVersionInTheAPIAndTheKVForms() async throws {
+    @Test func kvSecretsAreReadInVersion2AtTheLatestOrANamedVersionInBothPathFormsAndInVersion1AsTheyAre() async throws {
         let bao = try await TestOpenBao.shared()
         let path = TestOpenBao.unique("outpost/pg")
         try await bao.must(.post, "secret/data/\(path)", #"{"data": {"password": "first-pw", "user": "reader"}}"#)
@@ -62,6 +62,16 @@ struct VaultSecretProviderTests {
             try await Self.resolve(vault, "vault:secret/\(path)?revision=1#password")
         }
         #expect(badVersion?.code == .invalidReference)
+
+        // KV version 1: the fields are the data itself, and there are no versions.
+        let mount = TestOpenBao.unique("kv1")
+        try await bao.must(.post, "sys/mounts/\(mount)", #"{"type": "kv", "options": {"version": "1"}}"#)
+        try await bao.must(.post, "\(mount)/outpost/pg", #"{"password": "v1-pw"}"#)
+        #expect(try await Self.resolve(vault, "vault:\(mount)/outpost/pg#password") == "v1-pw")
+        let versioned = await #expect(throws: SecretError.self) {
+            try await Self.resolve(vault, "vault:\(mount)/outpost/pg?version=1#password")
+        }
+        #expect(versioned?.code == .invalidReference, "\(versioned?.message ?? "")")
     }
 
     @Test func aWrongTokenIsRefusedWithAMessageThatNamesTheReferenceButNotTheToken() async throws {
