@@ -32,7 +32,8 @@ struct VaultSecretProviderTests {
         try await SecretResolver(providers: [provider]).resolve(SecretReference(parsing: text))
     }
 
-    @Test func kvSecretsAreReadInVersion2AtTheLatestOrANamedVersionInBothPathFormsAndInVersion1AsTheyAre() async throws {
+    @Test func kvSecretsAreReadInVersion2AtTheLatestOrANamedVersionInBothPathFormsAndInVersion1AsTheyAre() async throws
+    {
         let bao = try await TestOpenBao.shared()
         let path = TestOpenBao.unique("outpost/pg")
         try await bao.must(.post, "secret/data/\(path)", #"{"data": {"password": "first-pw", "user": "reader"}}"#)
