@@ -112,8 +112,12 @@ public enum Agent {
 
     /// The secret stores the agent itself reads (its API key, the spool key): files, environment, AWS Secrets
     /// Manager (through the proxy, when one is set), configured commands and Vault, when configured.
+    ///
+    /// - Parameter readsOncePerLocator: for one piece of work that ends with `revokeLeases()` (a preflight source
+    ///   check): each Vault path is read once, so one dynamic credential's username and password match.
     static func secretResolver(
-        configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork
+        configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork,
+        readsOncePerLocator: Bool = false
     ) throws
         -> SecretResolver
     {
@@ -139,7 +143,7 @@ public enum Agent {
             providers: base + [
                 VaultSecretProvider(
                     configuration: vault, client: network.vaultClient(for: vault),
-                    credentials: { try await credentials.resolve($0) }, readsOncePerLocator: false)
+                    credentials: { try await credentials.resolve($0) }, readsOncePerLocator: readsOncePerLocator)
             ])
     }
 

@@ -152,6 +152,25 @@ public actor VaultSecretProvider: LeasingSecretProvider {
         }
     }
 
+    /// Logs in (or reads the token file) and looks the token up, for `outpost agent --check`: the auth method, the
+    /// token's policies and how long it has left; never the token.
+    public func checkAccess() async throws -> String {
+        let token = try await currentToken(context: "checking access")
+        let response = try await send(
+            .GET, "auth/token/lookup-self", body: nil, token: token, context: "looking up the token")
+        guard response.status.code == 200,
+            let answer = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+            let data = answer["data"] as? [String: Any]
+        else {
+            throw Self.failure(response, doing: "looking up the token (auth/token/lookup-self)", hint: "")
+        }
+        let policies = (data["policies"] as? [String] ?? []).joined(separator: ", ")
+        let ttl = Self.integer(data["ttl"]) ?? 0
+        let namespace = configuration.namespace.map { " in namespace \($0)" } ?? ""
+        return "\(configuration.authentication.method) login accepted\(namespace); token policies [\(policies)], "
+            + (ttl == 0 ? "no expiry" : "\(ttl) s left")
+    }
+
     // MARK: Reading
 
     /// Where a locator is read: its API path, whether that is a KV version 2 secret, and advice for a failed read.

@@ -256,6 +256,58 @@ struct VaultAgentTests {
         }
     }
 
+    @Test func agentCheckLogsInToVaultAndReachesASourceAsADynamicUserItRevokesAfterwards() async throws {
+        let postgres = try TestPostgres()
+        let bao = try await TestOpenBao.shared()
+        let mount = try await bao.databaseEngine(postgres)
+        let role = try await bao.appRole(
+            policy: """
+                path "\(mount)/creds/readonly" { capabilities = ["read"] }
+                path "sys/leases/revoke" { capabilities = ["update"] }
+                """)
+        let credentials = try TemporaryDirectory()
+        let roleIdFile = credentials.path + "/role-id"
+        let secretIdFile = credentials.path + "/secret-id"
+        try Data(role.roleId.utf8).write(to: URL(fileURLWithPath: roleIdFile))
+        try Data(role.secretId.utf8).write(to: URL(fileURLWithPath: secretIdFile))
+        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      vault:
+                        address: \(bao.address)
+                        auth:
+                          method: approle
+                          mount: \(role.mount)
+                          roleId: file:\(roleIdFile)
+                          secretId: file:\(secretIdFile)
+                    """)
+            let result = try AgentCheckTests.check(
+                setup,
+                [
+                    "--source", "postgres://nobody@127.0.0.1:\(postgres.port)/postgres",
+                    "--secret", "username=vault:\(mount)/creds/readonly#username",
+                    "--secret", "password=vault:\(mount)/creds/readonly#password",
+                ])
+            #expect(result.status == 0, "\(result.lines) \(result.standardError)")
+            #expect(
+                result.lines.contains { $0.hasPrefix("ok   vault: \(bao.address): approle login accepted") },
+                "\(result.lines)")
+            #expect(result.lines.contains { $0.hasPrefix("ok   source postgres://") }, "\(result.lines)")
+            #expect(!result.lines.joined().contains(role.secretId))
+        }
+        let issued = try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
+        let users = issued.split(separator: "\n").map(String.init)
+        #expect(users.count == 1, "one credential for the username and the password")
+        for user in users {
+            let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
+            #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the check's lease was revoked")
+        }
+    }
+
     @Test func aVaultAddressOutsideThePolicyIsRefusedBeforeAnythingIsRead() async throws {
         let bao = try await TestOpenBao.shared()
         let credentials = try TemporaryDirectory()
