@@ -35,7 +35,8 @@ public enum Agent {
             throw AgentError(.io, "cannot create the data dir \(dataDirectory): \(error)")
         }
         let agentId = try identity(dataDirectory: dataDirectory)
-        let network = try OutboundNetwork(network: configuration.network, environment: environment)
+        let network = try OutboundNetwork(
+            network: configuration.network, environment: environment, vault: configuration.secretStores.vault)
         do {
             return try await assemble(
                 configuration: configuration, environment: environment, version: version, jobExecutable: jobExecutable,
@@ -110,9 +111,14 @@ public enum Agent {
     }
 
     /// The secret stores the agent itself reads (its API key, the spool key): files, environment, AWS Secrets
-    /// Manager (through the proxy, when one is set), configured commands and Kubernetes Secrets.
+    /// Manager (through the proxy, when one is set), configured commands, Kubernetes Secrets and Vault, when
+    /// configured.
+    ///
+    /// - Parameter readsOncePerLocator: for one piece of work that ends with `revokeLeases()` (a preflight source
+    ///   check): each Vault path is read once, so one dynamic credential's username and password match.
     static func secretResolver(
-        configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork
+        configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork,
+        readsOncePerLocator: Bool = false
     ) throws
         -> SecretResolver
     {
@@ -125,7 +131,7 @@ public enum Agent {
         } catch {
             throw AgentError(.invalidConfiguration, "secretStores.commands: \(error)")
         }
-        return SecretResolver(providers: [
+        let base: [any SecretProvider] = [
             EnvironmentSecretProvider(), FileSecretProvider(),
             AWSSecretsManagerSecretProvider(
                 clientForHost: { network.serviceClient(for: $0) }, environment: AWSEnvironment(environment)),
@@ -133,7 +139,16 @@ public enum Agent {
             KubernetesSecretProvider(
                 access: KubernetesAccess.configured(
                     kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: environment)),
-        ])
+        ]
+        guard let vault = configuration.secretStores.vault else { return SecretResolver(providers: base) }
+        // The agent's own secrets are read anew each time (its API key rotates), so nothing is kept between reads.
+        let credentials = SecretResolver(providers: base)
+        return SecretResolver(
+            providers: base + [
+                VaultSecretProvider(
+                    configuration: vault, client: network.vaultClient(for: vault),
+                    credentials: { try await credentials.resolve($0) }, readsOncePerLocator: readsOncePerLocator)
+            ])
     }
 
     /// The agent's id as its data dir holds it, without creating one (nil before the agent's first start).

@@ -56,7 +56,8 @@ public struct Preflight: Sendable {
 
         let network: OutboundNetwork
         do {
-            network = try OutboundNetwork(network: configuration.network, environment: environment)
+            network = try OutboundNetwork(
+                network: configuration.network, environment: environment, vault: configuration.secretStores.vault)
         } catch {
             report(false, "network", "\(error)")
             return false
@@ -123,8 +124,18 @@ public struct Preflight: Sendable {
         } else {
             report(true, "policy", "\(configuration.policy.allowedSources.count) source pattern(s) allowed")
         }
+        if let vault = configuration.secretStores.vault {
+            let (ok, detail) = await check(vault, resolver: resolver, network: network)
+            report(ok, "vault", detail)
+        }
         for source in sources {
-            let (ok, detail) = await check(source, resolver: resolver, network: network)
+            // A resolver of its own per source, as a job has: one read per Vault path, its leases revoked after.
+            let jobResolver =
+                (try? Agent.secretResolver(
+                    configuration: configuration, environment: environment, network: network,
+                    readsOncePerLocator: true)) ?? resolver
+            let (ok, detail) = await check(source, resolver: jobResolver, network: network)
+            await jobResolver.revokeLeases()
             report(ok, "source \(JobRunner.credentialFree(source.url))", detail)
         }
         await network.shutdown()
@@ -170,7 +181,7 @@ public struct Preflight: Sendable {
         let redactor = Redactor(secrets: values)
         do {
             let resolved = try SourceLocation.resolve(
-                source.url, password: secrets.password, environment: environment,
+                source.url, username: secrets.username, password: secrets.password, environment: environment,
                 snowflake: try secrets.snowflakeCredentials(), tableau: try secrets.tableauCredentials(),
                 queryTag: "outpost agent --check")
             let connector = JobRunner.checkingOpenedFile(
@@ -182,6 +193,32 @@ public struct Preflight: Sendable {
         } catch {
             return (false, redactor.redact("\(error)"))
         }
+    }
+
+    /// The Vault server: allowed by the local policy (jobs read from it) and accepting the agent's login.
+    private func check(
+        _ vault: VaultConfiguration, resolver: SecretResolver, network: OutboundNetwork
+    ) async -> (ok: Bool, detail: String) {
+        let host = VaultEndpoint.host(vault.address)
+        let port = VaultEndpoint.port(vault.address)
+        if let policy = try? EgressPolicy(
+            allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources),
+            !policy.checkHost(host: host, port: port).allowed
+        {
+            return (false, "\(host):\(port) is not in policy.allowedHosts: jobs could not read vault: references")
+        }
+        let provider = VaultSecretProvider(
+            configuration: vault, client: network.vaultClient(for: vault),
+            credentials: { try await resolver.resolve($0) }, readsOncePerLocator: true)
+        let result: (ok: Bool, detail: String)
+        do {
+            result = (true, "\(vault.address): " + (try await provider.checkAccess()))
+        } catch {
+            result = (false, "\(vault.address): \(error)")
+        }
+        // The token it logged in for is of no further use.
+        await provider.revokeLeases()
+        return result
     }
 
     /// `host:port`, `[v6]:port` or a bare host → the host.

@@ -28,6 +28,27 @@ public struct SecretResolver: Sendable {
         return try Self.select(field: field, from: raw, reference: reference)
     }
 
+    /// Keeps the leases of the dynamic secrets resolved so far (and the tokens they hang on) alive, until the
+    /// calling task is cancelled. Run it beside the work that uses the secrets.
+    public func maintainLeases() async {
+        let leasing = providers.values.compactMap { $0 as? any LeasingSecretProvider }
+        await withTaskGroup(of: Void.self) { group in
+            for provider in leasing { group.addTask { await provider.maintainLeases() } }
+        }
+    }
+
+    /// Revokes the leases of the dynamic secrets resolved, so their credentials stop working now rather than at
+    /// their TTL. Call it when the work that used them ends, however it ends; it runs even in a cancelled task.
+    public func revokeLeases() async {
+        let leasing = providers.values.compactMap { $0 as? any LeasingSecretProvider }
+        guard !leasing.isEmpty else { return }
+        // A cancelled task's HTTP requests fail at once, and revoking matters most when the work was cancelled:
+        // the revocation runs in a task of its own that the caller waits for, so it is never left behind.
+        await Task.detached {
+            for provider in leasing { await provider.revokeLeases() }
+        }.value
+    }
+
     /// Picks one string field of a JSON object secret.
     static func select(field: String, from raw: String, reference: SecretReference) throws -> String {
         guard let object = try? JSONDecoder().decode([String: FieldValue].self, from: Data(raw.utf8)) else {

@@ -1,5 +1,5 @@
 // The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`,
-// `k8s:NAMESPACE/NAME#key`) into values just in time.
+// `k8s:NAMESPACE/NAME#key`, `vault:PATH`) into values just in time.
 // A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
 // caller only as long as it needs them and are never part of an error message.
 
@@ -19,6 +19,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         /// A Kubernetes Secret read through the API server: `k8s:<namespace>/<name>[#key]`, where `#key` is one key
         /// of the Secret's `data`, not a JSON field.
         case kubernetes = "k8s"
+        /// HashiCorp Vault or OpenBao: `vault:<path>[?version=N][#field]`, a KV version 2 secret or a dynamic secret.
+        case vault
     }
 
     public let store: Store
@@ -107,4 +109,13 @@ public protocol SecretProvider: Sendable {
 extension SecretProvider {
     /// Most stores hold one string, and `#field` picks a field of it as a JSON object.
     public var selectsField: Bool { false }
+}
+
+/// A store whose secrets can come with leases (Vault's dynamic secrets): they must be kept alive while used and
+/// revoked when no longer needed.
+public protocol LeasingSecretProvider: SecretProvider {
+    /// Renews what the provider holds before it expires, until the calling task is cancelled.
+    func maintainLeases() async
+    /// Revokes every lease the provider obtained. Best effort: a lease it cannot revoke expires at its TTL.
+    func revokeLeases() async
 }

@@ -206,7 +206,7 @@ struct AgentSetup {
                 - "postgres://127.0.0.1:*/*"
                 - "snowflake://*@MYORG-*"
             \(extraPolicy)
-              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**"]
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**"]
               unverifiedSources: [\(unverifiedSources.map { "\"\($0)\"" }.joined(separator: ", "))]
             jobs:
               executable: \(BuildProducts.outpost)

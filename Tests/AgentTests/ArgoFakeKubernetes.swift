@@ -47,6 +47,8 @@ final class FakeKubernetesAPI: Sendable {
         var processes: [String: Process] = [:]
         /// Secrets served to `GET …/secrets/NAME`, by `namespace/name` (see FakeKubernetesAPI+Secrets.swift).
         var readableSecrets = ReadableSecrets()
+        /// Service account tokens the TokenReview API knows: token → (namespace, name, uid).
+        var serviceAccountTokens: [String: (namespace: String, name: String, uid: String)] = [:]
     }
 
     let port: Int
@@ -86,6 +88,9 @@ final class FakeKubernetesAPI: Sendable {
             holder.api!.getSecret(
                 namespace: context.parameters.get("namespace") ?? "", name: context.parameters.get("name") ?? "")
         }
+        router.post("/apis/authentication.k8s.io/v1/tokenreviews") { request, _ in
+            try await holder.api!.reviewToken(request)
+        }
         router.get("/api/v1/namespaces/:namespace/pods") { request, _ in holder.api!.listPods(request) }
         router.get("/api/v1/namespaces/:namespace/pods/:pod/log") { _, context in
             holder.api!.followLog(context.parameters.get("pod") ?? "")
@@ -123,6 +128,42 @@ final class FakeKubernetesAPI: Sendable {
             $0.token = token
             $0.rotateOnUnauthorized = token
         }
+    }
+
+    // MARK: TokenReview
+
+    /// Makes `token` a valid token of the service account `namespace/name` for the TokenReview API.
+    func addServiceAccountToken(_ token: String, namespace: String, name: String, uid: String) {
+        state.withLock { $0.serviceAccountTokens[token] = (namespace, name, uid) }
+    }
+
+    /// `POST /apis/authentication.k8s.io/v1/tokenreviews`, as a reviewer (Vault's Kubernetes auth) calls it with
+    /// its own bearer token (checked by the middleware): authenticated with the service account's user name for a
+    /// token this server issued, unauthenticated with an error for any other.
+    func reviewToken(_ request: Request) async throws -> Response {
+        let body = try KubernetesJSON.decode(Array(buffer: try await request.body.collect(upTo: 1 << 20)))
+        let token = body["spec"]?["token"]?.string ?? ""
+        let account = state.withLock { $0.serviceAccountTokens[token] }
+        var status: KubernetesJSON = ["authenticated": false, "user": [:], "error": "invalid bearer token"]
+        if let account {
+            status = [
+                "authenticated": true,
+                "user": [
+                    "username": .string("system:serviceaccount:\(account.namespace):\(account.name)"),
+                    "uid": .string(account.uid),
+                    "groups": [
+                        "system:serviceaccounts", .string("system:serviceaccounts:\(account.namespace)"),
+                        "system:authenticated",
+                    ],
+                ],
+                "audiences": body["spec"]?["audiences"] ?? [],
+            ]
+        }
+        return Self.json(
+            [
+                "kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": [:],
+                "spec": body["spec"] ?? [:], "status": status,
+            ], status: .created)
     }
 
     // MARK: Workflows

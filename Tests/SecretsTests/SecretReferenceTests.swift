@@ -16,7 +16,7 @@ struct SecretReferenceTests {
 
     @Test(
         "an unknown store or a pasted value is refused without echoing it",
-        arguments: ["vault:x", "hunter2-secret", "Hunter2:pasted", "hunter2 with:colon"])
+        arguments: ["keyvault:x", "hunter2-secret", "Hunter2:pasted", "hunter2 with:colon"])
     func invalid(_ text: String) {
         do {
             _ = try SecretReference(parsing: text)

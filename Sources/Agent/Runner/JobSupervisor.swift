@@ -450,7 +450,8 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             maxDurationSeconds: assignment.limits.maxDurationSeconds,
             proxy: context.network.proxy == nil ? nil : context.network.settings,
             kubernetes: KubernetesAccess.configured(
-                kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: context.environment))
+                kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: context.environment),
+            vault: configuration.secretStores.vault)
     }
 
     /// `outpost run-job`, inside bubblewrap when configured and installed: the whole file system read-only, the

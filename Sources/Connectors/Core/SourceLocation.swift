@@ -11,13 +11,14 @@ public enum SourceLocation {
     /// Parses `url` into a connector.
     ///
     /// - Parameters:
+    ///   - username: a user name resolved from a secret store (dynamic database credentials); overrides the URL's.
     ///   - password: a password resolved from a file or secret store; overrides one in the URL or environment.
     ///   - environment: the process environment, for `PGUSER`/`PGPASSWORD`.
     ///   - snowflake: the private key or token of a `snowflake://` source.
     ///   - tableau: the personal access token of a `tableau://` source.
     ///   - queryTag: what a source that keeps a query history (Snowflake) records as each statement's tag.
     public static func resolve(
-        _ url: String, password: String? = nil, environment: [String: String] = [:],
+        _ url: String, username: String? = nil, password: String? = nil, environment: [String: String] = [:],
         snowflake: SnowflakeCredentials? = nil, tableau: TableauCredentials? = nil, queryTag: String? = nil
     ) throws -> ResolvedSource {
         guard let colon = url.firstIndex(of: ":") else {
@@ -29,6 +30,7 @@ public enum SourceLocation {
         switch scheme {
         case "postgres", "postgresql":
             var source = try PostgresSource(url: url, environment: environment)
+            if let username { source.user = username }
             if let password { source.password = password }
             let name = source.port == 5432 ? source.host : "\(source.host):\(source.port)"
             return ResolvedSource(
@@ -36,7 +38,7 @@ public enum SourceLocation {
                 passwordInURL: source.passwordCameFromURL)
         case "snowflake":
             let source = try SnowflakeSource(url: url)
-            if password != nil {
+            if password != nil || username != nil {
                 throw ConnectorError(
                     .invalidSource,
                     "Snowflake sources take no password: use key-pair authentication or a token")
@@ -47,7 +49,7 @@ public enum SourceLocation {
                 defaultConnectionName: source.account, passwordInURL: false)
         case "tableau":
             let source = try TableauSource(url: url)
-            if password != nil {
+            if password != nil || username != nil {
                 throw ConnectorError(
                     .invalidSource, "Tableau sources take no password: use a personal access token (patName, patSecret)"
                 )
