@@ -103,8 +103,21 @@ struct SecretPolicyTests {
             controlPlane: .init(url: "https://cp.example.com", apiKey: try Self.reference("env:OUTPOST_KEY")),
             name: "a", dataDirectory: "/var/lib/outpost")
         configuration.spool.key = try Self.reference("aws-sm:agent/spool#key")
+        configuration.secretStores.vault = VaultConfiguration(
+            address: "https://vault.corp:8200",
+            authentication: .appRole(
+                mount: "approle", roleId: try Self.reference("file:/etc/outpost/role-id"),
+                secretId: try Self.reference("env:VAULT_SECRET_ID")))
+        configuration.network.clientKey = "/etc/outpost/client.key"
         let policy = try SecretPolicy(
-            allowedSecrets: ["env:*", "aws-sm:**"], protected: SecretPolicy.Protected(configuration: configuration))
+            allowedSecrets: ["env:*", "aws-sm:**", "file:/**"],
+            protected: SecretPolicy.Protected(configuration: configuration))
+        for owned in [
+            "env:VAULT_SECRET_ID", "file:/etc/outpost/role-id", "file:/etc/outpost/client.key",
+            "file:/var/run/secrets/kubernetes.io/serviceaccount/token",
+        ] {
+            #expect(!policy.check(try Self.reference(owned)).decision.allowed, "\(owned)")
+        }
         #expect(!policy.check(try Self.reference("env:OUTPOST_KEY")).decision.allowed)
         #expect(!policy.check(try Self.reference("aws-sm:agent/spool#other")).decision.allowed)
         #expect(!policy.check(try Self.reference("aws-sm:agent/spool")).decision.allowed)
