@@ -17,32 +17,12 @@ struct VaultAgentTests {
         let postgres = try TestPostgres()
         let bao = try await TestOpenBao.shared()
         let mount = try await bao.databaseEngine(postgres)
-        let role = try await bao.appRole(
-            policy: """
-                path "\(mount)/creds/readonly" { capabilities = ["read"] }
-                path "sys/leases/revoke" { capabilities = ["update"] }
-                """)
-        let credentials = try TemporaryDirectory()
-        let roleIdFile = credentials.path + "/role-id"
-        let secretIdFile = credentials.path + "/secret-id"
-        try Data(role.roleId.utf8).write(to: URL(fileURLWithPath: roleIdFile))
-        try Data(role.secretId.utf8).write(to: URL(fileURLWithPath: secretIdFile))
-        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        let login = try await AppRoleLogin(bao: bao, readable: "\(mount)/creds/readonly")
+        let role = login.role
+        let issued = try IssuedUsers(postgres)
 
         try await withControlPlane { controlPlane in
-            let setup = try AgentSetup(
-                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
-                extra: """
-                    secretStores:
-                      vault:
-                        address: \(bao.address)
-                        auth:
-                          method: approle
-                          mount: \(role.mount)
-                          roleId: file:\(roleIdFile)
-                          secretId: file:\(secretIdFile)
-                    """)
+            let setup = try Self.agent(controlPlane, bao: bao, auth: login.auth)
             // The URL's user (who does not exist) is replaced by the credential's.
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(
@@ -64,13 +44,10 @@ struct VaultAgentTests {
             #expect(log.contains("job.secret_resolved"), "\(log)")
 
             // One credential was issued for the run, and it is gone now.
-            let issued = try postgres.psql(
-                "SELECT name || ' ' || password FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
-            let lines = issued.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
-            #expect(lines.count == 1, "one read for username and password: \(lines.count) users issued")
-            let (user, password) = try #require(lines.first.map { ($0[0], $0[1]) })
-            let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
-            #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the lease was revoked")
+            let users = try issued.sinceThen()
+            #expect(users.count == 1, "one read for username and password: \(users.count) users issued")
+            let password = try #require(users.first?.password)
+            try issued.expectAllRevoked()
 
             // The canaries: the dynamic password and the AppRole secret id.
             #expect(!log.contains(password))
@@ -92,19 +69,9 @@ struct VaultAgentTests {
         let credentials = try TemporaryDirectory()
         let tokenFile = credentials.path + "/token"
         try Data(bao.rootToken.utf8).write(to: URL(fileURLWithPath: tokenFile))
-        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        let issued = try IssuedUsers(postgres)
         try await withControlPlane { controlPlane in
-            let setup = try AgentSetup(
-                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
-                extra: """
-                    secretStores:
-                      vault:
-                        address: \(bao.address)
-                        auth:
-                          method: token
-                          tokenFile: \(tokenFile)
-                    """)
+            let setup = try Self.agent(controlPlane, bao: bao, auth: "{method: token, tokenFile: \(tokenFile)}")
             // The credential is issued, then the connection fails: the database does not exist.
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(
@@ -123,13 +90,8 @@ struct VaultAgentTests {
             #expect(log.contains("no_such_database"), "\(log)")
             #expect(!log.contains(bao.rootToken))
         }
-        let issued = try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
-        let users = issued.split(separator: "\n").map(String.init)
-        #expect(users.count == 1)
-        for user in users {
-            let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
-            #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the lease was revoked")
-        }
+        #expect(try issued.sinceThen().count == 1)
+        try issued.expectAllRevoked()
     }
 
     @Test func aCancelledRunRevokesItsDynamicUserWhileItsQueryIsStillBlocked() async throws {
@@ -166,19 +128,9 @@ struct VaultAgentTests {
         let credentials = try TemporaryDirectory()
         let tokenFile = credentials.path + "/token"
         try Data(bao.rootToken.utf8).write(to: URL(fileURLWithPath: tokenFile))
-        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        let issued = try IssuedUsers(postgres)
         try await withControlPlane { controlPlane in
-            let setup = try AgentSetup(
-                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
-                extra: """
-                    secretStores:
-                      vault:
-                        address: \(bao.address)
-                        auth:
-                          method: token
-                          tokenFile: \(tokenFile)
-                    """)
+            let setup = try Self.agent(controlPlane, bao: bao, auth: "{method: token, tokenFile: \(tokenFile)}")
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(
                     name: "vault-pg-cancelled", sourceKind: "postgresql",
@@ -191,10 +143,8 @@ struct VaultAgentTests {
             try await withAgent(setup) { _ in
                 var user = ""
                 try await Self.waitUntil("the job's query waits for the lock") {
-                    user =
-                        try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
-                    guard !user.isEmpty else { return false }
+                    guard let issuedUser = try issued.sinceThen().first?.name else { return false }
+                    user = issuedUser
                     return try postgres.psql(
                         "SELECT count(*) FROM pg_stat_activity WHERE usename = '\(user)' AND wait_event_type = 'Lock';"
                     ).trimmingCharacters(in: .whitespacesAndNewlines) == "1"
@@ -202,8 +152,7 @@ struct VaultAgentTests {
                 try await controlPlane.cancel(run.id)
                 let finished = try await controlPlane.finished(run.id)
                 #expect(finished.status == .cancelled)
-                let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
-                #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the lease was revoked")
+                try issued.expectAllRevoked()
             }
         }
     }
@@ -260,31 +209,11 @@ struct VaultAgentTests {
         let postgres = try TestPostgres()
         let bao = try await TestOpenBao.shared()
         let mount = try await bao.databaseEngine(postgres)
-        let role = try await bao.appRole(
-            policy: """
-                path "\(mount)/creds/readonly" { capabilities = ["read"] }
-                path "sys/leases/revoke" { capabilities = ["update"] }
-                """)
-        let credentials = try TemporaryDirectory()
-        let roleIdFile = credentials.path + "/role-id"
-        let secretIdFile = credentials.path + "/secret-id"
-        try Data(role.roleId.utf8).write(to: URL(fileURLWithPath: roleIdFile))
-        try Data(role.secretId.utf8).write(to: URL(fileURLWithPath: secretIdFile))
-        let issuedBefore = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
-            in: .whitespacesAndNewlines)
+        let login = try await AppRoleLogin(bao: bao, readable: "\(mount)/creds/readonly")
+        let role = login.role
+        let issued = try IssuedUsers(postgres)
         try await withControlPlane { controlPlane in
-            let setup = try AgentSetup(
-                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
-                extra: """
-                    secretStores:
-                      vault:
-                        address: \(bao.address)
-                        auth:
-                          method: approle
-                          mount: \(role.mount)
-                          roleId: file:\(roleIdFile)
-                          secretId: file:\(secretIdFile)
-                    """)
+            let setup = try Self.agent(controlPlane, bao: bao, auth: login.auth)
             let result = try AgentCheckTests.check(
                 setup,
                 [
@@ -299,13 +228,8 @@ struct VaultAgentTests {
             #expect(result.lines.contains { $0.hasPrefix("ok   source postgres://") }, "\(result.lines)")
             #expect(!result.lines.joined().contains(role.secretId))
         }
-        let issued = try postgres.psql("SELECT name FROM vault_issued ORDER BY ctid OFFSET \(issuedBefore);")
-        let users = issued.split(separator: "\n").map(String.init)
-        #expect(users.count == 1, "one credential for the username and the password")
-        for user in users {
-            let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user)';")
-            #expect(remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "the check's lease was revoked")
-        }
+        #expect(try issued.sinceThen().count == 1, "one credential for the username and the password")
+        try issued.expectAllRevoked()
     }
 
     @Test func aVaultAddressOutsideThePolicyIsRefusedBeforeAnythingIsRead() async throws {
@@ -500,5 +424,71 @@ struct VaultAgentTests {
             ])
         guard result.status == 0 else { throw TestFailure("openssl failed: \(result.standardError)") }
         return try String(contentsOfFile: directory.path + "/cert.pem", encoding: .utf8)
+    }
+}
+
+extension VaultAgentTests {
+    /// An agent allowed to reach the test Vault on loopback, logging in with `auth` (YAML flow mapping or block).
+    static func agent(_ controlPlane: TestControlPlane, bao: TestOpenBao, auth: String) throws -> AgentSetup {
+        try AgentSetup(
+            controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+            extra: """
+                secretStores:
+                  vault:
+                    address: \(bao.address)
+                    auth: \(auth)
+                """)
+    }
+
+    /// An AppRole that may read one path (and revoke its leases), its role id and secret id in files.
+    struct AppRoleLogin {
+        let role: (mount: String, roleId: String, secretId: String)
+        let directory: TemporaryDirectory
+        /// The agent's `auth` mapping for it.
+        var auth: String {
+            "{method: approle, mount: \(role.mount), roleId: \"file:\(directory.path)/role-id\", "
+                + "secretId: \"file:\(directory.path)/secret-id\"}"
+        }
+
+        init(bao: TestOpenBao, readable path: String) async throws {
+            role = try await bao.appRole(
+                policy: """
+                    path "\(path)" { capabilities = ["read"] }
+                    path "sys/leases/revoke" { capabilities = ["update"] }
+                    """)
+            directory = try TemporaryDirectory()
+            try Data(role.roleId.utf8).write(to: URL(fileURLWithPath: directory.path + "/role-id"))
+            try Data(role.secretId.utf8).write(to: URL(fileURLWithPath: directory.path + "/secret-id"))
+        }
+    }
+
+    /// The PostgreSQL users Bao's database engine issued from now on (it records each in `vault_issued`).
+    struct IssuedUsers {
+        let postgres: TestPostgres
+        let before: String
+
+        init(_ postgres: TestPostgres) throws {
+            self.postgres = postgres
+            before = try postgres.psql("SELECT count(*) FROM vault_issued;").trimmingCharacters(
+                in: .whitespacesAndNewlines)
+        }
+
+        func sinceThen() throws -> [(name: String, password: String)] {
+            try postgres.psql("SELECT name || ' ' || password FROM vault_issued ORDER BY ctid OFFSET \(before);")
+                .split(separator: "\n").map { line in
+                    let parts = line.split(separator: " ").map(String.init)
+                    return (parts[0], parts.count > 1 ? parts[1] : "")
+                }
+        }
+
+        /// Every user issued since then is gone from `pg_roles`: its lease was revoked.
+        func expectAllRevoked(sourceLocation: SourceLocation = #_sourceLocation) throws {
+            for user in try sinceThen() {
+                let remaining = try postgres.psql("SELECT count(*) FROM pg_roles WHERE rolname = '\(user.name)';")
+                #expect(
+                    remaining.trimmingCharacters(in: .whitespacesAndNewlines) == "0",
+                    "the lease of \(user.name) was revoked", sourceLocation: sourceLocation)
+            }
+        }
     }
 }

@@ -35,13 +35,9 @@ struct AzureSignatureTests {
     }
 
     static func vectors() throws -> Vectors {
-        let python = try #require(
-            ProcessInfo.processInfo.environment["OUTPOST_TEST_FAKE_AZURE_PYTHON"],
-            "OUTPOST_TEST_FAKE_AZURE_PYTHON names the fake Azure server's Python (Tests/tools/test.sh sets it)")
-        let result = try ChildProcess.run(
-            python, [BuildProducts.repositoryRoot + "/Tests/tools/fake_azure/reference_signatures.py"])
-        try #require(result.status == 0, "reference_signatures.py failed: \(result.standardError)")
-        return try JSONDecoder().decode(Vectors.self, from: Data(result.standardOutput.utf8))
+        try referenceVectors(
+            Vectors.self, script: "Tests/tools/fake_azure/reference_signatures.py",
+            python: "OUTPOST_TEST_FAKE_AZURE_PYTHON")
     }
 
     @Test func sharedKeyStringsToSignAndAuthorizationsAreTheSDKs() throws {

@@ -34,13 +34,9 @@ struct GCSSignedURLTests {
     }
 
     static func vectors() throws -> Vectors {
-        let python = try #require(
-            ProcessInfo.processInfo.environment["OUTPOST_TEST_FAKE_GCP_PYTHON"],
-            "OUTPOST_TEST_FAKE_GCP_PYTHON names the fake Google endpoints' Python (Tests/tools/test.sh sets it)")
-        let result = try ChildProcess.run(
-            python, [BuildProducts.repositoryRoot + "/Tests/tools/fake_gcp/reference_signatures.py"])
-        try #require(result.status == 0, "reference_signatures.py failed: \(result.standardError)")
-        return try JSONDecoder().decode(Vectors.self, from: Data(result.standardOutput.utf8))
+        try referenceVectors(
+            Vectors.self, script: "Tests/tools/fake_gcp/reference_signatures.py", python: "OUTPOST_TEST_FAKE_GCP_PYTHON"
+        )
     }
 
     @Test func everyVectorIsReproducedByteForByte() throws {

@@ -56,6 +56,23 @@ public struct ProcessResult: Sendable {
     public var standardError: String
 }
 
+/// JSON a reference script prints: a vendor SDK's signatures for fixed inputs, computed in the test run by the
+/// Python that test.sh names in `variable` (a fake's venv, where the SDK is installed).
+///
+/// - Throws: `TestPostgres.Unavailable` when the variable is unset or the script fails: a failure, never a skip.
+public func referenceVectors<Vectors: Decodable>(
+    _ type: Vectors.Type, script: String, python variable: String
+) throws -> Vectors {
+    guard let python = ProcessInfo.processInfo.environment[variable], !python.isEmpty else {
+        throw TestPostgres.Unavailable(description: "\(variable) names the Python for \(script) (test.sh sets it)")
+    }
+    let result = try ChildProcess.run(python, [BuildProducts.repositoryRoot + "/" + script])
+    guard result.status == 0 else {
+        throw TestPostgres.Unavailable(description: "\(script) failed: \(result.standardError)")
+    }
+    return try JSONDecoder().decode(type, from: Data(result.standardOutput.utf8))
+}
+
 /// Runs executables as real child processes.
 public enum ChildProcess {
     /// Runs `executable` with `arguments`, feeding `input` on stdin, and waits for it.

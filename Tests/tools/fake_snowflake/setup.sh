@@ -7,17 +7,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 venv="${OUTPOST_FAKE_SNOWFLAKE_VENV:-$repo/.build/fake-snowflake-venv}"
-requirements="$here/requirements.txt"
-stamp="$venv/.outpost-requirements"
-if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && cmp -s "$requirements" "$stamp" \
-    && "$venv/bin/python" -c 'import fakesnow, snowflake.connector, jwt, cryptography' 2>/dev/null; then
-    echo "$venv/bin/python"
-    exit 0
-fi
-echo "fake_snowflake/setup.sh: installing the fake's venv in $venv…" >&2
-rm -rf "$venv"
-mkdir -p "$(dirname "$venv")"
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" >&2
-cp "$requirements" "$stamp"
+. "$here/../venv.sh"
+outpost_venv fake_snowflake/setup.sh "$venv" "$here/requirements.txt" \
+    'import fakesnow, snowflake.connector, jwt, cryptography'
 echo "$venv/bin/python"

