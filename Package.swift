@@ -44,6 +44,7 @@ let package = Package(
             name: "Secrets",
             dependencies: [
                 "AWSSigV4",
+                "GoogleCloud",
                 "CJobSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -55,12 +56,24 @@ let package = Package(
         .target(name: "OutpostProtocol"),
         .target(
             name: "AWSSigV4", dependencies: ["CivilTime", .product(name: "Crypto", package: "swift-crypto")]),
+        // Google identities (service account keys, the metadata server) and their OAuth tokens; CRC-32C.
+        .target(
+            name: "GoogleCloud",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // S3 API client (SigV4 header-signed requests, multipart uploads, pre-signed URLs): the agent's bucket relay,
         // the control plane's relay ingestion and its S3 blob store; Google Cloud Storage's V4 signed URLs.
         .target(
             name: "ObjectStore",
             dependencies: [
                 "AWSSigV4",
+                "GoogleCloud",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
@@ -213,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "SecretsTests",
             dependencies: [
-                "Secrets", "OutpostTesting",
+                "Secrets", "GoogleCloud", "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
@@ -239,7 +252,7 @@ let package = Package(
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "AWSSigV4", "OutpostProtocol", "OutpostTesting", "Relay",
+                "ObjectStore", "AWSSigV4", "GoogleCloud", "OutpostProtocol", "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

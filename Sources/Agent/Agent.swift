@@ -131,7 +131,7 @@ public enum Agent {
         } catch {
             throw AgentError(.invalidConfiguration, "secretStores.commands: \(error)")
         }
-        let base: [any SecretProvider] = [
+        var base: [any SecretProvider] = [
             EnvironmentSecretProvider(), FileSecretProvider(),
             AWSSecretsManagerSecretProvider(
                 clientForHost: { network.serviceClient(for: $0) }, environment: AWSEnvironment(environment)),
@@ -140,6 +140,13 @@ public enum Agent {
                 access: KubernetesAccess.configured(
                     kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: environment)),
         ]
+        let google = configuration.secretStores.google ?? GoogleSecretManagerSettings()
+        let keys = SecretResolver(providers: base)
+        base.append(
+            GoogleSecretManagerSecretProvider(
+                settings: google,
+                client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
+                credentials: { try await keys.resolve($0) }, environment: environment))
         guard let vault = configuration.secretStores.vault else { return SecretResolver(providers: base) }
         // The agent's own secrets are read anew each time (its API key rotates), so nothing is kept between reads.
         let credentials = SecretResolver(providers: base)

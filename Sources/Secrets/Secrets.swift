@@ -1,5 +1,5 @@
 // The Secrets module resolves secret *references* (`env:NAME`, `file:/path`, `aws-sm:ID`, `command:NAME`,
-// `k8s:NAMESPACE/NAME#key`, `vault:PATH`) into values just in time.
+// `k8s:NAMESPACE/NAME#key`, `vault:PATH`, `gcp-sm:projects/P/secrets/S`) into values just in time.
 // A reference is safe to store, log and send anywhere; a value never is. Resolved values are held by the
 // caller only as long as it needs them and are never part of an error message.
 
@@ -21,6 +21,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         case kubernetes = "k8s"
         /// HashiCorp Vault or OpenBao: `vault:<path>[?version=N][#field]`, a KV version 2 secret or a dynamic secret.
         case vault
+        /// Google Secret Manager: `gcp-sm:projects/<project>/secrets/<secret>[/versions/<version>][#field]`.
+        case gcpSecretManager = "gcp-sm"
     }
 
     public let store: Store

@@ -124,6 +124,31 @@ struct SecretPolicyTests {
         #expect(policy.check(try Self.reference("env:PG_PASSWORD")).decision.allowed)
     }
 
+    @Test func theGoogleSectionIsReadStrictlyAndItsKeyIsTheAgentsOwn() throws {
+        func load(_ google: String) throws -> AgentConfiguration {
+            try AgentConfiguration.parse(
+                """
+                controlPlane: {url: "https://cp.example.com", apiKey: "file:/k"}
+                secretStores:
+                  google: \(google)
+                """, file: "agent.yaml", environment: [:])
+        }
+        let configuration = try load(
+            "{credentials: \"file:/etc/outpost/gcp.json\", metadataHost: \"10.0.0.1:8080\", "
+                + "secretManagerEndpoint: \"https://sm.private.example\"}")
+        #expect(configuration.secretStores.google?.credentials?.locator == "/etc/outpost/gcp.json")
+        #expect(configuration.secretStores.google?.endpoint == "https://sm.private.example")
+        let policy = try SecretPolicy(
+            allowedSecrets: ["file:/**"], protected: SecretPolicy.Protected(configuration: configuration))
+        #expect(!policy.check(try Self.reference("file:/etc/outpost/gcp.json")).decision.allowed)
+        for bad in [
+            "{credentials: \"a-pasted-key\"}", "{credentials: \"gcp-sm:projects/p/secrets/k\"}",
+            "{secretManagerEndpoint: \"http://sm.example\"}", "{metadataHost: \"http://x/y\"}", "{other: 1}",
+        ] {
+            #expect(throws: AgentError.self, "\(bad)") { try load(bad) }
+        }
+    }
+
     // MARK: - Transport
 
     static func transported(

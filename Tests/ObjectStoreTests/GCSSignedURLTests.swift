@@ -1,5 +1,6 @@
 import AWSSigV4
 import Foundation
+import GoogleCloud
 import ObjectStore
 import OutpostTesting
 import Testing
@@ -68,13 +69,13 @@ struct GCSSignedURLTests {
         }
         var notAnAccount = reference.keyFile
         notAnAccount["type"] = "authorized_user"
-        let error = #expect(throws: ObjectStoreError.self) {
+        let error = #expect(throws: GoogleCloudError.self) {
             try GoogleServiceAccountKey(json: Array(try JSONEncoder().encode(notAnAccount)))
         }
         #expect(error?.message.contains("authorized_user") == true)
         var broken = reference.keyFile
         broken["private_key"] = "-----BEGIN PRIVATE KEY-----\nnot-a-key\n-----END PRIVATE KEY-----\n"
-        let keyError = #expect(throws: ObjectStoreError.self) {
+        let keyError = #expect(throws: GoogleCloudError.self) {
             try GoogleServiceAccountKey(json: Array(try JSONEncoder().encode(broken)))
         }
         #expect(keyError.map { "\($0)" }?.contains("not-a-key") == false)

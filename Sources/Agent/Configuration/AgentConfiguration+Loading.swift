@@ -179,6 +179,9 @@ extension AgentConfiguration {
         var vault = try stores.section("vault")
         configuration.secretStores.vault = try readVault(&vault)
         try vault.finish()
+        var google = try stores.section("google")
+        configuration.secretStores.google = try readGoogle(&google)
+        try google.finish()
         try stores.finish()
 
         var observability = try root.section("observability")
@@ -204,6 +207,44 @@ extension AgentConfiguration {
     }
 
     /// `secretStores.vault`: nil when the section is absent.
+    /// `secretStores.google`: a service account key by reference (else the metadata server), the metadata server's
+    /// host, Secret Manager's endpoint.
+    private static func readGoogle(_ google: inout ConfigurationReader) throws -> GoogleSecretManagerSettings? {
+        var settings = GoogleSecretManagerSettings()
+        var given = false
+        if let text = try google.string("credentials") {
+            let key = try reference(text, key: "secretStores.google.credentials", reader: google)
+            guard key.store != .gcpSecretManager else {
+                throw google.error(
+                    "'secretStores.google.credentials' must come from another store than gcp-sm: (\(key))",
+                    at: google.mark)
+            }
+            settings.credentials = key
+            given = true
+        }
+        if let host = try google.string("metadataHost") {
+            guard !host.isEmpty, !host.contains("/"), !host.contains("@") else {
+                throw google.error("'secretStores.google.metadataHost' is HOST[:PORT], not '\(host)'", at: google.mark)
+            }
+            settings.metadataHost = host
+            given = true
+        }
+        if let endpoint = try google.string("secretManagerEndpoint") {
+            guard let components = URLComponents(string: endpoint), let host = components.plainHost, !host.isEmpty,
+                components.scheme == "https"
+                    || (components.scheme == "http" && ["127.0.0.1", "::1", "localhost"].contains(host.lowercased())),
+                components.query == nil, components.user == nil, components.path.isEmpty
+            else {
+                throw google.error(
+                    "'secretStores.google.secretManagerEndpoint' must be https://HOST[:PORT] (http:// for loopback "
+                        + "only), not '\(endpoint)'", at: google.mark)
+            }
+            settings.endpoint = endpoint
+            given = true
+        }
+        return given ? settings : nil
+    }
+
     private static func readVault(_ vault: inout ConfigurationReader) throws -> VaultConfiguration? {
         guard vault.mapping != nil || vault.environment[vault.environmentName("address")] != nil else { return nil }
         let address = try vault.requiredString("address", example: "https://vault.example.com:8200")
@@ -365,7 +406,7 @@ extension AgentConfiguration {
         } catch {
             throw reader.error(
                 "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
-                    + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY or vault:PATH#field — never the secret itself (\(error))",
+                    + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY, vault:PATH#field or gcp-sm:projects/P/secrets/S — never the secret itself (\(error))",
                 at: reader.mark)
         }
     }

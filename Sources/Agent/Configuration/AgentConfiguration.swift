@@ -150,6 +150,9 @@ public struct AgentConfiguration: Sendable {
         public var kubernetes = Kubernetes()
         /// The Vault (or OpenBao) server for `vault:` references, and how to log in to it; nil: none.
         public var vault: VaultConfiguration?
+        /// How `gcp-sm:` references reach Google Secret Manager; nil: the metadata server's account and Google's
+        /// endpoint.
+        public var google: GoogleSecretManagerSettings?
     }
 
     /// Local health, readiness and metrics endpoints, and the log format.

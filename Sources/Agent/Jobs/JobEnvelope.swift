@@ -47,6 +47,8 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     /// The agent's Vault server for `vault:` references (its address, CA bundle and how to log in, with
     /// references to the login's credentials, never a token); nil when the agent has none.
     public var vault: VaultConfiguration?
+    /// How the job reaches Google Secret Manager for `gcp-sm:` references (a key by reference, never a key).
+    public var google: GoogleSecretManagerSettings?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
@@ -54,7 +56,8 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         allowedSecrets: [String] = [], protectedSecrets: SecretPolicy.Protected = .init(),
         unverifiedSources: [String] = [], cleartextPasswordSources: [String] = [],
         secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil,
-        kubernetes: KubernetesAccess? = nil, vault: VaultConfiguration? = nil
+        kubernetes: KubernetesAccess? = nil, vault: VaultConfiguration? = nil,
+        google: GoogleSecretManagerSettings? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -73,6 +76,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.proxy = proxy
         self.kubernetes = kubernetes
         self.vault = vault
+        self.google = google
     }
 }
 

@@ -393,7 +393,8 @@ struct JobRunner {
             }
             host = VaultEndpoint.host(vault.address)
             port = VaultEndpoint.port(vault.address)
-        case .env, .file, .command, .kubernetes:
+        case .env, .file, .command, .kubernetes, .gcpSecretManager:
+            // Google's provider checks each URL it requests (Secret Manager, the token endpoint, the metadata server).
             // The Kubernetes API server is checked by its provider once its address is known (a kubeconfig's).
             return
         }
@@ -430,6 +431,18 @@ struct JobRunner {
                     guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
                 }),
         ]
+        let keys = SecretResolver(providers: providers + [FileSecretProvider()])
+        providers.append(
+            GoogleSecretManagerSecretProvider(
+                settings: envelope.google ?? GoogleSecretManagerSettings(), client: services ?? .shared,
+                credentials: { try await keys.resolve($0) },
+                hostCheck: { url in
+                    let components = URLComponents(string: url)
+                    let host = components?.plainHost ?? url
+                    let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
+                    let decision = policy.checkHost(host: host, port: port)
+                    guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
+                }, environment: environment))
         guard let vault = envelope.vault else { return SecretResolver(providers: providers) }
         // The agent's own Vault login credentials (AppRole's role and secret id) are read by the same stores, but
         // from the agent's configuration, not a connection: the refusal of the agent's own files is not for them.

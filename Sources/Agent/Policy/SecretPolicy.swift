@@ -41,6 +41,7 @@ public struct SecretPolicy: Sendable {
         public init(configuration: AgentConfiguration) {
             var owned = [configuration.controlPlane.apiKey]
             if let spoolKey = configuration.spool.key { owned.append(spoolKey) }
+            if let googleKey = configuration.secretStores.google?.credentials { owned.append(googleKey) }
             var files = [configuration.dataDirectory, KubernetesClient.serviceAccountDirectory + "/token"]
             files += [
                 configuration.configurationFile, configuration.network.clientKey,

@@ -451,7 +451,7 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             proxy: context.network.proxy == nil ? nil : context.network.settings,
             kubernetes: KubernetesAccess.configured(
                 kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: context.environment),
-            vault: configuration.secretStores.vault)
+            vault: configuration.secretStores.vault, google: configuration.secretStores.google)
     }
 
     /// `outpost run-job`, inside bubblewrap when configured and installed: the whole file system read-only, the

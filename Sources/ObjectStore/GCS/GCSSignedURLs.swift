@@ -1,4 +1,5 @@
 public import AWSSigV4
+public import GoogleCloud
 
 /// Google Cloud Storage V4 signed URLs: query-string authentication bound to one object, one method, the headers
 /// the holder must send and a lifetime of at most seven days.

@@ -16,32 +16,54 @@ public struct GoogleServiceAccountKey: Sendable, CustomStringConvertible {
 
     /// Parses the JSON of a key file.
     ///
-    /// - Throws: `ObjectStoreError` `.credentials` naming what is wrong, never the key.
+    /// - Throws: `GoogleCloudError` `.credentials` naming what is wrong, never the key.
     public init(json: [UInt8]) throws {
         let file: KeyFile
         do {
             file = try JSONDecoder().decode(KeyFile.self, from: Data(json))
         } catch {
-            throw ObjectStoreError(.credentials, "the service account key is not a JSON key file")
+            throw GoogleCloudError(.credentials, "the service account key is not a JSON key file")
         }
         guard file.type == "service_account" else {
-            throw ObjectStoreError(
+            throw GoogleCloudError(
                 .credentials,
                 "the key file's type is '\(file.type ?? "missing")', not 'service_account'")
         }
         guard let email = file.clientEmail, !email.isEmpty, let pem = file.privateKey else {
-            throw ObjectStoreError(.credentials, "the service account key has no client_email or private_key")
+            throw GoogleCloudError(.credentials, "the service account key has no client_email or private_key")
         }
         do {
             key = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
         } catch {
-            throw ObjectStoreError(
+            throw GoogleCloudError(
                 .credentials, "the private_key of service account \(email) is not an RSA key in PEM")
         }
         clientEmail = email
         privateKeyId = file.privateKeyId
         projectId = file.projectId
         tokenURI = file.tokenURI
+    }
+
+    /// The JWT a service account presents to the token endpoint (the JWT bearer grant, RFC 7523): RS256, `kid` the
+    /// key's id, `iss` the account, `aud` Google's token endpoint, `scope`, an hour's lifetime from `now`.
+    public func assertion(scope: String, now: Int64) throws -> String {
+        var header: [String: String] = ["alg": "RS256", "typ": "JWT"]
+        if let privateKeyId { header["kid"] = privateKeyId }
+        let claims: [String: Any] = [
+            "iss": clientEmail, "scope": scope, "aud": Self.tokenAudience, "iat": now, "exp": now + 3600,
+        ]
+        let signingInput =
+            Self.base64URL(try JSONSerialization.data(withJSONObject: header, options: .sortedKeys)) + "."
+            + Self.base64URL(try JSONSerialization.data(withJSONObject: claims, options: .sortedKeys))
+        return signingInput + "." + Self.base64URL(Data(try sign(Array(signingInput.utf8))))
+    }
+
+    /// The audience of a JWT bearer grant, whatever `token_uri` says (Google's libraries send this one).
+    public static let tokenAudience = "https://oauth2.googleapis.com/token"
+
+    static func base64URL(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
     }
 
     /// RS256 over `message`.

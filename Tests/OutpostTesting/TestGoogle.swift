@@ -1,0 +1,106 @@
+import Foundation
+
+/// The project's fake Google endpoints (`Tests/tools/fake_gcp`: token endpoint, metadata server, Secret Manager —
+/// a FAKE written from Google's API descriptions and proven with Google's own SDKs by its self-test), one per test,
+/// with two generated service accounts: `reader` (may read every secret given here) and `outsider` (may read none).
+///
+/// `Tests/tools/test.sh` exports `OUTPOST_TEST_FAKE_GCP_PYTHON` (the fake's venv). A test that needs the fake fails
+/// when it cannot start, never skips.
+public final class TestGoogle: @unchecked Sendable {
+    // Set once in init and only read afterwards.
+    private let process: Process
+    private let input: Pipe
+    public let directory: TemporaryDirectory
+    /// The fake's URLs: `base`, `token`, `metadataHost`, `secretManager`, …
+    public let endpoints: [String: String]
+
+    public static let project = "outpost-test"
+    public static let reader = "reader@outpost-test.iam.gserviceaccount.com"
+    public static let outsider = "outsider@outpost-test.iam.gserviceaccount.com"
+
+    public var readerKeyFile: String { directory.path + "/reader.json" }
+    public var outsiderKeyFile: String { directory.path + "/outsider.json" }
+    public var secretManager: String { endpoints["secretManager"] ?? "" }
+    public var metadataHost: String { endpoints["metadataHost"] ?? "" }
+
+    /// Starts a fake holding `secrets` (name → the text of its first version), each readable by `reader` only; the
+    /// metadata server's default account is `reader`.
+    public init(secrets: [String: String]) throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let python = environment["OUTPOST_TEST_FAKE_GCP_PYTHON"], !python.isEmpty else {
+            throw TestPostgres.Unavailable(
+                description: "OUTPOST_TEST_FAKE_GCP_PYTHON is not set: run Tests/tools/test.sh (it sets up the fake)")
+        }
+        directory = try TemporaryDirectory()
+        let state: [String: Any] = [
+            "projects": [["id": Self.project, "number": "123456789012"]],
+            "metadata": [
+                "serviceAccount": Self.reader, "projectId": Self.project, "numericProjectId": "123456789012",
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            ],
+            "secrets": secrets.sorted { $0.key < $1.key }.map { name, text in
+                ["project": Self.project, "name": name, "accessors": [Self.reader], "versions": [["data": text]]]
+            },
+        ]
+        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: directory.path + "/state.json"))
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [
+            BuildProducts.repositoryRoot + "/Tests/tools/fake_gcp/server.py", "--port", "0", "--exit-on-stdin-eof",
+            "--generate-service-account", "\(Self.reader)=\(directory.path)/reader.json",
+            "--generate-service-account", "\(Self.outsider)=\(directory.path)/outsider.json",
+            "--state-file", directory.path + "/state.json", "--endpoints-file", directory.path + "/endpoints.json",
+        ]
+        input = Pipe()
+        let output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null") ?? FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw TestPostgres.Unavailable(description: "cannot start the fake Google endpoints: \(error)")
+        }
+        do {
+            _ = try FakeServerReadiness.port(from: output.fileHandleForReading, name: "the fake Google endpoints")
+            let data = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/endpoints.json"))
+            endpoints = (try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]).compactMapValues {
+                $0 as? String
+            }
+        } catch {
+            process.terminate()
+            throw error
+        }
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.terminate() }
+    }
+
+    /// POSTs `json` to a control endpoint (`/_fake/secrets/versions`, …) and returns the answer.
+    @discardableResult
+    public func control(_ path: String, _ json: [String: Any]) throws -> [String: Any] {
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
+        let result = try ChildProcess.run(
+            "/usr/bin/env",
+            [
+                "curl", "-sS", "--fail", "--max-time", "30", "-H", "Content-Type: application/json", "-d", body,
+                (endpoints["base"] ?? "") + path,
+            ])
+        guard result.status == 0 else {
+            throw TestPostgres.Unavailable(description: "the fake's \(path) failed: \(result.standardError)")
+        }
+        return (try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8))) as? [String: Any] ?? [:]
+    }
+
+    /// Requests the fake received, by target (`GET /_fake/stats`).
+    public func requests(_ target: String) throws -> Int {
+        let result = try ChildProcess.run(
+            "/usr/bin/env", ["curl", "-sS", "--fail", "--max-time", "30", (endpoints["base"] ?? "") + "/_fake/stats"])
+        let stats = (try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8))) as? [String: Any]
+        return (stats?["requests"] as? [String: Any])?[target] as? Int ?? 0
+    }
+}

@@ -1,0 +1,98 @@
+import AsyncHTTPClient
+import Foundation
+import GoogleCloud
+import OutpostTesting
+import Secrets
+import Testing
+
+/// `gcp-sm:` against the project's fake Google endpoints (token endpoint, metadata server, Secret Manager; a fake
+/// proven with google-auth and google-cloud-secret-manager by its self-test).
+@Suite("Google Secret Manager")
+struct GoogleSecretManagerTests {
+    static let canary = "CANARY-gcp-4f1e9a77c2"
+
+    static func provider(
+        _ google: TestGoogle, key: String? = nil, metadata: Bool = false,
+        hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }
+    ) -> GoogleSecretManagerSecretProvider {
+        GoogleSecretManagerSecretProvider(
+            settings: GoogleSecretManagerSettings(
+                credentials: key.map { SecretReference(store: .file, locator: $0) },
+                metadataHost: metadata ? google.metadataHost : nil, endpoint: google.secretManager),
+            client: .shared, credentials: { try await SecretResolver.standard.resolve($0) }, hostCheck: hostCheck)
+    }
+
+    static func resolve(_ provider: GoogleSecretManagerSecretProvider, _ text: String) async throws -> String {
+        try await SecretResolver(providers: [provider]).resolve(try SecretReference(parsing: text))
+    }
+
+    @Test func aServiceAccountKeyReadsTheLatestVersionANamedOneAFieldAndARotation() async throws {
+        let google = try TestGoogle(secrets: ["db-password": Self.canary, "db": #"{"user": "u", "password": "p"}"#])
+        let provider = Self.provider(google, key: google.readerKeyFile)
+        #expect(try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db-password") == Self.canary)
+        #expect(try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db#password") == "p")
+        // Rotation: the next read takes the new version; version 1 stays readable by number.
+        try google.control(
+            "/_fake/secrets/versions", ["project": "outpost-test", "secret": "db-password", "data": "rotated"])
+        #expect(try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db-password") == "rotated")
+        #expect(
+            try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db-password/versions/1")
+                == Self.canary)
+        // One token for the provider's life.
+        #expect(try google.requests("token") == 1)
+    }
+
+    @Test func withoutAKeyTheMetadataServersAccountIsUsed() async throws {
+        let google = try TestGoogle(secrets: ["db-password": Self.canary])
+        let provider = Self.provider(google, metadata: true)
+        #expect(try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db-password") == Self.canary)
+        #expect(try google.requests("metadata") >= 1)
+        #expect(try google.requests("token") == 0)
+    }
+
+    @Test func refusalsSayWhatToGrantAndNeverShowAValueOrAToken() async throws {
+        let google = try TestGoogle(secrets: ["db-password": Self.canary])
+        let outsider = Self.provider(google, key: google.outsiderKeyFile)
+        let denied = await #expect(throws: SecretError.self) {
+            try await Self.resolve(outsider, "gcp-sm:projects/outpost-test/secrets/db-password")
+        }
+        #expect(denied?.message.contains("roles/secretmanager.secretAccessor") == true, "\(String(describing: denied))")
+        #expect(denied?.message.contains(TestGoogle.outsider) == true)
+        let reader = Self.provider(google, key: google.readerKeyFile)
+        let missing = await #expect(throws: SecretError.self) {
+            try await Self.resolve(reader, "gcp-sm:projects/outpost-test/secrets/nope")
+        }
+        #expect(missing?.code == .notFound)
+        try google.control(
+            "/_fake/secrets/state",
+            ["project": "outpost-test", "secret": "db-password", "version": 1, "state": "DISABLED"])
+        let disabled = await #expect(throws: SecretError.self) {
+            try await Self.resolve(reader, "gcp-sm:projects/outpost-test/secrets/db-password/versions/1")
+        }
+        #expect(disabled?.message.contains("disabled") == true, "\(String(describing: disabled))")
+        for error in [denied, missing, disabled].compactMap({ $0 }) {
+            #expect(!"\(error)".contains(Self.canary))
+            #expect(!"\(error)".contains("ya29."), "no token in \(error)")
+        }
+    }
+
+    @Test func aMalformedReferenceOrAHostThePolicyRefusesIsNeverSent() async throws {
+        let google = try TestGoogle(secrets: ["db-password": Self.canary])
+        let reader = Self.provider(google, key: google.readerKeyFile)
+        for bad in ["gcp-sm:outpost-test/db-password", "gcp-sm:projects/p/secrets/s/versions/1/x", "gcp-sm:projects/p/secrets/a b"] {
+            let error = await #expect(throws: SecretError.self) { try await Self.resolve(reader, bad) }
+            #expect(error?.code == .invalidReference, "\(bad)")
+        }
+        struct Refused: Error {}
+        let fenced = Self.provider(google, key: google.readerKeyFile, hostCheck: { _ in throw Refused() })
+        await #expect(throws: Refused.self) {
+            try await Self.resolve(fenced, "gcp-sm:projects/outpost-test/secrets/db-password")
+        }
+        #expect(try google.requests("token") == 0 && google.requests("secrets") == 0)
+    }
+
+    @Test func crc32cIsCastagnoli() {
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+        #expect(CRC32C.checksum([UInt8]()) == 0)
+    }
+}
