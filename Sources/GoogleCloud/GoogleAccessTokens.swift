@@ -83,7 +83,7 @@ public actor GoogleAccessTokens {
         } catch {
             throw GoogleCloudError(.token, "cannot reach \(place) for a token for \(principal): \(error)")
         }
-        let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+        let object = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: body)))) as? [String: Any]
         guard status == 200, let token = object?["access_token"] as? String, !token.isEmpty else {
             let reason =
                 [object?["error"] as? String, object?["error_description"] as? String].compactMap { $0 }.joined(

@@ -91,7 +91,7 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
                 try await Task.sleep(for: retryDelay * (1 << (attempt - 1)))
                 continue
             }
-            let object = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any]
+            let object = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: body)))) as? [String: Any]
             if status == 200 { return try Self.payload(object, reference: reference) }
             if status == 401 && !refreshed {
                 refreshed = true
