@@ -27,12 +27,12 @@ public actor GoogleAccessTokens {
     ///   - hostCheck: called with each URL before it is requested (the agent's egress policy); throws to refuse.
     public init(
         identity: Identity, client: HTTPClient, hostCheck: @escaping @Sendable (String) throws -> Void = { _ in },
-        now: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }
+        now: (@Sendable () -> Int64)? = nil
     ) {
         self.identity = identity
         self.client = client
         self.hostCheck = hostCheck
-        self.now = now
+        self.now = now ?? { Int64(Date().timeIntervalSince1970) }
     }
 
     /// Who the tokens are for, for messages: the account's email or "the metadata server's account".

@@ -1,6 +1,6 @@
 public import AsyncHTTPClient
 internal import Foundation
-public import GoogleCloud
+internal import GoogleCloud
 internal import NIOCore
 internal import NIOHTTP1
 
@@ -136,7 +136,8 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
                 json = try await credentials(keyReference)
             } catch {
                 throw SecretError(
-                    .unreadable, "cannot read the Google service account key \(keyReference) to read \(reference): \(error)")
+                    .unreadable,
+                    "cannot read the Google service account key \(keyReference) to read \(reference): \(error)")
             }
             do {
                 identity = .serviceAccount(try GoogleServiceAccountKey(json: Array(json.utf8)))
@@ -163,7 +164,8 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
         if let expected = payload["dataCrc32c"] as? String {
             guard UInt32(expected) == CRC32C.checksum(data) else {
                 throw SecretError(
-                    .invalidFormat, "the payload of \(reference) does not match its CRC-32C: it was corrupted on the way")
+                    .invalidFormat,
+                    "the payload of \(reference) does not match its CRC-32C: it was corrupted on the way")
             }
         }
         guard let text = String(data: data, encoding: .utf8) else {
@@ -178,7 +180,8 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
         let error = object?["error"] as? [String: Any]
         let googleStatus = error?["status"] as? String ?? "HTTP \(status)"
         let message = error?["message"] as? String ?? ""
-        let detail = "Secret Manager answered \(googleStatus) for \(reference)" + (message.isEmpty ? "" : ": \(message)")
+        let detail =
+            "Secret Manager answered \(googleStatus) for \(reference)" + (message.isEmpty ? "" : ": \(message)")
         switch status {
         case 403:
             return SecretError(

@@ -13,6 +13,7 @@ import OutpostProtocol
 import OutpostTesting
 import Secrets
 import ServiceLifecycle
+import Synchronization
 import Testing
 
 /// A control plane served on a fixed loopback port, which a test can stop and start again on the same data.
@@ -142,6 +143,25 @@ final class TestControlPlane: @unchecked Sendable {
         }
     }
 
+    /// Creates a PostgreSQL connection whose password is the secret `reference`, runs it once with an agent of
+    /// `setup` (without PGPASSWORD, so the secret is the only password) and returns the finished run and its log.
+    func runPostgres(
+        named name: String, url: String, password reference: String, setup: AgentSetup
+    ) async throws -> (run: RunResponse, log: String) {
+        let connection = try await createConnection(
+            ConnectionRequest(
+                name: name, sourceKind: "postgresql", sourceURL: url, secrets: ["password": reference]))
+        let run = try await runNow(connection.id)
+        var environment = ProcessInfo.processInfo.environment
+        environment["PGPASSWORD"] = nil
+        let finished = Mutex<RunResponse?>(nil)
+        try await withAgent(setup, environment: environment) { _ in
+            let run = try await self.finished(run.id)
+            finished.withLock { $0 = run }
+        }
+        return (try #require(finished.withLock { $0 }), try await log(run.id))
+    }
+
     /// Waits until the run has finished (ingestion included).
     func finished(_ runId: String, within limit: Duration = .seconds(60)) async throws -> RunResponse {
         let deadline = ContinuousClock.now + limit
@@ -206,7 +226,7 @@ struct AgentSetup {
                 - "postgres://127.0.0.1:*/*"
                 - "snowflake://*@MYORG-*"
             \(extraPolicy)
-              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**"]
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**", "gcp-sm:**"]
               unverifiedSources: [\(unverifiedSources.map { "\"\($0)\"" }.joined(separator: ", "))]
             jobs:
               executable: \(BuildProducts.outpost)

@@ -46,6 +46,19 @@ struct SecretCanaryTests {
         }
     }
 
+    /// Expects `secret`, plain and in base64, in no file under `roots`.
+    static func expectNowhere(
+        _ secret: String, under roots: [String], sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        let forms = [Data(secret.utf8), Data(Data(secret.utf8).base64EncodedString().utf8)]
+        for file in try roots.flatMap(files(under:)) {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+            for form in forms {
+                #expect(bytes.range(of: form) == nil, "a secret is in \(file)", sourceLocation: sourceLocation)
+            }
+        }
+    }
+
     static func files(under root: String) throws -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: root)
         var files: [String] = []

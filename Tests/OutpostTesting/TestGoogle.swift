@@ -42,7 +42,8 @@ public final class TestGoogle: @unchecked Sendable {
                 ["project": Self.project, "name": name, "accessors": [Self.reader], "versions": [["data": text]]]
             },
         ]
-        try JSONSerialization.data(withJSONObject: state).write(to: URL(fileURLWithPath: directory.path + "/state.json"))
+        try JSONSerialization.data(withJSONObject: state).write(
+            to: URL(fileURLWithPath: directory.path + "/state.json"))
         process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [

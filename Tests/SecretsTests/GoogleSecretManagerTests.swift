@@ -79,7 +79,10 @@ struct GoogleSecretManagerTests {
     @Test func aMalformedReferenceOrAHostThePolicyRefusesIsNeverSent() async throws {
         let google = try TestGoogle(secrets: ["db-password": Self.canary])
         let reader = Self.provider(google, key: google.readerKeyFile)
-        for bad in ["gcp-sm:outpost-test/db-password", "gcp-sm:projects/p/secrets/s/versions/1/x", "gcp-sm:projects/p/secrets/a b"] {
+        for bad in [
+            "gcp-sm:outpost-test/db-password", "gcp-sm:projects/p/secrets/s/versions/1/x",
+            "gcp-sm:projects/p/secrets/a b",
+        ] {
             let error = await #expect(throws: SecretError.self) { try await Self.resolve(reader, bad) }
             #expect(error?.code == .invalidReference, "\(bad)")
         }
