@@ -128,6 +128,10 @@ public struct Preflight: Sendable {
             let (ok, detail) = await check(vault, resolver: resolver, network: network)
             report(ok, "vault", detail)
         }
+        if let google = configuration.secretStores.google {
+            let (ok, detail) = await check(google, resolver: resolver, network: network)
+            report(ok, "google secret manager", detail)
+        }
         for source in sources {
             // A resolver of its own per source, as a job has: one read per Vault path, its leases revoked after.
             let jobResolver =
@@ -196,6 +200,32 @@ public struct Preflight: Sendable {
     }
 
     /// The Vault server: allowed by the local policy (jobs read from it) and accepting the agent's login.
+    /// Google Secret Manager as a job reaches it: every endpoint allowed by the policy and a token for the identity;
+    /// no secret is read.
+    private func check(
+        _ google: GoogleSecretManagerSettings, resolver: SecretResolver, network: OutboundNetwork
+    ) async -> (ok: Bool, detail: String) {
+        let policy = try? EgressPolicy(
+            allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+        let provider = GoogleSecretManagerSecretProvider(
+            settings: google,
+            client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
+            credentials: { try await resolver.resolve($0) },
+            hostCheck: { url in
+                let components = URLComponents(string: url)
+                let host = components?.plainHost ?? url
+                let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
+                if let decision = policy?.checkHost(host: host, port: port), !decision.allowed {
+                    throw AgentError(.policyDenied, "jobs could not read gcp-sm: references: \(decision.reason)")
+                }
+            }, environment: environment)
+        do {
+            return (true, try await provider.checkAccess())
+        } catch {
+            return (false, "\(error)")
+        }
+    }
+
     private func check(
         _ vault: VaultConfiguration, resolver: SecretResolver, network: OutboundNetwork
     ) async -> (ok: Bool, detail: String) {

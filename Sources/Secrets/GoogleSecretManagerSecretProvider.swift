@@ -62,7 +62,7 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
 
     public func resolve(_ reference: SecretReference) async throws -> String {
         let name = try Self.versionName(reference)
-        let tokens = try await tokenSource(for: reference)
+        let tokens = try await tokenSource(for: "to read \(reference)")
         let url = settings.endpoint + "/v1/" + name + ":access"
         try hostCheck(url)
         var attempt = 0
@@ -106,6 +106,18 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
         }
     }
 
+    /// Gets a token, for `outpost agent --check`: the identity works and its endpoints are allowed; no secret is read.
+    public func checkAccess() async throws -> String {
+        try hostCheck(settings.endpoint)
+        let tokens = try await tokenSource(for: "for a check")
+        do {
+            _ = try await tokens.token(scope: Self.scope)
+        } catch {
+            throw SecretError(.unreadable, "\(error)")
+        }
+        return "a token for \(tokens.principal) obtained; Secret Manager at \(settings.endpoint) allowed"
+    }
+
     /// `projects/P/secrets/S/versions/V` from the locator, checked before anything is sent.
     static func versionName(_ reference: SecretReference) throws -> String {
         let parts = reference.locator.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
@@ -127,7 +139,7 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
         return parts.count == 4 ? reference.locator + "/versions/latest" : reference.locator
     }
 
-    private func tokenSource(for reference: SecretReference) async throws -> GoogleAccessTokens {
+    private func tokenSource(for purpose: String) async throws -> GoogleAccessTokens {
         if let tokens { return tokens }
         let identity: GoogleAccessTokens.Identity
         if let keyReference = settings.credentials {
@@ -137,7 +149,7 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
             } catch {
                 throw SecretError(
                     .unreadable,
-                    "cannot read the Google service account key \(keyReference) to read \(reference): \(error)")
+                    "cannot read the Google service account key \(keyReference) \(purpose): \(error)")
             }
             do {
                 identity = .serviceAccount(try GoogleServiceAccountKey(json: Array(json.utf8)))

@@ -33,3 +33,34 @@ extension AgentRunTests {
         #expect(try google.requests("secrets") == 1)
     }
 }
+
+extension AgentCheckTests {
+    /// `outpost agent --check` gets a token for the configured identity and checks Secret Manager against the policy;
+    /// it reads no secret.
+    @Test func agentCheckGetsAGoogleTokenAndReadsNoSecret() async throws {
+        let google = try TestGoogle(secrets: ["pg-password": "never-read"])
+        try await withControlPlane { controlPlane in
+            func setup(hosts: String) throws -> AgentSetup {
+                try AgentSetup(
+                    controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\(hosts)]",
+                    extra: """
+                        secretStores:
+                          google:
+                            credentials: "file:\(google.readerKeyFile)"
+                            secretManagerEndpoint: "\(google.secretManager)"
+                        """)
+            }
+            let passing = try Self.check(try setup(hosts: "\"127.0.0.1\""), [])
+            #expect(
+                passing.lines.contains {
+                    $0.hasPrefix("ok   google secret manager: a token for \(TestGoogle.reader) obtained")
+                }, "\(passing.lines)")
+            let fenced = try Self.check(try setup(hosts: "\"cp.invalid\""), [])
+            #expect(
+                fenced.lines.contains { $0.hasPrefix("FAIL google secret manager") && $0.contains("refuses host") },
+                "\(fenced.lines)")
+        }
+        #expect(try google.requests("token") == 1)
+        #expect(try google.requests("secrets") == 0)
+    }
+}
