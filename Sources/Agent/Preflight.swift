@@ -212,10 +212,7 @@ public struct Preflight: Sendable {
             client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
             credentials: { try await resolver.resolve($0) },
             hostCheck: { url in
-                let components = URLComponents(string: url)
-                let host = components?.plainHost ?? url
-                let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
-                if let decision = policy?.checkHost(host: host, port: port), !decision.allowed {
+                if let decision = policy?.checkURL(url), !decision.allowed {
                     throw AgentError(.policyDenied, "jobs could not read gcp-sm: references: \(decision.reason)")
                 }
             }, environment: environment)

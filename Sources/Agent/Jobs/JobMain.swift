@@ -423,26 +423,14 @@ struct JobRunner {
             try CommandSecretProvider(commands: commands),
             KubernetesSecretProvider(
                 access: envelope.kubernetes,
-                serverCheck: { server in
-                    let components = URLComponents(string: server)
-                    let host = components?.plainHost ?? server
-                    let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
-                    let decision = policy.checkHost(host: host, port: port)
-                    guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
-                }),
+                serverCheck: { try Self.require(policy.checkURL($0)) }),
         ]
         let keys = SecretResolver(providers: providers + [FileSecretProvider()])
         providers.append(
             GoogleSecretManagerSecretProvider(
                 settings: envelope.google ?? GoogleSecretManagerSettings(), client: services ?? .shared,
                 credentials: { try await keys.resolve($0) },
-                hostCheck: { url in
-                    let components = URLComponents(string: url)
-                    let host = components?.plainHost ?? url
-                    let port = components?.port ?? (components?.scheme == "http" ? 80 : 443)
-                    let decision = policy.checkHost(host: host, port: port)
-                    guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
-                }, environment: environment))
+                hostCheck: { try Self.require(policy.checkURL($0)) }, environment: environment))
         guard let vault = envelope.vault else { return SecretResolver(providers: providers) }
         // The agent's own Vault login credentials (AppRole's role and secret id) are read by the same stores, but
         // from the agent's configuration, not a connection: the refusal of the agent's own files is not for them.
@@ -452,6 +440,11 @@ struct JobRunner {
                 configuration: vault, client: vaultClient ?? client(VaultEndpoint.host(vault.address)),
                 credentials: { try await credentials.resolve($0) }, readsOncePerLocator: true))
         return SecretResolver(providers: providers)
+    }
+
+    /// Throws the policy's refusal.
+    static func require(_ decision: PolicyDecision) throws {
+        guard decision.allowed else { throw AgentError(.policyDenied, decision.reason) }
     }
 
     /// Runs `work` while the resolver keeps the leases of the job's dynamic secrets alive.

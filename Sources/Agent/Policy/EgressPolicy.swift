@@ -1,4 +1,5 @@
 internal import Connectors
+internal import Foundation
 
 #if canImport(Glibc)
     internal import Glibc
@@ -67,6 +68,14 @@ public struct EgressPolicy: Sendable {
         return .deny(
             "the agent's local policy refuses \(subject): it matches none of the \(hostRules.count) allowed hosts "
                 + "in the agent's configuration")
+    }
+
+    /// Whether the agent may request `url` (`scheme://host[:port]/…`, the port the scheme's when omitted): an API
+    /// endpoint a secret store's client found (a kubeconfig's server, a token endpoint).
+    public func checkURL(_ url: String) -> PolicyDecision {
+        let components = URLComponents(string: url)
+        return checkHost(
+            host: components?.plainHost ?? url, port: components?.port ?? (components?.scheme == "http" ? 80 : 443))
     }
 
     /// Whether the agent may extract the source at `url`.
