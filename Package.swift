@@ -84,7 +84,13 @@ let package = Package(
             ]
         ),
         // A connection's bucket relay on its object store, and the layout of a run's objects there.
-        .target(name: "Relay", dependencies: ["AWSSigV4", "ObjectStore", "OutpostProtocol"]),
+        .target(
+            name: "Relay",
+            dependencies: [
+                "AWSSigV4", "GoogleCloud", "ObjectStore", "OutpostProtocol",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]),
         // The agent daemon: configuration, control-plane client, claim loop, leases, heartbeats, job processes,
         // delivery, spool, audit ledger, egress policy, metrics.
         .target(
@@ -197,6 +203,7 @@ let package = Package(
                 "ControlPlane",
                 "ControlPlaneStorage",
                 "Connectors",
+                "GoogleCloud",
                 "Metadata",
                 "ObjectStore",
                 "Secrets",

@@ -107,3 +107,36 @@ public actor GoogleAccessTokens {
         String(url.prefix { $0 != "?" })
     }
 }
+
+extension GoogleAccessTokens.Identity {
+    /// The metadata server's address when none is configured.
+    public static let defaultMetadataHost = "metadata.google.internal"
+
+    /// Application Default Credentials, found as Google's libraries find them: the key file
+    /// `GOOGLE_APPLICATION_CREDENTIALS` names, otherwise the metadata server (`GCE_METADATA_HOST`, or
+    /// `metadata.google.internal`).
+    ///
+    /// - Parameter readFile: reads the key file (the caller decides what may be read).
+    /// - Throws: `GoogleCloudError` `.credentials` when the named file cannot be read or is not a service account
+    ///   key; the message names the file, never its content.
+    public static func applicationDefault(
+        environment: [String: String], readFile: (String) throws -> [UInt8]
+    ) throws -> Self {
+        guard let path = environment["GOOGLE_APPLICATION_CREDENTIALS"], !path.isEmpty else {
+            let host = environment["GCE_METADATA_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+            return .metadataServer(host: host ?? defaultMetadataHost)
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path)
+        } catch {
+            throw GoogleCloudError(
+                .credentials, "cannot read GOOGLE_APPLICATION_CREDENTIALS (\(path)): \(error)")
+        }
+        do {
+            return .serviceAccount(try GoogleServiceAccountKey(json: bytes))
+        } catch let error as GoogleCloudError {
+            throw GoogleCloudError(.credentials, "GOOGLE_APPLICATION_CREDENTIALS (\(path)): \(error.message)")
+        }
+    }
+}

@@ -46,6 +46,10 @@ public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
         public static let invalidResponse: Code = "invalidResponse"
         /// A local file could not be read or written.
         public static let file: Code = "file"
+        /// A precondition of the request (an object's generation, an entity tag) does not hold.
+        public static let preconditionFailed: Code = "PreconditionFailed"
+        /// A resumable upload's session is gone (Cloud Storage keeps one a week); the upload starts again.
+        public static let uploadSessionExpired: Code = "uploadSessionExpired"
         /// An error status without an S3 error body.
         public static let httpStatus: Code = "httpStatus"
     }
@@ -74,9 +78,11 @@ public struct ObjectStoreError: Error, CustomStringConvertible, Sendable {
     }
 
     /// Whether trying the same request again later may succeed: network failures, 408, 429, 500, 502, 503, 504,
-    /// `SlowDown` and `RequestTimeout`. The one place this is decided.
+    /// `SlowDown`, `RequestTimeout` and an expired upload session. The one place this is decided.
     public var isRetryable: Bool {
-        if code == .network || code == .slowDown || code == .requestTimeout { return true }
+        if code == .network || code == .slowDown || code == .requestTimeout || code == .uploadSessionExpired {
+            return true
+        }
         if let status { return [408, 429, 500, 502, 503, 504].contains(status) }
         return false
     }

@@ -168,24 +168,32 @@ public struct DeliverySettings: Codable, Sendable, Equatable {
 
 /// A customer bucket in a connection request; no credentials (the agent has its own).
 public struct RelaySettings: Codable, Sendable, Equatable {
+    /// `s3` (default) or `gcs`.
+    public var kind: RelayKind?
     public var bucket: String
     public var prefix: String?
-    public var region: String
+    /// Required for S3, refused for Cloud Storage.
+    public var region: String?
     public var endpoint: String?
-    /// `AES256` (default) or `aws:kms`.
+    /// S3 only: `AES256` (default) or `aws:kms`.
     public var serverSideEncryption: String?
+    /// S3 only, with `aws:kms`.
     public var kmsKeyId: String?
+    /// Cloud Storage only: a customer-managed Cloud KMS key.
+    public var kmsKeyName: String?
 
     public init(
-        bucket: String, prefix: String? = nil, region: String, endpoint: String? = nil,
-        serverSideEncryption: String? = nil, kmsKeyId: String? = nil
+        kind: RelayKind? = nil, bucket: String, prefix: String? = nil, region: String? = nil, endpoint: String? = nil,
+        serverSideEncryption: String? = nil, kmsKeyId: String? = nil, kmsKeyName: String? = nil
     ) {
+        self.kind = kind
         self.bucket = bucket
         self.prefix = prefix
         self.region = region
         self.endpoint = endpoint
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
+        self.kmsKeyName = kmsKeyName
     }
 }
 

@@ -140,27 +140,61 @@ public struct Delivery: Codable, Sendable, Equatable {
     }
 }
 
-/// A customer bucket (S3 API).
+/// Which object store a relay bucket is in.
+public enum RelayKind: String, Codable, Sendable, CaseIterable {
+    /// Amazon S3 or an S3-compatible store.
+    case s3
+    /// Google Cloud Storage (JSON API).
+    case gcs
+}
+
+/// A customer bucket: S3 (or S3-compatible) or Google Cloud Storage.
 public struct RelayTarget: Codable, Sendable, Equatable {
+    /// `s3` when absent (targets written before other stores existed).
+    public var kind: RelayKind
     public var bucket: String
     /// Object keys start with this prefix, then `<connection>/<run>/`.
     public var prefix: String
-    public var region: String
-    /// For S3-compatible stores; nil means AWS.
+    /// S3 only: the bucket's region.
+    public var region: String?
+    /// For S3-compatible stores, or a private Cloud Storage endpoint; nil means the cloud's public endpoint.
     public var endpoint: String?
-    /// `AES256` or `aws:kms`.
+    /// S3 only: `AES256` or `aws:kms`.
     public var serverSideEncryption: String
+    /// S3 only: the KMS key of `aws:kms`.
     public var kmsKeyId: String?
+    /// Cloud Storage only: a customer-managed Cloud KMS key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`).
+    public var kmsKeyName: String?
 
     public init(
-        bucket: String, prefix: String, region: String, endpoint: String? = nil,
-        serverSideEncryption: String = "AES256", kmsKeyId: String? = nil
+        kind: RelayKind = .s3, bucket: String, prefix: String, region: String? = nil, endpoint: String? = nil,
+        serverSideEncryption: String = "AES256", kmsKeyId: String? = nil, kmsKeyName: String? = nil
     ) {
+        self.kind = kind
         self.bucket = bucket
         self.prefix = prefix
         self.region = region
         self.endpoint = endpoint
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
+        self.kmsKeyName = kmsKeyName
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, bucket, prefix, region, endpoint, serverSideEncryption, kmsKeyId, kmsKeyName
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            kind: try container.decodeIfPresent(RelayKind.self, forKey: .kind) ?? .s3,
+            bucket: try container.decode(String.self, forKey: .bucket),
+            prefix: try container.decode(String.self, forKey: .prefix),
+            region: try container.decodeIfPresent(String.self, forKey: .region),
+            endpoint: try container.decodeIfPresent(String.self, forKey: .endpoint),
+            serverSideEncryption: try container.decodeIfPresent(String.self, forKey: .serverSideEncryption)
+                ?? "AES256",
+            kmsKeyId: try container.decodeIfPresent(String.self, forKey: .kmsKeyId),
+            kmsKeyName: try container.decodeIfPresent(String.self, forKey: .kmsKeyName))
     }
 }

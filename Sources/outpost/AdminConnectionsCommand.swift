@@ -223,8 +223,10 @@ struct AdminConnectionsCommand: AsyncParsableCommand {
                 mode: connection.delivery.mode,
                 relay: connection.delivery.relay.map {
                     RelaySettings(
-                        bucket: $0.bucket, prefix: $0.prefix.isEmpty ? nil : $0.prefix, region: $0.region,
-                        endpoint: $0.endpoint, serverSideEncryption: $0.serverSideEncryption, kmsKeyId: $0.kmsKeyId)
+                        kind: $0.kind, bucket: $0.bucket, prefix: $0.prefix.isEmpty ? nil : $0.prefix,
+                        region: $0.region, endpoint: $0.endpoint,
+                        serverSideEncryption: $0.kind == .s3 ? $0.serverSideEncryption : nil, kmsKeyId: $0.kmsKeyId,
+                        kmsKeyName: $0.kmsKeyName)
                 }),
             pool: connection.pool, schedule: connection.schedule)
     }

@@ -1,7 +1,10 @@
 import AWSSigV4
 import ArgumentParser
+import AsyncHTTPClient
 import ControlPlane
 import ControlPlaneStorage
+import Foundation
+import GoogleCloud
 import Logging
 import ObjectStore
 import ServiceLifecycle
@@ -34,9 +37,11 @@ struct ServerCommand: AsyncParsableCommand {
             with server-side encryption, AES256 or aws:kms with --blob-store-kms-key-id), and agents upload into it \
             with SigV4 pre-signed URLs bound to each object's size and checksum; the server uses its own AWS \
             credentials for it.
-            Bucket relay deliveries are read from the customers' buckets with this process's own AWS credentials \
-            (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN); each customer \
-            grants that identity read access. Relay connections naming an S3-compatible endpoint are read only if \
+            Bucket relay deliveries are read from the customers' buckets with this process's own identity: for S3 \
+            its AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN), \
+            for Cloud Storage its Google identity (the service account key GOOGLE_APPLICATION_CREDENTIALS names, or \
+            the metadata server on GCE/GKE; GCE_METADATA_HOST moves it) with the read-only storage scope; each \
+            customer grants that identity read access. Relay connections naming another endpoint are read only if \
             the endpoint is allowed with --relay-endpoint.
             HTTPS: --tls-cert and --tls-key (PEM files) serve TLS 1.2 or newer; without them the server speaks plain \
             HTTP and belongs behind a TLS-terminating proxy (set --public-url to its https:// address).
@@ -63,7 +68,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "An S3-compatible endpoint (https://host[:port]) relay connections may name; repeatable.",
+            "An S3-compatible or Cloud Storage endpoint (https://host[:port]) relay connections may name; repeatable.",
             discussion: "AWS itself is always allowed. The server sends its own signed requests there."))
     var relayEndpoint: [String] = []
 
@@ -246,10 +251,20 @@ struct ServerCommand: AsyncParsableCommand {
         logger: Logger
     ) async throws {
         let keyPath = dataDir + "/admin.key"
+        let google: GoogleAccessTokens
+        do {
+            google = GoogleAccessTokens(
+                identity: try .applicationDefault(environment: ProcessEnvironment.current) { path in
+                    try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+                }, client: .shared)
+        } catch {
+            throw ServerCommandError(usage: "\(error)")
+        }
         let server = ControlPlaneServer(
             store: store, blobs: blobs, signer: signer, configuration: configuration,
             relayReader: RelayReader(
-                environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint),
+                environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint,
+                google: google),
             logger: logger
         ) { key in
             try Self.writeSecretFile(keyPath, contents: key + "\n")

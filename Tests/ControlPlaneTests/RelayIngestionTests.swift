@@ -41,7 +41,7 @@ struct RelayIngestionTests {
         let target = try #require(assignment.job.delivery.relay)
         let client = try S3Client(
             relay: target, credentials: .fixed(AWSCredentials(accessKeyId: "agent", secretAccessKey: "agent-secret")))
-        let prefix = S3Client.relayRunPrefix(target, connectionId: assignment.job.connectionId, runId: assignment.runId)
+        let prefix = target.runPrefix(connectionId: assignment.job.connectionId, runId: assignment.runId)
         let manifest = try folder.readManifest()
         var objects: [CompleteRequest.RelayObjects.Object] = []
         for file in [MetadataFormat.manifestFileName] + manifest.files.map(\.path) {

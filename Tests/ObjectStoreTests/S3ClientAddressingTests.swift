@@ -112,7 +112,7 @@ struct S3ClientAddressingTests {
         #expect(client.configuration.region == "eu-central-1")
         #expect(client.url(forKey: "k") == "http://127.0.0.1:4566/customer-bucket/k")
         #expect(try ServerSideEncryption(relay: relay) == .kms(keyId: "alias/outpost"))
-        #expect(S3Client.relayRunPrefix(relay, connectionId: "pg", runId: "r1") == "outpost/pg/r1/")
+        #expect(relay.runPrefix(connectionId: "pg", runId: "r1") == "outpost/pg/r1/")
         #expect(throws: ObjectStoreError.self) { try ServerSideEncryption(name: "DES") }
         #expect(throws: ObjectStoreError.self) { try ServerSideEncryption(name: "AES256", kmsKeyId: "k") }
     }
@@ -124,7 +124,7 @@ struct S3ClientAddressingTests {
         ])
     func relayRunPrefix(prefix: String, expected: String) {
         let relay = RelayTarget(bucket: "customer-bucket", prefix: prefix, region: "eu-central-1")
-        #expect(S3Client.relayRunPrefix(relay, connectionId: "pg", runId: "r1") == expected)
+        #expect(relay.runPrefix(connectionId: "pg", runId: "r1") == expected)
     }
 
     @Test("part sizes below S3's minimum are refused unless a test server allows them")

@@ -3,9 +3,11 @@ import Foundation
 /// The project's fake Google endpoints (`Tests/tools/fake_gcp`: token endpoint, metadata server, Secret Manager —
 /// a FAKE written from Google's API descriptions and proven with Google's own SDKs by its self-test), one per test,
 /// with two generated service accounts: `reader` (may read every secret given here) and `outsider` (may read none).
+/// With buckets, Cloud Storage too: fake-gcs-server (a real emulator) behind the fake's verifying proxy.
 ///
-/// `Tests/tools/test.sh` exports `OUTPOST_TEST_FAKE_GCP_PYTHON` (the fake's venv). A test that needs the fake fails
-/// when it cannot start, never skips.
+/// `Tests/tools/test.sh` exports `OUTPOST_TEST_FAKE_GCP_PYTHON` (the fake's venv) and
+/// `OUTPOST_TEST_FAKE_GCS_SERVER` (the emulator's binary). A test that needs them fails when they cannot start,
+/// never skips.
 public final class TestGoogle: @unchecked Sendable {
     // Set once in init and only read afterwards.
     private let process: Process
@@ -22,10 +24,12 @@ public final class TestGoogle: @unchecked Sendable {
     public var outsiderKeyFile: String { directory.path + "/outsider.json" }
     public var secretManager: String { endpoints["secretManager"] ?? "" }
     public var metadataHost: String { endpoints["metadataHost"] ?? "" }
+    /// The storage proxy's URL (with buckets only).
+    public var storage: String { endpoints["storage"] ?? "" }
 
     /// Starts a fake holding `secrets` (name → the text of its first version), each readable by `reader` only; the
-    /// metadata server's default account is `reader`.
-    public init(secrets: [String: String]) throws {
+    /// metadata server's default account is `reader`. `buckets` start Cloud Storage with these buckets.
+    public init(secrets: [String: String] = [:], buckets: [String] = []) throws {
         let environment = ProcessInfo.processInfo.environment
         guard let python = environment["OUTPOST_TEST_FAKE_GCP_PYTHON"], !python.isEmpty else {
             throw TestPostgres.Unavailable(
@@ -52,6 +56,15 @@ public final class TestGoogle: @unchecked Sendable {
             "--generate-service-account", "\(Self.outsider)=\(directory.path)/outsider.json",
             "--state-file", directory.path + "/state.json", "--endpoints-file", directory.path + "/endpoints.json",
         ]
+        if !buckets.isEmpty {
+            guard let server = environment["OUTPOST_TEST_FAKE_GCS_SERVER"], !server.isEmpty else {
+                throw TestPostgres.Unavailable(
+                    description:
+                        "OUTPOST_TEST_FAKE_GCS_SERVER is not set: run Tests/tools/test.sh (it finds fake-gcs-server)")
+            }
+            process.arguments! +=
+                ["--storage-port", "0", "--gcs-server", server] + buckets.flatMap { ["--bucket", $0] }
+        }
         input = Pipe()
         let output = Pipe()
         process.standardInput = input

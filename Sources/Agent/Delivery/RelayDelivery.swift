@@ -1,23 +1,25 @@
 internal import AWSSigV4
 internal import Crypto
 internal import Foundation
+internal import GoogleCloud
 internal import Logging
 internal import Metadata
 internal import ObjectStore
 internal import OutpostProtocol
 internal import Relay
 
-/// Bucket relay: writes the run's files and manifest into the organisation's own bucket (S3 API) or, for an
-/// endpoint `file:///path`, into a local folder, then reports the object keys and checksums.
+/// Bucket relay: writes the run's files and manifest into the organisation's own bucket (S3 API or Google Cloud
+/// Storage) or, for an endpoint `file:///path`, into a local folder, then reports the object keys and checksums.
 ///
-/// Keys are `<prefix>/<connection id>/<run id>/<file>` (`S3Client.relayRunPrefix`, which the control plane checks
+/// Keys are `<prefix>/<connection id>/<run id>/<file>` (`RelayTarget.runPrefix`, which the control plane checks
 /// them against). The manifest goes last, so whoever reads the bucket sees a manifest only when every file it names
 /// is there. A delivery that is resumed (after an agent restart, or a retry after the bucket was unreachable)
 /// sends only the files not already in the bucket with their size and SHA-256: each object carries its SHA-256 as
-/// user metadata (`x-amz-meta-outpost-sha256`), since S3's entity tag is not a content hash for multipart or
-/// KMS-encrypted objects.
+/// custom metadata (`outpost-sha256`), since neither S3's entity tag nor Cloud Storage's hashes are a SHA-256.
+/// On Cloud Storage every object is created with the precondition "does not exist yet", so an agent that may only
+/// create objects (Storage Object Creator) keeps what an earlier attempt of the same run finished.
 struct RelayDelivery: Sendable {
-    /// The user-metadata name of an object's SHA-256 (lower-case hex of the plaintext, as in the manifest).
+    /// The custom-metadata name of an object's SHA-256 (lower-case hex of the plaintext, as in the manifest).
     static let sha256Metadata = "outpost-sha256"
 
     let target: RelayTarget
@@ -31,25 +33,35 @@ struct RelayDelivery: Sendable {
 
     /// The object key of one file of a run.
     static func objectKey(_ target: RelayTarget, connectionId: String, runId: String, file: String) -> String {
-        S3Client.relayRunPrefix(target, connectionId: connectionId, runId: runId) + file
+        target.runPrefix(connectionId: connectionId, runId: runId) + file
     }
 
     func deliver(runId: String, connectionId: String) async throws -> CompleteRequest.RelayObjects {
         let items = try DirectDelivery.items(folder: folder, key: key)
-        let bucket = try bucketClient()
-        let present = try await presentObjects(
-            prefix: S3Client.relayRunPrefix(target, connectionId: connectionId, runId: runId), bucket: bucket)
+        let bucket = try self.bucket()
+        let prefix = target.runPrefix(connectionId: connectionId, runId: runId)
+        let present: [String: ListedObject]
+        do {
+            present = try await bucket.present(prefix: prefix)
+        } catch let error as ObjectStoreError where error.isRetryable {
+            throw AgentError(.unavailable, "listing \(target.location(prefix)) failed: \(error)")
+        } catch {
+            // An agent that may not list the bucket sends everything (or, on Cloud Storage, finds what is there).
+            logger.debug("delivery.relay_listing_refused", metadata: ["error": "\(error)"])
+            present = [:]
+        }
         var objects: [CompleteRequest.RelayObjects.Object] = []
         var sent = 0
         for item in items {
             let objectKey = Self.objectKey(target, connectionId: connectionId, runId: runId, file: item.file.path)
-            var kept = false
-            if bucket == nil || present[objectKey] == item.file.bytes {
-                kept = try await holds(item, key: objectKey, bucket: bucket)
-            }
-            if !kept {
-                try await put(item, key: objectKey, bucket: bucket)
-                sent += 1
+            do {
+                if try await !bucket.holds(item, key: objectKey, listed: present[objectKey]) {
+                    if try await bucket.put(item, key: objectKey, spoolKey: key) { sent += 1 }
+                }
+            } catch let error as ObjectStoreError {
+                throw AgentError(
+                    error.isRetryable ? .unavailable : .delivery,
+                    "writing \(item.file.path) to \(target.location(objectKey)) failed: \(error)")
             }
             objects.append(.init(key: objectKey, bytes: item.file.bytes, sha256: item.file.sha256))
         }
@@ -64,97 +76,189 @@ struct RelayDelivery: Sendable {
         return CompleteRequest.RelayObjects(bucket: target.bucket, manifestKey: manifestKey, objects: objects)
     }
 
-    /// The run's objects already in the bucket, by key, with their sizes: one listing of the run's prefix (empty on
-    /// a first delivery). Empty too when the agent may not list the bucket (then everything is sent, as before) and
-    /// for a local folder (where `holds` looks at each file).
-    private func presentObjects(prefix: String, bucket: S3Client?) async throws -> [String: Int64] {
-        guard let bucket else { return [:] }
-        var sizes: [String: Int64] = [:]
-        do {
-            for try await object in bucket.listObjects(prefix: prefix) { sizes[object.key] = object.bytes }
-        } catch let error as ObjectStoreError where error.isRetryable {
-            throw AgentError(
-                .unavailable, "listing s3://\(target.bucket)/\(prefix) failed: \(error)")
-        } catch {
-            logger.debug("delivery.relay_listing_refused", metadata: ["error": "\(error)"])
-            return [:]
+    /// The bucket the target names, after checking the local policy allows its endpoint (and, for Cloud Storage,
+    /// the identity's token endpoint).
+    private func bucket() throws -> any RelayBucket {
+        if let endpoint = target.endpoint, endpoint.hasPrefix("file://") {
+            return FolderRelayBucket(target: target)
         }
-        return sizes
+        let egress = try EgressPolicy(allowedHosts: policy.allowedHosts, allowedSources: [])
+        @Sendable func require(_ url: String, _ what: String) throws {
+            let decision = egress.checkURL(url)
+            guard decision.allowed else {
+                let components = URLComponents(string: url)
+                let place =
+                    "\(components?.plainHost ?? url):\(components?.port ?? (components?.scheme == "http" ? 80 : 443))"
+                throw AgentError(
+                    .policyDenied,
+                    "\(what) \(place) is refused by the agent's local policy (add it to policy.allowedHosts): "
+                        + decision.reason)
+            }
+        }
+        switch target.kind {
+        case .s3:
+            let aws = AWSEnvironment(environment)
+            guard let credentials = aws.credentialSource(region: target.region ?? "us-east-1") else {
+                throw AgentError(
+                    .delivery,
+                    "no AWS credentials for the relay bucket \(target.bucket): \(AWSEnvironment.missingCredentialsAdvice)"
+                )
+            }
+            let configuration = S3Configuration(relay: target, credentials: credentials)
+            let url: String
+            do {
+                url = try S3Client(bucket: target.bucket, configuration: configuration).url(forKey: "probe")
+            } catch {
+                throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
+            }
+            try require(url, "the relay bucket's endpoint")
+            return S3RelayBucket(
+                client: try S3Client(
+                    bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url)),
+                target: target)
+        case .gcs:
+            let endpoint = target.endpoint ?? GCSClient.defaultEndpoint
+            try require(endpoint, "the relay bucket's endpoint")
+            let identity: GoogleAccessTokens.Identity
+            do {
+                identity = try .applicationDefault(environment: environment) { path in
+                    try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+                }
+            } catch {
+                throw AgentError(.delivery, "no Google identity for the relay bucket \(target.location()): \(error)")
+            }
+            let tokens = GoogleAccessTokens(
+                identity: identity, client: network.client(forURL: endpoint),
+                hostCheck: { url in try require(url, "the Google token endpoint") })
+            do {
+                return GCSRelayBucket(
+                    client: try GCSClient(
+                        relay: target, tokens: tokens, scope: GCSClient.readWriteScope,
+                        httpClient: network.client(forURL: endpoint)),
+                    target: target)
+            } catch {
+                throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
+            }
+        }
+    }
+}
+
+/// An object a listing found: its size and the SHA-256 recorded with it, when the listing carries metadata.
+struct ListedObject: Sendable, Equatable {
+    var bytes: Int64
+    var sha256: String?
+}
+
+/// A relay bucket as the agent writes it; failures are `ObjectStoreError`s, which `RelayDelivery` words.
+protocol RelayBucket: Sendable {
+    /// The objects under `prefix`, by key.
+    func present(prefix: String) async throws -> [String: ListedObject]
+    /// Whether `key` already holds `item` whole (same size and SHA-256).
+    func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool
+    /// Writes `item` under `key`; false when the object turned out to exist already (kept, not sent).
+    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool
+}
+
+struct S3RelayBucket: RelayBucket {
+    let client: S3Client
+    let target: RelayTarget
+
+    func present(prefix: String) async throws -> [String: ListedObject] {
+        var found: [String: ListedObject] = [:]
+        for try await object in client.listObjects(prefix: prefix) {
+            found[object.key] = ListedObject(bytes: object.bytes)
+        }
+        return found
     }
 
-    /// Whether the bucket already holds `item` whole under `objectKey`: same size and SHA-256 (recorded as user
-    /// metadata when the agent wrote it). An object the agent may not read is sent again.
-    private func holds(_ item: DirectDelivery.Item, key objectKey: String, bucket: S3Client?) async throws -> Bool {
-        guard let bucket else {
-            guard let handle = FileHandle(forReadingAtPath: try folderPath(objectKey)) else { return false }
-            defer { try? handle.close() }
-            var hasher = SHA256()
-            while let data = try? handle.read(upToCount: 1024 * 1024), !data.isEmpty { hasher.update(data: data) }
-            return Hex.encode(hasher.finalize()) == item.file.sha256
-        }
+    /// A listed object of the right size is read back for its SHA-256 (S3 listings carry no metadata); an object
+    /// the agent may not read is sent again.
+    func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool {
+        guard listed?.bytes == item.file.bytes else { return false }
         do {
-            let info = try await bucket.headObject(key: objectKey)
-            return info.bytes == item.file.bytes && info.metadata[Self.sha256Metadata] == item.file.sha256
+            let info = try await client.headObject(key: key)
+            return info.bytes == item.file.bytes && info.metadata[RelayDelivery.sha256Metadata] == item.file.sha256
         } catch let error as ObjectStoreError where error.isRetryable {
-            throw AgentError(.unavailable, "checking s3://\(target.bucket)/\(objectKey) failed: \(error)")
+            throw error
         } catch {
             return false
         }
     }
 
-    private func put(_ item: DirectDelivery.Item, key objectKey: String, bucket: S3Client?) async throws {
-        guard let bucket else {
-            try writeToFolder(item, key: objectKey)
-            return
+    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
+        let result = try await client.upload(
+            key: key, size: item.file.bytes, serverSideEncryption: try ServerSideEncryption(relay: target),
+            metadata: [RelayDelivery.sha256Metadata: item.file.sha256]
+        ) { count in try reader.read(upTo: count) }
+        guard result.sha256 == item.file.sha256 else {
+            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
         }
-        let reader = try SealedPartReader(path: item.localPath, key: key)
-        do {
-            let result = try await bucket.upload(
-                key: objectKey, size: item.file.bytes, serverSideEncryption: try ServerSideEncryption(relay: target),
-                metadata: [Self.sha256Metadata: item.file.sha256]
-            ) { count in try reader.read(upTo: count) }
-            guard result.sha256 == item.file.sha256 else {
-                throw AgentError(.delivery, "\(item.file.path) changed in the spool while it was uploaded")
-            }
-        } catch let error as ObjectStoreError {
-            throw AgentError(
-                error.isRetryable ? .unavailable : .delivery,
-                "writing \(item.file.path) to s3://\(target.bucket)/\(objectKey) failed: \(error)")
+        return true
+    }
+}
+
+struct GCSRelayBucket: RelayBucket {
+    let client: GCSClient
+    let target: RelayTarget
+
+    func present(prefix: String) async throws -> [String: ListedObject] {
+        var found: [String: ListedObject] = [:]
+        try await client.listObjects(prefix: prefix) { object in
+            found[object.name] = ListedObject(
+                bytes: object.bytes, sha256: object.metadata[RelayDelivery.sha256Metadata])
         }
+        return found
     }
 
-    /// The S3 client for the relay bucket, after checking the local policy allows its endpoint; nil for a
-    /// `file://` target.
-    private func bucketClient() throws -> S3Client? {
-        if let endpoint = target.endpoint, endpoint.hasPrefix("file://") { return nil }
-        let aws = AWSEnvironment(environment)
-        guard let credentials = aws.credentialSource(region: target.region) else {
-            throw AgentError(
-                .delivery,
-                "no AWS credentials for the relay bucket \(target.bucket): \(AWSEnvironment.missingCredentialsAdvice)")
-        }
-        let configuration = S3Configuration(relay: target, credentials: credentials)
-        let probe: S3Client
+    /// Cloud Storage listings carry the metadata: no request per object.
+    func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool {
+        listed == ListedObject(bytes: item.file.bytes, sha256: item.file.sha256)
+    }
+
+    /// Creates the object only if it does not exist: an object of this run's prefix that exists was finished by an
+    /// earlier attempt from the same sealed spool file (Cloud Storage shows only whole objects), and the control
+    /// plane checks its size and SHA-256 before anything is published.
+    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
+        var hasher = SHA256()
         do {
-            probe = try S3Client(bucket: target.bucket, configuration: configuration)
-        } catch {
-            throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
+            try await client.upload(
+                name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
+                kmsKeyName: target.kmsKeyName, ifGenerationMatch: 0
+            ) { count in
+                let bytes = try reader.read(upTo: count)
+                hasher.update(data: bytes)
+                return bytes
+            }
+        } catch let error as ObjectStoreError where error.code == .preconditionFailed {
+            return false
         }
-        let url = probe.url(forKey: "probe")
-        guard let components = URLComponents(string: url), let host = components.plainHost else {
-            throw AgentError(.delivery, "the relay endpoint \(configuration.resolvedEndpoint) is not a URL")
+        guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
+            try? await client.delete(name: key)
+            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
         }
-        let port = components.port ?? (components.scheme == "http" ? 80 : 443)
-        let policy = try EgressPolicy(allowedHosts: self.policy.allowedHosts, allowedSources: [])
-        let decision = policy.checkHost(host: host, port: port)
-        guard decision.allowed else {
-            throw AgentError(
-                .policyDenied,
-                "the relay bucket's endpoint \(host):\(port) is refused by the agent's local policy "
-                    + "(add it to policy.allowedHosts): \(decision.reason)")
-        }
-        return try S3Client(
-            bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url))
+        return true
+    }
+}
+
+/// A local folder standing in for a bucket (`endpoint: file:///path`): `<root>/<bucket>/<key>`.
+struct FolderRelayBucket: RelayBucket {
+    let target: RelayTarget
+
+    func present(prefix: String) async throws -> [String: ListedObject] { [:] }
+
+    func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: try folderPath(key)) else { return false }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let data = try? handle.read(upToCount: 1024 * 1024), !data.isEmpty { hasher.update(data: data) }
+        return Hex.encode(hasher.finalize()) == item.file.sha256
+    }
+
+    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+        try writeToFolder(item, key: key, spoolKey: spoolKey)
+        return true
     }
 
     /// Where a local-folder relay target keeps `objectKey`: `<root>/<bucket>/<key>`, refusing keys and buckets that
@@ -170,7 +274,7 @@ struct RelayDelivery: Sendable {
     }
 
     /// A local-folder relay target: `<root>/<bucket>/<key>`, written under a temporary name and renamed.
-    private func writeToFolder(_ item: DirectDelivery.Item, key objectKey: String) throws {
+    private func writeToFolder(_ item: DirectDelivery.Item, key objectKey: String, spoolKey: [UInt8]) throws {
         let path = try folderPath(objectKey)
         let directory = String(path[..<path.lastIndex(of: "/")!])
         do {
@@ -182,7 +286,7 @@ struct RelayDelivery: Sendable {
             guard let handle = FileHandle(forWritingAtPath: temporary) else {
                 throw AgentError(.delivery, "cannot write \(temporary)")
             }
-            try SealedFile.read(path: item.localPath, key: key) { segment in
+            try SealedFile.read(path: item.localPath, key: spoolKey) { segment in
                 try handle.write(contentsOf: segment)
             }
             try handle.synchronize()

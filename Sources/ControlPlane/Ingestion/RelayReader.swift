@@ -1,4 +1,5 @@
 public import AWSSigV4
+public import GoogleCloud
 internal import Logging
 internal import ObjectStore
 internal import OutpostProtocol
@@ -6,24 +7,31 @@ internal import Relay
 
 /// The control plane's own read-only access to customers' relay buckets.
 ///
-/// Credentials are the server process's (the standard AWS variables, or a web-identity role on EKS); each customer
-/// grants that role read access to its bucket, and the agent's credentials never reach the server. A connection
-/// may name an S3-compatible endpoint, but the server sends its signed requests only to AWS or to endpoints the
-/// operator allowed, so a connection cannot point the server's credentials at an arbitrary host.
+/// Credentials are the server process's: for S3 the standard AWS variables or a web-identity role on EKS; for
+/// Cloud Storage its Google identity (a service account key named by `GOOGLE_APPLICATION_CREDENTIALS`, or the
+/// metadata server on GCE/GKE) with the read-only storage scope. Each customer grants that identity read access to
+/// its bucket, and the agent's credentials never reach the server. A connection may name another endpoint, but the
+/// server sends its signed requests and tokens only to the cloud's own endpoint or to endpoints the operator
+/// allowed, so a connection cannot point the server's credentials at an arbitrary host.
 public struct RelayReader: Sendable {
     /// Where the server's AWS credentials come from.
     public let environment: AWSEnvironment
-    /// S3-compatible endpoints (`https://host[:port]`) connections may name; AWS is always allowed.
+    /// S3-compatible or Cloud Storage endpoints (`https://host[:port]`) connections may name; AWS's and Google's
+    /// own are always allowed.
     public let allowedEndpoints: Set<String>
+    /// The server's Google identity, for Cloud Storage relays; nil: none configured.
+    public let google: GoogleAccessTokens?
 
     /// Creates the server's reader.
     ///
     /// - Parameters:
     ///   - environment: the server process's AWS environment.
     ///   - allowedEndpoints: endpoints besides AWS that relay connections may use; a trailing `/` is ignored.
-    public init(environment: AWSEnvironment, allowedEndpoints: [String] = []) {
+    ///   - google: the server's Google identity, for Cloud Storage relay buckets.
+    public init(environment: AWSEnvironment, allowedEndpoints: [String] = [], google: GoogleAccessTokens? = nil) {
         self.environment = environment
         self.allowedEndpoints = Set(allowedEndpoints.map(Self.normalize))
+        self.google = google
     }
 
     static func normalize(_ endpoint: String) -> String {
@@ -42,17 +50,31 @@ public struct RelayReader: Sendable {
                 "the connection's relay endpoint \(endpoint) is not among the endpoints this control plane may read "
                     + "(outpost server --relay-endpoint)")
         }
-        guard let credentials = environment.credentialSource(region: target.region) else {
-            throw IngestionError(
-                "this control plane has no AWS credentials to read relay bucket \(target.bucket): "
-                    + AWSEnvironment.missingCredentialsAdvice)
+        switch target.kind {
+        case .s3:
+            guard let credentials = environment.credentialSource(region: target.region ?? "us-east-1") else {
+                throw IngestionError(
+                    "this control plane has no AWS credentials to read relay bucket \(target.bucket): "
+                        + AWSEnvironment.missingCredentialsAdvice)
+            }
+            do {
+                let client = try S3Client(relay: target, credentials: credentials)
+                return RelayDeliverySource(client: client, target: target, objects: objects)
+            } catch let error as ObjectStoreError {
+                throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
+            }
+        case .gcs:
+            guard let google else {
+                throw IngestionError(
+                    "this control plane has no Google identity to read relay bucket \(target.location()): set "
+                        + "GOOGLE_APPLICATION_CREDENTIALS or run it where a metadata server answers")
+            }
+            do {
+                let client = try GCSClient(relay: target, tokens: google, scope: GCSClient.readOnlyScope)
+                return RelayDeliverySource(client: client, target: target, objects: objects)
+            } catch let error as ObjectStoreError {
+                throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
+            }
         }
-        let client: S3Client
-        do {
-            client = try S3Client(relay: target, credentials: credentials)
-        } catch let error as ObjectStoreError {
-            throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
-        }
-        return RelayDeliverySource(client: client, objects: objects)
     }
 }

@@ -21,12 +21,14 @@ struct ConnectionForm: Sendable, Equatable {
     var pool = "default"
     var schedule = ""
     var deliveryMode = "direct"
+    var relayKind = "s3"
     var relayBucket = ""
     var relayRegion = ""
     var relayPrefix = ""
     var relayEndpoint = ""
     var relayEncryption = "AES256"
     var relayKMSKeyId = ""
+    var relayKMSKeyName = ""
     /// One pattern per line, by filter field name.
     var filters: [String: String] = [:]
 
@@ -42,12 +44,14 @@ struct ConnectionForm: Sendable, Equatable {
         schedule = connection.schedule ?? ""
         deliveryMode = connection.delivery.mode.rawValue
         if let relay = connection.delivery.relay {
+            relayKind = relay.kind.rawValue
             relayBucket = relay.bucket
-            relayRegion = relay.region
+            relayRegion = relay.region ?? ""
             relayPrefix = relay.prefix
             relayEndpoint = relay.endpoint ?? ""
             relayEncryption = relay.serverSideEncryption
             relayKMSKeyId = relay.kmsKeyId ?? ""
+            relayKMSKeyName = relay.kmsKeyName ?? ""
         }
         let lists = connection.filters
         let values: [String: [String]] = [
@@ -67,12 +71,14 @@ struct ConnectionForm: Sendable, Equatable {
         pool = form["pool"]?.trimmingWhitespace ?? ""
         schedule = form["schedule"]?.trimmingWhitespace ?? ""
         deliveryMode = form["deliveryMode"] ?? "direct"
+        relayKind = form["relayKind"]?.trimmingWhitespace ?? "s3"
         relayBucket = form["relayBucket"]?.trimmingWhitespace ?? ""
         relayRegion = form["relayRegion"]?.trimmingWhitespace ?? ""
         relayPrefix = form["relayPrefix"]?.trimmingWhitespace ?? ""
         relayEndpoint = form["relayEndpoint"]?.trimmingWhitespace ?? ""
         relayEncryption = form["relayEncryption"] ?? "AES256"
         relayKMSKeyId = form["relayKMSKeyId"]?.trimmingWhitespace ?? ""
+        relayKMSKeyName = form["relayKMSKeyName"]?.trimmingWhitespace ?? ""
         for field in Self.filterFields { filters[field.name] = form[field.name] ?? "" }
     }
 
@@ -95,12 +101,18 @@ struct ConnectionForm: Sendable, Equatable {
         guard let mode = Delivery.Mode(rawValue: deliveryMode) else {
             throw APIError.invalidRequest("delivery is direct or relay", field: "delivery")
         }
+        guard let kind = RelayKind(rawValue: relayKind.isEmpty ? "s3" : relayKind) else {
+            throw APIError.invalidRequest("the relay store is s3 or gcs", field: "delivery.relay.kind")
+        }
+        func given(_ text: String) -> String? { text.isEmpty ? nil : text }
         let relay =
             mode == .relay
             ? RelaySettings(
-                bucket: relayBucket, prefix: relayPrefix.isEmpty ? nil : relayPrefix, region: relayRegion,
-                endpoint: relayEndpoint.isEmpty ? nil : relayEndpoint, serverSideEncryption: relayEncryption,
-                kmsKeyId: relayKMSKeyId.isEmpty ? nil : relayKMSKeyId) : nil
+                kind: kind, bucket: relayBucket, prefix: given(relayPrefix),
+                region: kind == .s3 ? relayRegion : given(relayRegion), endpoint: given(relayEndpoint),
+                serverSideEncryption: kind == .s3
+                    ? relayEncryption : given(relayEncryption == "AES256" ? "" : relayEncryption),
+                kmsKeyId: given(relayKMSKeyId), kmsKeyName: given(relayKMSKeyName)) : nil
         func list(_ name: String) -> [String]? {
             let values = Self.lines(filters[name] ?? "")
             return values.isEmpty ? nil : values

@@ -3,7 +3,8 @@
 SPEC is ACTION[xN][@TARGET]:
   ACTION  500 | 503 | 429 | drop (close the connection without answering, before any work)
   N       how many of the next matching requests it hits (default 1); each hit uses one up
-  TARGET  token | sts | iam | metadata | secrets | storage | any (default any)
+  TARGET  token | sts | iam | metadata | secrets | storage | upload | any (default any); `upload` is a
+          resumable upload's chunk (a PUT with data to a session URI), which `storage` and `any` hit too
 Faults are consumed in order: a request takes the first fault whose target matches and has hits left. Control
 requests (/_fake/...) are never faulted. Examples: `503x2@secrets`, `drop@token`, `429`.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import re
 import threading
 
-TARGETS = ("token", "sts", "iam", "metadata", "secrets", "storage", "any")
+TARGETS = ("token", "sts", "iam", "metadata", "secrets", "storage", "upload", "any")
 _SPEC = re.compile(r"^(500|503|429|drop)(?:x(\d+))?(?:@([a-z]+))?$")
 
 
@@ -47,11 +48,11 @@ class Faults:
             self.faults = []
             self.fired = []
 
-    def take(self, target: str, what: str):
-        """The action to inject into this request of `target` ('500', '503', '429', 'drop') or None."""
+    def take(self, target: str, what: str, also: str | None = None):
+        """The action to inject into this request of `target` (or `also`) ('500', '503', '429', 'drop') or None."""
         with self.lock:
             for f in self.faults:
-                if f["left"] > 0 and f["target"] in (target, "any"):
+                if f["left"] > 0 and f["target"] in (target, also, "any"):
                     f["left"] -= 1
                     self.fired.append({"spec": f["spec"], "target": target, "request": what})
                     self.faults = [g for g in self.faults if g["left"] > 0]

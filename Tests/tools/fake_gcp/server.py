@@ -137,6 +137,7 @@ class FakeGcp:
         self.clock_offset = 0.0
         self.token_lifetime = args.token_lifetime
         self.faults = faultmod.Faults(args.fault or [])
+        self.upload_sessions: dict[str, dict] = {}
         self.service_accounts: dict[str, ServiceAccount] = {}
         self.hmac_keys: dict[str, dict] = {}
         self.providers: dict[str, dict] = {}
@@ -487,9 +488,9 @@ class BaseHandler(BaseHTTPRequestHandler):
             pass
         raise DropConnection()
 
-    def _fault(self, target: str):
+    def _fault(self, target: str, also: str | None = None):
         self.fake.bump("requests", target)
-        action = self.fake.faults.take(target, f"{self.command} {urlsplit(self.path).path}")
+        action = self.fake.faults.take(target, f"{self.command} {urlsplit(self.path).path}", also)
         if action == "drop":
             self._drop()
         return action
@@ -729,7 +730,9 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
             url = urlsplit(self.path)
             body = self._body() if self.command in ("PUT", "POST", "PATCH") else b""
             json_api = url.path.startswith(("/storage/v1/", "/upload/storage/v1/", "/download/storage/v1/"))
-            action = self._fault("storage")
+            upload_id = dict(parse_qsl(url.query)).get("upload_id") if self.command == "PUT" and \
+                url.path.startswith("/upload/storage/v1/") else None
+            action = self._fault("storage", "upload" if upload_id and body else None)
             if action:
                 code = int(action)
                 if json_api:
@@ -746,6 +749,8 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
                     return self._json(e.code, {"error": {"code": e.code, "message": e.message,
                                                          "errors": [{"message": e.message, "domain": "global",
                                                                      "reason": "required"}]}})
+                if upload_id:
+                    return self._resumable_put(upload_id, body)
                 return self._forward(self.command, self.path, body, list(self.headers.items()), rewrite=True)
             try:
                 pairs = parse_qsl(url.query, keep_blank_values=True)
@@ -1000,8 +1005,31 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
             finally:
                 conn.close()
 
-        def _forward(self, method, path, body: bytes, headers, rewrite=False) -> None:
-            status, rheaders, data = self._upstream(method, path, body, headers)
+        def _resumable_put(self, upload_id: str, body: bytes) -> None:
+            """A PUT to a resumable session. fake-gcs-server finalises the object on a status query (an empty PUT
+            with `Content-Range: bytes */TOTAL`) instead of reporting what it holds, so the proxy answers those
+            itself from what it saw the upstream accept: 308 with `Range: bytes=0-LAST` (none when nothing is held),
+            or 200 with the object once the upload is complete — as Cloud Storage does."""
+            with fake.lock:
+                state = fake.upload_sessions.setdefault(upload_id, {"persisted": 0, "object": None})
+            if not body and re.fullmatch(r"bytes \*/(\d+|\*)", (self.headers.get("Content-Range") or "").strip()):
+                if state["object"] is not None:
+                    return self._send(200, state["object"], "application/json; charset=UTF-8")
+                held = [("Range", f"bytes=0-{state['persisted'] - 1}")] if state["persisted"] else []
+                return self._send(308, b"", None, held)
+            answer = self._upstream("PUT", self.path, body, list(self.headers.items()))
+            status, rheaders, data = answer
+            with fake.lock:
+                if status == 308:
+                    held = next((v for k, v in rheaders if k.lower() == "range"), "")
+                    m = re.fullmatch(r"bytes=0-(\d+)", held)
+                    state["persisted"] = int(m.group(1)) + 1 if m else 0
+                elif status in (200, 201):
+                    state["object"] = data
+            self._forward("PUT", self.path, body, [], rewrite=True, answer=answer)
+
+        def _forward(self, method, path, body: bytes, headers, rewrite=False, answer=None) -> None:
+            status, rheaders, data = answer or self._upstream(method, path, body, headers)
             own = f"{'https' if fake.args.tls_cert else 'http'}://{self.headers.get('Host')}"
             out = []
             for k, v in rheaders:

@@ -1,4 +1,5 @@
 import ControlPlaneStorage
+internal import ObjectStore
 import OutpostProtocol
 import Secrets
 import SourceURLs
@@ -161,7 +162,6 @@ enum ConnectionValidation {
                 throw APIError.invalidRequest("mode relay needs relay settings", field: "delivery.relay")
             }
             try checkText(relay.bucket, field: "delivery.relay.bucket", maximum: 255)
-            try checkText(relay.region, field: "delivery.relay.region", maximum: 64)
             if let prefix = relay.prefix, hasControlCharacters(prefix) || prefix.count > 500 {
                 throw APIError.invalidRequest("invalid prefix", field: "delivery.relay.prefix")
             }
@@ -172,20 +172,64 @@ enum ConnectionValidation {
                 }
                 try checkNoCredentials(endpoint, field: "delivery.relay.endpoint")
             }
-            let encryption = relay.serverSideEncryption ?? "AES256"
-            guard encryption == "AES256" || encryption == "aws:kms" else {
-                throw APIError.invalidRequest(
-                    "serverSideEncryption is AES256 or aws:kms", field: "delivery.relay.serverSideEncryption")
+            switch relay.kind ?? .s3 {
+            case .s3:
+                guard let region = relay.region else {
+                    throw APIError.invalidRequest("an S3 relay bucket needs its region", field: "delivery.relay.region")
+                }
+                try checkText(region, field: "delivery.relay.region", maximum: 64)
+                guard relay.kmsKeyName == nil else {
+                    throw APIError.invalidRequest(
+                        "kmsKeyName is for Cloud Storage; S3 takes serverSideEncryption aws:kms with kmsKeyId",
+                        field: "delivery.relay.kmsKeyName")
+                }
+                let encryption = relay.serverSideEncryption ?? "AES256"
+                guard encryption == "AES256" || encryption == "aws:kms" else {
+                    throw APIError.invalidRequest(
+                        "serverSideEncryption is AES256 or aws:kms", field: "delivery.relay.serverSideEncryption")
+                }
+                if encryption == "aws:kms", relay.kmsKeyId?.isEmpty ?? true {
+                    throw APIError.invalidRequest("aws:kms needs kmsKeyId", field: "delivery.relay.kmsKeyId")
+                }
+                return Delivery(
+                    mode: .relay,
+                    relay: RelayTarget(
+                        bucket: relay.bucket, prefix: relay.prefix ?? "", region: region, endpoint: relay.endpoint,
+                        serverSideEncryption: encryption, kmsKeyId: relay.kmsKeyId))
+            case .gcs:
+                for (value, name) in [
+                    (relay.region, "region"), (relay.serverSideEncryption, "serverSideEncryption"),
+                    (relay.kmsKeyId, "kmsKeyId"),
+                ] where value != nil {
+                    throw APIError.invalidRequest(
+                        "\(name) is for S3 relay buckets; Cloud Storage encrypts every object (kmsKeyName for a "
+                            + "customer-managed key)", field: "delivery.relay.\(name)")
+                }
+                guard GCSClient.isValidBucketName(relay.bucket) else {
+                    throw APIError.invalidRequest(
+                        "a Cloud Storage bucket name is 3–63 lower-case letters, digits, '-', '_' or '.'",
+                        field: "delivery.relay.bucket")
+                }
+                if let key = relay.kmsKeyName, !isCloudKMSKeyName(key) {
+                    throw APIError.invalidRequest(
+                        "kmsKeyName is projects/P/locations/L/keyRings/R/cryptoKeys/K",
+                        field: "delivery.relay.kmsKeyName")
+                }
+                return Delivery(
+                    mode: .relay,
+                    relay: RelayTarget(
+                        kind: .gcs, bucket: relay.bucket, prefix: relay.prefix ?? "", endpoint: relay.endpoint,
+                        kmsKeyName: relay.kmsKeyName))
             }
-            if encryption == "aws:kms", relay.kmsKeyId?.isEmpty ?? true {
-                throw APIError.invalidRequest("aws:kms needs kmsKeyId", field: "delivery.relay.kmsKeyId")
-            }
-            return Delivery(
-                mode: .relay,
-                relay: RelayTarget(
-                    bucket: relay.bucket, prefix: relay.prefix ?? "", region: relay.region, endpoint: relay.endpoint,
-                    serverSideEncryption: encryption, kmsKeyId: relay.kmsKeyId))
         }
+    }
+
+    /// `projects/P/locations/L/keyRings/R/cryptoKeys/K`, each part a plain token.
+    static func isCloudKMSKeyName(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 8, name.count <= 500 else { return false }
+        let labels = ["projects", "locations", "keyRings", "cryptoKeys"]
+        return (0..<4).allSatisfy { parts[$0 * 2] == labels[$0] && isToken(String(parts[$0 * 2 + 1]), maximum: 100) }
     }
 
     /// A standard five-field cron expression or macro (see `CronSchedule`), at most 200 characters.

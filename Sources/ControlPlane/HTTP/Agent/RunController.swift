@@ -276,7 +276,7 @@ struct RunController<Store: ControlPlaneStore>: Sendable {
         case (.relay, let target?, let relay?):
             try Self.check(
                 relay, target: target,
-                prefix: S3Client.relayRunPrefix(target, connectionId: connection.id, runId: run.id))
+                prefix: target.runPrefix(connectionId: connection.id, runId: run.id))
             return relay
         }
     }

@@ -227,16 +227,21 @@ extension UIViews {
                             "option", Attribute("value", "relay"),
                             Attribute("selected", form.deliveryMode == "relay" ? "" : nil)
                         ) {
-                            "Bucket relay (your own S3 bucket)"
+                            "Bucket relay (your own S3 or Cloud Storage bucket)"
                         }
                     }
                     for (name, label, value) in [
+                        ("relayKind", "Bucket store (relay): s3 or gcs", form.relayKind),
                         ("relayBucket", "Bucket (relay)", form.relayBucket),
-                        ("relayRegion", "Region (relay)", form.relayRegion),
+                        ("relayRegion", "Region (relay, s3 only)", form.relayRegion),
                         ("relayPrefix", "Prefix (relay)", form.relayPrefix),
                         ("relayEndpoint", "Endpoint (relay, optional)", form.relayEndpoint),
-                        ("relayEncryption", "Server-side encryption (relay): AES256 or aws:kms", form.relayEncryption),
+                        (
+                            "relayEncryption", "Server-side encryption (relay, s3): AES256 or aws:kms",
+                            form.relayEncryption
+                        ),
                         ("relayKMSKeyId", "KMS key id (relay, aws:kms only)", form.relayKMSKeyId),
+                        ("relayKMSKeyName", "Cloud KMS key name (relay, gcs, optional)", form.relayKMSKeyName),
                     ] {
                         HTML.element("label", Attribute("for", name)) { label }
                         HTML.void(

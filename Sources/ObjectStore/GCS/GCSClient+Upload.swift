@@ -1,0 +1,261 @@
+internal import AsyncHTTPClient
+internal import Crypto
+internal import Foundation
+internal import GoogleCloud
+internal import NIOCore
+internal import NIOHTTP1
+
+/// How `GCSClient.upload` sends an object: one multipart request up to the threshold, a resumable upload in
+/// chunks above it.
+public struct GCSUploadPolicy: Sendable, Equatable {
+    /// Cloud Storage wants every chunk but the last to be a multiple of 256 KiB.
+    public static let chunkQuantum = 256 * 1024
+
+    /// Bytes per resumable chunk; the memory one upload holds at most.
+    public let chunkSize: Int
+    /// Objects of at most this many bytes go in one multipart request.
+    public let resumableThreshold: Int64
+    /// How often one chunk is sent before the upload fails (retryable failures only).
+    public let chunkAttempts: Int
+
+    /// Creates a policy.
+    ///
+    /// - Throws: `ObjectStoreError` `invalidArgument` when the chunk size is not a positive multiple of 256 KiB,
+    ///   the threshold is below 1 byte or above the chunk size, or fewer than one attempt is allowed.
+    public init(
+        chunkSize: Int = 16 * 1024 * 1024, resumableThreshold: Int64 = 16 * 1024 * 1024, chunkAttempts: Int = 5
+    ) throws(ObjectStoreError) {
+        guard chunkSize >= Self.chunkQuantum, chunkSize % Self.chunkQuantum == 0 else {
+            throw ObjectStoreError(.invalidArgument, "a resumable chunk is a multiple of 256 KiB")
+        }
+        guard resumableThreshold >= 1, resumableThreshold <= Int64(chunkSize) else {
+            throw ObjectStoreError(
+                .invalidArgument, "the resumable-upload threshold is between 1 byte and the chunk size")
+        }
+        guard chunkAttempts >= 1 else {
+            throw ObjectStoreError(.invalidArgument, "a chunk is sent at least once")
+        }
+        self.chunkSize = chunkSize
+        self.resumableThreshold = resumableThreshold
+        self.chunkAttempts = chunkAttempts
+    }
+
+    /// 16 MiB chunks above 16 MiB, five attempts per chunk.
+    public static let standard = try! GCSUploadPolicy()
+}
+
+extension GCSClient {
+    /// Uploads `size` bytes that `read` hands over in pieces (`read(n)` returns up to n bytes, empty at the end),
+    /// holding at most one chunk in memory.
+    ///
+    /// - Parameters:
+    ///   - metadata: custom metadata, returned by `object(name:)` and `listObjects`.
+    ///   - kmsKeyName: a Cloud KMS key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`) to encrypt the object
+    ///     with; nil leaves the bucket's default.
+    ///   - ifGenerationMatch: a precondition on the object's generation: 0 creates it only if it does not exist
+    ///     (`PreconditionFailed` otherwise).
+    /// - Returns: the object as Cloud Storage stored it, whose size and CRC-32C were checked against what was sent.
+    /// - Throws: `ObjectStoreError`; `file` when `read` delivers more or fewer bytes than `size`; `BadDigest` when
+    ///   Cloud Storage holds other bytes than were sent (the object is deleted).
+    @discardableResult
+    public func upload(
+        name: String, size: Int64, contentType: String = "application/octet-stream",
+        metadata: [String: String] = [:], kmsKeyName: String? = nil, ifGenerationMatch: Int64? = nil,
+        policy: GCSUploadPolicy = .standard, read: (Int) throws -> [UInt8]
+    ) async throws -> GCSObject {
+        try Self.validate(name: name)
+        var resource: [String: Any] = ["name": name, "contentType": contentType]
+        if !metadata.isEmpty { resource["metadata"] = metadata }
+        let query =
+            (kmsKeyName.map { "&kmsKeyName=" + Self.encode($0) } ?? "")
+            + (ifGenerationMatch.map { "&ifGenerationMatch=\($0)" } ?? "")
+        var crc: UInt32 = 0
+        var md5 = Insecure.MD5()
+        let stored: GCSObject
+        if size <= policy.resumableThreshold {
+            let bytes = try Self.readExactly(Int(size), from: read)
+            guard bytes.count == size, try read(1).isEmpty else {
+                throw ObjectStoreError(.file, "\(describe(name)) does not have the \(size) bytes announced")
+            }
+            crc = CRC32C.checksum(bytes)
+            md5.update(data: bytes)
+            resource["crc32c"] = Self.base64(crc)
+            resource["md5Hash"] = Data(md5.finalize()).base64EncodedString()
+            stored = try await multipart(name: name, resource: resource, bytes: bytes, query: query)
+        } else {
+            let session = try await startResumable(name: name, resource: resource, size: size, query: query)
+            var offset: Int64 = 0
+            var finished: GCSObject?
+            while offset < size {
+                let count = Int(min(Int64(policy.chunkSize), size - offset))
+                let chunk = try Self.readExactly(count, from: read)
+                guard chunk.count == count else {
+                    throw ObjectStoreError(.file, "\(describe(name)) ended before the \(size) bytes announced")
+                }
+                crc = CRC32C.checksum(chunk, continuing: crc)
+                md5.update(data: chunk)
+                let last = offset + Int64(count) == size
+                if last, try !read(1).isEmpty {
+                    throw ObjectStoreError(.file, "\(describe(name)) grew beyond the \(size) bytes announced")
+                }
+                let hash = last ? "crc32c=\(Self.base64(crc)),md5=\(Data(md5.finalize()).base64EncodedString())" : nil
+                finished = try await sendChunk(
+                    chunk, at: offset, of: size, session: session, name: name, hash: hash, policy: policy)
+                offset += Int64(count)
+            }
+            guard let finished else {
+                throw ObjectStoreError(.invalidResponse, "Cloud Storage did not finish the upload of \(describe(name))")
+            }
+            stored = finished
+        }
+        guard stored.bytes == size, stored.crc32c == nil || stored.crc32c == Self.base64(crc) else {
+            try? await delete(name: name)
+            throw ObjectStoreError(
+                "BadDigest", "Cloud Storage holds other bytes under \(describe(name)) than were sent; it was deleted")
+        }
+        return stored
+    }
+
+    /// `objects.insert` with `uploadType=multipart`: the resource (with the bytes' CRC-32C and MD5, which Cloud
+    /// Storage checks) and the bytes in one request.
+    private func multipart(
+        name: String, resource: [String: Any], bytes: [UInt8], query: String
+    ) async throws -> GCSObject {
+        let boundary = "outpost-" + UUID().uuidString
+        var body = ByteBuffer()
+        body.writeString("--\(boundary)\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n")
+        body.writeBytes(try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys]))
+        body.writeString("\r\n--\(boundary)\r\nContent-Type: \(resource["contentType"] ?? "")\r\n\r\n")
+        body.writeBytes(bytes)
+        body.writeString("\r\n--\(boundary)--\r\n")
+        let response = try await send(
+            .POST, uploadURL + "?uploadType=multipart" + query, operation: "objects.insert", name: name,
+            headers: [("Content-Type", "multipart/related; boundary=\(boundary)")], body: body,
+            timeout: .minutes(15))
+        return try await Self.object(from: response, operation: "objects.insert", target: describe(name))
+    }
+
+    /// Starts a resumable upload and returns its session URI, which must be on this client's endpoint (the token
+    /// goes with every chunk).
+    private func startResumable(
+        name: String, resource: [String: Any], size: Int64, query: String
+    ) async throws -> String {
+        var body = ByteBuffer()
+        body.writeBytes(try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys]))
+        let response = try await send(
+            .POST, uploadURL + "?uploadType=resumable" + query, operation: "objects.insert resumable", name: name,
+            headers: [
+                ("Content-Type", "application/json; charset=UTF-8"),
+                ("X-Upload-Content-Type", resource["contentType"] as? String ?? "application/octet-stream"),
+                ("X-Upload-Content-Length", String(size)),
+            ], body: body)
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        guard let session = response.headers.first(name: "location"), session.hasPrefix(endpoint + "/") else {
+            throw ObjectStoreError(
+                .invalidResponse,
+                "Cloud Storage gave no resumable session on \(endpoint) for \(describe(name))")
+        }
+        return session
+    }
+
+    /// Sends one chunk (`Content-Range: bytes FIRST-LAST/TOTAL`). After a retryable failure it waits, asks the
+    /// session how much it holds and sends the rest of the chunk from there, up to `policy.chunkAttempts` times.
+    ///
+    /// - Returns: the object, when this was the last chunk and Cloud Storage completed the upload.
+    private func sendChunk(
+        _ chunk: [UInt8], at start: Int64, of size: Int64, session: String, name: String, hash: String?,
+        policy: GCSUploadPolicy
+    ) async throws -> GCSObject? {
+        let end = start + Int64(chunk.count)
+        var held = start
+        var failures = 0
+        while true {
+            do {
+                if held < end {
+                    var headers = [("Content-Range", "bytes \(held)-\(end - 1)/\(size)")]
+                    if let hash { headers.append(("X-Goog-Hash", hash)) }
+                    let response = try await send(
+                        .PUT, session, operation: "resumable upload", name: name, headers: headers,
+                        body: ByteBuffer(bytes: chunk[Int(held - start)...]), timeout: .minutes(5))
+                    if response.status.code != 308 {
+                        return try await Self.object(
+                            from: response, operation: "resumable upload", target: describe(name))
+                    }
+                    _ = try? await response.body.collect(upTo: 64 * 1024)
+                    let now = Self.heldBytes(response.headers)
+                    guard now > held else { throw Self.noProgress(describe(name), at: held) }
+                    held = now
+                    if held >= end, hash == nil { return nil }
+                } else {
+                    let state = try await sessionState(session: session, name: name, size: size)
+                    guard let object = state.object else { throw Self.noProgress(describe(name), at: held) }
+                    return object
+                }
+            } catch let error as ObjectStoreError where error.isRetryable && error.code != .uploadSessionExpired {
+                failures += 1
+                guard failures < policy.chunkAttempts else { throw error }
+                try await Task.sleep(for: retryDelay * (1 << min(failures - 1, 6)))
+                do {
+                    let state = try await sessionState(session: session, name: name, size: size)
+                    if let object = state.object { return object }
+                    guard state.held >= start, state.held <= end else {
+                        throw ObjectStoreError(
+                            .invalidResponse,
+                            "the resumable session of \(describe(name)) holds \(state.held) bytes, outside the chunk "
+                                + "\(start)–\(end) being sent")
+                    }
+                    held = state.held
+                } catch let error as ObjectStoreError where error.isRetryable {
+                    continue
+                }
+            }
+        }
+    }
+
+    /// Asks the session what it holds (`Content-Range: bytes */TOTAL`, no body): the object once complete,
+    /// otherwise the number of bytes held.
+    private func sessionState(
+        session: String, name: String, size: Int64
+    ) async throws -> (object: GCSObject?, held: Int64) {
+        let response = try await send(
+            .PUT, session, operation: "resumable upload status", name: name,
+            headers: [("Content-Range", "bytes */\(size)")])
+        guard response.status.code == 308 else {
+            return (
+                try await Self.object(from: response, operation: "resumable upload status", target: describe(name)),
+                size
+            )
+        }
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        return (nil, Self.heldBytes(response.headers))
+    }
+
+    /// The bytes a session holds, from its `Range: bytes=0-LAST` (none: 0).
+    static func heldBytes(_ headers: HTTPHeaders) -> Int64 {
+        guard let range = headers.first(name: "range"), range.hasPrefix("bytes=0-"),
+            let last = Int64(range.dropFirst("bytes=0-".count))
+        else { return 0 }
+        return last + 1
+    }
+
+    static func noProgress(_ target: String, at offset: Int64) -> ObjectStoreError {
+        ObjectStoreError(.invalidResponse, "the resumable upload of \(target) made no progress past byte \(offset)")
+    }
+
+    /// Reads until `count` bytes or the end.
+    static func readExactly(_ count: Int, from read: (Int) throws -> [UInt8]) throws -> [UInt8] {
+        var bytes = try read(count)
+        while bytes.count < count {
+            let more = try read(count - bytes.count)
+            if more.isEmpty { break }
+            bytes += more
+        }
+        return bytes
+    }
+
+    /// Base64 of a CRC-32C in big-endian order, as Cloud Storage writes it.
+    static func base64(_ crc: UInt32) -> String {
+        Data([UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])
+            .base64EncodedString()
+    }
+}
