@@ -270,7 +270,7 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "ControlPlane", "ControlPlaneStorage", "Connectors", "Metadata", "ObjectStore",
+                "Agent", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata", "ObjectStore",
                 "OutpostProtocol",
                 "OutpostTesting",
                 "Secrets",

@@ -159,7 +159,7 @@ public struct Preflight: Sendable {
                 allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
             secretPolicy = try SecretPolicy(
                 allowedSecrets: configuration.policy.allowedSecrets,
-                protected: SecretPolicy.Protected(configuration: configuration))
+                protected: SecretPolicy.Protected(configuration: configuration, environment: environment))
             transport = try SourceTransportPolicy(
                 unverifiedSources: configuration.policy.unverifiedSources,
                 cleartextPasswordSources: configuration.policy.cleartextPasswordSources)

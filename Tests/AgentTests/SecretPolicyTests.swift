@@ -109,12 +109,19 @@ struct SecretPolicyTests {
                 mount: "approle", roleId: try Self.reference("file:/etc/outpost/role-id"),
                 secretId: try Self.reference("env:VAULT_SECRET_ID")))
         configuration.network.clientKey = "/etc/outpost/client.key"
+        // The relay identities the agent's environment names are its own too.
+        let environment = [
+            "GOOGLE_APPLICATION_CREDENTIALS": "/etc/outpost/gcs-writer.json",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/eks.amazonaws.com/serviceaccount/token",
+        ]
         let policy = try SecretPolicy(
             allowedSecrets: ["env:*", "aws-sm:**", "file:/**"],
-            protected: SecretPolicy.Protected(configuration: configuration))
+            protected: SecretPolicy.Protected(configuration: configuration, environment: environment))
         for owned in [
             "env:VAULT_SECRET_ID", "file:/etc/outpost/role-id", "file:/etc/outpost/client.key",
-            "file:/var/run/secrets/kubernetes.io/serviceaccount/token",
+            "file:/var/run/secrets/kubernetes.io/serviceaccount/token", "file:/etc/outpost/gcs-writer.json",
+            "file:/var/run/secrets/eks.amazonaws.com/serviceaccount/token", "env:AWS_SECRET_ACCESS_KEY",
+            "env:AWS_SESSION_TOKEN",
         ] {
             #expect(!policy.check(try Self.reference(owned)).decision.allowed, "\(owned)")
         }

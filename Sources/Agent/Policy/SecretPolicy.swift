@@ -38,7 +38,11 @@ public struct SecretPolicy: Sendable {
         /// What an agent with this configuration must never hand to a job: its API key, spool key, data dir and
         /// configuration file, its client certificate's key, its Vault login (token file, AppRole credentials,
         /// the JWT it logs in with), its kubeconfigs and the pod's service account token.
-        public init(configuration: AgentConfiguration) {
+        ///
+        /// With the agent's `environment`, also its cloud identities for bucket relay: the files
+        /// `GOOGLE_APPLICATION_CREDENTIALS` and `AWS_WEB_IDENTITY_TOKEN_FILE` name, and `AWS_SECRET_ACCESS_KEY` and
+        /// `AWS_SESSION_TOKEN`.
+        public init(configuration: AgentConfiguration, environment: [String: String] = [:]) {
             var owned = [configuration.controlPlane.apiKey]
             if let spoolKey = configuration.spool.key { owned.append(spoolKey) }
             if let googleKey = configuration.secretStores.google?.credentials { owned.append(googleKey) }
@@ -53,9 +57,13 @@ public struct SecretPolicy: Sendable {
             case .kubernetes(_, _, let jwtFile): files.append(jwtFile)
             case nil: break
             }
+            files += ["GOOGLE_APPLICATION_CREDENTIALS", "AWS_WEB_IDENTITY_TOKEN_FILE"].compactMap {
+                environment[$0].flatMap { $0.isEmpty ? nil : $0 }
+            }
             references = owned.map { "\($0.store.rawValue):\($0.locator)" }
             paths = files + owned.filter { $0.store == .file }.map(\.locator)
-            environmentNames = owned.filter { $0.store == .env }.map(\.locator)
+            environmentNames =
+                owned.filter { $0.store == .env }.map(\.locator) + ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
         }
     }
 

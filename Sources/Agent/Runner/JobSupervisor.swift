@@ -441,7 +441,7 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             allowedSources: configuration.policy.allowedSources,
             allowedHosts: configuration.policy.allowedHosts, excludeFields: configuration.policy.excludeFields,
             allowedSecrets: configuration.policy.allowedSecrets,
-            protectedSecrets: SecretPolicy.Protected(configuration: configuration),
+            protectedSecrets: SecretPolicy.Protected(configuration: configuration, environment: context.environment),
             unverifiedSources: configuration.policy.unverifiedSources,
             cleartextPasswordSources: configuration.policy.cleartextPasswordSources,
             secretCommands: configuration.secretStores.commands.mapValues {

@@ -1,0 +1,113 @@
+import AWSSigV4
+import AsyncHTTPClient
+import Connectors
+import ControlPlane
+import ControlPlaneStorage
+import Foundation
+import GoogleCloud
+import Logging
+import Metadata
+import ObjectStore
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+@testable import Agent
+
+/// Bucket relay into Google Cloud Storage: fake-gcs-server (a real emulator) behind the fake Google endpoints'
+/// verifying proxy, which checks every bearer token.
+@Suite("Bucket relay into Cloud Storage", .serialized)
+struct GCSRelayDeliveryTests {
+    /// The agent writes with its service account key (GOOGLE_APPLICATION_CREDENTIALS); the control plane reads with
+    /// its own identity (the metadata server's account) and publishes the catalog.
+    @Test func aRelayRunWritesToCloudStorageAndTheControlPlaneIngestsItWithItsOwnIdentity() async throws {
+        let google = try TestGoogle(buckets: ["customer-relay"])
+        let reader = RelayReader(
+            environment: AWSEnvironment([:]), allowedEndpoints: [google.storage],
+            google: GoogleAccessTokens(identity: .metadataServer(host: google.metadataHost), client: .shared))
+        try await withControlPlane(relayReader: reader) { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "shop-gcs", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
+                    delivery: DeliverySettings(
+                        mode: .relay,
+                        relay: RelaySettings(
+                            kind: .gcs, bucket: "customer-relay", prefix: "outpost", endpoint: google.storage))))
+            let run = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            var environment = ProcessInfo.processInfo.environment
+            environment["GOOGLE_APPLICATION_CREDENTIALS"] = google.readerKeyFile
+            try await withAgent(setup, environment: environment) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+            }
+            var objects: [GCSObject] = []
+            try await Self.client(google).listObjects(prefix: "outpost/") { objects.append($0) }
+            #expect(objects.contains { $0.name == "outpost/\(connection.id)/\(run.id)/manifest.json" })
+            #expect(objects.allSatisfy { $0.metadata["outpost-sha256"]?.count == 64 }, "\(objects)")
+            let assets = try await controlPlane.store.searchAssets(
+                tenantId: controlPlane.tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 10_000)
+            #expect(assets.contains { $0.kind == "table" }, "\(assets.map(\.qualifiedName))")
+        }
+        #expect(try google.requests("metadata") >= 1)
+    }
+
+    /// A delivery resumed after a restart sends only what the bucket lacks: the listing carries each object's
+    /// SHA-256, and objects are created only if absent, so what an earlier attempt finished is kept.
+    @Test func aResumedDeliverySendsOnlyTheMissingObjects() async throws {
+        let google = try TestGoogle(buckets: ["customer-relay"])
+        let directory = try TemporaryDirectory()
+        let key = Array(repeating: UInt8(42), count: 32)
+        let manifest = try await Extraction(
+            connector: SQLiteConnector(path: BuildProducts.repositoryRoot + "/Samples/shop.db"),
+            scope: ExtractionScope(connection: "shop"), folder: ExtractionFolder(path: directory.path, sealingKey: key),
+            maxChunkBytes: 2048
+        ).run(progress: ExtractionProgress(), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        #expect(manifest.files.count >= 3)
+        var policy = AgentConfiguration.Policy()
+        policy.allowedHosts = ["127.0.0.1"]
+        let network = try OutboundNetwork(network: .init(), environment: [:])
+        let delivery = RelayDelivery(
+            target: RelayTarget(kind: .gcs, bucket: "customer-relay", prefix: "chaos/", endpoint: google.storage),
+            network: network, policy: policy, environment: ["GOOGLE_APPLICATION_CREDENTIALS": google.readerKeyFile],
+            controlPlaneHost: "127.0.0.1", folder: directory.path, key: key,
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        let first = try await delivery.deliver(runId: "run_1", connectionId: "con_1")
+        #expect(first.objects.count == manifest.files.count + 1)
+        let client = try Self.client(google)
+        var generations: [String: String] = [:]
+        try await client.listObjects(prefix: "chaos/") { generations[$0.name] = $0.generation }
+        #expect(generations.count == first.objects.count)
+
+        let missing = first.objects[0].key
+        try await client.delete(name: missing)
+        let resumed = try await delivery.deliver(runId: "run_1", connectionId: "con_1")
+        #expect(resumed == first)
+        var after: [String: String] = [:]
+        try await client.listObjects(prefix: "chaos/") { after[$0.name] = $0.generation }
+        #expect(after.count == first.objects.count)
+        for (name, generation) in after where name != missing {
+            #expect(generations[name] == generation, "\(name) was written again")
+        }
+        #expect(after[missing] != nil)
+
+        // A bucket endpoint the local policy does not name is refused before any request.
+        var fenced = policy
+        fenced.allowedHosts = ["storage.googleapis.com"]
+        let refused = RelayDelivery(
+            target: delivery.target, network: network, policy: fenced, environment: delivery.environment,
+            controlPlaneHost: "127.0.0.1", folder: directory.path, key: key, logger: delivery.logger)
+        let error = await #expect(throws: AgentError.self) {
+            _ = try await refused.deliver(runId: "run_2", connectionId: "con_1")
+        }
+        #expect(error?.message.contains("policy.allowedHosts") == true, "\(error?.message ?? "")")
+        await network.shutdown()
+    }
+
+    static func client(_ google: TestGoogle) throws -> GCSClient {
+        let key = try GoogleServiceAccountKey(json: Array(Data(contentsOf: URL(fileURLWithPath: google.readerKeyFile))))
+        return try GCSClient(
+            bucket: "customer-relay", endpoint: google.storage,
+            tokens: GoogleAccessTokens(identity: .serviceAccount(key), client: .shared))
+    }
+}
