@@ -247,7 +247,7 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "Metadata", "ObjectStore",
+                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata", "ObjectStore",
                 "OutpostProtocol",
                 "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -148,6 +148,30 @@ public struct SigV4Signer: Sendable {
         headers: [(name: String, value: String)] = [], algorithm: String, credential: String,
         sessionToken: String? = nil, date: AWSTimestamp, expires: Int, sign: (String) throws -> String
     ) rethrows -> String {
+        let unsigned = presignedRequest(
+            method: method, endpoint: endpoint, path: path, query: query, headers: headers, algorithm: algorithm,
+            credential: credential, sessionToken: sessionToken, date: date, expires: expires)
+        return unsigned.url + (try sign(unsigned.stringToSign))
+    }
+
+    /// A pre-signed URL as `presignedURL` makes it, signed by a remote signer (IAM Credentials' `signBlob`).
+    public func presignedURL(
+        method: String, endpoint: String, path: String, query: [(name: String, value: String)] = [],
+        headers: [(name: String, value: String)] = [], algorithm: String, credential: String, date: AWSTimestamp,
+        expires: Int, signRemotely sign: (String) async throws -> String
+    ) async rethrows -> String {
+        let unsigned = presignedRequest(
+            method: method, endpoint: endpoint, path: path, query: query, headers: headers, algorithm: algorithm,
+            credential: credential, sessionToken: nil, date: date, expires: expires)
+        return unsigned.url + (try await sign(unsigned.stringToSign))
+    }
+
+    /// The string a pre-signed URL's signature is over, and the URL up to the signature's value.
+    private func presignedRequest(
+        method: String, endpoint: String, path: String, query: [(name: String, value: String)],
+        headers: [(name: String, value: String)], algorithm: String, credential: String, sessionToken: String?,
+        date: AWSTimestamp, expires: Int
+    ) -> (stringToSign: String, url: String) {
         let host = Self.host(of: endpoint)
         let prefix = flavor.parameterPrefix
         var allQuery = query
@@ -159,12 +183,17 @@ public struct SigV4Signer: Sendable {
         let signedHeaders = [("host", host)] + headers
         let names = Self.canonicalHeaders(signedHeaders).map(\.name).joined(separator: ";")
         allQuery.append((prefix + "SignedHeaders", names))
+        // Google takes a signed `x-goog-content-sha256` as the payload's hash and checks the body against it.
+        let payload =
+            flavor == .google
+            ? headers.first { $0.name.lowercased() == "x-goog-content-sha256" }?.value ?? SigV4Request.unsignedPayload
+            : SigV4Request.unsignedPayload
         let request = SigV4Request(
-            method: method, path: path, query: allQuery, headers: signedHeaders,
-            payloadHash: SigV4Request.unsignedPayload)
-        let signature = try sign(
-            stringToSign(canonicalRequest: canonicalRequest(request), date: date, algorithm: algorithm))
-        return endpoint + canonicalURI(path) + "?" + canonicalQuery(allQuery) + "&\(prefix)Signature=" + signature
+            method: method, path: path, query: allQuery, headers: signedHeaders, payloadHash: payload)
+        return (
+            stringToSign(canonicalRequest: canonicalRequest(request), date: date, algorithm: algorithm),
+            endpoint + canonicalURI(path) + "?" + canonicalQuery(allQuery) + "&\(prefix)Signature="
+        )
     }
 
     // MARK: The steps, public so tests can compare each with AWS's suite

@@ -17,8 +17,8 @@ public actor GoogleAccessTokens {
     }
 
     public nonisolated let identity: Identity
-    private let client: HTTPClient
-    private let hostCheck: @Sendable (String) throws -> Void
+    let client: HTTPClient
+    let hostCheck: @Sendable (String) throws -> Void
     private let now: @Sendable () -> Int64
     private var cached: [String: (token: String, expires: Int64)] = [:]
 

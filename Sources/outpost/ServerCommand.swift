@@ -72,14 +72,29 @@ struct ServerCommand: AsyncParsableCommand {
             discussion: "AWS itself is always allowed. The server sends its own signed requests there."))
     var relayEndpoint: [String] = []
 
-    @Option(name: .long, help: "s3://BUCKET[/PREFIX] to keep delivered files in S3 (default: DATA_DIR/blobs).")
+    @Option(
+        name: .long,
+        help:
+            "s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] to keep delivered files in S3 or Cloud Storage (default: DATA_DIR/blobs)."
+    )
     var blobStore: String?
 
     @Option(name: .long, help: "The S3 blob store's region (default: AWS_REGION).")
     var blobStoreRegion: String?
 
-    @Option(name: .long, help: "An S3-compatible endpoint for the S3 blob store, http(s)://HOST[:PORT].")
+    @Option(
+        name: .long,
+        help:
+            "An S3-compatible endpoint for the S3 blob store, or a private Cloud Storage endpoint, http(s)://HOST[:PORT]."
+    )
     var blobStoreEndpoint: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "IAM Credentials' endpoint, for a Cloud Storage blob store under the metadata server's identity.",
+            discussion: "Upload URLs are then signed by signBlob (default https://iamcredentials.googleapis.com)."))
+    var googleIamEndpoint: String = GoogleIAMSigner.defaultEndpoint
 
     @Option(name: .long, help: "Encrypt S3 blobs with this KMS key (aws:kms) instead of AES256.")
     var blobStoreKmsKeyId: String?
@@ -177,7 +192,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try Self.prepareDataDirectory(dataDir, logger: logger)
             storage = try chooseStorage()
-            blobs = try prepareBlobs(environment: ProcessEnvironment.current, logger: logger)
+            blobs = try await prepareBlobs(environment: ProcessEnvironment.current, logger: logger)
         } catch let error as ServerCommandError {
             Terminal.error(error.description)
             throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
@@ -292,10 +307,20 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// Opens the blob store (the encrypted folder in the data directory, or the S3 bucket of `--blob-store`) and
     /// the upload-signing secret, creating the local keys (32 random bytes, mode 0600) on the first start.
-    func prepareBlobs(environment: [String: String], logger: Logger) throws -> Blobs {
+    func prepareBlobs(environment: [String: String], logger: Logger) async throws -> Blobs {
         do {
             let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
             let signer = UploadSigner(secret: secret)
+            if let blobStore, blobStore.hasPrefix("gs://") {
+                let store = try await gcsBlobStore(location: blobStore, environment: environment)
+                logger.info(
+                    "blobs.gcs",
+                    metadata: [
+                        "gcs.bucket": .string(store.client.bucket), "gcs.prefix": .string(store.prefix),
+                        "gcs.signer": .string(store.signer.signerName),
+                    ])
+                return Blobs(store: store, signer: signer)
+            }
             if let blobStore {
                 let store = try Self.s3BlobStore(
                     location: blobStore, region: blobStoreRegion, endpoint: blobStoreEndpoint,
@@ -342,6 +367,56 @@ struct ServerCommand: AsyncParsableCommand {
         } catch let error as ObjectStoreError {
             throw ServerCommandError(usage: "--blob-store: \(error.message)")
         }
+    }
+
+    /// The Cloud Storage blob store of `--blob-store gs://…`, with the process's Google identity: a service account
+    /// key (GOOGLE_APPLICATION_CREDENTIALS) signs upload URLs itself; under the metadata server's identity they are
+    /// signed by IAM Credentials' signBlob.
+    func gcsBlobStore(location: String, environment: [String: String]) async throws -> GCSBlobStore {
+        let bucket: String
+        let prefix: String
+        do {
+            (bucket, prefix) = try GCSBlobStore.parseLocation(location)
+        } catch let error as BlobError {
+            throw ServerCommandError(usage: "--blob-store: \(error.message)")
+        }
+        guard blobStoreRegion == nil, blobStoreKmsKeyId == nil else {
+            throw ServerCommandError(
+                usage: "--blob-store-region and --blob-store-kms-key-id are for S3; Cloud Storage encrypts every object"
+            )
+        }
+        let identity: GoogleAccessTokens.Identity
+        do {
+            identity = try .applicationDefault(environment: environment) { path in
+                try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+            }
+        } catch {
+            throw ServerCommandError(usage: "--blob-store: \(error)")
+        }
+        let tokens = GoogleAccessTokens(identity: identity, client: .shared)
+        let endpoint = blobStoreEndpoint ?? GCSClient.defaultEndpoint
+        let credential: GCSSignedURLs.Credential
+        switch identity {
+        case .serviceAccount(let key):
+            credential = .serviceAccount(key)
+        case .metadataServer:
+            let email: String
+            do {
+                email = try await tokens.serviceAccountEmail()
+            } catch {
+                throw ServerCommandError("--blob-store: \(error)")
+            }
+            let iam = GoogleIAMSigner(tokens: tokens, endpoint: googleIamEndpoint, client: .shared)
+            credential = .remote(email: email) { try await iam.sign($0, as: email) }
+        }
+        let client: GCSClient
+        do {
+            client = try GCSClient(bucket: bucket, endpoint: endpoint, tokens: tokens)
+        } catch {
+            throw ServerCommandError(usage: "--blob-store: \(error.message)")
+        }
+        return GCSBlobStore(
+            client: client, prefix: prefix, signer: GCSSignedURLs(credential: credential, endpoint: endpoint))
     }
 
     /// `http(s)://host[:port][/path]` without a query, fragment or trailing slash.

@@ -63,52 +63,97 @@ extension GCSClient {
         metadata: [String: String] = [:], kmsKeyName: String? = nil, ifGenerationMatch: Int64? = nil,
         policy: GCSUploadPolicy = .standard, read: (Int) throws -> [UInt8]
     ) async throws -> GCSObject {
+        try await upload(
+            name: name, size: size, contentType: contentType, metadata: metadata, kmsKeyName: kmsKeyName,
+            ifGenerationMatch: ifGenerationMatch, policy: policy
+        ) {
+            let bytes = try read(policy.chunkSize)
+            return bytes.isEmpty ? nil : bytes
+        }
+    }
+
+    /// Uploads the pieces `next` gives (nil at the end), of a length known only at the end, holding at most one
+    /// chunk in memory (a resumable upload whose size is given with its last chunk).
+    ///
+    /// - Returns: the object as Cloud Storage stored it, whose size and CRC-32C were checked against what was sent.
+    /// - Throws: `ObjectStoreError`, or what `next` threw.
+    @discardableResult
+    public func upload(
+        name: String, contentType: String = "application/octet-stream", metadata: [String: String] = [:],
+        kmsKeyName: String? = nil, policy: GCSUploadPolicy = .standard, next: () async throws -> [UInt8]?
+    ) async throws -> GCSObject {
+        try await upload(
+            name: name, size: nil, contentType: contentType, metadata: metadata, kmsKeyName: kmsKeyName,
+            ifGenerationMatch: nil, policy: policy, next: next)
+    }
+
+    /// Both uploads: the pieces `next` gives (nil at the end) go in one multipart request when they end within
+    /// the threshold, otherwise in resumable chunks; `size`, when known, is checked and announced.
+    private func upload(
+        name: String, size: Int64?, contentType: String, metadata: [String: String], kmsKeyName: String?,
+        ifGenerationMatch: Int64?, policy: GCSUploadPolicy, next: () async throws -> [UInt8]?
+    ) async throws -> GCSObject {
         try Self.validate(name: name)
         var resource: [String: Any] = ["name": name, "contentType": contentType]
         if !metadata.isEmpty { resource["metadata"] = metadata }
         let query =
             (kmsKeyName.map { "&kmsKeyName=" + Self.encode($0) } ?? "")
             + (ifGenerationMatch.map { "&ifGenerationMatch=\($0)" } ?? "")
+        var pending: [UInt8] = []
+        var ended = false
+        func fill(_ count: Int) async throws {
+            while !ended && pending.count < count {
+                if let piece = try await next() { pending += piece } else { ended = true }
+            }
+        }
+        func wrongSize(_ sent: Int64) -> ObjectStoreError {
+            ObjectStoreError(.file, "\(describe(name)) has \(sent) bytes or more, not the \(size ?? 0) announced")
+        }
         var crc: UInt32 = 0
         var md5 = Insecure.MD5()
+        try await fill(Int(policy.resumableThreshold) + 1)
         let stored: GCSObject
-        if size <= policy.resumableThreshold {
-            let bytes = try Self.readExactly(Int(size), from: read)
-            guard bytes.count == size, try read(1).isEmpty else {
-                throw ObjectStoreError(.file, "\(describe(name)) does not have the \(size) bytes announced")
-            }
-            crc = CRC32C.checksum(bytes)
-            md5.update(data: bytes)
+        if ended && pending.count <= policy.resumableThreshold {
+            guard size == nil || Int64(pending.count) == size else { throw wrongSize(Int64(pending.count)) }
+            crc = CRC32C.checksum(pending)
+            md5.update(data: pending)
             resource["crc32c"] = Self.base64(crc)
             resource["md5Hash"] = Data(md5.finalize()).base64EncodedString()
-            stored = try await multipart(name: name, resource: resource, bytes: bytes, query: query)
+            stored = try await multipart(name: name, resource: resource, bytes: pending, query: query)
         } else {
             let session = try await startResumable(name: name, resource: resource, size: size, query: query)
             var offset: Int64 = 0
-            var finished: GCSObject?
-            while offset < size {
-                let count = Int(min(Int64(policy.chunkSize), size - offset))
-                let chunk = try Self.readExactly(count, from: read)
-                guard chunk.count == count else {
-                    throw ObjectStoreError(.file, "\(describe(name)) ended before the \(size) bytes announced")
+            while true {
+                try await fill(policy.chunkSize + 1)
+                if pending.count > policy.chunkSize {
+                    let chunk = Array(pending[..<policy.chunkSize])
+                    pending.removeFirst(policy.chunkSize)
+                    guard size.map({ offset + Int64(chunk.count) < $0 }) ?? true else { throw wrongSize(offset) }
+                    crc = CRC32C.checksum(chunk, continuing: crc)
+                    md5.update(data: chunk)
+                    _ = try await sendChunk(
+                        chunk, at: offset, total: size, session: session, name: name, hash: nil, policy: policy)
+                    offset += Int64(chunk.count)
+                } else {
+                    let total = offset + Int64(pending.count)
+                    guard size == nil || total == size else { throw wrongSize(total) }
+                    crc = CRC32C.checksum(pending, continuing: crc)
+                    md5.update(data: pending)
+                    let hash = "crc32c=\(Self.base64(crc)),md5=\(Data(md5.finalize()).base64EncodedString())"
+                    guard
+                        let finished = try await sendChunk(
+                            pending, at: offset, total: total, session: session, name: name, hash: hash,
+                            policy: policy)
+                    else {
+                        throw ObjectStoreError(
+                            .invalidResponse, "Cloud Storage did not finish the upload of \(describe(name))")
+                    }
+                    stored = finished
+                    break
                 }
-                crc = CRC32C.checksum(chunk, continuing: crc)
-                md5.update(data: chunk)
-                let last = offset + Int64(count) == size
-                if last, try !read(1).isEmpty {
-                    throw ObjectStoreError(.file, "\(describe(name)) grew beyond the \(size) bytes announced")
-                }
-                let hash = last ? "crc32c=\(Self.base64(crc)),md5=\(Data(md5.finalize()).base64EncodedString())" : nil
-                finished = try await sendChunk(
-                    chunk, at: offset, of: size, session: session, name: name, hash: hash, policy: policy)
-                offset += Int64(count)
             }
-            guard let finished else {
-                throw ObjectStoreError(.invalidResponse, "Cloud Storage did not finish the upload of \(describe(name))")
-            }
-            stored = finished
         }
-        guard stored.bytes == size, stored.crc32c == nil || stored.crc32c == Self.base64(crc) else {
+        guard size == nil || stored.bytes == size, stored.crc32c == nil || stored.crc32c == Self.base64(crc) else {
             try? await delete(name: name)
             throw ObjectStoreError(
                 "BadDigest", "Cloud Storage holds other bytes under \(describe(name)) than were sent; it was deleted")
@@ -138,7 +183,7 @@ extension GCSClient {
     /// Starts a resumable upload and returns its session URI, which must be on this client's endpoint (the token
     /// goes with every chunk).
     private func startResumable(
-        name: String, resource: [String: Any], size: Int64, query: String
+        name: String, resource: [String: Any], size: Int64?, query: String
     ) async throws -> String {
         var body = ByteBuffer()
         body.writeBytes(try JSONSerialization.data(withJSONObject: resource, options: [.sortedKeys]))
@@ -147,8 +192,7 @@ extension GCSClient {
             headers: [
                 ("Content-Type", "application/json; charset=UTF-8"),
                 ("X-Upload-Content-Type", resource["contentType"] as? String ?? "application/octet-stream"),
-                ("X-Upload-Content-Length", String(size)),
-            ], body: body)
+            ] + (size.map { [("X-Upload-Content-Length", String($0))] } ?? []), body: body)
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard let session = response.headers.first(name: "location"), session.hasPrefix(endpoint + "/") else {
             throw ObjectStoreError(
@@ -163,7 +207,7 @@ extension GCSClient {
     ///
     /// - Returns: the object, when this was the last chunk and Cloud Storage completed the upload.
     private func sendChunk(
-        _ chunk: [UInt8], at start: Int64, of size: Int64, session: String, name: String, hash: String?,
+        _ chunk: [UInt8], at start: Int64, total: Int64?, session: String, name: String, hash: String?,
         policy: GCSUploadPolicy
     ) async throws -> GCSObject? {
         let end = start + Int64(chunk.count)
@@ -172,7 +216,7 @@ extension GCSClient {
         while true {
             do {
                 if held < end {
-                    var headers = [("Content-Range", "bytes \(held)-\(end - 1)/\(size)")]
+                    var headers = [("Content-Range", "bytes \(held)-\(end - 1)/\(total.map(String.init) ?? "*")")]
                     if let hash { headers.append(("X-Goog-Hash", hash)) }
                     let response = try await send(
                         .PUT, session, operation: "resumable upload", name: name, headers: headers,
@@ -187,7 +231,7 @@ extension GCSClient {
                     held = now
                     if held >= end, hash == nil { return nil }
                 } else {
-                    let state = try await sessionState(session: session, name: name, size: size)
+                    let state = try await sessionState(session: session, name: name, total: total)
                     guard let object = state.object else { throw Self.noProgress(describe(name), at: held) }
                     return object
                 }
@@ -196,7 +240,7 @@ extension GCSClient {
                 guard failures < policy.chunkAttempts else { throw error }
                 try await Task.sleep(for: retryDelay * (1 << min(failures - 1, 6)))
                 do {
-                    let state = try await sessionState(session: session, name: name, size: size)
+                    let state = try await sessionState(session: session, name: name, total: total)
                     if let object = state.object { return object }
                     guard state.held >= start, state.held <= end else {
                         throw ObjectStoreError(
@@ -215,16 +259,15 @@ extension GCSClient {
     /// Asks the session what it holds (`Content-Range: bytes */TOTAL`, no body): the object once complete,
     /// otherwise the number of bytes held.
     private func sessionState(
-        session: String, name: String, size: Int64
+        session: String, name: String, total: Int64?
     ) async throws -> (object: GCSObject?, held: Int64) {
         let response = try await send(
             .PUT, session, operation: "resumable upload status", name: name,
-            headers: [("Content-Range", "bytes */\(size)")])
+            headers: [("Content-Range", "bytes */\(total.map(String.init) ?? "*")")])
         guard response.status.code == 308 else {
-            return (
-                try await Self.object(from: response, operation: "resumable upload status", target: describe(name)),
-                size
-            )
+            let object = try await Self.object(
+                from: response, operation: "resumable upload status", target: describe(name))
+            return (object, object.bytes)
         }
         _ = try? await response.body.collect(upTo: 64 * 1024)
         return (nil, Self.heldBytes(response.headers))

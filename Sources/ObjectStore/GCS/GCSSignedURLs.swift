@@ -15,6 +15,9 @@ public struct GCSSignedURLs: Sendable {
         case serviceAccount(GoogleServiceAccountKey)
         /// An HMAC key: access id and secret (`GOOG4-HMAC-SHA256`).
         case hmac(AWSCredentials)
+        /// A service account whose key stays with Google: `sign` returns the RSA signature of its input (IAM
+        /// Credentials' `signBlob`, `GOOG4-RSA-SHA256`), for a server under workload identity.
+        case remote(email: String, sign: @Sendable ([UInt8]) async throws -> [UInt8])
     }
 
     /// `https://storage.googleapis.com`, or another endpoint (private access, an emulator), no path.
@@ -25,6 +28,15 @@ public struct GCSSignedURLs: Sendable {
     public init(credential: Credential, endpoint: String = "https://storage.googleapis.com") {
         self.credential = credential
         self.endpoint = endpoint
+    }
+
+    /// Who signs, for logs: the account's email or the HMAC key's access id.
+    public var signerName: String {
+        switch credential {
+        case .serviceAccount(let key): key.clientEmail
+        case .hmac(let key): key.accessKeyId
+        case .remote(let email, _): email + " (IAM signBlob)"
+        }
     }
 
     /// The longest lifetime Cloud Storage accepts.
@@ -39,7 +51,7 @@ public struct GCSSignedURLs: Sendable {
     public func url(
         method: String, bucket: String, object: String, headers: [(name: String, value: String)] = [],
         query: [(name: String, value: String)] = [], date: AWSTimestamp, expires: Int
-    ) throws -> String {
+    ) async throws -> String {
         guard (1...Self.maximumLifetimeSeconds).contains(expires) else {
             throw ObjectStoreError(
                 .invalidArgument, "a signed URL lives 1 to \(Self.maximumLifetimeSeconds) seconds, not \(expires)")
@@ -53,8 +65,13 @@ public struct GCSSignedURLs: Sendable {
         case .serviceAccount(let account):
             return try signer.presignedURL(
                 method: method, endpoint: endpoint, path: path, query: query, headers: headers,
-                algorithm: signer.flavor.rsaAlgorithm, credential: account.clientEmail, date: date, expires: expires
-            ) { SigV4Signer.hex(try account.sign(Array($0.utf8))) }
+                algorithm: signer.flavor.rsaAlgorithm, credential: account.clientEmail, date: date, expires: expires,
+                sign: { SigV4Signer.hex(try account.sign(Array($0.utf8))) })
+        case .remote(let email, let sign):
+            return try await signer.presignedURL(
+                method: method, endpoint: endpoint, path: path, query: query, headers: headers,
+                algorithm: signer.flavor.rsaAlgorithm, credential: email, date: date, expires: expires,
+                signRemotely: { SigV4Signer.hex(try await sign(Array($0.utf8))) })
         }
     }
 }
