@@ -247,7 +247,8 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata", "ObjectStore",
+                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata",
+                "ObjectStore",
                 "OutpostProtocol",
                 "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
