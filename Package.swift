@@ -299,7 +299,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "outpost", "ControlPlane", "ControlPlaneStorage", "OutpostProtocol", "OutpostTesting",
+                "outpost", "ControlPlane", "ControlPlaneStorage", "GoogleCloud", "ObjectStore", "OutpostProtocol",
+                "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

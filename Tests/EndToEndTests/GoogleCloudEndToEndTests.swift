@@ -1,0 +1,69 @@
+import AsyncHTTPClient
+import ControlPlane
+import Foundation
+import GoogleCloud
+import ObjectStore
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+/// `outpost server` on Cloud Storage and an `outpost agent` relaying into a customer's Cloud Storage bucket, as
+/// processes, each with its own Google identity (fake-gcs-server behind the fake Google endpoints' verifying proxy).
+@Suite("Google Cloud end to end", .serialized)
+struct GoogleCloudEndToEndTests {
+    @Test func aServerOnCloudStorageIngestsDirectUploadsThroughSignedURLsAndRelaysFromACustomerBucket() async throws {
+        let source = try SourceDatabase()
+        let database = try ControlPlaneDatabase()
+        let google = try TestGoogle(buckets: ["outpost-blobs", "customer-relay"])
+        // The server is `reader`; the customer's agent is `outsider`: neither ever holds the other's key.
+        let server = try ServerProcess(
+            arguments: [
+                "--blob-store", "gs://outpost-blobs/cp", "--blob-store-endpoint", google.storage, "--relay-endpoint",
+                google.storage,
+            ],
+            environment: environment([
+                "OUTPOST_DATABASE_URL": database.url, "GOOGLE_APPLICATION_CREDENTIALS": google.readerKeyFile,
+            ]))
+        try await server.start()
+        let admin = try server.admin
+        let direct = try await admin.createConnection(source.connection(name: "sales", password: "command:pw"))
+        let relayed = try await admin.createConnection(
+            source.connection(
+                name: "sales-relay", password: "command:pw",
+                delivery: DeliverySettings(
+                    mode: .relay,
+                    relay: RelaySettings(
+                        kind: .gcs, bucket: "customer-relay", prefix: "outpost", endpoint: google.storage)
+                )))
+        let setup = try AgentSetup(
+            server: server, key: try await admin.createKey(name: "agent", role: .agent),
+            secretCommands: ["pw": "echo \(source.password)"])
+        let agent = try setup.start(
+            environment: environment(["GOOGLE_APPLICATION_CREDENTIALS": google.outsiderKeyFile]))
+        for connection in [direct, relayed] {
+            let run = try await admin.runNow(connection.id)
+            let finished = try await admin.finished(run.id)
+            #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log) \(server.log)")
+            #expect(!(try await admin.catalog(connectionId: connection.id)).isEmpty)
+        }
+        agent.signal(SIGTERM)
+        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
+        try await server.stop()
+
+        let key = try GoogleServiceAccountKey(json: Array(Data(contentsOf: URL(fileURLWithPath: google.readerKeyFile))))
+        let tokens = GoogleAccessTokens(identity: .serviceAccount(key), client: .shared)
+        var names: [String: [String]] = [:]
+        for bucket in ["outpost-blobs", "customer-relay"] {
+            try await GCSClient(bucket: bucket, endpoint: google.storage, tokens: tokens).listObjects(prefix: "") {
+                names[bucket, default: []].append($0.name)
+            }
+        }
+        #expect(names["outpost-blobs"]?.contains { $0.hasPrefix("cp/") && $0.hasSuffix("/manifest.json") } == true)
+        #expect(names["customer-relay"]?.contains { $0.hasPrefix("outpost/\(relayed.id)/") } == true, "\(names)")
+        // Neither process wrote a token or a key into what it printed.
+        for log in [server.log, agent.log] {
+            #expect(!log.contains("ya29."))
+            #expect(!log.contains("PRIVATE KEY"))
+        }
+    }
+}
