@@ -1,7 +1,8 @@
 internal import Connectors
 internal import Foundation
 internal import Logging
-internal import OutpostProtocol
+public import OutpostProtocol
+internal import Relay
 internal import Secrets
 
 #if canImport(Glibc)
@@ -11,7 +12,8 @@ internal import Secrets
 /// `outpost agent --check`: verifies from inside the network what the agent will need — its data dir, its API
 /// key's store, the control plane over TLS (through the proxy when one is set) accepting the key, and every
 /// egress host resolving — printing one line per check; and, for each source given with `--source`, the whole way a
-/// job would go to it: the local policy, its secrets, the proxy, the connection and the authentication.
+/// job would go to it: the local policy, its secrets, the proxy, the connection and the authentication; and for each
+/// relay bucket given with `--relay`, the way a delivery would reach it, writing nothing.
 public struct Preflight: Sendable {
     /// A source to reach as a job would (`--source URL`, with `--secret ROLE=REFERENCE` for each secret its
     /// connection names).
@@ -28,11 +30,17 @@ public struct Preflight: Sendable {
     public let configuration: AgentConfiguration
     public let environment: [String: String]
     public let sources: [Source]
+    /// Relay buckets to check as a delivery would reach them (`--relay`), writing nothing.
+    public let relays: [RelayTarget]
 
-    public init(configuration: AgentConfiguration, environment: [String: String], sources: [Source] = []) {
+    public init(
+        configuration: AgentConfiguration, environment: [String: String], sources: [Source] = [],
+        relays: [RelayTarget] = []
+    ) {
         self.configuration = configuration
         self.environment = environment
         self.sources = sources
+        self.relays = relays
     }
 
     /// Runs every check (each independent of the others' outcome); returns whether all passed.
@@ -131,6 +139,16 @@ public struct Preflight: Sendable {
         if let google = configuration.secretStores.google {
             let (ok, detail) = await check(google, resolver: resolver, network: network)
             report(ok, "google secret manager", detail)
+        }
+        for target in relays {
+            let delivery = RelayDelivery(
+                target: target, network: network, policy: configuration.policy, environment: environment,
+                controlPlaneHost: host, folder: "", key: [], logger: Logger(label: "outpost.preflight"))
+            do {
+                report(true, "relay \(target.location(target.folder))", try await delivery.check())
+            } catch {
+                report(false, "relay \(target.location(target.folder))", "\(error)")
+            }
         }
         for source in sources {
             // A resolver of its own per source, as a job has: one read per Vault path, its leases revoked after.

@@ -16,9 +16,11 @@ extension RelayTarget {
     /// A non-empty prefix is a folder: `chaos` and `chaos/` both give `chaos/<connection>/…`, never
     /// `chaos<connection>/…`. An empty prefix puts the connection's folder at the bucket's root.
     public func runPrefix(connectionId: String, runId: String) -> String {
-        let folder = prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/"
-        return folder + connectionId + "/" + runId + "/"
+        folder + connectionId + "/" + runId + "/"
     }
+
+    /// The prefix as a folder: empty, or ending in `/`.
+    public var folder: String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 
     /// `s3://bucket/key` or `gs://bucket/key`, for messages.
     public func location(_ key: String = "") -> String {

@@ -2,6 +2,7 @@ import Agent
 import ArgumentParser
 import Foundation
 import Logging
+import OutpostProtocol
 import UnixSignals
 
 #if canImport(Glibc)
@@ -45,10 +46,28 @@ struct AgentCommand: AsyncParsableCommand {
             valueName: "ROLE=REFERENCE"))
     var secret: [String] = []
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "With --check: also check a relay bucket as a delivery would reach it (policy, identity, permissions), "
+                + "writing nothing: gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]. Repeatable.",
+            valueName: "LOCATION"))
+    var relay: [String] = []
+
+    @Option(name: .long, help: "With --relay: the bucket's endpoint, if not the cloud's own.")
+    var relayEndpoint: String?
+
+    @Option(name: .long, help: "With --relay s3://…: the bucket's region (default: AWS_REGION).")
+    var relayRegion: String?
+
     func validate() throws {
-        if !check && (source != nil || !secret.isEmpty) {
-            throw ValidationError("--source and --secret go with --check")
+        if !check && (source != nil || !secret.isEmpty || !relay.isEmpty) {
+            throw ValidationError("--source, --secret and --relay go with --check")
         }
+        if relay.isEmpty && (relayEndpoint != nil || relayRegion != nil) {
+            throw ValidationError("--relay-endpoint and --relay-region describe a --relay: give the --relay too")
+        }
+        _ = try relayTargets(environment: [:])
         if source == nil && !secret.isEmpty {
             throw ValidationError("--secret names a secret of a --source: give the --source too")
         }
@@ -65,6 +84,28 @@ struct AgentCommand: AsyncParsableCommand {
             secrets[String(parts[0]).trimmingCharacters(in: .whitespaces)] = String(parts[1])
         }
         return source.map { [Preflight.Source(url: $0, secrets: secrets)] } ?? []
+    }
+
+    /// The --relay options as relay targets.
+    private func relayTargets(environment: [String: String]) throws -> [RelayTarget] {
+        try relay.map { location in
+            let kind: RelayKind
+            if location.hasPrefix("gs://") {
+                kind = .gcs
+            } else if location.hasPrefix("s3://") {
+                kind = .s3
+            } else {
+                throw ValidationError("--relay \(location): write gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
+            }
+            let rest = location.dropFirst(5)
+            let bucket = String(rest.prefix { $0 != "/" })
+            guard !bucket.isEmpty else { throw ValidationError("--relay \(location) names no bucket") }
+            let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
+            return RelayTarget(
+                kind: kind, bucket: bucket, prefix: prefix,
+                region: kind == .s3 ? relayRegion ?? environment["AWS_REGION"] ?? "us-east-1" : nil,
+                endpoint: relayEndpoint)
+        }
     }
 
     func run() async throws {
@@ -85,7 +126,8 @@ struct AgentCommand: AsyncParsableCommand {
         }
         if check {
             let passed = await Preflight(
-                configuration: configuration, environment: environment, sources: preflightSources()
+                configuration: configuration, environment: environment, sources: preflightSources(),
+                relays: try relayTargets(environment: environment)
             ).run()
             if !passed { throw ExitCode(ExitStatus.failure) }
             return

@@ -12,11 +12,11 @@ import Testing
 struct AgentCheckTests {
     /// Runs `outpost agent --check` with the setup's configuration; its exit status and stdout lines.
     static func check(
-        _ setup: AgentSetup, _ arguments: [String] = []
+        _ setup: AgentSetup, _ arguments: [String] = [], environment extra: [String: String] = [:]
     ) throws -> (status: Int32, lines: [String], standardError: String) {
         let result = try ChildProcess.run(
             BuildProducts.outpost, ["agent", "--config", try setup.writeConfiguration(), "--check"] + arguments,
-            environment: environmentWithoutProxies)
+            environment: environmentWithoutProxies.merging(extra) { $1 })
         let lines = result.standardOutput.split(separator: "\n").map(String.init)
         return (result.status, lines, result.standardError)
     }

@@ -111,3 +111,40 @@ struct GCSRelayDeliveryTests {
             tokens: GoogleAccessTokens(identity: .serviceAccount(key), client: .shared))
     }
 }
+
+extension AgentCheckTests {
+    /// `outpost agent --check --relay gs://…` gets a token, asks Cloud Storage which permissions the identity
+    /// holds, and writes nothing; a bucket that does not exist or an endpoint the policy refuses fails the line.
+    @Test func agentCheckAsksCloudStorageForTheRelayPermissionsAndWritesNothing() async throws {
+        let google = try TestGoogle(buckets: ["customer-relay"])
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]")
+            let identity = ["GOOGLE_APPLICATION_CREDENTIALS": google.readerKeyFile]
+            let passing = try Self.check(
+                setup, ["--relay", "gs://customer-relay/outpost", "--relay-endpoint", google.storage],
+                environment: identity)
+            #expect(
+                passing.lines.contains {
+                    $0.hasPrefix(
+                        "ok   relay gs://customer-relay/outpost/: a token for the agent's Google identity; it may create objects and list them"
+                    )
+                }, "\(passing.lines)")
+            let missing = try Self.check(
+                setup, ["--relay", "gs://no-such-bucket", "--relay-endpoint", google.storage], environment: identity)
+            #expect(
+                missing.lines.contains {
+                    $0.hasPrefix("FAIL relay gs://no-such-bucket/") && $0.contains("NoSuchBucket")
+                },
+                "\(missing.lines)")
+            let fenced = try Self.check(
+                try AgentSetup(controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"cp.invalid\"]"),
+                ["--relay", "gs://customer-relay", "--relay-endpoint", google.storage], environment: identity)
+            #expect(
+                fenced.lines.contains { $0.hasPrefix("FAIL relay") && $0.contains("policy.allowedHosts") },
+                "\(fenced.lines)")
+        }
+        var objects = 0
+        try await GCSRelayDeliveryTests.client(google).listObjects(prefix: "") { _ in objects += 1 }
+        #expect(objects == 0)
+    }
+}

@@ -76,6 +76,20 @@ struct RelayDelivery: Sendable {
         return CompleteRequest.RelayObjects(bucket: target.bucket, manifestKey: manifestKey, objects: objects)
     }
 
+    /// `outpost agent --check`: the policy allows the bucket's endpoints, the identity gets in, and what it may do
+    /// there, without writing anything.
+    ///
+    /// - Returns: what was found, for the check's line.
+    /// - Throws: `AgentError` saying what is missing.
+    func check() async throws -> String {
+        let bucket = try self.bucket()
+        do {
+            return try await bucket.check(prefix: target.folder)
+        } catch let error as ObjectStoreError {
+            throw AgentError(.delivery, "\(target.location(target.prefix)): \(error)")
+        }
+    }
+
     /// The bucket the target names, after checking the local policy allows its endpoint (and, for Cloud Storage,
     /// the identity's token endpoint).
     private func bucket() throws -> any RelayBucket {
@@ -157,6 +171,8 @@ protocol RelayBucket: Sendable {
     func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool
     /// Writes `item` under `key`; false when the object turned out to exist already (kept, not sent).
     func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool
+    /// What the agent may do under `prefix`, found without writing; throws when it may not write.
+    func check(prefix: String) async throws -> String
 }
 
 struct S3RelayBucket: RelayBucket {
@@ -185,6 +201,18 @@ struct S3RelayBucket: RelayBucket {
         }
     }
 
+    /// S3 has no way to ask for a permission without using it: a listing of the prefix shows the bucket and the
+    /// credentials work (an agent that may only write is told resumed deliveries re-send).
+    func check(prefix: String) async throws -> String {
+        do {
+            for try await _ in client.listObjects(prefix: prefix) { break }
+            return "reachable and listable (write permission is not tested: nothing is written)"
+        } catch let error as ObjectStoreError where error.code == .accessDenied {
+            return "reachable; the agent may not list it, so a resumed delivery re-sends "
+                + "every file (write permission is not tested: nothing is written)"
+        }
+    }
+
     func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
         let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
         let result = try await client.upload(
@@ -209,6 +237,21 @@ struct GCSRelayBucket: RelayBucket {
                 bytes: object.bytes, sha256: object.metadata[RelayDelivery.sha256Metadata])
         }
         return found
+    }
+
+    /// `buckets.testIamPermissions`: creating objects is required; listing them lets a resumed delivery check
+    /// what is there.
+    func check(prefix: String) async throws -> String {
+        let held = Set(try await client.testPermissions(["storage.objects.create", "storage.objects.list"]))
+        guard held.contains("storage.objects.create") else {
+            throw ObjectStoreError(
+                .accessDenied,
+                "the agent's Google identity may not create objects in \(target.location()): grant it "
+                    + "roles/storage.objectCreator on the bucket")
+        }
+        return "a token for the agent's Google identity; it may create objects"
+            + (held.contains("storage.objects.list")
+                ? " and list them" : " (not list them: a resumed delivery finds finished files by their names)")
     }
 
     /// Cloud Storage listings carry the metadata: no request per object.
@@ -259,6 +302,14 @@ struct FolderRelayBucket: RelayBucket {
     func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
         try writeToFolder(item, key: key, spoolKey: spoolKey)
         return true
+    }
+
+    func check(prefix: String) async throws -> String {
+        let root = String(target.endpoint!.dropFirst("file://".count))
+        guard FileManager.default.isWritableFile(atPath: root) else {
+            throw ObjectStoreError(.file, "the relay folder \(root) is not writable")
+        }
+        return "the folder \(root) is writable"
     }
 
     /// Where a local-folder relay target keeps `objectKey`: `<root>/<bucket>/<key>`, refusing keys and buckets that

@@ -174,6 +174,19 @@ public struct GCSClient: Sendable {
         }
     }
 
+    /// Which of `permissions` the caller holds on the bucket (`buckets.testIamPermissions`): a check that writes
+    /// nothing.
+    ///
+    /// - Throws: `ObjectStoreError` (`NoSuchBucket` when the bucket does not exist).
+    public func testPermissions(_ permissions: [String]) async throws -> [String] {
+        let url =
+            endpoint + "/storage/v1/b/" + Self.encode(bucket) + "/iam/testPermissions?"
+            + permissions.map { "permissions=" + Self.encode($0) }.joined(separator: "&")
+        let response = try await send(.GET, url, operation: "buckets.testIamPermissions", name: nil)
+        let answer = try await Self.json(response, operation: "buckets.testIamPermissions", target: describe(nil))
+        return answer["permissions"] as? [String] ?? []
+    }
+
     // MARK: Sending
 
     /// Sends one request with a bearer token, once more with a fresh token after a 401; answers with a status of

@@ -751,6 +751,9 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
                                                                      "reason": "required"}]}})
                 if upload_id:
                     return self._resumable_put(upload_id, body)
+                m = re.fullmatch(r"/storage/v1/b/([^/]+)/iam/testPermissions", url.path)
+                if m and self.command == "GET":
+                    return self._test_permissions(unquote(m.group(1)), url)
                 return self._forward(self.command, self.path, body, list(self.headers.items()), rewrite=True)
             try:
                 pairs = parse_qsl(url.query, keep_blank_values=True)
@@ -1004,6 +1007,18 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
                 return resp.status, resp.getheaders(), data
             finally:
                 conn.close()
+
+        def _test_permissions(self, bucket: str, url) -> None:
+            """`buckets.testIamPermissions`, which fake-gcs-server does not serve. The fake models no IAM on
+            buckets (README: any registered account may touch any bucket), so every storage permission asked for is
+            held; a missing bucket is 404 as in Cloud Storage."""
+            status, _, _ = self._upstream("GET", f"/storage/v1/b/{quote(bucket, safe='')}", b"", [])
+            if status == 404:
+                return self._json(404, {"error": {"code": 404, "message": "The specified bucket does not exist.",
+                                                  "errors": [{"reason": "notFound"}]}})
+            asked = [v for k, v in parse_qsl(url.query) if k == "permissions"]
+            held = [p for p in asked if p.startswith("storage.")]
+            return self._json(200, {"kind": "storage#testIamPermissionsResponse", "permissions": held})
 
         def _resumable_put(self, upload_id: str, body: bytes) -> None:
             """A PUT to a resumable session. fake-gcs-server finalises the object on a status query (an empty PUT
