@@ -73,6 +73,14 @@ extension GoogleAccessTokens {
         switch identity {
         case .serviceAccount(let key):
             return key.clientEmail
+        case .externalAccount(let account):
+            guard let email = account.serviceAccountEmail else {
+                throw GoogleCloudError(
+                    .credentials,
+                    "the workload identity configuration impersonates no service account: signing needs one "
+                        + "(service_account_impersonation_url)")
+            }
+            return email
         case .metadataServer(let host):
             let url = "http://\(host)/computeMetadata/v1/instance/service-accounts/default/email"
             try hostCheck(url)

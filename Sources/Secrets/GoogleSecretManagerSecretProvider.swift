@@ -149,12 +149,12 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
             } catch {
                 throw SecretError(
                     .unreadable,
-                    "cannot read the Google service account key \(keyReference) \(purpose): \(error)")
+                    "cannot read the Google credentials \(keyReference) \(purpose): \(error)")
             }
             do {
-                identity = .serviceAccount(try GoogleServiceAccountKey(json: Array(json.utf8)))
+                identity = try .credentialsFile(json: Array(json.utf8))
             } catch {
-                throw SecretError(.invalidFormat, "the Google service account key \(keyReference): \(error)")
+                throw SecretError(.invalidFormat, "the Google credentials \(keyReference): \(error)")
             }
         } else {
             let host =

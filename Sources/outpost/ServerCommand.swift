@@ -399,7 +399,7 @@ struct ServerCommand: AsyncParsableCommand {
         switch identity {
         case .serviceAccount(let key):
             credential = .serviceAccount(key)
-        case .metadataServer:
+        case .metadataServer, .externalAccount:
             let email: String
             do {
                 email = try await tokens.serviceAccountEmail()

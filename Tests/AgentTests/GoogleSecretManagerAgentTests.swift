@@ -1,8 +1,10 @@
 import Agent
 import ControlPlane
+import ControlPlaneStorage
 import Foundation
 import OutpostProtocol
 import OutpostTesting
+import Synchronization
 import Testing
 
 extension AgentRunTests {
@@ -31,6 +33,65 @@ extension AgentRunTests {
                 postgres.password, under: [controlPlane.directory.path, setup.directory.path])
         }
         #expect(try google.requests("secrets") == 1)
+    }
+}
+
+extension AgentRunTests {
+    /// Workload identity federation, as on GKE: no key anywhere, only a projected token file and a credential
+    /// configuration. The agent's own API key and the source's password both live in Secret Manager; the API key is
+    /// rotated in Secret Manager (a new version, the old key revoked) while the agent runs, and its next run goes
+    /// through. Neither secret is in anything written.
+    @Test func anAgentUnderWorkloadIdentityReadsItsKeyAndAPasswordFromSecretManagerAndFollowsARotation()
+        async throws
+    {
+        let postgres = try TestPostgres()
+        try await withControlPlane { controlPlane in
+            let google = try TestGoogle(secrets: [
+                "pg-password": postgres.password, "agent-key": controlPlane.agentKey,
+            ])
+            let federation = try google.workloadIdentity()
+            var setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      google:
+                        credentials: "file:\(federation.configuration)"
+                        secretManagerEndpoint: "\(google.secretManager)"
+                    """)
+            setup.yaml = setup.yaml.replacingOccurrences(
+                of: "apiKey: file:\(setup.keyFile)",
+                with: "apiKey: gcp-sm:projects/\(TestGoogle.project)/secrets/agent-key")
+            try FileManager.default.removeItem(atPath: setup.keyFile)
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "wif-pg", sourceKind: "postgresql", sourceURL: postgres.url(database: "postgres"),
+                    secrets: ["password": "gcp-sm:projects/\(TestGoogle.project)/secrets/pg-password"]))
+            var environment = ProcessInfo.processInfo.environment
+            environment["PGPASSWORD"] = nil
+            let replacement = Mutex("")
+            try await withAgent(setup, environment: environment) { _ in
+                let first = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
+                #expect(first.status == .succeeded, "\(first.error ?? "")")
+                // Rotation: a new key as Secret Manager's latest version, the old one revoked.
+                let minted = try await controlPlane.mintAgentKey()
+                try google.control(
+                    "/_fake/secrets/versions",
+                    ["project": TestGoogle.project, "secret": "agent-key", "data": minted.text])
+                let old = try #require(
+                    try await controlPlane.store.keys(tenantId: controlPlane.tenant.id).first { $0.name == "agent" })
+                _ = try await controlPlane.store.revokeKey(
+                    tenantId: controlPlane.tenant.id, id: old.id, at: WallClock.system.now)
+                let second = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
+                #expect(second.status == .succeeded, "\(second.error ?? "")")
+                replacement.withLock { $0 = minted.text }
+            }
+            for secret in [postgres.password, controlPlane.agentKey, replacement.withLock { $0 }] {
+                try SecretCanaryTests.expectNowhere(
+                    secret, under: [controlPlane.directory.path, setup.directory.path])
+            }
+            #expect(try google.requests("sts") >= 1)
+            #expect(try google.requests("iam") >= 1)
+        }
     }
 }
 

@@ -8,14 +8,17 @@ import OutpostTesting
 import Testing
 
 /// `outpost server` on Cloud Storage and an `outpost agent` relaying into a customer's Cloud Storage bucket, as
-/// processes, each with its own Google identity (fake-gcs-server behind the fake Google endpoints' verifying proxy).
+/// processes, the server with a service account key, the agent under workload identity federation (fake-gcs-server
+/// behind the fake Google endpoints' verifying proxy, the fake STS and IAM Credentials).
 @Suite("Google Cloud end to end", .serialized)
 struct GoogleCloudEndToEndTests {
     @Test func aServerOnCloudStorageIngestsDirectUploadsThroughSignedURLsAndRelaysFromACustomerBucket() async throws {
         let source = try SourceDatabase()
         let database = try ControlPlaneDatabase()
         let google = try TestGoogle(buckets: ["outpost-blobs", "customer-relay"])
-        // The server is `reader`; the customer's agent is `outsider`: neither ever holds the other's key.
+        // The server holds `reader`'s key; the customer's agent holds no key at all: workload identity federation
+        // of a token file, through STS and IAM Credentials.
+        let federation = try google.workloadIdentity()
         let server = try ServerProcess(
             arguments: [
                 "--blob-store", "gs://outpost-blobs/cp", "--blob-store-endpoint", google.storage, "--relay-endpoint",
@@ -39,7 +42,7 @@ struct GoogleCloudEndToEndTests {
             server: server, key: try await admin.createKey(name: "agent", role: .agent),
             secretCommands: ["pw": "echo \(source.password)"])
         let agent = try setup.start(
-            environment: environment(["GOOGLE_APPLICATION_CREDENTIALS": google.outsiderKeyFile]))
+            environment: environment(["GOOGLE_APPLICATION_CREDENTIALS": federation.configuration]))
         for connection in [direct, relayed] {
             let run = try await admin.runNow(connection.id)
             let finished = try await admin.finished(run.id)
@@ -60,6 +63,7 @@ struct GoogleCloudEndToEndTests {
         }
         #expect(names["outpost-blobs"]?.contains { $0.hasPrefix("cp/") && $0.hasSuffix("/manifest.json") } == true)
         #expect(names["customer-relay"]?.contains { $0.hasPrefix("outpost/\(relayed.id)/") } == true, "\(names)")
+        #expect(try google.requests("sts") >= 1)
         // Neither process wrote a token or a key into what it printed.
         for log in [server.log, agent.log] {
             #expect(!log.contains("ya29."))

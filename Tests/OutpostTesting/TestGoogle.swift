@@ -110,6 +110,62 @@ public final class TestGoogle: @unchecked Sendable {
         return (try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8))) as? [String: Any] ?? [:]
     }
 
+    public static let poolAudience =
+        "//iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/outpost-pool/providers/k8s"
+
+    /// Sets up workload identity federation as on GKE or another cloud: an OIDC issuer of the fake's pool (a key
+    /// generated here), a subject token it signed for `subject` in a file, `reader` impersonable by every subject of
+    /// the pool, and an `external_account` credential configuration that federates the token file through the
+    /// fake STS and impersonates `reader`. Returns the configuration's path and the token file's path.
+    public func workloadIdentity(
+        subject: String = "system:serviceaccount:outpost:agent"
+    ) throws -> (
+        configuration: String, tokenFile: String
+    ) {
+        let issuer = "https://oidc.outpost.test"
+        let script = """
+            import base64, json, sys, time
+            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives.asymmetric import padding, rsa
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+            b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+            now = int(time.time())
+            head = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+            body = b64(json.dumps({"iss": sys.argv[1], "aud": "https:" + sys.argv[2], "sub": sys.argv[3],
+                                   "iat": now, "exp": now + 3600}).encode())
+            sig = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+            print(json.dumps({"pem": pem, "token": f"{head}.{body}.{b64(sig)}"}))
+            """
+        let python = ProcessInfo.processInfo.environment["OUTPOST_TEST_FAKE_GCP_PYTHON"] ?? "python3"
+        let result = try ChildProcess.run(python, ["-c", script, issuer, Self.poolAudience, subject])
+        guard result.status == 0,
+            let minted = (try? JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)))
+                as? [String: String],
+            let pem = minted["pem"], let token = minted["token"]
+        else {
+            throw TestPostgres.Unavailable(description: "cannot mint a subject token: \(result.standardError)")
+        }
+        try control("/_fake/providers", ["audience": Self.poolAudience, "issuer": issuer, "issuerPublicKeyPem": pem])
+        let pool =
+            "principalSet://iam.googleapis.com/projects/123456789012/locations/global/workloadIdentityPools/outpost-pool/*"
+        try control("/_fake/service-accounts/token-creators", ["email": Self.reader, "tokenCreators": [pool]])
+        let tokenFile = directory.path + "/subject-token"
+        try Data(token.utf8).write(to: URL(fileURLWithPath: tokenFile))
+        let configuration: [String: Any] = [
+            "type": "external_account", "audience": Self.poolAudience,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt", "token_url": endpoints["sts"] ?? "",
+            "service_account_impersonation_url":
+                (endpoints["iamCredentials"] ?? "")
+                + "/v1/projects/-/serviceAccounts/\(Self.reader):generateAccessToken",
+            "credential_source": ["file": tokenFile, "format": ["type": "text"]],
+        ]
+        let path = directory.path + "/workload-identity.json"
+        try JSONSerialization.data(withJSONObject: configuration).write(to: URL(fileURLWithPath: path))
+        return (path, tokenFile)
+    }
+
     /// Requests the fake received, by target (`GET /_fake/stats`).
     public func requests(_ target: String) throws -> Int {
         let result = try ChildProcess.run(

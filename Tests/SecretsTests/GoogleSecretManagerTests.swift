@@ -94,6 +94,52 @@ struct GoogleSecretManagerTests {
         #expect(try google.requests("token") == 0 && google.requests("secrets") == 0)
     }
 
+    /// Workload identity federation: the subject token file is exchanged at STS and the pool's principal
+    /// impersonates `reader`; a token the pool does not trust, a pool principal that may not impersonate, or a
+    /// configuration of an unsupported kind fails with a message naming the step, never a token.
+    @Test func workloadIdentityFederationReadsASecretAndExplainsEachRefusal() async throws {
+        let google = try TestGoogle(secrets: ["db-password": Self.canary])
+        let federation = try google.workloadIdentity()
+        let provider = Self.provider(google, key: federation.configuration)
+        #expect(try await Self.resolve(provider, "gcp-sm:projects/outpost-test/secrets/db-password") == Self.canary)
+        #expect(try google.requests("sts") == 1)
+
+        // Nobody of the pool may impersonate `reader` any more.
+        try google.control(
+            "/_fake/service-accounts/token-creators", ["email": TestGoogle.reader, "tokenCreators": [String]()])
+        let denied = await #expect(throws: SecretError.self) {
+            try await Self.resolve(
+                Self.provider(google, key: federation.configuration), "gcp-sm:projects/outpost-test/secrets/db-password"
+            )
+        }
+        #expect(denied?.message.contains("roles/iam.workloadIdentityUser") == true, "\(String(describing: denied))")
+
+        // A token file holding something the pool's issuer did not sign.
+        try Data("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln".utf8).write(to: URL(fileURLWithPath: federation.tokenFile))
+        let untrusted = await #expect(throws: SecretError.self) {
+            try await Self.resolve(
+                Self.provider(google, key: federation.configuration), "gcp-sm:projects/outpost-test/secrets/db-password"
+            )
+        }
+        #expect(untrusted?.message.contains("Security Token Service") == true, "\(String(describing: untrusted))")
+
+        // An AWS-sourced configuration is refused before anything is sent.
+        let aws = google.directory.path + "/aws.json"
+        try Data(
+            #"{"type": "external_account", "audience": "\#(TestGoogle.poolAudience)", "subject_token_type": "urn:ietf:params:aws:token-type:aws4_request", "credential_source": {"environment_id": "aws1"}}"#
+                .utf8
+        ).write(to: URL(fileURLWithPath: aws))
+        let unsupported = await #expect(throws: SecretError.self) {
+            try await Self.resolve(Self.provider(google, key: aws), "gcp-sm:projects/outpost-test/secrets/db-password")
+        }
+        #expect(unsupported?.message.contains("not supported") == true, "\(String(describing: unsupported))")
+        for error in [denied, untrusted, unsupported].compactMap({ $0 }) {
+            #expect(!"\(error)".contains(Self.canary))
+            #expect(!"\(error)".contains("ya29."), "no token in \(error)")
+            #expect(!"\(error)".contains("eyJ"), "no subject token in \(error)")
+        }
+    }
+
     @Test func crc32cIsCastagnoli() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8]()) == 0)

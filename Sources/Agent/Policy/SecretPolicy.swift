@@ -1,3 +1,5 @@
+internal import Foundation
+internal import GoogleCloud
 public import Secrets
 
 #if canImport(Glibc)
@@ -40,7 +42,8 @@ public struct SecretPolicy: Sendable {
         /// the JWT it logs in with), its kubeconfigs and the pod's service account token.
         ///
         /// With the agent's `environment`, also its cloud identities for bucket relay: the files
-        /// `GOOGLE_APPLICATION_CREDENTIALS` and `AWS_WEB_IDENTITY_TOKEN_FILE` name, and `AWS_SECRET_ACCESS_KEY` and
+        /// `GOOGLE_APPLICATION_CREDENTIALS` (and the token file it federates) and `AWS_WEB_IDENTITY_TOKEN_FILE` name,
+        /// and `AWS_SECRET_ACCESS_KEY` and
         /// `AWS_SESSION_TOKEN`.
         public init(configuration: AgentConfiguration, environment: [String: String] = [:]) {
             var owned = [configuration.controlPlane.apiKey]
@@ -59,6 +62,15 @@ public struct SecretPolicy: Sendable {
             }
             files += ["GOOGLE_APPLICATION_CREDENTIALS", "AWS_WEB_IDENTITY_TOKEN_FILE"].compactMap {
                 environment[$0].flatMap { $0.isEmpty ? nil : $0 }
+            }
+            // A workload identity federation configuration names the token file it federates.
+            if let path = environment["GOOGLE_APPLICATION_CREDENTIALS"],
+                let data = FileManager.default.contents(atPath: path),
+                case .externalAccount(let account)? = try? GoogleAccessTokens.Identity.credentialsFile(
+                    json: Array(data)),
+                case .file(let tokenFile, _) = account.source
+            {
+                files.append(tokenFile)
             }
             references = owned.map { "\($0.store.rawValue):\($0.locator)" }
             paths = files + owned.filter { $0.store == .file }.map(\.locator)
