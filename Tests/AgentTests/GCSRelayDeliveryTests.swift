@@ -3,10 +3,12 @@ import AsyncHTTPClient
 import Connectors
 import ControlPlane
 import ControlPlaneStorage
+import Crypto
 import Foundation
 import GoogleCloud
 import Logging
 import Metadata
+import NIOCore
 import ObjectStore
 import OutpostProtocol
 import OutpostTesting
@@ -79,17 +81,33 @@ struct GCSRelayDeliveryTests {
         try await client.listObjects(prefix: "chaos/") { generations[$0.name] = $0.generation }
         #expect(generations.count == first.objects.count)
 
+        // What an earlier attempt can leave: one object missing, another with other bytes of the same size.
         let missing = first.objects[0].key
+        let wrong = first.objects[1]
         try await client.delete(name: missing)
+        let other = [UInt8](repeating: 0x78, count: Int(wrong.bytes))
+        var offset = 0
+        try await client.upload(
+            name: wrong.key, size: wrong.bytes, metadata: ["outpost-sha256": String(repeating: "0", count: 64)]
+        ) { count in
+            defer { offset = min(other.count, offset + count) }
+            return Array(other[offset..<min(other.count, offset + count)])
+        }
+        var before: [String: String] = [:]
+        try await client.listObjects(prefix: "chaos/") { before[$0.name] = $0.generation }
         let resumed = try await delivery.deliver(runId: "run_1", connectionId: "con_1")
         #expect(resumed == first)
         var after: [String: String] = [:]
         try await client.listObjects(prefix: "chaos/") { after[$0.name] = $0.generation }
         #expect(after.count == first.objects.count)
-        for (name, generation) in after where name != missing {
+        for (name, generation) in after where name != missing && name != wrong.key {
             #expect(generations[name] == generation, "\(name) was written again")
         }
         #expect(after[missing] != nil)
+        #expect(after[wrong.key] != before[wrong.key], "the other bytes were kept")
+        var stored: [UInt8] = []
+        try await client.download(name: wrong.key) { stored += $0.readableBytesView }
+        #expect(Hex.encode(SHA256.hash(data: stored)) == wrong.sha256)
 
         // A bucket endpoint the local policy does not name is refused before any request.
         var fenced = policy

@@ -16,8 +16,7 @@ internal import Relay
 /// is there. A delivery that is resumed (after an agent restart, or a retry after the bucket was unreachable)
 /// sends only the files not already in the bucket with their size and SHA-256: each object carries its SHA-256 as
 /// custom metadata (`outpost-sha256`), since neither S3's entity tag nor Cloud Storage's hashes are a SHA-256.
-/// On Cloud Storage every object is created with the precondition "does not exist yet", so an agent that may only
-/// create objects (Storage Object Creator) keeps what an earlier attempt of the same run finished.
+/// On Cloud Storage every write carries a generation precondition, so nothing is replaced unseen (`GCSRelayBucket`).
 struct RelayDelivery: Sendable {
     /// The custom-metadata name of an object's SHA-256 (lower-case hex of the plaintext, as in the manifest).
     static let sha256Metadata = "outpost-sha256"
@@ -56,7 +55,9 @@ struct RelayDelivery: Sendable {
             let objectKey = Self.objectKey(target, connectionId: connectionId, runId: runId, file: item.file.path)
             do {
                 if try await !bucket.holds(item, key: objectKey, listed: present[objectKey]) {
-                    if try await bucket.put(item, key: objectKey, spoolKey: key) { sent += 1 }
+                    if try await bucket.put(item, key: objectKey, listed: present[objectKey], spoolKey: key) {
+                        sent += 1
+                    }
                 }
             } catch let error as ObjectStoreError {
                 throw AgentError(
@@ -161,6 +162,10 @@ struct RelayDelivery: Sendable {
 struct ListedObject: Sendable, Equatable {
     var bytes: Int64
     var sha256: String?
+    /// Cloud Storage's generation, to replace exactly this object.
+    var generation: Int64?
+
+    func holds(_ item: DirectDelivery.Item) -> Bool { bytes == item.file.bytes && sha256 == item.file.sha256 }
 }
 
 /// A relay bucket as the agent writes it; failures are `ObjectStoreError`s, which `RelayDelivery` words.
@@ -169,8 +174,9 @@ protocol RelayBucket: Sendable {
     func present(prefix: String) async throws -> [String: ListedObject]
     /// Whether `key` already holds `item` whole (same size and SHA-256).
     func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool
-    /// Writes `item` under `key`; false when the object turned out to exist already (kept, not sent).
-    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool
+    /// Writes `item` under `key` (where the listing found `listed`); false when the object turned out to hold it
+    /// already (kept, not sent).
+    func put(_ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]) async throws -> Bool
     /// What the agent may do under `prefix`, found without writing; throws when it may not write.
     func check(prefix: String) async throws -> String
 }
@@ -213,7 +219,9 @@ struct S3RelayBucket: RelayBucket {
         }
     }
 
-    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+    func put(
+        _ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]
+    ) async throws -> Bool {
         let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
         let result = try await client.upload(
             key: key, size: item.file.bytes, serverSideEncryption: try ServerSideEncryption(relay: target),
@@ -234,7 +242,8 @@ struct GCSRelayBucket: RelayBucket {
         var found: [String: ListedObject] = [:]
         try await client.listObjects(prefix: prefix) { object in
             found[object.name] = ListedObject(
-                bytes: object.bytes, sha256: object.metadata[RelayDelivery.sha256Metadata])
+                bytes: object.bytes, sha256: object.metadata[RelayDelivery.sha256Metadata],
+                generation: object.generation.flatMap { Int64($0) })
         }
         return found
     }
@@ -256,32 +265,56 @@ struct GCSRelayBucket: RelayBucket {
 
     /// Cloud Storage listings carry the metadata: no request per object.
     func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool {
-        listed == ListedObject(bytes: item.file.bytes, sha256: item.file.sha256)
+        listed?.holds(item) ?? false
     }
 
-    /// Creates the object only if it does not exist: an object of this run's prefix that exists was finished by an
-    /// earlier attempt from the same sealed spool file (Cloud Storage shows only whole objects), and the control
-    /// plane checks its size and SHA-256 before anything is published.
-    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+    /// Writes with a generation precondition, so nothing is replaced unseen: "does not exist" when the listing
+    /// found nothing, "exactly the generation listed" when it found other bytes (an earlier attempt of the run).
+    /// When creation finds an object the listing did not show (an agent that may not list), the object is read
+    /// back: the same bytes are kept, other bytes replaced by generation; an agent that may not read it either
+    /// keeps it, and the control plane's SHA-256 check decides (Cloud Storage shows only whole objects).
+    func put(
+        _ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]
+    ) async throws -> Bool {
+        var generation = listed?.generation ?? 0
+        while true {
+            do {
+                try await upload(item, key: key, generation: generation, spoolKey: spoolKey)
+                return true
+            } catch let error as ObjectStoreError where error.code == .preconditionFailed && generation == 0 {
+                let existing: GCSObject
+                do {
+                    existing = try await client.object(name: key)
+                } catch let error as ObjectStoreError where error.code == .accessDenied {
+                    return false
+                }
+                let found = ListedObject(
+                    bytes: existing.bytes, sha256: existing.metadata[RelayDelivery.sha256Metadata],
+                    generation: existing.generation.flatMap { Int64($0) })
+                if found.holds(item) { return false }
+                guard let replace = found.generation, replace != 0 else { throw error }
+                generation = replace
+            }
+        }
+    }
+
+    private func upload(
+        _ item: DirectDelivery.Item, key: String, generation: Int64, spoolKey: [UInt8]
+    ) async throws {
         let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
         var hasher = SHA256()
-        do {
-            try await client.upload(
-                name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
-                kmsKeyName: target.kmsKeyName, ifGenerationMatch: 0
-            ) { count in
-                let bytes = try reader.read(upTo: count)
-                hasher.update(data: bytes)
-                return bytes
-            }
-        } catch let error as ObjectStoreError where error.code == .preconditionFailed {
-            return false
+        try await client.upload(
+            name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
+            kmsKeyName: target.kmsKeyName, ifGenerationMatch: generation
+        ) { count in
+            let bytes = try reader.read(upTo: count)
+            hasher.update(data: bytes)
+            return bytes
         }
         guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
             try? await client.delete(name: key)
             throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
         }
-        return true
     }
 }
 
@@ -299,7 +332,9 @@ struct FolderRelayBucket: RelayBucket {
         return Hex.encode(hasher.finalize()) == item.file.sha256
     }
 
-    func put(_ item: DirectDelivery.Item, key: String, spoolKey: [UInt8]) async throws -> Bool {
+    func put(
+        _ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]
+    ) async throws -> Bool {
         try writeToFolder(item, key: key, spoolKey: spoolKey)
         return true
     }
