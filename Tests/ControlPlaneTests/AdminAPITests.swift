@@ -225,6 +225,54 @@ struct AdminAPITests {
         }
     }
 
+    @Test func cloudStorageRelaySettingsAreCheckedByField() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            func request(_ relay: RelaySettings) -> ConnectionRequest {
+                var request = sampleConnection()
+                request.delivery = DeliverySettings(mode: .relay, relay: relay)
+                return request
+            }
+            let refused: [(RelaySettings, String)] = [
+                (RelaySettings(kind: .gcs, bucket: "relay", region: "europe-west1"), "delivery.relay.region"),
+                (
+                    RelaySettings(kind: .gcs, bucket: "relay", serverSideEncryption: "AES256"),
+                    "delivery.relay.serverSideEncryption"
+                ),
+                (RelaySettings(kind: .gcs, bucket: "Relay_Bucket!"), "delivery.relay.bucket"),
+                (
+                    RelaySettings(kind: .gcs, bucket: "relay", endpoint: "http://storage.internal"),
+                    "delivery.relay.endpoint"
+                ),
+                (
+                    RelaySettings(kind: .gcs, bucket: "relay", kmsKeyName: "projects/p/keys/k"),
+                    "delivery.relay.kmsKeyName"
+                ),
+                (RelaySettings(bucket: "relay"), "delivery.relay.region"),
+                (
+                    RelaySettings(
+                        bucket: "relay", region: "us-east-1",
+                        kmsKeyName: "projects/p/locations/l/keyRings/r/cryptoKeys/k"), "delivery.relay.kmsKeyName"
+                ),
+            ]
+            for (relay, field) in refused {
+                let response = try await client.send(
+                    .post, "/v1/admin/connections", key: fixture.tenantA.admin, json: request(relay))
+                #expect(response.status == .badRequest, "\(relay)")
+                #expect(response.problem?.field == field, "\(relay): \(response.text)")
+            }
+            let key = "projects/acme/locations/europe/keyRings/outpost/cryptoKeys/relay"
+            let created = try await client.send(
+                .post, "/v1/admin/connections", key: fixture.tenantA.admin,
+                json: request(RelaySettings(kind: .gcs, bucket: "acme-relay", prefix: "outpost", kmsKeyName: key)))
+            #expect(created.status == .created, "\(created.text)")
+            let connection = try created.decode(ConnectionResponse.self)
+            #expect(connection.delivery.relay?.kind == .gcs)
+            #expect(connection.delivery.relay?.kmsKeyName == key)
+            #expect(connection.delivery.relay?.region == nil)
+        }
+    }
+
     @Test func aRelayEndpointWithCredentialsAndOtherBadSettingsAreRefusedByField() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in

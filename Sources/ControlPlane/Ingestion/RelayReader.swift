@@ -45,7 +45,10 @@ public struct RelayReader: Sendable {
     /// - Throws: `IngestionError` when the endpoint is not allowed, no credentials are configured, or the target
     ///   cannot be addressed.
     func source(target: RelayTarget, objects: CompleteRequest.RelayObjects) throws -> RelayDeliverySource {
-        if let endpoint = target.endpoint, !allowedEndpoints.contains(Self.normalize(endpoint)) {
+        let ownEndpoint = target.kind == .gcs ? GCSClient.defaultEndpoint : nil
+        if let endpoint = target.endpoint, Self.normalize(endpoint) != ownEndpoint,
+            !allowedEndpoints.contains(Self.normalize(endpoint))
+        {
             throw IngestionError(
                 "the connection's relay endpoint \(endpoint) is not among the endpoints this control plane may read "
                     + "(outpost server --relay-endpoint)")

@@ -47,10 +47,14 @@ public struct GCSClient: Sendable {
         try Self.validate(bucket: bucket)
         var endpoint = endpoint
         while endpoint.hasSuffix("/") { endpoint.removeLast() }
-        guard let url = URLComponents(string: endpoint), url.scheme == "https" || url.scheme == "http",
-            url.host?.isEmpty == false, url.user == nil, url.query == nil
+        guard let url = URLComponents(string: endpoint), let host = url.host, !host.isEmpty,
+            url.scheme == "https" || (url.scheme == "http" && ["127.0.0.1", "::1", "localhost"].contains(host)),
+            url.user == nil, url.query == nil
         else {
-            throw ObjectStoreError(.invalidArgument, "the Cloud Storage endpoint \(endpoint) is not an http(s) URL")
+            throw ObjectStoreError(
+                .invalidArgument,
+                "the Cloud Storage endpoint \(endpoint) is not an https URL (http:// is for loopback only: the token "
+                    + "goes with every request)")
         }
         self.bucket = bucket
         self.endpoint = endpoint

@@ -210,6 +210,17 @@ enum ConnectionValidation {
                         "a Cloud Storage bucket name is 3–63 lower-case letters, digits, '-', '_' or '.'",
                         field: "delivery.relay.bucket")
                 }
+                if let endpoint = relay.endpoint, endpoint.hasPrefix("http://"),
+                    case let authority = endpoint.dropFirst("http://".count).prefix(while: { $0 != "/" }),
+                    !["127.0.0.1", "[::1]", "localhost"].contains(
+                        authority.hasPrefix("[")
+                            ? String(authority.prefix(through: authority.firstIndex(of: "]") ?? authority.startIndex))
+                            : String(authority.prefix { $0 != ":" }))
+                {
+                    throw APIError.invalidRequest(
+                        "a Cloud Storage endpoint is https:// (bearer tokens travel with every request; http:// only "
+                            + "on loopback)", field: "delivery.relay.endpoint")
+                }
                 if let key = relay.kmsKeyName, !isCloudKMSKeyName(key) {
                     throw APIError.invalidRequest(
                         "kmsKeyName is projects/P/locations/L/keyRings/R/cryptoKeys/K",
