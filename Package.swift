@@ -44,11 +44,13 @@ let package = Package(
             name: "Secrets",
             dependencies: [
                 "AWSSigV4",
+                "AzureCloud",
                 "GoogleCloud",
                 "CJobSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // Time as text and dates without Foundation's calendars (RFC 3339, the civil calendar): depends on nothing.
@@ -56,6 +58,19 @@ let package = Package(
         .target(name: "OutpostProtocol"),
         .target(
             name: "AWSSigV4", dependencies: ["CivilTime", .product(name: "Crypto", package: "swift-crypto")]),
+        // Microsoft Entra ID identities (client secret, certificate, workload identity, managed identity) and their
+        // tokens.
+        .target(
+            name: "AzureCloud",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         // Google identities (service account keys, the metadata server) and their OAuth tokens; CRC-32C.
         .target(
             name: "GoogleCloud",
@@ -233,7 +248,7 @@ let package = Package(
         .testTarget(
             name: "SecretsTests",
             dependencies: [
-                "Secrets", "GoogleCloud", "OutpostTesting",
+                "Secrets", "AzureCloud", "GoogleCloud", "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),

@@ -147,6 +147,11 @@ public enum Agent {
                 settings: google,
                 client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
                 credentials: { try await keys.resolve($0) }, environment: environment))
+        base.append(
+            AzureKeyVaultSecretProvider(
+                settings: configuration.secretStores.azure ?? AzureKeyVaultSettings(),
+                client: network.serviceClient(for: ""),
+                credentials: { try await keys.resolve($0) }, environment: environment))
         guard let vault = configuration.secretStores.vault else { return SecretResolver(providers: base) }
         // The agent's own secrets are read anew each time (its API key rotates), so nothing is kept between reads.
         let credentials = SecretResolver(providers: base)

@@ -140,6 +140,23 @@ public struct Preflight: Sendable {
             let (ok, detail) = await check(google, resolver: resolver, network: network)
             report(ok, "google secret manager", detail)
         }
+        if let azure = configuration.secretStores.azure {
+            let policy = try? EgressPolicy(
+                allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+            let provider = AzureKeyVaultSecretProvider(
+                settings: azure, client: network.serviceClient(for: ""),
+                credentials: { try await resolver.resolve($0) },
+                hostCheck: { url in
+                    if let decision = policy?.checkURL(url), !decision.allowed {
+                        throw AgentError(.policyDenied, "jobs could not read azure-kv: references: \(decision.reason)")
+                    }
+                }, environment: environment)
+            do {
+                report(true, "azure key vault", try await provider.checkAccess())
+            } catch {
+                report(false, "azure key vault", "\(error)")
+            }
+        }
         for target in relays {
             let delivery = RelayDelivery(
                 target: target, network: network, policy: configuration.policy, environment: environment,

@@ -23,6 +23,8 @@ public struct SecretReference: Hashable, Sendable, CustomStringConvertible, Coda
         case vault
         /// Google Secret Manager: `gcp-sm:projects/<project>/secrets/<secret>[/versions/<version>][#field]`.
         case gcpSecretManager = "gcp-sm"
+        /// Azure Key Vault: `azure-kv:<vault name or https URL>/<name>[/<version>][#field]`.
+        case azureKeyVault = "azure-kv"
     }
 
     public let store: Store

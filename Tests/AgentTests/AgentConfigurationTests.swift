@@ -176,6 +176,35 @@ struct AgentConfigurationTests {
                 "unknown key 'secretStores.kubernetes.namespace'"))
     }
 
+    @Test func theAzureSecretStoreTakesAnAppByReferenceOrNothingAndRefusesHalfAConfiguration() throws {
+        #expect(try parse(minimal).secretStores.azure == nil)
+        let app = try parse(
+            minimal
+                + "\nsecretStores:\n  azure:\n    tenantId: t\n    clientId: c\n    clientSecret: env:AKV_SECRET\n"
+                + "    authorityHost: https://login.microsoftonline.us\n")
+        #expect(app.secretStores.azure?.clientSecret?.description == "env:AKV_SECRET")
+        #expect(app.secretStores.azure?.authorityHost == "https://login.microsoftonline.us")
+        // The app's secret is the agent's own: no connection may name it.
+        #expect(SecretPolicy.Protected(configuration: app).references.contains("env:AKV_SECRET"))
+        let imds = try parse(minimal + "\nsecretStores:\n  azure:\n    imdsEndpoint: http://169.254.169.254\n")
+        #expect(imds.secretStores.azure?.imdsEndpoint == "http://169.254.169.254")
+        for (yaml, message) in [
+            ("    clientSecret: env:S\n", "needs tenantId and clientId"),
+            (
+                "    tenantId: t\n    clientId: c\n    clientSecret: env:S\n    clientCertificate: file:/tmp/c.pem\n",
+                "not both"
+            ),
+            ("    tenantId: t\n    clientId: c\n    clientSecret: azure-kv:v/s\n", "another store than azure-kv:"),
+            ("    authorityHost: http://login.example.com\n", "'secretStores.azure.authorityHost' must be https://"),
+            ("    clientSecret: hunter2\n", "secretStores.azure.clientSecret"),
+            ("    vault: v\n", "unknown key 'secretStores.azure.vault'"),
+        ] {
+            let error = failure(minimal + "\nsecretStores:\n  azure:\n" + yaml)
+            #expect(error.contains(message), "\(yaml): \(error)")
+            #expect(!error.contains("hunter2"), "\(error)")
+        }
+    }
+
     @Test func invalidYAMLAndUnreadableFilesGetClearErrors() {
         #expect(failure("controlPlane: [unclosed").contains("not valid YAML"))
         #expect(failure("- a\n- b\n").contains("must be a mapping"))

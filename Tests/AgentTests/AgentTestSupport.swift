@@ -226,7 +226,7 @@ struct AgentSetup {
                 - "postgres://127.0.0.1:*/*"
                 - "snowflake://*@MYORG-*"
             \(extraPolicy)
-              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**", "gcp-sm:**"]
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**", "gcp-sm:**", "azure-kv:**"]
               unverifiedSources: [\(unverifiedSources.map { "\"\($0)\"" }.joined(separator: ", "))]
             jobs:
               executable: \(BuildProducts.outpost)

@@ -95,6 +95,61 @@ extension AgentRunTests {
     }
 }
 
+extension AgentRunTests {
+    /// Azure workload identity, as on AKS: no secret anywhere, only the projected token file and the variables the
+    /// webhook sets. The agent's API key and the source's password both live in Key Vault; the key is rotated there
+    /// (a new version, the old key revoked) while the agent runs, and its next run goes through. Neither secret is
+    /// in anything written.
+    @Test func anAgentUnderAzureWorkloadIdentityReadsItsKeyAndAPasswordFromKeyVaultAndFollowsARotation()
+        async throws
+    {
+        let postgres = try TestPostgres()
+        try await withControlPlane { controlPlane in
+            let azure = try TestAzure(secrets: ["pg-password": postgres.password, "agent-key": controlPlane.agentKey])
+            var setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      azure:
+                        authorityHost: "\(azure.base)"
+                        caBundle: "\(azure.caBundle)"
+                    """)
+            setup.yaml = setup.yaml.replacingOccurrences(
+                of: "apiKey: file:\(setup.keyFile)", with: "apiKey: azure-kv:\(azure.base)/agent-key")
+            try FileManager.default.removeItem(atPath: setup.keyFile)
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "akv-pg", sourceKind: "postgresql", sourceURL: postgres.url(database: "postgres"),
+                    secrets: ["password": "azure-kv:\(azure.base)/pg-password"]))
+            var environment = ProcessInfo.processInfo.environment
+            environment["PGPASSWORD"] = nil
+            environment["AZURE_FEDERATED_TOKEN_FILE"] = azure.federatedTokenFile
+            environment["AZURE_TENANT_ID"] = azure.tenant
+            environment["AZURE_CLIENT_ID"] = TestAzure.workloadClientId
+            let replacement = Mutex("")
+            try await withAgent(setup, environment: environment) { _ in
+                let first = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
+                #expect(first.status == .succeeded, "\(first.error ?? "")")
+                let minted = try await controlPlane.mintAgentKey()
+                try azure.control("/_fake/vault/secrets/agent-key", ["value": minted.text])
+                let old = try #require(
+                    try await controlPlane.store.keys(tenantId: controlPlane.tenant.id).first { $0.name == "agent" })
+                _ = try await controlPlane.store.revokeKey(
+                    tenantId: controlPlane.tenant.id, id: old.id, at: WallClock.system.now)
+                let second = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
+                #expect(second.status == .succeeded, "\(second.error ?? "")")
+                replacement.withLock { $0 = minted.text }
+            }
+            for secret in [postgres.password, controlPlane.agentKey, replacement.withLock { $0 }] {
+                try SecretCanaryTests.expectNowhere(
+                    secret, under: [controlPlane.directory.path, setup.directory.path])
+            }
+            #expect(try azure.requests("entra:200") >= 2)
+            #expect(try azure.requests("vault:200") >= 4)
+        }
+    }
+}
+
 extension AgentCheckTests {
     /// `outpost agent --check` gets a token for the configured identity and checks Secret Manager against the policy;
     /// it reads no secret.
@@ -123,5 +178,34 @@ extension AgentCheckTests {
         }
         #expect(try google.requests("token") == 1)
         #expect(try google.requests("secrets") == 0)
+    }
+}
+
+extension AgentCheckTests {
+    /// `outpost agent --check` gets a Key Vault token for the configured app from Entra ID and reads no secret.
+    @Test func agentCheckGetsAKeyVaultTokenAndReadsNoSecret() async throws {
+        let azure = try TestAzure(secrets: ["pg-password": "never-read"])
+        let secretFile = azure.directory.path + "/client-secret"
+        try Data(azure.clientSecret.utf8).write(to: URL(fileURLWithPath: secretFile))
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: """
+                    secretStores:
+                      azure:
+                        tenantId: "\(azure.tenant)"
+                        clientId: "\(TestAzure.appClientId)"
+                        clientSecret: "file:\(secretFile)"
+                        authorityHost: "\(azure.base)"
+                        caBundle: "\(azure.caBundle)"
+                    """)
+            let result = try Self.check(setup, [])
+            #expect(
+                result.lines.contains { $0.hasPrefix("ok   azure key vault: a Key Vault token for app outpost-app") },
+                "\(result.lines)")
+            #expect(!result.lines.joined().contains(azure.clientSecret))
+        }
+        #expect(try azure.requests("entra:200") == 1)
+        #expect(try azure.requests("vault:200") == 0)
     }
 }

@@ -152,7 +152,7 @@ struct AgentSetup {
             policy:
               allowedSources: [\(allowedSources.map(Self.quoted).joined(separator: ", "))]
               allowedHosts: ["127.0.0.1"]
-              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**", "gcp-sm:**"]
+              allowedSecrets: ["env:*", "file:/tmp/**", "command:*", "aws-sm:**", "k8s:**", "vault:**", "gcp-sm:**", "azure-kv:**"]
               unverifiedSources: ["postgres://127.0.0.1:*/*"]
             jobs:
               killGrace: 2s

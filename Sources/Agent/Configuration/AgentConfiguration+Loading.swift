@@ -182,6 +182,9 @@ extension AgentConfiguration {
         var google = try stores.section("google")
         configuration.secretStores.google = try readGoogle(&google)
         try google.finish()
+        var azure = try stores.section("azure")
+        configuration.secretStores.azure = try readAzure(&azure)
+        try azure.finish()
         try stores.finish()
 
         var observability = try root.section("observability")
@@ -243,6 +246,51 @@ extension AgentConfiguration {
             given = true
         }
         return given ? settings : nil
+    }
+
+    /// `secretStores.azure`: an app registration (tenant and client id) with a client secret or certificate by
+    /// reference, or nothing (the identity the Azure variables describe); Entra ID's authority, IMDS, a CA bundle.
+    private static func readAzure(_ azure: inout ConfigurationReader) throws -> AzureKeyVaultSettings? {
+        var settings = AzureKeyVaultSettings()
+        settings.tenantId = try azure.string("tenantId")
+        settings.clientId = try azure.string("clientId")
+        for (name, path) in [
+            ("clientSecret", \AzureKeyVaultSettings.clientSecret), ("clientCertificate", \.clientCertificate),
+        ] {
+            guard let text = try azure.string(name) else { continue }
+            let key = try reference(text, key: "secretStores.azure.\(name)", reader: azure)
+            guard key.store != .azureKeyVault else {
+                throw azure.error(
+                    "'secretStores.azure.\(name)' must come from another store than azure-kv: (\(key))", at: azure.mark)
+            }
+            settings[keyPath: path] = key
+        }
+        if settings.clientSecret != nil && settings.clientCertificate != nil {
+            throw azure.error("'secretStores.azure' takes clientSecret or clientCertificate, not both", at: azure.mark)
+        }
+        if (settings.clientSecret != nil || settings.clientCertificate != nil)
+            && (settings.tenantId?.isEmpty ?? true || settings.clientId?.isEmpty ?? true)
+        {
+            throw azure.error(
+                "'secretStores.azure' needs tenantId and clientId with a client secret or certificate", at: azure.mark)
+        }
+        for (name, path) in [("authorityHost", \AzureKeyVaultSettings.authorityHost), ("imdsEndpoint", \.imdsEndpoint)]
+        {
+            guard let url = try azure.string(name) else { continue }
+            guard let components = URLComponents(string: url), let host = components.plainHost, !host.isEmpty,
+                components.scheme == "https"
+                    || (components.scheme == "http"
+                        && (name == "imdsEndpoint" || ["127.0.0.1", "::1", "localhost"].contains(host.lowercased()))),
+                components.query == nil, components.user == nil
+            else {
+                throw azure.error(
+                    "'secretStores.azure.\(name)' must be https://HOST[:PORT] (http:// for loopback or IMDS), not '\(url)'",
+                    at: azure.mark)
+            }
+            settings[keyPath: path] = url
+        }
+        settings.caBundle = try readableFile(try azure.string("caBundle"), "secretStores.azure.caBundle", azure)
+        return azure.mapping == nil ? nil : settings
     }
 
     private static func readVault(_ vault: inout ConfigurationReader) throws -> VaultConfiguration? {
@@ -406,7 +454,7 @@ extension AgentConfiguration {
         } catch {
             throw reader.error(
                 "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
-                    + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY, vault:PATH#field or gcp-sm:projects/P/secrets/S — never the secret itself (\(error))",
+                    + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY, vault:PATH#field, gcp-sm:projects/P/secrets/S or azure-kv:VAULT/NAME — never the secret itself (\(error))",
                 at: reader.mark)
         }
     }

@@ -153,6 +153,9 @@ public struct AgentConfiguration: Sendable {
         /// How `gcp-sm:` references reach Google Secret Manager; nil: the metadata server's account and Google's
         /// endpoint.
         public var google: GoogleSecretManagerSettings?
+        /// How `azure-kv:` references reach Azure Key Vault; nil: the identity the Azure variables describe
+        /// (workload identity, managed identity) and Azure's public cloud.
+        public var azure: AzureKeyVaultSettings?
     }
 
     /// Local health, readiness and metrics endpoints, and the log format.

@@ -49,6 +49,8 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
     public var vault: VaultConfiguration?
     /// How the job reaches Google Secret Manager for `gcp-sm:` references (a key by reference, never a key).
     public var google: GoogleSecretManagerSettings?
+    /// How the job reaches Azure Key Vault for `azure-kv:` references (credentials by reference only).
+    public var azure: AzureKeyVaultSettings?
 
     public init(
         runId: String, attempt: Int, job: JobSpec, outputDirectory: String, sealingKey: String,
@@ -57,7 +59,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         unverifiedSources: [String] = [], cleartextPasswordSources: [String] = [],
         secretCommands: [String: SecretCommand], maxDurationSeconds: Int, proxy: ProxySettings? = nil,
         kubernetes: KubernetesAccess? = nil, vault: VaultConfiguration? = nil,
-        google: GoogleSecretManagerSettings? = nil
+        google: GoogleSecretManagerSettings? = nil, azure: AzureKeyVaultSettings? = nil
     ) {
         self.runId = runId
         self.attempt = attempt
@@ -77,6 +79,7 @@ public struct JobEnvelope: Codable, Sendable, Equatable {
         self.kubernetes = kubernetes
         self.vault = vault
         self.google = google
+        self.azure = azure
     }
 }
 

@@ -393,8 +393,9 @@ struct JobRunner {
             }
             host = VaultEndpoint.host(vault.address)
             port = VaultEndpoint.port(vault.address)
-        case .env, .file, .command, .kubernetes, .gcpSecretManager:
-            // Google's provider checks each URL it requests (Secret Manager, the token endpoint, the metadata server).
+        case .env, .file, .command, .kubernetes, .gcpSecretManager, .azureKeyVault:
+            // Google's and Azure's providers check each URL they request (the secret service, the token endpoint,
+            // the metadata server or managed identity endpoint).
             // The Kubernetes API server is checked by its provider once its address is known (a kubeconfig's).
             return
         }
@@ -429,6 +430,11 @@ struct JobRunner {
         providers.append(
             GoogleSecretManagerSecretProvider(
                 settings: envelope.google ?? GoogleSecretManagerSettings(), client: services ?? .shared,
+                credentials: { try await keys.resolve($0) },
+                hostCheck: { try Self.require(policy.checkURL($0)) }, environment: environment))
+        providers.append(
+            AzureKeyVaultSecretProvider(
+                settings: envelope.azure ?? AzureKeyVaultSettings(), client: services ?? .shared,
                 credentials: { try await keys.resolve($0) },
                 hostCheck: { try Self.require(policy.checkURL($0)) }, environment: environment))
         guard let vault = envelope.vault else { return SecretResolver(providers: providers) }

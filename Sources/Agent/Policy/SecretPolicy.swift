@@ -49,6 +49,7 @@ public struct SecretPolicy: Sendable {
             var owned = [configuration.controlPlane.apiKey]
             if let spoolKey = configuration.spool.key { owned.append(spoolKey) }
             if let googleKey = configuration.secretStores.google?.credentials { owned.append(googleKey) }
+            owned += configuration.secretStores.azure?.ownedReferences ?? []
             var files = [configuration.dataDirectory, KubernetesClient.serviceAccountDirectory + "/token"]
             files += [
                 configuration.configurationFile, configuration.network.clientKey,
@@ -60,9 +61,10 @@ public struct SecretPolicy: Sendable {
             case .kubernetes(_, _, let jwtFile): files.append(jwtFile)
             case nil: break
             }
-            files += ["GOOGLE_APPLICATION_CREDENTIALS", "AWS_WEB_IDENTITY_TOKEN_FILE"].compactMap {
-                environment[$0].flatMap { $0.isEmpty ? nil : $0 }
-            }
+            files += ["GOOGLE_APPLICATION_CREDENTIALS", "AWS_WEB_IDENTITY_TOKEN_FILE", "AZURE_FEDERATED_TOKEN_FILE"]
+                .compactMap {
+                    environment[$0].flatMap { $0.isEmpty ? nil : $0 }
+                }
             // A workload identity federation configuration names the token file it federates.
             if let path = environment["GOOGLE_APPLICATION_CREDENTIALS"],
                 let data = FileManager.default.contents(atPath: path),
@@ -75,7 +77,9 @@ public struct SecretPolicy: Sendable {
             references = owned.map { "\($0.store.rawValue):\($0.locator)" }
             paths = files + owned.filter { $0.store == .file }.map(\.locator)
             environmentNames =
-                owned.filter { $0.store == .env }.map(\.locator) + ["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+                owned.filter { $0.store == .env }.map(\.locator) + [
+                    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "IDENTITY_HEADER", "AZURE_CLIENT_SECRET",
+                ]
         }
     }
 

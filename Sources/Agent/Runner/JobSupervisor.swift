@@ -451,7 +451,8 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
             proxy: context.network.proxy == nil ? nil : context.network.settings,
             kubernetes: KubernetesAccess.configured(
                 kubeconfig: configuration.secretStores.kubernetes.kubeconfig, environment: context.environment),
-            vault: configuration.secretStores.vault, google: configuration.secretStores.google)
+            vault: configuration.secretStores.vault, google: configuration.secretStores.google,
+            azure: configuration.secretStores.azure)
     }
 
     /// `outpost run-job`, inside bubblewrap when configured and installed: the whole file system read-only, the
@@ -481,6 +482,10 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
                 "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_ROLE_SESSION_NAME", "AWS_ENDPOINT_URL",
                 "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_STS",
+                // The identities `gcp-sm:` and `azure-kv:` references are read with when the configuration names
+                // none: the metadata server's address, workload identity and managed identity.
+                "GCE_METADATA_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE",
+                "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER",
             ])
         allowed.formUnion(context.configuration.jobs.passEnvironment)
         if context.configuration.controlPlane.apiKey.store == .env {

@@ -201,7 +201,7 @@ extension UIViews {
                     form.secrets
                 }
                 HTML.element("p", Attribute("class", "hint")) {
-                    "One per line: role = reference, e.g. password = aws-sm:prod/pg#password (env:, file:, aws-sm:, vault:, command:, k8s:, gcp-sm:); PostgreSQL also takes username; Snowflake takes privateKey, privateKeyPassphrase or token. Never the secret itself."
+                    "One per line: role = reference, e.g. password = aws-sm:prod/pg#password (env:, file:, aws-sm:, vault:, command:, k8s:, gcp-sm:, azure-kv:); PostgreSQL also takes username; Snowflake takes privateKey, privateKeyPassphrase or token. Never the secret itself."
                 }
                 HTML.element("label", Attribute("for", "pool")) { "Agent pool" }
                 HTML.void(
