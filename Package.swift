@@ -88,6 +88,7 @@ let package = Package(
             name: "ObjectStore",
             dependencies: [
                 "AWSSigV4",
+                "AzureCloud",
                 "GoogleCloud",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -102,9 +103,10 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "AWSSigV4", "GoogleCloud", "ObjectStore", "OutpostProtocol",
+                "AWSSigV4", "AzureCloud", "GoogleCloud", "ObjectStore", "OutpostProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]),
         // The agent daemon: configuration, control-plane client, claim loop, leases, heartbeats, job processes,
         // delivery, spool, audit ledger, egress policy, metrics.
@@ -214,6 +216,7 @@ let package = Package(
             dependencies: [
                 "AWSSigV4",
                 "Agent",
+                "AzureCloud",
                 "CivilTime",
                 "ControlPlane",
                 "ControlPlaneStorage",
@@ -275,7 +278,7 @@ let package = Package(
         .testTarget(
             name: "ObjectStoreTests",
             dependencies: [
-                "ObjectStore", "AWSSigV4", "GoogleCloud", "OutpostProtocol", "OutpostTesting", "Relay",
+                "ObjectStore", "AWSSigV4", "AzureCloud", "GoogleCloud", "OutpostProtocol", "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -286,7 +289,8 @@ let package = Package(
         .testTarget(
             name: "AgentTests",
             dependencies: [
-                "Agent", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata", "ObjectStore",
+                "Agent", "AzureCloud", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata",
+                "ObjectStore",
                 "OutpostProtocol",
                 "OutpostTesting",
                 "Secrets",

@@ -107,3 +107,17 @@ extension Sequence<UInt8> {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// Reading from a `read(n)` source that may hand over fewer bytes than asked before its end.
+enum Pieces {
+    /// Reads until `count` bytes or the end.
+    static func readExactly(_ count: Int, from read: (Int) throws -> [UInt8]) throws -> [UInt8] {
+        var bytes = try read(count)
+        while bytes.count < count {
+            let more = try read(count - bytes.count)
+            if more.isEmpty { break }
+            bytes += more
+        }
+        return bytes
+    }
+}

@@ -168,9 +168,12 @@ public struct DeliverySettings: Codable, Sendable, Equatable {
 
 /// A customer bucket in a connection request; no credentials (the agent has its own).
 public struct RelaySettings: Codable, Sendable, Equatable {
-    /// `s3` (default) or `gcs`.
+    /// `s3` (default), `gcs` or `azure-blob`.
     public var kind: RelayKind?
+    /// The bucket; for Azure, the container.
     public var bucket: String
+    /// Azure only: the storage account.
+    public var account: String?
     public var prefix: String?
     /// Required for S3, refused for Cloud Storage.
     public var region: String?
@@ -183,11 +186,13 @@ public struct RelaySettings: Codable, Sendable, Equatable {
     public var kmsKeyName: String?
 
     public init(
-        kind: RelayKind? = nil, bucket: String, prefix: String? = nil, region: String? = nil, endpoint: String? = nil,
-        serverSideEncryption: String? = nil, kmsKeyId: String? = nil, kmsKeyName: String? = nil
+        kind: RelayKind? = nil, bucket: String, account: String? = nil, prefix: String? = nil, region: String? = nil,
+        endpoint: String? = nil, serverSideEncryption: String? = nil, kmsKeyId: String? = nil,
+        kmsKeyName: String? = nil
     ) {
         self.kind = kind
         self.bucket = bucket
+        self.account = account
         self.prefix = prefix
         self.region = region
         self.endpoint = endpoint

@@ -146,13 +146,18 @@ public enum RelayKind: String, Codable, Sendable, CaseIterable {
     case s3
     /// Google Cloud Storage (JSON API).
     case gcs
+    /// Azure Blob Storage (block blobs); `bucket` is the container.
+    case azureBlob = "azure-blob"
 }
 
-/// A customer bucket: S3 (or S3-compatible) or Google Cloud Storage.
+/// A customer bucket: S3 (or S3-compatible), Google Cloud Storage or an Azure Blob Storage container.
 public struct RelayTarget: Codable, Sendable, Equatable {
     /// `s3` when absent (targets written before other stores existed).
     public var kind: RelayKind
+    /// The bucket; for Azure, the container.
     public var bucket: String
+    /// Azure only: the storage account.
+    public var account: String?
     /// Object keys start with this prefix, then `<connection>/<run>/`.
     public var prefix: String
     /// S3 only: the bucket's region.
@@ -167,11 +172,13 @@ public struct RelayTarget: Codable, Sendable, Equatable {
     public var kmsKeyName: String?
 
     public init(
-        kind: RelayKind = .s3, bucket: String, prefix: String, region: String? = nil, endpoint: String? = nil,
-        serverSideEncryption: String = "AES256", kmsKeyId: String? = nil, kmsKeyName: String? = nil
+        kind: RelayKind = .s3, bucket: String, account: String? = nil, prefix: String, region: String? = nil,
+        endpoint: String? = nil, serverSideEncryption: String = "AES256", kmsKeyId: String? = nil,
+        kmsKeyName: String? = nil
     ) {
         self.kind = kind
         self.bucket = bucket
+        self.account = account
         self.prefix = prefix
         self.region = region
         self.endpoint = endpoint
@@ -181,7 +188,7 @@ public struct RelayTarget: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, bucket, prefix, region, endpoint, serverSideEncryption, kmsKeyId, kmsKeyName
+        case kind, bucket, account, prefix, region, endpoint, serverSideEncryption, kmsKeyId, kmsKeyName
     }
 
     public init(from decoder: any Decoder) throws {
@@ -189,6 +196,7 @@ public struct RelayTarget: Codable, Sendable, Equatable {
         self.init(
             kind: try container.decodeIfPresent(RelayKind.self, forKey: .kind) ?? .s3,
             bucket: try container.decode(String.self, forKey: .bucket),
+            account: try container.decodeIfPresent(String.self, forKey: .account),
             prefix: try container.decode(String.self, forKey: .prefix),
             region: try container.decodeIfPresent(String.self, forKey: .region),
             endpoint: try container.decodeIfPresent(String.self, forKey: .endpoint),

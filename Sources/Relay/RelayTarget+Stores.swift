@@ -4,8 +4,10 @@
 
 public import AWSSigV4
 public import AsyncHTTPClient
+public import AzureCloud
 public import GoogleCloud
 public import NIOCore
+public import NIOSSL
 public import ObjectStore
 public import OutpostProtocol
 
@@ -22,9 +24,13 @@ extension RelayTarget {
     /// The prefix as a folder: empty, or ending in `/`.
     public var folder: String { prefix.isEmpty || prefix.hasSuffix("/") ? prefix : prefix + "/" }
 
-    /// `s3://bucket/key` or `gs://bucket/key`, for messages.
+    /// `s3://bucket/key`, `gs://bucket/key` or `azure://account/container/key`, for messages.
     public func location(_ key: String = "") -> String {
-        (kind == .gcs ? "gs://" : "s3://") + bucket + "/" + key
+        switch kind {
+        case .s3: "s3://\(bucket)/\(key)"
+        case .gcs: "gs://\(bucket)/\(key)"
+        case .azureBlob: "azure://\(account ?? "")/\(bucket)/\(key)"
+        }
     }
 }
 
@@ -77,6 +83,27 @@ public protocol RelayBucketReader: Sendable {
 extension S3Client: RelayBucketReader {
     public func read(key: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
         try await getObject(key: key, receive)
+    }
+}
+
+extension AzureBlobClient {
+    /// A client for a connection's Azure Blob Storage container, on its endpoint (the account's public one when
+    /// none is named).
+    ///
+    /// - Throws: `ObjectStoreError` with code `invalidArgument` for a bad account, container or endpoint.
+    public init(
+        relay: RelayTarget, tokens: AzureAccessTokens, httpClient: HTTPClient = .shared,
+        tlsConfiguration: TLSConfiguration? = nil
+    ) throws {
+        try self.init(
+            account: relay.account ?? "", container: relay.bucket, accountURL: relay.endpoint,
+            authorization: .bearer(tokens), httpClient: httpClient, tlsConfiguration: tlsConfiguration)
+    }
+}
+
+extension AzureBlobClient: RelayBucketReader {
+    public func read(key: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
+        try await download(name: key, receive)
     }
 }
 

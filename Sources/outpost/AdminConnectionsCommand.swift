@@ -223,7 +223,8 @@ struct AdminConnectionsCommand: AsyncParsableCommand {
                 mode: connection.delivery.mode,
                 relay: connection.delivery.relay.map {
                     RelaySettings(
-                        kind: $0.kind, bucket: $0.bucket, prefix: $0.prefix.isEmpty ? nil : $0.prefix,
+                        kind: $0.kind, bucket: $0.bucket, account: $0.account,
+                        prefix: $0.prefix.isEmpty ? nil : $0.prefix,
                         region: $0.region, endpoint: $0.endpoint,
                         serverSideEncryption: $0.kind == .s3 ? $0.serverSideEncryption : nil, kmsKeyId: $0.kmsKeyId,
                         kmsKeyName: $0.kmsKeyName)

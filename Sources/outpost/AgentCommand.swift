@@ -50,7 +50,8 @@ struct AgentCommand: AsyncParsableCommand {
         name: .long,
         help: ArgumentHelp(
             "With --check: also check a relay bucket as a delivery would reach it (policy, identity, permissions), "
-                + "writing nothing: gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]. Repeatable.",
+                + "writing nothing: gs://BUCKET[/PREFIX], s3://BUCKET[/PREFIX] or azure://ACCOUNT/CONTAINER[/PREFIX]. "
+                + "Repeatable.",
             valueName: "LOCATION"))
     var relay: [String] = []
 
@@ -90,19 +91,29 @@ struct AgentCommand: AsyncParsableCommand {
     private func relayTargets(environment: [String: String]) throws -> [RelayTarget] {
         try relay.map { location in
             let kind: RelayKind
+            var rest: Substring
+            var account: String?
             if location.hasPrefix("gs://") {
                 kind = .gcs
+                rest = location.dropFirst(5)
             } else if location.hasPrefix("s3://") {
                 kind = .s3
+                rest = location.dropFirst(5)
+            } else if location.hasPrefix("azure://") {
+                kind = .azureBlob
+                rest = location.dropFirst(8)
+                account = String(rest.prefix { $0 != "/" })
+                rest = rest.dropFirst(account!.count).drop { $0 == "/" }
             } else {
-                throw ValidationError("--relay \(location): write gs://BUCKET[/PREFIX] or s3://BUCKET[/PREFIX]")
+                throw ValidationError(
+                    "--relay \(location): write gs://BUCKET[/PREFIX], s3://BUCKET[/PREFIX] or "
+                        + "azure://ACCOUNT/CONTAINER[/PREFIX]")
             }
-            let rest = location.dropFirst(5)
             let bucket = String(rest.prefix { $0 != "/" })
-            guard !bucket.isEmpty else { throw ValidationError("--relay \(location) names no bucket") }
+            guard !bucket.isEmpty else { throw ValidationError("--relay \(location) names no bucket or container") }
             let prefix = String(rest.dropFirst(bucket.count).drop { $0 == "/" })
             return RelayTarget(
-                kind: kind, bucket: bucket, prefix: prefix,
+                kind: kind, bucket: bucket, account: account, prefix: prefix,
                 region: kind == .s3 ? relayRegion ?? environment["AWS_REGION"] ?? "us-east-1" : nil,
                 endpoint: relayEndpoint)
         }

@@ -1,6 +1,7 @@
 import AWSSigV4
 import ArgumentParser
 import AsyncHTTPClient
+import AzureCloud
 import ControlPlane
 import ControlPlaneStorage
 import Foundation
@@ -40,7 +41,9 @@ struct ServerCommand: AsyncParsableCommand {
             Bucket relay deliveries are read from the customers' buckets with this process's own identity: for S3 \
             its AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN), \
             for Cloud Storage its Google identity (the service account key GOOGLE_APPLICATION_CREDENTIALS names, or \
-            the metadata server on GCE/GKE; GCE_METADATA_HOST moves it) with the read-only storage scope; each \
+            the metadata server on GCE/GKE; GCE_METADATA_HOST moves it) with the read-only storage scope, for Azure \
+            Blob Storage its Entra ID identity (AKS workload identity: AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, \
+            AZURE_CLIENT_ID; else App Service's IDENTITY_ENDPOINT; else IMDS); each \
             customer grants that identity read access. Relay connections naming another endpoint are read only if \
             the endpoint is allowed with --relay-endpoint.
             HTTPS: --tls-cert and --tls-key (PEM files) serve TLS 1.2 or newer; without them the server speaks plain \
@@ -275,11 +278,16 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ServerCommandError(usage: "\(error)")
         }
+        let environment = ProcessEnvironment.current
+        let azure = AzureAccessTokens(
+            identity: .fromEnvironment(environment),
+            authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? AzureIdentity.defaultAuthorityHost, client: .shared)
         let server = ControlPlaneServer(
             store: store, blobs: blobs, signer: signer, configuration: configuration,
             relayReader: RelayReader(
-                environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint,
-                google: google),
+                environment: AWSEnvironment(environment), allowedEndpoints: relayEndpoint, google: google,
+                azure: azure),
             logger: logger
         ) { key in
             try Self.writeSecretFile(keyPath, contents: key + "\n")

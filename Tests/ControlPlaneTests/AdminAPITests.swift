@@ -228,8 +228,9 @@ struct AdminAPITests {
     @Test func cloudStorageRelaySettingsAreCheckedByField() async throws {
         let fixture = try await ControlPlaneFixture.make()
         try await fixture.application().test(.router) { client in
-            func request(_ relay: RelaySettings) -> ConnectionRequest {
+            func request(_ relay: RelaySettings, name: String = "sales") -> ConnectionRequest {
                 var request = sampleConnection()
+                request.name = name
                 request.delivery = DeliverySettings(mode: .relay, relay: relay)
                 return request
             }
@@ -254,6 +255,14 @@ struct AdminAPITests {
                         bucket: "relay", region: "us-east-1",
                         kmsKeyName: "projects/p/locations/l/keyRings/r/cryptoKeys/k"), "delivery.relay.kmsKeyName"
                 ),
+                (RelaySettings(kind: .azureBlob, bucket: "relay"), "delivery.relay.account"),
+                (RelaySettings(kind: .azureBlob, bucket: "relay", account: "Outpost_Relay"), "delivery.relay.account"),
+                (RelaySettings(kind: .azureBlob, bucket: "Relay--x", account: "outpostrelay"), "delivery.relay.bucket"),
+                (
+                    RelaySettings(kind: .azureBlob, bucket: "relay", account: "outpostrelay", region: "westeurope"),
+                    "delivery.relay.region"
+                ),
+                (RelaySettings(kind: .gcs, bucket: "relay", account: "outpostrelay"), "delivery.relay.account"),
             ]
             for (relay, field) in refused {
                 let response = try await client.send(
@@ -270,6 +279,12 @@ struct AdminAPITests {
             #expect(connection.delivery.relay?.kind == .gcs)
             #expect(connection.delivery.relay?.kmsKeyName == key)
             #expect(connection.delivery.relay?.region == nil)
+            let azure = try await client.send(
+                .post, "/v1/admin/connections", key: fixture.tenantA.admin,
+                json: request(
+                    RelaySettings(kind: .azureBlob, bucket: "customer-relay", account: "acmerelay"), name: "azure"))
+            #expect(azure.status == .created, "\(azure.text)")
+            #expect(try azure.decode(ConnectionResponse.self).delivery.relay?.account == "acmerelay")
         }
     }
 

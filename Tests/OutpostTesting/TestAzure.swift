@@ -32,11 +32,19 @@ public final class TestAzure: @unchecked Sendable {
     public var certificateFile: String { directory.path + "/app-certificate.pem" }
     public var federatedTokenFile: String { directory.path + "/azure-identity-token" }
     public var appServiceEndpoint: String { base + "/msi/token" }
+    /// The storage account, when containers were asked for.
+    public static let storageAccount = "outpostrelay"
+    /// Its key (base64), for Shared Key.
+    public let accountKey = Data((0..<32).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
+    /// The account's URL (path-style): `BASE/ACCOUNT`.
+    public var blobEndpoint: String { base + "/" + Self.storageAccount }
 
     /// Starts a fake holding `secrets` (name → the text of its first version).
     ///
-    /// - Parameter readers: who may read the vault (client ids); nil: every identity of the tenant.
-    public init(secrets: [String: String] = [:], readers: [String]? = nil) throws {
+    /// - Parameters:
+    ///   - readers: who may read the vault (client ids); nil: every identity of the tenant.
+    ///   - containers: containers of the storage account `storageAccount`, which every identity may write.
+    public init(secrets: [String: String] = [:], readers: [String]? = nil, containers: [String] = []) throws {
         let environment = ProcessInfo.processInfo.environment
         guard let python = environment["OUTPOST_TEST_FAKE_AZURE_PYTHON"], !python.isEmpty else {
             throw TestPostgres.Unavailable(
@@ -96,6 +104,8 @@ public final class TestAzure: @unchecked Sendable {
             ],
             "managedIdentities": [["clientId": Self.managedIdentityClientId, "default": true]],
             "identityHeader": identityHeader,
+            "accounts": containers.isEmpty
+                ? [] : [["name": Self.storageAccount, "key": accountKey, "containers": containers]],
             "vault": [
                 "readers": readers.map { $0 as Any } ?? NSNull(),
                 "secrets": secrets.sorted { $0.key < $1.key }.map {

@@ -1,4 +1,5 @@
 internal import AWSSigV4
+internal import AzureCloud
 internal import Crypto
 internal import Foundation
 internal import GoogleCloud
@@ -131,6 +132,24 @@ struct RelayDelivery: Sendable {
                 client: try S3Client(
                     bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url)),
                 target: target)
+        case .azureBlob:
+            let endpoint = target.endpoint ?? "https://\(target.account ?? "").blob.core.windows.net"
+            try require(endpoint, "the relay container's endpoint")
+            let authority =
+                environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? AzureIdentity.defaultAuthorityHost
+            let tokens = AzureAccessTokens(
+                identity: .fromEnvironment(environment), authorityHost: authority,
+                client: network.client(forURL: authority),
+                hostCheck: { url in try require(url, "the Entra ID endpoint") })
+            do {
+                return AzureRelayBucket(
+                    client: try AzureBlobClient(
+                        relay: target, tokens: tokens, httpClient: network.client(forURL: endpoint)),
+                    target: target)
+            } catch {
+                throw AgentError(.delivery, "the relay container is not usable: \(error)")
+            }
         case .gcs:
             let endpoint = target.endpoint ?? GCSClient.defaultEndpoint
             try require(endpoint, "the relay bucket's endpoint")
@@ -315,6 +334,53 @@ struct GCSRelayBucket: RelayBucket {
             try? await client.delete(name: key)
             throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
         }
+    }
+}
+
+/// An Azure Blob Storage container. Listings carry the metadata; a blob of other bytes is overwritten (Storage
+/// Blob Data Contributor may); a large file goes in blocks whose ids derive from its SHA-256, so a delivery resumed
+/// after a restart sends only the blocks the service does not already hold uncommitted.
+struct AzureRelayBucket: RelayBucket {
+    let client: AzureBlobClient
+    let target: RelayTarget
+
+    func present(prefix: String) async throws -> [String: ListedObject] {
+        var found: [String: ListedObject] = [:]
+        try await client.listBlobs(prefix: prefix) { blob in
+            found[blob.name] = ListedObject(bytes: blob.bytes, sha256: blob.metadata[RelayDelivery.sha256Metadata])
+        }
+        return found
+    }
+
+    func holds(_ item: DirectDelivery.Item, key: String, listed: ListedObject?) async throws -> Bool {
+        listed?.holds(item) ?? false
+    }
+
+    func put(
+        _ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]
+    ) async throws -> Bool {
+        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
+        var hasher = SHA256()
+        try await client.upload(
+            name: key, size: item.file.bytes, contentId: item.file.sha256,
+            metadata: [RelayDelivery.sha256Metadata: item.file.sha256]
+        ) { count in
+            let bytes = try reader.read(upTo: count)
+            hasher.update(data: bytes)
+            return bytes
+        }
+        guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
+            try? await client.delete(name: key)
+            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
+        }
+        return true
+    }
+
+    /// A listing of the prefix: the identity gets a token and may read the container (writing is not tested:
+    /// nothing is written).
+    func check(prefix: String) async throws -> String {
+        try await client.listBlobs(prefix: prefix) { _ in }
+        return "reachable and listable with an Entra ID token (write permission is not tested: nothing is written)"
     }
 }
 

@@ -1,6 +1,8 @@
 public import AWSSigV4
+public import AzureCloud
 public import GoogleCloud
 internal import Logging
+public import NIOSSL
 internal import ObjectStore
 internal import OutpostProtocol
 internal import Relay
@@ -21,6 +23,10 @@ public struct RelayReader: Sendable {
     public let allowedEndpoints: Set<String>
     /// The server's Google identity, for Cloud Storage relays; nil: none configured.
     public let google: GoogleAccessTokens?
+    /// The server's Entra ID identity, for Azure Blob Storage relays; nil: none configured.
+    public let azure: AzureAccessTokens?
+    /// Trust roots for Azure endpoints with a private CA; nil: the system's.
+    public let azureTLS: TLSConfiguration?
 
     /// Creates the server's reader.
     ///
@@ -28,10 +34,16 @@ public struct RelayReader: Sendable {
     ///   - environment: the server process's AWS environment.
     ///   - allowedEndpoints: endpoints besides AWS that relay connections may use; a trailing `/` is ignored.
     ///   - google: the server's Google identity, for Cloud Storage relay buckets.
-    public init(environment: AWSEnvironment, allowedEndpoints: [String] = [], google: GoogleAccessTokens? = nil) {
+    ///   - azure: the server's Entra ID identity, for Azure Blob Storage containers.
+    public init(
+        environment: AWSEnvironment, allowedEndpoints: [String] = [], google: GoogleAccessTokens? = nil,
+        azure: AzureAccessTokens? = nil, azureTLS: TLSConfiguration? = nil
+    ) {
         self.environment = environment
         self.allowedEndpoints = Set(allowedEndpoints.map(Self.normalize))
         self.google = google
+        self.azure = azure
+        self.azureTLS = azureTLS
     }
 
     static func normalize(_ endpoint: String) -> String {
@@ -45,7 +57,12 @@ public struct RelayReader: Sendable {
     /// - Throws: `IngestionError` when the endpoint is not allowed, no credentials are configured, or the target
     ///   cannot be addressed.
     func source(target: RelayTarget, objects: CompleteRequest.RelayObjects) throws -> RelayDeliverySource {
-        let ownEndpoint = target.kind == .gcs ? GCSClient.defaultEndpoint : nil
+        let ownEndpoint: String? =
+            switch target.kind {
+            case .s3: nil
+            case .gcs: GCSClient.defaultEndpoint
+            case .azureBlob: "https://\(target.account ?? "").blob.core.windows.net"
+            }
         if let endpoint = target.endpoint, Self.normalize(endpoint) != ownEndpoint,
             !allowedEndpoints.contains(Self.normalize(endpoint))
         {
@@ -65,6 +82,18 @@ public struct RelayReader: Sendable {
                 return RelayDeliverySource(client: client, target: target, objects: objects)
             } catch let error as ObjectStoreError {
                 throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
+            }
+        case .azureBlob:
+            guard let azure else {
+                throw IngestionError(
+                    "this control plane has no Entra ID identity to read relay container \(target.location()): run it "
+                        + "with workload identity or a managed identity")
+            }
+            do {
+                let client = try AzureBlobClient(relay: target, tokens: azure, tlsConfiguration: azureTLS)
+                return RelayDeliverySource(client: client, target: target, objects: objects)
+            } catch let error as ObjectStoreError {
+                throw IngestionError("the connection's relay container cannot be addressed: \(error.message)")
             }
         case .gcs:
             guard let google else {

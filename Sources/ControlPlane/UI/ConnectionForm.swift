@@ -23,6 +23,7 @@ struct ConnectionForm: Sendable, Equatable {
     var deliveryMode = "direct"
     var relayKind = "s3"
     var relayBucket = ""
+    var relayAccount = ""
     var relayRegion = ""
     var relayPrefix = ""
     var relayEndpoint = ""
@@ -46,6 +47,7 @@ struct ConnectionForm: Sendable, Equatable {
         if let relay = connection.delivery.relay {
             relayKind = relay.kind.rawValue
             relayBucket = relay.bucket
+            relayAccount = relay.account ?? ""
             relayRegion = relay.region ?? ""
             relayPrefix = relay.prefix
             relayEndpoint = relay.endpoint ?? ""
@@ -73,6 +75,7 @@ struct ConnectionForm: Sendable, Equatable {
         deliveryMode = form["deliveryMode"] ?? "direct"
         relayKind = form["relayKind"]?.trimmingWhitespace ?? "s3"
         relayBucket = form["relayBucket"]?.trimmingWhitespace ?? ""
+        relayAccount = form["relayAccount"]?.trimmingWhitespace ?? ""
         relayRegion = form["relayRegion"]?.trimmingWhitespace ?? ""
         relayPrefix = form["relayPrefix"]?.trimmingWhitespace ?? ""
         relayEndpoint = form["relayEndpoint"]?.trimmingWhitespace ?? ""
@@ -102,13 +105,13 @@ struct ConnectionForm: Sendable, Equatable {
             throw APIError.invalidRequest("delivery is direct or relay", field: "delivery")
         }
         guard let kind = RelayKind(rawValue: relayKind.isEmpty ? "s3" : relayKind) else {
-            throw APIError.invalidRequest("the relay store is s3 or gcs", field: "delivery.relay.kind")
+            throw APIError.invalidRequest("the relay store is s3, gcs or azure-blob", field: "delivery.relay.kind")
         }
         func given(_ text: String) -> String? { text.isEmpty ? nil : text }
         let relay =
             mode == .relay
             ? RelaySettings(
-                kind: kind, bucket: relayBucket, prefix: given(relayPrefix),
+                kind: kind, bucket: relayBucket, account: given(relayAccount), prefix: given(relayPrefix),
                 region: kind == .s3 ? relayRegion : given(relayRegion), endpoint: given(relayEndpoint),
                 serverSideEncryption: kind == .s3
                     ? relayEncryption : given(relayEncryption == "AES256" ? "" : relayEncryption),

@@ -285,17 +285,6 @@ extension GCSClient {
         ObjectStoreError(.invalidResponse, "the resumable upload of \(target) made no progress past byte \(offset)")
     }
 
-    /// Reads until `count` bytes or the end.
-    static func readExactly(_ count: Int, from read: (Int) throws -> [UInt8]) throws -> [UInt8] {
-        var bytes = try read(count)
-        while bytes.count < count {
-            let more = try read(count - bytes.count)
-            if more.isEmpty { break }
-            bytes += more
-        }
-        return bytes
-    }
-
     /// Base64 of a CRC-32C in big-endian order, as Cloud Storage writes it.
     static func base64(_ crc: UInt32) -> String {
         Data([UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)])

@@ -172,7 +172,36 @@ enum ConnectionValidation {
                 }
                 try checkNoCredentials(endpoint, field: "delivery.relay.endpoint")
             }
+            if relay.account != nil && relay.kind != .azureBlob {
+                throw APIError.invalidRequest(
+                    "account is for Azure Blob Storage relays", field: "delivery.relay.account")
+            }
             switch relay.kind ?? .s3 {
+            case .azureBlob:
+                for (value, name) in [
+                    (relay.region, "region"), (relay.serverSideEncryption, "serverSideEncryption"),
+                    (relay.kmsKeyId, "kmsKeyId"), (relay.kmsKeyName, "kmsKeyName"),
+                ] where value != nil {
+                    throw APIError.invalidRequest(
+                        "\(name) is not an Azure Blob Storage setting; Azure encrypts every blob at rest",
+                        field: "delivery.relay.\(name)")
+                }
+                guard let account = relay.account, AzureBlobClient.isValidAccountName(account) else {
+                    throw APIError.invalidRequest(
+                        "an Azure relay names its storage account (3–24 lower-case letters and digits)",
+                        field: "delivery.relay.account")
+                }
+                guard AzureBlobClient.isValidContainerName(relay.bucket) else {
+                    throw APIError.invalidRequest(
+                        "an Azure container name is 3–63 lower-case letters, digits and single hyphens",
+                        field: "delivery.relay.bucket")
+                }
+                try checkTokenEndpoint(relay.endpoint)
+                return Delivery(
+                    mode: .relay,
+                    relay: RelayTarget(
+                        kind: .azureBlob, bucket: relay.bucket, account: account, prefix: relay.prefix ?? "",
+                        endpoint: relay.endpoint))
             case .s3:
                 guard let region = relay.region else {
                     throw APIError.invalidRequest("an S3 relay bucket needs its region", field: "delivery.relay.region")
@@ -210,17 +239,7 @@ enum ConnectionValidation {
                         "a Cloud Storage bucket name is 3–63 lower-case letters, digits, '-', '_' or '.'",
                         field: "delivery.relay.bucket")
                 }
-                if let endpoint = relay.endpoint, endpoint.hasPrefix("http://"),
-                    case let authority = endpoint.dropFirst("http://".count).prefix(while: { $0 != "/" }),
-                    !["127.0.0.1", "[::1]", "localhost"].contains(
-                        authority.hasPrefix("[")
-                            ? String(authority.prefix(through: authority.firstIndex(of: "]") ?? authority.startIndex))
-                            : String(authority.prefix { $0 != ":" }))
-                {
-                    throw APIError.invalidRequest(
-                        "a Cloud Storage endpoint is https:// (bearer tokens travel with every request; http:// only "
-                            + "on loopback)", field: "delivery.relay.endpoint")
-                }
+                try checkTokenEndpoint(relay.endpoint)
                 if let key = relay.kmsKeyName, !isCloudKMSKeyName(key) {
                     throw APIError.invalidRequest(
                         "kmsKeyName is projects/P/locations/L/keyRings/R/cryptoKeys/K",
@@ -232,6 +251,21 @@ enum ConnectionValidation {
                         kind: .gcs, bucket: relay.bucket, prefix: relay.prefix ?? "", endpoint: relay.endpoint,
                         kmsKeyName: relay.kmsKeyName))
             }
+        }
+    }
+
+    /// An endpoint bearer tokens go to with every request: https, http only on loopback.
+    static func checkTokenEndpoint(_ endpoint: String?) throws {
+        guard let endpoint, endpoint.hasPrefix("http://") else { return }
+        let authority = endpoint.dropFirst("http://".count).prefix { $0 != "/" }
+        let host =
+            authority.hasPrefix("[")
+            ? String(authority.prefix(through: authority.firstIndex(of: "]") ?? authority.startIndex))
+            : String(authority.prefix { $0 != ":" })
+        guard ["127.0.0.1", "[::1]", "localhost"].contains(host) else {
+            throw APIError.invalidRequest(
+                "this store's endpoint is https:// (bearer tokens travel with every request; http:// only on loopback)",
+                field: "delivery.relay.endpoint")
         }
     }
 

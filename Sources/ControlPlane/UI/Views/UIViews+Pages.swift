@@ -227,12 +227,13 @@ extension UIViews {
                             "option", Attribute("value", "relay"),
                             Attribute("selected", form.deliveryMode == "relay" ? "" : nil)
                         ) {
-                            "Bucket relay (your own S3 or Cloud Storage bucket)"
+                            "Bucket relay (your own S3 or Cloud Storage bucket, or Azure container)"
                         }
                     }
                     for (name, label, value) in [
-                        ("relayKind", "Bucket store (relay): s3 or gcs", form.relayKind),
-                        ("relayBucket", "Bucket (relay)", form.relayBucket),
+                        ("relayKind", "Bucket store (relay): s3, gcs or azure-blob", form.relayKind),
+                        ("relayBucket", "Bucket (relay; the container for Azure)", form.relayBucket),
+                        ("relayAccount", "Storage account (relay, azure-blob only)", form.relayAccount),
                         ("relayRegion", "Region (relay, s3 only)", form.relayRegion),
                         ("relayPrefix", "Prefix (relay)", form.relayPrefix),
                         ("relayEndpoint", "Endpoint (relay, optional)", form.relayEndpoint),

@@ -1,0 +1,67 @@
+import AWSSigV4
+import AsyncHTTPClient
+import AzureCloud
+import ControlPlane
+import ControlPlaneStorage
+import Foundation
+import NIOSSL
+import ObjectStore
+import OutpostProtocol
+import OutpostTesting
+import Testing
+
+@testable import Agent
+
+/// Bucket relay into an Azure Blob Storage container of the project's fake Azure server (a FAKE proven with
+/// azure-storage-blob and azure-identity by its self-test, over TLS with a certificate of its own).
+@Suite("Bucket relay into Azure Blob Storage", .serialized)
+struct AzureRelayDeliveryTests {
+    /// The agent writes under AKS workload identity (a projected token file, no secret anywhere); the control plane
+    /// reads with its own managed identity and publishes the catalog.
+    @Test func aRelayRunWritesBlocksToAzureAndTheControlPlaneIngestsItWithItsOwnIdentity() async throws {
+        let azure = try TestAzure(containers: ["customer-relay"])
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
+        let serverIdentity = AzureAccessTokens(
+            identity: .managedIdentity(clientId: nil, endpoint: .imds(azure.base)), authorityHost: azure.base,
+            client: .shared, tlsConfiguration: tls)
+        let reader = RelayReader(
+            environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint], azure: serverIdentity,
+            azureTLS: tls)
+        try await withControlPlane(relayReader: reader) { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "shop-azure", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
+                    delivery: DeliverySettings(
+                        mode: .relay,
+                        relay: RelaySettings(
+                            kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount,
+                            prefix: "outpost", endpoint: azure.blobEndpoint))))
+            let run = try await controlPlane.runNow(connection.id)
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: "network:\n  caBundle: \(azure.caBundle)")
+            var environment = ProcessInfo.processInfo.environment
+            environment["AZURE_FEDERATED_TOKEN_FILE"] = azure.federatedTokenFile
+            environment["AZURE_TENANT_ID"] = azure.tenant
+            environment["AZURE_CLIENT_ID"] = TestAzure.workloadClientId
+            environment["AZURE_AUTHORITY_HOST"] = azure.base
+            try await withAgent(setup, environment: environment) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+            }
+            let client = try AzureBlobClient(
+                account: TestAzure.storageAccount, container: "customer-relay", accountURL: azure.blobEndpoint,
+                authorization: .bearer(serverIdentity), tlsConfiguration: tls)
+            var blobs: [AzureBlob] = []
+            try await client.listBlobs(prefix: "outpost/") { blobs.append($0) }
+            #expect(blobs.contains { $0.name == "outpost/\(connection.id)/\(run.id)/manifest.json" })
+            #expect(blobs.allSatisfy { $0.metadata["outpost-sha256"]?.count == 64 }, "\(blobs)")
+            let assets = try await controlPlane.store.searchAssets(
+                tenantId: controlPlane.tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 10_000)
+            #expect(assets.contains { $0.kind == "table" }, "\(assets.map(\.qualifiedName))")
+        }
+        #expect(try azure.requests("entra:200") >= 1)
+        #expect(try azure.requests("imds:200") >= 1)
+    }
+}
