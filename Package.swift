@@ -265,13 +265,12 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "AWSSigV4", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud", "Metadata",
-                "ObjectStore",
-                "OutpostProtocol",
-                "OutpostTesting", "Relay",
+                "AWSSigV4", "AzureCloud", "ControlPlane", "ControlPlaneStorage", "Connectors", "GoogleCloud",
+                "Metadata", "ObjectStore", "OutpostProtocol", "OutpostTesting", "Relay",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

@@ -8,6 +8,7 @@ import Foundation
 import GoogleCloud
 import Logging
 import ObjectStore
+import Secrets
 import ServiceLifecycle
 import UnixSignals
 
@@ -78,7 +79,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "s3://BUCKET[/PREFIX] or gs://BUCKET[/PREFIX] to keep delivered files in S3 or Cloud Storage (default: DATA_DIR/blobs)."
+            "s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX] or azure://ACCOUNT/CONTAINER[/PREFIX]: keep delivered files in S3, Cloud Storage or Azure Blob Storage (default: DATA_DIR/blobs)."
     )
     var blobStore: String?
 
@@ -98,6 +99,15 @@ struct ServerCommand: AsyncParsableCommand {
             "IAM Credentials' endpoint, for a Cloud Storage blob store under the metadata server's identity.",
             discussion: "Upload URLs are then signed by signBlob (default https://iamcredentials.googleapis.com)."))
     var googleIamEndpoint: String = GoogleIAMSigner.defaultEndpoint
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "An Azure blob store's account key, by reference (env:NAME or file:PATH), for service SAS upload URLs.",
+            discussion:
+                "Without it, the server uses its Entra ID identity (workload identity, App Service, IMDS) and signs "
+                + "user delegation SAS upload URLs."))
+    var blobStoreAccountKey: String?
 
     @Option(name: .long, help: "Encrypt S3 blobs with this KMS key (aws:kms) instead of AES256.")
     var blobStoreKmsKeyId: String?
@@ -319,6 +329,17 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
             let signer = UploadSigner(secret: secret)
+            if let blobStore, blobStore.hasPrefix("azure://") {
+                let store = try await azureBlobStore(location: blobStore, environment: environment)
+                logger.info(
+                    "blobs.azure",
+                    metadata: [
+                        "azure.account": .string(store.client.account),
+                        "azure.container": .string(store.client.container),
+                        "azure.prefix": .string(store.prefix),
+                    ])
+                return Blobs(store: store, signer: signer)
+            }
             if let blobStore, blobStore.hasPrefix("gs://") {
                 let store = try await gcsBlobStore(location: blobStore, environment: environment)
                 logger.info(
@@ -425,6 +446,50 @@ struct ServerCommand: AsyncParsableCommand {
         }
         return GCSBlobStore(
             client: client, prefix: prefix, signer: GCSSignedURLs(credential: credential, endpoint: endpoint))
+    }
+
+    /// The Azure blob store of `--blob-store azure://…`: with `--blob-store-account-key`, Shared Key requests and
+    /// service SAS upload URLs; without, the server's Entra ID identity and user delegation SAS.
+    func azureBlobStore(location: String, environment: [String: String]) async throws -> AzureBlobStore {
+        let account: String
+        let container: String
+        let prefix: String
+        do {
+            (account, container, prefix) = try AzureBlobStore.parseLocation(location)
+        } catch let error as BlobError {
+            throw ServerCommandError(usage: "--blob-store: \(error.message)")
+        }
+        guard blobStoreRegion == nil, blobStoreKmsKeyId == nil else {
+            throw ServerCommandError(
+                usage: "--blob-store-region and --blob-store-kms-key-id are for S3; Azure encrypts every blob")
+        }
+        let authorization: AzureBlobClient.Authorization
+        let signer: AzureBlobStore.Signer
+        if let reference = blobStoreAccountKey {
+            let key: AzureSharedKey
+            do {
+                let text = try await SecretResolver.standard.resolve(try SecretReference(parsing: reference))
+                key = try AzureSharedKey(
+                    account: account, base64Key: text.trimmingCharacters(in: .whitespacesAndNewlines))
+            } catch {
+                throw ServerCommandError(usage: "--blob-store-account-key: \(error)")
+            }
+            (authorization, signer) = (.sharedKey(key), .accountKey(key))
+        } else {
+            let tokens = AzureAccessTokens(
+                identity: .fromEnvironment(environment),
+                authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                    ?? AzureIdentity.defaultAuthorityHost, client: .shared)
+            (authorization, signer) = (.bearer(tokens), .userDelegation)
+        }
+        do {
+            return AzureBlobStore(
+                client: try AzureBlobClient(
+                    account: account, container: container, accountURL: blobStoreEndpoint, authorization: authorization),
+                prefix: prefix, signer: signer)
+        } catch {
+            throw ServerCommandError(usage: "--blob-store: \(error)")
+        }
     }
 
     /// `http(s)://host[:port][/path]` without a query, fragment or trailing slash.

@@ -205,6 +205,47 @@ public struct AzureBlobClient: Sendable {
         }
     }
 
+    /// Get Blob Properties (HEAD): the blob's size and metadata.
+    ///
+    /// - Throws: `ObjectStoreError` (`NoSuchKey` when it does not exist).
+    public func properties(name: String) async throws -> AzureBlob {
+        let response = try await send(.HEAD, name: name, operation: "Get Blob Properties")
+        var metadata: [String: String] = [:]
+        for (header, value) in response.headers where header.lowercased().hasPrefix("x-ms-meta-") {
+            metadata[String(header.dropFirst("x-ms-meta-".count))] = value
+        }
+        return AzureBlob(
+            name: name, bytes: response.headers.first(name: "content-length").flatMap { Int64($0) } ?? 0,
+            metadata: metadata)
+    }
+
+    /// Get User Delegation Key: a key, valid from `start` to `expiry` (ISO 8601, at most 7 days), that signs SAS
+    /// tokens on the caller's Entra ID identity (bearer authorization only).
+    public func userDelegationKey(start: String, expiry: String) async throws -> AzureSAS.UserDelegationKey {
+        let body =
+            #"<?xml version="1.0" encoding="utf-8"?><KeyInfo><Start>\#(start)</Start><Expiry>\#(expiry)</Expiry></KeyInfo>"#
+        let response = try await send(
+            .POST, name: nil, container: false, query: [("restype", "service"), ("comp", "userdelegationkey")],
+            headers: [("Content-Type", "application/xml")], body: ByteBuffer(string: body),
+            operation: "Get User Delegation Key")
+        let xml = try await Self.xml(response, operation: "Get User Delegation Key")
+        guard let oid = xml.root.value("SignedOid"), let tid = xml.root.value("SignedTid"),
+            let signedStart = xml.root.value("SignedStart"), let signedExpiry = xml.root.value("SignedExpiry"),
+            let service = xml.root.value("SignedService"), let version = xml.root.value("SignedVersion"),
+            let value = xml.root.value("Value")
+        else {
+            throw ObjectStoreError(.invalidResponse, "Get User Delegation Key of \(accountURL) gave an incomplete key")
+        }
+        return AzureSAS.UserDelegationKey(
+            objectId: oid, tenantId: tid, start: signedStart, expiry: signedExpiry, service: service, version: version,
+            value: value)
+    }
+
+    /// The URL of a blob, for a SAS to be appended to.
+    public func url(of name: String) -> String {
+        String(accountURL.prefix(Self.originLength(accountURL))) + path(name)
+    }
+
     /// Delete Blob; a missing blob is not an error.
     public func delete(name: String) async throws {
         do {
@@ -222,17 +263,17 @@ public struct AzureBlobClient: Sendable {
     }
 
     func send(
-        _ method: HTTPMethod, name: String?, query: [(String, String)] = [], headers: [(String, String)] = [],
-        body: ByteBuffer? = nil, operation: String, timeout: TimeAmount = .seconds(60)
+        _ method: HTTPMethod, name: String?, container: Bool = true, query: [(String, String)] = [],
+        headers: [(String, String)] = [], body: ByteBuffer? = nil, operation: String,
+        timeout: TimeAmount = .seconds(60)
     ) async throws -> HTTPClientResponse {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let encodedQuery = query.map {
             ($0.0, $0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)
         }
-        let path = self.path(name)
-        let origin = accountURL.prefix(
-            upTo: accountURL.index(accountURL.startIndex, offsetBy: Self.originLength(accountURL)))
+        let path = container ? self.path(name) : (URLComponents(string: accountURL)?.percentEncodedPath ?? "") + "/"
+        let origin = accountURL.prefix(Self.originLength(accountURL))
         let url =
             origin + path
             + (encodedQuery.isEmpty ? "" : "?" + encodedQuery.map { "\($0.0)=\($0.1)" }.joined(separator: "&"))
