@@ -60,18 +60,7 @@ extension S3Client {
                 operation: "GetObject", method: .GET, key: key, headers: headers,
                 timeout: configuration.transferTimeout))
         let info = Self.info(key: key, headers: response.headers)
-        var iterator = response.body.makeAsyncIterator()
-        while true {
-            let piece: ByteBuffer?
-            do {
-                piece = try await iterator.next()
-            } catch {
-                throw ObjectStoreError(
-                    .network, "the download of \(describe(key)) broke off (\(error))", underlying: error)
-            }
-            guard let piece else { break }
-            try await receive(piece)
-        }
+        try await response.stream(downloading: describe(key), receive)
         return info
     }
 

@@ -46,26 +46,6 @@ struct AzureBlobStoreTests {
             prefix: "cp", signer: delegated ? .userDelegation : .accountKey(key), blockSize: 64 * 1024, now: now)
     }
 
-    struct Pieces: AsyncSequence, Sendable {
-        let bytes: [UInt8]
-        let size: Int
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            let bytes: [UInt8]
-            let size: Int
-            var offset = 0
-
-            mutating func next() async throws -> [UInt8]? {
-                guard offset < bytes.count else { return nil }
-                let end = Swift.min(bytes.count, offset + size)
-                defer { offset = end }
-                return Array(bytes[offset..<end])
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes, size: size) }
-    }
-
     @Test("put streams small and block bodies under the prefix; read, exists and delete follow")
     func roundTrip() async throws {
         let azure = try TestAzure(containers: ["blobs"])

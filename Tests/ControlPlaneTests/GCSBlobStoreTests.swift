@@ -47,26 +47,6 @@ struct GCSBlobStoreTests {
             policy: try GCSUploadPolicy(chunkSize: 256 * 1024, resumableThreshold: 256 * 1024))
     }
 
-    struct Pieces: AsyncSequence, Sendable {
-        let bytes: [UInt8]
-        let size: Int
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            let bytes: [UInt8]
-            let size: Int
-            var offset = 0
-
-            mutating func next() async throws -> [UInt8]? {
-                guard offset < bytes.count else { return nil }
-                let end = Swift.min(bytes.count, offset + size)
-                defer { offset = end }
-                return Array(bytes[offset..<end])
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes, size: size) }
-    }
-
     @Test("put streams small and resumable bodies under the prefix; read, exists and delete follow")
     func roundTrip() async throws {
         let google = try TestGoogle(buckets: [Self.bucket])

@@ -14,6 +14,13 @@ struct Pieces: AsyncSequence, Sendable {
     }
 
     func makeAsyncIterator() -> AsyncIterator { AsyncIterator(remaining: pieces) }
+
+    init(pieces: [[UInt8]]) { self.pieces = pieces }
+
+    /// `bytes` in pieces of `size` bytes (the last one shorter).
+    init(bytes: [UInt8], size: Int) {
+        pieces = stride(from: 0, to: bytes.count, by: size).map { Array(bytes[$0..<Swift.min(bytes.count, $0 + size)]) }
+    }
 }
 
 @Suite("Local blob store")

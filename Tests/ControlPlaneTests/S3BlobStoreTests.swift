@@ -30,28 +30,6 @@ struct S3BlobStoreTests {
         return S3BlobStore(client: client, prefix: "control-plane", partSize: partSize)
     }
 
-    /// A body arriving in uneven pieces, as a request body does.
-    struct Pieces: AsyncSequence, Sendable {
-        typealias Element = [UInt8]
-        let bytes: [UInt8]
-        let size: Int
-
-        struct AsyncIterator: AsyncIteratorProtocol {
-            let bytes: [UInt8]
-            let size: Int
-            var offset = 0
-
-            mutating func next() async throws -> [UInt8]? {
-                guard offset < bytes.count else { return nil }
-                let end = Swift.min(bytes.count, offset + size)
-                defer { offset = end }
-                return Array(bytes[offset..<end])
-            }
-        }
-
-        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(bytes: bytes, size: size) }
-    }
-
     @Test("put streams small and multipart bodies, encrypted, under the prefix; read, exists and delete follow")
     func roundTrip() async throws {
         let partSize = 256 * 1024

@@ -78,6 +78,25 @@ struct RelayDelivery: Sendable {
         return CompleteRequest.RelayObjects(bucket: target.bucket, manifestKey: manifestKey, objects: objects)
     }
 
+    /// Uploads a spooled file through `upload`, which reads it with the `read` it is given, then checks that what
+    /// was read is the manifest's SHA-256: a file that changed in the spool meanwhile is removed and fails.
+    static func uploadVerified(
+        _ item: DirectDelivery.Item, spoolKey: [UInt8], removing remove: () async throws -> Void,
+        _ upload: ((Int) throws -> [UInt8]) async throws -> Void
+    ) async throws {
+        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
+        var hasher = SHA256()
+        try await upload { count in
+            let bytes = try reader.read(upTo: count)
+            hasher.update(data: bytes)
+            return bytes
+        }
+        guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
+            try? await remove()
+            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
+        }
+    }
+
     /// `outpost agent --check`: the policy allows the bucket's endpoints, the identity gets in, and what it may do
     /// there, without writing anything.
     ///
@@ -320,19 +339,13 @@ struct GCSRelayBucket: RelayBucket {
     private func upload(
         _ item: DirectDelivery.Item, key: String, generation: Int64, spoolKey: [UInt8]
     ) async throws {
-        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
-        var hasher = SHA256()
-        try await client.upload(
-            name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
-            kmsKeyName: target.kmsKeyName, ifGenerationMatch: generation
-        ) { count in
-            let bytes = try reader.read(upTo: count)
-            hasher.update(data: bytes)
-            return bytes
-        }
-        guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
-            try? await client.delete(name: key)
-            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
+        try await RelayDelivery.uploadVerified(
+            item, spoolKey: spoolKey, removing: { try await client.delete(name: key) }
+        ) {
+            read in
+            try await client.upload(
+                name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
+                kmsKeyName: target.kmsKeyName, ifGenerationMatch: generation, read: read)
         }
     }
 }
@@ -359,19 +372,13 @@ struct AzureRelayBucket: RelayBucket {
     func put(
         _ item: DirectDelivery.Item, key: String, listed: ListedObject?, spoolKey: [UInt8]
     ) async throws -> Bool {
-        let reader = try SealedPartReader(path: item.localPath, key: spoolKey)
-        var hasher = SHA256()
-        try await client.upload(
-            name: key, size: item.file.bytes, contentId: item.file.sha256,
-            metadata: [RelayDelivery.sha256Metadata: item.file.sha256]
-        ) { count in
-            let bytes = try reader.read(upTo: count)
-            hasher.update(data: bytes)
-            return bytes
-        }
-        guard Hex.encode(hasher.finalize()) == item.file.sha256 else {
-            try? await client.delete(name: key)
-            throw ObjectStoreError(.file, "\(item.file.path) changed in the spool while it was uploaded")
+        try await RelayDelivery.uploadVerified(
+            item, spoolKey: spoolKey, removing: { try await client.delete(name: key) }
+        ) {
+            read in
+            try await client.upload(
+                name: key, size: item.file.bytes, contentId: item.file.sha256,
+                metadata: [RelayDelivery.sha256Metadata: item.file.sha256], read: read)
         }
         return true
     }

@@ -12,7 +12,7 @@ public import ObjectStore
 /// key. A SAS cannot bind a size or a checksum, so nothing rests on the upload alone: ingestion reads every file and
 /// checks its size and SHA-256 against the manifest before anything is published. `put` streams a body of unknown
 /// length in blocks, holding one in memory.
-public struct AzureBlobStore: BlobStore, UploadPresigner {
+public struct AzureBlobStore: CloudBlobStore, UploadPresigner {
     /// Who signs upload URLs.
     public enum Signer: Sendable {
         /// The storage account key (service SAS).
@@ -57,15 +57,10 @@ public struct AzureBlobStore: BlobStore, UploadPresigner {
         return (String(parts[0]), String(parts[1]), parts.count > 2 ? String(parts[2].drop { $0 == "/" }) : "")
     }
 
-    func blobName(_ key: String) throws -> String {
-        try BlobError.validate(key: key)
-        return prefix + key
-    }
-
     public func put(
         key: String, from source: some AsyncSequence<[UInt8], any Error> & Sendable
     ) async throws -> BlobInfo {
-        let name = try blobName(key)
+        let name = try objectName(key)
         var hasher = SHA256()
         var total: Int64 = 0
         var pending: [UInt8] = []
@@ -99,42 +94,20 @@ public struct AzureBlobStore: BlobStore, UploadPresigner {
         return BlobInfo(bytes: total, sha256: Hex.encode(hasher.finalize()))
     }
 
-    public func read(key: String, _ body: ([UInt8]) async throws -> Void) async throws {
-        let name = try blobName(key)
-        do {
-            try await client.download(name: name) { piece in try await body(Array(piece.readableBytesView)) }
-        } catch let error as ObjectStoreError {
-            throw Self.blobError(error, key: key)
-        }
+    func download(_ name: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
+        try await client.download(name: name, receive)
     }
 
-    public func exists(key: String) async throws -> Bool {
-        let name = try blobName(key)
-        do {
-            _ = try await client.properties(name: name)
-            return true
-        } catch let error as ObjectStoreError where error.isNotFound {
-            return false
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func head(_ name: String) async throws { _ = try await client.properties(name: name) }
 
-    public func delete(key: String) async throws {
-        let name = try blobName(key)
-        do {
-            try await client.delete(name: name)
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func remove(_ name: String) async throws { try await client.delete(name: name) }
 
     /// A SAS for this one blob, create and write only, from a minute ago (clock skew) to `expiresIn` seconds ahead.
     /// The upload must be a single Put Blob (`x-ms-blob-type: BlockBlob`).
     public func presignedUpload(
         key: String, bytes: Int64, sha256: String, expiresIn: Int
     ) async throws -> PresignedUpload {
-        let name = try blobName(key)
+        let name = try objectName(key)
         let start = now().addingTimeInterval(-60)
         let expiry = now().addingTimeInterval(TimeInterval(expiresIn))
         var sas = AzureSAS(
@@ -163,18 +136,6 @@ public struct AzureBlobStore: BlobStore, UploadPresigner {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime]
         return formatter.string(from: date)
-    }
-
-    /// Blob-store errors name the blob key and Azure's error code, never a token, key or SAS.
-    static func blobError(_ error: any Error, key: String) -> any Error {
-        switch error {
-        case let error as ObjectStoreError where error.isNotFound:
-            return BlobError(.notFound, "blob \(key) does not exist")
-        case let error as ObjectStoreError:
-            return BlobError(.io, "blob \(key): \(error.description)")
-        default:
-            return error
-        }
     }
 }
 

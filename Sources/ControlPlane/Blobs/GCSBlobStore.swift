@@ -13,7 +13,7 @@ public import ObjectStore
 /// `x-goog-content-sha256` (the signed payload hash, which it checks against the body), so a URL carries nothing
 /// but the granted content. `put` streams a body of unknown length as a resumable upload holding one chunk in
 /// memory.
-public struct GCSBlobStore: BlobStore, UploadPresigner {
+public struct GCSBlobStore: CloudBlobStore, UploadPresigner {
     /// The client for the bucket (the server's own identity).
     public let client: GCSClient
     /// Prepended to every blob key; empty or ending in `/`.
@@ -56,11 +56,6 @@ public struct GCSBlobStore: BlobStore, UploadPresigner {
         return (bucket, prefix)
     }
 
-    func objectName(_ key: String) throws -> String {
-        try BlobError.validate(key: key)
-        return prefix + key
-    }
-
     public func put(
         key: String, from source: some AsyncSequence<[UInt8], any Error> & Sendable
     ) async throws -> BlobInfo {
@@ -81,35 +76,13 @@ public struct GCSBlobStore: BlobStore, UploadPresigner {
         return BlobInfo(bytes: total, sha256: Hex.encode(hasher.finalize()))
     }
 
-    public func read(key: String, _ body: ([UInt8]) async throws -> Void) async throws {
-        let name = try objectName(key)
-        do {
-            try await client.download(name: name) { piece in try await body(Array(piece.readableBytesView)) }
-        } catch let error as ObjectStoreError {
-            throw Self.blobError(error, key: key)
-        }
+    func download(_ name: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
+        try await client.download(name: name, receive)
     }
 
-    public func exists(key: String) async throws -> Bool {
-        let name = try objectName(key)
-        do {
-            _ = try await client.object(name: name)
-            return true
-        } catch let error as ObjectStoreError where error.isNotFound {
-            return false
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func head(_ name: String) async throws { _ = try await client.object(name: name) }
 
-    public func delete(key: String) async throws {
-        let name = try objectName(key)
-        do {
-            try await client.delete(name: name)
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func remove(_ name: String) async throws { try await client.delete(name: name) }
 
     public func presignedUpload(
         key: String, bytes: Int64, sha256: String, expiresIn: Int
@@ -130,18 +103,6 @@ public struct GCSBlobStore: BlobStore, UploadPresigner {
                 url: url, headers: Dictionary(uniqueKeysWithValues: headers.map { ($0.name, $0.value) }))
         } catch {
             throw Self.blobError(error, key: key)
-        }
-    }
-
-    /// Blob-store errors name the blob key and Cloud Storage's answer, never a token or a signed URL.
-    static func blobError(_ error: any Error, key: String) -> any Error {
-        switch error {
-        case let error as ObjectStoreError where error.isNotFound:
-            return BlobError(.notFound, "blob \(key) does not exist")
-        case let error as ObjectStoreError:
-            return BlobError(.io, "blob \(key): \(error.description)")
-        default:
-            return error
         }
     }
 }

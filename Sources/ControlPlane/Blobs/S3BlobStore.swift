@@ -11,7 +11,7 @@ public import ObjectStore
 /// `Content-Length`, its `x-amz-checksum-sha256` (which S3 verifies against the body) and the encryption headers,
 /// so a URL can carry nothing but the granted content. `put` streams a body of unknown length as a multipart
 /// upload holding one part in memory (a single PUT when it fits in one part) and aborts it on failure.
-public struct S3BlobStore: BlobStore, UploadPresigner {
+public struct S3BlobStore: CloudBlobStore, UploadPresigner {
     /// The client for the bucket.
     public let client: S3Client
     /// Prepended to every blob key; empty or ending in `/`.
@@ -50,15 +50,10 @@ public struct S3BlobStore: BlobStore, UploadPresigner {
         return (bucket, prefix)
     }
 
-    func objectKey(_ key: String) throws -> String {
-        try BlobError.validate(key: key)
-        return prefix + key
-    }
-
     public func put(
         key: String, from source: some AsyncSequence<[UInt8], any Error> & Sendable
     ) async throws -> BlobInfo {
-        let objectKey = try self.objectKey(key)
+        let objectKey = try objectName(key)
         var hasher = SHA256()
         var total: Int64 = 0
         var pending: [UInt8] = []
@@ -99,40 +94,18 @@ public struct S3BlobStore: BlobStore, UploadPresigner {
         return BlobInfo(bytes: total, sha256: Hex.encode(hasher.finalize()))
     }
 
-    public func read(key: String, _ body: ([UInt8]) async throws -> Void) async throws {
-        let objectKey = try self.objectKey(key)
-        do {
-            try await client.getObject(key: objectKey) { piece in try await body(Array(piece.readableBytesView)) }
-        } catch let error as ObjectStoreError {
-            throw Self.blobError(error, key: key)
-        }
+    func download(_ name: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
+        try await client.getObject(key: name, receive)
     }
 
-    public func exists(key: String) async throws -> Bool {
-        let objectKey = try self.objectKey(key)
-        do {
-            _ = try await client.headObject(key: objectKey)
-            return true
-        } catch let error as ObjectStoreError where error.isNotFound {
-            return false
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func head(_ name: String) async throws { _ = try await client.headObject(key: name) }
 
-    public func delete(key: String) async throws {
-        let objectKey = try self.objectKey(key)
-        do {
-            try await client.deleteObject(key: objectKey)
-        } catch {
-            throw Self.blobError(error, key: key)
-        }
-    }
+    func remove(_ name: String) async throws { try await client.deleteObject(key: name) }
 
     public func presignedUpload(
         key: String, bytes: Int64, sha256: String, expiresIn: Int
     ) async throws -> PresignedUpload {
-        let objectKey = try self.objectKey(key)
+        let objectKey = try objectName(key)
         guard let digest = Self.decodeHex(sha256), digest.count == 32 else {
             throw BlobError(.invalidKey, "a pre-signed upload needs a hex SHA-256")
         }
@@ -164,17 +137,5 @@ public struct S3BlobStore: BlobStore, UploadPresigner {
             bytes.append(byte)
         }
         return bytes
-    }
-
-    /// Blob-store errors name the blob key and S3's error code, never a credential or a signed URL.
-    static func blobError(_ error: any Error, key: String) -> any Error {
-        switch error {
-        case let error as ObjectStoreError where error.isNotFound:
-            return BlobError(.notFound, "blob \(key) does not exist")
-        case let error as ObjectStoreError:
-            return BlobError(.io, "blob \(key): \(error.description)")
-        default:
-            return error
-        }
     }
 }

@@ -191,18 +191,7 @@ public struct AzureBlobClient: Sendable {
     /// Get Blob: the bytes, handed to `receive` piece by piece.
     public func download(name: String, _ receive: (ByteBuffer) async throws -> Void) async throws {
         let response = try await send(.GET, name: name, operation: "Get Blob", timeout: .minutes(15))
-        var iterator = response.body.makeAsyncIterator()
-        while true {
-            let piece: ByteBuffer?
-            do {
-                piece = try await iterator.next()
-            } catch {
-                throw ObjectStoreError(
-                    .network, "the download of \(describe(name)) broke off (\(error))", underlying: error)
-            }
-            guard let piece else { break }
-            try await receive(piece)
-        }
+        try await response.stream(downloading: describe(name), receive)
     }
 
     /// Get Blob Properties (HEAD): the blob's size and metadata.

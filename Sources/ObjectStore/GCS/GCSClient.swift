@@ -151,18 +151,7 @@ public struct GCSClient: Sendable {
         try Self.validate(name: name)
         let response = try await send(
             .GET, objectURL(name) + "?alt=media", operation: "objects.get media", name: name, timeout: .minutes(15))
-        var iterator = response.body.makeAsyncIterator()
-        while true {
-            let piece: ByteBuffer?
-            do {
-                piece = try await iterator.next()
-            } catch {
-                throw ObjectStoreError(
-                    .network, "the download of \(describe(name)) broke off (\(error))", underlying: error)
-            }
-            guard let piece else { break }
-            try await receive(piece)
-        }
+        try await response.stream(downloading: describe(name), receive)
     }
 
     /// Deletes the object; a missing one is not an error.

@@ -7,6 +7,31 @@ import OutpostTesting
 import Synchronization
 import Testing
 
+extension TestControlPlane {
+    /// Runs `connectionId` under one agent, then rotates the agent's API key — `store` puts a new key where the
+    /// agent reads it, and the old key is revoked — and runs it again; both runs must succeed.
+    ///
+    /// - Returns: the new key.
+    func runTwiceRotatingTheAgentKey(
+        _ connectionId: String, setup: AgentSetup, environment: [String: String],
+        store: @escaping @Sendable (String) throws -> Void
+    ) async throws -> String {
+        let replacement = Mutex("")
+        try await withAgent(setup, environment: environment) { _ in
+            let first = try await self.finished(try await self.runNow(connectionId).id)
+            #expect(first.status == .succeeded, "\(first.error ?? "")")
+            let minted = try await self.mintAgentKey()
+            try store(minted.text)
+            let old = try #require(try await self.store.keys(tenantId: self.tenant.id).first { $0.name == "agent" })
+            _ = try await self.store.revokeKey(tenantId: self.tenant.id, id: old.id, at: WallClock.system.now)
+            let second = try await self.finished(try await self.runNow(connectionId).id)
+            #expect(second.status == .succeeded, "\(second.error ?? "")")
+            replacement.withLock { $0 = minted.text }
+        }
+        return replacement.withLock { $0 }
+    }
+}
+
 extension AgentRunTests {
     /// A source password in Google Secret Manager, read by the job with a service account key the agent names by
     /// reference: the run extracts, and the password (20 random characters) is in nothing the control plane or the
@@ -68,24 +93,14 @@ extension AgentRunTests {
                     secrets: ["password": "gcp-sm:projects/\(TestGoogle.project)/secrets/pg-password"]))
             var environment = ProcessInfo.processInfo.environment
             environment["PGPASSWORD"] = nil
-            let replacement = Mutex("")
-            try await withAgent(setup, environment: environment) { _ in
-                let first = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
-                #expect(first.status == .succeeded, "\(first.error ?? "")")
-                // Rotation: a new key as Secret Manager's latest version, the old one revoked.
-                let minted = try await controlPlane.mintAgentKey()
+            // Rotation: a new key as Secret Manager's latest version.
+            let replacement = try await controlPlane.runTwiceRotatingTheAgentKey(
+                connection.id, setup: setup, environment: environment
+            ) { key in
                 try google.control(
-                    "/_fake/secrets/versions",
-                    ["project": TestGoogle.project, "secret": "agent-key", "data": minted.text])
-                let old = try #require(
-                    try await controlPlane.store.keys(tenantId: controlPlane.tenant.id).first { $0.name == "agent" })
-                _ = try await controlPlane.store.revokeKey(
-                    tenantId: controlPlane.tenant.id, id: old.id, at: WallClock.system.now)
-                let second = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
-                #expect(second.status == .succeeded, "\(second.error ?? "")")
-                replacement.withLock { $0 = minted.text }
+                    "/_fake/secrets/versions", ["project": TestGoogle.project, "secret": "agent-key", "data": key])
             }
-            for secret in [postgres.password, controlPlane.agentKey, replacement.withLock { $0 }] {
+            for secret in [postgres.password, controlPlane.agentKey, replacement] {
                 try SecretCanaryTests.expectNowhere(
                     secret, under: [controlPlane.directory.path, setup.directory.path])
             }
@@ -126,21 +141,11 @@ extension AgentRunTests {
             environment["AZURE_FEDERATED_TOKEN_FILE"] = azure.federatedTokenFile
             environment["AZURE_TENANT_ID"] = azure.tenant
             environment["AZURE_CLIENT_ID"] = TestAzure.workloadClientId
-            let replacement = Mutex("")
-            try await withAgent(setup, environment: environment) { _ in
-                let first = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
-                #expect(first.status == .succeeded, "\(first.error ?? "")")
-                let minted = try await controlPlane.mintAgentKey()
-                try azure.control("/_fake/vault/secrets/agent-key", ["value": minted.text])
-                let old = try #require(
-                    try await controlPlane.store.keys(tenantId: controlPlane.tenant.id).first { $0.name == "agent" })
-                _ = try await controlPlane.store.revokeKey(
-                    tenantId: controlPlane.tenant.id, id: old.id, at: WallClock.system.now)
-                let second = try await controlPlane.finished(try await controlPlane.runNow(connection.id).id)
-                #expect(second.status == .succeeded, "\(second.error ?? "")")
-                replacement.withLock { $0 = minted.text }
-            }
-            for secret in [postgres.password, controlPlane.agentKey, replacement.withLock { $0 }] {
+            // Rotation: a new key as the vault's current version.
+            let replacement = try await controlPlane.runTwiceRotatingTheAgentKey(
+                connection.id, setup: setup, environment: environment
+            ) { key in try azure.control("/_fake/vault/secrets/agent-key", ["value": key]) }
+            for secret in [postgres.password, controlPlane.agentKey, replacement] {
                 try SecretCanaryTests.expectNowhere(
                     secret, under: [controlPlane.directory.path, setup.directory.path])
             }
