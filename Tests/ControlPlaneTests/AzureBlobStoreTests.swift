@@ -78,15 +78,7 @@ struct AzureBlobStoreTests {
         let store = try Self.store(azure, delegated: delegated)
         let tls = try Self.tls(azure)
         try await DeliveryHarness.serve(blobs: { _ in store }) { harness, client in
-            let connection = try await client.createConnection(harness, name: "wh")
-            let assignment = try await client.startRun(harness, connectionId: connection.id)
-            typealias R = CatalogRecords
-            let folder = try harness.folder("delivery")
-            try DeliveryWriter.write(
-                [R.database("wh", "d"), R.schema("wh", "d", "s"), R.table("wh", "d", "s", "orders")],
-                connection: "wh", completeness: [R.completeness("wh", "d", nil), R.completeness("wh", "d", "s")],
-                into: folder)
-            let files = try DeliveredFile.all(in: folder)
+            let (assignment, files) = try await client.startOrdersRun(harness)
             let grants = try await client.grants(harness, assignment, for: files)
             func send(
                 _ method: HTTPMethod, _ url: String, _ headers: [String: String], _ body: [UInt8]

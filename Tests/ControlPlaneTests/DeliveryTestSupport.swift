@@ -223,6 +223,20 @@ extension TestClientProtocol {
             json: UploadGrantRequest(leaseId: assignment.leaseId, files: files))
     }
 
+    /// Starts a run of a new connection `wh` and writes its delivery (one table, `wh/d/s/orders`, both scopes
+    /// complete) into a folder: what an agent would upload.
+    func startOrdersRun(_ harness: DeliveryHarness) async throws -> (RunAssignment, [DeliveredFile]) {
+        let connection = try await createConnection(harness, name: "wh")
+        let assignment = try await startRun(harness, connectionId: connection.id)
+        typealias R = CatalogRecords
+        let folder = try harness.folder("delivery")
+        try DeliveryWriter.write(
+            [R.database("wh", "d"), R.schema("wh", "d", "s"), R.table("wh", "d", "s", "orders")],
+            connection: "wh", completeness: [R.completeness("wh", "d", nil), R.completeness("wh", "d", "s")],
+            into: folder)
+        return (assignment, try DeliveredFile.all(in: folder))
+    }
+
     /// Grants for `files`, which must be given.
     func grants(
         _ harness: DeliveryHarness, _ assignment: RunAssignment, for files: [DeliveredFile]

@@ -73,15 +73,7 @@ struct S3BlobStoreTests {
         let moto = try TestMoto()
         let store = try Self.store(moto)
         try await DeliveryHarness.serve(blobs: { _ in store }) { harness, client in
-            let connection = try await client.createConnection(harness, name: "wh")
-            let assignment = try await client.startRun(harness, connectionId: connection.id)
-            typealias R = CatalogRecords
-            let folder = try harness.folder("delivery")
-            try DeliveryWriter.write(
-                [R.database("wh", "d"), R.schema("wh", "d", "s"), R.table("wh", "d", "s", "orders")],
-                connection: "wh", completeness: [R.completeness("wh", "d", nil), R.completeness("wh", "d", "s")],
-                into: folder)
-            let files = try DeliveredFile.all(in: folder)
+            let (assignment, files) = try await client.startOrdersRun(harness)
             let grants = try await client.grants(harness, assignment, for: files)
             for (file, grant) in zip(files, grants) {
                 let url = try #require(URLComponents(string: grant.url))
