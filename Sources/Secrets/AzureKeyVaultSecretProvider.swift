@@ -136,11 +136,22 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
     public func checkAccess() async throws -> String {
         let tokens = try await tokenSource(for: "for a check")
         do {
-            _ = try await tokens.token(scope: Self.vaultResources[0] + "/.default")
+            _ = try await tokens.token(scope: Self.vaultResource(authority: tokens.authorityHost) + "/.default")
         } catch {
             throw SecretError(.unreadable, "\(error)")
         }
         return "a Key Vault token for \(tokens.principal) obtained from \(tokens.authorityHost)"
+    }
+
+    /// Key Vault's resource in the cloud whose Entra ID authority this is (the public cloud's by default).
+    static func vaultResource(authority: String) -> String {
+        let host = URLComponents(string: authority)?.host?.lowercased() ?? ""
+        switch host {
+        case "login.chinacloudapi.cn": return "https://vault.azure.cn"
+        case "login.microsoftonline.us": return "https://vault.usgovcloudapi.net"
+        case "login.microsoftonline.de": return "https://vault.microsoftazure.de"
+        default: return vaultResources[0]
+        }
     }
 
     private func get(

@@ -186,6 +186,10 @@ struct AgentConfigurationTests {
         #expect(app.secretStores.azure?.authorityHost == "https://login.microsoftonline.us")
         // The app's secret is the agent's own: no connection may name it.
         #expect(SecretPolicy.Protected(configuration: app).references.contains("env:AKV_SECRET"))
+        // The environment alone configures it too.
+        let fromEnvironment = try AgentConfiguration.parse(
+            minimal, file: "agent.yaml", environment: ["OUTPOST_SECRET_STORES_AZURE_TENANT_ID": "t"])
+        #expect(fromEnvironment.secretStores.azure?.tenantId == "t")
         let imds = try parse(minimal + "\nsecretStores:\n  azure:\n    imdsEndpoint: http://169.254.169.254\n")
         #expect(imds.secretStores.azure?.imdsEndpoint == "http://169.254.169.254")
         for (yaml, message) in [

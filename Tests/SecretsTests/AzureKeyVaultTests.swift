@@ -126,6 +126,10 @@ struct AzureKeyVaultTests {
                 challenge:
                     #"Bearer authorization="https://login.microsoftonline.com/t", resource="https://vault.azure.net""#,
                 vault: "v") == "https://vault.azure.net/.default")
+        #expect(
+            AzureKeyVaultSecretProvider.vaultResource(authority: "https://login.chinacloudapi.cn/")
+                == "https://vault.azure.cn")
+        #expect(AzureKeyVaultSecretProvider.vaultResource(authority: azure.base) == "https://vault.azure.net")
         // A vault that asks for a token of another resource gets nothing.
         #expect(throws: SecretError.self) {
             try AzureKeyVaultSecretProvider.scope(

@@ -290,7 +290,8 @@ extension AgentConfiguration {
             settings[keyPath: path] = url
         }
         settings.caBundle = try readableFile(try azure.string("caBundle"), "secretStores.azure.caBundle", azure)
-        return azure.mapping == nil ? nil : settings
+        // Absent (in the file and the environment): nil, the identity the Azure variables describe.
+        return azure.mapping == nil && settings == AzureKeyVaultSettings() ? nil : settings
     }
 
     private static func readVault(_ vault: inout ConfigurationReader) throws -> VaultConfiguration? {
