@@ -35,11 +35,12 @@ CASES = [
      "headers": {"Content-Type": "application/json", "x-goog-content-length-range": "0,1048576",
                  "x-goog-hash": "md5=XUFAKrxLKna5cZ2REBfFkg=="}},
     {"name": "put-plain", "method": "PUT", "object": "a.txt", "expires": 3600, "headers": {}},
-    # What the control plane's Cloud Storage blob store grants: the exact size and the body's SHA-256 (the payload).
+    # What the control plane's Cloud Storage blob store grants: the exact size and the body's SHA-256 (the payload),
+    # here of b"hello", the body the self-test sends.
     {"name": "put-exact-size-and-sha256", "method": "PUT", "object": "outpost/ten_1/run_1/chunk 0001.jsonl",
      "expires": 900,
-     "headers": {"x-goog-content-length-range": "1234,1234",
-                 "x-goog-content-sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}},
+     "headers": {"x-goog-content-length-range": "5,5",
+                 "x-goog-content-sha256": "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"}},
     {"name": "get-unicode-and-query", "method": "GET", "object": "dir/naïve ~&=+.bin", "expires": 604800,
      "headers": {}, "query": {"generation": "1712345678901234"}},
     {"name": "put-whitespace-header", "method": "PUT", "object": "ws", "expires": 60,
