@@ -28,6 +28,15 @@ public enum AzureIdentity: Sendable {
     /// Entra ID's public cloud authority.
     public static let defaultAuthorityHost = "https://login.microsoftonline.com"
 
+    /// Where tokens come from, to pick the HTTP client (proxy or not) for it.
+    public func tokenURL(authorityHost: String) -> String {
+        switch self {
+        case .clientSecret, .clientCertificate, .workloadIdentity: authorityHost
+        case .managedIdentity(_, .imds(let base)): base
+        case .managedIdentity(_, .appService(let url, _)): url
+        }
+    }
+
     /// Who the tokens are for, for messages.
     public var principal: String {
         switch self {

@@ -17,6 +17,15 @@ public actor GoogleAccessTokens {
         /// Workload identity federation: another provider's token exchanged at STS (and for a service account's).
         case externalAccount(GoogleExternalAccount)
 
+        /// Where tokens come from (the first endpoint asked), to pick the HTTP client (proxy or not) for it.
+        public var tokenURL: String {
+            switch self {
+            case .serviceAccount(let key): key.tokenURI ?? GoogleServiceAccountKey.tokenAudience
+            case .metadataServer(let host): "http://\(host)/computeMetadata/v1/instance/service-accounts/default/token"
+            case .externalAccount(let account): account.tokenURL
+            }
+        }
+
         /// The identity a credential file describes: a service account key or an external account configuration.
         ///
         /// - Throws: `GoogleCloudError` `.credentials` for any other file; never echoes a key.

@@ -65,12 +65,14 @@ extension GCSClient {
     /// A client for a connection's Cloud Storage relay bucket, on its endpoint (Google's when none is named).
     ///
     /// - Throws: `ObjectStoreError` with code `invalidArgument` for a bad bucket name or endpoint.
+    /// - Parameter tlsConfiguration: nil leaves the HTTP client's own (the agent's network, with its CA bundle).
     public init(
-        relay: RelayTarget, tokens: GoogleAccessTokens, scope: String, httpClient: HTTPClient = .shared
+        relay: RelayTarget, tokens: GoogleAccessTokens, scope: String, httpClient: HTTPClient = .shared,
+        tlsConfiguration: TLSConfiguration? = GCSClient.defaultTLS
     ) throws {
         try self.init(
             bucket: relay.bucket, endpoint: relay.endpoint ?? GCSClient.defaultEndpoint, tokens: tokens, scope: scope,
-            httpClient: httpClient)
+            httpClient: httpClient, tlsConfiguration: tlsConfiguration)
     }
 }
 

@@ -157,9 +157,10 @@ struct RelayDelivery: Sendable {
             let authority =
                 environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
                 ?? AzureIdentity.defaultAuthorityHost
+            let identity = AzureIdentity.fromEnvironment(environment)
             let tokens = AzureAccessTokens(
-                identity: .fromEnvironment(environment), authorityHost: authority,
-                client: network.client(forURL: authority),
+                identity: identity, authorityHost: authority,
+                client: network.client(forURL: identity.tokenURL(authorityHost: authority)),
                 hostCheck: { url in try require(url, "the Entra ID endpoint") })
             do {
                 return AzureRelayBucket(
@@ -181,13 +182,13 @@ struct RelayDelivery: Sendable {
                 throw AgentError(.delivery, "no Google identity for the relay bucket \(target.location()): \(error)")
             }
             let tokens = GoogleAccessTokens(
-                identity: identity, client: network.client(forURL: endpoint),
+                identity: identity, client: network.client(forURL: identity.tokenURL),
                 hostCheck: { url in try require(url, "the Google token endpoint") })
             do {
                 return GCSRelayBucket(
                     client: try GCSClient(
                         relay: target, tokens: tokens, scope: GCSClient.readWriteScope,
-                        httpClient: network.client(forURL: endpoint)),
+                        httpClient: network.client(forURL: endpoint), tlsConfiguration: nil),
                     target: target)
             } catch {
                 throw AgentError(.delivery, "the relay bucket is not usable: \(error)")

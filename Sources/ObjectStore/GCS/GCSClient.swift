@@ -4,7 +4,7 @@ internal import Foundation
 public import GoogleCloud
 public import NIOCore
 internal import NIOHTTP1
-internal import NIOSSL
+public import NIOSSL
 
 /// A Cloud Storage client bound to one bucket, over the JSON API with OAuth bearer tokens (a service account key,
 /// workload identity or the metadata server: `GoogleAccessTokens`).
@@ -30,19 +30,28 @@ public struct GCSClient: Sendable {
     let scope: String
     let httpClient: HTTPClient
     let retryDelay: Duration
-    let tlsConfiguration: TLSConfiguration
+    /// Set on every https request when given; nil: the HTTP client's own (the agent's, with its CA bundle).
+    let tlsConfiguration: TLSConfiguration?
+
+    /// TLS 1.2 or later with the system's trust roots.
+    public static var defaultTLS: TLSConfiguration {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.minimumTLSVersion = .tlsv12
+        return tls
+    }
 
     /// Creates a client; nothing is sent until the first operation.
     ///
     /// - Parameters:
     ///   - scope: the OAuth scope asked for (`readOnlyScope` for a reader).
     ///   - retryDelay: the first pause before a resumable chunk is re-sent; doubled each time.
+    ///   - tlsConfiguration: set on every https request; nil leaves the HTTP client's own.
     /// - Throws: `ObjectStoreError` `invalidArgument` for a bucket name Cloud Storage would refuse or an endpoint
     ///   that is not an http(s) URL.
     public init(
         bucket: String, endpoint: String = GCSClient.defaultEndpoint, tokens: GoogleAccessTokens,
         scope: String = GCSClient.readWriteScope, httpClient: HTTPClient = .shared,
-        retryDelay: Duration = .milliseconds(500)
+        retryDelay: Duration = .milliseconds(500), tlsConfiguration: TLSConfiguration? = GCSClient.defaultTLS
     ) throws(ObjectStoreError) {
         try Self.validate(bucket: bucket)
         var endpoint = endpoint
@@ -62,9 +71,7 @@ public struct GCSClient: Sendable {
         self.scope = scope
         self.httpClient = httpClient
         self.retryDelay = retryDelay
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.minimumTLSVersion = .tlsv12
-        self.tlsConfiguration = tls
+        self.tlsConfiguration = tlsConfiguration
     }
 
     /// Whether Cloud Storage allows this bucket name: 3–63 characters (222 with dots, 63 per dot-separated part)
@@ -206,7 +213,7 @@ public struct GCSClient: Sendable {
             } else if method == .PUT || method == .POST {
                 request.headers.add(name: "Content-Length", value: "0")
             }
-            if url.hasPrefix("https://") { request.tlsConfiguration = tlsConfiguration }
+            if url.hasPrefix("https://"), let tlsConfiguration { request.tlsConfiguration = tlsConfiguration }
             let response: HTTPClientResponse
             do {
                 response = try await httpClient.execute(request, timeout: timeout)
