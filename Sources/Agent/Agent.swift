@@ -144,13 +144,12 @@ public enum Agent {
         let keys = SecretResolver(providers: base)
         base.append(
             GoogleSecretManagerSecretProvider(
-                settings: google,
-                client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
+                settings: google, clientForHost: { network.serviceClient(for: $0) },
                 credentials: { try await keys.resolve($0) }, environment: environment))
         base.append(
             AzureKeyVaultSecretProvider(
                 settings: configuration.secretStores.azure ?? AzureKeyVaultSettings(),
-                client: network.serviceClient(for: ""),
+                clientForHost: { network.serviceClient(for: $0) },
                 credentials: { try await keys.resolve($0) }, environment: environment))
         guard let vault = configuration.secretStores.vault else { return SecretResolver(providers: base) }
         // The agent's own secrets are read anew each time (its API key rotates), so nothing is kept between reads.

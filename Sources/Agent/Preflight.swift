@@ -144,7 +144,7 @@ public struct Preflight: Sendable {
             let policy = try? EgressPolicy(
                 allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
             let provider = AzureKeyVaultSecretProvider(
-                settings: azure, client: network.serviceClient(for: ""),
+                settings: azure, clientForHost: { network.serviceClient(for: $0) },
                 credentials: { try await resolver.resolve($0) },
                 hostCheck: { url in
                     if let decision = policy?.checkURL(url), !decision.allowed {
@@ -243,8 +243,7 @@ public struct Preflight: Sendable {
         let policy = try? EgressPolicy(
             allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
         let provider = GoogleSecretManagerSecretProvider(
-            settings: google,
-            client: network.serviceClient(for: URLComponents(string: google.endpoint)?.host ?? google.endpoint),
+            settings: google, clientForHost: { network.serviceClient(for: $0) },
             credentials: { try await resolver.resolve($0) },
             hostCheck: { url in
                 if let decision = policy?.checkURL(url), !decision.allowed {

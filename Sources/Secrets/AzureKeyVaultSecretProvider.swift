@@ -50,7 +50,7 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
     public nonisolated var store: SecretReference.Store { .azureKeyVault }
 
     public nonisolated let settings: AzureKeyVaultSettings
-    private let client: HTTPClient
+    private let clientForHost: @Sendable (String) -> HTTPClient
     private let credentials: @Sendable (SecretReference) async throws -> String
     private let hostCheck: @Sendable (String) throws -> Void
     private let environment: [String: String]
@@ -67,22 +67,34 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
     ]
 
     /// - Parameters:
-    ///   - client: for the vault, Entra ID and the managed identity endpoint; the caller shuts it down.
+    ///   - clientForHost: the HTTP client for a host (through the proxy or not); the caller shuts them down.
     ///   - credentials: resolves the client secret's or certificate's reference (other stores).
     ///   - hostCheck: called with every URL before it is requested; throws to refuse (the egress policy).
     ///   - environment: the Azure variables (`AZURE_FEDERATED_TOKEN_FILE`, `IDENTITY_ENDPOINT`, …).
+    public init(
+        settings: AzureKeyVaultSettings, clientForHost: @escaping @Sendable (String) -> HTTPClient,
+        credentials: @escaping @Sendable (SecretReference) async throws -> String,
+        hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
+        retryDelay: Duration = .milliseconds(500)
+    ) {
+        self.settings = settings
+        self.clientForHost = clientForHost
+        self.credentials = credentials
+        self.hostCheck = hostCheck
+        self.environment = environment
+        self.retryDelay = retryDelay
+    }
+
+    /// One client for every host.
     public init(
         settings: AzureKeyVaultSettings, client: HTTPClient,
         credentials: @escaping @Sendable (SecretReference) async throws -> String,
         hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
         retryDelay: Duration = .milliseconds(500)
     ) {
-        self.settings = settings
-        self.client = client
-        self.credentials = credentials
-        self.hostCheck = hostCheck
-        self.environment = environment
-        self.retryDelay = retryDelay
+        self.init(
+            settings: settings, clientForHost: { _ in client }, credentials: credentials, hostCheck: hostCheck,
+            environment: environment, retryDelay: retryDelay)
     }
 
     public func resolve(_ reference: SecretReference) async throws -> String {
@@ -162,7 +174,8 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if url.hasPrefix("https://"), let tlsConfiguration = try tls() { request.tlsConfiguration = tlsConfiguration }
         do {
-            let response = try await client.execute(request, timeout: .seconds(30))
+            let response = try await clientForHost(URLComponents(string: url)?.host ?? "").execute(
+                request, timeout: .seconds(30))
             let body = try await response.body.collect(upTo: 1024 * 1024)
             let object = (try? JSONSerialization.jsonObject(with: Data(Array(buffer: body)))) as? [String: Any]
             return (Int(response.status.code), response.headers, object)
@@ -294,7 +307,9 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
             settings.authorityHost ?? environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
             ?? AzureIdentity.defaultAuthorityHost
         let created = AzureAccessTokens(
-            identity: identity, authorityHost: authority, client: client, tlsConfiguration: try tls(),
+            identity: identity, authorityHost: authority,
+            client: clientForHost(URLComponents(string: identity.tokenURL(authorityHost: authority))?.host ?? ""),
+            tlsConfiguration: try tls(),
             hostCheck: hostCheck)
         tokens = created
         return created

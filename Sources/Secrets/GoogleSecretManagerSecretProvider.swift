@@ -32,7 +32,7 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
     public nonisolated var store: SecretReference.Store { .gcpSecretManager }
 
     public nonisolated let settings: GoogleSecretManagerSettings
-    private let client: HTTPClient
+    private let clientForHost: @Sendable (String) -> HTTPClient
     private let credentials: @Sendable (SecretReference) async throws -> String
     private let hostCheck: @Sendable (String) throws -> Void
     private let environment: [String: String]
@@ -42,22 +42,34 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
     static let scope = "https://www.googleapis.com/auth/cloud-platform"
 
     /// - Parameters:
-    ///   - client: for Secret Manager, the token endpoint and the metadata server; the caller shuts it down.
+    ///   - clientForHost: the HTTP client for a host (through the proxy or not); the caller shuts them down.
     ///   - credentials: resolves the key file's reference (other stores).
     ///   - hostCheck: called with every URL before it is requested; throws to refuse (the egress policy).
     ///   - environment: for `GCE_METADATA_HOST`.
+    public init(
+        settings: GoogleSecretManagerSettings, clientForHost: @escaping @Sendable (String) -> HTTPClient,
+        credentials: @escaping @Sendable (SecretReference) async throws -> String,
+        hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
+        retryDelay: Duration = .milliseconds(250)
+    ) {
+        self.settings = settings
+        self.clientForHost = clientForHost
+        self.credentials = credentials
+        self.hostCheck = hostCheck
+        self.environment = environment
+        self.retryDelay = retryDelay
+    }
+
+    /// One client for every host.
     public init(
         settings: GoogleSecretManagerSettings, client: HTTPClient,
         credentials: @escaping @Sendable (SecretReference) async throws -> String,
         hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
         retryDelay: Duration = .milliseconds(250)
     ) {
-        self.settings = settings
-        self.client = client
-        self.credentials = credentials
-        self.hostCheck = hostCheck
-        self.environment = environment
-        self.retryDelay = retryDelay
+        self.init(
+            settings: settings, clientForHost: { _ in client }, credentials: credentials, hostCheck: hostCheck,
+            environment: environment, retryDelay: retryDelay)
     }
 
     public func resolve(_ reference: SecretReference) async throws -> String {
@@ -81,7 +93,8 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
             let status: Int
             let body: ByteBuffer
             do {
-                let response = try await client.execute(request, timeout: .seconds(30))
+                let response = try await clientForHost(URLComponents(string: url)?.host ?? "").execute(
+                    request, timeout: .seconds(30))
                 status = Int(response.status.code)
                 body = try await response.body.collect(upTo: 1024 * 1024)
             } catch {
@@ -162,7 +175,9 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
                 ?? "metadata.google.internal"
             identity = .metadataServer(host: host)
         }
-        let created = GoogleAccessTokens(identity: identity, client: client, hostCheck: hostCheck)
+        let created = GoogleAccessTokens(
+            identity: identity, client: clientForHost(URLComponents(string: identity.tokenURL)?.host ?? ""),
+            hostCheck: hostCheck)
         tokens = created
         return created
     }

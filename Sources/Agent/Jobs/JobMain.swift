@@ -429,12 +429,12 @@ struct JobRunner {
         let keys = SecretResolver(providers: providers + [FileSecretProvider()])
         providers.append(
             GoogleSecretManagerSecretProvider(
-                settings: envelope.google ?? GoogleSecretManagerSettings(), client: services ?? .shared,
+                settings: envelope.google ?? GoogleSecretManagerSettings(), clientForHost: client,
                 credentials: { try await keys.resolve($0) },
                 hostCheck: { try Self.require(policy.checkURL($0)) }, environment: environment))
         providers.append(
             AzureKeyVaultSecretProvider(
-                settings: envelope.azure ?? AzureKeyVaultSettings(), client: services ?? .shared,
+                settings: envelope.azure ?? AzureKeyVaultSettings(), clientForHost: client,
                 credentials: { try await keys.resolve($0) },
                 hostCheck: { try Self.require(policy.checkURL($0)) }, environment: environment))
         guard let vault = envelope.vault else { return SecretResolver(providers: providers) }
