@@ -85,18 +85,6 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
         self.retryDelay = retryDelay
     }
 
-    /// One client for every host.
-    public init(
-        settings: AzureKeyVaultSettings, client: HTTPClient,
-        credentials: @escaping @Sendable (SecretReference) async throws -> String,
-        hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
-        retryDelay: Duration = .milliseconds(500)
-    ) {
-        self.init(
-            settings: settings, clientForHost: { _ in client }, credentials: credentials, hostCheck: hostCheck,
-            environment: environment, retryDelay: retryDelay)
-    }
-
     public func resolve(_ reference: SecretReference) async throws -> String {
         let (vault, path) = try Self.locate(reference)
         let url = "\(vault)/secrets/\(path)?api-version=\(Self.apiVersion)"

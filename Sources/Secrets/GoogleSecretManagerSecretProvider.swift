@@ -60,18 +60,6 @@ public actor GoogleSecretManagerSecretProvider: SecretProvider {
         self.retryDelay = retryDelay
     }
 
-    /// One client for every host.
-    public init(
-        settings: GoogleSecretManagerSettings, client: HTTPClient,
-        credentials: @escaping @Sendable (SecretReference) async throws -> String,
-        hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }, environment: [String: String] = [:],
-        retryDelay: Duration = .milliseconds(250)
-    ) {
-        self.init(
-            settings: settings, clientForHost: { _ in client }, credentials: credentials, hostCheck: hostCheck,
-            environment: environment, retryDelay: retryDelay)
-    }
-
     public func resolve(_ reference: SecretReference) async throws -> String {
         let name = try Self.versionName(reference)
         let tokens = try await tokenSource(for: "to read \(reference)")

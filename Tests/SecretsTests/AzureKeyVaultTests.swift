@@ -20,7 +20,8 @@ struct AzureKeyVaultTests {
         settings.authorityHost = settings.authorityHost ?? azure.base
         settings.caBundle = azure.caBundle
         return AzureKeyVaultSecretProvider(
-            settings: settings, client: .shared, credentials: { try await SecretResolver.standard.resolve($0) },
+            settings: settings, clientForHost: { _ in .shared },
+            credentials: { try await SecretResolver.standard.resolve($0) },
             hostCheck: hostCheck, environment: environment, retryDelay: .milliseconds(10))
     }
 

@@ -19,7 +19,8 @@ struct GoogleSecretManagerTests {
             settings: GoogleSecretManagerSettings(
                 credentials: key.map { SecretReference(store: .file, locator: $0) },
                 metadataHost: metadata ? google.metadataHost : nil, endpoint: google.secretManager),
-            client: .shared, credentials: { try await SecretResolver.standard.resolve($0) }, hostCheck: hostCheck)
+            clientForHost: { _ in .shared }, credentials: { try await SecretResolver.standard.resolve($0) },
+            hostCheck: hostCheck)
     }
 
     static func resolve(_ provider: GoogleSecretManagerSecretProvider, _ text: String) async throws -> String {

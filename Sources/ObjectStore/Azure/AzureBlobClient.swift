@@ -298,19 +298,8 @@ public struct AzureBlobClient: Sendable {
             for (header, value) in all { request.headers.add(name: header, value: value) }
             if let body { request.body = .bytes(body) }
             if url.hasPrefix("https://"), let tlsConfiguration { request.tlsConfiguration = tlsConfiguration }
-            let response: HTTPClientResponse
-            do {
-                response = try await httpClient.execute(request, timeout: timeout)
-            } catch let error as NIOSSLError {
-                throw ObjectStoreError(
-                    .tls,
-                    "Blob \(operation) of \(describe(name)) failed: the TLS handshake with \(accountURL) failed "
-                        + "(\(error))", underlying: error)
-            } catch {
-                throw ObjectStoreError(
-                    .network, "Blob \(operation) of \(describe(name)) did not get an answer (\(error))",
-                    underlying: error)
-            }
+            let response = try await httpClient.execute(
+                request, timeout: timeout, failing: "Blob \(operation) of \(describe(name))", endpoint: accountURL)
             if response.status.code == 401, !refreshed, case .bearer(let tokens) = authorization {
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 await tokens.invalidate()

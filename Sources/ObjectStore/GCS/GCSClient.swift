@@ -214,19 +214,9 @@ public struct GCSClient: Sendable {
                 request.headers.add(name: "Content-Length", value: "0")
             }
             if url.hasPrefix("https://"), let tlsConfiguration { request.tlsConfiguration = tlsConfiguration }
-            let response: HTTPClientResponse
-            do {
-                response = try await httpClient.execute(request, timeout: timeout)
-            } catch let error as NIOSSLError {
-                throw ObjectStoreError(
-                    .tls,
-                    "Cloud Storage \(operation) of \(describe(name)) failed: the TLS handshake with "
-                        + "\(endpoint) failed (\(error))", underlying: error)
-            } catch {
-                throw ObjectStoreError(
-                    .network, "Cloud Storage \(operation) of \(describe(name)) did not get an answer (\(error))",
-                    underlying: error)
-            }
+            let response = try await httpClient.execute(
+                request, timeout: timeout, failing: "Cloud Storage \(operation) of \(describe(name))",
+                endpoint: endpoint)
             let status = Int(response.status.code)
             if status == 401, !refreshed {
                 _ = try? await response.body.collect(upTo: 64 * 1024)
