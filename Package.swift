@@ -317,12 +317,13 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "outpost", "ControlPlane", "ControlPlaneStorage", "GoogleCloud", "ObjectStore", "OutpostProtocol",
-                "OutpostTesting",
+                "outpost", "AzureCloud", "ControlPlane", "ControlPlaneStorage", "GoogleCloud", "ObjectStore",
+                "OutpostProtocol", "OutpostTesting",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
     ]

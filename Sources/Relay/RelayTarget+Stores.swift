@@ -38,8 +38,10 @@ extension S3Configuration {
     /// The configuration for a connection's relay bucket: its endpoint (nil for AWS) and region, path-style
     /// addressing for S3-compatible endpoints, and the given credentials (the agent's own, or the control plane's
     /// read-only ones).
-    public init(relay: RelayTarget, credentials: AWSCredentialSource) {
-        self.init(endpoint: relay.endpoint, region: relay.region ?? "us-east-1", credentials: credentials)
+    public init(relay: RelayTarget, credentials: AWSCredentialSource, tlsConfiguration: TLSConfiguration? = nil) {
+        self.init(
+            endpoint: relay.endpoint, region: relay.region ?? "us-east-1", credentials: credentials,
+            tlsConfiguration: tlsConfiguration)
     }
 }
 
@@ -56,8 +58,15 @@ extension S3Client {
     /// A client for a connection's relay bucket.
     ///
     /// - Throws: `ObjectStoreError` with code `invalidArgument` for a bad bucket, region or endpoint.
-    public init(relay: RelayTarget, credentials: AWSCredentialSource) throws {
-        try self.init(bucket: relay.bucket, configuration: S3Configuration(relay: relay, credentials: credentials))
+    /// - Parameter tlsConfiguration: the trust roots for an endpoint with a private CA; nil: the system's.
+    public init(
+        relay: RelayTarget, credentials: AWSCredentialSource, httpClient: HTTPClient = .shared,
+        tlsConfiguration: TLSConfiguration? = nil
+    ) throws {
+        try self.init(
+            bucket: relay.bucket,
+            configuration: S3Configuration(relay: relay, credentials: credentials, tlsConfiguration: tlsConfiguration),
+            httpClient: httpClient)
     }
 }
 

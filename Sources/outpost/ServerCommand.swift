@@ -177,11 +177,20 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(name: .customLong("tls-key"), help: "The PEM private key of --tls-cert.")
     var tlsKey: String?
 
+    @Option(
+        name: .customLong("ca-bundle"),
+        help: ArgumentHelp(
+            "PEM CA certificates to trust, besides the system's, on the server's own HTTPS connections to clouds.",
+            discussion: "The blob store, customers' relay buckets, and the token, IAM and Entra ID endpoints: for "
+                + "private endpoints or a TLS-inspecting proxy whose CA is not in the system's trust store."))
+    var caBundle: String?
+
     func run() async throws {
         var logger = Logger(label: "outpost.server")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
         var configuration = ServerConfiguration()
+        let cloud: CloudHTTP
         do {
             (configuration.host, configuration.port) = try Self.parseListen(listen)
             configuration.publicBaseURL = try publicURL.map(Self.checkPublicURL)
@@ -190,10 +199,21 @@ struct ServerCommand: AsyncParsableCommand {
                 throw ServerCommandError(usage: "--relay-endpoint must be http(s)://HOST[:PORT] (got '\(endpoint)')")
             }
             configuration.tls = try Self.loadTLS(certificate: tlsCertificate, key: tlsKey)
+            cloud = try caBundle.map(CloudHTTP.init(caBundle:)) ?? .system
         } catch {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.usage)
         }
+        do {
+            try await run(configuration: configuration, cloud: cloud, logger: logger)
+        } catch {
+            await cloud.shutdown()
+            throw error
+        }
+        await cloud.shutdown()
+    }
+
+    private func run(configuration: ServerConfiguration, cloud: CloudHTTP, logger: Logger) async throws {
         if configuration.publicBaseURL == nil && ["0.0.0.0", "::"].contains(configuration.host) {
             Terminal.warning(
                 "listening on every interface without --public-url: upload URLs will name \(configuration.host), "
@@ -205,7 +225,7 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try Self.prepareDataDirectory(dataDir, logger: logger)
             storage = try chooseStorage()
-            blobs = try await prepareBlobs(environment: ProcessEnvironment.current, logger: logger)
+            blobs = try await prepareBlobs(environment: ProcessEnvironment.current, cloud: cloud, logger: logger)
         } catch let error as ServerCommandError {
             Terminal.error(error.description)
             throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
@@ -220,7 +240,7 @@ struct ServerCommand: AsyncParsableCommand {
                 logger.info("storage.sqlite", metadata: ["file.path": .string(path)])
                 try await serve(
                     store: try SQLiteControlPlaneStore(path: path), blobs: blobs, configuration: configuration,
-                    logger: logger)
+                    cloud: cloud, logger: logger)
             case .postgres(let url, let settings):
                 logger.info(
                     "storage.postgres",
@@ -230,7 +250,7 @@ struct ServerCommand: AsyncParsableCommand {
                     ])
                 try await serve(
                     store: try PostgresControlPlaneStore(url: url, logger: logger), blobs: blobs,
-                    configuration: configuration, logger: logger)
+                    configuration: configuration, cloud: cloud, logger: logger)
             }
         } catch {
             Terminal.error("\(error)")
@@ -268,15 +288,17 @@ struct ServerCommand: AsyncParsableCommand {
     /// Runs the control plane (start-up, then the application and its services) until SIGINT or SIGTERM and lets
     /// held requests finish; the first admin key, when one is minted, goes to `<data dir>/admin.key` (0600).
     private func serve(
-        store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration, logger: Logger
+        store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration, cloud: CloudHTTP,
+        logger: Logger
     ) async throws {
         try await serve(
-            store: store, blobs: blobs.store, signer: blobs.signer, configuration: configuration, logger: logger)
+            store: store, blobs: blobs.store, signer: blobs.signer, configuration: configuration, cloud: cloud,
+            logger: logger)
     }
 
     private func serve(
         store: some ControlPlaneStore, blobs: some BlobStore, signer: UploadSigner, configuration: ServerConfiguration,
-        logger: Logger
+        cloud: CloudHTTP, logger: Logger
     ) async throws {
         let keyPath = dataDir + "/admin.key"
         let google: GoogleAccessTokens
@@ -284,20 +306,17 @@ struct ServerCommand: AsyncParsableCommand {
             google = GoogleAccessTokens(
                 identity: try .applicationDefault(environment: ProcessEnvironment.current) { path in
                     try Array(Data(contentsOf: URL(fileURLWithPath: path)))
-                }, client: .shared)
+                }, client: cloud.client)
         } catch {
             throw ServerCommandError(usage: "\(error)")
         }
         let environment = ProcessEnvironment.current
-        let azure = AzureAccessTokens(
-            identity: .fromEnvironment(environment),
-            authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? AzureIdentity.defaultAuthorityHost, client: .shared)
+        let azure = Self.azureTokens(environment: environment, cloud: cloud)
         let server = ControlPlaneServer(
             store: store, blobs: blobs, signer: signer, configuration: configuration,
             relayReader: RelayReader(
                 environment: AWSEnvironment(environment), allowedEndpoints: relayEndpoint, google: google,
-                azure: azure),
+                azure: azure, httpClient: cloud.client, tlsConfiguration: cloud.tlsConfiguration),
             logger: logger
         ) { key in
             try Self.writeSecretFile(keyPath, contents: key + "\n")
@@ -325,12 +344,12 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// Opens the blob store (the encrypted folder in the data directory, or the S3 bucket of `--blob-store`) and
     /// the upload-signing secret, creating the local keys (32 random bytes, mode 0600) on the first start.
-    func prepareBlobs(environment: [String: String], logger: Logger) async throws -> Blobs {
+    func prepareBlobs(environment: [String: String], cloud: CloudHTTP, logger: Logger) async throws -> Blobs {
         do {
             let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
             let signer = UploadSigner(secret: secret)
             if let blobStore, blobStore.hasPrefix("azure://") {
-                let store = try await azureBlobStore(location: blobStore, environment: environment)
+                let store = try await azureBlobStore(location: blobStore, environment: environment, cloud: cloud)
                 logger.info(
                     "blobs.azure",
                     metadata: [
@@ -341,7 +360,7 @@ struct ServerCommand: AsyncParsableCommand {
                 return Blobs(store: store, signer: signer)
             }
             if let blobStore, blobStore.hasPrefix("gs://") {
-                let store = try await gcsBlobStore(location: blobStore, environment: environment)
+                let store = try await gcsBlobStore(location: blobStore, environment: environment, cloud: cloud)
                 logger.info(
                     "blobs.gcs",
                     metadata: [
@@ -353,7 +372,7 @@ struct ServerCommand: AsyncParsableCommand {
             if let blobStore {
                 let store = try Self.s3BlobStore(
                     location: blobStore, region: blobStoreRegion, endpoint: blobStoreEndpoint,
-                    kmsKeyId: blobStoreKmsKeyId, environment: environment)
+                    kmsKeyId: blobStoreKmsKeyId, environment: environment, cloud: cloud)
                 logger.info(
                     "blobs.s3",
                     metadata: ["s3.bucket": .string(store.client.bucket), "s3.prefix": .string(store.prefix)])
@@ -369,7 +388,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The S3 blob store the options describe, with the process's AWS credentials.
     static func s3BlobStore(
-        location: String, region: String?, endpoint: String?, kmsKeyId: String?, environment: [String: String]
+        location: String, region: String?, endpoint: String?, kmsKeyId: String?, environment: [String: String],
+        cloud: CloudHTTP = .system
     ) throws -> S3BlobStore {
         let bucket: String
         let prefix: String
@@ -389,7 +409,10 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             let client = try S3Client(
                 bucket: bucket,
-                configuration: S3Configuration(endpoint: endpoint, region: region, credentials: credentials))
+                configuration: S3Configuration(
+                    endpoint: endpoint, region: region, credentials: credentials,
+                    tlsConfiguration: cloud.tlsConfiguration),
+                httpClient: cloud.client)
             return S3BlobStore(
                 client: client, prefix: prefix,
                 serverSideEncryption: kmsKeyId.map { .kms(keyId: $0) } ?? .aes256)
@@ -401,7 +424,7 @@ struct ServerCommand: AsyncParsableCommand {
     /// The Cloud Storage blob store of `--blob-store gs://…`, with the process's Google identity: a service account
     /// key (GOOGLE_APPLICATION_CREDENTIALS) signs upload URLs itself; under the metadata server's identity they are
     /// signed by IAM Credentials' signBlob.
-    func gcsBlobStore(location: String, environment: [String: String]) async throws -> GCSBlobStore {
+    func gcsBlobStore(location: String, environment: [String: String], cloud: CloudHTTP) async throws -> GCSBlobStore {
         let bucket: String
         let prefix: String
         do {
@@ -422,7 +445,7 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ServerCommandError(usage: "--blob-store: \(error)")
         }
-        let tokens = GoogleAccessTokens(identity: identity, client: .shared)
+        let tokens = GoogleAccessTokens(identity: identity, client: cloud.client)
         let endpoint = blobStoreEndpoint ?? GCSClient.defaultEndpoint
         let credential: GCSSignedURLs.Credential
         switch identity {
@@ -435,12 +458,14 @@ struct ServerCommand: AsyncParsableCommand {
             } catch {
                 throw ServerCommandError("--blob-store: \(error)")
             }
-            let iam = GoogleIAMSigner(tokens: tokens, endpoint: googleIamEndpoint, client: .shared)
+            let iam = GoogleIAMSigner(tokens: tokens, endpoint: googleIamEndpoint, client: cloud.client)
             credential = .remote(email: email) { try await iam.sign($0, as: email) }
         }
         let client: GCSClient
         do {
-            client = try GCSClient(bucket: bucket, endpoint: endpoint, tokens: tokens)
+            client = try GCSClient(
+                bucket: bucket, endpoint: endpoint, tokens: tokens, httpClient: cloud.client,
+                tlsConfiguration: cloud.tlsConfiguration ?? GCSClient.defaultTLS)
         } catch {
             throw ServerCommandError(usage: "--blob-store: \(error.message)")
         }
@@ -450,7 +475,11 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The Azure blob store of `--blob-store azure://…`: with `--blob-store-account-key`, Shared Key requests and
     /// service SAS upload URLs; without, the server's Entra ID identity and user delegation SAS.
-    func azureBlobStore(location: String, environment: [String: String]) async throws -> AzureBlobStore {
+    func azureBlobStore(
+        location: String, environment: [String: String], cloud: CloudHTTP
+    ) async throws
+        -> AzureBlobStore
+    {
         let account: String
         let container: String
         let prefix: String
@@ -476,20 +505,27 @@ struct ServerCommand: AsyncParsableCommand {
             }
             (authorization, signer) = (.sharedKey(key), .accountKey(key))
         } else {
-            let tokens = AzureAccessTokens(
-                identity: .fromEnvironment(environment),
-                authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-                    ?? AzureIdentity.defaultAuthorityHost, client: .shared)
-            (authorization, signer) = (.bearer(tokens), .userDelegation)
+            (authorization, signer) = (
+                .bearer(Self.azureTokens(environment: environment, cloud: cloud)), .userDelegation
+            )
         }
         do {
             return AzureBlobStore(
                 client: try AzureBlobClient(
-                    account: account, container: container, accountURL: blobStoreEndpoint, authorization: authorization),
+                    account: account, container: container, accountURL: blobStoreEndpoint, authorization: authorization,
+                    httpClient: cloud.client, tlsConfiguration: cloud.tlsConfiguration),
                 prefix: prefix, signer: signer)
         } catch {
             throw ServerCommandError(usage: "--blob-store: \(error)")
         }
+    }
+
+    /// The process's Entra ID identity (AZURE_* or IDENTITY_* variables, else IMDS), its tokens through `cloud`.
+    static func azureTokens(environment: [String: String], cloud: CloudHTTP) -> AzureAccessTokens {
+        AzureAccessTokens(
+            identity: .fromEnvironment(environment),
+            authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? AzureIdentity.defaultAuthorityHost, client: cloud.client, tlsConfiguration: cloud.tlsConfiguration)
     }
 
     /// `http(s)://host[:port][/path]` without a query, fragment or trailing slash.

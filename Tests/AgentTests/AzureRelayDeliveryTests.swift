@@ -27,7 +27,7 @@ struct AzureRelayDeliveryTests {
             client: .shared, tlsConfiguration: tls)
         let reader = RelayReader(
             environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint], azure: serverIdentity,
-            azureTLS: tls)
+            tlsConfiguration: tls)
         try await withControlPlane(relayReader: reader) { controlPlane in
             let connection = try await controlPlane.createConnection(
                 ConnectionRequest(

@@ -248,7 +248,7 @@ struct AdminTLSTests {
         try await store.close()
     }
 
-    @Test("outpost server refuses --tls-cert without --tls-key, and unreadable TLS files, as usage errors")
+    @Test("outpost server refuses --tls-cert without --tls-key, and unreadable TLS or CA bundle files, as usage errors")
     func serverTLSOptions() throws {
         let directory = try TemporaryDirectory()
         let alone = try OutpostCLI.run(["server", "--data-dir", directory.path + "/data", "--tls-cert", "/nope.pem"])
@@ -260,6 +260,14 @@ struct AdminTLSTests {
         ])
         #expect(missing.status == 64)
         #expect(missing.standardError.contains("missing.pem"))
+        // The cloud CA bundle is loaded at start: a file without a certificate is named, with nothing served.
+        let notPEM = directory.path + "/not-a-bundle.pem"
+        try Data("not a certificate\n".utf8).write(to: URL(fileURLWithPath: notPEM))
+        for bundle in [notPEM, directory.path + "/missing-bundle.pem"] {
+            let refused = try OutpostCLI.run(["server", "--data-dir", directory.path + "/data", "--ca-bundle", bundle])
+            #expect(refused.status == 64)
+            #expect(refused.standardError.contains("--ca-bundle '\(bundle)'"), "\(refused.standardError)")
+        }
     }
 
     @Test("outpost server refuses a start window or an ingestion lease out of range as usage errors")

@@ -40,6 +40,13 @@ struct RelayDelivery: Sendable {
         let items = try DirectDelivery.items(folder: folder, key: key)
         let bucket = try self.bucket()
         let prefix = target.runPrefix(connectionId: connectionId, runId: runId)
+        logger.info(
+            "delivery.relaying",
+            metadata: [
+                "run.id": "\(runId)", "delivery.files": "\(items.count)",
+                "delivery.bytes": "\(items.reduce(Int64(0)) { $0 + $1.file.bytes })",
+                "delivery.target": "\(target.location(prefix))",
+            ])
         let present: [String: ListedObject]
         do {
             present = try await bucket.present(prefix: prefix)
@@ -70,7 +77,7 @@ struct RelayDelivery: Sendable {
         logger.info(
             "delivery.relayed",
             metadata: [
-                "delivery.files": "\(items.count)", "delivery.sent": "\(sent)",
+                "run.id": "\(runId)", "delivery.files": "\(items.count)", "delivery.sent": "\(sent)",
                 "delivery.kept": "\(items.count - sent)",
             ])
         let manifestKey = Self.objectKey(

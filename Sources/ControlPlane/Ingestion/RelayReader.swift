@@ -1,4 +1,5 @@
 public import AWSSigV4
+public import AsyncHTTPClient
 public import AzureCloud
 public import GoogleCloud
 internal import Logging
@@ -25,8 +26,11 @@ public struct RelayReader: Sendable {
     public let google: GoogleAccessTokens?
     /// The server's Entra ID identity, for Azure Blob Storage relays; nil: none configured.
     public let azure: AzureAccessTokens?
-    /// Trust roots for Azure endpoints with a private CA; nil: the system's.
-    public let azureTLS: TLSConfiguration?
+    /// The HTTP client every read goes through.
+    public let httpClient: HTTPClient
+    /// Set on every https request when given (trust roots for endpoints with a private CA, `outpost server
+    /// --ca-bundle`); nil: each store's default, the system's trust roots.
+    public let tlsConfiguration: TLSConfiguration?
 
     /// Creates the server's reader.
     ///
@@ -35,15 +39,18 @@ public struct RelayReader: Sendable {
     ///   - allowedEndpoints: endpoints besides AWS that relay connections may use; a trailing `/` is ignored.
     ///   - google: the server's Google identity, for Cloud Storage relay buckets.
     ///   - azure: the server's Entra ID identity, for Azure Blob Storage containers.
+    ///   - httpClient: the client reads go through.
+    ///   - tlsConfiguration: set on every https request; nil: the system's trust roots.
     public init(
         environment: AWSEnvironment, allowedEndpoints: [String] = [], google: GoogleAccessTokens? = nil,
-        azure: AzureAccessTokens? = nil, azureTLS: TLSConfiguration? = nil
+        azure: AzureAccessTokens? = nil, httpClient: HTTPClient = .shared, tlsConfiguration: TLSConfiguration? = nil
     ) {
         self.environment = environment
         self.allowedEndpoints = Set(allowedEndpoints.map(Self.normalize))
         self.google = google
         self.azure = azure
-        self.azureTLS = azureTLS
+        self.httpClient = httpClient
+        self.tlsConfiguration = tlsConfiguration
     }
 
     static func normalize(_ endpoint: String) -> String {
@@ -78,7 +85,9 @@ public struct RelayReader: Sendable {
                         + AWSEnvironment.missingCredentialsAdvice)
             }
             do {
-                let client = try S3Client(relay: target, credentials: credentials)
+                let client = try S3Client(
+                    relay: target, credentials: credentials, httpClient: httpClient,
+                    tlsConfiguration: tlsConfiguration)
                 return RelayDeliverySource(client: client, target: target, objects: objects)
             } catch let error as ObjectStoreError {
                 throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
@@ -90,7 +99,8 @@ public struct RelayReader: Sendable {
                         + "with workload identity or a managed identity")
             }
             do {
-                let client = try AzureBlobClient(relay: target, tokens: azure, tlsConfiguration: azureTLS)
+                let client = try AzureBlobClient(
+                    relay: target, tokens: azure, httpClient: httpClient, tlsConfiguration: tlsConfiguration)
                 return RelayDeliverySource(client: client, target: target, objects: objects)
             } catch let error as ObjectStoreError {
                 throw IngestionError("the connection's relay container cannot be addressed: \(error.message)")
@@ -102,7 +112,9 @@ public struct RelayReader: Sendable {
                         + "GOOGLE_APPLICATION_CREDENTIALS or run it where a metadata server answers")
             }
             do {
-                let client = try GCSClient(relay: target, tokens: google, scope: GCSClient.readOnlyScope)
+                let client = try GCSClient(
+                    relay: target, tokens: google, scope: GCSClient.readOnlyScope, httpClient: httpClient,
+                    tlsConfiguration: tlsConfiguration ?? GCSClient.defaultTLS)
                 return RelayDeliverySource(client: client, target: target, objects: objects)
             } catch let error as ObjectStoreError {
                 throw IngestionError("the connection's relay bucket cannot be addressed: \(error.message)")
