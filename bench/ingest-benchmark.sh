@@ -152,6 +152,8 @@ agent:
   concurrency: 1
 policy:
   allowedSources: ["postgres://$host:$port/*"]
+  allowedSecrets: ["file:$work/pgpass"]
+  unverifiedSources: ["postgres://$host:$port/*"]
 jobs:
   executable: $outpost
 observability:

@@ -38,7 +38,10 @@ struct ServerCommand: AsyncParsableCommand {
             With --blob-store s3://BUCKET/PREFIX delivered files go to an S3 bucket instead (every object written \
             with server-side encryption, AES256 or aws:kms with --blob-store-kms-key-id), and agents upload into it \
             with SigV4 pre-signed URLs bound to each object's size and checksum; the server uses its own AWS \
-            credentials for it.
+            credentials for it. gs://BUCKET/PREFIX keeps them in Cloud Storage (V4 signed URLs, signed with the \
+            service account key or through IAM Credentials' signBlob); azure://ACCOUNT/CONTAINER/PREFIX in Azure \
+            Blob Storage (a SAS per blob: user delegation under the server's Entra ID identity, or service SAS with \
+            --blob-store-account-key). Ingestion checks every file's size and SHA-256 before it publishes.
             Bucket relay deliveries are read from the customers' buckets with this process's own identity: for S3 \
             its AWS credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_WEB_IDENTITY_TOKEN_FILE/AWS_ROLE_ARN), \
             for Cloud Storage its Google identity (the service account key GOOGLE_APPLICATION_CREDENTIALS names, or \
@@ -46,7 +49,8 @@ struct ServerCommand: AsyncParsableCommand {
             Blob Storage its Entra ID identity (AKS workload identity: AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID, \
             AZURE_CLIENT_ID; else App Service's IDENTITY_ENDPOINT; else IMDS); each \
             customer grants that identity read access. Relay connections naming another endpoint are read only if \
-            the endpoint is allowed with --relay-endpoint.
+            the endpoint is allowed with --relay-endpoint. --ca-bundle adds trust roots for all these cloud \
+            connections (private endpoints, a TLS-inspecting proxy); the server uses no proxy.
             HTTPS: --tls-cert and --tls-key (PEM files) serve TLS 1.2 or newer; without them the server speaks plain \
             HTTP and belongs behind a TLS-terminating proxy (set --public-url to its https:// address).
             Stops gracefully on SIGINT and SIGTERM.
@@ -72,8 +76,10 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "An S3-compatible or Cloud Storage endpoint (https://host[:port]) relay connections may name; repeatable.",
-            discussion: "AWS itself is always allowed. The server sends its own signed requests there."))
+            "An S3-compatible, Cloud Storage or Blob Storage endpoint (https://host[:port]) relay connections may name; "
+                + "repeatable.",
+            discussion: "AWS S3, storage.googleapis.com and each account's own ACCOUNT.blob.core.windows.net are "
+                + "always allowed. The server sends its own signed requests and tokens there."))
     var relayEndpoint: [String] = []
 
     @Option(
@@ -89,7 +95,7 @@ struct ServerCommand: AsyncParsableCommand {
     @Option(
         name: .long,
         help:
-            "An S3-compatible endpoint for the S3 blob store, or a private Cloud Storage endpoint, http(s)://HOST[:PORT]."
+            "The blob store's endpoint, http(s)://HOST[:PORT][/PATH]: S3-compatible, a private Cloud Storage endpoint, or an Azure account URL."
     )
     var blobStoreEndpoint: String?
 

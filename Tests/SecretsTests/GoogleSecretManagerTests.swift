@@ -144,5 +144,27 @@ struct GoogleSecretManagerTests {
     @Test func crc32cIsCastagnoli() {
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
         #expect(CRC32C.checksum([UInt8]()) == 0)
+        // Eight bytes at a time, against the bit-by-bit definition: every length around the 8-byte steps, from
+        // unaligned starts, whole and continued across a split, and from a sequence that is not contiguous.
+        func reference(_ bytes: some Sequence<UInt8>) -> UInt32 {
+            var value = UInt32.max
+            for byte in bytes {
+                value ^= UInt32(byte)
+                for _ in 0..<8 { value = value & 1 == 1 ? (value >> 1) ^ 0x82F6_3B78 : value >> 1 }
+            }
+            return ~value
+        }
+        var generator = SystemRandomNumberGenerator()
+        let data = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<9 {
+            for length in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200, 291 - start] {
+                let slice = data[start..<(start + length)]
+                #expect(CRC32C.checksum(slice) == reference(slice), "start \(start), length \(length)")
+                let split = slice.startIndex + length / 3
+                let continued = CRC32C.checksum(slice[split...], continuing: CRC32C.checksum(slice[..<split]))
+                #expect(continued == reference(slice))
+            }
+        }
+        #expect(CRC32C.checksum(data.lazy.reversed()) == reference(data.reversed()))
     }
 }
