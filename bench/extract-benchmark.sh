@@ -26,36 +26,13 @@ source bench/lib.sh
 bench_build
 
 work=$(mktemp -d /tmp/outpost-bench.XXXXXX)
-started=""
-if [ -z "${OUTPOST_BENCH_POSTGRES_URL:-}" ]; then
-    eval "$(bash Tests/tools/start-postgres.sh "$work/pg")"
-    OUTPOST_BENCH_POSTGRES_URL=$OUTPOST_TEST_POSTGRES_URL
-    started=$work/pg
-fi
 cleanup() {
-    if [ -n "$started" ]; then
-        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-        runuser -u postgres -- "$bin/pg_ctl" -D "$started/data" -m immediate stop >/dev/null 2>&1 || true
-    fi
+    bench_postgres_stop
     rm -rf "$work"
 }
 trap cleanup EXIT
-
-read -r user password host port < <(python3 -c '
-import sys, urllib.parse as u
-p = u.urlparse(sys.argv[1]); print(p.username, u.unquote(p.password or ""), p.hostname, p.port or 5432)' \
-    "$OUTPOST_BENCH_POSTGRES_URL")
-export PGPASSWORD=$password PGHOST=$host PGPORT=$port PGUSER=$user
-
-declare -A schemas=([small]=20 [large]=200)
 for scale in $scales; do
-    db="outpost_bench_$scale"
-    if [ "$(psql -d postgres -Atc "select count(*) from pg_database where datname = '$db'")" = "0" ]; then
-        echo "bench: building the $scale catalog (${schemas[$scale]} schemas)" >&2
-        psql -d postgres -qc "create database $db"
-        python3 "$shared/bench/gen_catalog.py" --schemas "${schemas[$scale]}" --seed 42 \
-            | psql -v ON_ERROR_STOP=1 -q -d "$db" >/dev/null
-    fi
+    bench_postgres_catalog "$work" "$scale"
 done
 
 # measure NAME COMMAND...: runs the command $runs times; prints "NAME median_seconds peak_rss_kib".

@@ -59,7 +59,6 @@ source bench/lib.sh
 bench_build --static-swift-stdlib
 
 work=$(mktemp -d /tmp/outpost-ingest-bench.XXXXXX)
-started=""
 server_pid=""
 agent_pid=""
 stop_components() {
@@ -69,36 +68,12 @@ stop_components() {
 }
 cleanup() {
     stop_components
-    if [ -n "$started" ]; then
-        bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-        runuser -u postgres -- "$bin/pg_ctl" -D "$started/data" -m immediate stop >/dev/null 2>&1 || true
-    fi
+    bench_postgres_stop
     if [ -n "${OUTPOST_BENCH_KEEP:-}" ]; then echo "bench: kept $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
-if [ -z "${OUTPOST_BENCH_POSTGRES_URL:-}" ]; then
-    # PostgreSQL runs as its own user, which must reach its data folder inside the private scratch folder.
-    chmod 711 "$work"
-    eval "$(bash Tests/tools/start-postgres.sh "$work/pg")"
-    OUTPOST_BENCH_POSTGRES_URL=$OUTPOST_TEST_POSTGRES_URL
-    started=$work/pg
-fi
-
-read -r user password host port < <(python3 -c '
-import sys, urllib.parse as u
-p = u.urlparse(sys.argv[1]); print(p.username, u.unquote(p.password or ""), p.hostname, p.port or 5432)' \
-    "$OUTPOST_BENCH_POSTGRES_URL")
-export PGPASSWORD=$password PGHOST=$host PGPORT=$port PGUSER=$user
-db="outpost_bench_$scale"
-if [ "$(psql -d postgres -Atc "select count(*) from pg_database where datname = '$db'")" = "0" ]; then
-    echo "bench: building the $scale catalog (${schemas[$scale]} schemas)" >&2
-    psql -d postgres -qc "create database $db"
-    python3 "$shared/bench/gen_catalog.py" --schemas "${schemas[$scale]}" --seed 42 \
-        | psql -v ON_ERROR_STOP=1 -q -d "$db" >/dev/null
-fi
-source_url="postgres://$user@$host:$port/$db"
-# The source password reaches the job as a secret reference to this file, never in a URL or the connection.
-(umask 077 && printf '%s' "$password" >"$work/pgpass")
+bench_postgres_catalog "$work" "$scale"
+# The source password reaches the job as a secret reference to $work/pgpass, never in a URL or the connection.
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "bench: $scale catalog, stores: $stores, $runs run(s), $(nproc) cores, load average $(load)" >&2
