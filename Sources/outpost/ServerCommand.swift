@@ -115,6 +115,15 @@ struct ServerCommand: AsyncParsableCommand {
                 + "user delegation SAS upload URLs."))
     var blobStoreAccountKey: String?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A Cloud Storage HMAC key, by reference (env:NAME or file:PATH) holding ACCESS_ID:SECRET, to sign upload URLs.",
+            discussion:
+                "Upload URLs are then GOOG4-HMAC-SHA256; the server's own requests still use its Google identity. "
+                + "Without it, the service account key signs them, or IAM Credentials' signBlob."))
+    var blobStoreHmacKey: String?
+
     @Option(name: .long, help: "Encrypt S3 blobs with this KMS key (aws:kms) instead of AES256.")
     var blobStoreKmsKeyId: String?
 
@@ -354,6 +363,13 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
             let signer = UploadSigner(secret: secret)
+            let kind = blobStore.map { $0.prefix(while: { $0 != ":" }) }
+            if blobStoreHmacKey != nil && kind != "gs" {
+                throw ServerCommandError(usage: "--blob-store-hmac-key is for a gs:// blob store")
+            }
+            if blobStoreAccountKey != nil && kind != "azure" {
+                throw ServerCommandError(usage: "--blob-store-account-key is for an azure:// blob store")
+            }
             if let blobStore, blobStore.hasPrefix("azure://") {
                 let store = try await azureBlobStore(location: blobStore, environment: environment, cloud: cloud)
                 logger.info(
@@ -454,18 +470,22 @@ struct ServerCommand: AsyncParsableCommand {
         let tokens = GoogleAccessTokens(identity: identity, client: cloud.client)
         let endpoint = blobStoreEndpoint ?? GCSClient.defaultEndpoint
         let credential: GCSSignedURLs.Credential
-        switch identity {
-        case .serviceAccount(let key):
-            credential = .serviceAccount(key)
-        case .metadataServer, .externalAccount:
-            let email: String
-            do {
-                email = try await tokens.serviceAccountEmail()
-            } catch {
-                throw ServerCommandError("--blob-store: \(error)")
+        if let reference = blobStoreHmacKey {
+            credential = .hmac(try await Self.hmacKey(reference: reference))
+        } else {
+            switch identity {
+            case .serviceAccount(let key):
+                credential = .serviceAccount(key)
+            case .metadataServer, .externalAccount:
+                let email: String
+                do {
+                    email = try await tokens.serviceAccountEmail()
+                } catch {
+                    throw ServerCommandError("--blob-store: \(error)")
+                }
+                let iam = GoogleIAMSigner(tokens: tokens, endpoint: googleIamEndpoint, client: cloud.client)
+                credential = .remote(email: email) { try await iam.sign($0, as: email) }
             }
-            let iam = GoogleIAMSigner(tokens: tokens, endpoint: googleIamEndpoint, client: cloud.client)
-            credential = .remote(email: email) { try await iam.sign($0, as: email) }
         }
         let client: GCSClient
         do {
@@ -477,6 +497,27 @@ struct ServerCommand: AsyncParsableCommand {
         }
         return GCSBlobStore(
             client: client, prefix: prefix, signer: GCSSignedURLs(credential: credential, endpoint: endpoint))
+    }
+
+    /// The HMAC key `--blob-store-hmac-key` names: `ACCESS_ID:SECRET`, read now. Messages never show the secret.
+    static func hmacKey(reference: String) async throws -> AWSCredentials {
+        let text: String
+        do {
+            text = try await SecretResolver.standard.resolve(try SecretReference(parsing: reference))
+        } catch {
+            throw ServerCommandError(usage: "--blob-store-hmac-key: \(error)")
+        }
+        let parts = text.trimmingCharacters(in: .whitespacesAndNewlines).split(
+            separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        guard parts.count == 2, parts[0].hasPrefix("GOOG"), !parts[1].isEmpty,
+            !parts[0].contains(where: \.isWhitespace), !parts[1].contains(where: \.isWhitespace)
+        else {
+            throw ServerCommandError(
+                usage:
+                    "--blob-store-hmac-key \(reference) does not hold ACCESS_ID:SECRET (an access id GOOG…, a colon, "
+                    + "the secret)")
+        }
+        return AWSCredentials(accessKeyId: String(parts[0]), secretAccessKey: String(parts[1]))
     }
 
     /// The Azure blob store of `--blob-store azure://…`: with `--blob-store-account-key`, Shared Key requests and

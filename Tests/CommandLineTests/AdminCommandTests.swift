@@ -248,7 +248,7 @@ struct AdminTLSTests {
         try await store.close()
     }
 
-    @Test("outpost server refuses --tls-cert without --tls-key, and unreadable TLS or CA bundle files, as usage errors")
+    @Test("outpost server refuses bad TLS, CA bundle and blob-store key options as usage errors")
     func serverTLSOptions() throws {
         let directory = try TemporaryDirectory()
         let alone = try OutpostCLI.run(["server", "--data-dir", directory.path + "/data", "--tls-cert", "/nope.pem"])
@@ -268,6 +268,24 @@ struct AdminTLSTests {
             #expect(refused.status == 64)
             #expect(refused.standardError.contains("--ca-bundle '\(bundle)'"), "\(refused.standardError)")
         }
+
+        // Blob-store keys: each for its own kind of store, and an HMAC key that is not ACCESS_ID:SECRET is refused
+        // without its text in the message.
+        let data = ["server", "--data-dir", directory.path + "/data"]
+        let hmacAlone = try OutpostCLI.run(data + ["--blob-store-hmac-key", "env:NOPE"])
+        #expect(hmacAlone.status == 64)
+        #expect(hmacAlone.standardError.contains("--blob-store-hmac-key is for a gs:// blob store"))
+        let keyOnS3 = try OutpostCLI.run(data + ["--blob-store", "s3://b/p", "--blob-store-account-key", "env:NOPE"])
+        #expect(keyOnS3.status == 64)
+        #expect(keyOnS3.standardError.contains("--blob-store-account-key is for an azure:// blob store"))
+        let malformed = directory.path + "/hmac"
+        try Data("secret-without-an-access-id\n".utf8).write(to: URL(fileURLWithPath: malformed))
+        let badHMAC = try OutpostCLI.run(
+            data + ["--blob-store", "gs://outpost-blobs/p", "--blob-store-hmac-key", "file:\(malformed)"],
+            environment: ["GOOGLE_APPLICATION_CREDENTIALS": "", "GCE_METADATA_HOST": "127.0.0.1:9"])
+        #expect(badHMAC.status == 64)
+        #expect(badHMAC.standardError.contains("does not hold ACCESS_ID:SECRET"), "\(badHMAC.standardError)")
+        #expect(!badHMAC.standardError.contains("secret-without-an-access-id"))
     }
 
     @Test("outpost server refuses a start window or an ingestion lease out of range as usage errors")

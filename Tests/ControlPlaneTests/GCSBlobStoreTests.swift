@@ -1,3 +1,4 @@
+import AWSSigV4
 import AsyncHTTPClient
 import ControlPlane
 import ControlPlaneStorage
@@ -21,15 +22,28 @@ import Testing
 struct GCSBlobStoreTests {
     static let bucket = "outpost-blobs"
 
-    /// A store under the server's service account key, or under the metadata server's account signing through the
-    /// fake IAM Credentials' signBlob.
-    static func store(_ google: TestGoogle, remote: Bool = false) async throws -> GCSBlobStore {
+    /// Who signs upload URLs.
+    enum Signing: CaseIterable, Sendable {
+        /// The server's service account key (GOOG4-RSA-SHA256).
+        case key
+        /// The metadata server's account, through the fake IAM Credentials' signBlob (GOOG4-RSA-SHA256).
+        case iam
+        /// An HMAC key of the server's account (GOOG4-HMAC-SHA256); the store's own requests use its key's tokens.
+        case hmac
+    }
+
+    /// A store whose upload URLs `signing` signs.
+    static func store(_ google: TestGoogle, signing: Signing = .key) async throws -> GCSBlobStore {
         let key = try GoogleServiceAccountKey(
             json: Array(Data(contentsOf: URL(fileURLWithPath: google.readerKeyFile))))
         let tokens = GoogleAccessTokens(
-            identity: remote ? .metadataServer(host: google.metadataHost) : .serviceAccount(key), client: .shared)
+            identity: signing == .iam ? .metadataServer(host: google.metadataHost) : .serviceAccount(key),
+            client: .shared)
         let credential: GCSSignedURLs.Credential
-        if remote {
+        switch signing {
+        case .key:
+            credential = .serviceAccount(key)
+        case .iam:
             // The server's account may sign as itself (Service Account Token Creator on itself).
             _ = try google.control(
                 "/_fake/service-accounts/token-creators",
@@ -38,8 +52,8 @@ struct GCSBlobStoreTests {
             let iam = GoogleIAMSigner(
                 tokens: tokens, endpoint: google.endpoints["iamCredentials"] ?? "", client: .shared)
             credential = .remote(email: email) { try await iam.sign($0, as: email) }
-        } else {
-            credential = .serviceAccount(key)
+        case .hmac:
+            credential = .hmac(AWSCredentials(accessKeyId: TestGoogle.hmacAccessId, secretAccessKey: google.hmacSecret))
         }
         return GCSBlobStore(
             client: try GCSClient(bucket: bucket, endpoint: google.storage, tokens: tokens),
@@ -79,10 +93,10 @@ struct GCSBlobStoreTests {
 
     /// Direct ingestion into the bucket: each grant is a V4 signed URL bound to the object, its exact size and its
     /// SHA-256; the same URL is refused for another body, another object, after it expired or tampered with.
-    @Test(arguments: [false, true])
-    func directIngestionEndToEnd(signedRemotely: Bool) async throws {
+    @Test(arguments: Signing.allCases)
+    func directIngestionEndToEnd(signing: Signing) async throws {
         let google = try TestGoogle(buckets: [Self.bucket])
-        let store = try await Self.store(google, remote: signedRemotely)
+        let store = try await Self.store(google, signing: signing)
         try await DeliveryHarness.serve(blobs: { _ in store }) { harness, client in
             let (assignment, files) = try await client.startOrdersRun(harness)
             let grants = try await client.grants(harness, assignment, for: files)
@@ -100,7 +114,11 @@ struct GCSBlobStoreTests {
                 #expect(grant.url.hasPrefix("\(google.storage)/\(Self.bucket)/control-plane/"))
                 #expect(url.path.hasSuffix("/\(assignment.runId)/\(file.path)"))
                 let query = Dictionary(uniqueKeysWithValues: (url.queryItems ?? []).map { ($0.name, $0.value ?? "") })
-                #expect(query["X-Goog-Algorithm"] == "GOOG4-RSA-SHA256")
+                #expect(query["X-Goog-Algorithm"] == (signing == .hmac ? "GOOG4-HMAC-SHA256" : "GOOG4-RSA-SHA256"))
+                #expect(
+                    query["X-Goog-Credential"]?.hasPrefix(
+                        signing == .hmac ? TestGoogle.hmacAccessId : TestGoogle.reader)
+                        == true)
                 #expect(query["X-Goog-SignedHeaders"] == "host;x-goog-content-length-range;x-goog-content-sha256")
                 #expect(grant.headers["x-goog-content-length-range"] == "\(file.bytes.count),\(file.bytes.count)")
                 #expect(grant.headers["x-goog-content-sha256"] == Hex.encode(SHA256.hash(data: file.bytes)))
@@ -140,6 +158,6 @@ struct GCSBlobStoreTests {
                 )
             }
         }
-        if signedRemotely { #expect(try google.requests("iam") >= 1) }
+        if signing == .iam { #expect(try google.requests("iam") >= 1) }
     }
 }

@@ -8,7 +8,8 @@ import OutpostTesting
 import Testing
 
 /// `outpost server` on Cloud Storage and an `outpost agent` relaying into a customer's Cloud Storage bucket, as
-/// processes, the server with a service account key, the agent under workload identity federation (fake-gcs-server
+/// processes, the server with a service account key (and an HMAC key signing upload URLs), the agent under workload
+/// identity federation (fake-gcs-server
 /// behind the fake Google endpoints' verifying proxy, the fake STS and IAM Credentials).
 @Suite("Google Cloud end to end", .serialized)
 struct GoogleCloudEndToEndTests {
@@ -19,10 +20,13 @@ struct GoogleCloudEndToEndTests {
         // The server holds `reader`'s key; the customer's agent holds no key at all: workload identity federation
         // of a token file, through STS and IAM Credentials.
         let federation = try google.workloadIdentity()
+        // Upload URLs are signed with an HMAC key of `reader` (GOOG4-HMAC-SHA256), kept in a file.
+        let hmacFile = google.directory.path + "/hmac-key"
+        try Data("\(TestGoogle.hmacAccessId):\(google.hmacSecret)\n".utf8).write(to: URL(fileURLWithPath: hmacFile))
         let server = try ServerProcess(
             arguments: [
                 "--blob-store", "gs://outpost-blobs/cp", "--blob-store-endpoint", google.storage, "--relay-endpoint",
-                google.storage,
+                google.storage, "--blob-store-hmac-key", "file:\(hmacFile)",
             ],
             environment: environment([
                 "OUTPOST_DATABASE_URL": database.url, "GOOGLE_APPLICATION_CREDENTIALS": google.readerKeyFile,
@@ -68,6 +72,7 @@ struct GoogleCloudEndToEndTests {
         for log in [server.log, agent.log] {
             #expect(!log.contains("ya29."))
             #expect(!log.contains("PRIVATE KEY"))
+            #expect(!log.contains(google.hmacSecret))
         }
     }
 }

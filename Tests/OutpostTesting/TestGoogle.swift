@@ -21,6 +21,9 @@ public final class TestGoogle: @unchecked Sendable {
     public static let outsider = "outsider@outpost-test.iam.gserviceaccount.com"
 
     public var readerKeyFile: String { directory.path + "/reader.json" }
+    /// An HMAC key of `reader`, registered with the fake's storage proxy: its access id and secret.
+    public static let hmacAccessId = "GOOG1EOUTPOSTTESTREADERHMACKEY0000000000000000000000000000"
+    public let hmacSecret = Data((0..<30).map { _ in UInt8.random(in: 0...255) }).base64EncodedString()
     public var outsiderKeyFile: String { directory.path + "/outsider.json" }
     public var secretManager: String { endpoints["secretManager"] ?? "" }
     public var metadataHost: String { endpoints["metadataHost"] ?? "" }
@@ -55,6 +58,7 @@ public final class TestGoogle: @unchecked Sendable {
             "--generate-service-account", "\(Self.reader)=\(directory.path)/reader.json",
             "--generate-service-account", "\(Self.outsider)=\(directory.path)/outsider.json",
             "--state-file", directory.path + "/state.json", "--endpoints-file", directory.path + "/endpoints.json",
+            "--hmac-key", "\(Self.hmacAccessId):\(hmacSecret):\(Self.reader)",
         ]
         if !buckets.isEmpty {
             guard let server = environment["OUTPOST_TEST_FAKE_GCS_SERVER"], !server.isEmpty else {
