@@ -184,11 +184,13 @@ public struct RelaySettings: Codable, Sendable, Equatable {
     public var kmsKeyId: String?
     /// Cloud Storage only: a customer-managed Cloud KMS key.
     public var kmsKeyName: String?
+    /// Azure only: an encryption scope of the storage account.
+    public var encryptionScope: String?
 
     public init(
         kind: RelayKind? = nil, bucket: String, account: String? = nil, prefix: String? = nil, region: String? = nil,
         endpoint: String? = nil, serverSideEncryption: String? = nil, kmsKeyId: String? = nil,
-        kmsKeyName: String? = nil
+        kmsKeyName: String? = nil, encryptionScope: String? = nil
     ) {
         self.kind = kind
         self.bucket = bucket
@@ -199,6 +201,7 @@ public struct RelaySettings: Codable, Sendable, Equatable {
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
         self.kmsKeyName = kmsKeyName
+        self.encryptionScope = encryptionScope
     }
 }
 

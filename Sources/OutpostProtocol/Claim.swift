@@ -170,11 +170,13 @@ public struct RelayTarget: Codable, Sendable, Equatable {
     public var kmsKeyId: String?
     /// Cloud Storage only: a customer-managed Cloud KMS key (`projects/P/locations/L/keyRings/R/cryptoKeys/K`).
     public var kmsKeyName: String?
+    /// Azure only: the storage account's encryption scope every blob is written with (customer-managed keys).
+    public var encryptionScope: String?
 
     public init(
         kind: RelayKind = .s3, bucket: String, account: String? = nil, prefix: String, region: String? = nil,
         endpoint: String? = nil, serverSideEncryption: String = "AES256", kmsKeyId: String? = nil,
-        kmsKeyName: String? = nil
+        kmsKeyName: String? = nil, encryptionScope: String? = nil
     ) {
         self.kind = kind
         self.bucket = bucket
@@ -185,10 +187,12 @@ public struct RelayTarget: Codable, Sendable, Equatable {
         self.serverSideEncryption = serverSideEncryption
         self.kmsKeyId = kmsKeyId
         self.kmsKeyName = kmsKeyName
+        self.encryptionScope = encryptionScope
     }
 
     private enum CodingKeys: String, CodingKey {
         case kind, bucket, account, prefix, region, endpoint, serverSideEncryption, kmsKeyId, kmsKeyName
+        case encryptionScope
     }
 
     public init(from decoder: any Decoder) throws {
@@ -203,6 +207,7 @@ public struct RelayTarget: Codable, Sendable, Equatable {
             serverSideEncryption: try container.decodeIfPresent(String.self, forKey: .serverSideEncryption)
                 ?? "AES256",
             kmsKeyId: try container.decodeIfPresent(String.self, forKey: .kmsKeyId),
-            kmsKeyName: try container.decodeIfPresent(String.self, forKey: .kmsKeyName))
+            kmsKeyName: try container.decodeIfPresent(String.self, forKey: .kmsKeyName),
+            encryptionScope: try container.decodeIfPresent(String.self, forKey: .encryptionScope))
     }
 }

@@ -108,7 +108,8 @@ extension AzureBlobClient {
     ) throws {
         try self.init(
             account: relay.account ?? "", container: relay.bucket, accountURL: relay.endpoint,
-            authorization: .bearer(tokens), httpClient: httpClient, tlsConfiguration: tlsConfiguration)
+            authorization: .bearer(tokens), httpClient: httpClient, tlsConfiguration: tlsConfiguration,
+            encryptionScope: relay.encryptionScope)
     }
 }
 

@@ -227,7 +227,7 @@ struct AdminConnectionsCommand: AsyncParsableCommand {
                         prefix: $0.prefix.isEmpty ? nil : $0.prefix,
                         region: $0.region, endpoint: $0.endpoint,
                         serverSideEncryption: $0.kind == .s3 ? $0.serverSideEncryption : nil, kmsKeyId: $0.kmsKeyId,
-                        kmsKeyName: $0.kmsKeyName)
+                        kmsKeyName: $0.kmsKeyName, encryptionScope: $0.encryptionScope)
                 }),
             pool: connection.pool, schedule: connection.schedule)
     }

@@ -19,7 +19,7 @@ struct AzureRelayDeliveryTests {
     /// The agent writes under AKS workload identity (a projected token file, no secret anywhere); the control plane
     /// reads with its own managed identity and publishes the catalog.
     @Test func aRelayRunWritesBlocksToAzureAndTheControlPlaneIngestsItWithItsOwnIdentity() async throws {
-        let azure = try TestAzure(containers: ["customer-relay"])
+        let azure = try TestAzure(containers: ["customer-relay"], encryptionScopes: ["customer-cmk"])
         var tls = TLSConfiguration.makeClientConfiguration()
         tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
         let serverIdentity = AzureAccessTokens(
@@ -36,7 +36,7 @@ struct AzureRelayDeliveryTests {
                         mode: .relay,
                         relay: RelaySettings(
                             kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount,
-                            prefix: "outpost", endpoint: azure.blobEndpoint))))
+                            prefix: "outpost", endpoint: azure.blobEndpoint, encryptionScope: "customer-cmk"))))
             let run = try await controlPlane.runNow(connection.id)
             let setup = try AgentSetup(
                 controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
@@ -57,6 +57,13 @@ struct AzureRelayDeliveryTests {
             try await client.listBlobs(prefix: "outpost/") { blobs.append($0) }
             #expect(blobs.contains { $0.name == "outpost/\(connection.id)/\(run.id)/manifest.json" })
             #expect(blobs.allSatisfy { $0.metadata["outpost-sha256"]?.count == 64 }, "\(blobs)")
+            // Every blob was written under the connection's encryption scope.
+            let held = try azure.blobs()[TestAzure.storageAccount] as? [String: Any]
+            let container = (held?["containers"] as? [String: Any])?["customer-relay"] as? [String: Any]
+            let scopes = ((container?["blobs"] as? [String: Any]) ?? [:]).values.map {
+                ($0 as? [String: Any])?["encryptionScope"] as? String
+            }
+            #expect(scopes.count == blobs.count && scopes.allSatisfy { $0 == "customer-cmk" }, "\(scopes)")
             let assets = try await controlPlane.store.searchAssets(
                 tenantId: controlPlane.tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 10_000)
             #expect(assets.contains { $0.kind == "table" }, "\(assets.map(\.qualifiedName))")

@@ -263,6 +263,11 @@ struct AdminAPITests {
                     "delivery.relay.region"
                 ),
                 (RelaySettings(kind: .gcs, bucket: "relay", account: "outpostrelay"), "delivery.relay.account"),
+                (RelaySettings(kind: .gcs, bucket: "relay", encryptionScope: "cmk"), "delivery.relay.encryptionScope"),
+                (
+                    RelaySettings(kind: .azureBlob, bucket: "relay", account: "outpostrelay", encryptionScope: "-x!"),
+                    "delivery.relay.encryptionScope"
+                ),
             ]
             for (relay, field) in refused {
                 let response = try await client.send(
@@ -282,9 +287,14 @@ struct AdminAPITests {
             let azure = try await client.send(
                 .post, "/v1/admin/connections", key: fixture.tenantA.admin,
                 json: request(
-                    RelaySettings(kind: .azureBlob, bucket: "customer-relay", account: "acmerelay"), name: "azure"))
+                    RelaySettings(
+                        kind: .azureBlob, bucket: "customer-relay", account: "acmerelay", encryptionScope: "outpost-cmk"
+                    ),
+                    name: "azure"))
             #expect(azure.status == .created, "\(azure.text)")
-            #expect(try azure.decode(ConnectionResponse.self).delivery.relay?.account == "acmerelay")
+            let relay = try azure.decode(ConnectionResponse.self).delivery.relay
+            #expect(relay?.account == "acmerelay")
+            #expect(relay?.encryptionScope == "outpost-cmk")
         }
     }
 

@@ -18,7 +18,9 @@ struct AzureBlobClientTests {
         return tls
     }
 
-    static func client(_ azure: TestAzure, sharedKey: Bool = false) throws -> AzureBlobClient {
+    static func client(
+        _ azure: TestAzure, sharedKey: Bool = false, encryptionScope: String? = nil
+    ) throws -> AzureBlobClient {
         let tls = try tls(azure)
         let authorization: AzureBlobClient.Authorization =
             sharedKey
@@ -29,7 +31,7 @@ struct AzureBlobClientTests {
                     client: .shared, tlsConfiguration: tls))
         return try AzureBlobClient(
             account: TestAzure.storageAccount, container: "relay", accountURL: azure.blobEndpoint,
-            authorization: authorization, tlsConfiguration: tls)
+            authorization: authorization, tlsConfiguration: tls, encryptionScope: encryptionScope)
     }
 
     static func bytes(_ count: Int, seed: UInt32 = 5) -> [UInt8] {
@@ -93,10 +95,11 @@ struct AzureBlobClientTests {
         }
     }
 
+    /// Every block is written under the client's encryption scope; an unknown scope is refused.
     @Test("an interrupted block upload, started again, sends only the blocks the service does not hold")
     func blocksResumeFromTheUncommittedBlockList() async throws {
-        let azure = try TestAzure(containers: ["relay"])
-        let client = try Self.client(azure)
+        let azure = try TestAzure(containers: ["relay"], encryptionScopes: ["cmk"])
+        let client = try Self.client(azure, encryptionScope: "cmk")
         let policy = try AzureUploadPolicy(blockSize: 1000, singlePutThreshold: 1000)
         let bytes = Self.bytes(5500)
         let sha = hexDigest(SHA256.hash(data: bytes))
@@ -108,6 +111,13 @@ struct AzureBlobClientTests {
             name: "big", size: 5500, contentId: sha, policy: policy, read: Self.reader(bytes))
         #expect(sent == 3)
         #expect(try await Self.download(client, "big") == bytes)
+        let held = try azure.blobs()[TestAzure.storageAccount] as? [String: Any]
+        let blobs = ((held?["containers"] as? [String: Any])?["relay"] as? [String: Any])?["blobs"] as? [String: Any]
+        #expect(
+            (blobs?["big"] as? [String: Any])?["encryptionScope"] as? String == "cmk", "\(String(describing: blobs))")
+        let unknown = try Self.client(azure, encryptionScope: "not-defined")
+        await #expect(throws: ObjectStoreError.self) { try await unknown.putBlob(name: "x", bytes: [1]) }
+        #expect(throws: ObjectStoreError.self) { try Self.client(azure, encryptionScope: "a") }
     }
 
     @Test("refusals: a container that does not exist, a wrong account key, an endpoint on plain http elsewhere")

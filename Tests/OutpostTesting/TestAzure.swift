@@ -44,7 +44,10 @@ public final class TestAzure: @unchecked Sendable {
     /// - Parameters:
     ///   - readers: who may read the vault (client ids); nil: every identity of the tenant.
     ///   - containers: containers of the storage account `storageAccount`, which every identity may write.
-    public init(secrets: [String: String] = [:], readers: [String]? = nil, containers: [String] = []) throws {
+    public init(
+        secrets: [String: String] = [:], readers: [String]? = nil, containers: [String] = [],
+        encryptionScopes: [String] = []
+    ) throws {
         let environment = ProcessInfo.processInfo.environment
         guard let python = environment["OUTPOST_TEST_FAKE_AZURE_PYTHON"], !python.isEmpty else {
             throw TestPostgres.Unavailable(
@@ -105,7 +108,13 @@ public final class TestAzure: @unchecked Sendable {
             "managedIdentities": [["clientId": Self.managedIdentityClientId, "default": true]],
             "identityHeader": identityHeader,
             "accounts": containers.isEmpty
-                ? [] : [["name": Self.storageAccount, "key": accountKey, "containers": containers]],
+                ? []
+                : [
+                    [
+                        "name": Self.storageAccount, "key": accountKey, "containers": containers,
+                        "encryptionScopes": encryptionScopes,
+                    ]
+                ],
             "vault": [
                 "readers": readers.map { $0 as Any } ?? NSNull(),
                 "secrets": secrets.sorted { $0.key < $1.key }.map {
@@ -156,6 +165,12 @@ public final class TestAzure: @unchecked Sendable {
     public func control(_ path: String, _ json: [String: Any]) throws -> [String: Any] {
         let body = String(decoding: try JSONSerialization.data(withJSONObject: json), as: UTF8.self)
         return try Self.curl(["-H", "Content-Type: application/json", "-d", body, base + path], caBundle: caBundle)
+    }
+
+    /// Every blob the fake holds, by account and container: `["outpostrelay": ["containers": ["NAME": [blob…]]]]`
+    /// with each blob's `name`, `size`, `encryptionScope`, metadata and blocks (`GET /_fake/blobs`).
+    public func blobs() throws -> [String: Any] {
+        try Self.curl([base + "/_fake/blobs"], caBundle: caBundle)
     }
 
     /// Requests the fake answered, by `service:status` (`vault:200`, `entra:200`, `imds:200`, …).

@@ -30,6 +30,7 @@ struct ConnectionForm: Sendable, Equatable {
     var relayEncryption = "AES256"
     var relayKMSKeyId = ""
     var relayKMSKeyName = ""
+    var relayEncryptionScope = ""
     /// One pattern per line, by filter field name.
     var filters: [String: String] = [:]
 
@@ -54,6 +55,7 @@ struct ConnectionForm: Sendable, Equatable {
             relayEncryption = relay.serverSideEncryption
             relayKMSKeyId = relay.kmsKeyId ?? ""
             relayKMSKeyName = relay.kmsKeyName ?? ""
+            relayEncryptionScope = relay.encryptionScope ?? ""
         }
         let lists = connection.filters
         let values: [String: [String]] = [
@@ -82,6 +84,7 @@ struct ConnectionForm: Sendable, Equatable {
         relayEncryption = form["relayEncryption"] ?? "AES256"
         relayKMSKeyId = form["relayKMSKeyId"]?.trimmingWhitespace ?? ""
         relayKMSKeyName = form["relayKMSKeyName"]?.trimmingWhitespace ?? ""
+        relayEncryptionScope = form["relayEncryptionScope"]?.trimmingWhitespace ?? ""
         for field in Self.filterFields { filters[field.name] = form[field.name] ?? "" }
     }
 
@@ -115,7 +118,8 @@ struct ConnectionForm: Sendable, Equatable {
                 region: kind == .s3 ? relayRegion : given(relayRegion), endpoint: given(relayEndpoint),
                 serverSideEncryption: kind == .s3
                     ? relayEncryption : given(relayEncryption == "AES256" ? "" : relayEncryption),
-                kmsKeyId: given(relayKMSKeyId), kmsKeyName: given(relayKMSKeyName)) : nil
+                kmsKeyId: given(relayKMSKeyId), kmsKeyName: given(relayKMSKeyName),
+                encryptionScope: given(relayEncryptionScope)) : nil
         func list(_ name: String) -> [String]? {
             let values = Self.lines(filters[name] ?? "")
             return values.isEmpty ? nil : values

@@ -33,15 +33,19 @@ public struct AzureBlobClient: Sendable {
     let httpClient: HTTPClient
     /// Set on every https request when given (a private CA); otherwise the HTTP client's own.
     let tlsConfiguration: TLSConfiguration?
+    /// The account's encryption scope every write names (`x-ms-encryption-scope`): blobs are then encrypted with its
+    /// key (a customer-managed key in Key Vault, when the scope says so); nil: the account's default encryption.
+    public let encryptionScope: String?
 
     /// - Parameters:
     ///   - accountURL: nil: `https://ACCOUNT.blob.core.windows.net`.
     ///   - tlsConfiguration: trust roots for a private CA (at least TLS 1.2); nil: the HTTP client's own.
-    /// - Throws: `ObjectStoreError` `invalidArgument` for an account or container name Azure would refuse or an
-    ///   account URL that is not https (http only on loopback).
+    ///   - encryptionScope: the encryption scope every write names; nil: the account's default.
+    /// - Throws: `ObjectStoreError` `invalidArgument` for an account, container or encryption scope name Azure would
+    ///   refuse or an account URL that is not https (http only on loopback).
     public init(
         account: String, container: String, accountURL: String? = nil, authorization: Authorization,
-        httpClient: HTTPClient = .shared, tlsConfiguration: TLSConfiguration? = nil
+        httpClient: HTTPClient = .shared, tlsConfiguration: TLSConfiguration? = nil, encryptionScope: String? = nil
     ) throws(ObjectStoreError) {
         guard Self.isValidAccountName(account) else {
             throw ObjectStoreError(
@@ -51,6 +55,11 @@ public struct AzureBlobClient: Sendable {
             throw ObjectStoreError(
                 .invalidArgument,
                 "'\(container)' is not a container name (3–63 lower-case letters, digits and single hyphens)")
+        }
+        if let encryptionScope, !Self.isValidEncryptionScope(encryptionScope) {
+            throw ObjectStoreError(
+                .invalidArgument,
+                "'\(encryptionScope)' is not an encryption scope name (3–63 letters, digits and hyphens)")
         }
         var url = accountURL ?? "https://\(account).blob.core.windows.net"
         while url.hasSuffix("/") { url.removeLast() }
@@ -72,7 +81,19 @@ public struct AzureBlobClient: Sendable {
         default: break
         }
         self.tlsConfiguration = tls
+        self.encryptionScope = encryptionScope
     }
+
+    /// 3–63 letters, digits and hyphens, starting with a letter or digit.
+    public static func isValidEncryptionScope(_ name: String) -> Bool {
+        (3...63).contains(name.count) && !name.hasPrefix("-")
+            && name.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "-"
+            }
+    }
+
+    /// The encryption-scope header of a write, when a scope is set.
+    var encryptionHeaders: [(String, String)] { encryptionScope.map { [("x-ms-encryption-scope", $0)] } ?? [] }
 
     public static func isValidAccountName(_ name: String) -> Bool {
         (3...24).contains(name.count)
@@ -116,7 +137,7 @@ public struct AzureBlobClient: Sendable {
             ("Content-MD5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString()),
             ("Content-Type", "application/octet-stream"),
         ]
-        headers += Self.metadataHeaders(metadata)
+        headers += Self.metadataHeaders(metadata) + encryptionHeaders
         if let ifNoneMatch { headers.append(("If-None-Match", ifNoneMatch)) }
         let response = try await send(
             .PUT, name: name, headers: headers, body: ByteBuffer(bytes: bytes), operation: "Put Blob")
@@ -127,7 +148,7 @@ public struct AzureBlobClient: Sendable {
     public func putBlock(name: String, blockId: String, bytes: [UInt8]) async throws {
         let response = try await send(
             .PUT, name: name, query: [("comp", "block"), ("blockid", blockId)],
-            headers: [("Content-MD5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString())],
+            headers: [("Content-MD5", Data(Insecure.MD5.hash(data: bytes)).base64EncodedString())] + encryptionHeaders,
             body: ByteBuffer(bytes: bytes), operation: "Put Block")
         _ = try? await response.body.collect(upTo: 64 * 1024)
     }
@@ -139,7 +160,7 @@ public struct AzureBlobClient: Sendable {
         let xml =
             #"<?xml version="1.0" encoding="utf-8"?><BlockList>"#
             + blockIds.map { "<Latest>\($0)</Latest>" }.joined() + "</BlockList>"
-        var headers = [("Content-Type", "application/xml")] + Self.metadataHeaders(metadata)
+        var headers = [("Content-Type", "application/xml")] + Self.metadataHeaders(metadata) + encryptionHeaders
         if let contentMD5 { headers.append(("x-ms-blob-content-md5", Data(contentMD5).base64EncodedString())) }
         headers.append(("Content-MD5", Data(Insecure.MD5.hash(data: Array(xml.utf8))).base64EncodedString()))
         let response = try await send(

@@ -172,9 +172,10 @@ enum ConnectionValidation {
                 }
                 try checkNoCredentials(endpoint, field: "delivery.relay.endpoint")
             }
-            if relay.account != nil && relay.kind != .azureBlob {
+            for (value, name) in [(relay.account, "account"), (relay.encryptionScope, "encryptionScope")]
+            where value != nil && relay.kind != .azureBlob {
                 throw APIError.invalidRequest(
-                    "account is for Azure Blob Storage relays", field: "delivery.relay.account")
+                    "\(name) is for Azure Blob Storage relays", field: "delivery.relay.\(name)")
             }
             switch relay.kind ?? .s3 {
             case .azureBlob:
@@ -183,8 +184,14 @@ enum ConnectionValidation {
                     (relay.kmsKeyId, "kmsKeyId"), (relay.kmsKeyName, "kmsKeyName"),
                 ] where value != nil {
                     throw APIError.invalidRequest(
-                        "\(name) is not an Azure Blob Storage setting; Azure encrypts every blob at rest",
+                        "\(name) is not an Azure Blob Storage setting; Azure encrypts every blob at rest "
+                            + "(encryptionScope for a scope of the account, such as one with a customer-managed key)",
                         field: "delivery.relay.\(name)")
+                }
+                if let scope = relay.encryptionScope, !AzureBlobClient.isValidEncryptionScope(scope) {
+                    throw APIError.invalidRequest(
+                        "an encryption scope name is 3–63 letters, digits and hyphens",
+                        field: "delivery.relay.encryptionScope")
                 }
                 guard let account = relay.account, AzureBlobClient.isValidAccountName(account) else {
                     throw APIError.invalidRequest(
@@ -201,7 +208,7 @@ enum ConnectionValidation {
                     mode: .relay,
                     relay: RelayTarget(
                         kind: .azureBlob, bucket: relay.bucket, account: account, prefix: relay.prefix ?? "",
-                        endpoint: relay.endpoint))
+                        endpoint: relay.endpoint, encryptionScope: relay.encryptionScope))
             case .s3:
                 guard let region = relay.region else {
                     throw APIError.invalidRequest("an S3 relay bucket needs its region", field: "delivery.relay.region")

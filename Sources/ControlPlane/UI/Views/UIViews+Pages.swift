@@ -243,6 +243,10 @@ extension UIViews {
                         ),
                         ("relayKMSKeyId", "KMS key id (relay, aws:kms only)", form.relayKMSKeyId),
                         ("relayKMSKeyName", "Cloud KMS key name (relay, gcs, optional)", form.relayKMSKeyName),
+                        (
+                            "relayEncryptionScope", "Encryption scope (relay, azure-blob, optional)",
+                            form.relayEncryptionScope
+                        ),
                     ] {
                         HTML.element("label", Attribute("for", name)) { label }
                         HTML.void(
