@@ -160,7 +160,9 @@ public struct Preflight: Sendable {
         for target in relays {
             let delivery = RelayDelivery(
                 target: target, network: network, policy: configuration.policy, environment: environment,
-                controlPlaneHost: host, folder: "", key: [], logger: Logger(label: "outpost.preflight"))
+                controlPlaneHost: host, folder: "", key: [],
+                credentials: .init(configuration: configuration, resolver: resolver),
+                logger: Logger(label: "outpost.preflight"))
             do {
                 report(true, "relay \(target.location(target.folder))", try await delivery.check())
             } catch {

@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-internal import AzureCloud
+public import AzureCloud
 internal import Foundation
 internal import NIOCore
 internal import NIOHTTP1
@@ -37,6 +37,48 @@ public struct AzureKeyVaultSettings: Codable, Sendable, Equatable {
 
     /// The agent's own secrets among these settings (never a connection's).
     public var ownedReferences: [SecretReference] { [clientSecret, clientCertificate].compactMap { $0 } }
+
+    /// The identity these settings name: the app with its client secret or certificate (read through `read`), or
+    /// else the one the Azure variables in `environment` describe.
+    ///
+    /// - Parameter purpose: what the identity is for, for messages ("for azure-kv:…", "for the relay container").
+    /// - Throws: `SecretError` when the app is incomplete or its credential cannot be read or parsed; never with
+    ///   the credential's value.
+    public func identity(
+        environment: [String: String], purpose: String, read: (SecretReference) async throws -> String
+    ) async throws -> AzureIdentity {
+        guard clientSecret != nil || clientCertificate != nil else {
+            return AzureIdentity.fromEnvironment(environment, imds: imdsEndpoint)
+        }
+        guard let tenant = tenantId, let clientId else {
+            throw SecretError(.invalidReference, "an Azure client secret or certificate needs tenantId and clientId")
+        }
+        func value(_ reference: SecretReference, _ what: String) async throws -> String {
+            do {
+                return try await read(reference)
+            } catch {
+                throw SecretError(.unreadable, "cannot read the Azure \(what) \(reference) \(purpose): \(error)")
+            }
+        }
+        if let clientSecret {
+            return .clientSecret(
+                tenantId: tenant, clientId: clientId, secret: try await value(clientSecret, "client secret"))
+        }
+        guard let clientCertificate else { return AzureIdentity.fromEnvironment(environment, imds: imdsEndpoint) }
+        let pem = try await value(clientCertificate, "client certificate")
+        do {
+            return .clientCertificate(
+                tenantId: tenant, clientId: clientId, certificate: try AzureClientCertificate(pem: pem))
+        } catch {
+            throw SecretError(.invalidFormat, "the Azure client certificate \(clientCertificate): \(error)")
+        }
+    }
+
+    /// Entra ID's authority: `authorityHost`, else `AZURE_AUTHORITY_HOST`, else the public cloud's.
+    public func authority(environment: [String: String]) -> String {
+        authorityHost ?? environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? AzureIdentity.defaultAuthorityHost
+    }
 }
 
 /// Resolves `azure-kv:VAULT/NAME[/VERSION][#field]` — VAULT a vault name (`https://VAULT.vault.azure.net`) or a
@@ -262,38 +304,8 @@ public actor AzureKeyVaultSecretProvider: SecretProvider {
 
     private func tokenSource(for purpose: String) async throws -> AzureAccessTokens {
         if let tokens { return tokens }
-        let identity: AzureIdentity
-        func read(_ reference: SecretReference, _ what: String) async throws -> String {
-            do {
-                return try await credentials(reference)
-            } catch {
-                throw SecretError(.unreadable, "cannot read the Azure \(what) \(reference) \(purpose): \(error)")
-            }
-        }
-        if settings.clientSecret != nil || settings.clientCertificate != nil {
-            guard let tenant = settings.tenantId, let clientId = settings.clientId else {
-                throw SecretError(
-                    .invalidReference, "an Azure client secret or certificate needs tenantId and clientId")
-            }
-            if let secret = settings.clientSecret {
-                identity = .clientSecret(
-                    tenantId: tenant, clientId: clientId, secret: try await read(secret, "client secret"))
-            } else {
-                let pem = try await read(settings.clientCertificate!, "client certificate")
-                do {
-                    identity = .clientCertificate(
-                        tenantId: tenant, clientId: clientId, certificate: try AzureClientCertificate(pem: pem))
-                } catch {
-                    throw SecretError(
-                        .invalidFormat, "the Azure client certificate \(settings.clientCertificate!): \(error)")
-                }
-            }
-        } else {
-            identity = AzureIdentity.fromEnvironment(environment, imds: settings.imdsEndpoint)
-        }
-        let authority =
-            settings.authorityHost ?? environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? AzureIdentity.defaultAuthorityHost
+        let identity = try await settings.identity(environment: environment, purpose: purpose, read: credentials)
+        let authority = settings.authority(environment: environment)
         let created = AzureAccessTokens(
             identity: identity, authorityHost: authority,
             client: clientForHost(URLComponents(string: identity.tokenURL(authorityHost: authority))?.host ?? ""),

@@ -209,6 +209,29 @@ struct AgentConfigurationTests {
         }
     }
 
+    @Test func relayAccountKeysAreReferencesOfNamedStorageAccountsAndTheAgentsOwn() throws {
+        #expect(try parse(minimal).relay.azureAccountKeys.isEmpty)
+        let keyed = try parse(
+            minimal + "\nrelay:\n  azure:\n    accounts:\n      acmerelay:\n        accountKey: vault:kv/relay#key\n")
+        #expect(keyed.relay.azureAccountKeys["acmerelay"]?.description == "vault:kv/relay#key")
+        // The whole secret the key is a field of is the agent's own.
+        #expect(SecretPolicy.Protected(configuration: keyed).references.contains("vault:kv/relay"))
+        for (yaml, message) in [
+            ("    accounts:\n      Acme_Relay:\n        accountKey: env:K\n", "is not a storage account name"),
+            (
+                "    accounts:\n      acmerelay:\n        accountKey: c2VjcmV0\n",
+                "accountKey' must be a secret reference"
+            ),
+            ("    accounts:\n      acmerelay: {}\n", "accountKey' is required"),
+            ("    accounts:\n      acmerelay:\n        accountKey: env:K\n        sas: x\n", "unknown key"),
+            ("    account: acmerelay\n", "unknown key 'relay.azure.account'"),
+        ] {
+            let error = failure(minimal + "\nrelay:\n  azure:\n" + yaml)
+            #expect(error.contains(message), "\(yaml): \(error)")
+            #expect(!error.contains("c2VjcmV0"), "\(error)")
+        }
+    }
+
     @Test func invalidYAMLAndUnreadableFilesGetClearErrors() {
         #expect(failure("controlPlane: [unclosed").contains("not valid YAML"))
         #expect(failure("- a\n- b\n").contains("must be a mapping"))

@@ -71,4 +71,71 @@ struct AzureRelayDeliveryTests {
         #expect(try azure.requests("entra:200") >= 1)
         #expect(try azure.requests("imds:200") >= 1)
     }
+
+    /// Without an identity in its environment, the agent writes with what its configuration names by reference:
+    /// the storage account's key (Shared Key: no Entra ID token at all), or `secretStores.azure`'s app (its client
+    /// secret). Neither value reaches the spool, the audit ledger or the run's logs.
+    @Test(arguments: ["accountKey", "appClientSecret"])
+    func aRelayWrittenWithConfiguredCredentials(credential: String) async throws {
+        let azure = try TestAzure(containers: ["customer-relay"])
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
+        let reader = RelayReader(
+            environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint],
+            azure: AzureAccessTokens(
+                identity: .managedIdentity(clientId: nil, endpoint: .imds(azure.base)), authorityHost: azure.base,
+                client: .shared, tlsConfiguration: tls),
+            tlsConfiguration: tls)
+        try await withControlPlane(relayReader: reader) { controlPlane in
+            let connection = try await controlPlane.createConnection(
+                ConnectionRequest(
+                    name: "shop-azure", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
+                    delivery: DeliverySettings(
+                        mode: .relay,
+                        relay: RelaySettings(
+                            kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount,
+                            prefix: "outpost", endpoint: azure.blobEndpoint))))
+            let run = try await controlPlane.runNow(connection.id)
+            let secretFile = azure.directory.path + "/relay-credential"
+            let secret = credential == "accountKey" ? azure.accountKey : azure.clientSecret
+            try Data(secret.utf8).write(to: URL(fileURLWithPath: secretFile))
+            let section =
+                credential == "accountKey"
+                ? """
+                relay:
+                  azure:
+                    accounts:
+                      \(TestAzure.storageAccount):
+                        accountKey: file:\(secretFile)
+                """
+                : """
+                secretStores:
+                  azure:
+                    tenantId: "\(azure.tenant)"
+                    clientId: "\(TestAzure.appClientId)"
+                    clientSecret: file:\(secretFile)
+                    authorityHost: "\(azure.base)"
+                """
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
+                extra: "network:\n  caBundle: \(azure.caBundle)\n" + section)
+            var environment = ProcessInfo.processInfo.environment
+            for name in environment.keys where name.hasPrefix("AZURE_") || name.hasPrefix("IDENTITY_") {
+                environment[name] = nil
+            }
+            try await withAgent(setup, environment: environment) { _ in
+                let finished = try await controlPlane.finished(run.id)
+                #expect(finished.status == .succeeded, "\(finished.error ?? "")")
+            }
+            let assets = try await controlPlane.store.searchAssets(
+                tenantId: controlPlane.tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 10_000)
+            #expect(assets.contains { $0.kind == "table" })
+            for file in FileManager.default.enumerator(atPath: setup.dataDirectory)?.allObjects as? [String] ?? [] {
+                let text = (try? String(contentsOfFile: setup.dataDirectory + "/" + file, encoding: .utf8)) ?? ""
+                #expect(!text.contains(secret), "\(file)")
+            }
+        }
+        // The control plane's reads use IMDS; the agent asked Entra ID only for the app.
+        #expect(try azure.requests("entra:200") == (credential == "accountKey" ? 0 : 1))
+    }
 }

@@ -1,4 +1,5 @@
 internal import Foundation
+internal import ObjectStore
 internal import Secrets
 internal import Yams
 
@@ -186,6 +187,22 @@ extension AgentConfiguration {
         configuration.secretStores.azure = try readAzure(&azure)
         try azure.finish()
         try stores.finish()
+
+        var relay = try root.section("relay")
+        var relayAzure = try relay.section("azure")
+        for (account, var settings) in try relayAzure.namedSections("accounts") {
+            guard AzureBlobClient.isValidAccountName(account) else {
+                throw settings.error(
+                    "'\(settings.path)': '\(account)' is not a storage account name (3–24 lower-case letters and "
+                        + "digits)", at: settings.mark)
+            }
+            let text = try settings.requiredString("accountKey", example: "vault:secret/data/outpost/relay#key")
+            configuration.relay.azureAccountKeys[account] = try reference(
+                text, key: "\(settings.path).accountKey", reader: settings)
+            try settings.finish()
+        }
+        try relayAzure.finish()
+        try relay.finish()
 
         var observability = try root.section("observability")
         configuration.observability.listen = try observability.string("listen")

@@ -158,6 +158,13 @@ public struct AgentConfiguration: Sendable {
         public var azure: AzureKeyVaultSettings?
     }
 
+    /// Credentials for writing relay buckets beyond the agent's own cloud identity.
+    public struct Relay: Sendable, Equatable {
+        /// Azure storage accounts written with Shared Key instead of an Entra ID token: account name → its account
+        /// key, by reference (`relay.azure.accounts.NAME.accountKey`).
+        public var azureAccountKeys: [String: SecretReference] = [:]
+    }
+
     /// Local health, readiness and metrics endpoints, and the log format.
     public struct Observability: Sendable {
         /// `host:port` for `/healthz`, `/readyz`, `/metrics`; nil serves none. Loopback unless said otherwise.
@@ -191,6 +198,7 @@ public struct AgentConfiguration: Sendable {
     public var spool = Spool()
     public var jobs = Jobs()
     public var secretStores = SecretStores()
+    public var relay = Relay()
     public var observability = Observability()
 
     public init(controlPlane: ControlPlane, name: String, dataDirectory: String) {

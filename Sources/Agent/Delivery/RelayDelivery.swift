@@ -8,6 +8,7 @@ internal import Metadata
 internal import ObjectStore
 internal import OutpostProtocol
 internal import Relay
+internal import Secrets
 
 /// Bucket relay: writes the run's files and manifest into the organisation's own bucket (S3 API or Google Cloud
 /// Storage) or, for an endpoint `file:///path`, into a local folder, then reports the object keys and checksums.
@@ -29,7 +30,39 @@ struct RelayDelivery: Sendable {
     let controlPlaneHost: String
     let folder: String
     let key: [UInt8]
+    var credentials = Credentials.environmentOnly
     let logger: Logger
+
+    /// What the agent writes relay buckets with besides its environment's identity.
+    struct Credentials: Sendable {
+        /// `secretStores.azure`: its app (client secret or certificate) is the agent's Entra ID identity for relay
+        /// containers too; nil: the identity the Azure variables describe.
+        var azure: AzureKeyVaultSettings?
+        /// `relay.azure.accounts`: accounts written with Shared Key, their keys by reference.
+        var azureAccountKeys: [String: SecretReference] = [:]
+        /// Reads the references above (the agent's own resolver, never a connection's).
+        var resolve: @Sendable (SecretReference) async throws -> String
+
+        init(configuration: AgentConfiguration, resolver: SecretResolver) {
+            azure = configuration.secretStores.azure
+            azureAccountKeys = configuration.relay.azureAccountKeys
+            resolve = { try await resolver.resolve($0) }
+        }
+
+        /// None: only the identity the environment describes.
+        static let environmentOnly = Credentials(azure: nil, azureAccountKeys: [:]) { reference in
+            throw AgentError(.delivery, "no resolver for \(reference)")
+        }
+
+        init(
+            azure: AzureKeyVaultSettings?, azureAccountKeys: [String: SecretReference],
+            resolve: @escaping @Sendable (SecretReference) async throws -> String
+        ) {
+            self.azure = azure
+            self.azureAccountKeys = azureAccountKeys
+            self.resolve = resolve
+        }
+    }
 
     /// The object key of one file of a run.
     static func objectKey(_ target: RelayTarget, connectionId: String, runId: String, file: String) -> String {
@@ -38,7 +71,7 @@ struct RelayDelivery: Sendable {
 
     func deliver(runId: String, connectionId: String) async throws -> CompleteRequest.RelayObjects {
         let items = try DirectDelivery.items(folder: folder, key: key)
-        let bucket = try self.bucket()
+        let bucket = try await self.bucket()
         let prefix = target.runPrefix(connectionId: connectionId, runId: runId)
         logger.info(
             "delivery.relaying",
@@ -110,7 +143,7 @@ struct RelayDelivery: Sendable {
     /// - Returns: what was found, for the check's line.
     /// - Throws: `AgentError` saying what is missing.
     func check() async throws -> String {
-        let bucket = try self.bucket()
+        let bucket = try await self.bucket()
         do {
             return try await bucket.check(prefix: target.folder)
         } catch let error as ObjectStoreError {
@@ -120,7 +153,7 @@ struct RelayDelivery: Sendable {
 
     /// The bucket the target names, after checking the local policy allows its endpoint (and, for Cloud Storage,
     /// the identity's token endpoint).
-    private func bucket() throws -> any RelayBucket {
+    private func bucket() async throws -> any RelayBucket {
         if let endpoint = target.endpoint, endpoint.hasPrefix("file://") {
             return FolderRelayBucket(target: target)
         }
@@ -159,20 +192,42 @@ struct RelayDelivery: Sendable {
                     bucket: target.bucket, configuration: configuration, httpClient: network.client(forURL: url)),
                 target: target)
         case .azureBlob:
-            let endpoint = target.endpoint ?? "https://\(target.account ?? "").blob.core.windows.net"
+            let account = target.account ?? ""
+            let endpoint = target.endpoint ?? "https://\(account).blob.core.windows.net"
             try require(endpoint, "the relay container's endpoint")
-            let authority =
-                environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? AzureIdentity.defaultAuthorityHost
-            let identity = AzureIdentity.fromEnvironment(environment)
-            let tokens = AzureAccessTokens(
-                identity: identity, authorityHost: authority,
-                client: network.client(forURL: identity.tokenURL(authorityHost: authority)),
-                hostCheck: { url in try require(url, "the Entra ID endpoint") })
+            let authorization: AzureBlobClient.Authorization
+            if let reference = credentials.azureAccountKeys[account] {
+                do {
+                    let text = try await credentials.resolve(reference)
+                    authorization = .sharedKey(
+                        try AzureSharedKey(
+                            account: account, base64Key: text.trimmingCharacters(in: .whitespacesAndNewlines)))
+                } catch {
+                    throw AgentError(
+                        .delivery, "the account key of \(account) (relay.azure.accounts, \(reference)): \(error)")
+                }
+            } else {
+                let settings = credentials.azure ?? AzureKeyVaultSettings()
+                let identity: AzureIdentity
+                do {
+                    identity = try await settings.identity(
+                        environment: environment, purpose: "for the relay container", read: credentials.resolve)
+                } catch {
+                    throw AgentError(.delivery, "no Entra ID identity for \(target.location()): \(error)")
+                }
+                let authority = settings.authority(environment: environment)
+                authorization = .bearer(
+                    AzureAccessTokens(
+                        identity: identity, authorityHost: authority,
+                        client: network.client(forURL: identity.tokenURL(authorityHost: authority)),
+                        hostCheck: { url in try require(url, "the Entra ID endpoint") }))
+            }
             do {
                 return AzureRelayBucket(
                     client: try AzureBlobClient(
-                        relay: target, tokens: tokens, httpClient: network.client(forURL: endpoint)),
+                        account: account, container: target.bucket, accountURL: target.endpoint,
+                        authorization: authorization, httpClient: network.client(forURL: endpoint),
+                        encryptionScope: target.encryptionScope),
                     target: target)
             } catch {
                 throw AgentError(.delivery, "the relay container is not usable: \(error)")
@@ -395,7 +450,8 @@ struct AzureRelayBucket: RelayBucket {
     /// nothing is written).
     func check(prefix: String) async throws -> String {
         try await client.listBlobs(prefix: prefix) { _ in }
-        return "reachable and listable with an Entra ID token (write permission is not tested: nothing is written)"
+        let how = client.usesSharedKey ? "with the account key" : "with an Entra ID token"
+        return "reachable and listable \(how) (write permission is not tested: nothing is written)"
     }
 }
 

@@ -39,7 +39,7 @@ public struct SecretPolicy: Sendable {
 
         /// What an agent with this configuration must never hand to a job: its API key, spool key, data dir and
         /// configuration file, its client certificate's key, its Vault login (token file, AppRole credentials,
-        /// the JWT it logs in with), its kubeconfigs and the pod's service account token.
+        /// the JWT it logs in with), its kubeconfigs, the pod's service account token and its relay account keys.
         ///
         /// With the agent's `environment`, also its cloud identities for bucket relay: the files
         /// `GOOGLE_APPLICATION_CREDENTIALS` (and the token file it federates) and `AWS_WEB_IDENTITY_TOKEN_FILE` name,
@@ -50,6 +50,7 @@ public struct SecretPolicy: Sendable {
             if let spoolKey = configuration.spool.key { owned.append(spoolKey) }
             if let googleKey = configuration.secretStores.google?.credentials { owned.append(googleKey) }
             owned += configuration.secretStores.azure?.ownedReferences ?? []
+            owned += configuration.relay.azureAccountKeys.values
             var files = [configuration.dataDirectory, KubernetesClient.serviceAccountDirectory + "/token"]
             files += [
                 configuration.configurationFile, configuration.network.clientKey,

@@ -44,9 +44,13 @@ struct AgentContext: Sendable {
             guard let target = assignment.job.delivery.relay else {
                 throw AgentError(.delivery, "the job asks for bucket relay but names no bucket")
             }
+            // The agent's own resolver, for the relay's account key or app credential (never a connection's).
+            let resolver = try Agent.secretResolver(
+                configuration: configuration, environment: environment, network: network)
             return try await RelayDelivery(
                 target: target, network: network, policy: configuration.policy, environment: environment,
-                controlPlaneHost: client.host, folder: folder, key: spoolKey, logger: logger
+                controlPlaneHost: client.host, folder: folder, key: spoolKey,
+                credentials: .init(configuration: configuration, resolver: resolver), logger: logger
             ).deliver(runId: assignment.runId, connectionId: assignment.job.connectionId)
         }
     }

@@ -92,6 +92,12 @@ public struct AzureBlobClient: Sendable {
             }
     }
 
+    /// Whether requests are signed with the account key rather than carrying a token.
+    public var usesSharedKey: Bool {
+        if case .sharedKey = authorization { return true }
+        return false
+    }
+
     /// The encryption-scope header of a write, when a scope is set.
     var encryptionHeaders: [(String, String)] { encryptionScope.map { [("x-ms-encryption-scope", $0)] } ?? [] }
 
