@@ -100,7 +100,9 @@ struct AzureBlobClientTests {
     func blocksResumeFromTheUncommittedBlockList() async throws {
         let azure = try TestAzure(containers: ["relay"], encryptionScopes: ["cmk"])
         let client = try Self.client(azure, encryptionScope: "cmk")
-        let policy = try AzureUploadPolicy(blockSize: 1000, singlePutThreshold: 1000)
+        // Three blocks at once: the three on their way when the read fails still arrive.
+        let policy = try AzureUploadPolicy(blockSize: 1000, singlePutThreshold: 1000, parallelBlocks: 3)
+        #expect(throws: ObjectStoreError.self) { try AzureUploadPolicy(parallelBlocks: 0) }
         let bytes = Self.bytes(5500)
         let sha = hexDigest(SHA256.hash(data: bytes))
         await #expect(throws: (any Error).self) {
