@@ -165,4 +165,36 @@ extension AgentCheckTests {
         try await GCSRelayDeliveryTests.client(google).listObjects(prefix: "") { _ in objects += 1 }
         #expect(objects == 0)
     }
+
+    /// A resumable session is kept sealed beside the run's files, for the same object, precondition and content
+    /// only, and cleared once the upload ends.
+    @Test func resumableSessionsAreKeptSealedPerObjectPreconditionAndContent() throws {
+        let directory = try TemporaryDirectory()
+        let key = (0..<32).map { _ in UInt8.random(in: 0...255) }
+        let google = GoogleAccessTokens(identity: .metadataServer(host: "127.0.0.1:9"), client: .shared)
+        let bucket = GCSRelayBucket(
+            client: try GCSClient(bucket: "relay", endpoint: "http://127.0.0.1:9", tokens: google),
+            target: RelayTarget(kind: .gcs, bucket: "relay", prefix: "p"), sessions: directory.path + "/relay-sessions")
+        let sha = String(repeating: "a", count: 64)
+        let store = try #require(
+            bucket.sessionStore(key: "p/c/r/records.jsonl.gz", generation: 0, sha256: sha, spoolKey: key))
+        #expect(store.load() == nil)
+        let uri = "http://127.0.0.1:9/upload/storage/v1/b/relay/o?uploadType=resumable&upload_id=canary-session-42"
+        store.save(uri)
+        #expect(store.load() == uri)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path + "/relay-sessions")
+        #expect(files.count == 1)
+        let sealed = try Data(contentsOf: URL(fileURLWithPath: directory.path + "/relay-sessions/" + files[0]))
+        #expect(!String(decoding: sealed, as: UTF8.self).contains("canary-session-42"))
+        // Another precondition or other content: not this session.
+        #expect(
+            bucket.sessionStore(key: "p/c/r/records.jsonl.gz", generation: 7, sha256: sha, spoolKey: key)?.load() == nil
+        )
+        #expect(
+            bucket.sessionStore(
+                key: "p/c/r/records.jsonl.gz", generation: 0, sha256: String(repeating: "b", count: 64), spoolKey: key)?
+                .load() == nil)
+        store.clear()
+        #expect(store.load() == nil)
+    }
 }

@@ -35,12 +35,12 @@ struct GCSClientTests {
 
     static func upload(
         _ client: GCSClient, _ name: String, _ bytes: [UInt8], policy: GCSUploadPolicy,
-        metadata: [String: String] = [:], ifGenerationMatch: Int64? = nil
+        metadata: [String: String] = [:], ifGenerationMatch: Int64? = nil, session: GCSSessionStore? = nil
     ) async throws -> GCSObject {
         var offset = 0
         return try await client.upload(
             name: name, size: Int64(bytes.count), metadata: metadata, ifGenerationMatch: ifGenerationMatch,
-            policy: policy
+            policy: policy, session: session
         ) { count in
             let piece = Array(bytes[offset..<min(bytes.count, offset + count)])
             offset += piece.count
@@ -106,6 +106,50 @@ struct GCSClientTests {
         #expect(try await Self.download(client, "r/big") == bytes)
         let faults = try google.control("/_fake/faults", ["faults": [], "append": true])
         #expect((faults["fired"] as? [Any])?.count == 2, "\(faults)")
+    }
+
+    /// A session kept where a restarted uploader finds it (here in memory).
+    final class KeptSession: @unchecked Sendable {
+        private let lock = NSLock()
+        private var uri: String?
+        var value: String? { lock.withLock { uri } }
+        var store: GCSSessionStore {
+            GCSSessionStore(
+                load: { self.value }, save: { uri in self.lock.withLock { self.uri = uri } },
+                clear: { self.lock.withLock { self.uri = nil } })
+        }
+    }
+
+    @Test("an upload cut off (the uploader stopped), started again with its kept session, sends only the rest")
+    func resumableUploadGoesOnFromAKeptSession() async throws {
+        let google = try TestGoogle(buckets: ["relay"])
+        let client = try Self.client(google)
+        let policy = try GCSUploadPolicy(chunkSize: 256 * 1024, resumableThreshold: 1)
+        let bytes = Self.bytes(900_000, seed: 7)
+        let kept = KeptSession()
+        struct Stopped: Error {}
+        var offset = 0
+        await #expect(throws: Stopped.self) {
+            try await client.upload(name: "r/kept", size: 900_000, policy: policy, session: kept.store) { count in
+                // Two chunks go out; the third is never read.
+                guard offset < 2 * 256 * 1024 + 1 else { throw Stopped() }
+                let piece = Array(bytes[offset..<min(bytes.count, offset + count)])
+                offset += piece.count
+                return piece
+            }
+        }
+        let session = try #require(kept.value)
+        let before = try google.requests("storage")
+        let stored = try await Self.upload(client, "r/kept", bytes, policy: policy, session: kept.store)
+        #expect(stored.bytes == 900_000)
+        // One status query, then the two chunks the session lacked: no new session, nothing sent twice.
+        #expect(try google.requests("storage") - before == 3)
+        #expect(kept.value == nil)
+        #expect(try await Self.download(client, "r/kept") == bytes)
+        // A session Cloud Storage no longer knows is replaced by a new one.
+        let stale = KeptSession()
+        stale.store.save(session.replacingOccurrences(of: "upload_id=", with: "upload_id=gone"))
+        #expect(try await Self.upload(client, "r/fresh", bytes, policy: policy, session: stale.store).bytes == 900_000)
     }
 
     @Test("a chunk that keeps failing fails the upload with a retryable error naming the object, never a token")

@@ -251,7 +251,8 @@ struct RelayDelivery: Sendable {
                     client: try GCSClient(
                         relay: target, tokens: tokens, scope: GCSClient.readWriteScope,
                         httpClient: network.client(forURL: endpoint), tlsConfiguration: nil),
-                    target: target)
+                    target: target,
+                    sessions: folder.isEmpty ? nil : (folder as NSString).deletingLastPathComponent + "/relay-sessions")
             } catch {
                 throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
             }
@@ -338,6 +339,9 @@ struct S3RelayBucket: RelayBucket {
 struct GCSRelayBucket: RelayBucket {
     let client: GCSClient
     let target: RelayTarget
+    /// The run's folder of resumable sessions (beside its files in the spool, sealed with the spool key), so a
+    /// large file cut off by a restart goes on from what Cloud Storage holds; nil: none kept.
+    var sessions: String? = nil
 
     func present(prefix: String) async throws -> [String: ListedObject] {
         var found: [String: ListedObject] = [:]
@@ -408,8 +412,30 @@ struct GCSRelayBucket: RelayBucket {
             read in
             try await client.upload(
                 name: key, size: item.file.bytes, metadata: [RelayDelivery.sha256Metadata: item.file.sha256],
-                kmsKeyName: target.kmsKeyName, ifGenerationMatch: generation, read: read)
+                kmsKeyName: target.kmsKeyName, ifGenerationMatch: generation,
+                session: sessionStore(key: key, generation: generation, sha256: item.file.sha256, spoolKey: spoolKey),
+                read: read)
         }
+    }
+
+    /// The session of one upload: a sealed file named by the object, its precondition and its content, so a
+    /// session is only ever continued for the same bytes under the same precondition.
+    func sessionStore(key: String, generation: Int64, sha256: String, spoolKey: [UInt8]) -> GCSSessionStore? {
+        guard let sessions else { return nil }
+        let path = sessions + "/" + Hex.encode(SHA256.hash(data: Array("\(key)\n\(generation)\n\(sha256)".utf8)))
+        return GCSSessionStore(
+            load: {
+                (try? SealedFile.readAll(path: path, key: spoolKey, limit: 64 * 1024)).map {
+                    String(decoding: $0, as: UTF8.self)
+                }
+            },
+            save: { session in
+                try? FileManager.default.createDirectory(
+                    atPath: sessions, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try? FileManager.default.removeItem(atPath: path)
+                try? SealedFile.write(Array(session.utf8), to: path, key: spoolKey)
+            },
+            clear: { try? FileManager.default.removeItem(atPath: path) })
     }
 }
 

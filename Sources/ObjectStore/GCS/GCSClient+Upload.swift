@@ -44,6 +44,24 @@ public struct GCSUploadPolicy: Sendable, Equatable {
     public static let standard = try! GCSUploadPolicy()
 }
 
+/// Where the resumable session of one upload is kept between attempts, so an upload cut off (the process
+/// restarted) goes on from what Cloud Storage already holds instead of starting over. The session URI lets anyone
+/// who has it write that object for up to a week: keep it where only the uploader can read it.
+public struct GCSSessionStore: Sendable {
+    public var load: @Sendable () -> String?
+    public var save: @Sendable (String) -> Void
+    public var clear: @Sendable () -> Void
+
+    public init(
+        load: @escaping @Sendable () -> String?, save: @escaping @Sendable (String) -> Void,
+        clear: @escaping @Sendable () -> Void
+    ) {
+        self.load = load
+        self.save = save
+        self.clear = clear
+    }
+}
+
 extension GCSClient {
     /// Uploads `size` bytes that `read` hands over in pieces (`read(n)` returns up to n bytes, empty at the end),
     /// holding at most one chunk in memory.
@@ -54,6 +72,9 @@ extension GCSClient {
     ///     with; nil leaves the bucket's default.
     ///   - ifGenerationMatch: a precondition on the object's generation: 0 creates it only if it does not exist
     ///     (`PreconditionFailed` otherwise).
+    ///   - session: where a resumable upload keeps its session: a session found there (of the same object, size
+    ///     and precondition) is asked what it holds and continued; `read` is still read from the start, the bytes
+    ///     already held hashed but not sent.
     /// - Returns: the object as Cloud Storage stored it, whose size and CRC-32C were checked against what was sent.
     /// - Throws: `ObjectStoreError`; `file` when `read` delivers more or fewer bytes than `size`; `BadDigest` when
     ///   Cloud Storage holds other bytes than were sent (the object is deleted).
@@ -61,11 +82,11 @@ extension GCSClient {
     public func upload(
         name: String, size: Int64, contentType: String = "application/octet-stream",
         metadata: [String: String] = [:], kmsKeyName: String? = nil, ifGenerationMatch: Int64? = nil,
-        policy: GCSUploadPolicy = .standard, read: (Int) throws -> [UInt8]
+        policy: GCSUploadPolicy = .standard, session: GCSSessionStore? = nil, read: (Int) throws -> [UInt8]
     ) async throws -> GCSObject {
         try await upload(
             name: name, size: size, contentType: contentType, metadata: metadata, kmsKeyName: kmsKeyName,
-            ifGenerationMatch: ifGenerationMatch, policy: policy
+            ifGenerationMatch: ifGenerationMatch, policy: policy, sessionStore: session
         ) {
             let bytes = try read(policy.chunkSize)
             return bytes.isEmpty ? nil : bytes
@@ -84,14 +105,15 @@ extension GCSClient {
     ) async throws -> GCSObject {
         try await upload(
             name: name, size: nil, contentType: contentType, metadata: metadata, kmsKeyName: kmsKeyName,
-            ifGenerationMatch: nil, policy: policy, next: next)
+            ifGenerationMatch: nil, policy: policy, sessionStore: nil, next: next)
     }
 
     /// Both uploads: the pieces `next` gives (nil at the end) go in one multipart request when they end within
     /// the threshold, otherwise in resumable chunks; `size`, when known, is checked and announced.
     private func upload(
         name: String, size: Int64?, contentType: String, metadata: [String: String], kmsKeyName: String?,
-        ifGenerationMatch: Int64?, policy: GCSUploadPolicy, next: () async throws -> [UInt8]?
+        ifGenerationMatch: Int64?, policy: GCSUploadPolicy, sessionStore: GCSSessionStore?,
+        next: () async throws -> [UInt8]?
     ) async throws -> GCSObject {
         try Self.validate(name: name)
         var resource: [String: Any] = ["name": name, "contentType": contentType]
@@ -121,8 +143,25 @@ extension GCSClient {
             resource["md5Hash"] = Data(md5.finalize()).base64EncodedString()
             stored = try await multipart(name: name, resource: resource, bytes: pending, query: query)
         } else {
-            let session = try await startResumable(name: name, resource: resource, size: size, query: query)
+            let (session, held, finished) = try await resumableSession(
+                name: name, resource: resource, size: size, query: query, store: sessionStore)
+            // Bytes the session already holds are hashed, not sent again.
             var offset: Int64 = 0
+            while offset < held {
+                try await fill(policy.chunkSize)
+                let count = Int(min(Int64(pending.count), held - offset))
+                guard count > 0 else { throw wrongSize(offset) }
+                crc = CRC32C.checksum(pending[..<count], continuing: crc)
+                md5.update(data: pending[..<count])
+                pending.removeFirst(count)
+                offset += Int64(count)
+            }
+            if let finished {
+                try await fill(1)
+                guard pending.isEmpty, ended else { throw wrongSize(offset + Int64(pending.count)) }
+                sessionStore?.clear()
+                return try await verified(finished, name: name, size: size, crc: crc)
+            }
             while true {
                 try await fill(policy.chunkSize + 1)
                 if pending.count > policy.chunkSize {
@@ -153,12 +192,38 @@ extension GCSClient {
                 }
             }
         }
+        sessionStore?.clear()
+        return try await verified(stored, name: name, size: size, crc: crc)
+    }
+
+    /// The stored object when its size and CRC-32C are those sent; otherwise it is deleted (`BadDigest`).
+    private func verified(_ stored: GCSObject, name: String, size: Int64?, crc: UInt32) async throws -> GCSObject {
         guard size == nil || stored.bytes == size, stored.crc32c == nil || stored.crc32c == Self.base64(crc) else {
             try? await delete(name: name)
             throw ObjectStoreError(
                 "BadDigest", "Cloud Storage holds other bytes under \(describe(name)) than were sent; it was deleted")
         }
         return stored
+    }
+
+    /// The resumable session to send through: the stored one when Cloud Storage still knows it (with what it
+    /// holds, or the object when it completed), else a new one, stored before the first byte is sent.
+    private func resumableSession(
+        name: String, resource: [String: Any], size: Int64?, query: String, store: GCSSessionStore?
+    ) async throws -> (session: String, held: Int64, finished: GCSObject?) {
+        if let saved = store?.load(), saved.hasPrefix(endpoint + "/") {
+            do {
+                let state = try await sessionState(session: saved, name: name, total: size)
+                if let object = state.object { return (saved, object.bytes, object) }
+                return (saved, state.held, nil)
+            } catch let error as ObjectStoreError where !error.isRetryable || error.code == .uploadSessionExpired {
+                // Expired, cancelled or unknown: a new session.
+                store?.clear()
+            }
+        }
+        let session = try await startResumable(name: name, resource: resource, size: size, query: query)
+        store?.save(session)
+        return (session, 0, nil)
     }
 
     /// `objects.insert` with `uploadType=multipart`: the resource (with the bytes' CRC-32C and MD5, which Cloud

@@ -1024,10 +1024,15 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
             """A PUT to a resumable session. fake-gcs-server finalises the object on a status query (an empty PUT
             with `Content-Range: bytes */TOTAL`) instead of reporting what it holds, so the proxy answers those
             itself from what it saw the upstream accept: 308 with `Range: bytes=0-LAST` (none when nothing is held),
-            or 200 with the object once the upload is complete — as Cloud Storage does."""
+            200 with the object once the upload is complete, 404 for a session it never started — as Cloud Storage
+            does."""
             with fake.lock:
-                state = fake.upload_sessions.setdefault(upload_id, {"persisted": 0, "object": None})
+                state = fake.upload_sessions.get(upload_id)
             if not body and re.fullmatch(r"bytes \*/(\d+|\*)", (self.headers.get("Content-Range") or "").strip()):
+                if state is None:
+                    # A session this proxy never started (or one Cloud Storage let expire): 404, as Google documents.
+                    return self._json(404, {"error": {"code": 404, "message": "No such upload session.",
+                                                      "errors": [{"reason": "notFound"}]}})
                 if state["object"] is not None:
                     return self._send(200, state["object"], "application/json; charset=UTF-8")
                 held = [("Range", f"bytes=0-{state['persisted'] - 1}")] if state["persisted"] else []
@@ -1035,6 +1040,7 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
             answer = self._upstream("PUT", self.path, body, list(self.headers.items()))
             status, rheaders, data = answer
             with fake.lock:
+                state = fake.upload_sessions.setdefault(upload_id, {"persisted": 0, "object": None})
                 if status == 308:
                     held = next((v for k, v in rheaders if k.lower() == "range"), "")
                     m = re.fullmatch(r"bytes=0-(\d+)", held)
@@ -1052,6 +1058,10 @@ def make_storage_handler(fake: FakeGcp, upstream: str):
                     continue
                 if rewrite and k.lower() == "location":
                     v = v.replace(upstream.rstrip("/"), own)
+                    started = dict(parse_qsl(urlsplit(v).query)).get("upload_id")
+                    if started:
+                        with fake.lock:
+                            fake.upload_sessions.setdefault(started, {"persisted": 0, "object": None})
                 out.append((k, v))
             ctype = next((v for k, v in out if k.lower() == "content-type"), None)
             out = [(k, v) for k, v in out if k.lower() != "content-type"]
