@@ -1,8 +1,9 @@
-import Agent
 import Foundation
 import OutpostProtocol
 import OutpostTesting
 import Testing
+
+@testable import Agent
 
 /// The Workflows the Argo executor submits, checked against Argo's own JSON Schema made strict (unknown fields
 /// refused, IntOrString and Quantity typed as the API server reads them).
@@ -51,6 +52,7 @@ struct ArgoWorkflowManifestTests {
         settings.activeDeadline = .seconds(7200)
         settings.ttlAfterFinished = .seconds(600)
         settings.fsGroup = 65532
+        settings.podLabels = [AgentConfiguration.Argo.azureWorkloadIdentityLabel: "true", "team": "data-platform"]
         return settings
     }
 
@@ -107,6 +109,12 @@ struct ArgoWorkflowManifestTests {
         #expect(container["resources"]?["limits"]?["memory"] == "4Gi")
         #expect(container["resources"]?["requests"]?["ephemeral-storage"] == "1Gi")
         #expect(workflow["metadata"]?["labels"]?["outpost.run-id"] == "01JDRUN0000000000000000001")
+        // The configured labels go on the pods (AKS's webhook reads them there), beside the run's own.
+        let podLabels = try #require(spec["podMetadata"]?["labels"])
+        #expect(podLabels["azure.workload.identity/use"] == "true")
+        #expect(podLabels["team"] == "data-platform")
+        #expect(podLabels["outpost.run-id"] == "01JDRUN0000000000000000001")
+        #expect(workflow["metadata"]?["labels"]?["team"] == nil)
         #expect(
             container["command"]
                 == ["/usr/local/bin/outpost", "run-job", "--envelope", "/var/run/outpost/envelope/envelope.json"])
@@ -149,6 +157,18 @@ struct ArgoWorkflowManifestTests {
                 settings: Self.minimal, runId: "r", attempt: 1, folder: "/elsewhere/r/files",
                 dataDirectory: "/var/lib/outpost", maxDurationSeconds: 0, environmentNames: [])
         }
+    }
+
+    /// Pods that AKS's webhook gives a workload identity get their own AZURE_* variables, never the agent's.
+    @Test func podsWithAzureWorkloadIdentityAreNotHandedTheAgentsAzureVariables() {
+        let environment = [
+            "PATH": "/bin", "AZURE_CLIENT_ID": "agent-app", "AZURE_TENANT_ID": "t",
+            "AZURE_FEDERATED_TOKEN_FILE": "/var/run/secrets/azure/tokens/azure-identity-token", "PG_PASSWORD": "x",
+        ]
+        #expect(
+            Set(ArgoExecutor.passedEnvironment(environment, settings: Self.minimal).keys)
+                == ["AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE", "PG_PASSWORD"])
+        #expect(Set(ArgoExecutor.passedEnvironment(environment, settings: Self.full).keys) == ["PG_PASSWORD"])
     }
 
     @Test func theArgoExecutorIsConfigured() throws {
@@ -205,5 +225,18 @@ struct ArgoWorkflowManifestTests {
         let overridden = try AgentConfiguration.parse(
             base, file: "agent.yaml", environment: ["OUTPOST_JOBS_ARGO_NAMESPACE": "other"])
         #expect(overridden.jobs.argo?.namespace == "other")
+        // Pod labels: AKS's workload identity label and labels of the user's own; the agent's are not theirs to set.
+        let labelled = try AgentConfiguration.parse(
+            base + "\n    podLabels:\n      azure.workload.identity/use: \"true\"\n      team: data\n",
+            file: "agent.yaml",
+            environment: [:])
+        #expect(labelled.jobs.argo?.podLabels == ["azure.workload.identity/use": "true", "team": "data"])
+        #expect(labelled.jobs.argo?.podsHaveAzureWorkloadIdentity == true)
+        for (labels, message) in [
+            ("      outpost.run-id: x\n", "the agent's own"), ("      Bad Label: x\n", "not a Kubernetes label name"),
+            ("      team: \"not valid!\"\n", "not a label value"), ("      team: [a]\n", "single values"),
+        ] {
+            #expect(failure(base + "\n    podLabels:\n" + labels).contains(message), "\(labels)")
+        }
     }
 }

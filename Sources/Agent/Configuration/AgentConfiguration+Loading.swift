@@ -408,7 +408,45 @@ extension AgentConfiguration {
             settings.ttlAfterFinished = value
         }
         settings.fsGroup = try argo.integer("fsGroup", in: 0...Int64(Int32.max))
+        let labels = try argo.section("podLabels")
+        for pair in labels.mapping ?? [:] {
+            guard case .scalar(let key) = pair.key, case .scalar(let value) = pair.value else {
+                throw labels.error("'jobs.argo.podLabels' maps label names to single values", at: pair.key.mark)
+            }
+            let name = key.string
+            guard isLabelName(name), !name.hasPrefix("outpost."), !name.hasPrefix("app.kubernetes.io/") else {
+                throw labels.error(
+                    "'jobs.argo.podLabels': '\(name)' is not a Kubernetes label name the agent leaves to you "
+                        + "([prefix/]name; outpost.* and app.kubernetes.io/* are the agent's own)", at: pair.key.mark)
+            }
+            guard isLabelValue(value.string) else {
+                throw labels.error(
+                    "'jobs.argo.podLabels.\(name)': '\(value.string)' is not a label value (at most 63 letters, "
+                        + "digits, '-', '_' and '.'; quote \"true\")", at: pair.value.mark)
+            }
+            settings.podLabels[name] = value.string
+        }
         return settings
+    }
+
+    /// A label value: empty, or up to 63 letters, digits, '-', '_' and '.' beginning and ending alphanumeric.
+    private static func isLabelValue(_ value: String) -> Bool {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+        let alphanumeric = { (character: Character?) in character.map { $0.isLetter || $0.isNumber } ?? false }
+        return value.isEmpty
+            || (value.count <= 63 && value.allSatisfy { allowed.contains($0) } && alphanumeric(value.first)
+                && alphanumeric(value.last))
+    }
+
+    /// A label name: an optional DNS-subdomain prefix and '/', then a value-shaped name of 1–63 characters.
+    private static func isLabelName(_ key: String) -> Bool {
+        let parts = key.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let name = parts.last, !name.isEmpty, isLabelValue(String(name)) else { return false }
+        guard parts.count == 2 else { return true }
+        let prefix = parts[0]
+        let allowed = Set("abcdefghijklmnopqrstuvwxyz0123456789-.")
+        return !prefix.isEmpty && prefix.count <= 253 && prefix.allSatisfy { allowed.contains($0) }
+            && prefix.first != "-" && prefix.first != "." && prefix.last != "-" && prefix.last != "."
     }
 
     /// Kubernetes names: a DNS-1123 label (namespaces) or subdomain (claims, service accounts).

@@ -123,6 +123,16 @@ public struct AgentConfiguration: Sendable {
         public var ttlAfterFinished: Duration = .seconds(3600)
         /// The pods' `fsGroup`, so a non-root job can write to the shared volume; nil sets none.
         public var fsGroup: Int64?
+        /// Labels added to the job pods, e.g. `azure.workload.identity/use: "true"` so AKS's webhook gives them
+        /// the workload identity of `serviceAccount`.
+        public var podLabels: [String: String] = [:]
+
+        /// The label AKS's workload identity webhook looks for on a pod.
+        public static let azureWorkloadIdentityLabel = "azure.workload.identity/use"
+
+        /// Whether the job pods get their Azure workload identity from AKS's webhook (their own token file and
+        /// `AZURE_*` variables), so the agent's are not handed to them.
+        public var podsHaveAzureWorkloadIdentity: Bool { podLabels[Self.azureWorkloadIdentityLabel] == "true" }
 
         public init(namespace: String, image: String, sharedVolumeClaim: String) {
             self.namespace = namespace

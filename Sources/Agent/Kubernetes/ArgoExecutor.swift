@@ -50,13 +50,25 @@ public final class ArgoExecutor: Sendable {
         try? await client.shutdown()
     }
 
+    /// What of a job's environment goes to its pod: the allow-listed variables but PATH, HOME and TMPDIR (the pod
+    /// has its own), and, when AKS's webhook gives the pods a workload identity (`jobs.argo.podLabels`), not the
+    /// agent's AZURE_* variables either: the pod gets its own, with its own token file.
+    static func passedEnvironment(
+        _ environment: [String: String], settings: AgentConfiguration.Argo
+    ) -> [String: String] {
+        var own: Set<String> = ["PATH", "HOME", "TMPDIR"]
+        if settings.podsHaveAzureWorkloadIdentity {
+            own.formUnion(["AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST"])
+        }
+        return environment.filter { !own.contains($0.key) }
+    }
+
     /// Submits the run's Workflow and its Secret and returns the running job.
     ///
     /// A Workflow of the same name is what an earlier agent process left of this run and attempt: a resumed
     /// extraction starts over, so it is deleted (with its pod) and the spool folder emptied before submitting.
     func submit(envelope: JobEnvelope, environment: [String: String]) async throws -> ArgoJob {
-        // The pod has its own PATH, HOME and TMPDIR; what is passed are the allow-listed variables.
-        let environment = environment.filter { !["PATH", "HOME", "TMPDIR"].contains($0.key) }
+        let environment = Self.passedEnvironment(environment, settings: settings)
         let manifest = try WorkflowManifest(
             settings: settings, runId: envelope.runId, attempt: envelope.attempt, folder: envelope.outputDirectory,
             dataDirectory: dataDirectory, maxDurationSeconds: envelope.maxDurationSeconds,

@@ -70,6 +70,13 @@ public struct WorkflowManifest: Sendable {
         ]
     }
 
+    /// The pods' labels: the run's, with `jobs.argo.podLabels` added (which may not replace them).
+    private var podLabels: KubernetesJSON {
+        guard case .object(var merged) = labels else { return labels }
+        for (name, value) in settings.podLabels where merged[name] == nil { merged[name] = .string(value) }
+        return .object(merged)
+    }
+
     /// The deadline: the configured one, else the run's maximum duration plus a minute for the pod to start.
     public var activeDeadlineSeconds: Int64? {
         if let deadline = settings.activeDeadline { return deadline.components.seconds }
@@ -113,7 +120,7 @@ public struct WorkflowManifest: Sendable {
         if let group = settings.fsGroup { podSecurity["fsGroup"] = .integer(group) }
         var spec: [String: KubernetesJSON] = [
             "entrypoint": "run-job",
-            "podMetadata": ["labels": labels],
+            "podMetadata": ["labels": podLabels],
             "securityContext": .object(podSecurity),
             "ttlStrategy": ["secondsAfterCompletion": .integer(settings.ttlAfterFinished.components.seconds)],
             // The agent reads the pod's log to its end before it deletes the Workflow; the delay covers an agent
