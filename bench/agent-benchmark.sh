@@ -76,9 +76,9 @@ echo "bench: idle window $idle s, $runs runs, $(nproc) cores, load average $(cut
 OUTPOST_BENCH_SERVER=$server OUTPOST_BENCH_ADMIN_KEY_FILE=$work/data/admin.key OUTPOST_BENCH_AGENT=$agent_pid \
     OUTPOST_BENCH_SERVER_PID=$server_pid OUTPOST_BENCH_IDLE=$idle OUTPOST_BENCH_RUNS=$runs \
     OUTPOST_BENCH_VERSION_KIB=$version_kib OUTPOST_BENCH_WORK=$work \
-    OUTPOST_BENCH_SOURCE="sqlite:$PWD/Samples/shop.db" python3 - <<'PY'
-import json, os, sys, time, urllib.request
-from datetime import datetime
+    OUTPOST_BENCH_SOURCE="sqlite:$PWD/Samples/shop.db" PYTHONPATH=bench python3 - <<'PY'
+import os, sys, time
+from benchlib import API, instant
 
 server = os.environ["OUTPOST_BENCH_SERVER"]
 with open(os.environ["OUTPOST_BENCH_ADMIN_KEY_FILE"]) as f:
@@ -109,17 +109,7 @@ def log_tail(name, lines=15):
     except OSError as error:
         return str(error)
 
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server + path, data=data, method=method)
-    request.add_header("Authorization", "Bearer " + admin_key)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"null")
-
-def instant(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+call = API(server, admin_key, timeout=30).call
 
 def percentile(values, p):
     ordered = sorted(values)

@@ -149,10 +149,10 @@ for store in $stores; do
     OUTPOST_BENCH_SERVER=$server OUTPOST_BENCH_SERVER_PID=$server_pid OUTPOST_BENCH_STORE=$store \
         OUTPOST_BENCH_STORE_DB=$store_db OUTPOST_BENCH_WORK=$work OUTPOST_BENCH_SOURCE=$source_url \
         OUTPOST_BENCH_SCALE=$scale OUTPOST_BENCH_RUNS=$runs OUTPOST_BENCH_REPEATS=$repeats \
-        OUTPOST_BENCH_PROBE_AGENTS=$probe_agents \
+        OUTPOST_BENCH_PROBE_AGENTS=$probe_agents PYTHONPATH=bench \
         python3 - >>"$work/results" <<'PY'
-import hashlib, json, os, sqlite3, statistics, subprocess, sys, threading, time, urllib.request
-from datetime import datetime
+import hashlib, json, os, sqlite3, statistics, subprocess, sys, threading, time
+from benchlib import API, agent_events, instant
 
 server, store = os.environ["OUTPOST_BENCH_SERVER"], os.environ["OUTPOST_BENCH_STORE"]
 server_pid, work = os.environ["OUTPOST_BENCH_SERVER_PID"], os.environ["OUTPOST_BENCH_WORK"]
@@ -169,30 +169,11 @@ def status_kib(pid, field):
             return int(line.split()[1])
     return 0
 
-def call(method, path, body=None, key=admin_key, agent=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server + path, data=data, method=method)
-    request.add_header("Authorization", "Bearer " + key)
-    if agent:
-        # Calls about a run name the agent that holds its lease.
-        request.add_header("X-Outpost-Agent", agent)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=90) as response:
-        text = response.read()
-        return json.loads(text) if text else None
+call = API(server, admin_key).call
 
-def instant(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-def agent_events(run_id):
-    # Text lines: `2026-12-05T10:00:00.123Z info message key=value …`; the first of each message for the run.
-    events = {}
-    for line in open(f"{work}/agent-{store}.log"):
-        parts = line.split()
-        if len(parts) >= 3 and f"run.id={run_id}" in parts[3:] and parts[2] not in events:
-            events[parts[2]] = instant(parts[0])
-    return events
+def run_events(run_id):
+    # The first of each message the agent's log wrote for the run, with its time.
+    return {message: at for message, (at, _) in agent_events(f"{work}/agent-{store}.log", run_id).items()}
 
 def delivered_files(run_id):
     # The agent's audit ledger names every file that left it for the run, with its size.
@@ -250,17 +231,10 @@ connection = call("POST", "/v1/admin/connections", {
     "sourceURL": os.environ["OUTPOST_BENCH_SOURCE"], "secrets": {"password": f"file:{work}/pgpass"}})
 for number in range(1, runs + 1):
     run = call("POST", f"/v1/admin/connections/{connection['id']}/runs")
-    deadline = time.monotonic() + 1800
-    while True:
-        state = call("GET", f"/v1/admin/runs/{run['id']}")
-        if state["status"] in ("succeeded", "partial", "failed", "cancelled"):
-            break
-        if time.monotonic() > deadline:
-            sys.exit(f"bench: run {run['id']} did not finish within 30 min (status {state['status']})")
-        time.sleep(0.2)
+    state = API(server, admin_key).finished(run["id"])
     if state["status"] not in ("succeeded", "partial"):
         sys.exit(f"bench: run {number} ended {state['status']}: {state.get('error')}")
-    events = agent_events(run["id"])
+    events = run_events(run["id"])
     missing = [m for m in ("run.started", "job.process_ended", "delivery.uploading", "run.delivered",
                            "run.completed") if m not in events]
     if missing:

@@ -141,42 +141,20 @@ kill -0 "$agent_pid" 2>/dev/null || { echo "bench: the agent did not start:" >&2
 
 OUTPOST_BENCH_SERVER=$server OUTPOST_BENCH_WORK=$work OUTPOST_BENCH_SOURCE=$source_url \
     OUTPOST_BENCH_CLOUDS=$clouds OUTPOST_BENCH_RUNS=$runs OUTPOST_BENCH_AGENT=$agent_pid \
-    OUTPOST_BENCH_GCS=$gcs OUTPOST_BENCH_BLOB=$blob OUTPOST_BENCH_ACCOUNT=$account \
+    OUTPOST_BENCH_GCS=$gcs OUTPOST_BENCH_BLOB=$blob OUTPOST_BENCH_ACCOUNT=$account PYTHONPATH=bench \
     python3 - >"$work/results" <<'PY'
-import json, os, sys, time, urllib.request
-from datetime import datetime
+import os, sys
+from benchlib import API, agent_events
 
-server, work = os.environ["OUTPOST_BENCH_SERVER"], os.environ["OUTPOST_BENCH_WORK"]
-admin_key = open(f"{work}/data/admin.key").read().strip()
+work = os.environ["OUTPOST_BENCH_WORK"]
+api = API(os.environ["OUTPOST_BENCH_SERVER"], open(f"{work}/data/admin.key").read().strip())
 agent = os.environ["OUTPOST_BENCH_AGENT"]
-
-def call(method, path, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(server + path, data=data, method=method)
-    request.add_header("Authorization", "Bearer " + admin_key)
-    if data is not None:
-        request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=90) as response:
-        text = response.read()
-        return json.loads(text) if text else None
 
 def status_kib(field):
     for line in open(f"/proc/{agent}/status"):
         if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
-
-def instant(text):
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-def agent_events(run_id):
-    # Text lines: `2026-12-05T10:00:00.123Z info message key=value …`; the first of each message for the run.
-    events = {}
-    for line in open(f"{work}/agent.log"):
-        parts = line.split()
-        if len(parts) >= 3 and f"run.id={run_id}" in parts[3:] and parts[2] not in events:
-            events[parts[2]] = (instant(parts[0]), dict(p.split("=", 1) for p in parts[3:] if "=" in p))
-    return events
 
 relays = {
     "gcs": {"kind": "gcs", "bucket": "relay-bench", "prefix": "agent", "endpoint": os.environ["OUTPOST_BENCH_GCS"]},
@@ -185,22 +163,15 @@ relays = {
 }
 print("agent_rss_before_kib", status_kib("VmRSS"))
 for cloud in os.environ["OUTPOST_BENCH_CLOUDS"].split():
-    connection = call("POST", "/v1/admin/connections", {
+    connection = api.call("POST", "/v1/admin/connections", {
         "name": f"bench-{cloud}", "sourceKind": "postgresql", "sourceURL": os.environ["OUTPOST_BENCH_SOURCE"],
         "secrets": {"password": f"file:{work}/pgpass"}, "delivery": {"mode": "relay", "relay": relays[cloud]}})
     for number in range(1, int(os.environ["OUTPOST_BENCH_RUNS"]) + 1):
-        run = call("POST", f"/v1/admin/connections/{connection['id']}/runs")
-        deadline = time.monotonic() + 1800
-        while True:
-            state = call("GET", f"/v1/admin/runs/{run['id']}")
-            if state["status"] in ("succeeded", "partial", "failed", "cancelled"):
-                break
-            if time.monotonic() > deadline:
-                sys.exit(f"bench: run {run['id']} did not finish within 30 min (status {state['status']})")
-            time.sleep(0.2)
+        run = api.call("POST", f"/v1/admin/connections/{connection['id']}/runs")
+        state = api.finished(run["id"])
         if state["status"] not in ("succeeded", "partial"):
             sys.exit(f"bench: {cloud} run {number} ended {state['status']}: {state.get('error')}")
-        events = agent_events(run["id"])
+        events = agent_events(f"{work}/agent.log", run["id"])
         missing = [m for m in ("delivery.relaying", "run.delivered") if m not in events]
         if missing:
             sys.exit(f"bench: the agent log lacks {missing} for run {run['id']}")

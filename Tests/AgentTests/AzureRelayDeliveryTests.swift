@@ -16,27 +16,38 @@ import Testing
 /// azure-storage-blob and azure-identity by its self-test, over TLS with a certificate of its own).
 @Suite("Bucket relay into Azure Blob Storage", .serialized)
 struct AzureRelayDeliveryTests {
+    /// The fake's CA, and the control plane's reader of the container under its own managed identity (IMDS).
+    static func reader(_ azure: TestAzure) throws -> (RelayReader, AzureAccessTokens, TLSConfiguration) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
+        let identity = AzureAccessTokens(
+            identity: .managedIdentity(clientId: nil, endpoint: .imds(azure.base)), authorityHost: azure.base,
+            client: .shared, tlsConfiguration: tls)
+        let reader = RelayReader(
+            environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint], azure: identity,
+            tlsConfiguration: tls)
+        return (reader, identity, tls)
+    }
+
+    /// The sample database relayed into `customer-relay` under `outpost/`.
+    static func connection(_ azure: TestAzure, encryptionScope: String? = nil) -> ConnectionRequest {
+        ConnectionRequest(
+            name: "shop-azure", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
+            delivery: DeliverySettings(
+                mode: .relay,
+                relay: RelaySettings(
+                    kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount, prefix: "outpost",
+                    endpoint: azure.blobEndpoint, encryptionScope: encryptionScope)))
+    }
+
     /// The agent writes under AKS workload identity (a projected token file, no secret anywhere); the control plane
     /// reads with its own managed identity and publishes the catalog.
     @Test func aRelayRunWritesBlocksToAzureAndTheControlPlaneIngestsItWithItsOwnIdentity() async throws {
         let azure = try TestAzure(containers: ["customer-relay"], encryptionScopes: ["customer-cmk"])
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
-        let serverIdentity = AzureAccessTokens(
-            identity: .managedIdentity(clientId: nil, endpoint: .imds(azure.base)), authorityHost: azure.base,
-            client: .shared, tlsConfiguration: tls)
-        let reader = RelayReader(
-            environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint], azure: serverIdentity,
-            tlsConfiguration: tls)
+        let (reader, serverIdentity, tls) = try Self.reader(azure)
         try await withControlPlane(relayReader: reader) { controlPlane in
             let connection = try await controlPlane.createConnection(
-                ConnectionRequest(
-                    name: "shop-azure", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
-                    delivery: DeliverySettings(
-                        mode: .relay,
-                        relay: RelaySettings(
-                            kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount,
-                            prefix: "outpost", endpoint: azure.blobEndpoint, encryptionScope: "customer-cmk"))))
+                Self.connection(azure, encryptionScope: "customer-cmk"))
             let run = try await controlPlane.runNow(connection.id)
             let setup = try AgentSetup(
                 controlPlane: controlPlane, extraPolicy: "  allowedHosts: [\"127.0.0.1\"]",
@@ -78,23 +89,9 @@ struct AzureRelayDeliveryTests {
     @Test(arguments: ["accountKey", "appClientSecret"])
     func aRelayWrittenWithConfiguredCredentials(credential: String) async throws {
         let azure = try TestAzure(containers: ["customer-relay"])
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(azure.caBundle))
-        let reader = RelayReader(
-            environment: AWSEnvironment([:]), allowedEndpoints: [azure.blobEndpoint],
-            azure: AzureAccessTokens(
-                identity: .managedIdentity(clientId: nil, endpoint: .imds(azure.base)), authorityHost: azure.base,
-                client: .shared, tlsConfiguration: tls),
-            tlsConfiguration: tls)
+        let (reader, _, _) = try Self.reader(azure)
         try await withControlPlane(relayReader: reader) { controlPlane in
-            let connection = try await controlPlane.createConnection(
-                ConnectionRequest(
-                    name: "shop-azure", sourceKind: "sqlite", sourceURL: sampleDatabaseURL,
-                    delivery: DeliverySettings(
-                        mode: .relay,
-                        relay: RelaySettings(
-                            kind: .azureBlob, bucket: "customer-relay", account: TestAzure.storageAccount,
-                            prefix: "outpost", endpoint: azure.blobEndpoint))))
+            let connection = try await controlPlane.createConnection(Self.connection(azure))
             let run = try await controlPlane.runNow(connection.id)
             let secretFile = azure.directory.path + "/relay-credential"
             let secret = credential == "accountKey" ? azure.accountKey : azure.clientSecret

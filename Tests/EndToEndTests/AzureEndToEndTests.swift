@@ -53,15 +53,7 @@ struct AzureEndToEndTests {
                 "AZURE_FEDERATED_TOKEN_FILE": azure.federatedTokenFile, "AZURE_TENANT_ID": azure.tenant,
                 "AZURE_CLIENT_ID": TestAzure.workloadClientId, "AZURE_AUTHORITY_HOST": azure.base,
             ]))
-        for connection in [direct, relayed] {
-            let run = try await admin.runNow(connection.id)
-            let finished = try await admin.finished(run.id)
-            #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log) \(server.log)")
-            #expect(!(try await admin.catalog(connectionId: connection.id)).isEmpty)
-        }
-        agent.signal(SIGTERM)
-        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
-        try await server.stop()
+        try await runEachThenStop([direct, relayed], admin: admin, agent: agent, server: server)
 
         let key = try AzureSharedKey(account: TestAzure.storageAccount, base64Key: azure.accountKey)
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -5,6 +5,7 @@ import ControlPlane
 import Foundation
 import OutpostProtocol
 import OutpostTesting
+import Testing
 
 /// A fresh database on the test PostgreSQL server with a small `sales` schema and a reader role whose password
 /// only the agent's secret store knows. Dropped (database and role) when released.
@@ -262,4 +263,23 @@ func files(under root: String) -> [String] {
 /// The environment of the test process with `extra` on top.
 func environment(_ extra: [String: String]) -> [String: String] {
     ProcessInfo.processInfo.environment.merging(extra) { $1 }
+}
+
+/// Runs each connection once through `agent` (each must succeed and publish a catalog), then stops the agent
+/// (SIGTERM, a clean exit) and the server.
+func runEachThenStop(
+    _ connections: [ConnectionResponse], admin: AdminClient, agent: AgentProcess, server: ServerProcess,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws {
+    for connection in connections {
+        let run = try await admin.runNow(connection.id)
+        let finished = try await admin.finished(run.id)
+        #expect(
+            finished.status == .succeeded, "\(finished.error ?? "") \(agent.log) \(server.log)",
+            sourceLocation: sourceLocation)
+        #expect(!(try await admin.catalog(connectionId: connection.id)).isEmpty, sourceLocation: sourceLocation)
+    }
+    agent.signal(SIGTERM)
+    #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)", sourceLocation: sourceLocation)
+    try await server.stop()
 }

@@ -47,15 +47,7 @@ struct GoogleCloudEndToEndTests {
             secretCommands: ["pw": "echo \(source.password)"])
         let agent = try setup.start(
             environment: environment(["GOOGLE_APPLICATION_CREDENTIALS": federation.configuration]))
-        for connection in [direct, relayed] {
-            let run = try await admin.runNow(connection.id)
-            let finished = try await admin.finished(run.id)
-            #expect(finished.status == .succeeded, "\(finished.error ?? "") \(agent.log) \(server.log)")
-            #expect(!(try await admin.catalog(connectionId: connection.id)).isEmpty)
-        }
-        agent.signal(SIGTERM)
-        #expect(await agent.waitForExit(within: .seconds(30)) == 0, "\(agent.log)")
-        try await server.stop()
+        try await runEachThenStop([direct, relayed], admin: admin, agent: agent, server: server)
 
         let key = try GoogleServiceAccountKey(json: Array(Data(contentsOf: URL(fileURLWithPath: google.readerKeyFile))))
         let tokens = GoogleAccessTokens(identity: .serviceAccount(key), client: .shared)
