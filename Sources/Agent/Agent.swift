@@ -116,9 +116,11 @@ public enum Agent {
     ///
     /// - Parameter readsOncePerLocator: for one piece of work that ends with `revokeLeases()` (a preflight source
     ///   check): each Vault path is read once, so one dynamic credential's username and password match.
+    /// - Parameter hostCheck: called by the Secret Manager and Key Vault providers with every URL before they
+    ///   request it (a preflight source check passes the policy's host check, as a job's resolver has).
     static func secretResolver(
         configuration: AgentConfiguration, environment: [String: String], network: OutboundNetwork,
-        readsOncePerLocator: Bool = false
+        readsOncePerLocator: Bool = false, hostCheck: @escaping @Sendable (String) throws -> Void = { _ in }
     ) throws
         -> SecretResolver
     {
@@ -145,12 +147,12 @@ public enum Agent {
         base.append(
             GoogleSecretManagerSecretProvider(
                 settings: google, clientForHost: { network.serviceClient(for: $0) },
-                credentials: { try await keys.resolve($0) }, environment: environment))
+                credentials: { try await keys.resolve($0) }, hostCheck: hostCheck, environment: environment))
         base.append(
             AzureKeyVaultSecretProvider(
                 settings: configuration.secretStores.azure ?? AzureKeyVaultSettings(),
                 clientForHost: { network.serviceClient(for: $0) },
-                credentials: { try await keys.resolve($0) }, environment: environment))
+                credentials: { try await keys.resolve($0) }, hostCheck: hostCheck, environment: environment))
         guard let vault = configuration.secretStores.vault else { return SecretResolver(providers: base) }
         // The agent's own secrets are read anew each time (its API key rotates), so nothing is kept between reads.
         let credentials = SecretResolver(providers: base)

@@ -169,12 +169,19 @@ public struct Preflight: Sendable {
                 report(false, "relay \(target.location(target.folder))", "\(error)")
             }
         }
+        // A job's Secret Manager and Key Vault requests (the secret service, the token endpoint, the metadata server
+        // or managed identity endpoint) are each checked against the policy's hosts: so are the check's.
+        let hosts = try? EgressPolicy(allowedHosts: configuration.policy.allowedHosts, allowedSources: [])
+        let hostCheck: @Sendable (String) throws -> Void = { url in
+            guard let decision = hosts?.checkURL(url), !decision.allowed else { return }
+            throw AgentError(.policyDenied, decision.reason)
+        }
         for source in sources {
             // A resolver of its own per source, as a job has: one read per Vault path, its leases revoked after.
             let jobResolver =
                 (try? Agent.secretResolver(
                     configuration: configuration, environment: environment, network: network,
-                    readsOncePerLocator: true)) ?? resolver
+                    readsOncePerLocator: true, hostCheck: hostCheck)) ?? resolver
             let (ok, detail) = await check(source, resolver: jobResolver, network: network)
             await jobResolver.revokeLeases()
             report(ok, "source \(JobRunner.credentialFree(source.url))", detail)

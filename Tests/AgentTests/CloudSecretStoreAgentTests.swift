@@ -213,4 +213,28 @@ extension AgentCheckTests {
         #expect(try azure.requests("entra:200") == 1)
         #expect(try azure.requests("vault:200") == 0)
     }
+
+    /// `--check --source` reads a source's `azure-kv:` secret as a job would: every request checked against
+    /// `policy.allowedHosts` first, so a vault and an authority the policy does not name are never asked.
+    @Test func agentCheckOfASourceHoldsItsKeyVaultRequestsToThePolicy() async throws {
+        let azure = try TestAzure(secrets: ["pg-password": "never-read"])
+        try await withControlPlane { controlPlane in
+            let setup = try AgentSetup(
+                controlPlane: controlPlane, extraPolicy: "  allowedHosts: [localhost]",
+                extra: """
+                    secretStores:
+                      azure:
+                        authorityHost: "\(azure.base)"
+                        caBundle: "\(azure.caBundle)"
+                    """)
+            let result = try Self.check(
+                setup, ["--source", sampleDatabaseURL, "--secret", "password=azure-kv:\(azure.base)/pg-password"])
+            let line = result.lines.first { $0.contains("source sqlite:") } ?? ""
+            #expect(line.hasPrefix("FAIL"), "\(result.lines)")
+            #expect(line.contains("127.0.0.1"), "\(line)")
+            #expect(!result.lines.joined().contains("never-read"))
+        }
+        #expect(try azure.requests("vault:200") + azure.requests("vault:401") == 0)
+        #expect(try azure.requests("entra:200") == 0)
+    }
 }
