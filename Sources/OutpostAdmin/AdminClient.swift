@@ -138,6 +138,8 @@ public struct AdminClient: Sendable {
     /// The transport error in a few words, without anything from the request.
     private static func describe(_ error: any Error) -> String {
         if let error = error as? HTTPClientError { return "\(error)" }
+        // The system's words for the socket error ("Connection refused"), not NIO's description of it.
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         return String(describing: error)
     }
 }

@@ -206,6 +206,12 @@ struct AdminConnectionsCommand: AsyncParsableCommand {
         return match.id
     }
 
+    /// The tenant's connection names by id, for tables that would otherwise show ids.
+    static func names(client: AdminClient) async throws -> [String: String] {
+        let connections = try await client.call(.get, "/v1/admin/connections", as: ConnectionList.self).connections
+        return Dictionary(connections.map { ($0.id, $0.name) }) { first, _ in first }
+    }
+
     /// The request that recreates `connection` as it is.
     static func request(from connection: ConnectionResponse) -> ConnectionRequest {
         let filters = connection.filters

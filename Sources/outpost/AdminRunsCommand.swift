@@ -30,12 +30,13 @@ struct AdminRunsCommand: AsyncParsableCommand {
                 let bytes = try await client.send(.get, path)
                 if options.json { return options.printJSON(bytes) }
                 let runs = try JSONDecoder().decode(RunList.self, from: Data(bytes)).runs
+                let names = try await AdminConnectionsCommand.names(client: client)
                 AdminTable.print(
                     ["ID", "CONNECTION", "STATUS", "ATTEMPT", "CREATED", "FINISHED", "ERROR"],
                     runs.map {
                         [
-                            $0.id, $0.connectionId, $0.status.rawValue, "\($0.attempt)/\($0.maxAttempts)",
-                            $0.createdAt, $0.finishedAt, $0.error,
+                            $0.id, names[$0.connectionId] ?? $0.connectionId, $0.status.rawValue,
+                            "\($0.attempt)/\($0.maxAttempts)", $0.createdAt, $0.finishedAt, $0.error,
                         ]
                     })
             }
@@ -55,8 +56,10 @@ struct AdminRunsCommand: AsyncParsableCommand {
                 let bytes = try await client.send(.get, "/v1/admin/runs/\(AdminPath.escape(id))")
                 if options.json { return options.printJSON(bytes) }
                 let run = try JSONDecoder().decode(RunResponse.self, from: Data(bytes))
+                let name = try await AdminConnectionsCommand.names(client: client)[run.connectionId]
                 AdminTable.fields([
-                    ("id", run.id), ("connection", run.connectionId), ("status", run.status.rawValue),
+                    ("id", run.id), ("connection", name.map { "\($0) (\(run.connectionId))" } ?? run.connectionId),
+                    ("status", run.status.rawValue),
                     ("attempt", "\(run.attempt)/\(run.maxAttempts)"), ("agent", run.leaseAgentId),
                     ("lease expires", run.leaseExpiresAt), ("cancel requested", run.cancelRequested ? "yes" : "no"),
                     ("cancel reason", run.cancelReason), ("error", run.error), ("created", run.createdAt),

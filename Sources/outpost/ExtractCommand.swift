@@ -35,13 +35,40 @@ struct ExtractCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(name: .long, help: "The source URL (postgres://…, sqlite:PATH, snowflake://…, tableau://…).")
-    var source: String
+    // Optional to the parser and required by `validate()`: a mistyped option (`--sourc`) is then reported as the
+    // unknown option it is, with the parser's suggestion, not as a missing `--source`.
+    @Option(
+        name: .customLong("source"),
+        help: ArgumentHelp(
+            "The source URL (postgres://…, sqlite:PATH, snowflake://…, tableau://…).", valueName: "source"))
+    var sourceOption: String?
 
     @Option(
-        name: .long,
-        help: "The folder to write into; created if missing, must not hold an extraction (see --overwrite).")
-    var output: String
+        name: .customLong("output"),
+        help: ArgumentHelp(
+            "The folder to write into; created if missing, must not hold an extraction (see --overwrite).",
+            valueName: "output"))
+    var outputOption: String?
+
+    var source: String { sourceOption ?? "" }
+    var output: String { outputOption ?? "" }
+
+    /// What the parser did not recognise, so that `validate()` reports a mistyped option before a missing one.
+    @Argument(parsing: .allUnrecognized, help: .hidden)
+    var unrecognized: [String] = []
+
+    func validate() throws {
+        if let first = unrecognized.first {
+            let meant = ["--source", "--output"].first { $0.hasPrefix(first) || first.hasPrefix($0) }
+            throw ValidationError(
+                (first.hasPrefix("-") ? "Unknown option '\(first)'" : "Unexpected argument '\(first)'")
+                    + (meant.map { ". Did you mean '\($0)'?" } ?? ""))
+        }
+        for (value, option) in [(sourceOption, "--source <source>"), (outputOption, "--output <output>")]
+        where value == nil {
+            throw ValidationError("Missing expected argument '\(option)'")
+        }
+    }
 
     @Flag(name: .long, help: "Replace an earlier extraction in the output folder.")
     var overwrite = false
@@ -159,13 +186,14 @@ struct ExtractCommand: AsyncParsableCommand {
                 "the source URL contains a password, which other users can see in the process list; "
                     + "use --password-file or --password-secret instead")
         }
-        let folder: ExtractionFolder
+        let prepared: OutputDirectory.Prepared
         do {
-            folder = try OutputDirectory.prepare(output, overwrite: overwrite)
+            prepared = try OutputDirectory.prepare(output, overwrite: overwrite)
         } catch {
             Terminal.error("\(error)")
             return ExitStatus.failure
         }
+        let folder = prepared.folder
         let extraction = Extraction(
             connector: resolved.connector,
             scope: ExtractionScope(connection: connectionName ?? resolved.defaultConnectionName, filters: filters),
@@ -178,10 +206,13 @@ struct ExtractCommand: AsyncParsableCommand {
             manifest = try await display.run { try await extraction.run(progress: progress, logger: logger) }
         } catch {
             Terminal.error("\(error)")
+            // A folder this run created is not left behind empty.
+            prepared.removeCreated()
             return ExitStatus.failure
         }
         let elapsed = ContinuousClock.now - started
         Terminal.summary(manifest: manifest, folder: folder.path, elapsed: elapsed)
+        for warning in Self.unmatchedFilters(manifest.counts, filters: self) { Terminal.warning(warning) }
         if let datahubFile {
             do {
                 try DataHubExport.write(folder: folder, to: datahubFile)
@@ -190,6 +221,26 @@ struct ExtractCommand: AsyncParsableCommand {
             }
         }
         return manifest.status == .complete ? ExitStatus.success : ExitStatus.partial
+    }
+
+    /// An include filter that kept nothing is most likely a mistyped name: said plainly, since the run itself is
+    /// complete.
+    static func unmatchedFilters(_ counts: [String: Int], filters: ExtractCommand) -> [String] {
+        func none(_ kinds: [String]) -> Bool { kinds.allSatisfy { (counts[$0] ?? 0) == 0 } }
+        var warnings: [String] = []
+        for (patterns, option, kinds) in [
+            (filters.includeDatabase, "--include-database", ["database"]),
+            (
+                filters.includeSchema + filters.includeProject, "--include-schema/--include-project",
+                ["schema", "project"]
+            ),
+            (filters.includeTable, "--include-table", ["table", "view", "materializedView"]),
+        ] where !patterns.isEmpty && none(kinds) {
+            warnings.append(
+                "\(option) \(patterns.joined(separator: ", ")) matched nothing: no \(kinds[0]) was extracted; check the "
+                    + "pattern (a glob such as sales_* matches whole names; re:PATTERN searches)")
+        }
+        return warnings
     }
 
     private func makeFilters() throws -> ExtractionFilters {

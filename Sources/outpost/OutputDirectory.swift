@@ -16,14 +16,29 @@ enum OutputDirectory {
         let description: String
     }
 
-    /// Creates `path` (and parents) if missing, refuses one that already holds an extraction, and proves it
-    /// writable by creating and removing a probe file.
-    /// With `overwrite`, an earlier extraction's manifest and chunks are removed first (nothing else is touched).
-    static func prepare(_ path: String, overwrite: Bool = false) throws -> ExtractionFolder {
+    /// The folder to write into, and the directories `prepare` created for it (deepest last).
+    struct Prepared {
+        var folder: ExtractionFolder
+        var created: [String]
+
+        /// After a failed extraction: removes the directories `prepare` created, those left empty.
+        func removeCreated() {
+            for directory in created.reversed() where rmdir(directory) != 0 { break }
+        }
+    }
+
+    /// Creates `path` (and parents) if missing, refuses one that holds anything but an earlier extraction (and
+    /// that only with `overwrite`, which removes its manifest and chunks first), and proves it writable by creating
+    /// and removing a probe file.
+    static func prepare(_ path: String, overwrite: Bool = false) throws -> Prepared {
         var built = path.hasPrefix("/") ? "" : "."
+        var created: [String] = []
         for component in path.split(separator: "/") {
             built += "/" + component
-            if mkdir(built, 0o755) != 0 && errno != EEXIST {
+            if mkdir(built, 0o755) == 0 {
+                created.append(built)
+            } else if errno != EEXIST {
+                Prepared(folder: ExtractionFolder(path: path), created: created).removeCreated()
                 throw Failure(
                     description: "output directory \(path) is not writable: cannot create \(built): \(errorText())")
             }
@@ -32,7 +47,21 @@ enum OutputDirectory {
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw Failure(description: "output path \(path) exists and is not a directory")
         }
-        let earlier = try extractionFiles(in: path)
+        let prepared = Prepared(folder: ExtractionFolder(path: path), created: created)
+        let probe = path + "/" + probePrefix + "\(getpid())"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            let text = errorText()
+            prepared.removeCreated()
+            throw Failure(description: "output directory \(path) is not writable: \(text)")
+        }
+        close(descriptor)
+        unlink(probe)
+        let (earlier, others) = try entries(of: path)
+        if let other = others.first {
+            throw Failure(
+                description: "output directory \(path) holds other files (\(other)): choose an empty or new directory")
+        }
         if !earlier.isEmpty {
             guard overwrite else {
                 throw Failure(
@@ -43,28 +72,30 @@ enum OutputDirectory {
                 throw Failure(description: "cannot remove \(path)/\(name): \(errorText())")
             }
         }
-        let probe = path + "/.outpost-write-probe-\(getpid())"
-        let descriptor = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
-        guard descriptor >= 0 else {
-            throw Failure(description: "output directory \(path) is not writable: \(errorText())")
-        }
-        close(descriptor)
-        unlink(probe)
-        return ExtractionFolder(path: path)
+        return prepared
     }
 
-    /// The manifest and chunk files (finished or temporary) of an earlier extraction, manifest first.
-    private static func extractionFiles(in path: String) throws -> [String] {
-        guard let directory = opendir(path) else { return [] }
+    private static let probePrefix = ".outpost-write-probe-"
+
+    /// What the folder holds: an earlier extraction's manifest and chunk files (finished or temporary), manifest
+    /// first, and any other entry (a write probe of another `outpost extract` aside).
+    private static func entries(of path: String) throws -> (extraction: [String], others: [String]) {
+        guard let directory = opendir(path) else { return ([], []) }
         defer { closedir(directory) }
         var names: [String] = []
+        var others: [String] = []
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name.hasPrefix(MetadataFormat.manifestFileName) || name.hasPrefix("records-") { names.append(name) }
+            if name == "." || name == ".." || name.hasPrefix(probePrefix) { continue }
+            if name.hasPrefix(MetadataFormat.manifestFileName) || name.hasPrefix("records-") {
+                names.append(name)
+            } else {
+                others.append(name)
+            }
         }
-        return names.sorted { lhs, rhs in lhs.hasPrefix("manifest") && !rhs.hasPrefix("manifest") }
+        return (names.sorted { lhs, rhs in lhs.hasPrefix("manifest") && !rhs.hasPrefix("manifest") }, others.sorted())
     }
 
     private static func errorText() -> String {

@@ -43,8 +43,30 @@ struct QuickstartCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Log level of the server and agent log lines on stderr.")
     var logLevel = "warning"
 
-    /// The connection the quickstart registers (and finds again on a re-run).
+    /// The connection the quickstart registers for the bundled sample (and finds again on a re-run).
     static let connectionName = "quickstart-sample"
+
+    /// The name of a new connection for `source`: `quickstart-sample` for the bundled sample, otherwise
+    /// `quickstart-` and the database's (or file's) name, with `-2`, `-3`, … when another source has it already.
+    static func connectionName(for source: String, sample: Bool, taken: Set<String>) -> String {
+        if sample && !taken.contains(connectionName) { return connectionName }
+        let components = URLComponents(string: source)
+        let path =
+            source.hasPrefix("sqlite:")
+            ? String(source.dropFirst("sqlite:".count)) : (components?.path ?? "")
+        var stem = URL(fileURLWithPath: path.isEmpty ? "source" : path).deletingPathExtension().lastPathComponent
+        stem = String(
+            stem.lowercased().map { $0.isASCII && ($0.isLetter || $0.isNumber) ? $0 : "-" }.prefix(40))
+        let base =
+            "quickstart-" + (stem.trimmingCharacters(in: CharacterSet(charactersIn: "-")).isEmpty ? "source" : stem)
+        var name = base
+        var number = 2
+        while taken.contains(name) {
+            name = "\(base)-\(number)"
+            number += 1
+        }
+        return name
+    }
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)
@@ -70,14 +92,25 @@ struct QuickstartCommand: AsyncParsableCommand {
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.failure)
         }
+        let cutShort: Bool
         do {
-            try await run(plan: plan, store: store, environment: environment, logger: logger)
+            cutShort = try await run(plan: plan, store: store, environment: environment, logger: logger)
         } catch {
             try? await store.close()
             Terminal.error("\(error)")
             throw ExitCode(ExitStatus.failure)
         }
         try await store.close()
+        // A second Ctrl-C that stopped running jobs ends as an interruption does (128 + SIGINT), not as success.
+        if cutShort { throw ExitCode(130) }
+    }
+
+    /// Set once a second Ctrl-C stopped jobs that were still running.
+    private final class CutShort: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = false
+        var isSet: Bool { lock.withLock { value } }
+        func set() { lock.withLock { value = true } }
     }
 
     /// What the quickstart will run, decided before anything starts.
@@ -111,9 +144,10 @@ struct QuickstartCommand: AsyncParsableCommand {
             passwordFromEnvironment: kind == "postgresql" && environment["PGPASSWORD"] != nil)
     }
 
+    /// - Returns: whether a second Ctrl-C stopped jobs that were still running.
     private func run(
         plan: Plan, store: SQLiteControlPlaneStore, environment: [String: String], logger: Logger
-    ) async throws {
+    ) async throws -> Bool {
         let adminKeyPath = dataDir + "/admin.key"
         var serverConfiguration = ServerConfiguration(host: plan.host, port: plan.port)
         serverConfiguration.heartbeatIntervalSeconds = 10
@@ -156,6 +190,7 @@ struct QuickstartCommand: AsyncParsableCommand {
             jobExecutable: AgentCommand.ownExecutable(), metrics: AgentMetrics(), logger: logger)
 
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let cutShort = CutShort()
         // No signals of its own: the first Ctrl-C drains the agent, and the server stops once the agent has.
         let server = controlPlane.serviceGroup(gracefulShutdownSignals: [], prepared: true)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -166,10 +201,21 @@ struct QuickstartCommand: AsyncParsableCommand {
                     for await _ in signals {
                         received += 1
                         if received == 1 {
-                            Terminal.notice("stopping: the agent finishes what it runs, then the server stops")
+                            Terminal.notice(
+                                "stopping: the agent finishes what it runs, then the server stops (Ctrl-C again to "
+                                    + "stop running jobs now)")
                             runner.drain()
                         } else {
-                            runner.stopNow()
+                            let running = runner.runningRunIds
+                            if running.isEmpty {
+                                Terminal.notice("stopping now")
+                            } else {
+                                cutShort.set()
+                                Terminal.notice(
+                                    "stopping now: \(running.count) running job(s) stopped, their runs end as failed "
+                                        + "(\(running.joined(separator: ", ")))")
+                            }
+                            runner.stopNow(reason: "the quickstart was stopped with a second Ctrl-C")
                         }
                     }
                 }
@@ -187,6 +233,7 @@ struct QuickstartCommand: AsyncParsableCommand {
             await server.triggerGracefulShutdown()
             try await group.waitForAll()
         }
+        return cutShort.isSet
     }
 
     /// Registers the source (once) and runs it, then prints where to look.
@@ -207,13 +254,16 @@ struct QuickstartCommand: AsyncParsableCommand {
     ) async throws {
         let existing = try await api.call(.get, "/v1/admin/connections", as: ConnectionList.self).connections
         let connection: ConnectionResponse
-        if let found = existing.first(where: { $0.name == Self.connectionName }) {
+        // A re-run finds its connection by the source, never by name: each source gets its own.
+        if let found = existing.first(where: { $0.sourceKind == plan.sourceKind && $0.sourceURL == plan.source }) {
             connection = found
         } else {
             connection = try await api.call(
                 .post, "/v1/admin/connections",
                 body: ConnectionRequest(
-                    name: Self.connectionName, sourceKind: plan.sourceKind, sourceURL: plan.source,
+                    name: Self.connectionName(
+                        for: plan.source, sample: source == nil, taken: Set(existing.map(\.name))),
+                    sourceKind: plan.sourceKind, sourceURL: plan.source,
                     secrets: plan.passwordFromEnvironment ? ["password": "env:PGPASSWORD"] : nil),
                 as: ConnectionResponse.self)
         }

@@ -117,6 +117,8 @@ struct AgentConfigurationTests {
         let message = failure("controlPlane:\n  url: https://outpost.example.com\n  apiKey: \(canary)\n")
         #expect(message.contains("must be a secret reference"), "\(message)")
         #expect(!message.contains(canary))
+        // At the key's own line.
+        #expect(message.contains("agent.yaml:3:"), "\(message)")
     }
 
     @Test func plainHTTPIsAllowedForLoopbackOnly() {

@@ -112,8 +112,13 @@ struct AdminCommandTests {
             let queued = try await run(["run-now", "sales"])
             let runId = try #require(
                 queued.standardOutput.split(separator: " ").first { $0.hasPrefix("run_") }.map(String.init))
-            #expect(try await run(["runs", "list", "--connection", "sales"]).standardOutput.contains(runId))
-            #expect(try await run(["runs", "show", runId]).standardOutput.contains("queued"))
+            // Runs are listed with their connection's name, not its id.
+            let runsListed = try await run(["runs", "list", "--connection", "sales"]).standardOutput
+            let row = runsListed.split(separator: "\n").first { $0.contains(runId) } ?? ""
+            #expect(row.contains(" sales ") && !row.contains("con_"), "\(runsListed)")
+            let shownRun = try await run(["runs", "show", runId]).standardOutput
+            #expect(shownRun.contains("queued"))
+            #expect(shownRun.contains("sales (con_"), "\(shownRun)")
             let queuedRun = try #require(try await Self.tenantRun(store, runId: runId))
             let line = String(repeating: "log line with ünïcode\n", count: 20_000)
             var offset: Int64 = 0
@@ -175,7 +180,10 @@ struct AdminCommandTests {
             let unreachable = try await Self.admin(
                 ["agents", "list", "--server", "http://127.0.0.1:1", "--key-file", keyFile], environment: [:])
             #expect(unreachable.status == 1)
-            #expect(unreachable.standardError.contains("cannot reach the server at http://127.0.0.1:1"))
+            #expect(
+                unreachable.standardError.contains(
+                    "cannot reach the server at http://127.0.0.1:1 (connection refused);"),
+                "\(unreachable.standardError)")
             #expect(!unreachable.standardError.contains(key))
 
             let noKey = try await Self.admin(["agents", "list"], environment: environment)

@@ -173,12 +173,51 @@ struct ExtractCommandTests {
             "expected '\(input.expectedMessage)' in \(result.standardError)")
         #expect(!result.standardError.contains(server.password))
         #expect(!result.standardError.contains("Canary"))
+        // A folder the failed run created is gone; one that was there already keeps what it held.
+        if input == .outputHoldsOtherFiles {
+            #expect(FileManager.default.fileExists(atPath: directory.path + "/out/notes.txt"))
+        } else {
+            #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"), "\(input)")
+        }
+    }
+
+    @Test("a mistyped option is reported as unknown, with the option meant; a missing one as missing")
+    func mistypedAndMissingOptions() throws {
+        let directory = try TemporaryDirectory()
+        let sample = "sqlite:" + BuildProducts.repositoryRoot + "/Samples/shop.db"
+        let mistyped = try OutpostCLI.run(["extract", "--sourc", sample, "--output", directory.path + "/out"])
+        #expect(mistyped.status == 64)
+        #expect(mistyped.standardError.contains("Unknown option '--sourc'"), "\(mistyped.standardError)")
+        #expect(mistyped.standardError.contains("--source"))
+        let missing = try OutpostCLI.run(["extract", "--source", sample])
+        #expect(missing.status == 64)
+        #expect(
+            missing.standardError.contains("Missing expected argument '--output <output>'"), "\(missing.standardError)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path + "/out"))
+    }
+
+    @Test("an include filter that kept nothing completes with a warning naming it")
+    func anIncludeFilterMatchingNothingIsWarnedAbout() throws {
+        let directory = try TemporaryDirectory()
+        let result = try OutpostCLI.run([
+            "extract", "--source", "sqlite:" + BuildProducts.repositoryRoot + "/Samples/shop.db", "--output",
+            directory.path + "/out", "--include-table", "ordrs", "--no-progress",
+        ])
+        #expect(result.status == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("status: complete"))
+        #expect(result.standardError.contains("--include-table ordrs matched nothing"), "\(result.standardError)")
+        let matched = try OutpostCLI.run([
+            "extract", "--source", "sqlite:" + BuildProducts.repositoryRoot + "/Samples/shop.db", "--output",
+            directory.path + "/out2", "--include-table", "orders", "--no-progress",
+        ])
+        #expect(matched.status == 0)
+        #expect(!matched.standardError.contains("matched nothing"), "\(matched.standardError)")
     }
 
     enum BadInput: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case unknownScheme, unreachableHost, wrongPassword, missingDatabase, unreadableFile, notADatabaseFile
         case invalidRegex, invalidGlob, unwritableOutput, outputIsAFile, unknownField, missingPasswordFile
-        case unparseableURLWithPassword
+        case unparseableURLWithPassword, outputHoldsOtherFiles
 
         var testDescription: String { rawValue }
 
@@ -204,6 +243,7 @@ struct ExtractCommandTests {
             case .unknownField: "unknown field group 'passwords'"
             case .missingPasswordFile: "cannot read secret file /nonexistent/pw"
             case .unparseableURLWithPassword: "postgres://***@"
+            case .outputHoldsOtherFiles: "holds other files (notes.txt): choose an empty or new directory"
             }
         }
 
@@ -245,6 +285,10 @@ struct ExtractCommandTests {
                 return (["extract", "--source", good, "--output", file], password)
             case .unknownField:
                 return (["extract", "--source", good, "--output", output, "--exclude-field", "passwords"], password)
+            case .outputHoldsOtherFiles:
+                try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+                try "mine".write(toFile: output + "/notes.txt", atomically: true, encoding: .utf8)
+                return (["extract", "--source", good, "--output", output, "--overwrite"], password)
             case .missingPasswordFile:
                 return (["extract", "--source", good, "--output", output, "--password-file", "/nonexistent/pw"], [:])
             case .unparseableURLWithPassword:

@@ -5,11 +5,16 @@ import Testing
 @Suite("outpost quickstart", .serialized)
 struct QuickstartCommandTests {
     /// Runs the quickstart until it reports its first run, returns its stdout, then stops it with Ctrl-C.
-    func runQuickstart(dataDir: String, port: Int, cwd: String) async throws -> (output: String, status: Int32?) {
+    /// `whileRunning` is given the admin API's address before the quickstart is stopped.
+    func runQuickstart(
+        dataDir: String, port: Int, cwd: String, arguments: [String] = [],
+        whileRunning: (String) throws -> Void = { _ in }
+    ) async throws -> (output: String, status: Int32?) {
         // Relative, as the default `./outpost-quickstart` is: job processes must still find the spool.
-        let quickstart = try QuickstartProcess(dataDir: dataDir, port: port, cwd: cwd)
+        let quickstart = try QuickstartProcess(dataDir: dataDir, port: port, cwd: cwd, arguments: arguments)
         _ = try await quickstart.waitUntilReady(within: .seconds(60))
         let text = quickstart.output
+        try whileRunning("http://127.0.0.1:\(port)")
         return (text, try await quickstart.interrupt())
     }
 
@@ -35,5 +40,22 @@ struct QuickstartCommandTests {
         #expect(second.status == 0)
         // The same connection ran twice; the catalog was replaced, not duplicated.
         #expect(second.output.contains("5 tables, 3 views"))
+
+        // Another source in the same folder gets a connection of its own, named after it; the sample's stays.
+        let other = directory.path + "/orders archive.db"
+        try FileManager.default.copyItem(
+            atPath: BuildProducts.repositoryRoot + "/Samples/shop.db", toPath: other)
+        var names: [String] = []
+        let third = try await runQuickstart(
+            dataDir: dataDir, port: port, cwd: directory.path, arguments: ["--source", "sqlite:" + other]
+        ) { server in
+            let listed = try ChildProcess.run(
+                "/usr/bin/env",
+                ["curl", "-sS", "-H", "Authorization: Bearer \(adminKey)", server + "/v1/admin/connections"])
+            let object = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
+            names = (object?["connections"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        }
+        #expect(third.output.contains("First run:  succeeded"), "\(third.output)")
+        #expect(names.sorted() == ["quickstart-orders-archive", "quickstart-sample"], "\(names)")
     }
 }

@@ -13,9 +13,9 @@ final class QuickstartProcess: @unchecked Sendable {
     private let directory: TemporaryDirectory
     let port: Int
 
-    /// Starts `outpost quickstart --data-dir DATA_DIR --listen 127.0.0.1:PORT` in `cwd`, with `dataDir` given
-    /// relative to `cwd` when it lies inside it (as the default `./outpost-quickstart` is).
-    init(dataDir: String, port: Int, cwd: String) throws {
+    /// Starts `outpost quickstart --data-dir DATA_DIR --listen 127.0.0.1:PORT [ARGUMENTS]` in `cwd`, with
+    /// `dataDir` given relative to `cwd` when it lies inside it (as the default `./outpost-quickstart` is).
+    init(dataDir: String, port: Int, cwd: String, arguments: [String] = []) throws {
         directory = try TemporaryDirectory()
         self.port = port
         let outputPath = directory.path + "/stdout"
@@ -24,7 +24,7 @@ final class QuickstartProcess: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: BuildProducts.outpost)
         let relative = dataDir.hasPrefix(cwd + "/") ? String(dataDir.dropFirst(cwd.count + 1)) : dataDir
-        process.arguments = ["quickstart", "--data-dir", relative, "--listen", "127.0.0.1:\(port)"]
+        process.arguments = ["quickstart", "--data-dir", relative, "--listen", "127.0.0.1:\(port)"] + arguments
         process.currentDirectoryURL = URL(fileURLWithPath: cwd)
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errorPath))

@@ -180,6 +180,8 @@ public struct ControlPlaneClient: Sendable {
 
     static func describe(_ error: any Error) -> String {
         if let sentence = OutboundNetwork.describeConnectionFailure(error) { return sentence }
+        // The system's words for the socket error ("connection refused"), not NIO's description of it.
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout, .connectTimeout: return "timed out"

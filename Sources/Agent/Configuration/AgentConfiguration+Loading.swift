@@ -508,10 +508,12 @@ extension AgentConfiguration {
         do {
             return try SecretReference(parsing: text)
         } catch {
+            // At the value's own line, not its section's.
+            let local = String(key.split(separator: ".").last ?? "")
             throw reader.error(
                 "'\(key)' must be a secret reference such as file:/var/run/secrets/outpost/api-key, env:NAME, "
                     + "aws-sm:SECRET-ID[#field], command:NAME, k8s:NAMESPACE/NAME#KEY, vault:PATH#field, gcp-sm:projects/P/secrets/S or azure-kv:VAULT/NAME — never the secret itself (\(error))",
-                at: reader.mark)
+                at: reader.mark(of: local) ?? reader.mark)
         }
     }
 

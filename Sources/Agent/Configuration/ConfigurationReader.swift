@@ -61,6 +61,11 @@ struct ConfigurationReader {
         mapping?[key]
     }
 
+    /// Where `key`'s value is written in the file (nil when absent, or given by the environment).
+    func mark(of key: String) -> Mark? {
+        environment[environmentName(key)] == nil ? node(key)?.mark : nil
+    }
+
     /// A nested mapping; an absent key reads as an empty mapping so defaults apply.
     mutating func section(_ key: String) throws -> ConfigurationReader {
         known.append(key)

@@ -82,7 +82,8 @@ public final class AgentRunner: Sendable {
         draining.isSignalled ? 0 : max(0, context.configuration.concurrency - jobs.value.count)
     }
 
-    var runningRunIds: [String] { Array(jobs.value.keys).sorted() }
+    /// The runs whose jobs are running now.
+    public var runningRunIds: [String] { Array(jobs.value.keys).sorted() }
 
     func heartbeatSucceeded() {
         health.withLock { $0.lastHeartbeat = .now }
