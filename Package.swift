@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "Relay",
             dependencies: [
-                "AWSSigV4", "AzureCloud", "GoogleCloud", "ObjectStore", "OutpostProtocol",
+                "AWSSigV4", "GoogleCloud", "ObjectStore", "OutpostProtocol",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

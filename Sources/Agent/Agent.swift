@@ -102,7 +102,8 @@ public enum Agent {
             limits: JobProcess.Limits(
                 addressSpaceBytes: configuration.jobs.addressSpaceBytes, cpuSeconds: configuration.jobs.cpuSeconds,
                 openFiles: configuration.jobs.openFiles, fileSizeBytes: configuration.jobs.fileSizeBytes),
-            redactor: Redactor(secrets: apiKey.map { [$0] } ?? []), logger: logger)
+            redactor: Redactor(secrets: apiKey.map { [$0] } ?? []),
+            relayCredentials: .init(configuration: configuration, resolver: resolver), logger: logger)
         if configuration.jobs.executor == .argo, let settings = configuration.jobs.argo {
             context.argo = try ArgoExecutor.make(
                 settings: settings, dataDirectory: dataDirectory, environment: environment, logger: logger)

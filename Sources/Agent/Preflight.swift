@@ -141,16 +141,10 @@ public struct Preflight: Sendable {
             report(ok, "google secret manager", detail)
         }
         if let azure = configuration.secretStores.azure {
-            let policy = try? EgressPolicy(
-                allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
             let provider = AzureKeyVaultSecretProvider(
                 settings: azure, clientForHost: { network.serviceClient(for: $0) },
                 credentials: { try await resolver.resolve($0) },
-                hostCheck: { url in
-                    if let decision = policy?.checkURL(url), !decision.allowed {
-                        throw AgentError(.policyDenied, "jobs could not read azure-kv: references: \(decision.reason)")
-                    }
-                }, environment: environment)
+                hostCheck: hostCheck("jobs could not read azure-kv: references: "), environment: environment)
             do {
                 report(true, "azure key vault", try await provider.checkAccess())
             } catch {
@@ -169,19 +163,12 @@ public struct Preflight: Sendable {
                 report(false, "relay \(target.location(target.folder))", "\(error)")
             }
         }
-        // A job's Secret Manager and Key Vault requests (the secret service, the token endpoint, the metadata server
-        // or managed identity endpoint) are each checked against the policy's hosts: so are the check's.
-        let hosts = try? EgressPolicy(allowedHosts: configuration.policy.allowedHosts, allowedSources: [])
-        let hostCheck: @Sendable (String) throws -> Void = { url in
-            guard let decision = hosts?.checkURL(url), !decision.allowed else { return }
-            throw AgentError(.policyDenied, decision.reason)
-        }
         for source in sources {
             // A resolver of its own per source, as a job has: one read per Vault path, its leases revoked after.
             let jobResolver =
                 (try? Agent.secretResolver(
                     configuration: configuration, environment: environment, network: network,
-                    readsOncePerLocator: true, hostCheck: hostCheck)) ?? resolver
+                    readsOncePerLocator: true, hostCheck: hostCheck(""))) ?? resolver
             let (ok, detail) = await check(source, resolver: jobResolver, network: network)
             await jobResolver.revokeLeases()
             report(ok, "source \(JobRunner.credentialFree(source.url))", detail)
@@ -243,22 +230,28 @@ public struct Preflight: Sendable {
         }
     }
 
+    /// Checks each URL a secret store's provider requests (the secret service, the token endpoint, the metadata
+    /// server or managed identity endpoint) against `policy.allowedHosts`, as a job's providers do; a refusal says
+    /// `consequence` first.
+    private func hostCheck(_ consequence: String) -> @Sendable (String) throws -> Void {
+        let policy = try? EgressPolicy(
+            allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
+        return { url in
+            guard let decision = policy?.checkURL(url), !decision.allowed else { return }
+            throw AgentError(.policyDenied, consequence + decision.reason)
+        }
+    }
+
     /// The Vault server: allowed by the local policy (jobs read from it) and accepting the agent's login.
     /// Google Secret Manager as a job reaches it: every endpoint allowed by the policy and a token for the identity;
     /// no secret is read.
     private func check(
         _ google: GoogleSecretManagerSettings, resolver: SecretResolver, network: OutboundNetwork
     ) async -> (ok: Bool, detail: String) {
-        let policy = try? EgressPolicy(
-            allowedHosts: configuration.policy.allowedHosts, allowedSources: configuration.policy.allowedSources)
         let provider = GoogleSecretManagerSecretProvider(
             settings: google, clientForHost: { network.serviceClient(for: $0) },
             credentials: { try await resolver.resolve($0) },
-            hostCheck: { url in
-                if let decision = policy?.checkURL(url), !decision.allowed {
-                    throw AgentError(.policyDenied, "jobs could not read gcp-sm: references: \(decision.reason)")
-                }
-            }, environment: environment)
+            hostCheck: hostCheck("jobs could not read gcp-sm: references: "), environment: environment)
         do {
             return (true, try await provider.checkAccess())
         } catch {

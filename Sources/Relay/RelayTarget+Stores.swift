@@ -4,7 +4,6 @@
 
 public import AWSSigV4
 public import AsyncHTTPClient
-public import AzureCloud
 public import GoogleCloud
 public import NIOCore
 public import NIOSSL
@@ -101,14 +100,16 @@ extension AzureBlobClient {
     /// A client for a connection's Azure Blob Storage container, on its endpoint (the account's public one when
     /// none is named).
     ///
+    /// - Parameter authorization: Entra ID tokens (the control plane's reads, the agent by default) or the account
+    ///   key (an agent given one).
     /// - Throws: `ObjectStoreError` with code `invalidArgument` for a bad account, container or endpoint.
     public init(
-        relay: RelayTarget, tokens: AzureAccessTokens, httpClient: HTTPClient = .shared,
+        relay: RelayTarget, authorization: Authorization, httpClient: HTTPClient = .shared,
         tlsConfiguration: TLSConfiguration? = nil
     ) throws {
         try self.init(
             account: relay.account ?? "", container: relay.bucket, accountURL: relay.endpoint,
-            authorization: .bearer(tokens), httpClient: httpClient, tlsConfiguration: tlsConfiguration,
+            authorization: authorization, httpClient: httpClient, tlsConfiguration: tlsConfiguration,
             encryptionScope: relay.encryptionScope)
     }
 }

@@ -1,4 +1,7 @@
 import AsyncHTTPClient
+import AzureCloud
+import Foundation
+import GoogleCloud
 import NIOSSL
 
 /// The server's own outbound HTTPS to clouds: the blob store, customers' relay buckets, and the token, IAM and
@@ -45,5 +48,30 @@ struct CloudHTTP {
     /// Shuts the client down if it is this value's own.
     func shutdown() async {
         if owned { try? await client.shutdown() }
+    }
+}
+
+/// The server's own cloud identities, found once from its environment: one token cache each, shared by the blob
+/// store and the relay reads.
+struct ServerIdentities {
+    /// Application Default Credentials: `GOOGLE_APPLICATION_CREDENTIALS`, else the metadata server.
+    let google: GoogleAccessTokens
+    /// Workload identity, App Service / Container Apps, else IMDS (`AzureIdentity.fromEnvironment`).
+    let azure: AzureAccessTokens
+
+    /// - Throws: `ServerCommandError` (usage) when the Google credentials file cannot be used.
+    init(environment: [String: String], cloud: CloudHTTP) throws {
+        do {
+            google = GoogleAccessTokens(
+                identity: try .applicationDefault(environment: environment) { path in
+                    try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+                }, client: cloud.client)
+        } catch {
+            throw ServerCommandError(usage: "\(error)")
+        }
+        azure = AzureAccessTokens(
+            identity: .fromEnvironment(environment),
+            authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
+                ?? AzureIdentity.defaultAuthorityHost, client: cloud.client, tlsConfiguration: cloud.tlsConfiguration)
     }
 }

@@ -236,11 +236,13 @@ struct ServerCommand: AsyncParsableCommand {
         }
 
         let storage: Storage
+        let identities: ServerIdentities
         let blobs: Blobs
         do {
             try Self.prepareDataDirectory(dataDir, logger: logger)
             storage = try chooseStorage()
-            blobs = try await prepareBlobs(environment: ProcessEnvironment.current, cloud: cloud, logger: logger)
+            identities = try ServerIdentities(environment: ProcessEnvironment.current, cloud: cloud)
+            blobs = try await prepareBlobs(cloud: cloud, identities: identities, logger: logger)
         } catch let error as ServerCommandError {
             Terminal.error(error.description)
             throw ExitCode(error.isUsage ? ExitStatus.usage : ExitStatus.failure)
@@ -255,7 +257,7 @@ struct ServerCommand: AsyncParsableCommand {
                 logger.info("storage.sqlite", metadata: ["file.path": .string(path)])
                 try await serve(
                     store: try SQLiteControlPlaneStore(path: path), blobs: blobs, configuration: configuration,
-                    cloud: cloud, logger: logger)
+                    cloud: cloud, identities: identities, logger: logger)
             case .postgres(let url, let settings):
                 logger.info(
                     "storage.postgres",
@@ -265,7 +267,7 @@ struct ServerCommand: AsyncParsableCommand {
                     ])
                 try await serve(
                     store: try PostgresControlPlaneStore(url: url, logger: logger), blobs: blobs,
-                    configuration: configuration, cloud: cloud, logger: logger)
+                    configuration: configuration, cloud: cloud, identities: identities, logger: logger)
             }
         } catch {
             Terminal.error("\(error)")
@@ -304,34 +306,24 @@ struct ServerCommand: AsyncParsableCommand {
     /// held requests finish; the first admin key, when one is minted, goes to `<data dir>/admin.key` (0600).
     private func serve(
         store: some ControlPlaneStore, blobs: Blobs, configuration: ServerConfiguration, cloud: CloudHTTP,
-        logger: Logger
+        identities: ServerIdentities, logger: Logger
     ) async throws {
         try await serve(
             store: store, blobs: blobs.store, signer: blobs.signer, configuration: configuration, cloud: cloud,
-            logger: logger)
+            identities: identities, logger: logger)
     }
 
     private func serve(
         store: some ControlPlaneStore, blobs: some BlobStore, signer: UploadSigner, configuration: ServerConfiguration,
-        cloud: CloudHTTP, logger: Logger
+        cloud: CloudHTTP, identities: ServerIdentities, logger: Logger
     ) async throws {
         let keyPath = dataDir + "/admin.key"
-        let google: GoogleAccessTokens
-        do {
-            google = GoogleAccessTokens(
-                identity: try .applicationDefault(environment: ProcessEnvironment.current) { path in
-                    try Array(Data(contentsOf: URL(fileURLWithPath: path)))
-                }, client: cloud.client)
-        } catch {
-            throw ServerCommandError(usage: "\(error)")
-        }
-        let environment = ProcessEnvironment.current
-        let azure = Self.azureTokens(environment: environment, cloud: cloud)
         let server = ControlPlaneServer(
             store: store, blobs: blobs, signer: signer, configuration: configuration,
             relayReader: RelayReader(
-                environment: AWSEnvironment(environment), allowedEndpoints: relayEndpoint, google: google,
-                azure: azure, httpClient: cloud.client, tlsConfiguration: cloud.tlsConfiguration),
+                environment: AWSEnvironment(ProcessEnvironment.current), allowedEndpoints: relayEndpoint,
+                google: identities.google, azure: identities.azure, httpClient: cloud.client,
+                tlsConfiguration: cloud.tlsConfiguration),
             logger: logger
         ) { key in
             try Self.writeSecretFile(keyPath, contents: key + "\n")
@@ -359,7 +351,8 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// Opens the blob store (the encrypted folder in the data directory, or the S3 bucket of `--blob-store`) and
     /// the upload-signing secret, creating the local keys (32 random bytes, mode 0600) on the first start.
-    func prepareBlobs(environment: [String: String], cloud: CloudHTTP, logger: Logger) async throws -> Blobs {
+    func prepareBlobs(cloud: CloudHTTP, identities: ServerIdentities, logger: Logger) async throws -> Blobs {
+        let environment = ProcessEnvironment.current
         do {
             let secret = try LocalBlobStore.loadOrCreateKey(at: dataDir + "/upload-signing.key")
             let signer = UploadSigner(secret: secret)
@@ -371,7 +364,7 @@ struct ServerCommand: AsyncParsableCommand {
                 throw ServerCommandError(usage: "--blob-store-account-key is for an azure:// blob store")
             }
             if let blobStore, blobStore.hasPrefix("azure://") {
-                let store = try await azureBlobStore(location: blobStore, environment: environment, cloud: cloud)
+                let store = try await azureBlobStore(location: blobStore, cloud: cloud, tokens: identities.azure)
                 logger.info(
                     "blobs.azure",
                     metadata: [
@@ -382,7 +375,7 @@ struct ServerCommand: AsyncParsableCommand {
                 return Blobs(store: store, signer: signer)
             }
             if let blobStore, blobStore.hasPrefix("gs://") {
-                let store = try await gcsBlobStore(location: blobStore, environment: environment, cloud: cloud)
+                let store = try await gcsBlobStore(location: blobStore, cloud: cloud, tokens: identities.google)
                 logger.info(
                     "blobs.gcs",
                     metadata: [
@@ -446,7 +439,7 @@ struct ServerCommand: AsyncParsableCommand {
     /// The Cloud Storage blob store of `--blob-store gs://…`, with the process's Google identity: a service account
     /// key (GOOGLE_APPLICATION_CREDENTIALS) signs upload URLs itself; under the metadata server's identity they are
     /// signed by IAM Credentials' signBlob.
-    func gcsBlobStore(location: String, environment: [String: String], cloud: CloudHTTP) async throws -> GCSBlobStore {
+    func gcsBlobStore(location: String, cloud: CloudHTTP, tokens: GoogleAccessTokens) async throws -> GCSBlobStore {
         let bucket: String
         let prefix: String
         do {
@@ -459,21 +452,12 @@ struct ServerCommand: AsyncParsableCommand {
                 usage: "--blob-store-region and --blob-store-kms-key-id are for S3; Cloud Storage encrypts every object"
             )
         }
-        let identity: GoogleAccessTokens.Identity
-        do {
-            identity = try .applicationDefault(environment: environment) { path in
-                try Array(Data(contentsOf: URL(fileURLWithPath: path)))
-            }
-        } catch {
-            throw ServerCommandError(usage: "--blob-store: \(error)")
-        }
-        let tokens = GoogleAccessTokens(identity: identity, client: cloud.client)
         let endpoint = blobStoreEndpoint ?? GCSClient.defaultEndpoint
         let credential: GCSSignedURLs.Credential
         if let reference = blobStoreHmacKey {
             credential = .hmac(try await Self.hmacKey(reference: reference))
         } else {
-            switch identity {
+            switch tokens.identity {
             case .serviceAccount(let key):
                 credential = .serviceAccount(key)
             case .metadataServer, .externalAccount:
@@ -522,11 +506,7 @@ struct ServerCommand: AsyncParsableCommand {
 
     /// The Azure blob store of `--blob-store azure://…`: with `--blob-store-account-key`, Shared Key requests and
     /// service SAS upload URLs; without, the server's Entra ID identity and user delegation SAS.
-    func azureBlobStore(
-        location: String, environment: [String: String], cloud: CloudHTTP
-    ) async throws
-        -> AzureBlobStore
-    {
+    func azureBlobStore(location: String, cloud: CloudHTTP, tokens: AzureAccessTokens) async throws -> AzureBlobStore {
         let account: String
         let container: String
         let prefix: String
@@ -552,9 +532,7 @@ struct ServerCommand: AsyncParsableCommand {
             }
             (authorization, signer) = (.sharedKey(key), .accountKey(key))
         } else {
-            (authorization, signer) = (
-                .bearer(Self.azureTokens(environment: environment, cloud: cloud)), .userDelegation
-            )
+            (authorization, signer) = (.bearer(tokens), .userDelegation)
         }
         do {
             return AzureBlobStore(
@@ -565,14 +543,6 @@ struct ServerCommand: AsyncParsableCommand {
         } catch {
             throw ServerCommandError(usage: "--blob-store: \(error)")
         }
-    }
-
-    /// The process's Entra ID identity (AZURE_* or IDENTITY_* variables, else IMDS), its tokens through `cloud`.
-    static func azureTokens(environment: [String: String], cloud: CloudHTTP) -> AzureAccessTokens {
-        AzureAccessTokens(
-            identity: .fromEnvironment(environment),
-            authorityHost: environment["AZURE_AUTHORITY_HOST"].flatMap { $0.isEmpty ? nil : $0 }
-                ?? AzureIdentity.defaultAuthorityHost, client: cloud.client, tlsConfiguration: cloud.tlsConfiguration)
     }
 
     /// `http(s)://host[:port][/path]` without a query, fragment or trailing slash.

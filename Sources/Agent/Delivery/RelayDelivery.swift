@@ -30,37 +30,19 @@ struct RelayDelivery: Sendable {
     let controlPlaneHost: String
     let folder: String
     let key: [UInt8]
-    var credentials = Credentials.environmentOnly
+    var credentials = Credentials()
     let logger: Logger
 
-    /// What the agent writes relay buckets with besides its environment's identity.
+    /// What the agent writes relay buckets with besides its environment's identity; none by default.
     struct Credentials: Sendable {
         /// `secretStores.azure`: its app (client secret or certificate) is the agent's Entra ID identity for relay
         /// containers too; nil: the identity the Azure variables describe.
-        var azure: AzureKeyVaultSettings?
+        var azure: AzureKeyVaultSettings? = nil
         /// `relay.azure.accounts`: accounts written with Shared Key, their keys by reference.
         var azureAccountKeys: [String: SecretReference] = [:]
         /// Reads the references above (the agent's own resolver, never a connection's).
-        var resolve: @Sendable (SecretReference) async throws -> String
-
-        init(configuration: AgentConfiguration, resolver: SecretResolver) {
-            azure = configuration.secretStores.azure
-            azureAccountKeys = configuration.relay.azureAccountKeys
-            resolve = { try await resolver.resolve($0) }
-        }
-
-        /// None: only the identity the environment describes.
-        static let environmentOnly = Credentials(azure: nil, azureAccountKeys: [:]) { reference in
+        var resolve: @Sendable (SecretReference) async throws -> String = { reference in
             throw AgentError(.delivery, "no resolver for \(reference)")
-        }
-
-        init(
-            azure: AzureKeyVaultSettings?, azureAccountKeys: [String: SecretReference],
-            resolve: @escaping @Sendable (SecretReference) async throws -> String
-        ) {
-            self.azure = azure
-            self.azureAccountKeys = azureAccountKeys
-            self.resolve = resolve
         }
     }
 
@@ -225,9 +207,7 @@ struct RelayDelivery: Sendable {
             do {
                 return AzureRelayBucket(
                     client: try AzureBlobClient(
-                        account: account, container: target.bucket, accountURL: target.endpoint,
-                        authorization: authorization, httpClient: network.client(forURL: endpoint),
-                        encryptionScope: target.encryptionScope),
+                        relay: target, authorization: authorization, httpClient: network.client(forURL: endpoint)),
                     target: target)
             } catch {
                 throw AgentError(.delivery, "the relay container is not usable: \(error)")
@@ -257,6 +237,15 @@ struct RelayDelivery: Sendable {
                 throw AgentError(.delivery, "the relay bucket is not usable: \(error)")
             }
         }
+    }
+}
+
+extension RelayDelivery.Credentials {
+    /// The configuration's relay credentials, read through the agent's own `resolver`.
+    init(configuration: AgentConfiguration, resolver: SecretResolver) {
+        self.init(
+            azure: configuration.secretStores.azure, azureAccountKeys: configuration.relay.azureAccountKeys,
+            resolve: { try await resolver.resolve($0) })
     }
 }
 

@@ -23,6 +23,8 @@ struct AgentContext: Sendable {
     let limits: JobProcess.Limits
     /// Masks the agent's own secrets (its API key) in job output.
     let redactor: Redactor
+    /// The relay credentials of the configuration, read with the agent's own resolver.
+    let relayCredentials: RelayDelivery.Credentials
     let logger: Logger
     /// Runs jobs as Argo Workflows when `jobs.executor` is `argo`; nil runs them as local processes.
     var argo: ArgoExecutor? = nil
@@ -44,13 +46,10 @@ struct AgentContext: Sendable {
             guard let target = assignment.job.delivery.relay else {
                 throw AgentError(.delivery, "the job asks for bucket relay but names no bucket")
             }
-            // The agent's own resolver, for the relay's account key or app credential (never a connection's).
-            let resolver = try Agent.secretResolver(
-                configuration: configuration, environment: environment, network: network)
             return try await RelayDelivery(
                 target: target, network: network, policy: configuration.policy, environment: environment,
-                controlPlaneHost: client.host, folder: folder, key: spoolKey,
-                credentials: .init(configuration: configuration, resolver: resolver), logger: logger
+                controlPlaneHost: client.host, folder: folder, key: spoolKey, credentials: relayCredentials,
+                logger: logger
             ).deliver(runId: assignment.runId, connectionId: assignment.job.connectionId)
         }
     }

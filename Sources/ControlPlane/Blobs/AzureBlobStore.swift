@@ -72,7 +72,7 @@ public struct AzureBlobStore: CloudBlobStore, UploadPresigner {
                 total += Int64(piece.count)
                 pending += piece
                 while pending.count > blockSize {
-                    let id = Data("\(stem)-\(String(format: "%06d", ids.count))".utf8).base64EncodedString()
+                    let id = AzureBlobClient.blockId(stem: stem, index: ids.count)
                     try await client.putBlock(name: name, blockId: id, bytes: Array(pending[..<blockSize]))
                     pending.removeFirst(blockSize)
                     ids.append(id)
@@ -82,7 +82,7 @@ public struct AzureBlobStore: CloudBlobStore, UploadPresigner {
                 try await client.putBlob(name: name, bytes: pending)
             } else {
                 if !pending.isEmpty {
-                    let id = Data("\(stem)-\(String(format: "%06d", ids.count))".utf8).base64EncodedString()
+                    let id = AzureBlobClient.blockId(stem: stem, index: ids.count)
                     try await client.putBlock(name: name, blockId: id, bytes: pending)
                     ids.append(id)
                 }

@@ -100,7 +100,8 @@ public struct RelayReader: Sendable {
             }
             do {
                 let client = try AzureBlobClient(
-                    relay: target, tokens: azure, httpClient: httpClient, tlsConfiguration: tlsConfiguration)
+                    relay: target, authorization: .bearer(azure), httpClient: httpClient,
+                    tlsConfiguration: tlsConfiguration)
                 return RelayDeliverySource(client: client, target: target, objects: objects)
             } catch let error as ObjectStoreError {
                 throw IngestionError("the connection's relay container cannot be addressed: \(error.message)")

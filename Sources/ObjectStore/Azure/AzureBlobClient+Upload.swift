@@ -33,6 +33,12 @@ public struct AzureUploadPolicy: Sendable, Equatable {
 }
 
 extension AzureBlobClient {
+    /// The id of a blob's block `index`: base64 of `STEM-NNNNNN`, so every id of a blob has the same length, as
+    /// Put Block requires.
+    public static func blockId(stem: String, index: Int) -> String {
+        Data("\(stem)-\(String(format: "%06d", index))".utf8).base64EncodedString()
+    }
+
     /// Uploads `size` bytes that `read` hands over in pieces (empty at the end); above the single-put threshold,
     /// in blocks sent `policy.parallelBlocks` at a time, so memory holds at most that many blocks and the one being
     /// read. Every request carries its Content-MD5, which the service checks.
@@ -66,7 +72,7 @@ extension AzureBlobClient {
             var inFlight = 0
             while offset < size {
                 let count = Int(min(Int64(policy.blockSize), size - offset))
-                let id = Data("\(stem)-\(String(format: "%06d", ids.count))".utf8).base64EncodedString()
+                let id = Self.blockId(stem: stem, index: ids.count)
                 let send = held[id] != Int64(count)
                 // A free slot before the block is read: at most `parallelBlocks` blocks on their way.
                 if send && inFlight == policy.parallelBlocks {
