@@ -16,10 +16,12 @@ public enum Agent {
     /// - Parameters:
     ///   - jobExecutable: the `outpost` binary that runs `outpost run-job`; the configuration's
     ///     `jobs.executable` wins when set.
+    ///   - localApprover: asked before each job whether its operator approves the job's source beyond the
+    ///     configured policy (the quickstart's own connections); nil for every configured agent.
     /// - Throws: `AgentError` when the data dir, the spool key or the TLS files cannot be used.
     public static func make(
         configuration: AgentConfiguration, environment: [String: String], version: String, jobExecutable: String,
-        metrics: AgentMetrics?, logger: Logger
+        metrics: AgentMetrics?, logger: Logger, localApprover: LocalSourceApprover? = nil
     ) async throws -> AgentRunner {
         // Job processes run in their own work dirs: every path handed to them must be absolute.
         var configuration = configuration
@@ -40,7 +42,7 @@ public enum Agent {
         do {
             return try await assemble(
                 configuration: configuration, environment: environment, version: version, jobExecutable: jobExecutable,
-                metrics: metrics, logger: logger, agentId: agentId, network: network)
+                metrics: metrics, logger: logger, agentId: agentId, network: network, localApprover: localApprover)
         } catch {
             await network.shutdown()
             throw error
@@ -49,7 +51,8 @@ public enum Agent {
 
     private static func assemble(
         configuration: AgentConfiguration, environment: [String: String], version: String, jobExecutable: String,
-        metrics: AgentMetrics?, logger: Logger, agentId: String, network: OutboundNetwork
+        metrics: AgentMetrics?, logger: Logger, agentId: String, network: OutboundNetwork,
+        localApprover: LocalSourceApprover?
     ) async throws -> AgentRunner {
         let dataDirectory = configuration.dataDirectory
         let resolver = try secretResolver(configuration: configuration, environment: environment, network: network)
@@ -104,6 +107,7 @@ public enum Agent {
                 openFiles: configuration.jobs.openFiles, fileSizeBytes: configuration.jobs.fileSizeBytes),
             redactor: Redactor(secrets: apiKey.map { [$0] } ?? []),
             relayCredentials: .init(configuration: configuration, resolver: resolver), logger: logger)
+        context.localApprover = localApprover
         if configuration.jobs.executor == .argo, let settings = configuration.jobs.argo {
             context.argo = try ArgoExecutor.make(
                 settings: settings, dataDirectory: dataDirectory, environment: environment, logger: logger)

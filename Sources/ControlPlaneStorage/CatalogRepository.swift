@@ -16,6 +16,8 @@ public struct StagedAsset: Sendable, Equatable {
     public var database: String
     /// The record's JSON line, exactly as delivered.
     public var body: [UInt8]
+    /// The record's comment or description, which search reads besides the names.
+    public var comment: String?
     /// The links to other assets of the connection that the record states (BI records); stored with the asset and
     /// replaced with it.
     public var links: [StagedLink]
@@ -25,7 +27,7 @@ public struct StagedAsset: Sendable, Equatable {
 
     public init(
         kind: String, qualifiedName: String, name: String, parent: String?, schema: String?, database: String,
-        body: [UInt8], links: [StagedLink] = [], references: [StagedTableReference] = []
+        body: [UInt8], comment: String? = nil, links: [StagedLink] = [], references: [StagedTableReference] = []
     ) {
         self.kind = kind
         self.qualifiedName = qualifiedName
@@ -34,6 +36,7 @@ public struct StagedAsset: Sendable, Equatable {
         self.schema = schema
         self.database = database
         self.body = body
+        self.comment = comment
         self.links = links
         self.references = references
     }
@@ -100,6 +103,102 @@ public struct CatalogAsset: Sendable, Equatable {
     }
 }
 
+/// Which catalog assets a listing shows (search results, a parent's children), in which order, and which page.
+public struct CatalogQuery: Sendable, Equatable {
+    public enum Order: String, Sendable, CaseIterable {
+        /// By name (case-insensitive), then connection, kind and qualified name.
+        case name
+        /// By kind, then name.
+        case kind
+        /// By qualified name.
+        case qualifiedName
+        /// By when the asset last changed.
+        case updated
+    }
+
+    /// Where in the hierarchy the assets lie.
+    public enum Place: Sendable, Equatable {
+        case anywhere
+        /// Assets without a parent: databases, BI sites.
+        case topLevel
+        /// The direct children of the asset with this qualified name.
+        case children(of: String)
+    }
+
+    /// Lower-cased words or phrases: an asset matches when every one occurs in its name, its qualified name or its
+    /// comment (`StagedAsset.searchText`). Empty matches every asset.
+    public var terms: [String]
+    /// Record kinds; empty allows any.
+    public var kinds: [String]
+    public var connectionId: String?
+    /// Exactly this qualified name (of any kind the other filters allow).
+    public var qualifiedName: String?
+    /// The qualified name of the database (or BI site) the assets lie in.
+    public var database: String?
+    /// The qualified name of the schema (or BI project) the assets lie in.
+    public var schema: String?
+    public var place: Place
+    public var order: Order
+    public var descending: Bool
+    public var offset: Int
+    public var limit: Int
+
+    public init(
+        terms: [String] = [], kinds: [String] = [], connectionId: String? = nil, qualifiedName: String? = nil,
+        database: String? = nil, schema: String? = nil, place: Place = .anywhere, order: Order = .name, descending: Bool = false,
+        offset: Int = 0, limit: Int = 50
+    ) {
+        self.terms = terms
+        self.kinds = kinds
+        self.connectionId = connectionId
+        self.qualifiedName = qualifiedName
+        self.database = database
+        self.schema = schema
+        self.place = place
+        self.order = order
+        self.descending = descending
+        self.offset = offset
+        self.limit = limit
+    }
+}
+
+/// One page of a catalog listing and how many assets the whole listing has.
+public struct CatalogPage: Sendable, Equatable {
+    public var assets: [CatalogAsset]
+    public var total: Int
+
+    public init(assets: [CatalogAsset], total: Int) {
+        self.assets = assets
+        self.total = total
+    }
+}
+
+/// How the assets a query matches divide by kind, connection, database and schema: each facet counts as if its own
+/// filter were not set (so the page can offer the other values), the most frequent values first.
+public struct CatalogFacets: Sendable, Equatable {
+    public struct Value: Sendable, Hashable {
+        public var value: String
+        public var count: Int
+
+        public init(value: String, count: Int) {
+            self.value = value
+            self.count = count
+        }
+    }
+
+    public var kinds: [Value]
+    public var connections: [Value]
+    public var databases: [Value]
+    public var schemas: [Value]
+
+    public init(kinds: [Value], connections: [Value], databases: [Value], schemas: [Value]) {
+        self.kinds = kinds
+        self.connections = connections
+        self.databases = databases
+        self.schemas = schemas
+    }
+}
+
 /// The browsable catalog: per connection, the assets of its latest published delivery.
 ///
 /// Publishing is staged: a delivery's records go into a per-run staging area in batches (memory stays bounded
@@ -135,11 +234,14 @@ public protocol CatalogRepository: Sendable {
         tenantId: String, connectionId: String, runId: String, scope: PublishScope, now: Timestamp
     ) async throws -> PublishSummary
 
-    /// Assets whose name contains `text` (case-insensitive), optionally of one kind or connection.
-    func searchAssets(
-        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
-    )
-        async throws -> [CatalogAsset]
+    /// One page of the assets `query` matches, in its order, and how many it matches in all.
+    func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage
+    /// How the assets `query` matches divide (its order and page do not matter), at most `limit` values per facet.
+    func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets
+    /// How many children of each kind each of `parents` (qualified names) has: parent → kind → count.
+    func childCounts(
+        tenantId: String, connectionId: String, parents: [String]
+    ) async throws -> [String: [String: Int]]
     func asset(
         tenantId: String, connectionId: String, kind: String, qualifiedName: String
     ) async throws
@@ -149,6 +251,20 @@ public protocol CatalogRepository: Sendable {
 }
 
 extension CatalogRepository {
+    /// The first `limit` assets whose name, qualified name or comment contains `text` (case-insensitive; empty
+    /// matches all), optionally of one kind or connection, by name.
+    public func searchAssets(
+        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
+    ) async throws -> [CatalogAsset] {
+        let text = text.lowercased()
+        return try await listAssets(
+            tenantId: tenantId,
+            query: CatalogQuery(
+                terms: text.isEmpty ? [] : [text], kinds: kind.map { [$0] } ?? [], connectionId: connectionId,
+                limit: limit)
+        ).assets
+    }
+
     /// `clearStaging` for a run whose outcome is already recorded: a failure only leaves rows that the next start's
     /// `clearAbandonedStaging` removes, so it is logged (`staging.not_cleared`) rather than thrown.
     public func clearStagingOrLog(tenantId: String, runId: String, logger: Logger) async {

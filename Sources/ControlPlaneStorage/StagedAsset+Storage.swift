@@ -15,6 +15,12 @@ extension StagedAsset {
         name.lowercased()
     }
 
+    /// What search matches words against: the name, the qualified name and the comment, lower-cased here for the
+    /// same reason as `nameLower`, one per line so that a word never spans two of them.
+    var searchText: String {
+        (name + "\n" + qualifiedName + "\n" + (comment ?? "")).lowercased()
+    }
+
     /// `parent` with an empty text read as none: no qualified name is empty, and the PostgreSQL batch insert
     /// passes absent values as empty texts.
     var storedParent: String? {

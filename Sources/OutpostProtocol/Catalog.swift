@@ -26,9 +26,45 @@ public struct CatalogAssetSummary: Codable, Sendable, Equatable {
 /// `GET /v1/admin/catalog/search`.
 public struct CatalogSearchResponse: Codable, Sendable, Equatable {
     public var assets: [CatalogAssetSummary]
+    /// How many assets match in all (the page is `assets`, from `offset`).
+    public var total: Int?
+    public var offset: Int?
+    /// How the matches divide, when asked for (`facets=true`).
+    public var facets: CatalogSearchFacets?
 
-    public init(assets: [CatalogAssetSummary]) {
+    public init(
+        assets: [CatalogAssetSummary], total: Int? = nil, offset: Int? = nil, facets: CatalogSearchFacets? = nil
+    ) {
         self.assets = assets
+        self.total = total
+        self.offset = offset
+        self.facets = facets
+    }
+}
+
+/// How the assets a search matches divide by kind, connection, database and schema; each facet is counted as if
+/// its own filter were not set, the most frequent values first.
+public struct CatalogSearchFacets: Codable, Sendable, Equatable {
+    public struct Value: Codable, Sendable, Equatable {
+        public var value: String
+        public var count: Int
+
+        public init(value: String, count: Int) {
+            self.value = value
+            self.count = count
+        }
+    }
+
+    public var kind: [Value]
+    public var connectionId: [Value]
+    public var database: [Value]
+    public var schema: [Value]
+
+    public init(kind: [Value], connectionId: [Value], database: [Value], schema: [Value]) {
+        self.kind = kind
+        self.connectionId = connectionId
+        self.database = database
+        self.schema = schema
     }
 }
 

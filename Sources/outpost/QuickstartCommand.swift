@@ -168,26 +168,19 @@ struct QuickstartCommand: AsyncParsableCommand {
             name: "quickstart-agent", dataDirectory: dataDir + "/agent")
         agentConfiguration.heartbeatInterval = .seconds(10)
         agentConfiguration.drainTimeout = .seconds(30)
-        agentConfiguration.policy.allowedSources = [Self.exactPattern(plan.source)]
+        let pattern = LocalSourceApproval.exactPattern(plan.source) ?? plan.source
+        agentConfiguration.policy.allowedSources = [pattern]
         if plan.passwordFromEnvironment {
             agentConfiguration.jobs.passEnvironment = ["PGPASSWORD"]
             agentConfiguration.policy.allowedSecrets = ["env:PGPASSWORD"]
         }
-        // The quickstart's user named the source on this machine: a server on this machine, or the sslmode they
-        // wrote, is their choice; anywhere else the agent's default (verify-full) holds.
-        let components = URLComponents(string: plan.source)
-        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(components?.host?.lowercased() ?? "")
-        if plan.sourceKind == "postgresql"
-            && (loopback || components?.queryItems?.contains(where: { $0.name == "sslmode" }) == true)
-        {
-            agentConfiguration.policy.unverifiedSources = [Self.exactPattern(plan.source)]
-        }
-        if plan.sourceKind == "postgresql" && loopback {
-            agentConfiguration.policy.cleartextPasswordSources = [Self.exactPattern(plan.source)]
-        }
+        let transport = Self.transport(kind: plan.sourceKind, source: plan.source)
+        if transport.unverifiedTLS { agentConfiguration.policy.unverifiedSources = [pattern] }
+        if transport.cleartextPassword { agentConfiguration.policy.cleartextPasswordSources = [pattern] }
         let runner = try await Agent.make(
             configuration: agentConfiguration, environment: environment, version: OutpostVersion.current,
-            jobExecutable: AgentCommand.ownExecutable(), metrics: AgentMetrics(), logger: logger)
+            jobExecutable: AgentCommand.ownExecutable(), metrics: AgentMetrics(), logger: logger,
+            localApprover: Self.approver(store: store))
 
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let cutShort = CutShort()
@@ -275,10 +268,9 @@ struct QuickstartCommand: AsyncParsableCommand {
             run = try await api.call(.get, "/v1/admin/runs/\(queued.id)", as: RunResponse.self)
         }
         guard let tenant = try await store.firstTenant() else { return }
-        let assets = try await store.searchAssets(
-            tenantId: tenant.id, text: "", kind: nil, connectionId: connection.id, limit: 100_000)
-        var counts: [String: Int] = [:]
-        for asset in assets { counts[asset.kind, default: 0] += 1 }
+        let facets = try await store.assetFacets(
+            tenantId: tenant.id, query: CatalogQuery(connectionId: connection.id), limit: 100)
+        let counts = Dictionary(facets.kinds.map { ($0.value, $0.count) }, uniquingKeysWith: +)
         let summary = ["table", "view", "column"].compactMap { kind in counts[kind].map { "\($0) \(kind)s" } }
         let text =
             ("""
@@ -332,15 +324,30 @@ struct QuickstartCommand: AsyncParsableCommand {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
-    /// A local-policy pattern that allows exactly this source (`*` and `?` in it taken literally is not
-    /// possible with globs, so those characters are refused by the policy anyway).
-    static func exactPattern(_ source: String) -> String {
-        guard var components = URLComponents(string: source), components.host != nil else { return source }
-        components.user = nil
-        components.password = nil
-        components.query = nil
-        if components.port == nil { components.port = 5432 }
-        return components.string ?? source
+    /// The quickstart's user runs both ends on their own machine: a SQLite or PostgreSQL source they register
+    /// with its control plane (web UI, `outpost admin`) is theirs to extract, so the agent approves a job whose
+    /// source is exactly that of the connection it names, as the quickstart's own database holds it. Other kinds
+    /// keep the configured policy, which refuses them with the reason.
+    static func approver(store: SQLiteControlPlaneStore) -> LocalSourceApprover {
+        { job in
+            guard ["sqlite", "postgresql"].contains(job.sourceKind),
+                let tenant = try? await store.firstTenant(),
+                let connection = try? await store.connection(tenantId: tenant.id, id: job.connectionId),
+                connection.sourceKind == job.sourceKind, connection.sourceURL == job.sourceURL
+            else { return nil }
+            return transport(kind: job.sourceKind, source: job.sourceURL)
+        }
+    }
+
+    /// The quickstart's user named the source on this machine: a PostgreSQL server on this machine, or the
+    /// `sslmode` they wrote, is their choice; anywhere else the agent's defaults (verify-full, no cleartext
+    /// password) hold.
+    static func transport(kind: String, source: String) -> LocalSourceApproval {
+        guard kind == "postgresql" else { return LocalSourceApproval() }
+        let components = URLComponents(string: source)
+        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(components?.host?.lowercased() ?? "")
+        let sslmode = components?.queryItems?.contains(where: { $0.name == "sslmode" }) == true
+        return LocalSourceApproval(unverifiedTLS: loopback || sslmode, cleartextPassword: loopback)
     }
 
     static func readSecretFile(_ path: String) throws -> String {

@@ -86,7 +86,7 @@ struct SnowflakeBrowserTests {
                 try await browser.click(try await browser.element("select[name=kind] option[value=table]"))
                 try await browser.click(try await browser.element("form[role=search] button"))
                 try await browser.wait("search results") { try await browser.currentURL().contains("kind=table") }
-                let found = try await browser.elements("table a")
+                let found = try await browser.elements("tbody td:first-child > a")
                 #expect(found.count == 1)
                 try await browser.click(try #require(found.first))
                 try await browser.wait("the CUSTOMERS page") {

@@ -119,11 +119,11 @@ struct QuickstartBrowserTests {
         try await browser.click(try await browser.element("select[name=kind] option[value=table]"))
         try await browser.click(try await browser.element("form[role=search] button"))
         try await browser.wait("search results") { try await browser.currentURL().contains("kind=table") }
-        let found = try await browser.elements("table a")
+        let found = try await browser.elements("tbody td:first-child > a")
         #expect(found.count == results)
         for link in found { #expect(try await browser.text(of: link) == "customers") }
         let link = try await browser.element(
-            connectionId.map { "table a[href*='connectionId=\($0)']" } ?? "table a")
+            connectionId.map { "tbody td:first-child > a[href*='connectionId=\($0)']" } ?? "tbody td:first-child > a")
         try await browser.click(link)
         try await browser.wait("the customers page") {
             try await browser.text(of: try await browser.element("h1")) == "customers"

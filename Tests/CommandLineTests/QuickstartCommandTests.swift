@@ -45,17 +45,42 @@ struct QuickstartCommandTests {
         let other = directory.path + "/orders archive.db"
         try FileManager.default.copyItem(
             atPath: BuildProducts.repositoryRoot + "/Samples/shop.db", toPath: other)
+        // A connection the user registers with the running quickstart runs too: its agent approves the source
+        // of a connection of its own control plane, and nothing else.
+        let registered = directory.path + "/registered.db"
+        try FileManager.default.copyItem(
+            atPath: BuildProducts.repositoryRoot + "/Samples/shop.db", toPath: registered)
         var names: [String] = []
+        var registeredRun: [String: Any] = [:]
         let third = try await runQuickstart(
             dataDir: dataDir, port: port, cwd: directory.path, arguments: ["--source", "sqlite:" + other]
         ) { server in
-            let listed = try ChildProcess.run(
-                "/usr/bin/env",
-                ["curl", "-sS", "-H", "Authorization: Bearer \(adminKey)", server + "/v1/admin/connections"])
-            let object = try JSONSerialization.jsonObject(with: Data(listed.standardOutput.utf8)) as? [String: Any]
-            names = (object?["connections"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            func api(_ method: String, _ path: String, _ body: String? = nil) throws -> [String: Any] {
+                var arguments = ["curl", "-sS", "-X", method, "-H", "Authorization: Bearer \(adminKey)"]
+                if let body { arguments += ["-H", "Content-Type: application/json", "--data", body] }
+                let response = try ChildProcess.run("/usr/bin/env", arguments + [server + path])
+                return try JSONSerialization.jsonObject(with: Data(response.standardOutput.utf8)) as? [String: Any]
+                    ?? [:]
+            }
+            let created = try api(
+                "POST", "/v1/admin/connections",
+                #"{"name":"added-later","sourceKind":"sqlite","sourceURL":"sqlite:\#(registered)"}"#)
+            let connectionId = try #require(created["id"] as? String, "\(created)")
+            let queued = try api("POST", "/v1/admin/connections/\(connectionId)/runs")
+            let runId = try #require(queued["id"] as? String, "\(queued)")
+            for _ in 0..<240 {
+                registeredRun = try api("GET", "/v1/admin/runs/\(runId)")
+                if ["succeeded", "partial", "failed", "cancelled"].contains(registeredRun["status"] as? String ?? "") {
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.25)
+            }
+            let listed = try api("GET", "/v1/admin/connections")
+            names = (listed["connections"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         }
         #expect(third.output.contains("First run:  succeeded"), "\(third.output)")
-        #expect(names.sorted() == ["quickstart-orders-archive", "quickstart-sample"], "\(names)")
+        #expect(registeredRun["status"] as? String == "succeeded", "\(registeredRun)")
+        #expect(
+            names.sorted() == ["added-later", "quickstart-orders-archive", "quickstart-sample"], "\(names)")
     }
 }

@@ -40,11 +40,18 @@ final class BatchRecordingCatalog: CatalogRepository {
         try await store.publish(tenantId: tenantId, connectionId: connectionId, runId: runId, scope: scope, now: now)
     }
 
-    func searchAssets(
-        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
-    ) async throws -> [CatalogAsset] {
-        try await store.searchAssets(
-            tenantId: tenantId, text: text, kind: kind, connectionId: connectionId, limit: limit)
+    func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage {
+        try await store.listAssets(tenantId: tenantId, query: query)
+    }
+
+    func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+        try await store.assetFacets(tenantId: tenantId, query: query, limit: limit)
+    }
+
+    func childCounts(
+        tenantId: String, connectionId: String, parents: [String]
+    ) async throws -> [String: [String: Int]] {
+        try await store.childCounts(tenantId: tenantId, connectionId: connectionId, parents: parents)
     }
 
     func asset(

@@ -368,7 +368,7 @@ struct StorageCatalogConformanceTests {
     // MARK: Browsing
 
     @Test(
-        "search matches names case-insensitively, filters, orders by name and limits",
+        "search matches names and qualified names case-insensitively, filters, orders by name and limits",
         arguments: StorageBackend.allCases)
     func search(backend: StorageBackend) async throws {
         try await backend.withStore { store in
@@ -388,9 +388,11 @@ struct StorageCatalogConformanceTests {
                 ).map { "\($0.kind) \($0.name)" }
             }
             // Names sort bytewise once lower-cased: `_` before `s`.
-            #expect(try await search("ORDER") == ["table Order_Lines", "table orders", "table orders"])
+            #expect(try await search("ORDER", kind: "table") == ["table Order_Lines", "table orders", "table orders"])
             #expect(try await search("order", connection: crm.id) == ["table orders"])
-            #expect(try await search("order", limit: 1) == ["table Order_Lines"])
+            #expect(try await search("order", kind: "table", limit: 1) == ["table Order_Lines"])
+            // The qualified name counts too: the columns of orders match.
+            #expect(try await search("orders/", kind: "column") == ["column Größe", "column id"])
             #expect(try await search("GRÖ") == ["column Größe"])
             #expect(try await search("id", kind: "column") == ["column id", "column id"])
             #expect(try await search("id", kind: "table") == [])
@@ -398,6 +400,73 @@ struct StorageCatalogConformanceTests {
             #expect(try await search("orders", limit: 0) == [])
             #expect(try await search("%") == [])
             #expect(try await search("_") == ["table Order_Lines"])
+        }
+    }
+
+    @Test(
+        "listing: every word in name, qualified name or comment; place, database, schema and kinds; orders; pages; facets; child counts",
+        arguments: StorageBackend.allCases)
+    func listing(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, sales) = try await F.seed(store)
+            let crm = F.connection(tenant, name: "crm")
+            try await store.createConnection(crm)
+            var invoices = C.table("invoices", schema: "billing")
+            invoices.comment = "Monthly INVOICES sent to Customers"
+            let tables = (1...23).map { C.table(String(format: "t%02d", $0), schema: "bulk") }
+            _ = try await C.publish(
+                store, sales,
+                C.shop() + [C.schema("billing"), invoices, C.schema("bulk")] + tables, at: 1,
+                scope: C.scope(schemas: [C.publicSchema, C.schemaName("billing"), C.schemaName("bulk")]))
+            _ = try await C.publish(store, crm, [C.database(), C.schema("public"), C.table("orders")], at: 2)
+            func list(_ query: CatalogQuery) async throws -> [String] {
+                try await store.listAssets(tenantId: tenant.id, query: query).assets.map { "\($0.kind) \($0.name)" }
+            }
+            // Every word must occur, in any of the three texts, in any case; the comment is searched.
+            #expect(try await list(CatalogQuery(terms: ["monthly", "customers"])) == ["table invoices"])
+            #expect(try await list(CatalogQuery(terms: ["billing", "invoices"])) == ["table invoices"])
+            #expect(try await list(CatalogQuery(terms: ["monthly", "orders"])) == [])
+            // Place: top level is the databases; children of a schema; in a schema; kinds.
+            #expect(try await list(CatalogQuery(connectionId: sales.id, place: .topLevel)) == ["database shop"])
+            #expect(
+                try await list(CatalogQuery(connectionId: sales.id, place: .children(of: C.database)))
+                    == ["schema billing", "schema bulk", "schema public"])
+            #expect(
+                try await list(CatalogQuery(kinds: ["column"], schema: C.publicSchema)) == ["column id", "column id"])
+            #expect(try await list(CatalogQuery(kinds: ["schema", "database"], connectionId: crm.id)).count == 2)
+            #expect(try await list(CatalogQuery(qualifiedName: C.orders)) == ["table orders", "table orders"])
+            // Pages: stable, with the total; past the end is empty with the total still right.
+            let bulk = C.schemaName("bulk")
+            let first = try await store.listAssets(
+                tenantId: tenant.id, query: CatalogQuery(place: .children(of: bulk), limit: 10))
+            let third = try await store.listAssets(
+                tenantId: tenant.id, query: CatalogQuery(place: .children(of: bulk), offset: 20, limit: 10))
+            #expect(first.total == 23 && third.total == 23)
+            #expect(first.assets.map(\.name) == (1...10).map { String(format: "t%02d", $0) })
+            #expect(third.assets.map(\.name) == ["t21", "t22", "t23"])
+            let beyond = try await store.listAssets(
+                tenantId: tenant.id, query: CatalogQuery(place: .children(of: bulk), offset: 30, limit: 10))
+            #expect(beyond == CatalogPage(assets: [], total: 23))
+            #expect(
+                try await list(CatalogQuery(place: .children(of: bulk), descending: true, limit: 2)) == [
+                    "table t23", "table t22",
+                ])
+            #expect(
+                try await list(CatalogQuery(connectionId: sales.id, place: .children(of: C.database), order: .kind))
+                    .first == "schema billing")
+            // Facets count as if their own filter were not set.
+            let facets = try await store.assetFacets(
+                tenantId: tenant.id, query: CatalogQuery(terms: ["orders"], kinds: ["table"]), limit: 10)
+            #expect(facets.kinds == [.init(value: "table", count: 2), .init(value: "column", count: 1)])
+            #expect(Set(facets.connections) == [.init(value: sales.id, count: 1), .init(value: crm.id, count: 1)])
+            #expect(facets.databases == [.init(value: C.database, count: 2)])
+            #expect(facets.schemas == [.init(value: C.publicSchema, count: 2)])
+            let top = try await store.assetFacets(tenantId: tenant.id, query: CatalogQuery(), limit: 1)
+            #expect(top.kinds == [.init(value: "table", count: 2 + 1 + 23 + 1)])
+            // Child counts by parent and kind.
+            let counts = try await store.childCounts(
+                tenantId: tenant.id, connectionId: sales.id, parents: [C.publicSchema, bulk, C.orders, "nothing"])
+            #expect(counts == [C.publicSchema: ["table": 2], bulk: ["table": 23], C.orders: ["column": 1]])
         }
     }
 

@@ -69,6 +69,8 @@ struct UIBrowserTests {
                     try await browser.text(of: try await browser.element("#log")).contains("extracting sqlite source")
                 }
                 #expect(try await browser.text(of: try await browser.element("#run-status")) == "running")
+                #expect(try await browser.text(of: try await browser.element("#run-started")) != "—")
+                #expect(try await browser.elements("#run-actions").count == 1)
 
                 let folder = try harness.folder("extraction")
                 let manifest = try await Extraction(
@@ -90,6 +92,10 @@ struct UIBrowserTests {
                 }
                 let log = try await browser.text(of: try await browser.element("#log"))
                 #expect(log.components(separatedBy: "agent:").count == 3)
+                // The page the run started on follows it to its end: no cancel button, the times filled in.
+                #expect(try await browser.elements("#run-actions").isEmpty)
+                #expect(try await browser.text(of: try await browser.element("#run-finished")) != "—")
+                #expect(!(try await browser.text(of: try await browser.element("#run-duration"))).contains("so far"))
 
                 // Reloaded, the run shows its counts and manifest.
                 try await browser.navigate(to: base + "/ui/runs/\(runId)")
@@ -115,7 +121,7 @@ struct UIBrowserTests {
                 try await browser.click(try await browser.element("select[name=kind] option[value=table]"))
                 try await browser.click(try await browser.element("form[role=search] button"))
                 try await browser.wait("search results") { try await browser.currentURL().contains("kind=table") }
-                let results = try await browser.elements("table a")
+                let results = try await browser.elements("tbody td:first-child > a")
                 #expect(results.count == 1)
                 let first = try #require(results.first)
                 #expect(try await browser.text(of: first) == "customers")

@@ -463,7 +463,7 @@ struct UIRouterTests {
 
         try await fixture.application().test(.router) { client in
             let session = try await client.signIn(key: fixture.tenantA.admin)
-            let search = try await client.page("/ui/catalog?q=\(HTML.percentEncode("onerror"))", session: session)
+            let search = try await client.page("/ui/catalog?q=\(HTML.percentEncode("onerror"))&kind=table", session: session)
             #expect(search.status == .ok)
             #expect(!search.text.contains("<img"))
             #expect(!search.text.contains("<script>"))
@@ -488,6 +488,113 @@ struct UIRouterTests {
             let other = try await client.signIn(key: fixture.tenantB.admin)
             #expect(try await client.page(href, session: other).status == .notFound)
             #expect(try await client.page("/ui/runs/\(run.id)", session: other).status == .notFound)
+        }
+    }
+
+    @Test("the catalog browses a connection's tree with counts, kinds, sorting and pages, and searches words with facets")
+    func browseAndSearch() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let tenant = fixture.tenantA.tenant.id
+        let connection = ConnectionRecord(
+            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
+            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
+            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
+        try await fixture.store.createConnection(connection)
+        let run = RunRecord(
+            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
+            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
+        try await fixture.store.createRun(run)
+        // 60 tables of 2 columns and 3 views in one schema: more than a page (50).
+        let database = QualifiedName(["wh", "main"])
+        let schema = database.appending("sales data")
+        var records: [MetadataRecord] = [
+            .database(Database(qualifiedName: database, name: "main")),
+            .schema(Schema(qualifiedName: schema, name: "sales data", database: database)),
+        ]
+        for number in 1...60 {
+            let name = String(format: "table_%02d", number)
+            var relation = Relation(
+                kind: .table, qualifiedName: schema.appending(name), name: name, database: database, schema: schema)
+            relation.comment = number == 7 ? "Quarterly revenue by region" : nil
+            records.append(.relation(relation))
+            for (ordinal, column) in ["id", "amount"].enumerated() {
+                records.append(
+                    .column(
+                        Column(
+                            qualifiedName: schema.appending(name).appending(column), name: column, database: database,
+                            schema: schema, table: schema.appending(name), ordinal: ordinal + 1,
+                            nativeType: "INTEGER", typeFamily: .integer, nullable: false)))
+            }
+        }
+        for number in 1...3 {
+            let name = "view_\(number)"
+            records.append(
+                .relation(
+                    Relation(
+                        kind: .view, qualifiedName: schema.appending(name), name: name, database: database,
+                        schema: schema)))
+        }
+        try await fixture.store.stage(
+            tenantId: tenant, runId: run.id,
+            assets: try records.map { Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0))) })
+        _ = try await fixture.store.publish(
+            tenantId: tenant, connectionId: connection.id, runId: run.id,
+            scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
+
+        try await fixture.application().test(.router) { client in
+            let session = try await client.signIn(key: fixture.tenantA.admin)
+            func rows(_ text: String) -> Int { text.components(separatedBy: "<tr>").count - 2 }
+            // The landing page offers the connection with its asset count.
+            let landing = try await client.page("/ui/catalog", session: session)
+            #expect(landing.text.contains("Browse by connection"))
+            #expect(landing.text.contains(String(2 + 60 * 3 + 3)))
+            // The connection's top level is its database, which holds one schema.
+            let top = try await client.page("/ui/catalog/browse?connectionId=\(connection.id)", session: session)
+            #expect(top.status == .ok)
+            #expect(top.text.contains("1 schema"))
+            // The schema: counts by kind, 50 entries, then the next page.
+            let browse = "/ui/catalog/browse?connectionId=\(connection.id)&parent=\(HTML.percentEncode(schema.description))"
+            let first = try await client.page(browse, session: session)
+            #expect(first.status == .ok)
+            #expect(first.text.contains("All (63)"))
+            #expect(first.text.contains("table (60)"))
+            #expect(first.text.contains("view (3)"))
+            #expect(first.text.contains("1–50 of 63"))
+            #expect(rows(first.text) == 50)
+            #expect(first.text.contains("2 columns"))
+            #expect(first.text.contains("Quarterly revenue by region"))
+            #expect(first.text.contains("offset=50"))
+            let second = try await client.page(browse + "&offset=50", session: session)
+            #expect(second.text.contains("51–63 of 63"))
+            #expect(rows(second.text) == 13)
+            #expect(second.text.contains("view_3"))
+            let reversed = try await client.page(browse + "&order=desc&kind=table", session: session)
+            #expect(reversed.text.contains("1–50 of 60"))
+            let names = reversed.text.components(separatedBy: "table_").dropFirst().map { $0.prefix(2) }
+            #expect(names.first == "60")
+            // Breadcrumbs lead back up.
+            #expect(first.text.contains("aria-label=\"Breadcrumb\""))
+            #expect(first.text.contains(">main</a>"))
+            // A container asked for by name opens as its contents.
+            let container = try await client.page(
+                "/ui/catalog/asset?connectionId=\(connection.id)&qualifiedName=\(HTML.percentEncode(schema.description))",
+                session: session)
+            #expect(container.status == .seeOther || container.status == .found)
+
+            // Search: every word, in the name, qualified name or comment; `+` is a space; facets count.
+            let search = try await client.page("/ui/catalog?q=quarterly+REGION", session: session)
+            #expect(search.status == .ok)
+            #expect(search.text.contains("1–1 of 1"))
+            #expect(search.text.contains("table_07"))
+            let columns = try await client.page("/ui/catalog?q=sales+amount", session: session)
+            #expect(columns.text.contains("1–50 of 60"))
+            #expect(columns.text.contains(">column</a> (60)"))
+            let phrase = try await client.page("/ui/catalog?q=%22revenue+by%22", session: session)
+            #expect(phrase.text.contains("1–1 of 1"))
+            let none = try await client.page("/ui/catalog?q=%22by+revenue%22", session: session)
+            #expect(none.text.contains("Nothing matches."))
+            let bad = try await client.page("/ui/catalog?q=x&sort=size", session: session)
+            #expect(bad.status == .badRequest)
         }
     }
 

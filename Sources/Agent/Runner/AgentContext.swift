@@ -28,6 +28,8 @@ struct AgentContext: Sendable {
     let logger: Logger
     /// Runs jobs as Argo Workflows when `jobs.executor` is `argo`; nil runs them as local processes.
     var argo: ArgoExecutor? = nil
+    /// Approves a job's source outside the configured policy (the quickstart); nil approves nothing.
+    var localApprover: LocalSourceApprover? = nil
     /// The one-session credentials (Tableau tokens) runs take turns with.
     let sessionCredentials = SessionCredentials()
 

@@ -323,7 +323,8 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
         defer { if let credential { context.sessionCredentials.release(credential) } }
         let workDirectory = try makeWorkDirectory(runId: runId)
         defer { try? FileManager.default.removeItem(atPath: workDirectory) }
-        let envelope = makeEnvelope(assignment, folder: folder)
+        let approval = await context.localApprover?(assignment.job)
+        let envelope = makeEnvelope(assignment, folder: folder, approval: approval)
         let process: any RunningJob
         do {
             let executor: any JobExecutor
@@ -433,17 +434,27 @@ struct JobSupervisor<C: Clock<Duration>>: Sendable {
         return try JSONDecoder().decode(JobResult.self, from: Data(bytes))
     }
 
-    private func makeEnvelope(_ assignment: RunAssignment, folder: String) -> JobEnvelope {
+    /// The job's envelope: the local policy as configured, plus an exact pattern of the job's source when the
+    /// agent's operator approved it for this job (`LocalSourceApprover`).
+    private func makeEnvelope(
+        _ assignment: RunAssignment, folder: String, approval: LocalSourceApproval?
+    ) -> JobEnvelope {
         let configuration = context.configuration
+        var policy = configuration.policy
+        if let approval, let pattern = LocalSourceApproval.exactPattern(assignment.job.sourceURL) {
+            policy.allowedSources.append(pattern)
+            if approval.unverifiedTLS { policy.unverifiedSources.append(pattern) }
+            if approval.cleartextPassword { policy.cleartextPasswordSources.append(pattern) }
+        }
         return JobEnvelope(
             runId: assignment.runId, attempt: assignment.attempt, job: assignment.job, outputDirectory: folder,
             sealingKey: Data(context.spoolKey).base64EncodedString(),
-            allowedSources: configuration.policy.allowedSources,
+            allowedSources: policy.allowedSources,
             allowedHosts: configuration.policy.allowedHosts, excludeFields: configuration.policy.excludeFields,
             allowedSecrets: configuration.policy.allowedSecrets,
             protectedSecrets: SecretPolicy.Protected(configuration: configuration, environment: context.environment),
-            unverifiedSources: configuration.policy.unverifiedSources,
-            cleartextPasswordSources: configuration.policy.cleartextPasswordSources,
+            unverifiedSources: policy.unverifiedSources,
+            cleartextPasswordSources: policy.cleartextPasswordSources,
             secretCommands: configuration.secretStores.commands.mapValues {
                 .init(path: $0.path, arguments: $0.arguments, timeoutMilliseconds: Backoff.milliseconds($0.timeout))
             },

@@ -269,7 +269,7 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
     }
 
     /// The catalog row of a record: identity, hierarchy and the JSON line itself.
-    static func asset(_ record: MetadataRecord, body: [UInt8]) -> StagedAsset {
+    public static func asset(_ record: MetadataRecord, body: [UInt8]) -> StagedAsset {
         let qualifiedName = record.qualifiedName.description
         let name: String
         let parent: QualifiedName?
@@ -300,11 +300,21 @@ public struct Ingestor<Catalog: CatalogRepository, Blobs: BlobStore>: Sendable {
         }
         var links: [StagedLink] = []
         var references: [StagedTableReference] = []
-        if case .bi(let value) = record { (links, references) = lineage(of: value) }
+        switch record {
+        case .bi(let value): (links, references) = lineage(of: value)
+        case .lineageEdge(let edge):
+            // A view reads its upstream: the link lets a table's page find the views built on it (downstream).
+            links = [
+                StagedLink(
+                    relation: "lineage", fromKind: edge.upstreamKind.rawValue, from: edge.upstream.description,
+                    toKind: edge.downstreamKind.rawValue, to: edge.downstream.description)
+            ]
+        default: break
+        }
         return StagedAsset(
             kind: record.kind.rawValue, qualifiedName: qualifiedName, name: name, parent: parent?.description,
-            schema: record.schemaName?.description, database: database.description, body: body, links: links,
-            references: references)
+            schema: record.schemaName?.description, database: database.description, body: body,
+            comment: record.comment, links: links, references: references)
     }
 
     /// The links a BI record states to other assets of its connection (always upstream → downstream, so walks

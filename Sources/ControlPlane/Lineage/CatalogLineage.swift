@@ -13,7 +13,7 @@ struct CatalogLineage<Store: ControlPlaneStore>: Sendable {
     func view(of asset: CatalogAsset, tenantId: String) async throws -> LineageView {
         let kind = RecordKind(rawValue: asset.kind)
         if LineageKinds.relations.contains(asset.kind) {
-            return try await usedBy(asset, tenantId: tenantId)
+            return try await relationLineage(asset, tenantId: tenantId)
         }
         guard let kind, RecordKind.biKinds.contains(kind) else { return LineageView() }
         let below = try await store.lineageBelow(
@@ -31,6 +31,25 @@ struct CatalogLineage<Store: ControlPlaneStore>: Sendable {
         }
         return LineageView(
             below: below.assets, tables: tables, above: above.assets, truncated: below.truncated || above.truncated)
+    }
+
+    /// A table's, view's or materialized view's lineage: inside its connection, the relations its views read
+    /// (below) and the views built on it, however deep (above); then the BI assets of every connection that read
+    /// it.
+    private func relationLineage(_ asset: CatalogAsset, tenantId: String) async throws -> LineageView {
+        let below = try await store.lineageBelow(
+            tenantId: tenantId, connectionId: asset.connectionId, kind: asset.kind,
+            qualifiedName: asset.qualifiedName, limit: LineageView.listLimit)
+        let views = try await store.lineageAbove(
+            tenantId: tenantId, connectionId: asset.connectionId, kind: asset.kind,
+            qualifiedName: asset.qualifiedName, limit: LineageView.listLimit)
+        var view = try await usedBy(asset, tenantId: tenantId)
+        view.below = below.assets
+        var seen = Set(views.assets.map { [$0.connectionId, $0.kind, $0.qualifiedName] })
+        view.above =
+            views.assets + view.above.filter { seen.insert([$0.connectionId, $0.kind, $0.qualifiedName]).inserted }
+        view.truncated = view.truncated || below.truncated || views.truncated
+        return view
     }
 
     /// The BI assets above a warehouse relation: the references that name a table of its name (by the index on the

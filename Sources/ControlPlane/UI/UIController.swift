@@ -57,6 +57,7 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         app.post("runs/{id}/cancel", use: cancelRun)
         app.post("agents/{id}/drain", use: drainAgent)
         app.get("catalog", use: catalog)
+        app.get("catalog/browse", use: browse)
         app.get("catalog/asset", use: asset)
     }
 
@@ -301,7 +302,9 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         let slice = UILogSlice(
             text: String(decoding: bytes, as: UTF8.self), nextOffset: Int64(from + bytes.count),
             totalBytes: run.logBytes, finished: run.status.isFinished, status: run.status.rawValue,
-            tone: UIViews.tone(of: run.status))
+            tone: UIViews.tone(of: run.status), startedAt: run.startedAt.map { UIFormat.time($0) },
+            finishedAt: run.finishedAt.map { UIFormat.time($0) }, duration: UIViews.runDuration(run, now: clock.now),
+            cancellable: !run.status.isFinished && !run.cancelRequested)
         var response = try JSONResponse<UILogSlice>.make(slice, status: .ok)
         response.headers[.cacheControl] = "no-store"
         return response
@@ -371,32 +374,103 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
 
     // MARK: Catalog
 
-    /// `?q=&kind=`: the admin API's search with its limits; an empty query lists the first assets.
+    /// The catalog: its connections to browse; with words or filters, the matching assets with facets, sorted and
+    /// paged (the admin API's search and its rules).
     @Sendable func catalog(_ request: Request, context: UIRequestContext) async throws -> Response {
         let session = try context.requireSession()
-        let query = request.uri.queryParameters
-        let text = query.get("q")?.trimmingWhitespace ?? ""
-        let kindText = query.get("kind") ?? ""
-        var error: String?
-        var results: [CatalogAsset] = []
-        do {
-            if !text.isEmpty {
-                try ConnectionValidation.checkText(
-                    text, field: "q", maximum: CatalogController<Store>.maximumQueryLength)
-            }
-            let kind = try CatalogController<Store>.kind(kindText)
-            results = try await store.searchAssets(
-                tenantId: session.tenantId, text: text, kind: kind, connectionId: nil,
-                limit: CatalogController<Store>.defaultSearchLimit)
-        } catch let refusal as APIError where refusal.status == .badRequest {
-            error = refusal.problem.message
-        }
+        let fields = Self.queryFields(request)
         let connections = try await store.connections(tenantId: session.tenantId)
+        let listing: CatalogListing
+        do {
+            listing = try CatalogListing(fields: fields, store: Store.self)
+        } catch let refusal as APIError where refusal.status == .badRequest {
+            var fallback = CatalogListing()
+            fallback.text = fields["q"] ?? ""
+            return UIViews.response(
+                UIViews.catalogSearchPage(
+                    listing: fallback, results: CatalogPage(assets: [], total: 0), facets: nil,
+                    names: Self.names(connections), error: refusal.problem.message, csrf: session.csrfToken),
+                status: .badRequest)
+        }
+        guard listing.isNarrowed else {
+            let counts = try await store.assetFacets(
+                tenantId: session.tenantId, query: CatalogQuery(), limit: max(connections.count, 1))
+            return UIViews.response(
+                UIViews.catalogLandingPage(
+                    connections: connections,
+                    assetCounts: Dictionary(counts.connections.map { ($0.value, $0.count) }, uniquingKeysWith: +),
+                    csrf: session.csrfToken))
+        }
+        let query = listing.query()
+        let results = try await store.listAssets(tenantId: session.tenantId, query: query)
+        let facets = try await store.assetFacets(
+            tenantId: session.tenantId, query: query, limit: CatalogController<Store>.facetLimit)
         return UIViews.response(
-            UIViews.catalogPage(
-                query: text, kind: kindText, results: results, names: Self.names(connections), error: error,
-                limit: CatalogController<Store>.defaultSearchLimit, csrf: session.csrfToken),
-            status: error == nil ? .ok : .badRequest)
+            UIViews.catalogSearchPage(
+                listing: listing, results: results, facets: facets, names: Self.names(connections), error: nil,
+                csrf: session.csrfToken))
+    }
+
+    /// `?connectionId=&parent=`: one level of a connection's tree (its top level without `parent`), with the kinds
+    /// it holds, what each entry contains, sorted and paged.
+    @Sendable func browse(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let listing = try CatalogListing(fields: Self.queryFields(request), store: Store.self)
+        guard let connectionId = listing.connectionId else {
+            throw APIError.invalidRequest("connectionId is required", field: "connectionId")
+        }
+        guard let connection = try await store.connection(tenantId: session.tenantId, id: connectionId) else {
+            throw APIError.notFound("There is no connection \(connectionId).")
+        }
+        var here: CatalogAsset?
+        var trail: [CatalogAsset] = []
+        if let parent = listing.parent {
+            guard let found = try await assetNamed(parent, connectionId: connectionId, tenantId: session.tenantId)
+            else { throw APIError.notFound("There is no \(parent) in this catalog.") }
+            here = found
+            trail = try await ancestors(of: found, tenantId: session.tenantId)
+        }
+        var levelQuery = listing.query(browsing: true)
+        let results = try await store.listAssets(tenantId: session.tenantId, query: levelQuery)
+        levelQuery.kinds = []
+        let kinds = try await store.assetFacets(tenantId: session.tenantId, query: levelQuery, limit: 50).kinds
+        let contents = try await store.childCounts(
+            tenantId: session.tenantId, connectionId: connectionId, parents: results.assets.map(\.qualifiedName))
+        return UIViews.response(
+            UIViews.catalogBrowsePage(
+                listing: listing, connection: connection, trail: trail, here: here, kinds: kinds, results: results,
+                contents: contents, csrf: session.csrfToken))
+    }
+
+    /// The asset a qualified name names in a connection, whatever its kind: a relation before other kinds of the
+    /// same name (a table and its primary key may share one).
+    private func assetNamed(_ qualifiedName: String, connectionId: String, tenantId: String) async throws
+        -> CatalogAsset?
+    {
+        let found = try await store.listAssets(
+            tenantId: tenantId,
+            query: CatalogQuery(connectionId: connectionId, qualifiedName: qualifiedName, order: .kind, limit: 20)
+        ).assets
+        let preferred = CatalogController<Store>.relationKinds.union(UIViews.browsedKinds)
+        return found.first { preferred.contains($0.kind) } ?? found.first
+    }
+
+    /// The assets above `asset`, outermost first (database, schema, table): at most a few lookups.
+    private func ancestors(of asset: CatalogAsset, tenantId: String) async throws -> [CatalogAsset] {
+        var trail: [CatalogAsset] = []
+        var next = asset.parent
+        while let parent = next, trail.count < 8,
+            let found = try await assetNamed(parent, connectionId: asset.connectionId, tenantId: tenantId)
+        {
+            trail.insert(found, at: 0)
+            next = found.parent
+        }
+        return trail
+    }
+
+    /// The request's query string read as a form (`+` is a space), as the search form sends it.
+    static func queryFields(_ request: Request) -> FormFields {
+        FormFields(parsing: Array((request.uri.query ?? "").utf8))
     }
 
     /// `?connectionId=&kind=&qualifiedName=`: one asset with its columns, keys, indexes and lineage, or children, and
@@ -404,29 +478,52 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
     /// dashboards).
     @Sendable func asset(_ request: Request, context: UIRequestContext) async throws -> Response {
         let session = try context.requireSession()
-        let query = request.uri.queryParameters
-        guard let connectionId = query.get("connectionId"), !connectionId.isEmpty,
-            let kind = try CatalogController<Store>.kind(query.get("kind")),
-            let qualifiedName = query.get("qualifiedName"), !qualifiedName.isEmpty
-        else { throw APIError.invalidRequest("connectionId, kind and qualifiedName are required") }
-        guard
-            let asset = try await store.asset(
-                tenantId: session.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
-        else { throw APIError.notFound("There is no \(kind) \(qualifiedName) in this catalog.") }
-        let children = try await store.children(
-            tenantId: session.tenantId, connectionId: connectionId, parent: asset.qualifiedName)
+        let query = Self.queryFields(request)
+        guard let connectionId = query["connectionId"], !connectionId.isEmpty,
+            let qualifiedName = query["qualifiedName"], !qualifiedName.isEmpty
+        else { throw APIError.invalidRequest("connectionId and qualifiedName are required") }
+        let asset: CatalogAsset
+        if let kind = try CatalogController<Store>.kind(query["kind"]) {
+            guard
+                let found = try await store.asset(
+                    tenantId: session.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
+            else { throw APIError.notFound("There is no \(kind) \(qualifiedName) in this catalog.") }
+            asset = found
+        } else {
+            guard let found = try await assetNamed(qualifiedName, connectionId: connectionId, tenantId: session.tenantId)
+            else { throw APIError.notFound("There is no \(qualifiedName) in this catalog.") }
+            asset = found
+        }
+        // A container opens as its contents, unless its record is asked for.
+        if UIViews.browsedKinds.contains(asset.kind) && query["record"] != "1" {
+            return UIViews.redirect(to: UIViews.openLink(asset))
+        }
+        // A container's contents are paged on its browse page, never listed whole here.
+        let children =
+            UIViews.browsedKinds.contains(asset.kind)
+            ? []
+            : try await store.children(
+                tenantId: session.tenantId, connectionId: connectionId, parent: asset.qualifiedName)
         let connection = try await store.connection(tenantId: session.tenantId, id: connectionId)
         let decoder = JSONDecoder()
         func record(_ asset: CatalogAsset) -> MetadataRecord? {
             try? decoder.decode(MetadataRecord.self, from: Data(asset.body))
+        }
+        // A column's page shows the keys and indexes of its table that it is part of.
+        var tableParts: [(CatalogAsset, MetadataRecord?)] = []
+        if asset.kind == RecordKind.column.rawValue, let table = asset.parent {
+            tableParts = try await store.children(
+                tenantId: session.tenantId, connectionId: connectionId, parent: table
+            ).filter { $0.kind != RecordKind.column.rawValue }.map { ($0, record($0)) }
         }
         let lineage = try await CatalogLineage(store: store).view(of: asset, tenantId: session.tenantId)
         let names = lineage.isEmpty ? [:] : Self.names(try await store.connections(tenantId: session.tenantId))
         return UIViews.response(
             UIViews.assetPage(
                 asset: asset, record: record(asset), connectionName: connection?.name,
-                children: children.map { ($0, record($0)) }, lineage: lineage, connectionNames: names,
-                csrf: session.csrfToken))
+                trail: try await ancestors(of: asset, tenantId: session.tenantId),
+                children: children.map { ($0, record($0)) }, tableParts: tableParts, lineage: lineage,
+                connectionNames: names, csrf: session.csrfToken))
     }
 
     static func names(_ connections: [ConnectionRecord]) -> [String: String] {
@@ -445,4 +542,11 @@ struct UILogSlice: Codable, Sendable, Equatable {
     var status: String
     /// The badge's tone class for `status`.
     var tone: String
+    /// When the run started and finished, as the page writes times; nil while it has not.
+    var startedAt: String?
+    var finishedAt: String?
+    /// How long it took, or has taken so far.
+    var duration: String
+    /// Whether the page still offers to cancel it.
+    var cancellable: Bool
 }

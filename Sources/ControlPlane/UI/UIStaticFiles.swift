@@ -35,6 +35,10 @@ enum UIStaticFiles {
           var delay = 1000;
 
           function show(text) { if (state) { state.textContent = text; } }
+          function text(id, value) {
+            var node = document.getElementById(id);
+            if (node && value) { node.textContent = value; }
+          }
 
           function poll() {
             fetch(source + "?from=" + offset, { credentials: "same-origin", headers: { "Accept": "application/json" } })
@@ -54,6 +58,11 @@ enum UIStaticFiles {
                   status.textContent = slice.status;
                   status.className = "badge " + slice.tone;
                 }
+                text("run-started", slice.startedAt);
+                text("run-finished", slice.finishedAt);
+                text("run-duration", slice.duration);
+                var actions = document.getElementById("run-actions");
+                if (actions && !slice.cancellable) { actions.parentNode.removeChild(actions); }
                 delay = 1000;
                 if (slice.finished && offset >= slice.totalBytes) {
                   show("Run finished. Reload the page for its counts and manifest.");
@@ -167,5 +176,20 @@ enum UIStaticFiles {
         details pre { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 1rem; overflow: auto; }
         .muted { color: var(--muted); }
         .crumbs { color: var(--muted); margin: -.75rem 0 1.25rem; word-break: break-word; }
+        .small { font-size: .85rem; }
+        .catalog { display: grid; grid-template-columns: minmax(12rem, 16rem) 1fr; gap: 1.5rem; align-items: start; }
+        .catalog .results { min-width: 0; }
+        .facets { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }
+        .facet h3 { font-size: .8rem; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: .75rem 0 .4rem; }
+        .facet:first-child h3 { margin-top: 0; }
+        .facet ul, ul.plain { list-style: none; margin: 0; padding: 0; }
+        .facet li { margin: .2rem 0; word-break: break-word; font-size: .9rem; }
+        .tabs { display: flex; gap: .25rem; flex-wrap: wrap; margin: 0 0 1rem; }
+        .tabs a { padding: .3rem .7rem; border: 1px solid var(--line); border-radius: 999px; background: var(--paper); }
+        .tabs a[aria-current="page"] { background: var(--accent); color: var(--accent-ink); border-color: var(--accent); }
+        .pager { display: flex; gap: 1rem; margin: .75rem 0; }
+        th a { color: inherit; }
+        a:focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
+        @media (max-width: 900px) { .catalog { grid-template-columns: 1fr; } }
         """#
 }

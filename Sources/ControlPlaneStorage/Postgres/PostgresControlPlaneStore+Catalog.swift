@@ -35,16 +35,17 @@ extension PostgresControlPlaneStore {
         try await rows(
             """
             INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower, parent, schema_qn,
-                database_qn, body, fingerprint, lineage)
+                database_qn, body, fingerprint, lineage, search_text)
             SELECT \(tenantId), \(runId), a.kind, a.qualified_name, a.name, a.name_lower, NULLIF(a.parent, ''),
-                NULLIF(a.schema_qn, ''), a.database_qn, a.body, a.fingerprint, NULLIF(a.lineage, '')
+                NULLIF(a.schema_qn, ''), a.database_qn, a.body, a.fingerprint, NULLIF(a.lineage, ''), a.search_text
             FROM unnest(\(assets.map(\.kind))::text[], \(assets.map(\.qualifiedName))::text[],
                 \(assets.map(\.name))::text[], \(assets.map(\.nameLower))::text[],
                 \(assets.map { $0.storedParent ?? "" })::text[], \(assets.map { $0.storedSchema ?? "" })::text[],
                 \(assets.map(\.database))::text[], \(assets.map { ByteBuffer(bytes: $0.body) })::bytea[],
-                \(assets.map { ByteBuffer(bytes: $0.fingerprint) })::bytea[], \(lineage)::text[])
+                \(assets.map { ByteBuffer(bytes: $0.fingerprint) })::bytea[], \(lineage)::text[],
+                \(assets.map(\.searchText))::text[])
                 AS a (kind, qualified_name, name, name_lower, parent, schema_qn, database_qn, body, fingerprint,
-                    lineage)
+                    lineage, search_text)
             """)
     }
 
@@ -130,7 +131,8 @@ extension PostgresControlPlaneStore {
                 WITH changed AS (
                     UPDATE catalog_assets AS a SET name = s.name, name_lower = s.name_lower, parent = s.parent,
                         schema_qn = s.schema_qn, database_qn = s.database_qn, body = s.body,
-                        fingerprint = s.fingerprint, run_id = s.run_id, updated_at = \(now.milliseconds)
+                        fingerprint = s.fingerprint, run_id = s.run_id, updated_at = \(now.milliseconds),
+                        search_text = s.search_text
                     FROM catalog_staging AS s
                     WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId)
                         AND s.tenant_id = \(tenantId) AND s.run_id = \(runId)
@@ -143,9 +145,9 @@ extension PostgresControlPlaneStore {
                 """
                 WITH added AS (
                     INSERT INTO catalog_assets (tenant_id, connection_id, kind, qualified_name, name, name_lower,
-                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at)
+                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at, search_text)
                     SELECT tenant_id, \(connectionId), kind, qualified_name, name, name_lower, parent, schema_qn,
-                        database_qn, body, fingerprint, run_id, \(now.milliseconds), \(now.milliseconds)
+                        database_qn, body, fingerprint, run_id, \(now.milliseconds), \(now.milliseconds), search_text
                     FROM catalog_staging AS s WHERE s.tenant_id = \(tenantId) AND s.run_id = \(runId)
                         AND NOT EXISTS (
                             SELECT 1 FROM catalog_assets AS a
@@ -175,21 +177,92 @@ extension PostgresControlPlaneStore {
         return summary
     }
 
-    /// Case-insensitive substring match on the name, ordered by name; `text` empty matches every asset.
-    public func searchAssets(
-        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
-    ) async throws -> [CatalogAsset] {
-        guard limit > 0 else { return [] }
-        return try await rows(
+    public func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage {
+        var filter = Self.filter(tenantId: tenantId, query: query)
+        let total = try await rows(
+            PostgresQuery(unsafeSQL: "SELECT count(*) FROM catalog_assets WHERE \(filter.sql)", binds: filter.binds)
+        ).first?.decode(Int.self) ?? 0
+        guard query.limit > 0, query.offset < total else { return CatalogPage(assets: [], total: total) }
+        let sql = """
+            SELECT \(Self.assetColumns) FROM catalog_assets WHERE \(filter.sql)
+            ORDER BY \(Self.ordering(query)) LIMIT \(filter.bind(query.limit)) OFFSET \(filter.bind(query.offset))
             """
-            SELECT \(unescaped: Self.assetColumns) FROM catalog_assets
-            WHERE tenant_id = \(tenantId) AND strpos(name_lower, \(text.lowercased())) > 0
-                AND (\(kind)::text IS NULL OR kind = \(kind))
-                AND (\(connectionId)::text IS NULL OR connection_id = \(connectionId))
-            ORDER BY name_lower, name COLLATE "C", connection_id, kind, qualified_name
-            LIMIT \(limit)
+        let assets = try await rows(PostgresQuery(unsafeSQL: sql, binds: filter.binds)).map(Self.decodeAsset)
+        return CatalogPage(assets: assets, total: total)
+    }
+
+    public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+        func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) async throws -> [CatalogFacets.Value] {
+            var unfiltered = query
+            clear(&unfiltered)
+            var filter = Self.filter(tenantId: tenantId, query: unfiltered)
+            let sql = """
+                SELECT \(column), count(*)::bigint AS n FROM catalog_assets
+                WHERE \(filter.sql) AND \(column) IS NOT NULL
+                GROUP BY \(column) ORDER BY n DESC, \(column) LIMIT \(filter.bind(limit))
+                """
+            return try await rows(PostgresQuery(unsafeSQL: sql, binds: filter.binds)).map {
+                let (value, count) = try $0.decode((String, Int).self)
+                return CatalogFacets.Value(value: value, count: count)
+            }
+        }
+        return CatalogFacets(
+            kinds: try await facet("kind") { $0.kinds = [] },
+            connections: try await facet("connection_id") { $0.connectionId = nil },
+            databases: try await facet("database_qn") { $0.database = nil },
+            schemas: try await facet("schema_qn") { $0.schema = nil })
+    }
+
+    public func childCounts(
+        tenantId: String, connectionId: String, parents: [String]
+    ) async throws -> [String: [String: Int]] {
+        guard !parents.isEmpty else { return [:] }
+        var counts: [String: [String: Int]] = [:]
+        let rows = try await rows(
             """
-        ).map(Self.decodeAsset)
+            SELECT parent, kind, count(*)::bigint FROM catalog_assets
+            WHERE tenant_id = \(tenantId) AND connection_id = \(connectionId) AND parent = ANY(\(parents)::text[])
+            GROUP BY parent, kind
+            """)
+        for row in rows {
+            let (parent, kind, count) = try row.decode((String, String, Int).self)
+            counts[parent, default: [:]][kind] = count
+        }
+        return counts
+    }
+
+    /// The `WHERE` conditions of a listing and their bindings, written for what the query sets only, so that
+    /// the planner picks the index that fits (a parent's children by the parent index).
+    private static func filter(tenantId: String, query: CatalogQuery) -> PostgresFilter {
+        var filter = PostgresFilter()
+        var conditions = ["tenant_id = \(filter.bind(tenantId))"]
+        if let connectionId = query.connectionId { conditions.append("connection_id = \(filter.bind(connectionId))") }
+        if let qualifiedName = query.qualifiedName {
+            conditions.append("qualified_name = \(filter.bind(qualifiedName))")
+        }
+        switch query.place {
+        case .anywhere: break
+        case .topLevel: conditions.append("parent IS NULL")
+        case .children(let parent): conditions.append("parent = \(filter.bind(parent))")
+        }
+        if let database = query.database { conditions.append("database_qn = \(filter.bind(database))") }
+        if let schema = query.schema { conditions.append("schema_qn = \(filter.bind(schema))") }
+        if !query.kinds.isEmpty { conditions.append("kind = ANY(\(filter.bind(query.kinds))::text[])") }
+        for term in query.terms { conditions.append("strpos(search_text, \(filter.bind(term))) > 0") }
+        filter.sql = conditions.joined(separator: " AND ")
+        return filter
+    }
+
+    /// The `ORDER BY` of a listing: the chosen order, then enough ties broken to make pages stable.
+    private static func ordering(_ query: CatalogQuery) -> String {
+        let direction = query.descending ? "DESC" : "ASC"
+        return switch query.order {
+        case .name:
+            "name_lower \(direction), name COLLATE \"C\" \(direction), connection_id, kind, qualified_name"
+        case .kind: "kind \(direction), name_lower, name COLLATE \"C\", connection_id, qualified_name"
+        case .qualifiedName: "qualified_name \(direction), connection_id, kind"
+        case .updated: "updated_at \(direction), name_lower, connection_id, kind, qualified_name"
+        }
     }
 
     public func asset(
@@ -393,5 +466,17 @@ extension PostgresControlPlaneStore {
         return CatalogAsset(
             connectionId: connectionId, kind: kind, qualifiedName: qualifiedName, name: name, parent: parent,
             body: Array(body.readableBytesView), runId: runId)
+    }
+}
+
+/// SQL conditions built from what a query sets, with the values they bind as `$1`, `$2`, ….
+struct PostgresFilter {
+    var sql = ""
+    var binds = PostgresBindings()
+
+    /// Binds `value` and returns its placeholder.
+    mutating func bind(_ value: some PostgresDynamicTypeEncodable) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
     }
 }

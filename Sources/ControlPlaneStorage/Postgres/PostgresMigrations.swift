@@ -295,5 +295,21 @@ enum PostgresMigrations {
                 """,
                 "CREATE INDEX catalog_references_table ON catalog_references (tenant_id, table_lower)",
             ]),
+        SchemaMigration(
+            version: 8, name: "catalog search text and database lineage links",
+            statements: [
+                // What search matches words against: name, qualified name and comment, lower-cased by the server
+                // (see `StagedAsset.searchText`); existing assets are filled here with the database's lower().
+                "ALTER TABLE catalog_staging ADD COLUMN search_text TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+                "ALTER TABLE catalog_assets ADD COLUMN search_text TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+                """
+                UPDATE catalog_assets SET search_text = lower(name || chr(10) || qualified_name || chr(10)
+                    || coalesce(convert_from(body, 'UTF8')::jsonb ->> 'comment', ''))
+                """,
+                // A database lineage edge now states a link (upstream → view), so a table's downstream views are
+                // found by the links index. Edges published before state none: their fingerprints are cleared so
+                // that the next publish of their connection rewrites them, links included.
+                "UPDATE catalog_assets SET fingerprint = '\\x'::bytea WHERE kind = 'lineage_edge'",
+            ]),
     ]
 }

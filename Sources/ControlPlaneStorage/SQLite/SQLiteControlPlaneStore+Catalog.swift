@@ -42,13 +42,13 @@ extension SQLiteControlPlaneStore {
                         try database.execute(
                             """
                             INSERT INTO catalog_staging (tenant_id, run_id, kind, qualified_name, name, name_lower,
-                                parent, schema_qn, database_qn, body, fingerprint, lineage)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                parent, schema_qn, database_qn, body, fingerprint, lineage, search_text)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                             """,
                             [
                                 tenantId, runId, asset.kind, asset.qualifiedName, asset.name, asset.nameLower,
                                 asset.storedParent, asset.storedSchema, asset.database, asset.body, asset.fingerprint,
-                                try asset.storedLineage(),
+                                try asset.storedLineage(), asset.searchText,
                             ])
                     }
                 }
@@ -161,9 +161,10 @@ extension SQLiteControlPlaneStore {
                 let inserted = try database.execute(
                     """
                     INSERT INTO catalog_assets (tenant_id, connection_id, kind, qualified_name, name, name_lower,
-                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at, born, died)
+                        parent, schema_qn, database_qn, body, fingerprint, run_id, created_at, updated_at, born, died,
+                        search_text)
                     SELECT s.tenant_id, ?2, s.kind, s.qualified_name, s.name, s.name_lower, s.parent, s.schema_qn,
-                        s.database_qn, s.body, s.fingerprint, s.run_id, \(createdAt), ?4, ?5, NULL
+                        s.database_qn, s.body, s.fingerprint, s.run_id, \(createdAt), ?4, ?5, NULL, s.search_text
                     FROM catalog_staging AS s
                     WHERE s.tenant_id = ?1 AND s.run_id = ?3
                         AND (s.kind, s.qualified_name) > (?6, ?7) AND (s.kind, s.qualified_name) <= (?8, ?9)
@@ -268,20 +269,111 @@ extension SQLiteControlPlaneStore {
             """, values)
     }
 
-    /// Case-insensitive substring match on the name, ordered by name; `text` empty matches every asset.
-    public func searchAssets(
-        tenantId: String, text: String, kind: String?, connectionId: String?, limit: Int
-    ) async throws -> [CatalogAsset] {
-        guard limit > 0 else { return [] }
-        return try database.query(
+    public func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage {
+        let (conditions, values) = try Self.conditions(tenantId: tenantId, query: query)
+        let total =
+            try database.queryFirst(
+                "SELECT count(*) FROM catalog_assets AS a \(Self.visibleVersion) WHERE \(conditions)", values,
+                { $0.int(0) }) ?? 0
+        guard query.limit > 0, query.offset < total else { return CatalogPage(assets: [], total: total) }
+        let assets = try database.query(
             """
             SELECT \(Self.assetColumns) FROM catalog_assets AS a \(Self.visibleVersion)
-            WHERE a.tenant_id = ?1 AND instr(a.name_lower, ?2) > 0
-                AND (?3 IS NULL OR a.kind = ?3) AND (?4 IS NULL OR a.connection_id = ?4)
-            ORDER BY a.name_lower, a.name, a.connection_id, a.kind, a.qualified_name
-            LIMIT ?5
-            """,
-            [tenantId, text.lowercased(), kind, connectionId, limit], Self.decodeAsset)
+            WHERE \(conditions)
+            ORDER BY \(Self.ordering(query))
+            LIMIT ? OFFSET ?
+            """, values + [query.limit, query.offset], Self.decodeAsset)
+        return CatalogPage(assets: assets, total: total)
+    }
+
+    public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+        func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) throws -> [CatalogFacets.Value] {
+            var unfiltered = query
+            clear(&unfiltered)
+            let (conditions, values) = try Self.conditions(tenantId: tenantId, query: unfiltered)
+            return try database.query(
+                """
+                SELECT a.\(column), count(*) AS n FROM catalog_assets AS a \(Self.visibleVersion)
+                WHERE \(conditions) AND a.\(column) IS NOT NULL
+                GROUP BY a.\(column) ORDER BY n DESC, a.\(column) LIMIT ?
+                """, values + [limit]
+            ) { CatalogFacets.Value(value: $0.text(0), count: $0.int(1)) }
+        }
+        return CatalogFacets(
+            kinds: try facet("kind") { $0.kinds = [] },
+            connections: try facet("connection_id") { $0.connectionId = nil },
+            databases: try facet("database_qn") { $0.database = nil },
+            schemas: try facet("schema_qn") { $0.schema = nil })
+    }
+
+    public func childCounts(
+        tenantId: String, connectionId: String, parents: [String]
+    ) async throws -> [String: [String: Int]] {
+        guard !parents.isEmpty else { return [:] }
+        var counts: [String: [String: Int]] = [:]
+        let rows = try database.query(
+            """
+            SELECT a.parent, a.kind, count(*) FROM json_each(?3) AS p
+            CROSS JOIN catalog_assets AS a ON a.tenant_id = ?1 AND a.connection_id = ?2 AND a.parent = p.value
+            \(Self.visibleVersion)
+            GROUP BY a.parent, a.kind
+            """, [tenantId, connectionId, try StoredJSON.encode(parents)]
+        ) { (parent: $0.text(0), kind: $0.text(1), count: $0.int(2)) }
+        for row in rows { counts[row.parent, default: [:]][row.kind] = row.count }
+        return counts
+    }
+
+    /// The `WHERE` conditions of a listing over `catalog_assets AS a` and the values they bind, written for what
+    /// the query sets only, so that SQLite picks the index that fits (a parent's children by the parent index).
+    private static func conditions(
+        tenantId: String, query: CatalogQuery
+    ) throws -> (String, [any SQLiteBindable]) {
+        var conditions = ["a.tenant_id = ?"]
+        var values: [any SQLiteBindable] = [tenantId]
+        if let connectionId = query.connectionId {
+            conditions.append("a.connection_id = ?")
+            values.append(connectionId)
+        }
+        if let qualifiedName = query.qualifiedName {
+            conditions.append("a.qualified_name = ?")
+            values.append(qualifiedName)
+        }
+        switch query.place {
+        case .anywhere: break
+        case .topLevel: conditions.append("a.parent IS NULL")
+        case .children(let parent):
+            conditions.append("a.parent = ?")
+            values.append(parent)
+        }
+        if let database = query.database {
+            conditions.append("a.database_qn = ?")
+            values.append(database)
+        }
+        if let schema = query.schema {
+            conditions.append("a.schema_qn = ?")
+            values.append(schema)
+        }
+        if !query.kinds.isEmpty {
+            conditions.append("a.kind IN (SELECT value FROM json_each(?))")
+            values.append(try StoredJSON.encode(query.kinds))
+        }
+        for term in query.terms {
+            conditions.append("instr(a.search_text, ?) > 0")
+            values.append(term)
+        }
+        return (conditions.joined(separator: " AND "), values)
+    }
+
+    /// The `ORDER BY` of a listing: the chosen order, then enough ties broken to make pages stable.
+    private static func ordering(_ query: CatalogQuery) -> String {
+        let direction = query.descending ? "DESC" : "ASC"
+        return switch query.order {
+        case .name:
+            "a.name_lower \(direction), a.name \(direction), a.connection_id, a.kind, a.qualified_name"
+        case .kind: "a.kind \(direction), a.name_lower, a.name, a.connection_id, a.qualified_name"
+        case .qualifiedName: "a.qualified_name \(direction), a.connection_id, a.kind"
+        case .updated: "a.updated_at \(direction), a.name_lower, a.connection_id, a.kind, a.qualified_name"
+        }
     }
 
     public func asset(

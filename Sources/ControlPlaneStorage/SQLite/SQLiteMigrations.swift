@@ -350,5 +350,23 @@ enum SQLiteMigrations {
                 """,
                 "CREATE INDEX catalog_references_table ON catalog_references (tenant_id, table_lower)",
             ]),
+        SchemaMigration(
+            version: 8, name: "catalog search text and database lineage links",
+            statements: [
+                // What search matches words against: name, qualified name and comment, lower-cased by the server
+                // (see `StagedAsset.searchText`). Existing assets are filled here with SQLite's lower(), which
+                // folds ASCII only: a non-ASCII name published before this version matches case-sensitively until
+                // its record changes.
+                "ALTER TABLE catalog_staging ADD COLUMN search_text TEXT NOT NULL DEFAULT ''",
+                "ALTER TABLE catalog_assets ADD COLUMN search_text TEXT NOT NULL DEFAULT ''",
+                """
+                UPDATE catalog_assets SET search_text = lower(name || char(10) || qualified_name || char(10)
+                    || coalesce(json_extract(CAST(body AS TEXT), '$.comment'), ''))
+                """,
+                // A database lineage edge now states a link (upstream → view), so a table's downstream views are
+                // found by the links index. Edges published before state none: their fingerprints are cleared so
+                // that the next publish of their connection rewrites them, links included.
+                "UPDATE catalog_assets SET fingerprint = x'' WHERE kind = 'lineage_edge'",
+            ]),
     ]
 }

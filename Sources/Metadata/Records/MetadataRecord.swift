@@ -104,6 +104,27 @@ public enum MetadataRecord: Sendable, Equatable {
         case .bi(let record): record.project
         }
     }
+
+    /// The comment or description the source keeps for the object, if any: what catalog search reads besides names.
+    public var comment: String? {
+        switch self {
+        case .database(let record): record.comment
+        case .schema(let record): record.comment
+        case .relation(let record): record.comment
+        case .column(let record): record.comment
+        case .constraint(let record): record.comment
+        case .index(let record): record.comment
+        case .lineageEdge: nil
+        case .enumType(let record): record.comment
+        case .domainType(let record): record.comment
+        case .function(let record): record.comment
+        case .bi(.project(let record)): record.comment
+        case .bi(.workbook(let record)): record.comment
+        case .bi(.dataSource(let record)): record.comment
+        case .bi(.field(let record)): record.comment
+        case .bi: nil
+        }
+    }
 }
 
 extension MetadataRecord: Codable {

@@ -43,3 +43,39 @@ extension CatalogTableReference {
         }
     }
 }
+
+extension CatalogSearchFacets {
+    init(_ facets: CatalogFacets) {
+        func values(_ list: [CatalogFacets.Value]) -> [Value] { list.map { Value(value: $0.value, count: $0.count) } }
+        self.init(
+            kind: values(facets.kinds), connectionId: values(facets.connections), database: values(facets.databases),
+            schema: values(facets.schemas))
+    }
+}
+
+extension CatalogQuery {
+    /// The words of a search, lower-cased as the stored search text is: split at white space, except inside
+    /// double quotes, which keep a phrase together; repeated words count once.
+    static func terms(in text: String) -> [String] {
+        var terms: [String] = []
+        var current = ""
+        var quoted = false
+        func finish() {
+            let term = current.lowercased()
+            if !term.isEmpty && !terms.contains(term) { terms.append(term) }
+            current = ""
+        }
+        for character in text {
+            if character == "\"" {
+                finish()
+                quoted.toggle()
+            } else if character.isWhitespace && !quoted {
+                finish()
+            } else {
+                current.append(character)
+            }
+        }
+        finish()
+        return terms
+    }
+}

@@ -23,23 +23,76 @@ struct CatalogController<Store: ControlPlaneStore>: Sendable {
         group.get("lineage", use: lineage)
     }
 
-    /// `?q=` (a part of the name, case-insensitive; empty lists everything), optional `kind=`, `connectionId=`,
-    /// and `limit=` (≤ 500).
+    /// How many values each facet lists at most.
+    static var facetLimit: Int { 20 }
+    /// How many words a search may hold.
+    static var maximumTerms: Int { 8 }
+
+    /// `?q=` (words and "quoted phrases", each of which must occur in the name, qualified name or comment,
+    /// case-insensitive; empty lists everything), optional `kind=`, `connectionId=`, `database=`, `schema=` and
+    /// `parent=` (a qualified name: its direct children), `sort=` (`name`, `kind`, `qualifiedName`, `updated`),
+    /// `order=` (`asc`, `desc`), `offset=`, `limit=` (≤ 500) and `facets=true`.
     @Sendable func search(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let query = request.uri.queryParameters
-        let text = query.get("q") ?? ""
-        if !text.isEmpty { try ConnectionValidation.checkText(text, field: "q", maximum: Self.maximumQueryLength) }
-        let kind = try Self.kind(query.get("kind"))
-        let limit = try RunsController<Store>.integer(
-            query.get("limit"), field: "limit", default: Self.defaultSearchLimit)
-        guard (1...Self.maximumSearchLimit).contains(limit) else {
-            throw APIError.invalidRequest("limit is 1–\(Self.maximumSearchLimit)", field: "limit")
+        let fields = FormFields(parsing: Array((request.uri.query ?? "").utf8))
+        let query = try Self.query(fields)
+        let page = try await store.listAssets(tenantId: identity.tenantId, query: query)
+        var facets: CatalogSearchFacets?
+        switch fields["facets"] {
+        case nil, "false": break
+        case "true": facets = CatalogSearchFacets(try await store.assetFacets(
+            tenantId: identity.tenantId, query: query, limit: Self.facetLimit))
+        default: throw APIError.invalidRequest("facets is true or false", field: "facets")
         }
-        let assets = try await store.searchAssets(
-            tenantId: identity.tenantId, text: text, kind: kind, connectionId: query.get("connectionId"), limit: limit)
         return try JSONResponse<CatalogSearchResponse>.make(
-            CatalogSearchResponse(assets: assets.map(CatalogAssetSummary.init)), status: .ok)
+            CatalogSearchResponse(
+                assets: page.assets.map(CatalogAssetSummary.init), total: page.total, offset: query.offset,
+                facets: facets),
+            status: .ok)
+    }
+
+    /// The listing a search request asks for, its parameters checked.
+    static func query(_ fields: FormFields, defaultLimit: Int = defaultSearchLimit) throws -> CatalogQuery {
+        let text = fields["q"] ?? ""
+        if !text.isEmpty { try ConnectionValidation.checkText(text, field: "q", maximum: maximumQueryLength) }
+        let terms = CatalogQuery.terms(in: text)
+        guard terms.count <= maximumTerms else {
+            throw APIError.invalidRequest("q holds at most \(maximumTerms) words", field: "q")
+        }
+        var query = CatalogQuery(terms: terms, kinds: try kind(fields["kind"]).map { [$0] } ?? [])
+        for (name, keyPath) in [
+            ("connectionId", \CatalogQuery.connectionId), ("database", \.database), ("schema", \.schema),
+        ] {
+            guard let value = fields[name], !value.isEmpty else { continue }
+            try ConnectionValidation.checkText(value, field: name, maximum: 4096)
+            query[keyPath: keyPath] = value
+        }
+        if let parent = fields["parent"], !parent.isEmpty {
+            try ConnectionValidation.checkText(parent, field: "parent", maximum: 4096)
+            query.place = .children(of: parent)
+        }
+        if let sort = fields["sort"], !sort.isEmpty {
+            guard let order = CatalogQuery.Order(rawValue: sort) else {
+                throw APIError.invalidRequest(
+                    "sort is one of \(CatalogQuery.Order.allCases.map(\.rawValue).joined(separator: ", "))",
+                    field: "sort")
+            }
+            query.order = order
+        }
+        switch fields["order"] {
+        case nil, "", "asc": break
+        case "desc": query.descending = true
+        default: throw APIError.invalidRequest("order is asc or desc", field: "order")
+        }
+        query.offset = try RunsController<Store>.integer(fields["offset"], field: "offset", default: 0)
+        guard (0...1_000_000_000).contains(query.offset) else {
+            throw APIError.invalidRequest("offset is 0 or more", field: "offset")
+        }
+        query.limit = try RunsController<Store>.integer(fields["limit"], field: "limit", default: defaultLimit)
+        guard (1...maximumSearchLimit).contains(query.limit) else {
+            throw APIError.invalidRequest("limit is 1–\(maximumSearchLimit)", field: "limit")
+        }
+        return query
     }
 
     /// `?connectionId=&kind=&qualifiedName=`, all required: one asset with its children.

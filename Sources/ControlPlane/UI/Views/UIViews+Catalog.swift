@@ -17,56 +17,10 @@ extension UIViews {
             ["connectionId": asset.connectionId, "kind": asset.kind, "qualifiedName": asset.qualifiedName])
     }
 
-    static func catalogPage(
-        query: String, kind: String, results: [CatalogAsset], names: [String: String], error: String?, limit: Int,
-        csrf: String
-    ) -> Node {
-        page(title: "Catalog", section: .catalog, csrf: csrf) {
-            HTML.element(
-                "form", Attribute("method", "get"), Attribute("action", "/ui/catalog"), Attribute("class", "toolbar"),
-                Attribute("role", "search")
-            ) {
-                HTML.element("label", Attribute("for", "q"), Attribute("class", "muted")) { "Name contains" }
-                HTML.void(
-                    "input", Attribute("type", "search"), Attribute("id", "q"), Attribute("name", "q"),
-                    Attribute("value", query), Attribute("placeholder", "customers"), Attribute("maxlength", "200"))
-                HTML.element("select", Attribute("name", "kind"), Attribute("aria-label", "Kind")) {
-                    HTML.element("option", Attribute("value", ""), Attribute("selected", kind.isEmpty ? "" : nil)) {
-                        "Any kind"
-                    }
-                    for candidate in RecordKind.allCases {
-                        HTML.element(
-                            "option", Attribute("value", candidate.rawValue),
-                            Attribute("selected", candidate.rawValue == kind ? "" : nil)
-                        ) { candidate.rawValue }
-                    }
-                }
-                HTML.element("button", Attribute("type", "submit"), Attribute("class", "primary")) { "Search" }
-            }
-            if let error { notice(error) }
-            table(
-                ["Name", "Kind", "Qualified name", "Connection"],
-                empty: query.isEmpty ? "The catalog is empty: run a connection to fill it." : "Nothing matches.",
-                rows: results.map { asset in
-                    [
-                        HTML.element("a", Attribute("href", assetLink(asset))) { asset.name },
-                        badge(asset.kind, tone: "muted"),
-                        HTML.element("code") { asset.qualifiedName },
-                        .text(names[asset.connectionId] ?? asset.connectionId),
-                    ]
-                })
-            if results.count >= limit {
-                HTML.element("p", Attribute("class", "muted")) {
-                    "Showing the first \(limit) matches; narrow the search to see others."
-                }
-            }
-        }
-    }
-
     static func assetPage(
-        asset: CatalogAsset, record: MetadataRecord?, connectionName: String?,
-        children: [(CatalogAsset, MetadataRecord?)], lineage: LineageView = LineageView(),
-        connectionNames: [String: String] = [:], csrf: String
+        asset: CatalogAsset, record: MetadataRecord?, connectionName: String?, trail: [CatalogAsset] = [],
+        children: [(CatalogAsset, MetadataRecord?)], tableParts: [(CatalogAsset, MetadataRecord?)] = [],
+        lineage: LineageView = LineageView(), connectionNames: [String: String] = [:], csrf: String
     ) -> Node {
         var columns: [Column] = []
         var constraints: [Constraint] = []
@@ -84,36 +38,32 @@ extension UIViews {
         }
         columns.sort { $0.ordinal < $1.ordinal }
         return page(title: asset.name, section: .catalog, csrf: csrf) {
-            HTML.element("p", Attribute("class", "crumbs")) {
-                badge(asset.kind, tone: "muted")
+            HTML.element("nav", Attribute("class", "crumbs"), Attribute("aria-label", "Breadcrumb")) {
+                link("Catalog", to: "/ui/catalog")
+                " › "
+                link(
+                    connectionName ?? asset.connectionId,
+                    to: HTML.link("/ui/catalog/browse", ["connectionId": asset.connectionId]))
+                for ancestor in trail {
+                    " › "
+                    link(ancestor.name, to: openLink(ancestor))
+                }
+            }
+            HTML.element("p") {
+                badge(kindLabel(asset.kind), tone: "muted")
                 " "
                 HTML.element("code") { asset.qualifiedName }
-                " in "
-                connectionName ?? asset.connectionId
-            }
-            if let parent = asset.parent {
-                HTML.element("p") {
-                    "Part of "
-                    if case .bi(let bi) = record, let kind = parentKind(of: bi) {
-                        HTML.element(
-                            "a",
-                            Attribute(
-                                "href",
-                                HTML.link(
-                                    "/ui/catalog/asset",
-                                    [
-                                        "connectionId": asset.connectionId, "kind": kind.rawValue,
-                                        "qualifiedName": parent,
-                                    ]
-                                ))
-                        ) { HTML.element("code") { parent } }
-                    } else {
+                if trail.isEmpty, let parent = asset.parent {
+                    " in "
+                    HTML.element("a", Attribute("href", nameLink(connectionId: asset.connectionId, qualifiedName: parent))) {
                         HTML.element("code") { parent }
                     }
                 }
             }
             if case .bi(let bi) = record {
                 biFacts(bi, runId: asset.runId)
+            } else if case .column(let column) = record {
+                columnFacts(column, asset: asset, tableParts: tableParts)
             } else {
                 relationFacts(record, runId: asset.runId)
             }
@@ -124,7 +74,18 @@ extension UIViews {
                     ["#", "Name", "Type", "Nullable", "Default", "Comment"], empty: "",
                     rows: columns.map { column in
                         [
-                            .text(String(column.ordinal)), HTML.element("strong") { column.name },
+                            .text(String(column.ordinal)),
+                            HTML.element(
+                                "a",
+                                Attribute(
+                                    "href",
+                                    HTML.link(
+                                        "/ui/catalog/asset",
+                                        [
+                                            "connectionId": asset.connectionId, "kind": RecordKind.column.rawValue,
+                                            "qualifiedName": column.qualifiedName.description,
+                                        ]))
+                            ) { HTML.element("strong") { column.name } },
                             HTML.element("code") { column.nativeType }, .text(column.nullable ? "yes" : "no"),
                             HTML.element("code") { column.defaultExpression ?? "" }, .text(column.comment ?? ""),
                         ]
@@ -138,10 +99,7 @@ extension UIViews {
                         [
                             .text(key.name), badge(key.kind.rawValue, tone: "muted"),
                             .text(key.columns.joined(separator: ", ")),
-                            .text(
-                                key.referencedTable.map {
-                                    "\($0.parts.last ?? $0.description) (\((key.referencedColumns ?? []).joined(separator: ", ")))"
-                                } ?? key.expression ?? "—"),
+                            referenceNode(key, connectionId: asset.connectionId),
                         ]
                     })
             }
@@ -195,6 +153,55 @@ extension UIViews {
                 HTML.element("pre") { prettyRecord(asset.body) }
             }
         }
+    }
+
+    /// What a key or constraint refers to: the referenced table (a link) and its columns, or its expression.
+    private static func referenceNode(_ key: Constraint, connectionId: String) -> Node {
+        guard let table = key.referencedTable else { return .text(key.expression ?? "—") }
+        return HTML.element("span") {
+            HTML.element("a", Attribute("href", nameLink(connectionId: connectionId, qualifiedName: table.description))) {
+                table.parts.last ?? table.description
+            }
+            " (\((key.referencedColumns ?? []).joined(separator: ", ")))"
+        }
+    }
+
+    /// A column's own facts, and the keys and indexes of its table it is part of.
+    private static func columnFacts(
+        _ column: Column, asset: CatalogAsset, tableParts: [(CatalogAsset, MetadataRecord?)]
+    ) -> Node {
+        var pairs: [(String, Node)] = [
+            ("Type", HTML.element("code") { column.nativeType }),
+            ("Position", .text(String(column.ordinal))),
+            ("Nullable", .text(column.nullable ? "yes" : "no")),
+        ]
+        if let value = column.defaultExpression { pairs.append(("Default", HTML.element("code") { value })) }
+        if let comment = column.comment { pairs.append(("Comment", .text(comment))) }
+        var parts: [Node] = []
+        for (part, record) in tableParts {
+            switch record {
+            case .constraint(let key) where key.columns.contains(column.name):
+                parts.append(
+                    HTML.element("li") {
+                        badge(kindLabel(key.kind.rawValue), tone: "muted")
+                        " \(key.name)"
+                        if key.referencedTable != nil {
+                            " → "
+                            referenceNode(key, connectionId: asset.connectionId)
+                        }
+                    })
+            case .index(let index) where index.keys.contains(where: { $0.column == column.name }):
+                parts.append(
+                    HTML.element("li") {
+                        badge(index.unique ? "unique index" : "index", tone: "muted")
+                        " \(part.name)"
+                    })
+            default: break
+            }
+        }
+        if !parts.isEmpty { pairs.append(("Part of", HTML.element("ul", Attribute("class", "plain")) { parts })) }
+        pairs.append(("Last changed by", link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))")))
+        return facts(pairs)
     }
 
     private static func relationFacts(_ record: MetadataRecord?, runId: String) -> Node {
@@ -332,7 +339,7 @@ extension UIViews {
             table(
                 ["Name", "Kind", "Part of", "Connection"],
                 empty: isRelation
-                    ? "No BI asset of any connection reads this \(asset.kind)."
+                    ? "No view of this connection and no BI asset of any connection reads this \(asset.kind)."
                     : "Nothing is built from this \(asset.kind).",
                 rows: lineageRows(lineage.above, descending: false, connectionNames: connectionNames))
         }

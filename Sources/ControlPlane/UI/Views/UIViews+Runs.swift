@@ -80,21 +80,23 @@ extension UIViews {
             }
             if let error = run.error { notice(error) }
             if !run.status.isFinished && !run.cancelRequested {
-                HTML.element("div", Attribute("class", "toolbar")) {
+                // The live view removes the button once the run has ended.
+                HTML.element("div", Attribute("class", "toolbar"), Attribute("id", "run-actions")) {
                     actionButton("Cancel run", action: runPath + "/cancel", csrf: csrf, style: "danger")
                 }
             }
+            // The live view keeps Status, Started, Finished and Duration current (ids below).
             facts([
                 ("Status", runBadge(run.status, id: "run-status")),
                 ("Queued", UIFormat.timeNode(run.createdAt)),
-                ("Started", UIFormat.timeNode(run.startedAt)),
-                ("Finished", UIFormat.timeNode(run.finishedAt)),
+                ("Started", HTML.element("span", Attribute("id", "run-started")) { UIFormat.timeNode(run.startedAt) }),
+                (
+                    "Finished",
+                    HTML.element("span", Attribute("id", "run-finished")) { UIFormat.timeNode(run.finishedAt) }
+                ),
                 (
                     "Duration",
-                    .text(
-                        run.finishedAt == nil && run.startedAt != nil
-                            ? UIFormat.duration(from: run.startedAt, to: now) + " so far"
-                            : UIFormat.duration(from: run.startedAt, to: run.finishedAt))
+                    HTML.element("span", Attribute("id", "run-duration")) { runDuration(run, now: now) }
                 ),
                 ("Attempt", .text("\(run.attempt) of \(run.maxAttempts)")),
                 ("Agent", .text(run.leaseAgentId ?? "—")),
@@ -206,4 +208,12 @@ extension UIViews {
         guard let data = try? encoder.encode(value) else { return "" }
         return String(decoding: data, as: UTF8.self)
     }
+
+    /// How long the run took, or has taken so far.
+    static func runDuration(_ run: RunRecord, now: Timestamp) -> String {
+        run.finishedAt == nil && run.startedAt != nil
+            ? UIFormat.duration(from: run.startedAt, to: now) + " so far"
+            : UIFormat.duration(from: run.startedAt, to: run.finishedAt)
+    }
+
 }
