@@ -145,7 +145,8 @@ public struct CatalogQuery: Sendable, Equatable {
 
     public init(
         terms: [String] = [], kinds: [String] = [], connectionId: String? = nil, qualifiedName: String? = nil,
-        database: String? = nil, schema: String? = nil, place: Place = .anywhere, order: Order = .name, descending: Bool = false,
+        database: String? = nil, schema: String? = nil, place: Place = .anywhere, order: Order = .name,
+        descending: Bool = false,
         offset: Int = 0, limit: Int = 50
     ) {
         self.terms = terms

@@ -133,12 +133,61 @@ struct UIBrowserTests {
                 for column in ["customer_id", "email", "full_name", "country", "signed_up_on", "email_domain"] {
                     #expect(table.contains(column), "column \(column)")
                 }
-                #expect(table.contains("primaryKey"))
+                #expect(table.contains("primary key"))
                 #expect(table.contains("ux_customers_email"))
                 try await screenshots.take("6-customers", browser)
+
+                // A column's page: its type and the keys it is part of; the breadcrumbs lead up to the schema.
+                try await browser.click(try await browser.element("a[href*='kind=column'][href*='customer_id']"))
+                try await browser.wait("the customer_id column's page") {
+                    try await browser.text(of: try await browser.element("h1")) == "customer_id"
+                }
+                let column = try await browser.text(of: try await browser.element("main"))
+                #expect(column.contains("INTEGER"))
+                #expect(column.contains("primary key pk_customers"))
+                try await browser.click(try await browser.element("nav.crumbs a:last-child"))
+                try await browser.wait("the customers page again") {
+                    try await browser.text(of: try await browser.element("h1")) == "customers"
+                }
+
+                // Browsing: the catalog's connections, the connection's database, its schema with counts by kind.
+                try await browser.navigate(to: base + "/ui/catalog")
+                try await browser.click(try await browser.element("tbody td:first-child > a"))
+                try await browser.wait("the connection's top level") {
+                    try await browser.currentURL().contains("/ui/catalog/browse")
+                }
+                try await browser.click(try await browser.element("tbody td:first-child > a"))
+                try await browser.wait("the database's schemas") {
+                    try await browser.text(of: try await browser.element("main")).contains("tables")
+                }
+                try await browser.click(try await browser.element("tbody td:first-child > a"))
+                try await browser.wait("the schema's contents") {
+                    try await browser.text(of: try await browser.element("nav.tabs")).contains("table (5)")
+                }
+                let schema = try await browser.text(of: try await browser.element("main"))
+                #expect(schema.contains("view (3)"))
+                #expect(schema.contains("1–8 of 8"))
+                #expect(schema.contains("customers"))
+                try await screenshots.take("7-browse-schema", browser)
+
+                // Search with facets: words from the qualified name, refined by a facet.
+                try await browser.navigate(to: base + "/ui/catalog")
+                try await browser.type("main customers", into: try await browser.element("#q"))
+                try await browser.click(try await browser.element("form[role=search] button"))
+                try await browser.wait("results with facets") {
+                    (try? await browser.element("aside.facets")) != nil
+                }
+                try await browser.click(try await browser.element("aside.facets a[href*='kind=column']"))
+                try await browser.wait("the column facet applied") {
+                    try await browser.currentURL().contains("kind=column")
+                }
+                let columns = try await browser.elements("tbody td:first-child > a")
+                // The six of customers, and the view column named customers.
+                #expect(columns.count == 7)
+                try await screenshots.take("8-search-facets", browser)
             }
         }
-        #expect(screenshots.taken == 6)
+        #expect(screenshots.taken == 8)
     }
 }
 

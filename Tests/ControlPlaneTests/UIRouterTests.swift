@@ -463,7 +463,8 @@ struct UIRouterTests {
 
         try await fixture.application().test(.router) { client in
             let session = try await client.signIn(key: fixture.tenantA.admin)
-            let search = try await client.page("/ui/catalog?q=\(HTML.percentEncode("onerror"))&kind=table", session: session)
+            let search = try await client.page(
+                "/ui/catalog?q=\(HTML.percentEncode("onerror"))&kind=table", session: session)
             #expect(search.status == .ok)
             #expect(!search.text.contains("<img"))
             #expect(!search.text.contains("<script>"))
@@ -491,7 +492,8 @@ struct UIRouterTests {
         }
     }
 
-    @Test("the catalog browses a connection's tree with counts, kinds, sorting and pages, and searches words with facets")
+    @Test(
+        "the catalog browses a connection's tree with counts, kinds, sorting and pages, and searches words with facets")
     func browseAndSearch() async throws {
         let fixture = try await ControlPlaneFixture.make()
         let tenant = fixture.tenantA.tenant.id
@@ -536,7 +538,9 @@ struct UIRouterTests {
         }
         try await fixture.store.stage(
             tenantId: tenant, runId: run.id,
-            assets: try records.map { Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0))) })
+            assets: try records.map {
+                Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0)))
+            })
         _ = try await fixture.store.publish(
             tenantId: tenant, connectionId: connection.id, runId: run.id,
             scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
@@ -553,7 +557,8 @@ struct UIRouterTests {
             #expect(top.status == .ok)
             #expect(top.text.contains("1 schema"))
             // The schema: counts by kind, 50 entries, then the next page.
-            let browse = "/ui/catalog/browse?connectionId=\(connection.id)&parent=\(HTML.percentEncode(schema.description))"
+            let browse =
+                "/ui/catalog/browse?connectionId=\(connection.id)&parent=\(HTML.percentEncode(schema.description))"
             let first = try await client.page(browse, session: session)
             #expect(first.status == .ok)
             #expect(first.text.contains("All (63)"))
@@ -595,6 +600,66 @@ struct UIRouterTests {
             #expect(none.text.contains("Nothing matches."))
             let bad = try await client.page("/ui/catalog?q=x&sort=size", session: session)
             #expect(bad.status == .badRequest)
+        }
+    }
+
+    @Test("the keys page creates a key shown once, lists keys without their text, revokes them, and refuses bad input")
+    func keys() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        try await fixture.application().test(.router) { client in
+            let session = try await client.signIn(key: fixture.tenantA.admin)
+            let empty = try await client.page("/ui/keys", session: session)
+            #expect(empty.status == .ok)
+            #expect(empty.text.contains("this session&#39;s key") || empty.text.contains("this session's key"))
+
+            let created = try await client.post(
+                "/ui/keys", session: session,
+                fields: [("name", "agent <eu-west-1>"), ("role", "agent"), ("expiresInDays", "30")],
+                csrf: session.csrf)
+            #expect(created.status == .created)
+            #expect(created.text.contains("agent &lt;eu-west-1&gt;"))
+            let text = try #require(
+                created.text.range(of: #"opk_[A-Za-z0-9_-]{43}"#, options: .regularExpression).map {
+                    String(created.text[$0])
+                })
+            // Usable at once by the agent API, shown once: the list never holds the text.
+            let minted = try #require(try await fixture.store.key(hash: APIKey.hash(of: text)))
+            #expect(minted.role == .agent)
+            #expect(minted.expiresAt == fixture.clock.now.adding(seconds: 30 * 86_400))
+            let listed = try await client.page("/ui/keys", session: session)
+            #expect(!listed.text.contains(text))
+            #expect(listed.text.contains(minted.prefix))
+
+            // Bad input is refused with the field named; nothing is created.
+            for fields in [
+                [("name", ""), ("role", "agent")], [("name", "x"), ("role", "root")],
+                [("name", "x"), ("role", "admin"), ("expiresInDays", "-3")],
+            ] {
+                let refused = try await client.post("/ui/keys", session: session, fields: fields, csrf: session.csrf)
+                #expect(refused.status == .badRequest, "\(fields)")
+            }
+            #expect(try await fixture.store.keys(tenantId: fixture.tenantA.tenant.id).count == 3)
+            #expect(
+                try await client.post(
+                    "/ui/keys", session: session, fields: [("name", "x"), ("role", "admin")], csrf: nil
+                ).status == .forbidden)
+
+            // Revoked at once; revoking again is a 404; another tenant's key cannot be revoked.
+            let revoke = "/ui/keys/\(minted.id)/revoke"
+            #expect(try await client.post(revoke, session: session, fields: [], csrf: session.csrf).status == .seeOther)
+            #expect(try await fixture.store.key(hash: APIKey.hash(of: text))?.revokedAt != nil)
+            #expect(try await client.page("/ui/keys", session: session).text.contains("revoked"))
+            let other = try await client.signIn(key: fixture.tenantB.admin)
+            let own = try #require(
+                try await fixture.store.keys(tenantId: fixture.tenantA.tenant.id).first { $0.role == .admin })
+            #expect(
+                try await client.post("/ui/keys/\(own.id)/revoke", session: other, fields: [], csrf: other.csrf).status
+                    == .notFound)
+            // Revoking the key this session signed in with ends the session.
+            let ended = try await client.post(
+                "/ui/keys/\(own.id)/revoke", session: session, fields: [], csrf: session.csrf)
+            #expect(ended.headers[.location] == "/ui/sign-in")
+            #expect(try await client.page("/ui/keys", session: session).status == .seeOther)
         }
     }
 

@@ -1,6 +1,5 @@
-public import OutpostProtocol
-
 internal import Foundation
+public import OutpostProtocol
 
 /// A job's source approved by the agent's own operator outside the configuration file, for that job only: the
 /// quickstart approves the SQLite and PostgreSQL sources its user registers with the control plane it runs on the

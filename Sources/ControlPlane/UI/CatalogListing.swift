@@ -48,7 +48,8 @@ struct CatalogListing: Sendable, Equatable {
     }
 
     /// This listing with `change` applied, as a link to `path`; every change but paging starts at the first page.
-    func link(_ path: String, keepingPage: Bool = false, _ change: (inout CatalogListing) -> Void = { _ in }) -> String {
+    func link(_ path: String, keepingPage: Bool = false, _ change: (inout CatalogListing) -> Void = { _ in }) -> String
+    {
         var changed = self
         change(&changed)
         if !keepingPage && changed != self { changed.offset = 0 }

@@ -56,6 +56,9 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         app.get("runs/{id}/log", use: runLog)
         app.post("runs/{id}/cancel", use: cancelRun)
         app.post("agents/{id}/drain", use: drainAgent)
+        app.get("keys", use: keyList)
+        app.post("keys", use: createKey)
+        app.post("keys/{id}/revoke", use: revokeKey)
         app.get("catalog", use: catalog)
         app.get("catalog/browse", use: browse)
         app.get("catalog/asset", use: asset)
@@ -173,6 +176,61 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
     private func agentStatuses(tenantId: String, now: Timestamp) async throws -> [(AgentRecord, AgentResponse.Status)] {
         let rules = AgentsController(store: store, configuration: configuration, clock: clock)
         return try await store.agents(tenantId: tenantId).map { ($0, rules.status(of: $0, now: now)) }
+    }
+
+    // MARK: Keys
+
+    var keys: KeysController<Store> { KeysController(store: store, clock: clock) }
+
+    @Sendable func keyList(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        return UIViews.response(try await keysPage(session: session))
+    }
+
+    /// Mints a key like `POST /v1/admin/keys`; its text is shown on the page that answers, once.
+    @Sendable func createKey(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let form = context.form
+        do {
+            guard let role = form["role"].flatMap(APIKeyRole.init(rawValue:)) else {
+                throw APIError.invalidRequest("choose the key's role", field: "role")
+            }
+            var expiresAt: Timestamp?
+            switch form["expiresInDays"] ?? "" {
+            case "": break
+            case let text:
+                guard let days = Int(text), (1...3650).contains(days) else {
+                    throw APIError.invalidRequest("the expiry is 1–3650 days, or never", field: "expiresInDays")
+                }
+                expiresAt = clock.now.adding(seconds: days * 86_400)
+            }
+            let minted = try await keys.mint(
+                name: form["name"]?.trimmingWhitespace ?? "", role: role, expiresAt: expiresAt,
+                tenantId: session.tenantId, now: clock.now, logger: context.logger)
+            return UIViews.response(try await keysPage(session: session, created: minted), status: .created)
+        } catch let error as APIError where error.status == .badRequest {
+            return UIViews.response(try await keysPage(session: session, error: error), status: .badRequest)
+        }
+    }
+
+    /// Revokes a key at once, like `DELETE /v1/admin/keys/{id}`; revoking the key this session signed in with ends
+    /// the session.
+    @Sendable func revokeKey(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let id = try context.parameters.require("id")
+        guard try await store.revokeKey(tenantId: session.tenantId, id: id, at: clock.now) else {
+            throw APIError.notFound("There is no active key \(id).")
+        }
+        context.logger.info("key.revoked", metadata: ["key.id": .string(id)])
+        return UIViews.redirect(to: id == session.keyId ? "/ui/sign-in" : "/ui/keys")
+    }
+
+    private func keysPage(
+        session: SessionRecord, created: MintedAPIKey? = nil, error: APIError? = nil
+    ) async throws -> Node {
+        UIViews.keysPage(
+            keys: try await store.keys(tenantId: session.tenantId), sessionKeyId: session.keyId, created: created,
+            error: error, now: clock.now, csrf: session.csrfToken)
     }
 
     // MARK: Connections
@@ -444,7 +502,9 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
 
     /// The asset a qualified name names in a connection, whatever its kind: a relation before other kinds of the
     /// same name (a table and its primary key may share one).
-    private func assetNamed(_ qualifiedName: String, connectionId: String, tenantId: String) async throws
+    private func assetNamed(
+        _ qualifiedName: String, connectionId: String, tenantId: String
+    ) async throws
         -> CatalogAsset?
     {
         let found = try await store.listAssets(
@@ -490,7 +550,8 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
             else { throw APIError.notFound("There is no \(kind) \(qualifiedName) in this catalog.") }
             asset = found
         } else {
-            guard let found = try await assetNamed(qualifiedName, connectionId: connectionId, tenantId: session.tenantId)
+            guard
+                let found = try await assetNamed(qualifiedName, connectionId: connectionId, tenantId: session.tenantId)
             else { throw APIError.notFound("There is no \(qualifiedName) in this catalog.") }
             asset = found
         }

@@ -138,6 +138,8 @@ enum UIStaticFiles {
         .card .value { font-size: 1.8rem; font-weight: 700; }
         .card .label { color: var(--muted); }
         .toolbar { display: flex; gap: .75rem; align-items: center; margin: 0 0 1rem; flex-wrap: wrap; }
+        .toolbar input[type=search] { flex: 1 1 20rem; width: auto; }
+        .toolbar select { width: auto; }
         form.inline { display: inline; margin: 0; }
         form.stacked { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: 1.25rem; max-width: 760px; }
         form.stacked label { display: block; font-weight: 600; margin: 1rem 0 .3rem; }
@@ -177,6 +179,7 @@ enum UIStaticFiles {
         .muted { color: var(--muted); }
         .crumbs { color: var(--muted); margin: -.75rem 0 1.25rem; word-break: break-word; }
         .small { font-size: .85rem; }
+        pre.secret { background: var(--paper); border: 1px dashed var(--good); padding: .6rem .8rem; border-radius: 4px; user-select: all; word-break: break-all; white-space: pre-wrap; }
         .catalog { display: grid; grid-template-columns: minmax(12rem, 16rem) 1fr; gap: 1.5rem; align-items: start; }
         .catalog .results { min-width: 0; }
         .facets { background: var(--paper); border: 1px solid var(--line); border-radius: 6px; padding: .75rem 1rem; }

@@ -179,9 +179,10 @@ extension PostgresControlPlaneStore {
 
     public func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage {
         var filter = Self.filter(tenantId: tenantId, query: query)
-        let total = try await rows(
-            PostgresQuery(unsafeSQL: "SELECT count(*) FROM catalog_assets WHERE \(filter.sql)", binds: filter.binds)
-        ).first?.decode(Int.self) ?? 0
+        let total =
+            try await rows(
+                PostgresQuery(unsafeSQL: "SELECT count(*) FROM catalog_assets WHERE \(filter.sql)", binds: filter.binds)
+            ).first?.decode(Int.self) ?? 0
         guard query.limit > 0, query.offset < total else { return CatalogPage(assets: [], total: total) }
         let sql = """
             SELECT \(Self.assetColumns) FROM catalog_assets WHERE \(filter.sql)
@@ -192,7 +193,8 @@ extension PostgresControlPlaneStore {
     }
 
     public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
-        func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) async throws -> [CatalogFacets.Value] {
+        func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) async throws -> [CatalogFacets.Value]
+        {
             var unfiltered = query
             clear(&unfiltered)
             var filter = Self.filter(tenantId: tenantId, query: unfiltered)

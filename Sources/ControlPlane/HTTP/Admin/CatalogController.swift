@@ -40,8 +40,10 @@ struct CatalogController<Store: ControlPlaneStore>: Sendable {
         var facets: CatalogSearchFacets?
         switch fields["facets"] {
         case nil, "false": break
-        case "true": facets = CatalogSearchFacets(try await store.assetFacets(
-            tenantId: identity.tenantId, query: query, limit: Self.facetLimit))
+        case "true":
+            facets = CatalogSearchFacets(
+                try await store.assetFacets(
+                    tenantId: identity.tenantId, query: query, limit: Self.facetLimit))
         default: throw APIError.invalidRequest("facets is true or false", field: "facets")
         }
         return try JSONResponse<CatalogSearchResponse>.make(

@@ -19,7 +19,6 @@ struct KeysController<Store: ControlPlaneStore>: Sendable {
         var request = request
         let body = try await request.decodeJSON(KeyCreateRequest.self)
         let identity = try context.requireIdentity()
-        try ConnectionValidation.checkText(body.name, field: "name", maximum: 200)
         let now = clock.now
         var expiresAt: Timestamp?
         if let text = body.expiresAt {
@@ -29,14 +28,26 @@ struct KeysController<Store: ControlPlaneStore>: Sendable {
             guard parsed > now else { throw APIError.invalidRequest("expiresAt is in the past", field: "expiresAt") }
             expiresAt = parsed
         }
-        let minted = APIKey.mint(
-            tenantId: identity.tenantId, name: body.name, role: body.role, expiresAt: expiresAt, now: now)
-        try await store.createKey(minted.key)
-        context.logger.info(
-            "key.created",
-            metadata: ["key.id": .string(minted.key.id), "key.role": .string(body.role.rawValue)])
+        let minted = try await mint(
+            name: body.name, role: body.role, expiresAt: expiresAt, tenantId: identity.tenantId, now: now,
+            logger: context.logger)
         return try JSONResponse<KeyCreatedResponse>.make(
             KeyCreatedResponse(key: minted.text, apiKey: KeySummary(minted.key)), status: .created)
+    }
+
+    /// Mints and stores a key (the API's and the web UI's one way to make one): its text is returned once and
+    /// kept nowhere, only its hash is stored.
+    func mint(
+        name: String, role: APIKeyRole, expiresAt: Timestamp?, tenantId: String, now: Timestamp, logger: Logger
+    ) async throws -> MintedAPIKey {
+        try ConnectionValidation.checkText(name, field: "name", maximum: 200)
+        if let expiresAt, expiresAt <= now {
+            throw APIError.invalidRequest("expiresAt is in the past", field: "expiresAt")
+        }
+        let minted = APIKey.mint(tenantId: tenantId, name: name, role: role, expiresAt: expiresAt, now: now)
+        try await store.createKey(minted.key)
+        logger.info("key.created", metadata: ["key.id": .string(minted.key.id), "key.role": .string(role.rawValue)])
+        return minted
     }
 
     @Sendable func list(_ request: Request, context: ControlPlaneRequestContext) async throws -> Response {

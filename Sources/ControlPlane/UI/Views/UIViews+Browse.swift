@@ -159,12 +159,15 @@ extension UIViews {
                                                     "a",
                                                     Attribute(
                                                         "href",
-                                                        nameLink(connectionId: asset.connectionId, qualifiedName: parent))
+                                                        nameLink(
+                                                            connectionId: asset.connectionId, qualifiedName: parent))
                                                 ) { HTML.element("code") { parent } }
                                             }
                                         }
                                         HTML.element("td") { names[asset.connectionId] ?? asset.connectionId }
-                                        HTML.element("td") { link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))") }
+                                        HTML.element("td") {
+                                            link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))")
+                                        }
                                     }
                                 }
                             }
@@ -213,33 +216,56 @@ extension UIViews {
                     " "
                     HTML.element("code") { here.qualifiedName }
                     " · "
-                    link("Record", to: HTML.link(
-                        "/ui/catalog/asset",
-                        ["connectionId": here.connectionId, "kind": here.kind, "qualifiedName": here.qualifiedName,
-                         "record": "1"]))
+                    link(
+                        "Record",
+                        to: HTML.link(
+                            "/ui/catalog/asset",
+                            [
+                                "connectionId": here.connectionId, "kind": here.kind,
+                                "qualifiedName": here.qualifiedName,
+                                "record": "1",
+                            ]))
                 }
                 let comment = shortComment(here)
                 if !comment.isEmpty { HTML.element("p", Attribute("class", "muted")) { comment } }
             }
-            HTML.element("form", Attribute("method", "get"), Attribute("action", "/ui/catalog"), Attribute("class", "toolbar"), Attribute("role", "search")) {
-                HTML.void("input", Attribute("type", "hidden"), Attribute("name", "connectionId"), Attribute("value", connection.id))
+            HTML.element(
+                "form", Attribute("method", "get"), Attribute("action", "/ui/catalog"), Attribute("class", "toolbar"),
+                Attribute("role", "search")
+            ) {
+                HTML.void(
+                    "input", Attribute("type", "hidden"), Attribute("name", "connectionId"),
+                    Attribute("value", connection.id))
                 if let here, here.kind == RecordKind.database.rawValue || here.kind == RecordKind.site.rawValue {
-                    HTML.void("input", Attribute("type", "hidden"), Attribute("name", "database"), Attribute("value", here.qualifiedName))
-                } else if let here, here.kind == RecordKind.schema.rawValue || here.kind == RecordKind.project.rawValue {
-                    HTML.void("input", Attribute("type", "hidden"), Attribute("name", "schema"), Attribute("value", here.qualifiedName))
+                    HTML.void(
+                        "input", Attribute("type", "hidden"), Attribute("name", "database"),
+                        Attribute("value", here.qualifiedName))
+                } else if let here, here.kind == RecordKind.schema.rawValue || here.kind == RecordKind.project.rawValue
+                {
+                    HTML.void(
+                        "input", Attribute("type", "hidden"), Attribute("name", "schema"),
+                        Attribute("value", here.qualifiedName))
                 }
                 HTML.element("label", Attribute("for", "q"), Attribute("class", "muted")) { "Search in \(title)" }
-                HTML.void("input", Attribute("type", "search"), Attribute("id", "q"), Attribute("name", "q"), Attribute("maxlength", "200"))
+                HTML.void(
+                    "input", Attribute("type", "search"), Attribute("id", "q"), Attribute("name", "q"),
+                    Attribute("maxlength", "200"))
                 HTML.element("button", Attribute("type", "submit"), Attribute("class", "secondary")) { "Search" }
             }
             if kinds.count > 1 || listing.kind != nil {
                 HTML.element("nav", Attribute("class", "tabs"), Attribute("aria-label", "Kinds")) {
                     let all = kinds.reduce(0) { $0 + $1.count }
-                    HTML.element("a", Attribute("href", listing.link(path) { $0.kind = nil }), Attribute("aria-current", listing.kind == nil ? "page" : nil)) {
+                    HTML.element(
+                        "a", Attribute("href", listing.link(path) { $0.kind = nil }),
+                        Attribute("aria-current", listing.kind == nil ? "page" : nil)
+                    ) {
                         "All (\(all))"
                     }
                     for value in kinds {
-                        HTML.element("a", Attribute("href", listing.link(path) { $0.kind = value.value }), Attribute("aria-current", listing.kind == value.value ? "page" : nil)) {
+                        HTML.element(
+                            "a", Attribute("href", listing.link(path) { $0.kind = value.value }),
+                            Attribute("aria-current", listing.kind == value.value ? "page" : nil)
+                        ) {
                             "\(kindLabel(value.value)) (\(value.count))"
                         }
                     }
@@ -260,11 +286,15 @@ extension UIViews {
                     HTML.element("tbody") {
                         for asset in results.assets {
                             HTML.element("tr") {
-                                HTML.element("td") { HTML.element("a", Attribute("href", openLink(asset))) { asset.name } }
+                                HTML.element("td") {
+                                    HTML.element("a", Attribute("href", openLink(asset))) { asset.name }
+                                }
                                 HTML.element("td") { badge(kindLabel(asset.kind), tone: "muted") }
                                 HTML.element("td") { contentsSummary(contents[asset.qualifiedName]) }
                                 HTML.element("td") { shortComment(asset) }
-                                HTML.element("td") { link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))") }
+                                HTML.element("td") {
+                                    link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))")
+                                }
                             }
                         }
                     }
@@ -388,7 +418,8 @@ extension UIViews {
                 }
                 HTML.element(
                     "a", Attribute("rel", "prev"),
-                    Attribute("href", listing.link(path, keepingPage: true) { $0.offset = max(0, listing.offset - size) })
+                    Attribute(
+                        "href", listing.link(path, keepingPage: true) { $0.offset = max(0, listing.offset - size) })
                 ) { "‹ Previous" }
             }
             if listing.offset + size < total {

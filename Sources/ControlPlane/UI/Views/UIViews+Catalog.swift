@@ -55,7 +55,9 @@ extension UIViews {
                 HTML.element("code") { asset.qualifiedName }
                 if trail.isEmpty, let parent = asset.parent {
                     " in "
-                    HTML.element("a", Attribute("href", nameLink(connectionId: asset.connectionId, qualifiedName: parent))) {
+                    HTML.element(
+                        "a", Attribute("href", nameLink(connectionId: asset.connectionId, qualifiedName: parent))
+                    ) {
                         HTML.element("code") { parent }
                     }
                 }
@@ -97,7 +99,7 @@ extension UIViews {
                     ["Name", "Kind", "Columns", "References"], empty: "",
                     rows: constraints.map { key in
                         [
-                            .text(key.name), badge(key.kind.rawValue, tone: "muted"),
+                            .text(key.name), badge(kindLabel(key.kind.rawValue), tone: "muted"),
                             .text(key.columns.joined(separator: ", ")),
                             referenceNode(key, connectionId: asset.connectionId),
                         ]
@@ -132,7 +134,7 @@ extension UIViews {
                                             "qualifiedName": edge.upstream.description,
                                         ]))
                             ) { edge.upstream.description },
-                            badge(edge.upstreamKind.rawValue, tone: "muted"),
+                            badge(kindLabel(edge.upstreamKind.rawValue), tone: "muted"),
                             .text(edge.upstreamColumns.isEmpty ? "—" : edge.upstreamColumns.joined(separator: ", ")),
                         ]
                     })
@@ -144,7 +146,7 @@ extension UIViews {
                     rows: others.map { child in
                         [
                             HTML.element("a", Attribute("href", assetLink(child))) { child.name },
-                            badge(child.kind, tone: "muted"),
+                            badge(kindLabel(child.kind), tone: "muted"),
                         ]
                     })
             }
@@ -159,7 +161,8 @@ extension UIViews {
     private static func referenceNode(_ key: Constraint, connectionId: String) -> Node {
         guard let table = key.referencedTable else { return .text(key.expression ?? "—") }
         return HTML.element("span") {
-            HTML.element("a", Attribute("href", nameLink(connectionId: connectionId, qualifiedName: table.description))) {
+            HTML.element("a", Attribute("href", nameLink(connectionId: connectionId, qualifiedName: table.description)))
+            {
                 table.parts.last ?? table.description
             }
             " (\((key.referencedColumns ?? []).joined(separator: ", ")))"
@@ -361,7 +364,7 @@ extension UIViews {
         }.map { item in
             [
                 HTML.element("a", Attribute("href", lineageLink(item))) { item.name },
-                badge(item.kind, tone: "muted"),
+                badge(kindLabel(item.kind), tone: "muted"),
                 HTML.element("code") { item.parent ?? "" },
                 .text(connectionNames[item.connectionId] ?? item.connectionId),
             ]

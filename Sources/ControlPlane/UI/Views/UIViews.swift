@@ -11,7 +11,7 @@ import OutpostProtocol
 enum UIViews {
     /// The sections in the navigation bar.
     enum Section: String, CaseIterable {
-        case overview, agents, connections, runs, catalog
+        case overview, agents, connections, runs, catalog, keys
 
         var title: String {
             switch self {
@@ -20,6 +20,7 @@ enum UIViews {
             case .connections: "Connections"
             case .runs: "Runs"
             case .catalog: "Catalog"
+            case .keys: "Keys"
             }
         }
 
