@@ -64,7 +64,7 @@ public struct StagedTableReference: Sendable, Equatable, Hashable {
 }
 
 /// An asset reached by walking lineage: its identity and place, without its record.
-public struct LineageAsset: Sendable, Equatable {
+public struct LineageAsset: Sendable, Hashable {
     public var connectionId: String
     public var kind: String
     public var qualifiedName: String
@@ -85,6 +85,26 @@ public struct LineageAsset: Sendable, Equatable {
 }
 
 /// What a walk found, bounded: `truncated` says a list stopped at the walk's limit.
+/// One link of a lineage graph: `from` feeds `to` (a table feeds the view that reads it, a field the sheet that
+/// shows it).
+public struct LineageLink: Sendable, Hashable {
+    public var from: LineageAsset
+    public var to: LineageAsset
+
+    public init(from: LineageAsset, to: LineageAsset) {
+        self.from = from
+        self.to = to
+    }
+}
+
+/// Which way a lineage walk goes from its asset.
+public enum LineageDirection: Sendable {
+    /// Towards what the asset is built from.
+    case below
+    /// Towards what is built from the asset.
+    case above
+}
+
 public struct LineageWalk: Sendable, Equatable {
     public var assets: [LineageAsset]
     /// The distinct tables of other connections the walked assets reference (walks downwards only).
@@ -116,6 +136,13 @@ public protocol LineageRepository: Sendable {
     func lineageAbove(
         tenantId: String, connectionId: String, kind: String, qualifiedName: String, limit: Int
     ) async throws -> LineageWalk
+
+    /// The links of the connection within `depth` steps of the asset in one direction, both ends visible assets,
+    /// at most `limit` (then `truncated`), ordered by the names of their ends.
+    func lineageLinks(
+        tenantId: String, connectionId: String, kind: String, qualifiedName: String, direction: LineageDirection,
+        depth: Int, limit: Int
+    ) async throws -> (links: [LineageLink], truncated: Bool)
 
     /// The BI assets, of any connection, that hold a reference to one of `targets` (matched part by part, a
     /// missing part matching only a missing part), and everything built from them.

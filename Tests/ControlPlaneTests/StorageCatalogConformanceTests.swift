@@ -1,6 +1,7 @@
 // The catalog half of the conformance suite: staging, publishing and browsing, against both stores.
 
 import Foundation
+import Metadata
 import OutpostProtocol
 import OutpostTesting
 import Synchronization
@@ -467,6 +468,73 @@ struct StorageCatalogConformanceTests {
             let counts = try await store.childCounts(
                 tenantId: tenant.id, connectionId: sales.id, parents: [C.publicSchema, bulk, C.orders, "nothing"])
             #expect(counts == [C.publicSchema: ["table": 2], bulk: ["table": 23], C.orders: ["column": 1]])
+        }
+    }
+
+    @Test(
+        "database lineage edges become links: a table's views however deep, a graph walk bounded by depth and limit",
+        arguments: StorageBackend.allCases)
+    func databaseLineage(backend: StorageBackend) async throws {
+        try await backend.withStore { store in
+            let (tenant, connection) = try await F.seed(store)
+            let database = QualifiedName(["sales", "shop"])
+            let schema = database.appending("public")
+            func relation(_ kind: Relation.Kind, _ name: String) -> MetadataRecord {
+                .relation(
+                    Relation(
+                        kind: kind, qualifiedName: schema.appending(name), name: name, database: database,
+                        schema: schema))
+            }
+            func edge(
+                _ upstream: String, _ upstreamKind: RecordKind, to view: String, _ kind: RecordKind
+            )
+                -> MetadataRecord
+            {
+                .lineageEdge(
+                    LineageEdge(
+                        downstream: schema.appending(view), downstreamKind: kind, upstream: schema.appending(upstream),
+                        upstreamSchema: schema, upstreamKind: upstreamKind, name: upstream, database: database,
+                        schema: schema, upstreamColumns: []))
+            }
+            let records: [MetadataRecord] = [
+                .database(Database(qualifiedName: database, name: "shop")),
+                .schema(Schema(qualifiedName: schema, name: "public", database: database)),
+                relation(.table, "orders"), relation(.view, "open_orders"), relation(.view, "late_orders"),
+                relation(.materializedView, "late_by_day"),
+                edge("orders", .table, to: "open_orders", .view),
+                edge("open_orders", .view, to: "late_orders", .view),
+                edge("late_orders", .view, to: "late_by_day", .materializedView),
+            ]
+            _ = try await C.publish(
+                store, connection,
+                try records.map {
+                    Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset(
+                        $0, body: Array(try JSONEncoder().encode($0)))
+                },
+                at: 1)
+            let orders = schema.appending("orders").description
+            let built = try await store.lineageAbove(
+                tenantId: tenant.id, connectionId: connection.id, kind: "table", qualifiedName: orders, limit: 10)
+            #expect(built.assets.map(\.name).sorted() == ["late_by_day", "late_orders", "open_orders"])
+            func links(
+                _ kind: String, _ name: String, _ direction: LineageDirection, depth: Int, limit: Int = 100
+            ) async throws -> ([String], Bool) {
+                let walk = try await store.lineageLinks(
+                    tenantId: tenant.id, connectionId: connection.id, kind: kind,
+                    qualifiedName: schema.appending(name).description, direction: direction, depth: depth, limit: limit)
+                return (walk.links.map { "\($0.from.name)→\($0.to.name)" }, walk.truncated)
+            }
+            #expect(try await links("table", "orders", .above, depth: 1) == (["orders→open_orders"], false))
+            #expect(
+                try await links("table", "orders", .above, depth: 6).0 == [
+                    "late_orders→late_by_day", "open_orders→late_orders", "orders→open_orders",
+                ])
+            #expect(
+                try await links("materializedView", "late_by_day", .below, depth: 2).0 == [
+                    "late_orders→late_by_day", "open_orders→late_orders",
+                ])
+            #expect(try await links("table", "orders", .below, depth: 3) == ([], false))
+            #expect(try await links("table", "orders", .above, depth: 6, limit: 2).1)
         }
     }
 

@@ -136,6 +136,17 @@ struct UIBrowserTests {
                 #expect(table.contains("primary key"))
                 #expect(table.contains("ux_customers_email"))
                 try await screenshots.take("6-customers", browser)
+                let customersURL: String? = try await browser.currentURL()
+
+                // The table's lineage graph: the views built on it, drawn as SVG, each node a link.
+                try await browser.click(try await browser.element("a.button[href*='/ui/catalog/lineage']"))
+                try await browser.wait("the lineage graph") {
+                    (try? await browser.element("svg.lineage")) != nil
+                }
+                #expect(try await browser.elements("svg.lineage rect").count == 3)
+                #expect(try await browser.elements("svg.lineage a").count == 3)
+                try await screenshots.take("7-lineage-graph", browser)
+                try await browser.navigate(to: try #require(customersURL))
 
                 // A column's page: its type and the keys it is part of; the breadcrumbs lead up to the schema.
                 try await browser.click(try await browser.element("a[href*='kind=column'][href*='customer_id']"))
@@ -168,7 +179,7 @@ struct UIBrowserTests {
                 #expect(schema.contains("view (3)"))
                 #expect(schema.contains("1–8 of 8"))
                 #expect(schema.contains("customers"))
-                try await screenshots.take("7-browse-schema", browser)
+                try await screenshots.take("8-browse-schema", browser)
 
                 // Search with facets: words from the qualified name, refined by a facet.
                 try await browser.navigate(to: base + "/ui/catalog")
@@ -184,10 +195,10 @@ struct UIBrowserTests {
                 let columns = try await browser.elements("tbody td:first-child > a")
                 // The six of customers, and the view column named customers.
                 #expect(columns.count == 7)
-                try await screenshots.take("8-search-facets", browser)
+                try await screenshots.take("9-search-facets", browser)
             }
         }
-        #expect(screenshots.taken == 8)
+        #expect(screenshots.taken == 9)
     }
 }
 

@@ -603,6 +603,69 @@ struct UIRouterTests {
         }
     }
 
+    @Test("the lineage graph of a table read by 1,000 views draws every node and link as SVG, with depth links")
+    func lineageGraph() async throws {
+        let fixture = try await ControlPlaneFixture.make()
+        let tenant = fixture.tenantA.tenant.id
+        let connection = ConnectionRecord(
+            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
+            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
+            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
+        try await fixture.store.createConnection(connection)
+        let run = RunRecord(
+            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
+            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
+        try await fixture.store.createRun(run)
+        let database = QualifiedName(["wh", "main"])
+        let schema = database.appending("main")
+        let table = schema.appending("events <all>")
+        var records: [MetadataRecord] = [
+            .relation(
+                Relation(kind: .table, qualifiedName: table, name: "events <all>", database: database, schema: schema))
+        ]
+        for number in 1...1000 {
+            let view = schema.appending("v\(number)")
+            records.append(
+                .relation(
+                    Relation(kind: .view, qualifiedName: view, name: "v\(number)", database: database, schema: schema)))
+            records.append(
+                .lineageEdge(
+                    LineageEdge(
+                        downstream: view, downstreamKind: .view, upstream: table, upstreamSchema: schema,
+                        upstreamKind: .table, name: "events <all>", database: database, schema: schema,
+                        upstreamColumns: [])))
+        }
+        try await fixture.store.stage(
+            tenantId: tenant, runId: run.id,
+            assets: try records.map {
+                Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0)))
+            })
+        _ = try await fixture.store.publish(
+            tenantId: tenant, connectionId: connection.id, runId: run.id,
+            scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
+
+        try await fixture.application().test(.router) { client in
+            let session = try await client.signIn(key: fixture.tenantA.admin)
+            let graph =
+                "/ui/catalog/lineage?connectionId=\(connection.id)&kind=table&qualifiedName=\(HTML.percentEncode(table.description))"
+            let page = try await client.page(graph, session: session)
+            #expect(page.status == .ok)
+            #expect(page.text.contains("<svg"))
+            #expect(page.text.components(separatedBy: "<rect").count - 1 == 1001)
+            #expect(page.text.components(separatedBy: "<path").count - 1 == 1000)
+            #expect(page.text.contains("1001 assets, 1000 links"))
+            #expect(page.text.contains("events &lt;all&gt;"))
+            #expect(!page.text.contains("<all>"))
+            #expect(!page.text.contains("stops at"))
+            #expect(page.text.contains("depth=6"))
+            // A view's graph: the table to its left; depth is checked.
+            let view =
+                "/ui/catalog/lineage?connectionId=\(connection.id)&kind=view&qualifiedName=\(HTML.percentEncode(schema.appending("v7").description))"
+            #expect(try await client.page(view, session: session).text.contains("2 assets, 1 links"))
+            #expect(try await client.page(view + "&depth=9", session: session).status == .badRequest)
+        }
+    }
+
     @Test("the keys page creates a key shown once, lists keys without their text, revokes them, and refuses bad input")
     func keys() async throws {
         let fixture = try await ControlPlaneFixture.make()

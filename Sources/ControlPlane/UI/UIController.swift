@@ -62,6 +62,7 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         app.get("catalog", use: catalog)
         app.get("catalog/browse", use: browse)
         app.get("catalog/asset", use: asset)
+        app.get("catalog/lineage", use: lineageGraph)
     }
 
     // MARK: Sign-in and sign-out
@@ -585,6 +586,41 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
                 trail: try await ancestors(of: asset, tenantId: session.tenantId),
                 children: children.map { ($0, record($0)) }, tableParts: tableParts, lineage: lineage,
                 connectionNames: names, csrf: session.csrfToken))
+    }
+
+    /// `?connectionId=&kind=&qualifiedName=&depth=`: the asset's lineage inside its connection as a graph, `depth`
+    /// (1–6) steps each way.
+    @Sendable func lineageGraph(_ request: Request, context: UIRequestContext) async throws -> Response {
+        let session = try context.requireSession()
+        let query = Self.queryFields(request)
+        guard let connectionId = query["connectionId"], !connectionId.isEmpty,
+            let kind = try CatalogController<Store>.kind(query["kind"]),
+            let qualifiedName = query["qualifiedName"], !qualifiedName.isEmpty
+        else { throw APIError.invalidRequest("connectionId, kind and qualifiedName are required") }
+        let depth = try RunsController<Store>.integer(
+            query["depth"], field: "depth", default: LineageGraph.defaultDepth)
+        guard (1...LineageGraph.maximumDepth).contains(depth) else {
+            throw APIError.invalidRequest("depth is 1–\(LineageGraph.maximumDepth)", field: "depth")
+        }
+        guard
+            let asset = try await store.asset(
+                tenantId: session.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName)
+        else { throw APIError.notFound("There is no \(kind) \(qualifiedName) in this catalog.") }
+        func walk(_ direction: LineageDirection) async throws -> (links: [LineageLink], truncated: Bool) {
+            try await store.lineageLinks(
+                tenantId: session.tenantId, connectionId: connectionId, kind: kind, qualifiedName: qualifiedName,
+                direction: direction, depth: depth, limit: LineageGraph.linkLimit)
+        }
+        let (below, above) = (try await walk(.below), try await walk(.above))
+        let graph = LineageGraph(
+            center: LineageAsset(
+                connectionId: asset.connectionId, kind: asset.kind, qualifiedName: asset.qualifiedName,
+                name: asset.name, parent: asset.parent, runId: asset.runId),
+            below: below.links, above: above.links, depth: depth, truncated: below.truncated || above.truncated)
+        let connection = try await store.connection(tenantId: session.tenantId, id: connectionId)
+        return UIViews.response(
+            UIViews.lineageGraphPage(
+                graph: graph, connectionName: connection?.name, depth: depth, csrf: session.csrfToken))
     }
 
     static func names(_ connections: [ConnectionRecord]) -> [String: String] {

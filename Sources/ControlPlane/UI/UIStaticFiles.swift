@@ -179,6 +179,17 @@ enum UIStaticFiles {
         .muted { color: var(--muted); }
         .crumbs { color: var(--muted); margin: -.75rem 0 1.25rem; word-break: break-word; }
         .small { font-size: .85rem; }
+        .graph { overflow: auto; max-height: 75vh; background: var(--paper); border: 1px solid var(--line); border-radius: 6px; }
+        svg.lineage { display: block; font-family: inherit; font-size: 12px; }
+        svg.lineage .links path { fill: none; stroke: #9aa6b6; stroke-width: 1.2; }
+        svg.lineage rect { fill: #eef2f7; stroke: #9aa6b6; }
+        svg.lineage rect.k-table { fill: #e1ebfa; stroke: #7fa1d6; }
+        svg.lineage rect.k-view, svg.lineage rect.k-materializedView { fill: #e6f4ea; stroke: #84bf98; }
+        svg.lineage rect.k-dashboard, svg.lineage rect.k-sheet { fill: #fbefd6; stroke: #d9b26a; }
+        svg.lineage rect.k-field, svg.lineage rect.k-dataSource, svg.lineage rect.k-customSQL { fill: #f1e8fb; stroke: #b49ad8; }
+        svg.lineage rect.center { stroke: var(--ink); stroke-width: 2.5; }
+        svg.lineage text { fill: var(--ink); }
+        svg.lineage a:focus rect, svg.lineage a:hover rect { stroke: var(--accent); stroke-width: 2.5; }
         pre.secret { background: var(--paper); border: 1px dashed var(--good); padding: .6rem .8rem; border-radius: 4px; user-select: all; word-break: break-all; white-space: pre-wrap; }
         .catalog { display: grid; grid-template-columns: minmax(12rem, 16rem) 1fr; gap: 1.5rem; align-items: start; }
         .catalog .results { min-width: 0; }

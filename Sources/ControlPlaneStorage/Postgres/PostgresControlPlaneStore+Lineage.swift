@@ -157,6 +157,61 @@ extension PostgresControlPlaneStore {
     }
 
     /// Runs a walk in a transaction whose planner may only look rows up by index (see the top of this file).
+    public func lineageLinks(
+        tenantId: String, connectionId: String, kind: String, qualifiedName: String, direction: LineageDirection,
+        depth: Int, limit: Int
+    ) async throws -> (links: [LineageLink], truncated: Bool) {
+        guard depth > 0, limit > 0 else { return ([], false) }
+        // `near` is the end a step arrives from, `far` the end it goes to.
+        let (near, far) = direction == .above ? ("from", "to") : ("to", "from")
+        let links = try await walkRows(
+            """
+            WITH RECURSIVE walk (kind, qn, depth) AS (
+                SELECT \(kind)::text COLLATE "C", \(qualifiedName)::text COLLATE "C", 0
+                UNION
+                SELECT l.far_kind, l.far_qn, w.depth + 1 FROM walk AS w
+                CROSS JOIN LATERAL (
+                    SELECT l.\(unescaped: far)_kind AS far_kind, l.\(unescaped: far)_qn AS far_qn FROM catalog_links AS l
+                    WHERE l.tenant_id = \(tenantId) AND l.connection_id = \(connectionId)
+                        AND l.\(unescaped: near)_qn = w.qn AND l.\(unescaped: near)_kind = w.kind) AS l
+                WHERE w.depth < \(depth)
+            ),
+            edges AS (
+                SELECT DISTINCT l.from_kind, l.from_qn, l.to_kind, l.to_qn FROM walk AS w
+                CROSS JOIN LATERAL (
+                    SELECT l.from_kind, l.from_qn, l.to_kind, l.to_qn FROM catalog_links AS l
+                    WHERE l.tenant_id = \(tenantId) AND l.connection_id = \(connectionId)
+                        AND l.\(unescaped: near)_qn = w.qn AND l.\(unescaped: near)_kind = w.kind) AS l
+                WHERE w.depth < \(depth)
+            )
+            SELECT a.connection_id, a.kind, a.qualified_name, a.name, a.parent, a.run_id,
+                b.connection_id, b.kind, b.qualified_name, b.name, b.parent, b.run_id
+            FROM edges AS e
+            CROSS JOIN LATERAL (
+                SELECT \(unescaped: Self.walkedColumns) FROM catalog_assets AS a
+                WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.kind = e.from_kind
+                    AND a.qualified_name = e.from_qn) AS a
+            CROSS JOIN LATERAL (
+                SELECT \(unescaped: Self.walkedColumns) FROM catalog_assets AS a
+                WHERE a.tenant_id = \(tenantId) AND a.connection_id = \(connectionId) AND a.kind = e.to_kind
+                    AND a.qualified_name = e.to_qn) AS b
+            ORDER BY a.name_lower, a.qualified_name, b.name_lower, b.qualified_name
+            LIMIT \(limit + 1)
+            """
+        ) { row in
+            let columns = try row.decode(
+                (String, String, String, String, String?, String, String, String, String, String, String?, String).self)
+            return LineageLink(
+                from: LineageAsset(
+                    connectionId: columns.0, kind: columns.1, qualifiedName: columns.2, name: columns.3,
+                    parent: columns.4, runId: columns.5),
+                to: LineageAsset(
+                    connectionId: columns.6, kind: columns.7, qualifiedName: columns.8, name: columns.9,
+                    parent: columns.10, runId: columns.11))
+        }
+        return (Array(links.prefix(limit)), links.count > limit)
+    }
+
     private func walkRows<Row: Sendable>(
         _ query: PostgresQuery, _ decode: @Sendable (PostgresRow) throws -> Row
     ) async throws -> [Row] {

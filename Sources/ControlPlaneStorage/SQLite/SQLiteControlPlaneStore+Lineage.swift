@@ -111,6 +111,55 @@ extension SQLiteControlPlaneStore {
             ], Self.decodeAsset)
     }
 
+    public func lineageLinks(
+        tenantId: String, connectionId: String, kind: String, qualifiedName: String, direction: LineageDirection,
+        depth: Int, limit: Int
+    ) async throws -> (links: [LineageLink], truncated: Bool) {
+        guard depth > 0, limit > 0 else { return ([], false) }
+        // `near` is the end a step arrives from, `far` the end it goes to.
+        let (near, far) = direction == .above ? ("from", "to") : ("to", "from")
+        let step = """
+            CROSS JOIN catalog_links AS l
+                ON l.tenant_id = ?1 AND l.connection_id = ?2 AND l.\(near)_qn = w.qn AND l.\(near)_kind = w.kind
+            \(Self.visibleHolder("l"))
+            WHERE w.depth < ?5
+            """
+        let links = try database.query(
+            """
+            WITH RECURSIVE walk(kind, qn, depth) AS (
+                SELECT ?3, ?4, 0
+                UNION
+                SELECT l.\(far)_kind, l.\(far)_qn, w.depth + 1 FROM walk AS w
+                \(step)
+            ),
+            edges AS (
+                SELECT DISTINCT l.from_kind, l.from_qn, l.to_kind, l.to_qn FROM walk AS w
+                \(step)
+            )
+            SELECT a.connection_id, a.kind, a.qualified_name, a.name, a.parent, a.run_id,
+                b.connection_id, b.kind, b.qualified_name, b.name, b.parent, b.run_id
+            FROM edges AS e
+            CROSS JOIN catalog_assets AS a
+                ON a.tenant_id = ?1 AND a.connection_id = ?2 AND a.kind = e.from_kind AND a.qualified_name = e.from_qn
+            \(Self.visibleAsset)
+            CROSS JOIN catalog_assets AS b
+                ON b.tenant_id = ?1 AND b.connection_id = ?2 AND b.kind = e.to_kind AND b.qualified_name = e.to_qn
+                    AND b.born <= c.catalog_version AND (b.died IS NULL OR b.died > c.catalog_version)
+            ORDER BY a.name_lower, a.qualified_name, b.name_lower, b.qualified_name
+            LIMIT ?6
+            """, [tenantId, connectionId, kind, qualifiedName, depth, limit + 1]
+        ) { row in
+            LineageLink(
+                from: LineageAsset(
+                    connectionId: row.text(0), kind: row.text(1), qualifiedName: row.text(2), name: row.text(3),
+                    parent: row.optionalText(4), runId: row.text(5)),
+                to: LineageAsset(
+                    connectionId: row.text(6), kind: row.text(7), qualifiedName: row.text(8), name: row.text(9),
+                    parent: row.optionalText(10), runId: row.text(11)))
+        }
+        return (Array(links.prefix(limit)), links.count > limit)
+    }
+
     /// Walks links upwards (`from` → `to`) from `seeds` (a select of connection, kind and qualified name that may
     /// use `?1`, the tenant, and `?3…`; `?2` is the limit), returning the visible assets reached, minus those
     /// `excluding` names.

@@ -69,6 +69,24 @@ extension UIViews {
             } else {
                 relationFacts(record, runId: asset.runId)
             }
+            if LineageKinds.relations.contains(asset.kind)
+                || RecordKind(rawValue: asset.kind).map(RecordKind.biKinds.contains) == true
+            {
+                HTML.element("p") {
+                    HTML.element(
+                        "a",
+                        Attribute(
+                            "href",
+                            lineageGraphLink(
+                                LineageAsset(
+                                    connectionId: asset.connectionId, kind: asset.kind,
+                                    qualifiedName: asset.qualifiedName, name: asset.name, parent: asset.parent,
+                                    runId: asset.runId),
+                                depth: LineageGraph.defaultDepth)),
+                        Attribute("class", "button")
+                    ) { "Lineage graph" }
+                }
+            }
             lineageSections(asset: asset, lineage: lineage, connectionNames: connectionNames)
             if !columns.isEmpty {
                 HTML.element("h2") { "Columns" }
