@@ -281,6 +281,15 @@ struct UIRouterTests {
             ] {
                 #expect(page.text.contains(text), "\(text)")
             }
+            // The key it called with, by name and prefix; once revoked, the page says so.
+            let key = try #require(
+                try await fixture.store.key(hash: APIKey.hash(of: fixture.tenantA.agent)))
+            #expect(try await fixture.store.agent(tenantId: fixture.tenantA.tenant.id, id: "edge-1")?.keyId == key.id)
+            #expect(page.text.contains(HTML.escape(key.name)))
+            #expect(page.text.contains(key.prefix + "…"))
+            _ = try await fixture.store.revokeKey(
+                tenantId: fixture.tenantA.tenant.id, id: key.id, at: fixture.clock.now)
+            #expect(try await client.page("/ui/agents", session: session).text.contains(">revoked<"))
             let drain = "/ui/agents/edge-1/drain"
             #expect(page.text.contains("action=\"\(drain)\""))
             #expect(try await client.post(drain, session: session, fields: [], csrf: nil).status == .forbidden)

@@ -95,7 +95,9 @@ struct LineageGraph: Sendable {
                 let inner = key < 0 ? key + 1 : key - 1
                 let ordered = members.map { member -> (Double, Int) in
                     let near = neighbours[member].filter { placed.contains($0) && layer[$0] == inner }
-                    let mean = near.isEmpty ? Double(row[member]) : Double(near.map { row[$0] }.reduce(0, +)) / Double(near.count)
+                    let mean =
+                        near.isEmpty
+                        ? Double(row[member]) : Double(near.map { row[$0] }.reduce(0, +)) / Double(near.count)
                     return (mean, member)
                 }.sorted { $0.0 != $1.0 ? $0.0 < $1.0 : row[$0.1] < row[$1.1] }.map(\.1)
                 byLayer[key] = ordered

@@ -160,7 +160,10 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         let session = try context.requireSession()
         let now = clock.now
         let agents = try await agentStatuses(tenantId: session.tenantId, now: now)
-        return UIViews.response(UIViews.agentsPage(agents: agents, now: now, csrf: session.csrfToken))
+        let keys = Dictionary(
+            try await store.keys(tenantId: session.tenantId).map { ($0.id, $0) },
+            uniquingKeysWith: { first, _ in first })
+        return UIViews.response(UIViews.agentsPage(agents: agents, keys: keys, now: now, csrf: session.csrfToken))
     }
 
     /// Asks the agent to stop claiming and exit once its jobs finish, like `POST /v1/admin/agents/{id}/drain`.

@@ -25,6 +25,9 @@ public struct AgentRecord: Sendable, Equatable {
     /// Set when the agent once reported a ledger shorter than, or different from, one it reported before: its
     /// newest entries were removed or rewritten. Kept until an operator looks into it (it never clears itself).
     public var auditProblem: String?
+    /// The API key the agent last called with (its id), so an operator can tell which key to rotate or revoke;
+    /// nil until it calls with this version of the server.
+    public var keyId: String?
 
     public init(
         tenantId: String, id: String, name: String, version: String, state: String, freeSlots: Int,

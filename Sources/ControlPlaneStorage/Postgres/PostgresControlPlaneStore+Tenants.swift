@@ -112,18 +112,19 @@ extension PostgresControlPlaneStore {
         try await rows(
             """
             INSERT INTO agents (tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent,
-                memory_bytes, disk_free_bytes, spool_backlog_bytes, last_error, last_seen_at, drain_requested)
+                memory_bytes, disk_free_bytes, spool_backlog_bytes, last_error, last_seen_at, drain_requested, key_id)
             VALUES (\(agent.tenantId), \(agent.id), \(agent.name), \(agent.version), \(agent.state),
                 \(agent.freeSlots), \(agent.runningLeases), \(agent.cpuPercent), \(agent.memoryBytes),
                 \(agent.diskFreeBytes), \(agent.spoolBacklogBytes), \(agent.lastError),
-                \(agent.lastSeenAt.milliseconds), \(agent.drainRequested))
+                \(agent.lastSeenAt.milliseconds), \(agent.drainRequested), \(agent.keyId))
             ON CONFLICT (tenant_id, id) DO UPDATE SET
                 name = excluded.name, version = excluded.version, state = excluded.state,
                 free_slots = excluded.free_slots, running_leases = excluded.running_leases,
                 cpu_percent = excluded.cpu_percent, memory_bytes = excluded.memory_bytes,
                 disk_free_bytes = excluded.disk_free_bytes, spool_backlog_bytes = excluded.spool_backlog_bytes,
                 last_error = excluded.last_error, last_seen_at = excluded.last_seen_at,
-                drain_requested = agents.drain_requested OR excluded.drain_requested
+                drain_requested = agents.drain_requested OR excluded.drain_requested,
+                key_id = coalesce(excluded.key_id, agents.key_id)
             """)
     }
 
@@ -197,7 +198,8 @@ extension PostgresControlPlaneStore {
 
     private static let agentColumns = """
         tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent, memory_bytes, disk_free_bytes,
-        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem
+        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem,
+        key_id
         """
 
     private static func decodeAgent(_ row: PostgresRow) throws -> AgentRecord {
@@ -218,6 +220,7 @@ extension PostgresControlPlaneStore {
             agent.auditHead = AuditHead(sequence: sequence, hash: hash)
         }
         agent.auditProblem = try columns[16].decode(String?.self)
+        agent.keyId = try columns[17].decode(String?.self)
         return agent
     }
 }

@@ -109,20 +109,22 @@ extension SQLiteControlPlaneStore {
             try database.execute(
                 """
                 INSERT INTO agents (tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent,
-                    memory_bytes, disk_free_bytes, spool_backlog_bytes, last_error, last_seen_at, drain_requested)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    memory_bytes, disk_free_bytes, spool_backlog_bytes, last_error, last_seen_at, drain_requested,
+                    key_id)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tenant_id, id) DO UPDATE SET
                     name = excluded.name, version = excluded.version, state = excluded.state,
                     free_slots = excluded.free_slots, running_leases = excluded.running_leases,
                     cpu_percent = excluded.cpu_percent, memory_bytes = excluded.memory_bytes,
                     disk_free_bytes = excluded.disk_free_bytes, spool_backlog_bytes = excluded.spool_backlog_bytes,
                     last_error = excluded.last_error, last_seen_at = excluded.last_seen_at,
-                    drain_requested = agents.drain_requested OR excluded.drain_requested
+                    drain_requested = agents.drain_requested OR excluded.drain_requested,
+                    key_id = coalesce(excluded.key_id, agents.key_id)
                 """,
                 [
                     agent.tenantId, agent.id, agent.name, agent.version, agent.state, agent.freeSlots,
                     agent.runningLeases, agent.cpuPercent, agent.memoryBytes, agent.diskFreeBytes,
-                    agent.spoolBacklogBytes, agent.lastError, agent.lastSeenAt, agent.drainRequested,
+                    agent.spoolBacklogBytes, agent.lastError, agent.lastSeenAt, agent.drainRequested, agent.keyId,
                 ])
         }
     }
@@ -192,7 +194,8 @@ extension SQLiteControlPlaneStore {
 
     private static let agentColumns = """
         tenant_id, id, name, version, state, free_slots, running_leases, cpu_percent, memory_bytes, disk_free_bytes,
-        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem
+        spool_backlog_bytes, last_error, last_seen_at, drain_requested, audit_sequence, audit_hash, audit_problem,
+        key_id
         """
 
     private static func decodeAgent(_ row: SQLiteRow) -> AgentRecord {
@@ -209,6 +212,7 @@ extension SQLiteControlPlaneStore {
             agent.auditHead = AuditHead(sequence: sequence, hash: hash)
         }
         agent.auditProblem = row.optionalText(16)
+        agent.keyId = row.optionalText(17)
         return agent
     }
 }

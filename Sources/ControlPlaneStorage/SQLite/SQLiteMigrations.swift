@@ -367,6 +367,8 @@ enum SQLiteMigrations {
                 // found by the links index. Edges published before state none: their fingerprints are cleared so
                 // that the next publish of their connection rewrites them, links included.
                 "UPDATE catalog_assets SET fingerprint = x'' WHERE kind = 'lineage_edge'",
+                // The key each agent last called with, shown on the agents page.
+                "ALTER TABLE agents ADD COLUMN key_id TEXT",
             ]),
     ]
 }

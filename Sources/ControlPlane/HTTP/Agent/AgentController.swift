@@ -45,10 +45,11 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         agent.version = body.version
         agent.freeSlots = body.freeSlots
         agent.lastSeenAt = now
+        agent.keyId = identity.keyId
         // An idle agent claims in a loop: write its row only when something changed or the stored last-seen time
         // is older than the resolution, so an empty claim usually writes nothing (SQLite serialises writes).
         if let stored, stored.name == agent.name, stored.version == agent.version,
-            stored.freeSlots == agent.freeSlots,
+            stored.freeSlots == agent.freeSlots, stored.keyId == agent.keyId,
             now.milliseconds - stored.lastSeenAt.milliseconds < lastSeenResolutionMilliseconds
         {
             agent.lastSeenAt = stored.lastSeenAt
@@ -155,6 +156,7 @@ struct AgentController<Store: ControlPlaneStore>: Sendable {
         agent.diskFreeBytes = body.diskFreeBytes
         agent.spoolBacklogBytes = body.spoolBacklogBytes
         agent.lastError = body.lastError.map { String($0.prefix(2000)) }
+        agent.keyId = identity.keyId
         try await store.upsertAgent(agent)
         var acknowledged = existing?.auditHead
         // Unchanged since the last heartbeat (an idle agent's ledger): nothing to compare or write.

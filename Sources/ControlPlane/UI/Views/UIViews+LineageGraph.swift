@@ -33,7 +33,8 @@ extension UIViews {
                 " › "
                 link(
                     center.name,
-                    to: openLink(connectionId: center.connectionId, kind: center.kind, qualifiedName: center.qualifiedName))
+                    to: openLink(
+                        connectionId: center.connectionId, kind: center.kind, qualifiedName: center.qualifiedName))
             }
             HTML.element("div", Attribute("class", "toolbar")) {
                 HTML.element("span", Attribute("class", "muted")) { "Depth" }

@@ -56,11 +56,13 @@ extension UIViews {
         }
     }
 
-    static func agentsPage(agents: [(AgentRecord, AgentResponse.Status)], now: Timestamp, csrf: String) -> Node {
+    static func agentsPage(
+        agents: [(AgentRecord, AgentResponse.Status)], keys: [String: APIKey] = [:], now: Timestamp, csrf: String
+    ) -> Node {
         page(title: "Agents", section: .agents, csrf: csrf) {
             table(
                 [
-                    "Agent", "Status", "State", "Version", "Last heartbeat", "Load", "CPU", "Memory", "Spool",
+                    "Agent", "Status", "State", "Version", "Key", "Last heartbeat", "Load", "CPU", "Memory", "Spool",
                     "Audit ledger", "Last error",
                 ],
                 empty: "No agent has connected yet. Start one with `outpost agent` and an agent key.",
@@ -73,6 +75,7 @@ extension UIViews {
                         badge(status.rawValue, tone: status == .active ? "good" : status == .stale ? "warn" : "bad"),
                         .text(agent.drainRequested ? "\(agent.state) (drain requested)" : agent.state),
                         HTML.element("code") { agent.version },
+                        agentKeyCell(agent.keyId.flatMap { keys[$0] }, now: now),
                         HTML.element("span", Attribute("title", UIFormat.time(agent.lastSeenAt))) {
                             UIFormat.ago(agent.lastSeenAt, now: now)
                         },
@@ -89,6 +92,21 @@ extension UIViews {
                                 style: "secondary"),
                     ]
                 })
+        }
+    }
+
+    /// The key the agent last called with: its name and prefix (a link to the keys page), and whether it still
+    /// works.
+    private static func agentKeyCell(_ key: APIKey?, now: Timestamp) -> Node {
+        guard let key else { return .text("—") }
+        let status = keyStatus(key, now: now)
+        return HTML.element("span") {
+            HTML.element("a", Attribute("href", "/ui/keys")) { key.name }
+            HTML.element("div", Attribute("class", "muted mono")) { key.prefix + "…" }
+            if status.text != "active" { badge(status.text, tone: status.tone) }
+            if let expiresAt = key.expiresAt, status.text == "active" {
+                HTML.element("div", Attribute("class", "muted small")) { "expires \(UIFormat.time(expiresAt))" }
+            }
         }
     }
 
