@@ -104,6 +104,8 @@ struct UIBrowserTests {
                 #expect(page.contains("Total"))
                 #expect(page.contains(String(manifest.recordCount)))
                 #expect(page.contains(manifest.extractionId))
+                // What the publish changed: everything was new.
+                #expect(page.contains("new of \(manifest.recordCount)"), "\(page)")
                 #expect(page.contains("sqlite"))
                 try await screenshots.take("4-run-finished", browser)
 

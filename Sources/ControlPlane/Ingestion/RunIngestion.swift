@@ -48,6 +48,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
 
     func ingest(_ job: IngestionJob) async {
         let outcome: (RunRecord.Status, String?)
+        var changes: PublishSummary?
         do {
             guard let run = try await store.run(tenantId: job.tenantId, id: job.runId), run.status == .ingesting,
                 run.leaseId == job.leaseId
@@ -59,6 +60,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
                     try await ingestWithTimeout(job: job, connection: connection)
                 }
                 outcome = (result.manifest.status == .partial ? .partial : .succeeded, nil)
+                changes = result.summary
             } else {
                 outcome = (.failed, "the connection was deleted before its delivery was ingested")
             }
@@ -90,7 +92,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
                 metadata: ["run.id": .string(job.runId), "error.description": .string(String(describing: error))])
             outcome = (.failed, "the control plane could not ingest the delivery (an internal error, logged there)")
         }
-        await record(job, status: outcome.0, error: outcome.1)
+        await record(job, status: outcome.0, error: outcome.1, changes: changes)
         // The staging is no longer needed once the outcome is recorded; a server stopped before this line leaves
         // it to `clearAbandonedStaging` at its next start.
         await store.clearStagingOrLog(tenantId: job.tenantId, runId: job.runId, logger: logger)
@@ -221,7 +223,9 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
     }
 
     /// Writes the outcome while the server still holds the run's lease and the run is still ingesting.
-    private func record(_ job: IngestionJob, status: RunRecord.Status, error: String?) async {
+    private func record(
+        _ job: IngestionJob, status: RunRecord.Status, error: String?, changes: PublishSummary? = nil
+    ) async {
         let now = clock.now
         do {
             let updated = try await store.updateLeased(
@@ -232,6 +236,7 @@ struct RunIngestion<Store: ControlPlaneStore, Blobs: BlobStore>: IngestionWorker
                 run.error = error
                 run.finishedAt = now
                 run.leaseExpiresAt = nil
+                run.catalogChanges = changes
             }
             guard updated?.status == status else {
                 logger.warning("ingestion.outcome_not_recorded", metadata: ["run.id": .string(job.runId)])

@@ -179,6 +179,12 @@ enum UIStaticFiles {
         .muted { color: var(--muted); }
         .crumbs { color: var(--muted); margin: -.75rem 0 1.25rem; word-break: break-word; }
         .small { font-size: .85rem; }
+        figure.run-chart { margin: 0 0 1rem; }
+        figure.run-chart rect.bar { fill: #b9c1cc; }
+        figure.run-chart rect.bar.good { fill: var(--good); }
+        figure.run-chart rect.bar.warn { fill: var(--warn); }
+        figure.run-chart rect.bar.bad { fill: var(--bad); }
+        figure.run-chart a:focus rect, figure.run-chart a:hover rect { opacity: .7; }
         .graph { overflow: auto; max-height: 75vh; background: var(--paper); border: 1px solid var(--line); border-radius: 6px; }
         svg.lineage { display: block; font-family: inherit; font-size: 12px; }
         svg.lineage .links path { fill: none; stroke: #9aa6b6; stroke-width: 1.2; }

@@ -36,6 +36,9 @@ public struct RunRecord: Sendable, Equatable {
     /// is appended after what earlier attempts shipped, so every attempt's log is kept whole. The agent's offsets
     /// (and its reported totals) count from here.
     public var logAttemptOffset: Int64 = 0
+    /// What publishing the run's delivery changed in its connection's catalog; nil for a run that published
+    /// nothing (or finished before this was recorded).
+    public var catalogChanges: PublishSummary?
 
     public init(
         tenantId: String, id: String, connectionId: String, status: Status, attempt: Int, maxAttempts: Int,

@@ -19,7 +19,8 @@ extension PostgresControlPlaneStore {
             \(run.maxAttempts), \(run.leaseId), \(run.leaseAgentId), \(run.leaseExpiresAt?.milliseconds),
             \(run.cancelRequested), \(run.cancelReason), \(run.error), \(run.createdAt.milliseconds),
             \(run.startedAt?.milliseconds), \(run.finishedAt?.milliseconds), \(run.logBytes), \(run.logTotalBytes),
-            \(run.logSHA256), \(run.logDroppedBytes), \(run.logAttemptOffset))
+            \(run.logSHA256), \(run.logDroppedBytes), \(run.logAttemptOffset), \(run.catalogChanges?.created),
+            \(run.catalogChanges?.updated), \(run.catalogChanges?.unchanged), \(run.catalogChanges?.deleted))
         """
     }
 
@@ -279,7 +280,9 @@ extension PostgresControlPlaneStore {
                 cancel_reason = \(run.cancelReason), error = \(run.error), started_at = \(run.startedAt?.milliseconds),
                 finished_at = \(run.finishedAt?.milliseconds), log_total_bytes = \(run.logTotalBytes),
                 log_sha256 = \(run.logSHA256), log_dropped_bytes = \(run.logDroppedBytes),
-                log_attempt_offset = \(run.logAttemptOffset)
+                log_attempt_offset = \(run.logAttemptOffset), catalog_created = \(run.catalogChanges?.created),
+                catalog_updated = \(run.catalogChanges?.updated), catalog_unchanged = \(run.catalogChanges?.unchanged),
+                catalog_deleted = \(run.catalogChanges?.deleted)
             WHERE tenant_id = \(run.tenantId) AND id = \(run.id)
             """, on: connection)
     }
@@ -287,7 +290,8 @@ extension PostgresControlPlaneStore {
     private static let runColumnNames = [
         "tenant_id", "id", "connection_id", "status", "attempt", "max_attempts", "lease_id", "lease_agent_id",
         "lease_expires_at", "cancel_requested", "cancel_reason", "error", "created_at", "started_at", "finished_at",
-        "log_bytes", "log_total_bytes", "log_sha256", "log_dropped_bytes", "log_attempt_offset",
+        "log_bytes", "log_total_bytes", "log_sha256", "log_dropped_bytes", "log_attempt_offset", "catalog_created",
+        "catalog_updated", "catalog_unchanged", "catalog_deleted",
     ]
 
     /// The run columns in `decodeRun`'s order, qualified by `table` where a join makes names ambiguous.
@@ -319,6 +323,12 @@ extension PostgresControlPlaneStore {
         run.logSHA256 = try columns[17].decode(String?.self)
         run.logDroppedBytes = try columns[18].decode(Int64?.self)
         run.logAttemptOffset = try columns[19].decode(Int64.self)
+        if let created = try columns[20].decode(Int?.self), let updated = try columns[21].decode(Int?.self),
+            let unchanged = try columns[22].decode(Int?.self), let deleted = try columns[23].decode(Int?.self)
+        {
+            run.catalogChanges = PublishSummary(
+                created: created, updated: updated, unchanged: unchanged, deleted: deleted)
+        }
         return run
     }
 }

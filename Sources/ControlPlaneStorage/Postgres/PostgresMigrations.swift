@@ -310,6 +310,11 @@ enum PostgresMigrations {
                 // found by the links index. Edges published before state none: their fingerprints are cleared so
                 // that the next publish of their connection rewrites them, links included.
                 "UPDATE catalog_assets SET fingerprint = '\\x'::bytea WHERE kind = 'lineage_edge'",
+                // What each run's publish changed: assets created, updated, unchanged and deleted.
+                "ALTER TABLE runs ADD COLUMN catalog_created INTEGER",
+                "ALTER TABLE runs ADD COLUMN catalog_updated INTEGER",
+                "ALTER TABLE runs ADD COLUMN catalog_unchanged INTEGER",
+                "ALTER TABLE runs ADD COLUMN catalog_deleted INTEGER",
                 // The key each agent last called with, shown on the agents page.
                 "ALTER TABLE agents ADD COLUMN key_id TEXT COLLATE \"C\"",
             ]),

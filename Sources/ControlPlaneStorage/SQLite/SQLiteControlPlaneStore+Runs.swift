@@ -14,14 +14,15 @@ extension SQLiteControlPlaneStore {
         try database.execute(
             """
             INSERT INTO runs (\(Self.runColumns), generation)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
                 (SELECT coalesce(max(generation), 0) + 1 FROM runs))
             """,
             [
                 run.tenantId, run.id, run.connectionId, run.status.rawValue, run.attempt, run.maxAttempts,
                 run.leaseId, run.leaseAgentId, run.leaseExpiresAt, run.cancelRequested, run.cancelReason,
                 run.error, run.createdAt, run.startedAt, run.finishedAt, run.logBytes, run.logTotalBytes,
-                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset,
+                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset, run.catalogChanges?.created,
+                run.catalogChanges?.updated, run.catalogChanges?.unchanged, run.catalogChanges?.deleted,
             ])
     }
 
@@ -253,20 +254,24 @@ extension SQLiteControlPlaneStore {
             """
             UPDATE runs SET status = ?, attempt = ?, max_attempts = ?, lease_agent_id = ?, lease_expires_at = ?,
                 cancel_requested = ?, cancel_reason = ?, error = ?, started_at = ?, finished_at = ?,
-                log_total_bytes = ?, log_sha256 = ?, log_dropped_bytes = ?, log_attempt_offset = ?
+                log_total_bytes = ?, log_sha256 = ?, log_dropped_bytes = ?, log_attempt_offset = ?,
+                catalog_created = ?, catalog_updated = ?, catalog_unchanged = ?, catalog_deleted = ?
             WHERE tenant_id = ? AND id = ?
             """,
             [
                 run.status.rawValue, run.attempt, run.maxAttempts, run.leaseAgentId, run.leaseExpiresAt,
                 run.cancelRequested, run.cancelReason, run.error, run.startedAt, run.finishedAt, run.logTotalBytes,
-                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset, run.tenantId, run.id,
+                run.logSHA256, run.logDroppedBytes, run.logAttemptOffset, run.catalogChanges?.created,
+                run.catalogChanges?.updated, run.catalogChanges?.unchanged, run.catalogChanges?.deleted,
+                run.tenantId, run.id,
             ])
     }
 
     static let runColumns = """
         tenant_id, id, connection_id, status, attempt, max_attempts, lease_id, lease_agent_id, lease_expires_at,
         cancel_requested, cancel_reason, error, created_at, started_at, finished_at, log_bytes, log_total_bytes,
-        log_sha256, log_dropped_bytes, log_attempt_offset
+        log_sha256, log_dropped_bytes, log_attempt_offset, catalog_created, catalog_updated, catalog_unchanged,
+        catalog_deleted
         """
 
     static func decodeRun(_ row: SQLiteRow) throws -> RunRecord {
@@ -289,6 +294,12 @@ extension SQLiteControlPlaneStore {
         run.logSHA256 = row.optionalText(17)
         run.logDroppedBytes = row.optionalInt64(18)
         run.logAttemptOffset = row.int64(19)
+        if let created = row.optionalInt64(20), let updated = row.optionalInt64(21),
+            let unchanged = row.optionalInt64(22), let deleted = row.optionalInt64(23)
+        {
+            run.catalogChanges = PublishSummary(
+                created: Int(created), updated: Int(updated), unchanged: Int(unchanged), deleted: Int(deleted))
+        }
         return run
     }
 }

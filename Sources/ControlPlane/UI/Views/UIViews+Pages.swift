@@ -291,6 +291,7 @@ extension UIViews {
             }
             if connection != nil {
                 HTML.element("h2") { "Recent runs" }
+                runHistoryChart(runs)
                 runsTable(runs, names: [:])
             }
         }

@@ -34,8 +34,8 @@ extension UIViews {
     static func runsTable(_ runs: [RunRecord], names: [String: String]) -> Node {
         table(
             names.isEmpty
-                ? ["Run", "Status", "Queued", "Started", "Duration", "Attempt", "Log"]
-                : ["Run", "Connection", "Status", "Queued", "Started", "Duration", "Attempt", "Log"],
+                ? ["Run", "Status", "Queued", "Started", "Duration", "Attempt", "Log", "Catalog"]
+                : ["Run", "Connection", "Status", "Queued", "Started", "Duration", "Attempt", "Log", "Catalog"],
             empty: "No runs yet.",
             rows: runs.map { run in
                 var cells: [Node] = [
@@ -58,10 +58,62 @@ extension UIViews {
                     .text(UIFormat.duration(from: run.startedAt, to: run.finishedAt)),
                     .text("\(run.attempt) of \(run.maxAttempts)"),
                     .text(UIFormat.bytes(run.logBytes)),
+                    .text(catalogChanges(run.catalogChanges)),
                 ]
                 return cells
             },
             numeric: names.isEmpty ? [5, 6] : [6, 7])
+    }
+
+    /// What a run's publish changed, briefly: `+3 new, 1 changed, −2 removed of 124`.
+    static func catalogChanges(_ changes: PublishSummary?) -> String {
+        guard let changes else { return "—" }
+        let total = changes.created + changes.updated + changes.unchanged
+        var parts: [String] = []
+        if changes.created > 0 { parts.append("+\(changes.created) new") }
+        if changes.updated > 0 { parts.append("\(changes.updated) changed") }
+        if changes.deleted > 0 { parts.append("−\(changes.deleted) removed") }
+        return (parts.isEmpty ? "no change" : parts.joined(separator: ", ")) + " of \(total)"
+    }
+
+    /// The connection's recent runs as a bar chart, oldest on the left: a bar's height is the run's duration, its
+    /// colour its outcome, and it links to the run (its title says what the run changed).
+    static func runHistoryChart(_ runs: [RunRecord]) -> Node {
+        let finished = runs.filter { $0.startedAt != nil && $0.finishedAt != nil }.prefix(40).reversed()
+        guard finished.count > 1 else { return .text("") }
+        let durations = finished.map { run in
+            max(0, (run.finishedAt?.milliseconds ?? 0) - (run.startedAt?.milliseconds ?? 0))
+        }
+        let longest = max(durations.max() ?? 1, 1)
+        let (barWidth, gap, height) = (14, 4, 64)
+        let width = finished.count * (barWidth + gap)
+        return HTML.element("figure", Attribute("class", "run-chart")) {
+            HTML.element(
+                "svg", Attribute("xmlns", "http://www.w3.org/2000/svg"), Attribute("width", String(width)),
+                Attribute("height", String(height + 2)), Attribute("viewBox", "0 0 \(width) \(height + 2)"),
+                Attribute("role", "img"),
+                Attribute("aria-label", "Durations of the last \(finished.count) finished runs, oldest first")
+            ) {
+                for (index, (run, duration)) in zip(finished, durations).enumerated() {
+                    let bar = max(2, Int(Double(height) * Double(duration) / Double(longest)))
+                    HTML.element("a", Attribute("href", "/ui/runs/\(HTML.percentEncode(run.id))")) {
+                        HTML.element("title") {
+                            "\(run.id): \(run.status.rawValue), \(UIFormat.duration(milliseconds: duration)); "
+                                + catalogChanges(run.catalogChanges)
+                        }
+                        HTML.element(
+                            "rect", Attribute("x", String(index * (barWidth + gap))),
+                            Attribute("y", String(height - bar + 1)), Attribute("width", String(barWidth)),
+                            Attribute("height", String(bar)), Attribute("class", "bar \(tone(of: run.status))")
+                        ) {}
+                    }
+                }
+            }
+            HTML.element("figcaption", Attribute("class", "muted small")) {
+                "Durations of the last \(finished.count) finished runs, oldest first; the longest took "
+                    + UIFormat.duration(milliseconds: longest) + "."
+            }
+        }
     }
 
     static func runPage(
@@ -102,6 +154,7 @@ extension UIViews {
                 ("Agent", .text(run.leaseAgentId ?? "—")),
                 ("Cancellation", .text(run.cancelRequested ? "requested: \(run.cancelReason ?? "")" : "—")),
                 ("Log", .text(logSummary(run))),
+                ("Catalog", .text(catalogChanges(run.catalogChanges))),
             ])
             countsSection(manifest)
             HTML.element("div", Attribute("class", "log-head")) {
