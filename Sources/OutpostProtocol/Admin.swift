@@ -274,6 +274,8 @@ public struct RunResponse: Codable, Sendable, Equatable {
     /// Where the latest attempt's log starts in the log (0 for a first attempt): earlier attempts' logs come
     /// before it, each kept whole. `logSHA256` is the digest of the bytes from here.
     public var logAttemptOffset: Int64
+    /// What publishing the run's delivery changed in the catalog; absent for a run that published nothing.
+    public var catalogChanges: CatalogChanges?
 
     public init(
         id: String, connectionId: String, status: RunStatus, attempt: Int, maxAttempts: Int, leaseId: Int64,
@@ -300,6 +302,21 @@ public struct RunResponse: Codable, Sendable, Equatable {
         self.logSHA256 = logSHA256
         self.logDroppedBytes = logDroppedBytes
         self.logAttemptOffset = logAttemptOffset
+    }
+}
+
+/// How many of a connection's catalog assets a run's publish created, updated, left unchanged and deleted.
+public struct CatalogChanges: Codable, Sendable, Equatable {
+    public var created: Int
+    public var updated: Int
+    public var unchanged: Int
+    public var deleted: Int
+
+    public init(created: Int, updated: Int, unchanged: Int, deleted: Int) {
+        self.created = created
+        self.updated = updated
+        self.unchanged = unchanged
+        self.deleted = deleted
     }
 }
 

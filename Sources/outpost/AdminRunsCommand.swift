@@ -66,6 +66,12 @@ struct AdminRunsCommand: AsyncParsableCommand {
                     ("started", run.startedAt), ("finished", run.finishedAt), ("log bytes", "\(run.logBytes)"),
                     ("log total bytes", run.logTotalBytes.map(String.init)),
                     ("log dropped bytes", run.logDroppedBytes.map(String.init)),
+                    (
+                        "catalog",
+                        run.catalogChanges.map {
+                            "\($0.created) created, \($0.updated) updated, \($0.unchanged) unchanged, \($0.deleted) deleted"
+                        }
+                    ),
                 ])
             }
         }

@@ -164,7 +164,10 @@ struct OpenAPIDocumentTests {
         try await Self.shipLogs(api, run: run, key: agent)
         try await Self.deliver(api, run: run, key: agent, fixture: fixture)
 
-        // The admin's view of the finished run.
+        // The admin's view of the finished run, with what its publish changed (the sample's assets, all new).
+        let finished = try await api.call(.get, "/v1/admin/runs/\(run.runId)", key: admin, expect: .ok)
+            .decode(RunResponse.self)
+        #expect(finished.catalogChanges.map { $0.created > 0 && $0.updated == 0 && $0.deleted == 0 } == true)
         try await api.call(.get, "/v1/admin/runs/run_missing", key: admin, expect: .notFound)
         try await api.call(.get, "/v1/admin/runs?connectionId=\(shop.id)&limit=10", key: admin, expect: .ok)
         try await api.call(.get, "/v1/admin/runs?limit=0", key: admin, expect: .badRequest)

@@ -32,6 +32,9 @@ extension RunResponse {
             startedAt: run.startedAt?.rfc3339, finishedAt: run.finishedAt?.rfc3339, logBytes: run.logBytes,
             logTotalBytes: run.logTotalBytes, logSHA256: run.logSHA256, logDroppedBytes: run.logDroppedBytes,
             logAttemptOffset: run.logAttemptOffset)
+        catalogChanges = run.catalogChanges.map {
+            CatalogChanges(created: $0.created, updated: $0.updated, unchanged: $0.unchanged, deleted: $0.deleted)
+        }
     }
 }
 
