@@ -505,16 +505,6 @@ struct UIRouterTests {
         "the catalog browses a connection's tree with counts, kinds, sorting and pages, and searches words with facets")
     func browseAndSearch() async throws {
         let fixture = try await ControlPlaneFixture.make()
-        let tenant = fixture.tenantA.tenant.id
-        let connection = ConnectionRecord(
-            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
-            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
-            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
-        try await fixture.store.createConnection(connection)
-        let run = RunRecord(
-            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
-            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
-        try await fixture.store.createRun(run)
         // 60 tables of 2 columns and 3 views in one schema: more than a page (50).
         let database = QualifiedName(["wh", "main"])
         let schema = database.appending("sales data")
@@ -545,14 +535,7 @@ struct UIRouterTests {
                         kind: .view, qualifiedName: schema.appending(name), name: name, database: database,
                         schema: schema)))
         }
-        try await fixture.store.stage(
-            tenantId: tenant, runId: run.id,
-            assets: try records.map {
-                Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0)))
-            })
-        _ = try await fixture.store.publish(
-            tenantId: tenant, connectionId: connection.id, runId: run.id,
-            scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
+        let connection = try await Self.publishedCatalog(fixture, records)
 
         try await fixture.application().test(.router) { client in
             let session = try await client.signIn(key: fixture.tenantA.admin)
@@ -615,16 +598,6 @@ struct UIRouterTests {
     @Test("the lineage graph of a table read by 1,000 views draws every node and link as SVG, with depth links")
     func lineageGraph() async throws {
         let fixture = try await ControlPlaneFixture.make()
-        let tenant = fixture.tenantA.tenant.id
-        let connection = ConnectionRecord(
-            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
-            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
-            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
-        try await fixture.store.createConnection(connection)
-        let run = RunRecord(
-            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
-            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
-        try await fixture.store.createRun(run)
         let database = QualifiedName(["wh", "main"])
         let schema = database.appending("main")
         let table = schema.appending("events <all>")
@@ -644,14 +617,7 @@ struct UIRouterTests {
                         upstreamKind: .table, name: "events <all>", database: database, schema: schema,
                         upstreamColumns: [])))
         }
-        try await fixture.store.stage(
-            tenantId: tenant, runId: run.id,
-            assets: try records.map {
-                Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0)))
-            })
-        _ = try await fixture.store.publish(
-            tenantId: tenant, connectionId: connection.id, runId: run.id,
-            scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
+        let connection = try await Self.publishedCatalog(fixture, records)
 
         try await fixture.application().test(.router) { client in
             let session = try await client.signIn(key: fixture.tenantA.admin)
@@ -673,6 +639,31 @@ struct UIRouterTests {
             #expect(try await client.page(view, session: session).text.contains("2 assets, 1 links"))
             #expect(try await client.page(view + "&depth=9", session: session).status == .badRequest)
         }
+    }
+
+    /// A connection `wh` of tenant A whose catalog is `records`, published by one run as ingestion would.
+    static func publishedCatalog(
+        _ fixture: ControlPlaneFixture, _ records: [MetadataRecord]
+    ) async throws -> ConnectionRecord {
+        let tenant = fixture.tenantA.tenant.id
+        let connection = ConnectionRecord(
+            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
+            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
+            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
+        try await fixture.store.createConnection(connection)
+        let run = RunRecord(
+            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
+            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
+        try await fixture.store.createRun(run)
+        try await fixture.store.stage(
+            tenantId: tenant, runId: run.id,
+            assets: try records.map {
+                Ingestor<SQLiteControlPlaneStore, LocalBlobStore>.asset($0, body: Array(try JSONEncoder().encode($0)))
+            })
+        _ = try await fixture.store.publish(
+            tenantId: tenant, connectionId: connection.id, runId: run.id,
+            scope: PublishScope(completeSchemas: [], completeDatabases: []) { _, _ in false }, now: fixture.clock.now)
+        return connection
     }
 
     @Test("the keys page creates a key shown once, lists keys without their text, revokes them, and refuses bad input")

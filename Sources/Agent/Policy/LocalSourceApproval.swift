@@ -21,11 +21,13 @@ public struct LocalSourceApproval: Sendable, Equatable {
     /// the scheme's default port written out. `*` and `?` in a source would read as globs, so such sources are
     /// not approvable this way (nil).
     public static func exactPattern(_ source: String) -> String? {
-        guard var components = URLComponents(string: source), components.scheme != nil else { return nil }
-        if components.host == nil {
-            // A file source (`sqlite:/PATH`) is its own pattern; a query or glob character would not read back.
+        guard let colon = source.firstIndex(of: ":"), colon > source.startIndex else { return nil }
+        if !source[colon...].hasPrefix("://") {
+            // A file source (`sqlite:/PATH`, any characters in the path) is its own pattern; a query or glob
+            // character would not read back.
             return source.contains(where: { "*?#".contains($0) }) ? nil : source
         }
+        guard var components = URLComponents(string: source), components.host != nil else { return nil }
         components.user = nil
         components.password = nil
         components.query = nil

@@ -130,55 +130,20 @@ extension UIViews {
                     }
                 }
                 HTML.element("section", Attribute("class", "results")) {
-                    pageSummary(listing, total: results.total, shown: results.assets.count)
-                    HTML.element("div", Attribute("class", "table-wrap")) {
-                        HTML.element("table") {
-                            HTML.element("thead") {
-                                HTML.element("tr") {
-                                    sortHeader("Name", .name, listing, path)
-                                    sortHeader("Kind", .kind, listing, path)
-                                    HTML.element("th", Attribute("scope", "col")) { "Part of" }
-                                    HTML.element("th", Attribute("scope", "col")) { "Connection" }
-                                    sortHeader("Last changed", .updated, listing, path)
-                                }
-                            }
-                            HTML.element("tbody") {
-                                for asset in results.assets {
-                                    HTML.element("tr") {
-                                        HTML.element("td") {
-                                            HTML.element("a", Attribute("href", openLink(asset))) { asset.name }
-                                            let comment = shortComment(asset)
-                                            if !comment.isEmpty {
-                                                HTML.element("div", Attribute("class", "muted small")) { comment }
-                                            }
-                                        }
-                                        HTML.element("td") { badge(kindLabel(asset.kind), tone: "muted") }
-                                        HTML.element("td") {
-                                            if let parent = asset.parent {
-                                                HTML.element(
-                                                    "a",
-                                                    Attribute(
-                                                        "href",
-                                                        nameLink(
-                                                            connectionId: asset.connectionId, qualifiedName: parent))
-                                                ) { HTML.element("code") { parent } }
-                                            }
-                                        }
-                                        HTML.element("td") { names[asset.connectionId] ?? asset.connectionId }
-                                        HTML.element("td") {
-                                            link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))")
-                                        }
-                                    }
-                                }
-                            }
-                        }
+                    assetListing(
+                        listing, path: path, results: results, columns: ["Part of", "Connection"],
+                        commentUnderName: true, empty: "Nothing matches."
+                    ) { asset in
+                        [
+                            asset.parent.map { parent in
+                                HTML.element(
+                                    "a",
+                                    Attribute("href", nameLink(connectionId: asset.connectionId, qualifiedName: parent))
+                                ) { HTML.element("code") { parent } }
+                            } ?? .text(""),
+                            .text(names[asset.connectionId] ?? asset.connectionId),
+                        ]
                     }
-                    if results.assets.isEmpty {
-                        HTML.element("p", Attribute("class", "empty")) {
-                            results.total > 0 ? "This page is past the last result." : "Nothing matches."
-                        }
-                    }
-                    pager(listing, path: path, total: results.total)
                 }
             }
         }
@@ -271,6 +236,24 @@ extension UIViews {
                     }
                 }
             }
+            assetListing(
+                listing, path: path, results: results, columns: ["Contains", "Comment"], commentUnderName: false,
+                empty: "Nothing here."
+            ) { asset in
+                [.text(contentsSummary(contents[asset.qualifiedName])), .text(shortComment(asset))]
+            }
+        }
+    }
+
+    // MARK: Parts
+
+    /// A page of assets: how many, a table sortable by name, kind and last change with `columns` between (their
+    /// cells from `cells`), and the pager.
+    static func assetListing(
+        _ listing: CatalogListing, path: String, results: CatalogPage, columns: [String], commentUnderName: Bool,
+        empty: String, cells: (CatalogAsset) -> [Node]
+    ) -> Node {
+        HTML.element("div") {
             pageSummary(listing, total: results.total, shown: results.assets.count)
             HTML.element("div", Attribute("class", "table-wrap")) {
                 HTML.element("table") {
@@ -278,8 +261,7 @@ extension UIViews {
                         HTML.element("tr") {
                             sortHeader("Name", .name, listing, path)
                             sortHeader("Kind", .kind, listing, path)
-                            HTML.element("th", Attribute("scope", "col")) { "Contains" }
-                            HTML.element("th", Attribute("scope", "col")) { "Comment" }
+                            for column in columns { HTML.element("th", Attribute("scope", "col")) { column } }
                             sortHeader("Last changed", .updated, listing, path)
                         }
                     }
@@ -288,10 +270,13 @@ extension UIViews {
                             HTML.element("tr") {
                                 HTML.element("td") {
                                     HTML.element("a", Attribute("href", openLink(asset))) { asset.name }
+                                    let comment = commentUnderName ? shortComment(asset) : ""
+                                    if !comment.isEmpty {
+                                        HTML.element("div", Attribute("class", "muted small")) { comment }
+                                    }
                                 }
                                 HTML.element("td") { badge(kindLabel(asset.kind), tone: "muted") }
-                                HTML.element("td") { contentsSummary(contents[asset.qualifiedName]) }
-                                HTML.element("td") { shortComment(asset) }
+                                for cell in cells(asset) { HTML.element("td") { cell } }
                                 HTML.element("td") {
                                     link(asset.runId, to: "/ui/runs/\(HTML.percentEncode(asset.runId))")
                                 }
@@ -302,14 +287,12 @@ extension UIViews {
             }
             if results.assets.isEmpty {
                 HTML.element("p", Attribute("class", "empty")) {
-                    results.total > 0 ? "This page is past the last entry." : "Nothing here."
+                    results.total > 0 ? "This page is past the last entry." : empty
                 }
             }
             pager(listing, path: path, total: results.total)
         }
     }
-
-    // MARK: Parts
 
     static func catalogSearchForm(_ listing: CatalogListing) -> Node {
         HTML.element(
