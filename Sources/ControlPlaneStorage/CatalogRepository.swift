@@ -177,6 +177,11 @@ public struct CatalogPage: Sendable, Equatable {
 /// How the assets a query matches divide by kind, connection, database and schema: each facet counts as if its own
 /// filter were not set (so the page can offer the other values), the most frequent values first.
 public struct CatalogFacets: Sendable, Equatable {
+    /// The facets a listing can count.
+    public enum Dimension: Sendable, CaseIterable {
+        case kind, connection, database, schema
+    }
+
     public struct Value: Sendable, Hashable {
         public var value: String
         public var count: Int
@@ -237,8 +242,11 @@ public protocol CatalogRepository: Sendable {
 
     /// One page of the assets `query` matches, in its order, and how many it matches in all.
     func listAssets(tenantId: String, query: CatalogQuery) async throws -> CatalogPage
-    /// How the assets `query` matches divide (its order and page do not matter), at most `limit` values per facet.
-    func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets
+    /// How the assets `query` matches divide (its order and page do not matter), at most `limit` values per facet;
+    /// only `dimensions` are counted (each is a pass over the matches), the others are empty.
+    func assetFacets(
+        tenantId: String, query: CatalogQuery, limit: Int, dimensions: Set<CatalogFacets.Dimension>
+    ) async throws -> CatalogFacets
     /// How many children of each kind each of `parents` (qualified names) has: parent → kind → count.
     func childCounts(
         tenantId: String, connectionId: String, parents: [String]
@@ -252,6 +260,12 @@ public protocol CatalogRepository: Sendable {
 }
 
 extension CatalogRepository {
+    /// Every facet of `query`.
+    public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+        try await assetFacets(
+            tenantId: tenantId, query: query, limit: limit, dimensions: Set(CatalogFacets.Dimension.allCases))
+    }
+
     /// The first `limit` assets whose name, qualified name or comment contains `text` (case-insensitive; empty
     /// matches all), optionally of one kind or connection, by name.
     public func searchAssets(

@@ -269,7 +269,7 @@ struct QuickstartCommand: AsyncParsableCommand {
         }
         guard let tenant = try await store.firstTenant() else { return }
         let facets = try await store.assetFacets(
-            tenantId: tenant.id, query: CatalogQuery(connectionId: connection.id), limit: 100)
+            tenantId: tenant.id, query: CatalogQuery(connectionId: connection.id), limit: 100, dimensions: [.kind])
         let counts = Dictionary(facets.kinds.map { ($0.value, $0.count) }, uniquingKeysWith: +)
         let summary = ["table", "view", "column"].compactMap { kind in counts[kind].map { "\($0) \(kind)s" } }
         let text =

@@ -44,8 +44,10 @@ final class BatchRecordingCatalog: CatalogRepository {
         try await store.listAssets(tenantId: tenantId, query: query)
     }
 
-    func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
-        try await store.assetFacets(tenantId: tenantId, query: query, limit: limit)
+    func assetFacets(
+        tenantId: String, query: CatalogQuery, limit: Int, dimensions: Set<CatalogFacets.Dimension>
+    ) async throws -> CatalogFacets {
+        try await store.assetFacets(tenantId: tenantId, query: query, limit: limit, dimensions: dimensions)
     }
 
     func childCounts(

@@ -437,15 +437,7 @@ struct UIRouterTests {
     func hostileAsset() async throws {
         let fixture = try await ControlPlaneFixture.make()
         let tenant = fixture.tenantA.tenant.id
-        let connection = ConnectionRecord(
-            tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
-            secrets: [:], filters: JobFilters(), delivery: Delivery(mode: .direct), pool: "default", schedule: nil,
-            createdAt: fixture.clock.now, updatedAt: fixture.clock.now)
-        try await fixture.store.createConnection(connection)
-        let run = RunRecord(
-            tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
-            maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
-        try await fixture.store.createRun(run)
+        let (connection, run) = try await Self.ingestingRun(fixture)
         let name = Self.hostile + " /#?&="
         let database = QualifiedName(["wh", "main"])
         let schema = database.appending("main")
@@ -641,10 +633,8 @@ struct UIRouterTests {
         }
     }
 
-    /// A connection `wh` of tenant A whose catalog is `records`, published by one run as ingestion would.
-    static func publishedCatalog(
-        _ fixture: ControlPlaneFixture, _ records: [MetadataRecord]
-    ) async throws -> ConnectionRecord {
+    /// A connection `wh` of tenant A with one run ingesting its delivery.
+    static func ingestingRun(_ fixture: ControlPlaneFixture) async throws -> (ConnectionRecord, RunRecord) {
         let tenant = fixture.tenantA.tenant.id
         let connection = ConnectionRecord(
             tenantId: tenant, id: Identifier.make("con"), name: "wh", sourceKind: "sqlite", sourceURL: "sqlite:/x.db",
@@ -655,6 +645,15 @@ struct UIRouterTests {
             tenantId: tenant, id: Identifier.make("run"), connectionId: connection.id, status: .ingesting, attempt: 1,
             maxAttempts: 3, leaseId: 1, createdAt: fixture.clock.now)
         try await fixture.store.createRun(run)
+        return (connection, run)
+    }
+
+    /// A connection `wh` of tenant A whose catalog is `records`, published by one run as ingestion would.
+    static func publishedCatalog(
+        _ fixture: ControlPlaneFixture, _ records: [MetadataRecord]
+    ) async throws -> ConnectionRecord {
+        let tenant = fixture.tenantA.tenant.id
+        let (connection, run) = try await ingestingRun(fixture)
         try await fixture.store.stage(
             tenantId: tenant, runId: run.id,
             assets: try records.map {

@@ -456,7 +456,8 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         }
         guard listing.isNarrowed else {
             let counts = try await store.assetFacets(
-                tenantId: session.tenantId, query: CatalogQuery(), limit: max(connections.count, 1))
+                tenantId: session.tenantId, query: CatalogQuery(), limit: max(connections.count, 1),
+                dimensions: [.connection])
             return UIViews.response(
                 UIViews.catalogLandingPage(
                     connections: connections,
@@ -495,7 +496,9 @@ struct UIController<Store: ControlPlaneStore, Blobs: BlobStore>: Sendable {
         var levelQuery = listing.query(browsing: true)
         let results = try await store.listAssets(tenantId: session.tenantId, query: levelQuery)
         levelQuery.kinds = []
-        let kinds = try await store.assetFacets(tenantId: session.tenantId, query: levelQuery, limit: 50).kinds
+        let kinds = try await store.assetFacets(
+            tenantId: session.tenantId, query: levelQuery, limit: 50, dimensions: [.kind]
+        ).kinds
         let contents = try await store.childCounts(
             tenantId: session.tenantId, connectionId: connectionId, parents: results.assets.map(\.qualifiedName))
         return UIViews.response(

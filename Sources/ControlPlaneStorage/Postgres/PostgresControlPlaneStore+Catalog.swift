@@ -192,7 +192,9 @@ extension PostgresControlPlaneStore {
         return CatalogPage(assets: assets, total: total)
     }
 
-    public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+    public func assetFacets(
+        tenantId: String, query: CatalogQuery, limit: Int, dimensions: Set<CatalogFacets.Dimension>
+    ) async throws -> CatalogFacets {
         func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) async throws -> [CatalogFacets.Value]
         {
             var unfiltered = query
@@ -209,10 +211,11 @@ extension PostgresControlPlaneStore {
             }
         }
         return CatalogFacets(
-            kinds: try await facet("kind") { $0.kinds = [] },
-            connections: try await facet("connection_id") { $0.connectionId = nil },
-            databases: try await facet("database_qn") { $0.database = nil },
-            schemas: try await facet("schema_qn") { $0.schema = nil })
+            kinds: dimensions.contains(.kind) ? try await facet("kind") { $0.kinds = [] } : [],
+            connections: dimensions.contains(.connection)
+                ? try await facet("connection_id") { $0.connectionId = nil } : [],
+            databases: dimensions.contains(.database) ? try await facet("database_qn") { $0.database = nil } : [],
+            schemas: dimensions.contains(.schema) ? try await facet("schema_qn") { $0.schema = nil } : [])
     }
 
     public func childCounts(

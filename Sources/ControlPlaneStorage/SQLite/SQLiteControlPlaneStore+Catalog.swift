@@ -286,7 +286,9 @@ extension SQLiteControlPlaneStore {
         return CatalogPage(assets: assets, total: total)
     }
 
-    public func assetFacets(tenantId: String, query: CatalogQuery, limit: Int) async throws -> CatalogFacets {
+    public func assetFacets(
+        tenantId: String, query: CatalogQuery, limit: Int, dimensions: Set<CatalogFacets.Dimension>
+    ) async throws -> CatalogFacets {
         func facet(_ column: String, without clear: (inout CatalogQuery) -> Void) throws -> [CatalogFacets.Value] {
             var unfiltered = query
             clear(&unfiltered)
@@ -300,10 +302,10 @@ extension SQLiteControlPlaneStore {
             ) { CatalogFacets.Value(value: $0.text(0), count: $0.int(1)) }
         }
         return CatalogFacets(
-            kinds: try facet("kind") { $0.kinds = [] },
-            connections: try facet("connection_id") { $0.connectionId = nil },
-            databases: try facet("database_qn") { $0.database = nil },
-            schemas: try facet("schema_qn") { $0.schema = nil })
+            kinds: dimensions.contains(.kind) ? try facet("kind") { $0.kinds = [] } : [],
+            connections: dimensions.contains(.connection) ? try facet("connection_id") { $0.connectionId = nil } : [],
+            databases: dimensions.contains(.database) ? try facet("database_qn") { $0.database = nil } : [],
+            schemas: dimensions.contains(.schema) ? try facet("schema_qn") { $0.schema = nil } : [])
     }
 
     public func childCounts(
